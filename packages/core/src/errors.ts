@@ -1,0 +1,25 @@
+/**
+ * One error class per family. Each names the file or object it is about and what is wrong,
+ * so a message can be shown to a user as it is. Never throw strings.
+ */
+export class CorridorError extends Error {
+  /** The file, series or object the error is about (a path, a UID, a path id), when known. */
+  readonly source: string | undefined;
+  constructor(message: string, source?: string, options?: { cause?: unknown }) {
+    super(source ? `${source}: ${message}` : message, options);
+    this.name = new.target.name;
+    this.source = source;
+  }
+}
+
+/** Bytes that are not a valid file of the claimed format, or use a feature the reader refuses. */
+export class FormatError extends CorridorError {}
+
+/** Geometry that is inconsistent or cannot be represented (singular matrices, uneven slices, tilt). */
+export class GeometryError extends CorridorError {}
+
+/** A request for more memory than the input can justify, or than the platform can give. */
+export class LimitError extends CorridorError {}
+
+/** Bad arguments from a caller (CLI flags, API parameters). */
+export class UsageError extends CorridorError {}

@@ -1,0 +1,3 @@
+export * from './volume.js';
+export * from './sample.js';
+export * from './resample.js';

@@ -1,0 +1,28 @@
+/**
+ * The corridor CLI. Each command lives in its own module and calls core; this file only wires them up.
+ */
+import { Command, CommanderError } from 'commander';
+import { CorridorError } from '@corridor/core';
+
+export function buildProgram(): Command {
+  const program = new Command('corridor')
+    .description('Corridor: plan and guide percutaneous needle and screw paths on CT/CBCT with C-arm overlay')
+    .version('0.1.0')
+    .exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof CorridorError) {
+      console.error(`corridor: ${err.name}: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}
