@@ -3,12 +3,19 @@
  */
 import { Command, CommanderError } from 'commander';
 import { CorridorError } from '@corridor/core';
+import * as info from './info.js';
+import * as convert from './convert.js';
+import * as phantom from './phantom.js';
+import * as plan from './plan.js';
+import * as carm from './carm.js';
 
 export function buildProgram(): Command {
   const program = new Command('corridor')
     .description('Corridor: plan and guide percutaneous needle and screw paths on CT/CBCT with C-arm overlay')
     .version('0.1.0')
-    .exitOverride();
+    .exitOverride()
+    .showHelpAfterError();
+  for (const m of [info, convert, phantom, plan, carm]) m.register(program);
   return program;
 }
 
