@@ -1,3 +1,4 @@
 export * from './volume.js';
 export * from './sample.js';
 export * from './resample.js';
+export * from './edt.js';
