@@ -1,2 +1,3 @@
 export * from './mat4.js';
 export * from './vec3.js';
+export * from './optimize.js';
