@@ -1,2 +1,6 @@
-// Filled in by the plan module.
-export {};
+export * from './model.js';
+export * from './markups.js';
+export * from './tools.js';
+export * from './corridor-map.js';
+export * from './analyze.js';
+export * from './auto.js';

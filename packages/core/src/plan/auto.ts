@@ -1,0 +1,295 @@
+/**
+ * Automatic planning of sacral paths on a corridor map.
+ *
+ * Trans-sacral (S1, S2): a straight axis from the lateral cortex of one ilium through the sacral body to
+ * the other. The axis is parametrized by where it crosses the midline (sagittal) plane (y, z) and its
+ * slopes (dy/dx, dz/dx). The objective, maximized, is the smallest clearance radius along the corridor
+ * part of the bone-to-bone segment (distance map sampled by trilinear interpolation every half voxel,
+ * minus half a voxel), plus 2% of the mean clearance as a tie breaker between equally narrow axes.
+ * Nelder-Mead (with restarts) runs from the best points of a coarse scan around the seed (multistart);
+ * the winner is then analysed exactly (analyze.ts).
+ *
+ * Alar: a posterior entry, along the long axis of one ala (caudal-posterior to cranial-anterior), lateral
+ * to the foramina, ending short of the anterior cortex. The axis passes through a point of the ala and
+ * has slopes (dx/dz, dy/dz); the objective rewards clearance first and length second.
+ */
+import { multistart } from '../math/optimize.js';
+import type { Point3 } from '../math/vec3.js';
+import { analyzePath, interpolateMap, type AnalyzeOptions, type PathAnalysis } from './analyze.js';
+import { OUTSIDE, type CorridorMap } from './corridor-map.js';
+import { PlanError, type PlanPath } from './model.js';
+import { lengthToOrder, steppedCatalogue, type Catalogue, type ToolSpec } from './tools.js';
+
+export interface TransSacralOptions {
+  id: string;
+  name?: string;
+  tool: ToolSpec;
+  /** A point in the vertebral body at the level (LPS mm); its x is taken as the midline. */
+  seed: Point3;
+  /** x (LPS mm) of the midline plane; default the seed's x. */
+  midlineX?: number;
+  /** How far from the seed (mm, in y and z) the search may move the midline crossing. Default 15. */
+  searchMm?: number;
+  /** Largest slope (tan of the tilt) in y and z. Default 0.35 (about 19 degrees). */
+  maxSlope?: number;
+  /** Each end must reach at least this far (mm) from the midline: past the sacroiliac joints. */
+  minHalfSpanMm?: number;
+  /** Entry side: patient's 'right' (-x) or 'left' (+x). Default 'right'. */
+  entrySide?: 'left' | 'right';
+  marginMm?: number;
+  catalogue?: Catalogue;
+}
+
+export interface AutoPathResult {
+  path: PlanPath;
+  analysis: PathAnalysis;
+  /** Screws and pins: the catalogue length to order (bone-to-bone, rounded down to the catalogue). */
+  orderLengthMm?: number;
+  /** Screws and pins: length of the ordered screw lying in bone on the entry side / far side of the midline. */
+  threadInBoneMm?: { entrySide: number; farSide: number };
+  /** Objective evaluations used by the optimizer. */
+  evaluations: number;
+  /** Human-readable notes: fits or not, the widest tool that would. */
+  notes: string[];
+}
+
+interface Segment {
+  t0: number;
+  t1: number;
+}
+
+/** Run of the bone envelope (code != OUTSIDE) along the line p + t d around t = 0; null if p is outside. */
+function envelopeRun(map: CorridorMap, p: Point3, d: Point3, step: number, maxT: number): Segment | null {
+  const v = map.structures;
+  const m = v.patientToIndex;
+  const [nx, ny, nz] = v.dims;
+  const inside = (t: number) => {
+    const x = p[0] + t * d[0], y = p[1] + t * d[1], z = p[2] + t * d[2];
+    const i = Math.round(m[0] * x + m[1] * y + m[2] * z + m[3]);
+    const j = Math.round(m[4] * x + m[5] * y + m[6] * z + m[7]);
+    const k = Math.round(m[8] * x + m[9] * y + m[10] * z + m[11]);
+    if (i < 0 || j < 0 || k < 0 || i >= nx || j >= ny || k >= nz) return false;
+    return v.data[i + nx * (j + ny * k)] !== OUTSIDE;
+  };
+  if (!inside(0)) return null;
+  let t1 = 0;
+  while (t1 < maxT && inside(t1 + step)) t1 += step;
+  let t0 = 0;
+  while (t0 > -maxT && inside(t0 - step)) t0 -= step;
+  return { t0: t0 - step / 2, t1: t1 + step / 2 };
+}
+
+/** Smallest and mean clearance radius (mm) sampled along [t0, t1] of the line p + t d. */
+function clearanceProfile(map: CorridorMap, p: Point3, d: Point3, t0: number, t1: number, step: number) {
+  let min = Infinity, sum = 0, n = 0;
+  const q = [0, 0, 0];
+  for (let t = t0; t <= t1; t += step) {
+    q[0] = p[0] + t * d[0];
+    q[1] = p[1] + t * d[1];
+    q[2] = p[2] + t * d[2];
+    const c = interpolateMap(map, map.clearance, q, 0) - map.boundaryOffsetMm;
+    if (c < min) min = c;
+    sum += c;
+    n++;
+  }
+  return { min, mean: n ? sum / n : -Infinity };
+}
+
+function normalize3(x: number, y: number, z: number): Point3 {
+  const n = Math.hypot(x, y, z);
+  return [x / n, y / n, z / n];
+}
+
+function finish(
+  map: CorridorMap,
+  path: PlanPath,
+  analyzeOptions: AnalyzeOptions,
+  evaluations: number,
+  catalogue: Catalogue | undefined,
+  midlineX: number | undefined,
+): AutoPathResult {
+  const analysis = analyzePath(map, path, analyzeOptions);
+  const notes: string[] = [];
+  const res: AutoPathResult = { path, analysis, evaluations, notes };
+  if (analysis.fits) {
+    notes.push(`${path.name}: a ${path.diameterMm} mm ${path.kind} fits with ${analysis.minClearanceMm.toFixed(1)} mm clearance (margin ${analysis.marginMm} mm)`);
+  } else {
+    notes.push(
+      `${path.name}: no corridor fits a ${path.diameterMm} mm ${path.kind} with a ${analysis.marginMm} mm margin; ` +
+        `the widest tool that fits this axis is ${analysis.maxDiameterMm.toFixed(1)} mm`,
+    );
+  }
+  if ((path.kind === 'screw' || path.kind === 'guidepin') && analysis.cortexEntry) {
+    const order = lengthToOrder(analysis.boneToBoneMm, catalogue ?? steppedCatalogue());
+    res.orderLengthMm = order;
+    if (midlineX !== undefined) {
+      // Thread in bone on each side: the ordered screw from the entry cortex, split at the midline plane.
+      const e = analysis.cortexEntry;
+      const L = analysis.lengthMm;
+      const u = [(path.target[0] - path.entry[0]) / L, (path.target[1] - path.entry[1]) / L, (path.target[2] - path.entry[2]) / L];
+      const tEntry = (e[0] - path.entry[0]) * u[0] + (e[1] - path.entry[1]) * u[1] + (e[2] - path.entry[2]) * u[2];
+      const tMid = Math.abs(u[0]) > 1e-9 ? (midlineX - path.entry[0]) / u[0] : tEntry + order / 2;
+      const sp = map.structures.spacing;
+      const step = Math.min(sp[0], sp[1], sp[2]) / 4;
+      let a = 0, b = 0;
+      for (let t = tEntry + step / 2; t < tEntry + order; t += step) {
+        const q: Point3 = [path.entry[0] + t * u[0], path.entry[1] + t * u[1], path.entry[2] + t * u[2]];
+        const inBone = codeNearest(map, q) === 0;
+        if (!inBone) continue;
+        if (t < tMid) a += step;
+        else b += step;
+      }
+      res.threadInBoneMm = { entrySide: a, farSide: b };
+    }
+  }
+  return res;
+}
+
+function codeNearest(map: CorridorMap, p: ArrayLike<number>): number {
+  const v = map.structures;
+  const m = v.patientToIndex;
+  const i = Math.round(m[0] * p[0] + m[1] * p[1] + m[2] * p[2] + m[3]);
+  const j = Math.round(m[4] * p[0] + m[5] * p[1] + m[6] * p[2] + m[7]);
+  const k = Math.round(m[8] * p[0] + m[9] * p[1] + m[10] * p[2] + m[11]);
+  const [nx, ny, nz] = v.dims;
+  if (i < 0 || j < 0 || k < 0 || i >= nx || j >= ny || k >= nz) return OUTSIDE;
+  return v.data[i + nx * (j + ny * k)];
+}
+
+/** Automatic trans-sacral (S1 or S2) path. */
+export function planTransSacral(map: CorridorMap, options: TransSacralOptions): AutoPathResult {
+  const tool = options.tool;
+  const xm = options.midlineX ?? options.seed[0];
+  const search = options.searchMm ?? 15;
+  const maxSlope = options.maxSlope ?? 0.35;
+  const sp = map.structures.spacing;
+  const h = Math.min(sp[0], sp[1], sp[2]);
+  const walkStep = h / 2;
+  const cortexZone = Math.max(tool.diameterMm, 3);
+  // The lateral reach the axis must have: most of the envelope's half-width on a level line through the seed.
+  let minHalf = options.minHalfSpanMm;
+  if (minHalf === undefined) {
+    const run = envelopeRun(map, [xm, options.seed[1], options.seed[2]], [1, 0, 0], walkStep, 300);
+    if (!run) throw new PlanError(`seed (${options.seed.map((x) => x.toFixed(1)).join(', ')}) is not inside bone`, options.id);
+    minHalf = 0.8 * Math.min(-run.t0, run.t1);
+  }
+  const y0 = options.seed[1], z0 = options.seed[2];
+  const line = (x: number[]) => {
+    const p: Point3 = [xm, y0 + x[0], z0 + x[1]];
+    const d = normalize3(1, x[2], x[3]);
+    return { p, d };
+  };
+  const objective = (x: number[]): number => {
+    let penalty = 0;
+    for (let a = 0; a < 2; a++) penalty += Math.max(0, Math.abs(x[a]) - search);
+    for (let a = 2; a < 4; a++) penalty += 50 * Math.max(0, Math.abs(x[a]) - maxSlope);
+    const { p, d } = line(x);
+    const run = envelopeRun(map, p, d, walkStep, 400);
+    if (!run) return 100 + penalty + interpolateMap(map, map.depth, p, 50);
+    // Both ends must reach the ilia: penalize the shortfall of the lateral reach (in x).
+    const reachL = run.t1 * d[0], reachR = -run.t0 * d[0];
+    penalty += Math.max(0, minHalf! - reachL) + Math.max(0, minHalf! - reachR);
+    const prof = clearanceProfile(map, p, d, run.t0 + cortexZone, run.t1 - cortexZone, h / 2);
+    return -(prof.min + 0.02 * prof.mean) + penalty;
+  };
+  // Coarse scan of the midline crossing (level axes), then local searches from the best few.
+  const scanStep = Math.max(2, h);
+  const scored: { x: number[]; f: number }[] = [];
+  for (let dy = -search; dy <= search + 1e-9; dy += scanStep) {
+    for (let dz = -search; dz <= search + 1e-9; dz += scanStep) {
+      const x = [dy, dz, 0, 0];
+      scored.push({ x, f: objective(x) });
+    }
+  }
+  scored.sort((a, b) => a.f - b.f);
+  const starts: number[][] = [];
+  for (const s of scored) {
+    if (starts.length >= 6) break;
+    if (starts.every((t) => Math.hypot(t[0] - s.x[0], t[1] - s.x[1]) > 2 * scanStep)) starts.push(s.x);
+  }
+  const best = multistart(objective, starts, { initialStep: [scanStep, scanStep, 0.08, 0.08], xTolerance: 0.02, fTolerance: 1e-4, maxEvaluations: 600 });
+  const { p, d } = line(best.x);
+  const run = envelopeRun(map, p, d, walkStep, 400);
+  if (!run) throw new PlanError('no axis through bone was found near the seed', options.id);
+  const right: Point3 = [p[0] + run.t0 * d[0], p[1] + run.t0 * d[1], p[2] + run.t0 * d[2]];
+  const left: Point3 = [p[0] + run.t1 * d[0], p[1] + run.t1 * d[1], p[2] + run.t1 * d[2]];
+  const fromRight = (options.entrySide ?? 'right') === 'right';
+  const path: PlanPath = {
+    id: options.id,
+    name: options.name ?? options.id,
+    kind: tool.kind,
+    diameterMm: tool.diameterMm,
+    entry: fromRight ? right : left,
+    target: fromRight ? left : right,
+  };
+  return finish(map, path, { marginMm: options.marginMm, cortexZoneMm: cortexZone }, scored.length + best.evaluations, options.catalogue, xm);
+}
+
+export interface AlarOptions {
+  id: string;
+  name?: string;
+  tool: ToolSpec;
+  side: 'left' | 'right';
+  /** A point in the middle of the ala to start from (LPS mm). */
+  seed: Point3;
+  /** Stop this far (mm) short of the anterior cortex. Default 5. */
+  stopShortMm?: number;
+  /** How far (mm) the search may move the axis from the seed. Default 10. */
+  searchMm?: number;
+  /** Required clearance for the objective's full credit, mm. Default 2. */
+  marginMm?: number;
+}
+
+/** Automatic alar path (posterior entry along the long axis of one ala). */
+export function planAlar(map: CorridorMap, options: AlarOptions): AutoPathResult {
+  const tool = options.tool;
+  const toolR = tool.diameterMm / 2;
+  const margin = options.marginMm ?? 2;
+  const stopShort = options.stopShortMm ?? 5;
+  const search = options.searchMm ?? 10;
+  const sp = map.structures.spacing;
+  const h = Math.min(sp[0], sp[1], sp[2]);
+  const walkStep = h / 2;
+  const cortexZone = Math.max(tool.diameterMm, 3);
+  const [sx, sy, sz] = options.seed;
+  // Axis through (sx + x0, sy, sz + x1), direction (x2, -(x3), 1): cranial with an anterior component.
+  const line = (x: number[]) => ({ p: [sx + x[0], sy, sz + x[1]] as Point3, d: normalize3(x[2], -x[3], 1) });
+  const geometry = (x: number[]) => {
+    const { p, d } = line(x);
+    const run = envelopeRun(map, p, d, walkStep, 300);
+    if (!run) return null;
+    // Entry at the caudal-posterior end; the tip stopShort before the cranial-anterior cortex.
+    const tEnd = run.t1 - stopShort;
+    return { p, d, t0: run.t0, tEnd };
+  };
+  const objective = (x: number[]): number => {
+    let penalty = 0;
+    for (let a = 0; a < 2; a++) penalty += Math.max(0, Math.abs(x[a]) - search);
+    penalty += 50 * Math.max(0, Math.abs(x[2]) - 0.6) + 50 * Math.max(0, x[3] - 2.5) + 50 * Math.max(0, -x[3]);
+    const g = geometry(x);
+    if (!g) return 100 + penalty + interpolateMap(map, map.depth, line(x).p, 50);
+    const len = g.tEnd - g.t0;
+    if (len < 3 * cortexZone) return 50 + penalty - len;
+    const prof = clearanceProfile(map, g.p, g.d, g.t0 + cortexZone, g.tEnd, h / 2);
+    const need = toolR + margin;
+    // Clearance first (full credit up to need + 1 mm), then length, then mean clearance.
+    const c = Math.min(prof.min, need + 1);
+    return -(10 * c + 0.05 * len + 0.02 * prof.mean) + penalty;
+  };
+  const starts: number[][] = [];
+  for (const dx of [-6, 0, 6]) for (const dz of [-6, 0, 6]) for (const ay of [0.5, 1.0]) starts.push([dx, dz, 0, ay]);
+  const scored = starts.map((x) => ({ x, f: objective(x) })).sort((a, b) => a.f - b.f).slice(0, 5).map((s) => s.x);
+  const best = multistart(objective, scored, { initialStep: [2, 2, 0.1, 0.15], xTolerance: 0.02, fTolerance: 1e-4, maxEvaluations: 500 });
+  const g = geometry(best.x);
+  if (!g) throw new PlanError(`no alar axis through bone was found near the seed`, options.id);
+  const at = (t: number): Point3 => [g.p[0] + t * g.d[0], g.p[1] + t * g.d[1], g.p[2] + t * g.d[2]];
+  const path: PlanPath = {
+    id: options.id,
+    name: options.name ?? options.id,
+    kind: tool.kind,
+    diameterMm: tool.diameterMm,
+    entry: at(g.t0),
+    target: at(g.tEnd),
+  };
+  return finish(map, path, { marginMm: margin, cortexZoneMm: cortexZone }, starts.length + best.evaluations, undefined, undefined);
+}

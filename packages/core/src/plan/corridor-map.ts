@@ -1,0 +1,250 @@
+/**
+ * The corridor map: what a tool may pass through, voxel by voxel, and how far each voxel is from what it
+ * may not. Built from a label map (named bone and critical labels) or from CT intensities alone.
+ *
+ * Structure codes (one byte per voxel):
+ * - 0: bone, where a tool may go (including a joint space bridged between two bones, see `bridgeMm`);
+ * - 1: outside bone (soft tissue, air, anything not bone);
+ * - 2 and up: named critical structures (spinal canal, a sacral foramen, ...), forbidden like outside.
+ *
+ * `clearance[v]` is the exact Euclidean distance (mm) from voxel v's centre to the centre of the nearest
+ * forbidden voxel (code != 0): see volume/edt.ts.
+ */
+import { UsageError } from '../errors.js';
+import { squaredDistanceTransform } from '../volume/edt.js';
+import { createVolume, type Volume } from '../volume/volume.js';
+import { crop } from '../volume/resample.js';
+import { patientToIndexContinuous } from '../volume/sample.js';
+import type { Point3 } from '../math/vec3.js';
+
+export const BONE = 0;
+export const OUTSIDE = 1;
+
+export interface CorridorMap {
+  /** Structure codes on the (possibly cropped) grid; geometry from indexToPatient as for any Volume. */
+  structures: Volume<Uint8Array>;
+  /** names[code]: "bone", "outside bone", then the critical structures. */
+  names: string[];
+  /** Distance (mm) from each voxel centre to the nearest forbidden voxel centre; 0 on forbidden voxels. */
+  clearance: Float64Array;
+  /** Distance (mm) from each forbidden voxel centre to the nearest bone voxel centre; 0 on bone. */
+  depth: Float64Array;
+  /**
+   * Half a voxel (mm): the boundary between a bone voxel and a forbidden one lies half a voxel before the
+   * forbidden voxel's centre, so a clearance radius is `clearance - boundaryOffsetMm`. For anisotropic
+   * grids the mean of the three spacings is used.
+   */
+  boundaryOffsetMm: number;
+}
+
+export interface CriticalStructure {
+  name: string;
+  labels: number[];
+}
+
+export interface LabelMapOptions {
+  /** Labels that count as bone, grouped by bone: e.g. [[25, 26], [77], [78]] (sacrum with S1, hips). */
+  boneGroups: number[][];
+  /** Labelled structures a tool must not enter (checked before bone). */
+  critical?: CriticalStructure[];
+  /**
+   * Non-bone voxels within this distance (mm) of two different bone groups are a joint (sacroiliac) that a
+   * trans-sacral screw crosses by design: they count as bone. Default 4 mm; 0 disables.
+   */
+  bridgeMm?: number;
+  /** Crop to the bone's bounding box plus this margin (mm) before computing distances. Default 20. */
+  marginMm?: number;
+}
+
+/** Bounding box (voxel indices, inclusive) of voxels for which `keep` is true, grown by margin voxels. */
+function boundingBox(data: ArrayLike<number>, dims: readonly number[], keep: (v: number) => boolean, marginVox: readonly number[]) {
+  const [nx, ny, nz] = dims;
+  const min = [nx, ny, nz], max = [-1, -1, -1];
+  for (let k = 0, o = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++, o++) {
+        if (!keep(data[o])) continue;
+        if (i < min[0]) min[0] = i;
+        if (i > max[0]) max[0] = i;
+        if (j < min[1]) min[1] = j;
+        if (j > max[1]) max[1] = j;
+        if (k < min[2]) min[2] = k;
+        if (k > max[2]) max[2] = k;
+      }
+    }
+  }
+  if (max[0] < 0) return null;
+  for (let a = 0; a < 3; a++) {
+    min[a] = Math.max(0, min[a] - marginVox[a]);
+    max[a] = Math.min(dims[a] - 1, max[a] + marginVox[a]);
+  }
+  return { min, max };
+}
+
+function sqrtInPlace(a: Float64Array): Float64Array {
+  for (let i = 0; i < a.length; i++) a[i] = Math.sqrt(a[i]);
+  return a;
+}
+
+/** Finish a map from structure codes: the two distance maps. */
+export function corridorMapFromStructures(structures: Volume<Uint8Array>, names: string[]): CorridorMap {
+  const s = structures.data;
+  const n = s.length;
+  const bone = new Uint8Array(n);
+  const notBone = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    if (s[i] === BONE) bone[i] = 1;
+    else notBone[i] = 1;
+  }
+  const src = structures.meta.source ?? 'corridor map';
+  const clearance = sqrtInPlace(squaredDistanceTransform(bone, structures.dims, structures.spacing, { source: src }));
+  const depth = sqrtInPlace(squaredDistanceTransform(notBone, structures.dims, structures.spacing, { source: src }));
+  const sp = structures.spacing;
+  return { structures, names, clearance, depth, boundaryOffsetMm: (sp[0] + sp[1] + sp[2]) / 6 };
+}
+
+/**
+ * A corridor map from a segmentation: bone groups, critical structures, and joint spaces between
+ * different bone groups bridged as bone.
+ */
+export function corridorMapFromLabels(labels: Volume, options: LabelMapOptions): CorridorMap {
+  const src = labels.meta.source ?? 'labels';
+  if (!options.boneGroups.length || !options.boneGroups.every((g) => g.length > 0)) throw new UsageError('boneGroups must list at least one label per group', src);
+  const lut = new Int16Array(65536).fill(-1); // label -> bone group
+  options.boneGroups.forEach((g, gi) => g.forEach((l) => { lut[l & 0xffff] = gi; }));
+  const critical = options.critical ?? [];
+  const critLut = new Uint8Array(65536);
+  critical.forEach((c, ci) => c.labels.forEach((l) => { critLut[l & 0xffff] = 2 + ci; }));
+  const isBoneLabel = (v: number) => Number.isInteger(v) && v >= 0 && v < 65536 && lut[v] >= 0;
+  const marginMm = options.marginMm ?? 20;
+  const box = boundingBox(labels.data, labels.dims, isBoneLabel, labels.spacing.map((s) => Math.ceil(marginMm / s)));
+  if (!box) throw new UsageError(`no voxel carries any of the bone labels ${options.boneGroups.flat().join(', ')}`, src);
+  const cropped = crop(labels, box.min, box.max);
+  const d = cropped.data;
+  const n = d.length;
+  const codes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = d[i];
+    const ok = Number.isInteger(v) && v >= 0 && v < 65536;
+    codes[i] = ok && critLut[v] ? critLut[v] : ok && lut[v] >= 0 ? BONE : OUTSIDE;
+  }
+  const bridgeMm = options.bridgeMm ?? 4;
+  if (bridgeMm > 0 && options.boneGroups.length > 1) {
+    // Per voxel, how many different bone groups lie within bridgeMm: a joint lies near two.
+    const near = new Uint8Array(n);
+    const r2 = bridgeMm * bridgeMm;
+    const mask = new Uint8Array(n);
+    for (let g = 0; g < options.boneGroups.length; g++) {
+      for (let i = 0; i < n; i++) {
+        const v = d[i];
+        mask[i] = Number.isInteger(v) && v >= 0 && v < 65536 && lut[v] === g ? 0 : 1;
+      }
+      const sq = squaredDistanceTransform(mask, cropped.dims, cropped.spacing, { source: src });
+      for (let i = 0; i < n; i++) if (sq[i] <= r2) near[i]++;
+    }
+    for (let i = 0; i < n; i++) if (codes[i] === OUTSIDE && near[i] >= 2) codes[i] = BONE;
+  }
+  const structures = createVolume({ data: codes, dims: cropped.dims, indexToPatient: cropped.indexToPatient, meta: { source: src } });
+  return corridorMapFromStructures(structures, ['bone', 'outside bone', ...critical.map((c) => c.name)]);
+}
+
+export interface IntensityMapOptions {
+  /** HU at and above which a voxel is cortical (or dense) bone. Default 200. */
+  cortexHu?: number;
+  /**
+   * Gaps in the cortex narrower than twice this (mm) are sealed before the interior is filled, so thin or
+   * partial-volumed cortex still encloses its cancellous bone. Default 1.5 mm.
+   */
+  sealMm?: number;
+  /** Only the bone within this distance (mm) of a seed point is kept (crop). Default: whole volume. */
+  seeds?: Point3[];
+  seedRadiusMm?: number;
+}
+
+/**
+ * Bone from intensities alone, robust to demineralized bone: a plain threshold misses cancellous bone
+ * whose HU is near soft tissue, so bone = the cortex threshold plus everything the cortex encloses.
+ * Computed as a closing of the cortex's complement seen from outside: the outside is flooded from the
+ * volume's border through voxels farther than sealMm from any cortex voxel, then grown back by sealMm;
+ * what the flood never reaches is bone. The spinal canal and the foramina open to the outside (through
+ * the volume's border or the foramina) and so stay non-bone.
+ */
+export function boneMaskFromIntensity(ct: Volume, options: IntensityMapOptions = {}): Uint8Array {
+  const cortexHu = options.cortexHu ?? 200;
+  const sealMm = options.sealMm ?? 1.5;
+  const [nx, ny, nz] = ct.dims;
+  const n = nx * ny * nz;
+  const src = ct.meta.source ?? 'CT';
+  const notCortex = new Uint8Array(n);
+  const data = ct.data;
+  for (let i = 0; i < n; i++) notCortex[i] = data[i] >= cortexHu ? 0 : 1;
+  const toCortex2 = squaredDistanceTransform(notCortex, ct.dims, ct.spacing, { source: src });
+  const seal2 = sealMm * sealMm;
+  // Flood (6-connected) from the border through voxels far from cortex.
+  const flooded = new Uint8Array(n); // 1 = reached by the outside
+  const stack = new Int32Array(n);
+  let top = 0;
+  const push = (o: number) => {
+    if (!flooded[o] && toCortex2[o] > seal2) {
+      flooded[o] = 1;
+      stack[top++] = o;
+    }
+  };
+  for (let k = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++) {
+        if (i === 0 || j === 0 || k === 0 || i === nx - 1 || j === ny - 1 || k === nz - 1) push(i + nx * (j + ny * k));
+      }
+    }
+  }
+  const sxy = nx * ny;
+  while (top > 0) {
+    const o = stack[--top];
+    const i = o % nx, j = ((o - i) / nx) % ny, k = Math.floor(o / sxy);
+    if (i > 0) push(o - 1);
+    if (i < nx - 1) push(o + 1);
+    if (j > 0) push(o - nx);
+    if (j < ny - 1) push(o + nx);
+    if (k > 0) push(o - sxy);
+    if (k < nz - 1) push(o + sxy);
+  }
+  // Grow the flooded outside back by sealMm: what it then covers is outside, the rest is bone.
+  const notFlooded = new Uint8Array(n);
+  for (let i = 0; i < n; i++) notFlooded[i] = flooded[i] ? 0 : 1;
+  const toOutside2 = squaredDistanceTransform(notFlooded, ct.dims, ct.spacing, { source: src });
+  const bone = new Uint8Array(n);
+  // The growth reaches seal + a hair so that a voxel exactly sealMm away (a grid coincidence) is outside.
+  const grow2 = (sealMm + 1e-6) ** 2;
+  for (let i = 0; i < n; i++) bone[i] = flooded[i] || toOutside2[i] <= grow2 ? 0 : 1;
+  return bone;
+}
+
+/** A corridor map from CT intensities (see boneMaskFromIntensity); optionally cropped around seed points. */
+export function corridorMapFromIntensity(ct: Volume, options: IntensityMapOptions = {}): CorridorMap {
+  let vol = ct;
+  if (options.seeds && options.seeds.length) {
+    const r = options.seedRadiusMm ?? 120;
+    const min = [Infinity, Infinity, Infinity], max = [-Infinity, -Infinity, -Infinity];
+    const idx = [0, 0, 0];
+    for (const s of options.seeds) {
+      // Corners of the seed's cube, in index space, bound the crop box.
+      for (let c = 0; c < 8; c++) {
+        const p = [s[0] + (c & 1 ? r : -r), s[1] + (c & 2 ? r : -r), s[2] + (c & 4 ? r : -r)];
+        patientToIndexContinuous(idx, ct, p);
+        for (let a = 0; a < 3; a++) {
+          min[a] = Math.min(min[a], Math.floor(idx[a]));
+          max[a] = Math.max(max[a], Math.ceil(idx[a]));
+        }
+      }
+    }
+    const lo = min.map((v) => Math.max(0, v));
+    const hi = max.map((v, a) => Math.min(ct.dims[a] - 1, v));
+    if (lo.some((v, a) => v > hi[a])) throw new UsageError('seed points lie outside the volume', ct.meta.source);
+    vol = crop(ct, lo, hi);
+  }
+  const bone = boneMaskFromIntensity(vol, options);
+  const codes = new Uint8Array(bone.length);
+  for (let i = 0; i < bone.length; i++) codes[i] = bone[i] ? BONE : OUTSIDE;
+  const structures = createVolume({ data: codes, dims: vol.dims, indexToPatient: vol.indexToPatient, meta: { source: ct.meta.source ?? 'CT' } });
+  return corridorMapFromStructures(structures, ['bone', 'outside bone']);
+}
