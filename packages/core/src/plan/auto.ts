@@ -18,6 +18,7 @@ import type { Point3 } from '../math/vec3.js';
 import { analyzePath, interpolateMap, type AnalyzeOptions, type PathAnalysis } from './analyze.js';
 import { OUTSIDE, type CorridorMap } from './corridor-map.js';
 import { PlanError, type PlanPath } from './model.js';
+import type { Volume } from '../volume/volume.js';
 import { lengthToOrder, steppedCatalogue, type Catalogue, type ToolSpec } from './tools.js';
 
 export interface TransSacralOptions {
@@ -34,6 +35,8 @@ export interface TransSacralOptions {
   maxSlope?: number;
   /** Each end must reach at least this far (mm) from the midline: past the sacroiliac joints. */
   minHalfSpanMm?: number;
+  /** Entry and target lie this far (mm) outside the cortices found. Default 2. */
+  overshootMm?: number;
   /** Entry side: patient's 'right' (-x) or 'left' (+x). Default 'right'. */
   entrySide?: 'left' | 'right';
   marginMm?: number;
@@ -169,9 +172,14 @@ export function planTransSacral(map: CorridorMap, options: TransSacralOptions): 
   // The lateral reach the axis must have: most of the envelope's half-width on a level line through the seed.
   let minHalf = options.minHalfSpanMm;
   if (minHalf === undefined) {
-    const run = envelopeRun(map, [xm, options.seed[1], options.seed[2]], [1, 0, 0], walkStep, 300);
-    if (!run) throw new PlanError(`seed (${options.seed.map((x) => x.toFixed(1)).join(', ')}) is not inside bone`, options.id);
-    minHalf = 0.8 * Math.min(-run.t0, run.t1);
+    // The farthest bone on a level line through the seed, on each side: the lateral iliac cortices.
+    let far0 = 0, far1 = 0;
+    for (let t = 0; t < 300; t += walkStep) {
+      if (codeNearest(map, [xm + t, options.seed[1], options.seed[2]]) !== OUTSIDE) far1 = t;
+      if (codeNearest(map, [xm - t, options.seed[1], options.seed[2]]) !== OUTSIDE) far0 = t;
+    }
+    if (!(far0 > 0 && far1 > 0)) throw new PlanError(`no bone on either side of the seed (${options.seed.map((x) => x.toFixed(1)).join(', ')})`, options.id);
+    minHalf = 0.8 * Math.min(far0, far1);
   }
   const y0 = options.seed[1], z0 = options.seed[2];
   const line = (x: number[]) => {
@@ -211,8 +219,10 @@ export function planTransSacral(map: CorridorMap, options: TransSacralOptions): 
   const { p, d } = line(best.x);
   const run = envelopeRun(map, p, d, walkStep, 400);
   if (!run) throw new PlanError('no axis through bone was found near the seed', options.id);
-  const right: Point3 = [p[0] + run.t0 * d[0], p[1] + run.t0 * d[1], p[2] + run.t0 * d[2]];
-  const left: Point3 = [p[0] + run.t1 * d[0], p[1] + run.t1 * d[1], p[2] + run.t1 * d[2]];
+  // Entry and target a little outside the cortices, so that analysis sees the tool cross them.
+  const out = options.overshootMm ?? 2;
+  const right: Point3 = [p[0] + (run.t0 - out) * d[0], p[1] + (run.t0 - out) * d[1], p[2] + (run.t0 - out) * d[2]];
+  const left: Point3 = [p[0] + (run.t1 + out) * d[0], p[1] + (run.t1 + out) * d[1], p[2] + (run.t1 + out) * d[2]];
   const fromRight = (options.entrySide ?? 'right') === 'right';
   const path: PlanPath = {
     id: options.id,
@@ -238,6 +248,8 @@ export interface AlarOptions {
   searchMm?: number;
   /** Required clearance for the objective's full credit, mm. Default 2. */
   marginMm?: number;
+  /** The entry lies this far (mm) outside the posterior cortex. Default 2. */
+  overshootMm?: number;
 }
 
 /** Automatic alar path (posterior entry along the long axis of one ala). */
@@ -288,8 +300,85 @@ export function planAlar(map: CorridorMap, options: AlarOptions): AutoPathResult
     name: options.name ?? options.id,
     kind: tool.kind,
     diameterMm: tool.diameterMm,
-    entry: at(g.t0),
+    entry: at(g.t0 - (options.overshootMm ?? 2)),
     target: at(g.tEnd),
   };
   return finish(map, path, { marginMm: margin, cortexZoneMm: cortexZone }, starts.length + best.evaluations, undefined, undefined);
+}
+
+export interface SacralSeeds {
+  s1: Point3;
+  s2: Point3;
+  /** x (LPS mm) of the midline plane. */
+  midlineX: number;
+  /** Alar seeds (middle of each ala near S1/S2, lateral to the foramina). */
+  alarLeft: Point3;
+  alarRight: Point3;
+}
+
+/**
+ * Seed points from a segmentation: the S1 body from the S1 label (or the top 25 mm of the sacrum), S2
+ * 6-22 mm below S1's caudal end, the midline from the S1 centroid, alar seeds lateral of the S1/S2
+ * junction at 45% of the way from the midline to the sacrum's lateral edge.
+ */
+export function sacralSeedsFromLabels(labels: Volume, sacrum: number[], s1?: number[]): SacralSeeds {
+  const src = labels.meta.source ?? 'labels';
+  const isS = new Uint8Array(65536), isS1 = new Uint8Array(65536);
+  for (const l of sacrum) isS[l & 0xffff] = 1;
+  for (const l of s1 ?? []) isS1[l & 0xffff] = 1;
+  const [nx, ny, nz] = labels.dims;
+  const m = labels.indexToPatient;
+  const d = labels.data;
+  // Patient z of every sacral voxel (S1 included): axial extent and the S1 centroid.
+  let zTop = -Infinity;
+  const c1 = [0, 0, 0];
+  let n1 = 0, zS1Bottom = Infinity;
+  const pos = [0, 0, 0];
+  const toP = (i: number, j: number, k: number) => {
+    for (let r = 0; r < 3; r++) pos[r] = m[r * 4] * i + m[r * 4 + 1] * j + m[r * 4 + 2] * k + m[r * 4 + 3];
+    return pos;
+  };
+  for (let k = 0, o = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, o++) {
+    const v = d[o];
+    if (!(v >= 0 && v < 65536)) continue;
+    if (!isS[v] && !isS1[v]) continue;
+    const p = toP(i, j, k);
+    if (p[2] > zTop) zTop = p[2];
+    if (isS1[v]) {
+      c1[0] += p[0]; c1[1] += p[1]; c1[2] += p[2]; n1++;
+      if (p[2] < zS1Bottom) zS1Bottom = p[2];
+    }
+  }
+  if (!Number.isFinite(zTop)) throw new PlanError(`no sacrum label (${sacrum.join(', ')}) in the segmentation`, src);
+  const sumSlab = (z0: number, z1: number) => {
+    const c = [0, 0, 0];
+    let n = 0, xMin = Infinity, xMax = -Infinity;
+    for (let k = 0, o = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, o++) {
+      const v = d[o];
+      if (!(v >= 0 && v < 65536) || (!isS[v] && !isS1[v])) continue;
+      const p = toP(i, j, k);
+      if (p[2] < z0 || p[2] > z1) continue;
+      c[0] += p[0]; c[1] += p[1]; c[2] += p[2]; n++;
+      if (p[0] < xMin) xMin = p[0];
+      if (p[0] > xMax) xMax = p[0];
+    }
+    if (!n) throw new PlanError(`the sacrum label has no voxels between z = ${z0.toFixed(1)} and ${z1.toFixed(1)} mm`, src);
+    return { c: [c[0] / n, c[1] / n, c[2] / n] as Point3, xMin, xMax };
+  };
+  let s1Seed: Point3;
+  let s1Bottom: number;
+  if (n1 > 0) {
+    s1Seed = [c1[0] / n1, c1[1] / n1, c1[2] / n1];
+    s1Bottom = zS1Bottom;
+  } else {
+    s1Seed = sumSlab(zTop - 25, zTop).c;
+    s1Bottom = zTop - 25;
+  }
+  const s2 = sumSlab(s1Bottom - 22, s1Bottom - 6);
+  const junction = sumSlab(s1Bottom - 12, s1Bottom + 8);
+  const xm = s1Seed[0];
+  const frac = 0.45;
+  const alarLeft: Point3 = [xm + frac * (junction.xMax - xm), junction.c[1], junction.c[2]];
+  const alarRight: Point3 = [xm - frac * (xm - junction.xMin), junction.c[1], junction.c[2]];
+  return { s1: s1Seed, s2: s2.c, midlineX: xm, alarLeft, alarRight };
 }

@@ -49,7 +49,8 @@ export interface LabelMapOptions {
   critical?: CriticalStructure[];
   /**
    * Non-bone voxels within this distance (mm) of two different bone groups are a joint (sacroiliac) that a
-   * trans-sacral screw crosses by design: they count as bone. Default 4 mm; 0 disables.
+   * trans-sacral screw crosses by design: they count as bone. Default max(4 mm, twice the largest
+   * spacing: a joint two voxels wide is bridged at any resolution); 0 disables.
    */
   bridgeMm?: number;
   /** Crop to the bone's bounding box plus this margin (mm) before computing distances. Default 20. */
@@ -128,7 +129,7 @@ export function corridorMapFromLabels(labels: Volume, options: LabelMapOptions):
     const ok = Number.isInteger(v) && v >= 0 && v < 65536;
     codes[i] = ok && critLut[v] ? critLut[v] : ok && lut[v] >= 0 ? BONE : OUTSIDE;
   }
-  const bridgeMm = options.bridgeMm ?? 4;
+  const bridgeMm = options.bridgeMm ?? Math.max(4, 2 * Math.max(...labels.spacing));
   if (bridgeMm > 0 && options.boneGroups.length > 1) {
     // Per voxel, how many different bone groups lie within bridgeMm: a joint lies near two.
     const near = new Uint8Array(n);

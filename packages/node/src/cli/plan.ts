@@ -1,4 +1,205 @@
+/**
+ * `corridor plan` (automatic planning of sacral paths) and `corridor analyze` (safety of each path of a
+ * plan). All computation is core's; this module reads files, parses flags and prints.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
+import {
+  UsageError,
+  analyzePath,
+  corridorMapFromIntensity,
+  corridorMapFromLabels,
+  mat4ToRows,
+  parsePlan,
+  parseToolSpec,
+  planAlar,
+  planToJson,
+  planToSlicerMarkups,
+  planTransSacral,
+  sacralSeedsFromLabels,
+  slicerMarkupsToPlan,
+  steppedCatalogue,
+  type AutoPathResult,
+  type CorridorMap,
+  type CriticalStructure,
+  type PathAnalysis,
+  type Plan,
+  type Point3,
+  type Volume,
+} from '@corridor/core';
+import { loadPath } from '../io/load.js';
 
-/** Registers this module's commands on the program. */
-export function register(_program: Command): void {}
+const AUTO_PATHS = ['s1', 's2', 'alar-left', 'alar-right'] as const;
+type AutoName = (typeof AUTO_PATHS)[number];
+
+/** TotalSegmentator's labels, as in ../shared/data/abdomen-pelvis-ct: sacrum 25 + S1 26, hips 77/78. */
+const DEFAULT_BONE_GROUPS = '25,26;77;78';
+const DEFAULT_CRITICAL = 'spinal canal=79';
+
+async function loadVolume(p: string): Promise<Volume> {
+  const { series } = await loadPath(p);
+  if (series.length !== 1) throw new UsageError(`expected one image series, found ${series.length}`, p);
+  return series[0].volume;
+}
+
+function parseGroups(s: string): number[][] {
+  const groups = s.split(';').map((g) => g.split(',').map((x) => Number(x.trim())));
+  if (!groups.length || groups.some((g) => !g.length || g.some((x) => !Number.isInteger(x) || x < 0))) {
+    throw new UsageError(`--bone-groups "${s}" is not label lists separated by ';' (e.g. 25,26;77;78)`);
+  }
+  return groups;
+}
+
+function parseCritical(s: string): CriticalStructure[] {
+  if (!s.trim()) return [];
+  return s.split(';').map((part) => {
+    const m = /^([^=]+)=([0-9,\s]+)$/.exec(part.trim());
+    if (!m) throw new UsageError(`--critical "${part}" is not NAME=LABEL[,LABEL...]`);
+    return { name: m[1].trim(), labels: m[2].split(',').map((x) => Number(x.trim())) };
+  });
+}
+
+function parseSeed(s: string): [string, Point3] {
+  const m = /^([A-Za-z0-9-]+)=(-?[0-9.eE+-]+),(-?[0-9.eE+-]+),(-?[0-9.eE+-]+)$/.exec(s.trim());
+  const p = m ? [Number(m[2]), Number(m[3]), Number(m[4])] : [];
+  if (!m || !p.every(Number.isFinite)) throw new UsageError(`--seed "${s}" is not NAME=x,y,z (LPS mm)`);
+  return [m[1], p as Point3];
+}
+
+interface MapOptions {
+  labels?: string;
+  boneGroups: string;
+  critical: string;
+  cortexHu?: string;
+}
+
+async function buildMap(volumePath: string, opts: MapOptions, seeds: Point3[]): Promise<{ map: CorridorMap; labels?: Volume }> {
+  if (opts.labels) {
+    const labels = await loadVolume(opts.labels);
+    const map = corridorMapFromLabels(labels, { boneGroups: parseGroups(opts.boneGroups), critical: parseCritical(opts.critical) });
+    return { map, labels };
+  }
+  const ct = await loadVolume(volumePath);
+  const cortexHu = opts.cortexHu !== undefined ? Number(opts.cortexHu) : undefined;
+  if (cortexHu !== undefined && !Number.isFinite(cortexHu)) throw new UsageError(`--cortex-hu "${opts.cortexHu}" is not a number`);
+  return { map: corridorMapFromIntensity(ct, { seeds, cortexHu }) };
+}
+
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
+const fp = (p: Point3 | null) => (p ? `(${p.map(f1).join(', ')})` : '-');
+
+function printAnalysis(a: PathAnalysis) {
+  console.log(`${a.name} [${a.id}]: ${a.kind} ${a.diameterMm} mm, length ${f1(a.lengthMm)} mm, in bone ${f1(a.inBoneMm)} mm`);
+  console.log(`  cortex entry ${fp(a.cortexEntry)}, exit ${fp(a.cortexExit)}, bone to bone ${f1(a.boneToBoneMm)} mm`);
+  console.log(`  min clearance ${f1(a.minClearanceMm)} mm at ${fp(a.narrowestAt)}; widest tool ${f1(a.maxDiameterMm)} mm; ${a.fits ? 'FITS' : 'DOES NOT FIT'} (margin ${a.marginMm} mm)`);
+  for (const b of a.breaches) console.log(`  BREACH ${b.structure} at ${fp(b.at)}, ${f1(b.depthMm)} mm deep (${f1(b.fromMm)}-${f1(b.toMm)} mm along the path)`);
+  for (const n of a.notes) console.log(`  note: ${n}`);
+}
+
+async function readPlanFile(p: string, volumePath: string): Promise<Plan> {
+  let text: string;
+  try {
+    text = await readFile(p, 'utf8');
+  } catch {
+    throw new UsageError('cannot read plan file', p);
+  }
+  if (/\.mrk\.json$/i.test(p)) return slicerMarkupsToPlan(text, p, { volume: { file: volumePath } }).plan;
+  return parsePlan(text, p);
+}
+
+async function writePlanFile(p: string, plan: Plan) {
+  const doc = /\.mrk\.json$/i.test(p) ? planToSlicerMarkups(plan) : planToJson(plan);
+  await writeFile(p, JSON.stringify(doc, null, 2) + '\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('plan')
+    .description('plan sacral paths automatically (S1/S2 trans-sacral screws, alar trocars) and write a plan')
+    .argument('<volume>', 'CT volume (file or DICOM folder)')
+    .requiredOption('--auto <paths>', `comma-separated: ${AUTO_PATHS.join(',')}`)
+    .requiredOption('--out <plan>', 'plan file to write (plan.json, or .mrk.json for 3D Slicer)')
+    .option('--labels <labels>', 'segmentation on the same grid (bone and critical labels)')
+    .option('--bone-groups <groups>', 'bone labels, one group per bone, groups separated by ;', DEFAULT_BONE_GROUPS)
+    .option('--critical <list>', 'critical structures NAME=LABELS separated by ;', DEFAULT_CRITICAL)
+    .option('--tool <spec>', 'screw for S1/S2 as KIND:SIZE (mm or gauge)', 'screw:7.3')
+    .option('--alar-tool <spec>', 'tool for the alar paths', 'trocar:11G')
+    .option('--margin <mm>', 'safety margin between the tool and any forbidden voxel', '1')
+    .option('--catalogue-step <mm>', 'screw length catalogue step', '5')
+    .option('--cortex-hu <hu>', 'without labels: HU threshold of the cortex', '200')
+    .option('--seed <name=x,y,z>', 'seed point (LPS mm) for a path, repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--json', 'print the results as JSON')
+    .action(async (volumePath: string, opts: Record<string, string | string[] | boolean | undefined>) => {
+      const names = String(opts.auto).split(',').map((s) => s.trim()).filter(Boolean);
+      for (const n of names) if (!AUTO_PATHS.includes(n as AutoName)) throw new UsageError(`--auto: unknown path "${n}" (have ${AUTO_PATHS.join(', ')})`);
+      const seeds = new Map((opts.seed as string[]).map(parseSeed));
+      for (const k of seeds.keys()) if (!AUTO_PATHS.includes(k as AutoName)) throw new UsageError(`--seed: unknown path "${k}"`);
+      const margin = Number(opts.margin);
+      if (!(margin >= 0)) throw new UsageError(`--margin "${opts.margin}" must be a non-negative number`);
+      const tool = parseToolSpec(String(opts.tool));
+      const alarTool = parseToolSpec(String(opts.alarTool));
+      const catalogue = steppedCatalogue(Number(opts.catalogueStep));
+      const { map, labels } = await buildMap(volumePath, opts as unknown as MapOptions, [...seeds.values()]);
+      const derived = labels ? sacralSeedsFromLabels(labels, parseGroups(String(opts.boneGroups))[0]) : undefined;
+      const seedFor = (n: AutoName): Point3 => {
+        const s = seeds.get(n) ?? (derived ? { s1: derived.s1, s2: derived.s2, 'alar-left': derived.alarLeft, 'alar-right': derived.alarRight }[n] : undefined);
+        if (!s) throw new UsageError(`no labels: give --seed ${n}=x,y,z (LPS mm) for this path`);
+        return s;
+      };
+      const midlineX = derived?.midlineX ?? seeds.get('s1')?.[0] ?? seeds.get('s2')?.[0];
+      const results: AutoPathResult[] = [];
+      for (const n of names) {
+        if (n === 's1' || n === 's2') {
+          results.push(planTransSacral(map, { id: n, name: `${n.toUpperCase()} trans-sacral`, tool, seed: seedFor(n), midlineX, marginMm: margin, catalogue }));
+        } else {
+          const side = n === 'alar-left' ? 'left' : 'right';
+          results.push(planAlar(map, { id: n, name: `Alar ${side}`, tool: alarTool, side, seed: seedFor(n as AutoName), marginMm: Math.max(margin, 2) }));
+        }
+      }
+      const volume = await loadVolume(volumePath).catch(() => undefined);
+      const plan: Plan = {
+        schemaVersion: 1,
+        volume: { file: path.relative(path.dirname(path.resolve(String(opts.out))), path.resolve(volumePath)), ...(volume ? { indexToPatient: volume.indexToPatient } : {}) },
+        paths: results.map((r) => r.path),
+      };
+      await writePlanFile(String(opts.out), plan);
+      if (opts.json) {
+        console.log(JSON.stringify({
+          schemaVersion: 1,
+          plan: planToJson(plan),
+          results: results.map((r) => ({ id: r.path.id, analysis: r.analysis, orderLengthMm: r.orderLengthMm ?? null, threadInBoneMm: r.threadInBoneMm ?? null, notes: r.notes })),
+          volume: volume ? { indexToPatient: mat4ToRows(volume.indexToPatient) } : null,
+        }, null, 2));
+      } else {
+        for (const r of results) {
+          printAnalysis(r.analysis);
+          if (r.orderLengthMm !== undefined) console.log(`  order: ${r.orderLengthMm} mm${r.threadInBoneMm ? `; thread in bone ${f1(r.threadInBoneMm.entrySide)} mm entry side, ${f1(r.threadInBoneMm.farSide)} mm far side of the midline` : ''}`);
+          for (const n of r.notes) console.log(`  ${n}`);
+        }
+        console.log(`plan written to ${opts.out}`);
+      }
+    });
+
+  program
+    .command('analyze')
+    .description('analyse each path of a plan: bone length, cortex entry/exit, clearance, breaches')
+    .argument('<plan>', 'plan.json or a 3D Slicer .mrk.json')
+    .argument('<volume>', 'CT volume the plan was made on')
+    .option('--labels <labels>', 'segmentation on the same grid (bone and critical labels)')
+    .option('--bone-groups <groups>', 'bone labels, one group per bone, groups separated by ;', DEFAULT_BONE_GROUPS)
+    .option('--critical <list>', 'critical structures NAME=LABELS separated by ;', DEFAULT_CRITICAL)
+    .option('--margin <mm>', 'safety margin between the tool and any forbidden voxel', '1')
+    .option('--cortex-hu <hu>', 'without labels: HU threshold of the cortex', '200')
+    .option('--json', 'print the results as JSON')
+    .action(async (planPath: string, volumePath: string, opts: Record<string, string | boolean | undefined>) => {
+      const plan = await readPlanFile(planPath, volumePath);
+      const margin = Number(opts.margin);
+      if (!(margin >= 0)) throw new UsageError(`--margin "${opts.margin}" must be a non-negative number`);
+      const pts = plan.paths.flatMap((p) => [p.entry, p.target]);
+      const { map } = await buildMap(volumePath, opts as unknown as MapOptions, pts);
+      const analyses = plan.paths.map((p) => analyzePath(map, p, { marginMm: margin }));
+      if (opts.json) console.log(JSON.stringify({ schemaVersion: 1, paths: analyses }, null, 2));
+      else analyses.forEach(printAnalysis);
+    });
+}
