@@ -1,0 +1,9 @@
+export { parseDicom, DicomDataset, tagLabel, type ParseDicomOptions } from './parse.js';
+export {
+  decodeFrame, describePixels, encapsulatedFrame, frameBytes, MAX_COMPRESSION_RATIO, SUPPORTED_TRANSFER_SYNTAXES,
+  type DecodedFrame, type PixelDescription, type StoredArray,
+} from './pixels.js';
+export { configureDicomCodecs, type DicomCodecConfig } from './codecs.js';
+export { readDicomSeries, type DicomReadOptions, type DicomReadResult } from './series.js';
+export { writeDicomSeries, encodeDicomSeries, uidFromText, formatDS, type DicomWriteOptions, type DicomWriteResult } from './writer.js';
+export { TAG, TS, SOP_CLASS, TRANSFER_SYNTAX_NAMES } from './tags.js';

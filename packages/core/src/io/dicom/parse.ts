@@ -1,0 +1,378 @@
+/**
+ * DICOM Part 10 parsing: the file meta is read here (so files with a missing transfer syntax, no meta
+ * group length or no preamble can still be read), the data set by dicom-parser (lazy: element offsets,
+ * no copies), wrapped in a typed accessor that reports bad values as FormatError naming the file and tag.
+ */
+import dicomParser from 'dicom-parser';
+import { Inflate } from 'fflate';
+import { CorridorError, FormatError, LimitError } from '../../errors.js';
+import { SEQUENCE_TAGS, TAG, TS } from './tags.js';
+
+type RawDataSet = dicomParser.DataSet;
+type RawElement = dicomParser.Element;
+
+/** Largest inflated size of a deflated data set: far above any real image, low enough to stop a zip bomb. */
+export const MAX_INFLATED_BYTES = 1024 * 1024 * 1024;
+
+/** Tag key 'x00280010' -> '(0028,0010)' for messages. */
+export function tagLabel(tag: string): string {
+  const hex = tag.startsWith('x') ? tag.slice(1) : tag;
+  return `(${hex.slice(0, 4).toUpperCase()},${hex.slice(4, 8).toUpperCase()})`;
+}
+
+const TAG_NAMES: Record<string, string> = Object.fromEntries(Object.entries(TAG).map(([k, v]) => [v, k]));
+
+function describeTag(tag: string): string {
+  const name = TAG_NAMES[tag];
+  return name ? `${name} ${tagLabel(tag)}` : tagLabel(tag);
+}
+
+/** Decode bytes as UTF-8 (invalid sequences become U+FFFD); core has no TextDecoder in its typings. */
+export function decodeUtf8(bytes: Uint8Array): string {
+  let out = '';
+  let i = 0;
+  const n = bytes.length;
+  while (i < n) {
+    const b = bytes[i++];
+    let cp: number;
+    if (b < 0x80) cp = b;
+    else if (b >= 0xc2 && b < 0xe0 && i < n && (bytes[i] & 0xc0) === 0x80) cp = ((b & 0x1f) << 6) | (bytes[i++] & 0x3f);
+    else if (b >= 0xe0 && b < 0xf0 && i + 1 < n && (bytes[i] & 0xc0) === 0x80 && (bytes[i + 1] & 0xc0) === 0x80) {
+      cp = ((b & 0x0f) << 12) | ((bytes[i] & 0x3f) << 6) | (bytes[i + 1] & 0x3f);
+      i += 2;
+    } else if (b >= 0xf0 && b < 0xf5 && i + 2 < n && (bytes[i] & 0xc0) === 0x80 && (bytes[i + 1] & 0xc0) === 0x80 && (bytes[i + 2] & 0xc0) === 0x80) {
+      cp = ((b & 0x07) << 18) | ((bytes[i] & 0x3f) << 12) | ((bytes[i + 1] & 0x3f) << 6) | (bytes[i + 2] & 0x3f);
+      i += 3;
+    } else cp = 0xfffd;
+    out += String.fromCodePoint(cp);
+  }
+  return out;
+}
+
+/** Encode a string as UTF-8. */
+export function encodeUtf8(text: string): Uint8Array {
+  const out: number[] = [];
+  for (const ch of text) {
+    const cp = ch.codePointAt(0)!;
+    if (cp < 0x80) out.push(cp);
+    else if (cp < 0x800) out.push(0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
+    else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
+    else out.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
+  }
+  return Uint8Array.from(out);
+}
+
+/**
+ * A parsed DICOM data set (or a sequence item) with typed accessors. Values are read lazily from the
+ * file's bytes; nothing here copies pixel data.
+ */
+export class DicomDataset {
+  constructor(
+    /** The file name, for messages. */
+    readonly name: string,
+    /** Transfer syntax of the pixel data (from the file meta, or guessed: see warnings). */
+    readonly transferSyntaxUid: string,
+    /** dicom-parser's data set, for callers that need an element's offsets. */
+    readonly raw: RawDataSet,
+    /** Recoverable problems met while parsing. Shared with items of this data set. */
+    readonly warnings: string[],
+    private readonly utf8: boolean,
+  ) {}
+
+  /** The bytes that element offsets refer to (the inflated bytes for a deflated file). */
+  get bytes(): Uint8Array {
+    return this.raw.byteArray as Uint8Array;
+  }
+
+  get littleEndian(): boolean {
+    return this.transferSyntaxUid !== TS.ExplicitBig;
+  }
+
+  element(tag: string): RawElement | undefined {
+    return this.raw.elements[tag];
+  }
+
+  has(tag: string): boolean {
+    const e = this.raw.elements[tag];
+    return e !== undefined && e.length > 0;
+  }
+
+  /** Whole string value with trailing padding removed (multiple values stay joined by backslashes). */
+  string(tag: string): string | undefined {
+    const e = this.raw.elements[tag];
+    if (!e || e.length <= 0) return undefined;
+    const bytes = this.bytes;
+    const end = Math.min(e.dataOffset + e.length, bytes.length);
+    if (e.dataOffset < 0 || e.dataOffset >= end) return undefined;
+    let stop = end;
+    // Padding is a trailing NUL (UI) or spaces; an embedded NUL ends the value as in dicom-parser.
+    const raw = bytes.subarray(e.dataOffset, stop);
+    const nul = raw.indexOf(0);
+    if (nul >= 0) stop = e.dataOffset + nul;
+    const slice = bytes.subarray(e.dataOffset, stop);
+    let s: string;
+    if (this.utf8) s = decodeUtf8(slice);
+    else {
+      s = '';
+      for (let i = 0; i < slice.length; i++) s += String.fromCharCode(slice[i]);
+    }
+    s = s.replace(/[ \0]+$/, '').replace(/^ +/, '');
+    return s.length ? s : undefined;
+  }
+
+  strings(tag: string): string[] | undefined {
+    const s = this.string(tag);
+    return s === undefined ? undefined : s.split('\\').map((v) => v.trim());
+  }
+
+  /** All numeric values of a DS or IS element; FormatError when one is not a number. */
+  numbers(tag: string): number[] | undefined {
+    const parts = this.strings(tag);
+    if (!parts) return undefined;
+    return parts.map((p) => {
+      const v = p === '' ? NaN : Number(p);
+      if (!Number.isFinite(v)) {
+        throw new FormatError(`${describeTag(tag)} value '${this.string(tag)}' is not a list of numbers`, this.name);
+      }
+      return v;
+    });
+  }
+
+  /** First numeric value of a DS or IS element (undefined when absent or empty). */
+  number(tag: string): number | undefined {
+    const v = this.numbers(tag);
+    return v ? v[0] : undefined;
+  }
+
+  /** numbers() with a required count: FormatError when the element has another number of values. */
+  vector(tag: string, count: number): number[] | undefined {
+    const v = this.numbers(tag);
+    if (v === undefined) return undefined;
+    if (v.length !== count) {
+      throw new FormatError(`${describeTag(tag)} has ${v.length} values, expected ${count}`, this.name);
+    }
+    return v;
+  }
+
+  /** An unsigned 16-bit value (VR US), checked to be within the bytes. */
+  uint16(tag: string): number | undefined {
+    const e = this.raw.elements[tag];
+    if (!e || e.length < 2) return undefined;
+    if (e.dataOffset + 2 > this.bytes.length) throw new FormatError(`${describeTag(tag)} lies past the end of the file`, this.name);
+    return this.raw.uint16(tag);
+  }
+
+  /** Items of a sequence (empty when absent). */
+  sequence(tag: string): DicomDataset[] {
+    const e = this.raw.elements[tag];
+    if (!e || !e.items) return [];
+    const out: DicomDataset[] = [];
+    for (const item of e.items) {
+      if (item.dataSet) out.push(new DicomDataset(this.name, this.transferSyntaxUid, item.dataSet, this.warnings, this.utf8));
+    }
+    return out;
+  }
+
+  /** First item of a sequence, if any. */
+  item(tag: string): DicomDataset | undefined {
+    return this.sequence(tag)[0];
+  }
+}
+
+interface MetaInfo {
+  transferSyntaxUid: string | undefined;
+  datasetStart: number;
+  warnings: string[];
+}
+
+const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+const ALL_VRS = new Set([
+  'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'PN', 'SH', 'SL', 'SS', 'ST', 'TM', 'UI',
+  'UL', 'US', ...LONG_VRS,
+]);
+
+function u16le(b: Uint8Array, p: number): number {
+  return b[p] | (b[p + 1] << 8);
+}
+function u16be(b: Uint8Array, p: number): number {
+  return (b[p] << 8) | b[p + 1];
+}
+function u32le(b: Uint8Array, p: number): number {
+  return (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
+}
+function vrAt(b: Uint8Array, p: number): string {
+  return String.fromCharCode(b[p], b[p + 1]);
+}
+
+function hasDicmPrefix(bytes: Uint8Array): boolean {
+  return bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d;
+}
+
+/** Reads the group 0002 elements after the preamble without trusting the group length. */
+function readMeta(bytes: Uint8Array, name: string): MetaInfo {
+  const warnings: string[] = [];
+  if (!hasDicmPrefix(bytes)) return { transferSyntaxUid: undefined, datasetStart: 0, warnings };
+  let p = 132;
+  let ts: string | undefined;
+  while (p + 8 <= bytes.length && u16le(bytes, p) === 0x0002) {
+    const element = u16le(bytes, p + 2);
+    const vr = vrAt(bytes, p + 4);
+    let length: number;
+    let valueStart: number;
+    if (!ALL_VRS.has(vr)) throw new FormatError(`file meta element (0002,${element.toString(16).padStart(4, '0')}) has no valid VR: the file meta must be explicit VR little endian`, name);
+    if (LONG_VRS.has(vr)) {
+      if (p + 12 > bytes.length) break;
+      length = u32le(bytes, p + 8);
+      valueStart = p + 12;
+    } else {
+      length = u16le(bytes, p + 6);
+      valueStart = p + 8;
+    }
+    if (length === 0xffffffff || valueStart + length > bytes.length) {
+      throw new FormatError(`file meta element (0002,${element.toString(16).padStart(4, '0')}) is truncated or has an undefined length`, name);
+    }
+    if (element === 0x0010) {
+      let s = '';
+      for (let i = 0; i < length; i++) s += String.fromCharCode(bytes[valueStart + i]);
+      ts = s.replace(/[\0 ]+$/, '').trim() || undefined;
+    }
+    p = valueStart + length;
+  }
+  return { transferSyntaxUid: ts, datasetStart: p, warnings };
+}
+
+interface Sniffed {
+  explicit: boolean;
+  littleEndian: boolean;
+}
+
+/** Guesses the encoding of a data set from its first element; undefined when it does not look like DICOM. */
+function sniffDataset(bytes: Uint8Array, p: number): Sniffed | undefined {
+  if (p + 8 > bytes.length) return undefined;
+  const plausible = (group: number) => group >= 0x0002 && group <= 0x0100 && group % 2 === 0;
+  const explicitVr = ALL_VRS.has(vrAt(bytes, p + 4));
+  if (plausible(u16le(bytes, p))) {
+    if (explicitVr) return { explicit: true, littleEndian: true };
+    const len = u32le(bytes, p + 4);
+    if (len === 0xffffffff || p + 8 + len <= bytes.length) return { explicit: false, littleEndian: true };
+    return undefined;
+  }
+  if (plausible(u16be(bytes, p)) && explicitVr) return { explicit: true, littleEndian: false };
+  return undefined;
+}
+
+function syntaxEncoding(ts: string): Sniffed {
+  if (ts === TS.ImplicitLittle) return { explicit: false, littleEndian: true };
+  if (ts === TS.ExplicitBig) return { explicit: true, littleEndian: false };
+  return { explicit: true, littleEndian: true };
+}
+
+function syntaxFor(s: Sniffed): string {
+  if (!s.explicit) return TS.ImplicitLittle;
+  return s.littleEndian ? TS.ExplicitLittle : TS.ExplicitBig;
+}
+
+function inflateLimited(bytes: Uint8Array, name: string, maxBytes: number): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const inflater = new Inflate((chunk) => {
+    total += chunk.length;
+    if (total > maxBytes) throw new LimitError(`deflated data set inflates to more than ${maxBytes} bytes`, name);
+    chunks.push(chunk);
+  });
+  try {
+    const step = 1 << 16;
+    for (let p = 0; p < bytes.length; p += step) inflater.push(bytes.subarray(p, Math.min(bytes.length, p + step)), p + step >= bytes.length);
+    if (bytes.length === 0) inflater.push(bytes, true);
+  } catch (e) {
+    if (e instanceof CorridorError) throw e;
+    throw new FormatError(`deflated data set cannot be inflated: ${errorText(e)}`, name);
+  }
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+/** Text of anything thrown by dicom-parser (strings, Errors, or {exception, dataSet}). */
+export function errorText(e: unknown): string {
+  if (typeof e === 'string') return e;
+  if (e instanceof Error) return e.message;
+  if (e && typeof e === 'object' && 'exception' in e) return errorText((e as { exception: unknown }).exception);
+  if (typeof e === 'number') return `decoder error ${e}`;
+  return String(e);
+}
+
+function vrCallback(tag: string): string | undefined {
+  return SEQUENCE_TAGS.has(tag) ? 'SQ' : undefined;
+}
+
+export interface ParseDicomOptions {
+  /** Cap on the inflated size of a deflated data set (default MAX_INFLATED_BYTES). */
+  maxInflatedBytes?: number;
+}
+
+/**
+ * Parse one DICOM file (Part 10 with preamble and meta, or a bare data set). Throws FormatError naming
+ * the file when the bytes are not DICOM or the data set is broken before its pixel data.
+ */
+export function parseDicom(bytes: Uint8Array, name: string, options: ParseDicomOptions = {}): DicomDataset {
+  const meta = readMeta(bytes, name);
+  const warnings = meta.warnings;
+  const sniffed = sniffDataset(bytes, meta.datasetStart);
+  let ts = meta.transferSyntaxUid;
+  let parseTs: string;
+  if (!hasDicmPrefix(bytes)) {
+    if (!sniffed) throw new FormatError('not a DICOM file: no DICM prefix at byte 128 and no recognisable data set at the start', name);
+    ts = syntaxFor(sniffed);
+    warnings.push(`${name}: no DICOM preamble or file meta; read as ${ts === TS.ImplicitLittle ? 'implicit' : 'explicit'} VR ${sniffed.littleEndian ? 'little' : 'big'} endian`);
+    parseTs = ts;
+  } else if (ts === undefined) {
+    if (!sniffed) throw new FormatError('file meta has no TransferSyntaxUID (0002,0010) and the data set encoding cannot be recognised', name);
+    ts = syntaxFor(sniffed);
+    warnings.push(`${name}: file meta has no TransferSyntaxUID (0002,0010); the data set reads as ${ts}`);
+    parseTs = ts;
+  } else if (ts === TS.DeflatedExplicitLittle) {
+    parseTs = ts;
+  } else {
+    parseTs = ts;
+    const declared = syntaxEncoding(ts);
+    if (sniffed && (sniffed.explicit !== declared.explicit || sniffed.littleEndian !== declared.littleEndian)) {
+      parseTs = syntaxFor(sniffed);
+      warnings.push(`${name}: transfer syntax ${ts} does not match the data set's encoding; read as ${parseTs}`);
+    }
+  }
+
+  const body = bytes.subarray(meta.datasetStart);
+  if (body.length === 0) throw new FormatError('file holds a file meta but no data set', name);
+  if (hasDicmPrefix(body)) {
+    throw new FormatError('data set cannot be parsed: unexpected DICM marker inside the data set', name);
+  }
+  const maxInflated = options.maxInflatedBytes ?? MAX_INFLATED_BYTES;
+  let raw: RawDataSet;
+  try {
+    raw = dicomParser.parseDicom(body, {
+      TransferSyntaxUID: parseTs,
+      inflater: (arr: Uint8Array, position: number) => inflateLimited(arr.subarray(position), name, maxInflated),
+      vrCallback: vrCallback as (tag: string) => void,
+    });
+  } catch (e) {
+    if (e instanceof CorridorError) throw e;
+    const partial = e && typeof e === 'object' && 'dataSet' in e ? (e as { dataSet: RawDataSet }).dataSet : undefined;
+    const px = partial?.elements[TAG.PixelData];
+    if (partial && px && px.dataOffset + px.length <= partial.byteArray.length && !px.encapsulatedPixelData) {
+      // Everything up to and including the pixel data was read; only trailing elements are damaged.
+      warnings.push(`${name}: data set damaged after the pixel data (${errorText(e)}); trailing elements ignored`);
+      raw = partial;
+    } else {
+      throw new FormatError(`data set cannot be parsed: ${errorText(e)}`, name);
+    }
+  }
+  for (const w of raw.warnings ?? []) warnings.push(`${name}: ${w}`);
+  const charset = raw.elements[TAG.SpecificCharacterSet] ? raw.string(TAG.SpecificCharacterSet) ?? '' : '';
+  const utf8 = /ISO_IR 192/i.test(charset);
+  return new DicomDataset(name, ts, raw, warnings, utf8);
+}

@@ -1,0 +1,123 @@
+/**
+ * DICOM tags in dicom-parser's key form ('x' + group + element, lower-case hex) and the UIDs the
+ * reader and writer use. Only what this package reads or writes is listed.
+ */
+export const TAG = {
+  // File meta
+  FileMetaInformationGroupLength: 'x00020000',
+  FileMetaInformationVersion: 'x00020001',
+  MediaStorageSopClassUid: 'x00020002',
+  MediaStorageSopInstanceUid: 'x00020003',
+  TransferSyntaxUid: 'x00020010',
+  ImplementationClassUid: 'x00020012',
+  ImplementationVersionName: 'x00020013',
+  // Patient / study / series
+  SpecificCharacterSet: 'x00080005',
+  ImageType: 'x00080008',
+  SopClassUid: 'x00080016',
+  SopInstanceUid: 'x00080018',
+  StudyDate: 'x00080020',
+  AcquisitionDate: 'x00080022',
+  StudyTime: 'x00080030',
+  AcquisitionTime: 'x00080032',
+  AccessionNumber: 'x00080050',
+  Modality: 'x00080060',
+  Manufacturer: 'x00080070',
+  ReferringPhysicianName: 'x00080090',
+  StudyDescription: 'x00081030',
+  SeriesDescription: 'x0008103e',
+  ManufacturerModelName: 'x00081090',
+  PatientName: 'x00100010',
+  PatientId: 'x00100020',
+  PatientBirthDate: 'x00100030',
+  PatientSex: 'x00100040',
+  SliceThickness: 'x00180050',
+  SpacingBetweenSlices: 'x00180088',
+  StudyInstanceUid: 'x0020000d',
+  SeriesInstanceUid: 'x0020000e',
+  StudyId: 'x00200010',
+  SeriesNumber: 'x00200011',
+  AcquisitionNumber: 'x00200012',
+  InstanceNumber: 'x00200013',
+  ImagePositionPatient: 'x00200032',
+  ImageOrientationPatient: 'x00200037',
+  FrameOfReferenceUid: 'x00200052',
+  PositionReferenceIndicator: 'x00201040',
+  SliceLocation: 'x00201041',
+  // Image pixel
+  SamplesPerPixel: 'x00280002',
+  PhotometricInterpretation: 'x00280004',
+  PlanarConfiguration: 'x00280006',
+  NumberOfFrames: 'x00280008',
+  Rows: 'x00280010',
+  Columns: 'x00280011',
+  PixelSpacing: 'x00280030',
+  BitsAllocated: 'x00280100',
+  BitsStored: 'x00280101',
+  HighBit: 'x00280102',
+  PixelRepresentation: 'x00280103',
+  WindowCenter: 'x00281050',
+  WindowWidth: 'x00281051',
+  RescaleIntercept: 'x00281052',
+  RescaleSlope: 'x00281053',
+  RescaleType: 'x00281054',
+  // Enhanced multi-frame functional groups
+  SharedFunctionalGroupsSequence: 'x52009229',
+  PerFrameFunctionalGroupsSequence: 'x52009230',
+  PlanePositionSequence: 'x00209113',
+  PlaneOrientationSequence: 'x00209116',
+  PixelMeasuresSequence: 'x00289110',
+  PixelValueTransformationSequence: 'x00289145',
+  FrameContentSequence: 'x00209111',
+  PixelData: 'x7fe00010',
+  FloatPixelData: 'x7fe00008',
+  DoubleFloatPixelData: 'x7fe00009',
+} as const;
+
+/** Tags that are sequences: needed to parse them as such in implicit VR data sets. */
+export const SEQUENCE_TAGS: ReadonlySet<string> = new Set([
+  TAG.SharedFunctionalGroupsSequence,
+  TAG.PerFrameFunctionalGroupsSequence,
+  TAG.PlanePositionSequence,
+  TAG.PlaneOrientationSequence,
+  TAG.PixelMeasuresSequence,
+  TAG.PixelValueTransformationSequence,
+  TAG.FrameContentSequence,
+]);
+
+export const TS = {
+  ImplicitLittle: '1.2.840.10008.1.2',
+  ExplicitLittle: '1.2.840.10008.1.2.1',
+  DeflatedExplicitLittle: '1.2.840.10008.1.2.1.99',
+  ExplicitBig: '1.2.840.10008.1.2.2',
+  JpegBaseline: '1.2.840.10008.1.2.4.50',
+  JpegExtended: '1.2.840.10008.1.2.4.51',
+  JpegLossless: '1.2.840.10008.1.2.4.57',
+  JpegLosslessSV1: '1.2.840.10008.1.2.4.70',
+  JpegLsLossless: '1.2.840.10008.1.2.4.80',
+  JpegLsNearLossless: '1.2.840.10008.1.2.4.81',
+  Jpeg2000Lossless: '1.2.840.10008.1.2.4.90',
+  Jpeg2000: '1.2.840.10008.1.2.4.91',
+  Rle: '1.2.840.10008.1.2.5',
+} as const;
+
+export const TRANSFER_SYNTAX_NAMES: Readonly<Record<string, string>> = {
+  [TS.ImplicitLittle]: 'implicit VR little endian',
+  [TS.ExplicitLittle]: 'explicit VR little endian',
+  [TS.DeflatedExplicitLittle]: 'deflated explicit VR little endian',
+  [TS.ExplicitBig]: 'explicit VR big endian',
+  [TS.JpegBaseline]: 'JPEG baseline (process 1)',
+  [TS.JpegExtended]: 'JPEG extended (process 2/4)',
+  [TS.JpegLossless]: 'JPEG lossless (process 14)',
+  [TS.JpegLosslessSV1]: 'JPEG lossless (process 14, selection value 1)',
+  [TS.JpegLsLossless]: 'JPEG-LS lossless',
+  [TS.JpegLsNearLossless]: 'JPEG-LS near-lossless',
+  [TS.Jpeg2000Lossless]: 'JPEG 2000 lossless',
+  [TS.Jpeg2000]: 'JPEG 2000',
+  [TS.Rle]: 'RLE lossless',
+};
+
+export const SOP_CLASS = {
+  CtImage: '1.2.840.10008.5.1.4.1.1.2',
+  EnhancedCtImage: '1.2.840.10008.5.1.4.1.1.2.1',
+} as const;
