@@ -1,2 +1,2 @@
-// Filled in by the carm module.
-export {};
+export * from './geometry.js';
+export * from './views.js';
