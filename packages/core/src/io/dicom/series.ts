@@ -171,8 +171,8 @@ function buildGrid(part: Slice[], source: string, warnings: string[]): Grid {
   const first = part[0];
   const rowSp = first.pixelSpacing?.[0];
   const colSp = first.pixelSpacing?.[1];
-  let dr = rowSp ?? 1;
-  let dc = colSp ?? 1;
+  const dr = rowSp ?? 1;
+  const dc = colSp ?? 1;
   if (!first.pixelSpacing) warnings.push(`${source}: no PixelSpacing; 1 mm assumed`);
   if (!(dr > 0) || !(dc > 0)) throw new GeometryError(`PixelSpacing ${first.pixelSpacing?.join('\\')} is not positive`, first.label);
 
@@ -489,7 +489,12 @@ export async function readDicomSeries(files: NamedBytes[], options: DicomReadOpt
       if (parts.length > 1) warnings.push(`series ${seriesLabel} was split into ${parts.length} volumes because ${[...reasons].join(', ')} change(s) between its images; this is part ${p + 1}`);
       const seen = new Set<string>();
       for (const s of part) {
-        for (const w of s.ds.warnings) if (!seen.has(w)) (seen.add(w), warnings.push(w));
+        for (const w of s.ds.warnings) {
+          if (!seen.has(w)) {
+            seen.add(w);
+            warnings.push(w);
+          }
+        }
       }
       // Progress: a file counts as decoded when all its frames in this part are.
       const framesLeft = new Map<DicomDataset, number>();

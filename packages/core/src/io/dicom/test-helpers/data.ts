@@ -1,3 +1,4 @@
+/* eslint-disable no-restricted-imports -- test-only helper; tsconfig excludes test-helpers/ from the core build */
 /** Test-only helpers (Node): locate ../shared/data and read files as NamedBytes. */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
