@@ -7,3 +7,5 @@ export { configureDicomCodecs, type DicomCodecConfig } from './codecs.js';
 export { readDicomSeries, type DicomReadOptions, type DicomReadResult } from './series.js';
 export { writeDicomSeries, encodeDicomSeries, uidFromText, formatDS, type DicomWriteOptions, type DicomWriteResult } from './writer.js';
 export { TAG, TS, SOP_CLASS, TRANSFER_SYNTAX_NAMES } from './tags.js';
+/** Alias of parseDicom, for readers that think of it as reading one data set. */
+export { parseDicom as readDicomDataset } from './parse.js';
