@@ -1,2 +1,3 @@
-// Filled in by the drr module.
-export {};
+export * from './attenuation.js';
+export * from './kernel.js';
+export * from './drrVolume.js';

@@ -1,0 +1,175 @@
+/**
+ * A volume prepared for ray casting: attenuation (1/mm) per voxel as Float32, an occupancy grid of
+ * 8-voxel blocks for empty-space skipping, and the geometry. Prepared once per volume; every projection
+ * afterwards only builds a 30-number parameter block (`drrParams`) and runs the kernel.
+ *
+ * The arrays can live in any ArrayBuffer the caller provides (`allocate`), e.g. a SharedArrayBuffer so
+ * that worker threads or web workers read the same memory without copies.
+ */
+import type { Mat4 } from '../math/mat4.js';
+import type { Volume } from '../volume/volume.js';
+import { carmFrame, validateGeometry, type CarmGeometry } from '../carm/geometry.js';
+import { DrrError, huToMu, type AttenuationModel, type HuToMu } from './attenuation.js';
+import { DRR_PARAMS_LENGTH, drrKernel } from './kernel.js';
+
+export interface DrrVolume {
+  /** Voxels along i, j, k. */
+  dims: [number, number, number];
+  spacing: [number, number, number];
+  indexToPatient: Mat4;
+  patientToIndex: Mat4;
+  /** Linear attenuation, 1/mm, i fastest (same layout as Volume.data). */
+  mu: Float32Array;
+  /** 1 where a block or one of its 26 neighbours holds a voxel with mu > 0. */
+  occupancy: Uint8Array;
+  /** log2 of the block edge in voxels. */
+  blockShift: number;
+  occupancyDims: [number, number, number];
+  /** The HU -> mu model used (absent when the volume was given in mu already). */
+  attenuation?: Omit<HuToMu, 'lut'>;
+  source?: string;
+}
+
+export interface PrepareOptions {
+  /** What the voxels hold: CT numbers (default) or linear attenuation in 1/mm already. */
+  values?: 'hu' | 'mu';
+  attenuation?: AttenuationModel;
+  /** Provides the memory for mu and occupancy (default: new ArrayBuffer). */
+  allocate?: (bytes: number) => ArrayBufferLike;
+  /** Block edge 2^blockShift voxels for empty-space skipping (default 3: 8 voxels). */
+  blockShift?: number;
+}
+
+export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): DrrVolume {
+  const source = volume.meta.source;
+  const [nx, ny, nz] = volume.dims;
+  if (nx < 2 || ny < 2 || nz < 2) throw new DrrError(`volume ${nx} x ${ny} x ${nz} needs at least 2 voxels along each axis`, source);
+  const n = nx * ny * nz;
+  const allocate = opts.allocate ?? ((b: number) => new ArrayBuffer(b));
+  const mu = new Float32Array(allocate(n * 4));
+  const src = volume.data;
+  let attenuation: DrrVolume['attenuation'];
+  if ((opts.values ?? 'hu') === 'mu') {
+    for (let i = 0; i < n; i++) {
+      const v = src[i];
+      if (!(v >= 0 && v < 1e3)) throw new DrrError(`attenuation ${v} at voxel ${i} is not within 0..1000 per mm`, source);
+      mu[i] = v;
+    }
+  } else {
+    const h = huToMu(opts.attenuation);
+    const { lut, hu0 } = h;
+    const top = lut.length - 1;
+    for (let i = 0; i < n; i++) {
+      const v = src[i];
+      let k = Math.round(v) - hu0;
+      if (!(k >= 0)) k = 0; // also NaN
+      else if (k > top) k = top;
+      mu[i] = lut[k];
+    }
+    const { lut: _l, ...rest } = h;
+    attenuation = rest;
+  }
+  const shift = opts.blockShift ?? 3;
+  if (!(Number.isInteger(shift) && shift >= 1 && shift <= 6)) throw new DrrError(`blockShift ${shift} must be 1..6`, source);
+  const bnx = ((nx - 1) >> shift) + 1, bny = ((ny - 1) >> shift) + 1, bnz = ((nz - 1) >> shift) + 1;
+  const occ0 = new Uint8Array(bnx * bny * bnz);
+  for (let k = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      const row = nx * (j + ny * k);
+      const bro = bnx * ((j >> shift) + bny * (k >> shift));
+      for (let i = 0; i < nx; i++) if (mu[row + i] > 0) occ0[bro + (i >> shift)] = 1;
+    }
+  }
+  // Dilate by one block along each axis in turn (separable 3x3x3 max).
+  const occ = new Uint8Array(allocate(occ0.length));
+  const tmp = new Uint8Array(occ0.length);
+  const dil = (a: Uint8Array, b: Uint8Array, stride: number, len: number, pos: (idx: number) => number) => {
+    for (let idx = 0; idx < a.length; idx++) {
+      const p = pos(idx);
+      b[idx] = a[idx] | (p > 0 ? a[idx - stride] : 0) | (p < len - 1 ? a[idx + stride] : 0);
+    }
+  };
+  dil(occ0, tmp, 1, bnx, (idx) => idx % bnx);
+  dil(tmp, occ0, bnx, bny, (idx) => Math.floor(idx / bnx) % bny);
+  dil(occ0, occ, bnx * bny, bnz, (idx) => Math.floor(idx / (bnx * bny)));
+  return {
+    dims: [nx, ny, nz],
+    spacing: [volume.spacing[0], volume.spacing[1], volume.spacing[2]],
+    indexToPatient: Float64Array.from(volume.indexToPatient),
+    patientToIndex: Float64Array.from(volume.patientToIndex),
+    mu,
+    occupancy: occ,
+    blockShift: shift,
+    occupancyDims: [bnx, bny, bnz],
+    attenuation,
+    source,
+  };
+}
+
+export interface RayOptions {
+  /**
+   * Largest distance between samples along a ray, in voxels of the finest spacing (default 1.5). Joseph's
+   * method samples once per voxel plane; a ray oblique to all three axes crosses a plane every ~1.7
+   * voxels, and then each plane is sampled several times.
+   */
+  maxSampleSpacingVoxels?: number;
+}
+
+/** The kernel's parameter block for one projection (see kernel.ts for the layout). */
+export function drrParams(dv: DrrVolume, g: CarmGeometry, out: Float64Array = new Float64Array(DRR_PARAMS_LENGTH), rays: RayOptions = {}): Float64Array {
+  validateGeometry(g);
+  const f = carmFrame(g);
+  const A = dv.patientToIndex;
+  const [c0, r0] = f.principalPoint;
+  // Patient-space ray to pixel (c, r): W = SID d + (c - c0) dc u + (r - r0) dr v.
+  const W0 = [0, 1, 2].map((i) => g.sidMm * f.d[i] - c0 * g.columnSpacingMm * f.u[i] - r0 * g.rowSpacingMm * f.v[i]);
+  const Wc = f.u.map((x) => x * g.columnSpacingMm);
+  const Wr = f.v.map((x) => x * g.rowSpacingMm);
+  const lin = (v: ArrayLike<number>, r: number) => A[r * 4] * v[0] + A[r * 4 + 1] * v[1] + A[r * 4 + 2] * v[2];
+  out[0] = dv.dims[0];
+  out[1] = dv.dims[1];
+  out[2] = dv.dims[2];
+  out[3] = g.columns;
+  out[4] = g.rows;
+  out[5] = dv.blockShift;
+  out[6] = dv.occupancyDims[0];
+  out[7] = dv.occupancyDims[1];
+  out[8] = dv.occupancyDims[2];
+  for (let r = 0; r < 3; r++) {
+    out[9 + r] = lin(f.source, r) + A[r * 4 + 3];
+    out[12 + r] = lin(W0, r);
+    out[15 + r] = lin(Wc, r);
+    out[18 + r] = lin(Wr, r);
+    out[21 + r] = W0[r];
+    out[24 + r] = Wc[r];
+    out[27 + r] = Wr[r];
+  }
+  // Samples per plane from the central ray: mm between planes along it over the finest spacing.
+  const wc = [0, 1, 2].map((r) => lin(f.d, r));
+  const mAbs = Math.max(Math.abs(wc[0]), Math.abs(wc[1]), Math.abs(wc[2]));
+  const stepVoxels = 1 / mAbs / Math.min(...dv.spacing);
+  const maxSpacing = rays.maxSampleSpacingVoxels ?? 1.5;
+  if (!(maxSpacing > 0)) throw new DrrError(`maxSampleSpacingVoxels must be positive (got ${maxSpacing})`);
+  out[30] = Math.min(8, Math.max(1, Math.ceil(stepVoxels / maxSpacing - 1e-9)));
+  return out;
+}
+
+/**
+ * Line integrals of attenuation (unitless) for every pixel, single-threaded; row-major, columns fastest.
+ * `rowStart`/`rowEnd` render a band only (the other rows of `out` are left as they are).
+ */
+export function renderLineIntegrals(
+  dv: DrrVolume,
+  g: CarmGeometry,
+  out: Float32Array = new Float32Array(g.columns * g.rows),
+  rowStart = 0,
+  rowEnd = g.rows,
+  rays: RayOptions = {},
+): Float32Array {
+  if (out.length !== g.columns * g.rows) throw new DrrError(`output holds ${out.length} values, the image needs ${g.columns * g.rows}`);
+  if (!(Number.isInteger(rowStart) && Number.isInteger(rowEnd) && rowStart >= 0 && rowEnd <= g.rows && rowStart <= rowEnd)) {
+    throw new DrrError(`row range ${rowStart}..${rowEnd} is outside 0..${g.rows}`);
+  }
+  drrKernel(drrParams(dv, g, undefined, rays), dv.mu, dv.occupancy, out, rowStart, rowEnd);
+  return out;
+}
