@@ -1,0 +1,265 @@
+/**
+ * The workstation controller: opens cases, keeps the plan analysed and saved, and wires the views and
+ * panels to the store. Every computation is a core call (here or in the case worker).
+ */
+import {
+  DEFAULT_TOOLS,
+  PLAN_SCHEMA_VERSION,
+  mat4MaxAbsDiff,
+  parsePlan,
+  planToJson,
+  planToSlicerMarkups,
+  slicerMarkupsToPlan,
+  type NamedBytes,
+  type Plan,
+  type PlanPath,
+  type Point3,
+} from '@corridor/core';
+import { WorkerClient } from './rpc.js';
+import { Store, freshId } from './store.js';
+import type { AutoPlanResult, CaseInfo, PathReport, SeriesSummary } from './types.js';
+import { volumeFromMessage, type VolumeMessage } from './volume-message.js';
+import { volumeCenter } from './geometry.js';
+
+export type MessageKind = 'error' | 'warning' | 'info';
+
+export interface AppUi {
+  message(kind: MessageKind, text: string): void;
+  status(text: string, progress?: { done: number; total: number } | null): void;
+  chooseSeries(series: SeriesSummary[]): Promise<number | null>;
+}
+
+/** Default voxel of the interactive phantom, mm: coarse enough to generate and plan in seconds. */
+export const PHANTOM_VOXEL_MM = 1.5;
+
+export class App {
+  readonly store = new Store();
+  private caseWorker: WorkerClient;
+  private planVersion = 0;
+  private analyzedVersion = -1;
+  private analysisTimer = 0;
+  private analysisRunning = false;
+  private saveTimer = 0;
+  caseKey = '';
+  /** Time from opening a case to its first image, ms (for the benchmark). */
+  timings: Record<string, number> = {};
+  addMode: { entry: Point3 | null } | null = null;
+  autoPlanNotes: string[] = [];
+
+  constructor(private ui: AppUi) {
+    this.caseWorker = new WorkerClient(new Worker(new URL('./worker/case.worker.ts', import.meta.url), { type: 'module' }), 'case');
+    this.store.on('plan', () => {
+      this.planVersion++;
+      this.scheduleAnalysis();
+      this.scheduleSave();
+    });
+  }
+
+  private busy<T>(label: string, p: Promise<T>): Promise<T> {
+    document.body.dataset.state = 'busy';
+    this.ui.status(label, { done: 0, total: 1 });
+    return p.finally(() => {
+      document.body.dataset.state = 'ready';
+      this.ui.status('Ready', null);
+    });
+  }
+
+  private progress = (done: number, total: number, label: string) => this.ui.status(label, { done, total });
+
+  async openPhantom(voxelMm = PHANTOM_VOXEL_MM): Promise<void> {
+    const t0 = performance.now();
+    const r = await this.busy('Generating the phantom…', this.caseWorker.call<{ volume: VolumeMessage; info: CaseInfo }>('openPhantom', [voxelMm], [], this.progress));
+    this.timings.phantomGenerateMs = performance.now() - t0;
+    this.showCase(r.volume, r.info, t0);
+  }
+
+  async openFiles(files: NamedBytes[]): Promise<void> {
+    const t0 = performance.now();
+    const found = await this.busy(`Reading ${files.length} file(s)…`, this.caseWorker.call<{ series: SeriesSummary[]; skipped: { name: string; reason: string }[] }>('openFiles', [files], files.map((f) => f.bytes.buffer), this.progress));
+    if (found.skipped.length) this.ui.message('warning', `${found.skipped.length} file(s) skipped:\n${found.skipped.slice(0, 5).map((s) => `${s.name}: ${s.reason}`).join('\n')}`);
+    let index = 0;
+    if (found.series.length > 1) {
+      const chosen = await this.ui.chooseSeries(found.series);
+      if (chosen === null) return;
+      index = chosen;
+    }
+    for (const w of found.series[index].warnings) this.ui.message('warning', w);
+    const r = await this.busy('Opening the series…', this.caseWorker.call<{ volume: VolumeMessage; info: CaseInfo }>('chooseSeries', [index], [], this.progress));
+    this.showCase(r.volume, r.info, t0);
+  }
+
+  private showCase(msg: VolumeMessage, info: CaseInfo, t0: number) {
+    const v = volumeFromMessage(msg);
+    const st = this.store;
+    st.volume = v;
+    st.caseInfo = info;
+    st.crosshair = info.suggestedCrosshair ?? volumeCenter(v);
+    st.carm = { primaryDeg: 0, secondaryDeg: 0, isocenter: info.suggestedCrosshair ?? volumeCenter(v) };
+    st.xa = null;
+    this.caseKey = `corridor.plan.${info.name}.${v.dims.join('x')}.${v.spacing.map((s) => s.toFixed(3)).join('x')}`;
+    const saved = this.restorePlan();
+    st.resetPlan(saved ?? { schemaVersion: PLAN_SCHEMA_VERSION, volume: { file: info.name, indexToPatient: v.indexToPatient }, paths: [] });
+    st.emit('volume', 'crosshair', 'window', 'carm', 'xa');
+    // First image: the views draw on the next animation frame.
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      this.timings.firstImageMs = performance.now() - t0;
+      document.body.dataset.firstImageMs = this.timings.firstImageMs.toFixed(0);
+      document.body.dataset.case = info.name;
+    }));
+    if (saved) this.ui.message('info', `Restored the plan saved in this browser for ${info.name} (${saved.paths.length} path(s)).`);
+  }
+
+  // --- plan persistence (in this browser only) ---
+
+  private restorePlan(): Plan | null {
+    const text = localStorage.getItem(this.caseKey);
+    if (!text) return null;
+    try {
+      return parsePlan(text, 'saved plan');
+    } catch (err) {
+      this.ui.message('error', `The plan saved in this browser could not be read and was not restored: ${(err as Error).message}`);
+      return null;
+    }
+  }
+
+  private scheduleSave() {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = window.setTimeout(() => this.saveNow(), 200);
+  }
+
+  saveNow(): void {
+    clearTimeout(this.saveTimer);
+    if (!this.caseKey) return;
+    try {
+      localStorage.setItem(this.caseKey, JSON.stringify(planToJson(this.currentPlan())));
+    } catch (err) {
+      this.ui.message('error', `Could not keep the plan in this browser: ${(err as Error).message}`);
+    }
+  }
+
+  currentPlan(): Plan {
+    const v = this.store.volume;
+    return { ...this.store.plan, volume: { file: this.store.caseInfo?.name, ...(v ? { indexToPatient: v.indexToPatient } : {}) } };
+  }
+
+  planJsonText(): string {
+    return JSON.stringify(planToJson(this.currentPlan()), null, 2) + '\n';
+  }
+
+  planMarkupsText(): string {
+    return JSON.stringify(planToSlicerMarkups(this.currentPlan()), null, 2) + '\n';
+  }
+
+  /** Open a plan (plan.json or Slicer .mrk.json) for the open case. */
+  openPlanText(name: string, text: string): void {
+    let plan: Plan;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`${name}: not valid JSON: ${(err as Error).message}`);
+    }
+    const isMarkups = /\.mrk\.json$/i.test(name) || (typeof doc === 'object' && doc !== null && 'markups' in doc);
+    if (isMarkups) {
+      const r = slicerMarkupsToPlan(doc, name, { kind: 'guidepin', diameterMm: DEFAULT_TOOLS.guidepin.diameterMm });
+      plan = r.plan;
+      if (r.skipped.length) this.ui.message('warning', `${name}: skipped markups that are not lines: ${r.skipped.join(', ')}`);
+    } else {
+      plan = parsePlan(doc, name);
+    }
+    const v = this.store.volume;
+    if (v && plan.volume.indexToPatient && mat4MaxAbsDiff(plan.volume.indexToPatient, v.indexToPatient) > 1e-3) {
+      this.ui.message('warning', `${name} was made on an image with another geometry (indexToPatient differs): check the paths before use.`);
+    }
+    this.store.setPaths(plan.paths);
+    this.store.select(plan.paths[0]?.id ?? null);
+    this.ui.message('info', `Opened ${name}: ${plan.paths.length} path(s).`);
+  }
+
+  // --- editing ---
+
+  addPath(entry: Point3, target: Point3): void {
+    const st = this.store;
+    const tool = st.selected ? { kind: st.selected.kind, diameterMm: st.selected.diameterMm } : DEFAULT_TOOLS.guidepin;
+    const id = freshId(st.plan.paths);
+    const p: PlanPath = { id, name: `Path ${id.split('-')[1]}`, kind: tool.kind, diameterMm: tool.diameterMm, entry, target };
+    st.setPaths([...st.plan.paths, p]);
+    st.select(id);
+  }
+
+  deleteSelected(): void {
+    const st = this.store;
+    if (!st.selectedId) return;
+    st.setPaths(st.plan.paths.filter((p) => p.id !== st.selectedId));
+  }
+
+  async autoPlan(): Promise<void> {
+    const st = this.store;
+    const r = await this.busy('Planning automatically…', this.caseWorker.call<AutoPlanResult>('autoPlan', [{
+      marginMm: st.marginMm,
+      screw: DEFAULT_TOOLS.screw,
+      alar: DEFAULT_TOOLS.trocar,
+    }], [], this.progress));
+    // Automatic paths replace paths of the same id and keep the others.
+    const ids = new Set(r.paths.map((p) => p.id));
+    st.setPaths([...st.plan.paths.filter((p) => !ids.has(p.id)), ...r.paths]);
+    this.applyReports(r.reports, this.planVersion);
+    st.select(r.paths[0]?.id ?? null);
+    this.autoPlanNotes = r.notes;
+    this.ui.message('info', `Automatic plan: ${r.paths.map((p) => p.name).join(', ')}.`);
+  }
+
+  // --- analysis ---
+
+  private scheduleAnalysis() {
+    clearTimeout(this.analysisTimer);
+    this.store.analyzing = true;
+    document.body.dataset.analysis = 'pending';
+    this.analysisTimer = window.setTimeout(() => void this.runAnalysis(), 120);
+  }
+
+  private async runAnalysis() {
+    if (this.analysisRunning) return; // the running one re-checks the version when it ends
+    const version = this.planVersion;
+    if (this.analyzedVersion === version) {
+      this.store.analyzing = false;
+      document.body.dataset.analysis = 'done';
+      return;
+    }
+    const paths = this.store.plan.paths;
+    if (!this.store.volume) return;
+    this.analysisRunning = true;
+    try {
+      const reports = await this.caseWorker.call<PathReport[]>('analyze', [paths, this.store.marginMm], [], this.progress);
+      this.applyReports(reports, version);
+    } catch (err) {
+      this.ui.message('error', `Path analysis failed: ${(err as Error).name}: ${(err as Error).message}`);
+      this.analyzedVersion = version;
+    } finally {
+      this.analysisRunning = false;
+      if (this.analyzedVersion !== this.planVersion) void this.runAnalysis();
+      else {
+        this.store.analyzing = false;
+        document.body.dataset.analysis = 'done';
+        this.store.emit('reports');
+        this.ui.status('Ready', null);
+      }
+    }
+  }
+
+  private applyReports(reports: PathReport[], version: number) {
+    this.store.reports = new Map(reports.map((r) => [r.analysis.id, r]));
+    this.analyzedVersion = version;
+    this.store.emit('reports');
+  }
+
+  get analysisCurrent(): boolean {
+    return this.analyzedVersion === this.planVersion;
+  }
+
+  setMargin(mm: number): void {
+    this.store.marginMm = mm;
+    this.planVersion++;
+    this.scheduleAnalysis();
+  }
+}

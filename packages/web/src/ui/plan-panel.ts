@@ -1,0 +1,170 @@
+/**
+ * The plan panel: the paths with their safety figures (from core's analysis), the selected path's
+ * tool and name, its clearance along the path, and each breach as a warning that jumps to it.
+ */
+import { GAUGE_OUTER_DIAMETER_MM, TOOL_KINDS, DEFAULT_TOOLS, pathLengthMm, type ToolKind } from '@corridor/core';
+import type { Shell } from '../shell.js';
+import { fmt1, fmtPoint } from '../geometry.js';
+import { clearanceColor } from './colors.js';
+
+export class PlanPanel {
+  private list: HTMLElement;
+  private editor: HTMLElement;
+  private reportEl: HTMLElement;
+
+  constructor(private root: HTMLElement, private app: Shell) {
+    root.innerHTML = `
+      <h2>Plan</h2>
+      <div class="row">
+        <button data-action="auto" title="Plan S1, S2 and both alar paths automatically (P)">Auto plan<kbd>P</kbd></button>
+        <button data-action="add" title="Add a path: click its entry, then its target, in any view (A)">Add path<kbd>A</kbd></button>
+        <button data-action="delete" title="Delete the selected path (Del)">Delete<kbd>Del</kbd></button>
+        <label title="Required clearance between the tool's surface and any critical structure">Margin <input type="number" data-field="margin" min="0" max="10" step="0.5" value="1"> <span class="unit">mm</span></label>
+      </div>
+      <table class="path-list"><thead><tr><th>Path</th><th>Tool</th><th class="num">Length</th><th class="num">Min clearance</th><th></th></tr></thead><tbody></tbody></table>
+      <div class="editor"></div>
+      <div class="report" data-testid="report"></div>`;
+    this.list = root.querySelector('tbody')!;
+    this.editor = root.querySelector('.editor')!;
+    this.reportEl = root.querySelector('.report')!;
+    root.querySelector('[data-field=margin]')!.addEventListener('change', (e) => {
+      const v = Number((e.target as HTMLInputElement).value);
+      if (!(v >= 0 && v <= 10)) {
+        app.ui.message('error', `Margin ${(e.target as HTMLInputElement).value} mm is not between 0 and 10 mm.`);
+        return;
+      }
+      app.app.setMargin(v);
+    });
+    root.addEventListener('click', (e) => {
+      const t = (e.target as HTMLElement).closest('button');
+      if (!t) return;
+      const a = t.dataset.action;
+      if (a === 'auto') app.run(() => app.app.autoPlan());
+      else if (a === 'add') app.toggleAddMode();
+      else if (a === 'delete') app.app.deleteSelected();
+    });
+    const st = app.app.store;
+    st.on(['plan', 'selection', 'reports'], () => this.render());
+    this.render();
+  }
+
+  private render() {
+    const st = this.app.app.store;
+    this.list.replaceChildren();
+    for (const p of st.plan.paths) {
+      const rep = st.reports.get(p.id);
+      const tr = document.createElement('tr');
+      tr.dataset.pathId = p.id;
+      if (p.id === st.selectedId) tr.classList.add('selected');
+      const clear = rep ? rep.analysis.minClearanceMm : NaN;
+      const cls = !rep ? 'muted' : rep.analysis.breaches.length || clear < 0 ? 'bad' : clear < rep.analysis.marginMm ? 'warn' : 'ok';
+      tr.innerHTML = `<td></td><td>${p.kind} ${fmt1(p.diameterMm)} mm</td><td class="num">${fmt1(pathLengthMm(p))} mm</td>
+        <td class="num ${cls}" data-testid="min-clearance">${rep ? `${fmt1(clear)} mm` : '…'}</td>
+        <td>${rep ? (rep.analysis.breaches.length ? `<span class="bad" title="breach">⚠ ${rep.analysis.breaches.length}</span>` : rep.analysis.fits ? '<span class="ok">fits</span>' : '<span class="warn">tight</span>') : ''}</td>`;
+      tr.firstElementChild!.textContent = p.name;
+      tr.addEventListener('click', () => st.select(p.id));
+      this.list.appendChild(tr);
+    }
+    this.renderEditor();
+    this.renderReport();
+  }
+
+  private renderEditor() {
+    const st = this.app.app.store;
+    const p = st.selected;
+    this.editor.replaceChildren();
+    if (!p) {
+      this.editor.innerHTML = `<p class="muted">${st.plan.paths.length ? 'Select a path.' : 'No paths yet: Auto plan, or Add path and click entry then target in a view.'}</p>`;
+      return;
+    }
+    this.editor.innerHTML = `
+      <div class="row"><label>Name</label><input data-field="name" style="flex:1"></div>
+      <div class="row"><label>Tool</label><select data-field="kind">${TOOL_KINDS.map((k) => `<option value="${k}">${k}</option>`).join('')}</select>
+        <input type="number" data-field="diameter" min="0.3" max="20" step="0.1"> <span class="unit">mm</span>
+        <select data-field="gauge" title="Needle gauge"><option value="">gauge…</option>${Object.entries(GAUGE_OUTER_DIAMETER_MM).map(([g, d]) => `<option value="${g}">${g} G (${d.toFixed(2)} mm)</option>`).join('')}</select></div>
+      <div class="row"><label>Entry</label><span class="coord">${fmtPoint(p.entry)}</span><button data-go="entry">Go</button></div>
+      <div class="row"><label>Target</label><span class="coord">${fmtPoint(p.target)}</span><button data-go="target">Go</button></div>`;
+    const name = this.editor.querySelector<HTMLInputElement>('[data-field=name]')!;
+    name.value = p.name;
+    name.addEventListener('change', () => st.updatePath(p.id, { name: name.value.trim() || p.id }));
+    const kind = this.editor.querySelector<HTMLSelectElement>('[data-field=kind]')!;
+    kind.value = p.kind;
+    kind.addEventListener('change', () => {
+      const k = kind.value as ToolKind;
+      st.updatePath(p.id, { kind: k, diameterMm: DEFAULT_TOOLS[k].diameterMm });
+    });
+    const dia = this.editor.querySelector<HTMLInputElement>('[data-field=diameter]')!;
+    dia.value = p.diameterMm.toFixed(2);
+    dia.addEventListener('change', () => {
+      const d = Number(dia.value);
+      if (!(d > 0 && d < 100)) {
+        this.app.ui.message('error', `Diameter ${dia.value} mm must be a number between 0 and 100 mm.`);
+        dia.value = p.diameterMm.toFixed(2);
+        return;
+      }
+      st.updatePath(p.id, { diameterMm: d });
+    });
+    const gauge = this.editor.querySelector<HTMLSelectElement>('[data-field=gauge]')!;
+    gauge.addEventListener('change', () => {
+      const d = GAUGE_OUTER_DIAMETER_MM[Number(gauge.value)];
+      if (d) st.updatePath(p.id, { diameterMm: d });
+    });
+    this.editor.querySelectorAll<HTMLButtonElement>('[data-go]').forEach((b) => b.addEventListener('click', () => {
+      const end = b.dataset.go as 'entry' | 'target';
+      st.setCrosshair(p[end]);
+      st.pathDepthMm = end === 'entry' ? 0 : pathLengthMm(p);
+      st.emit('pathDepth');
+    }));
+  }
+
+  private renderReport() {
+    const st = this.app.app.store;
+    const p = st.selected;
+    this.reportEl.replaceChildren();
+    if (!p) return;
+    const rep = st.reports.get(p.id);
+    if (!rep) {
+      this.reportEl.innerHTML = `<p class="muted">${st.analyzing ? 'Analysing…' : 'No analysis yet.'}</p>`;
+      return;
+    }
+    const a = rep.analysis;
+    const stale = !this.app.app.analysisCurrent;
+    this.reportEl.innerHTML = `
+      <table data-testid="analysis" data-path-id="${p.id}" data-min-clearance-mm="${a.minClearanceMm}" class="${stale ? 'muted' : ''}">
+        <tr><th>Length</th><td class="num">${fmt1(a.lengthMm)} mm</td><th>In bone</th><td class="num">${fmt1(a.inBoneMm)} mm</td></tr>
+        <tr><th>Bone to bone</th><td class="num">${fmt1(a.boneToBoneMm)} mm</td><th>Widest tool</th><td class="num">${fmt1(a.maxDiameterMm)} mm</td></tr>
+        <tr><th>Min clearance</th><td class="num ${a.minClearanceMm < 0 ? 'bad' : a.minClearanceMm < a.marginMm ? 'warn' : 'ok'}" data-testid="selected-min-clearance">${fmt1(a.minClearanceMm)} mm</td><th>Tip clearance</th><td class="num">${fmt1(a.tipClearanceMm)} mm</td></tr>
+        <tr><th>Verdict</th><td colspan="3" class="${a.fits ? 'ok' : 'bad'}">${a.fits ? `fits with a ${fmt1(a.marginMm)} mm margin` : a.breaches.length ? 'BREACH: does not fit' : `does not fit: clearance below the ${fmt1(a.marginMm)} mm margin`}</td></tr>
+      </table>
+      <div class="row"><label>Clearance</label><canvas class="profile" width="360" height="18" title="Clearance along the path from entry (left) to target (right): red = cuts into a structure, orange = inside the margin, yellow = within 2 mm of it, green = room, grey = outside bone"></canvas></div>`;
+    this.drawProfile(this.reportEl.querySelector('canvas')!, rep.profile.clearanceMm, a.marginMm);
+    for (const b of a.breaches) {
+      const btn = document.createElement('button');
+      btn.className = 'breach';
+      btn.dataset.testid = 'breach';
+      btn.textContent = `⚠ ${b.structure}: ${fmt1(b.depthMm)} mm deep, ${fmt1(b.fromMm)}–${fmt1(b.toMm)} mm from the entry (click to go there)`;
+      btn.addEventListener('click', () => {
+        st.setCrosshair(b.at);
+        st.pathDepthMm = (b.fromMm + b.toMm) / 2;
+        st.emit('pathDepth');
+      });
+      this.reportEl.appendChild(btn);
+    }
+    for (const n of a.notes) {
+      const d = document.createElement('div');
+      d.className = 'muted';
+      d.textContent = n;
+      this.reportEl.appendChild(d);
+    }
+  }
+
+  private drawProfile(c: HTMLCanvasElement, values: number[], marginMm: number) {
+    const ctx = c.getContext('2d')!;
+    ctx.clearRect(0, 0, c.width, c.height);
+    const n = values.length;
+    for (let i = 0; i < n; i++) {
+      ctx.fillStyle = clearanceColor(values[i], marginMm);
+      ctx.fillRect(Math.floor((i / n) * c.width), 0, Math.ceil(c.width / n) + 1, c.height);
+    }
+  }
+}

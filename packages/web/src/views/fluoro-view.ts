@@ -1,0 +1,275 @@
+/**
+ * Virtual fluoroscopy: the CT projected for the C-arm pose (core's DRR; WebGL2 when the browser has a
+ * GPU, core's CPU kernel in workers otherwise), with the plan projected by core's projection matrix.
+ * Or, when a real XA/RF frame is loaded, that frame with the plan projected for the frame's geometry.
+ *
+ * While the pose changes a coarse frame is drawn at once; the full frame follows when it settles.
+ * The overlay is an SVG in detector pixel units of the full frame: each path end is a mark whose
+ * data-col/data-row attributes hold its projected (column, row), so entry and target can be checked to
+ * coincide in a bull's-eye view.
+ */
+import { carmGeometry, carmPreset, projectionMatrix, projectPoint, type CarmGeometry, type CarmSystem } from '@corridor/core';
+import type { DrrFrame } from '../drr-pool.js';
+import { DrrPool } from '../drr-pool.js';
+import type { Store } from '../store.js';
+import { GlDrr } from './gl-drr.js';
+import { fmt1 } from '../geometry.js';
+import { displayWindow } from './display-window.js';
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+export const FULL_SIZE = 512;
+export const COARSE_SIZE = 128;
+/** Side of the detector field used, mm at the detector (a 30 cm square of the flat panel). */
+export const FIELD_MM = 300;
+
+export type Renderer = 'gpu' | 'cpu';
+
+export class FluoroView {
+  readonly root: HTMLElement;
+  private canvas: HTMLCanvasElement;
+  private ctx: CanvasRenderingContext2D;
+  private svg: SVGSVGElement;
+  private info: HTMLElement;
+  private pool: DrrPool | null = null;
+  private gl: GlDrr | null = null;
+  system: CarmSystem = carmPreset('artis-zee-floor');
+  renderer: Renderer = 'cpu';
+  private settleTimer = 0;
+  private image: ImageData;
+  /** Frame times (ms) of the last coarse and full CPU frames, and the last GPU frame. */
+  stats = { coarseMs: NaN, fullMs: NaN, gpuMs: NaN, frames: 0 };
+  /** Whether the shown image is the XA frame. */
+  showXa = true;
+  onError: (e: unknown) => void = (e) => console.error(e);
+
+  constructor(private store: Store, opts: { forceCpu?: boolean } = {}) {
+    this.root = document.createElement('div');
+    this.root.className = 'view fluoro-view';
+    this.root.dataset.view = 'fluoro';
+    this.canvas = document.createElement('canvas');
+    this.canvas.width = FULL_SIZE;
+    this.canvas.height = FULL_SIZE;
+    this.canvas.className = 'fluoro-canvas';
+    this.svg = document.createElementNS(SVG_NS, 'svg');
+    this.svg.classList.add('overlay');
+    this.svg.setAttribute('viewBox', `0 0 ${FULL_SIZE} ${FULL_SIZE}`);
+    this.svg.setAttribute('preserveAspectRatio', 'xMidYMid meet');
+    const title = document.createElement('div');
+    title.className = 'view-title';
+    title.textContent = 'Virtual fluoroscopy';
+    this.info = document.createElement('div');
+    this.info.className = 'view-info';
+    this.ctx = this.canvas.getContext('2d')!;
+    this.image = this.ctx.createImageData(FULL_SIZE, FULL_SIZE);
+    if (!opts.forceCpu) {
+      try {
+        this.gl = GlDrr.create(FULL_SIZE);
+      } catch (err) {
+        this.gl = null;
+        console.warn('WebGL2 DRR unavailable, using the CPU fallback:', err);
+      }
+    }
+    this.renderer = this.gl ? 'gpu' : 'cpu';
+    const stack = document.createElement('div');
+    stack.className = 'fluoro-stack';
+    stack.append(...(this.gl ? [this.gl.canvas] : []), this.canvas, this.svg);
+    if (this.gl) this.gl.canvas.classList.add('fluoro-canvas');
+    this.showCanvas(this.gl ? 'gpu' : 'cpu');
+    this.root.append(stack, title, this.info);
+    this.root.dataset.renderer = this.renderer;
+    store.on(['volume'], () => this.onVolume());
+    store.on(['carm'], () => this.update(true));
+    store.on(['plan', 'selection', 'reports'], () => this.drawOverlay());
+    store.on(['xa'], () => this.update(false));
+  }
+
+  private onVolume() {
+    const v = this.store.volume;
+    if (!v) return;
+    if (this.gl) {
+      try {
+        this.gl.setVolume(v);
+      } catch (err) {
+        // A volume too large for the GPU's 3D textures falls back to the CPU path.
+        console.warn('WebGL2 DRR cannot take this volume, using the CPU fallback:', err);
+        this.gl = null;
+        this.renderer = 'cpu';
+        this.root.dataset.renderer = 'cpu';
+        this.root.querySelector('.fluoro-stack')!.replaceChildren(this.canvas, this.svg);
+        this.showCanvas('cpu');
+      }
+    }
+    if (!this.gl) {
+      this.pool ??= new DrrPool();
+      this.pool.setVolume(v).catch(this.onError);
+    }
+    this.update(false);
+  }
+
+  /** The geometry of the full frame for the current pose. */
+  geometry(size = FULL_SIZE): CarmGeometry {
+    const c = this.store.carm;
+    return carmGeometry(this.system, { primaryDeg: c.primaryDeg, secondaryDeg: c.secondaryDeg, isocenter: c.isocenter }, { size, fieldMm: FIELD_MM });
+  }
+
+  /** Redraw for the current pose; moving = the pose is being dragged (coarse frame now, full when it settles). */
+  update(moving: boolean): void {
+    this.drawOverlay();
+    if (!this.store.volume) return;
+    if (this.xaShown()) {
+      this.showCanvas('cpu');
+      this.drawXa();
+      return;
+    }
+    if (this.gl) {
+      this.showCanvas('gpu');
+      const t0 = performance.now();
+      this.gl.render(this.geometry(FULL_SIZE));
+      this.stats.gpuMs = performance.now() - t0;
+      this.stats.frames++;
+      this.publish('gpu', FULL_SIZE, this.stats.gpuMs);
+      return;
+    }
+    clearTimeout(this.settleTimer);
+    if (moving) {
+      void this.renderCpu(COARSE_SIZE);
+      this.settleTimer = window.setTimeout(() => void this.renderCpu(FULL_SIZE), 180);
+    } else {
+      void this.renderCpu(FULL_SIZE);
+    }
+  }
+
+  private showCanvas(which: Renderer) {
+    if (this.gl) this.gl.canvas.hidden = which !== 'gpu';
+    this.canvas.hidden = which !== 'cpu';
+  }
+
+  private xaShown(): boolean {
+    return !!this.store.xa && this.showXa;
+  }
+
+  private async renderCpu(size: number) {
+    if (!this.pool) return;
+    let frame: DrrFrame | null;
+    try {
+      frame = await this.pool.render(this.geometry(size));
+    } catch (err) {
+      this.onError(err);
+      return;
+    }
+    if (!frame || this.xaShown()) return;
+    if (size === COARSE_SIZE) this.stats.coarseMs = frame.ms;
+    else this.stats.fullMs = frame.ms;
+    this.stats.frames++;
+    this.paint(frame.lineIntegrals, size);
+    this.publish('cpu', size, frame.ms);
+  }
+
+  private publish(kind: string, size: number, ms: number) {
+    this.root.dataset.lastFrameMs = ms.toFixed(1);
+    this.root.dataset.lastFrameSize = String(size);
+    this.root.dataset.frames = String(this.stats.frames);
+    const c = this.store.carm;
+    this.info.textContent = `${c.primaryDeg >= 0 ? 'LAO' : 'RAO'} ${fmt1(Math.abs(c.primaryDeg))}° · ${c.secondaryDeg >= 0 ? 'CRAN' : 'CAUD'} ${fmt1(Math.abs(c.secondaryDeg))}° · ${kind.toUpperCase()} ${size}² ${fmt1(ms)} ms`;
+  }
+
+  /**
+   * Line integrals to a fluoroscopy-like image. A fluoroscope displays log intensity, i.e. the line
+   * integral itself: a linear window from the 1st to the 99.7th percentile of the rays that cross the
+   * body, dense bone dark and air white.
+   */
+  private paint(li: Float32Array, size: number) {
+    const px = this.image.data;
+    const scale = FULL_SIZE / size;
+    const { lo, hi } = displayWindow(li);
+    const k = 255 / (hi - lo);
+    for (let y = 0; y < FULL_SIZE; y++) {
+      const sy = Math.min(size - 1, Math.floor(y / scale));
+      for (let x = 0; x < FULL_SIZE; x++) {
+        const sx = Math.min(size - 1, Math.floor(x / scale));
+        const g = 255 - (li[sy * size + sx] - lo) * k;
+        const o = (y * FULL_SIZE + x) * 4;
+        px[o] = g; px[o + 1] = g; px[o + 2] = g; px[o + 3] = 255;
+      }
+    }
+    this.ctx.putImageData(this.image, 0, 0);
+  }
+
+  private drawXa() {
+    const xa = this.store.xa!;
+    // The frame is shown at its own resolution scaled into the square view; the overlay uses its geometry.
+    const img = new ImageData(xa.columns, xa.rows);
+    for (let i = 0; i < xa.pixels.length; i++) {
+      img.data[i * 4] = img.data[i * 4 + 1] = img.data[i * 4 + 2] = xa.pixels[i];
+      img.data[i * 4 + 3] = 255;
+    }
+    const tmp = document.createElement('canvas');
+    tmp.width = xa.columns;
+    tmp.height = xa.rows;
+    tmp.getContext('2d')!.putImageData(img, 0, 0);
+    // Letterboxed like the overlay's viewBox (preserveAspectRatio meet), so marks and pixels agree.
+    const ctx = this.ctx;
+    ctx.fillStyle = '#000';
+    ctx.fillRect(0, 0, FULL_SIZE, FULL_SIZE);
+    const s = Math.min(FULL_SIZE / xa.columns, FULL_SIZE / xa.rows);
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(tmp, (FULL_SIZE - xa.columns * s) / 2, (FULL_SIZE - xa.rows * s) / 2, xa.columns * s, xa.rows * s);
+    this.info.textContent = `${xa.name} · ${xa.columns} x ${xa.rows}${xa.pose ? '' : ' · no C-arm geometry in the frame: overlay uses the panel pose'}`;
+  }
+
+  /** Projected (column, row) of a point in the frame shown. */
+  project(p: ArrayLike<number>): [number, number] {
+    const P = projectionMatrix(this.overlayGeometry());
+    const q = projectPoint(P, p);
+    return [q[0], q[1]];
+  }
+
+  /** The geometry the overlay is drawn for: the XA frame's when one is shown, else the DRR's. */
+  overlayGeometry(): CarmGeometry {
+    const xa = this.store.xa;
+    if (!this.xaShown() || !xa) return this.geometry(FULL_SIZE);
+    const c = this.store.carm;
+    return {
+      sidMm: xa.sidMm, sodMm: xa.sodMm, columns: xa.columns, rows: xa.rows,
+      columnSpacingMm: xa.columnSpacingMm, rowSpacingMm: xa.rowSpacingMm,
+      primaryDeg: c.primaryDeg, secondaryDeg: c.secondaryDeg, isocenter: c.isocenter,
+    };
+  }
+
+  drawOverlay(): void {
+    this.svg.replaceChildren();
+    if (!this.store.volume) return;
+    let P: Float64Array;
+    let g: CarmGeometry;
+    try {
+      g = this.overlayGeometry();
+      P = projectionMatrix(g);
+    } catch (err) {
+      this.onError(err);
+      return;
+    }
+    const el = <K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, parent: Element = this.svg) => {
+      const e = document.createElementNS(SVG_NS, tag);
+      for (const [a, v] of Object.entries(attrs)) e.setAttribute(a, String(v));
+      parent.appendChild(e);
+      return e;
+    };
+    this.svg.setAttribute('viewBox', `0 0 ${g.columns} ${g.rows}`);
+    const pxPerMm = (g.sidMm / g.sodMm) / g.columnSpacingMm;
+    // Pixel (c, r) has its centre at (c + 0.5, r + 0.5) in the SVG's units.
+    for (const p of this.store.plan.paths) {
+      const a = projectPoint(P, p.entry), b = projectPoint(P, p.target);
+      if (![a[0], a[1], b[0], b[1]].every(Number.isFinite)) continue;
+      const selected = p.id === this.store.selectedId;
+      const g = el('g', { class: `path${selected ? ' selected' : ''}`, 'data-path-id': p.id });
+      el('line', { x1: a[0] + 0.5, y1: a[1] + 0.5, x2: b[0] + 0.5, y2: b[1] + 0.5, class: 'path-axis fluoro' }, g);
+      const ring = Math.max(4, (p.diameterMm / 2) * pxPerMm);
+      el('circle', { cx: a[0] + 0.5, cy: a[1] + 0.5, r: ring + 3, class: 'mark entry', 'data-end': 'entry', 'data-col': a[0], 'data-row': a[1] }, g);
+      el('circle', { cx: b[0] + 0.5, cy: b[1] + 0.5, r: 2.5, class: 'mark target', 'data-end': 'target', 'data-col': b[0], 'data-row': b[1] }, g);
+      const t = el('text', { x: a[0] + ring + 6, y: a[1] - ring - 4, class: 'path-label' }, g);
+      t.textContent = p.name;
+    }
+  }
+}
+

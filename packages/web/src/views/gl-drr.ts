@@ -1,0 +1,175 @@
+/**
+ * The GPU path of the virtual fluoroscopy: the same projection as core's CPU kernel (core prepares the
+ * attenuation volume and the per-projection ray parameters with prepareDrrVolume and drrParams), with
+ * the line integrals summed in a WebGL2 fragment shader, one fragment per detector pixel, sampling the
+ * attenuation as a 3D texture (trilinear) every half voxel along the ray.
+ *
+ * Software WebGL (SwiftShader) is not a GPU: create() refuses it so the CPU workers, which are faster
+ * there, take over.
+ */
+import { displayWindow } from './display-window.js';
+import { DRR_PARAMS_LENGTH, drrParams, prepareDrrVolume, renderLineIntegrals, carmGeometry, carmPreset, type CarmGeometry, type DrrVolume, type Volume } from '@corridor/core';
+
+const VS = `#version 300 es
+in vec2 aPos;
+void main() { gl_Position = vec4(aPos, 0.0, 1.0); }`;
+
+const FS = `#version 300 es
+precision highp float;
+precision highp sampler3D;
+uniform sampler3D uMu;
+uniform vec3 uDims;
+uniform vec3 uSrc;
+uniform vec3 uW0;
+uniform vec3 uWc;
+uniform vec3 uWr;
+uniform vec3 uP0;
+uniform vec3 uPc;
+uniform vec3 uPr;
+uniform vec2 uSize;
+uniform float uLo;
+uniform float uHi;
+out vec4 outColor;
+void main() {
+  // Pixel (c, r): column from the left, row from the top; gl_FragCoord counts rows from the bottom.
+  float c = gl_FragCoord.x - 0.5;
+  float r = uSize.y - gl_FragCoord.y - 0.5;
+  vec3 w = uW0 + c * uWc + r * uWr;
+  vec3 W = uP0 + c * uPc + r * uPr;
+  vec3 inv = 1.0 / w;
+  vec3 t0 = (vec3(-0.5) - uSrc) * inv;
+  vec3 t1 = (uDims - vec3(0.5) - uSrc) * inv;
+  vec3 tmin = min(t0, t1);
+  vec3 tmax = max(t0, t1);
+  float lo = max(max(tmin.x, tmin.y), max(tmin.z, 0.0));
+  float hi = min(min(tmax.x, tmax.y), tmax.z);
+  float sum = 0.0;
+  if (hi > lo) {
+    float dl = 0.5 / length(w);
+    int n = min(int(ceil((hi - lo) / dl)), 8192);
+    for (int i = 0; i < n; i++) {
+      vec3 p = uSrc + (lo + (float(i) + 0.5) * dl) * w;
+      sum += texture(uMu, (p + 0.5) / uDims).r;
+    }
+    sum *= dl * length(W);
+  }
+  float g = clamp(1.0 - (sum - uLo) / (uHi - uLo), 0.0, 1.0);
+  outColor = vec4(g, g, g, 1.0);
+}`;
+
+export class GlDrr {
+  readonly canvas: HTMLCanvasElement;
+  private gl: WebGL2RenderingContext;
+  private prog: WebGLProgram;
+  private tex: WebGLTexture | null = null;
+  private dv: DrrVolume | null = null;
+  private window = { lo: 0, hi: 1 };
+  private params = new Float64Array(DRR_PARAMS_LENGTH);
+  readonly rendererName: string;
+
+  private constructor(canvas: HTMLCanvasElement, gl: WebGL2RenderingContext, rendererName: string) {
+    this.canvas = canvas;
+    this.gl = gl;
+    this.rendererName = rendererName;
+    this.prog = link(gl, VS, FS);
+    const buf = gl.createBuffer();
+    gl.bindBuffer(gl.ARRAY_BUFFER, buf);
+    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
+    const loc = gl.getAttribLocation(this.prog, 'aPos');
+    const vao = gl.createVertexArray();
+    gl.bindVertexArray(vao);
+    gl.enableVertexAttribArray(loc);
+    gl.vertexAttribPointer(loc, 2, gl.FLOAT, false, 0, 0);
+  }
+
+  /** A GPU renderer, or an Error saying why there is none (no WebGL2, software rendering). */
+  static create(size: number): GlDrr {
+    const canvas = document.createElement('canvas');
+    canvas.width = size;
+    canvas.height = size;
+    const gl = canvas.getContext('webgl2', { preserveDrawingBuffer: true, antialias: false, failIfMajorPerformanceCaveat: true });
+    if (!gl) throw new Error('no WebGL2 context (no GPU, or it is disabled)');
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    const name = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : String(gl.getParameter(gl.RENDERER));
+    if (/swiftshader|llvmpipe|software/i.test(name)) throw new Error(`WebGL2 is software-rendered (${name})`);
+    return new GlDrr(canvas, gl, name);
+  }
+
+  setVolume(v: Volume): void {
+    const gl = this.gl;
+    const max = gl.getParameter(gl.MAX_3D_TEXTURE_SIZE) as number;
+    if (v.dims.some((d) => d > max)) throw new Error(`volume ${v.dims.join(' x ')} exceeds the GPU's 3D texture limit ${max}`);
+    const dv = prepareDrrVolume(v);
+    this.dv = dv;
+    if (this.tex) gl.deleteTexture(this.tex);
+    this.tex = gl.createTexture();
+    gl.activeTexture(gl.TEXTURE0);
+    gl.bindTexture(gl.TEXTURE_3D, this.tex);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+    // R16F from float data: filterable on every WebGL2 implementation (R32F needs an extension).
+    gl.texImage3D(gl.TEXTURE_3D, 0, gl.R16F, dv.dims[0], dv.dims[1], dv.dims[2], 0, gl.RED, gl.FLOAT, dv.mu);
+    gl.texParameteri(gl.TEXTURE_3D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
+    gl.texParameteri(gl.TEXTURE_3D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
+    for (const p of [gl.TEXTURE_WRAP_S, gl.TEXTURE_WRAP_T, gl.TEXTURE_WRAP_R]) gl.texParameteri(gl.TEXTURE_3D, p, gl.CLAMP_TO_EDGE);
+    const err = gl.getError();
+    if (err !== gl.NO_ERROR) throw new Error(`uploading the volume to the GPU failed (GL error ${err})`);
+    // Display window from a small CPU projection (AP), by the same rule as the CPU path.
+    const g = carmGeometry(carmPreset('artis-zee-floor'), { primaryDeg: 0, secondaryDeg: 0, isocenter: center(v) }, { size: 48, fieldMm: 300 });
+    this.window = displayWindow(renderLineIntegrals(dv, g));
+  }
+
+  /** Draw the DRR for g (its columns and rows must match the canvas). */
+  render(g: CarmGeometry): void {
+    const gl = this.gl;
+    if (!this.dv || !this.tex) return;
+    const p = drrParams(this.dv, g, this.params);
+    gl.viewport(0, 0, this.canvas.width, this.canvas.height);
+    gl.useProgram(this.prog);
+    const u = (n: string) => gl.getUniformLocation(this.prog, n);
+    gl.uniform3f(u('uDims'), p[0], p[1], p[2]);
+    gl.uniform3f(u('uSrc'), p[9], p[10], p[11]);
+    // The canvas may be smaller than g: scale the per-pixel steps so the canvas covers the whole detector.
+    const sc = g.columns / this.canvas.width, sr = g.rows / this.canvas.height;
+    gl.uniform3f(u('uW0'), p[12] + (sc - 1) / 2 * p[15] + (sr - 1) / 2 * p[18], p[13] + (sc - 1) / 2 * p[16] + (sr - 1) / 2 * p[19], p[14] + (sc - 1) / 2 * p[17] + (sr - 1) / 2 * p[20]);
+    gl.uniform3f(u('uWc'), p[15] * sc, p[16] * sc, p[17] * sc);
+    gl.uniform3f(u('uWr'), p[18] * sr, p[19] * sr, p[20] * sr);
+    gl.uniform3f(u('uP0'), p[21] + (sc - 1) / 2 * p[24] + (sr - 1) / 2 * p[27], p[22] + (sc - 1) / 2 * p[25] + (sr - 1) / 2 * p[28], p[23] + (sc - 1) / 2 * p[26] + (sr - 1) / 2 * p[29]);
+    gl.uniform3f(u('uPc'), p[24] * sc, p[25] * sc, p[26] * sc);
+    gl.uniform3f(u('uPr'), p[27] * sr, p[28] * sr, p[29] * sr);
+    gl.uniform2f(u('uSize'), this.canvas.width, this.canvas.height);
+    gl.uniform1f(u('uLo'), this.window.lo);
+    gl.uniform1f(u('uHi'), this.window.hi);
+    gl.uniform1i(u('uMu'), 0);
+    gl.activeTexture(gl.TEXTURE0);
+    gl.bindTexture(gl.TEXTURE_3D, this.tex);
+    gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+  }
+
+  /** Wait until the GPU has finished the frames issued so far (for timing). */
+  finish(): void {
+    const px = new Uint8Array(4);
+    this.gl.readPixels(0, 0, 1, 1, this.gl.RGBA, this.gl.UNSIGNED_BYTE, px);
+  }
+}
+
+function center(v: Volume): [number, number, number] {
+  const m = v.indexToPatient;
+  const c = [(v.dims[0] - 1) / 2, (v.dims[1] - 1) / 2, (v.dims[2] - 1) / 2];
+  return [0, 1, 2].map((r) => m[r * 4] * c[0] + m[r * 4 + 1] * c[1] + m[r * 4 + 2] * c[2] + m[r * 4 + 3]) as [number, number, number];
+}
+
+function link(gl: WebGL2RenderingContext, vs: string, fs: string): WebGLProgram {
+  const sh = (type: number, src: string) => {
+    const s = gl.createShader(type)!;
+    gl.shaderSource(s, src);
+    gl.compileShader(s);
+    if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(`shader: ${gl.getShaderInfoLog(s)}`);
+    return s;
+  };
+  const p = gl.createProgram()!;
+  gl.attachShader(p, sh(gl.VERTEX_SHADER, vs));
+  gl.attachShader(p, sh(gl.FRAGMENT_SHADER, fs));
+  gl.linkProgram(p);
+  if (!gl.getProgramParameter(p, gl.LINK_STATUS)) throw new Error(`shader link: ${gl.getProgramInfoLog(p)}`);
+  return p;
+}

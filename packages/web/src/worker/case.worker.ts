@@ -1,0 +1,218 @@
+/**
+ * The case worker: owns the open case (CT, labels, corridor map) and runs every heavy core call on it:
+ * phantom generation, file reading, corridor maps, path analysis, automatic planning. The page only
+ * displays what comes back.
+ */
+import {
+  PlanError,
+  UsageError,
+  analyzePath,
+  configureDicomCodecs,
+  corridorMapFromIntensity,
+  corridorMapFromLabels,
+  planAlar,
+  planTransSacral,
+  radialScan,
+  readDicomSeries,
+  sacralSeedsFromLabels,
+  type CorridorMap,
+  type LoadedSeries,
+  type NamedBytes,
+  type PlanPath,
+  type Point3,
+  type Volume,
+} from '@corridor/core';
+import { serveRpc, type ProgressFn } from '../rpc.js';
+import { volumeToMessage } from '../volume-message.js';
+import { readImageFile, phantomCase, type CaseAnatomy } from './sources.js';
+import type { CaseInfo, PathReport, SeriesSummary, AutoPlanResult } from '../types.js';
+
+// The DICOM codecs' .wasm files are emitted next to the bundle; they are fetched from this server.
+configureDicomCodecs({ locateFile: (fileName) => new URL(`../wasm/${fileName}`, import.meta.url).href });
+
+interface OpenCase {
+  ct: Volume;
+  labels: Volume | null;
+  anatomy: CaseAnatomy | null;
+  map: CorridorMap | null;
+  /** Where the intensity map was cropped around, to know when a path leaves it. */
+  mapSeeds: Point3[];
+}
+
+let current: OpenCase | null = null;
+let found: { series: LoadedSeries[]; labels: LoadedSeries[] } = { series: [], labels: [] };
+
+function requireCase(): OpenCase {
+  if (!current) throw new UsageError('no case is open');
+  return current;
+}
+
+function summary(s: LoadedSeries, index: number): SeriesSummary {
+  const v = s.volume;
+  return {
+    index,
+    format: s.format,
+    description: v.meta.seriesDescription ?? v.meta.source ?? `series ${index + 1}`,
+    modality: v.meta.modality ?? '',
+    dims: [v.dims[0], v.dims[1], v.dims[2]],
+    spacingMm: [v.spacing[0], v.spacing[1], v.spacing[2]],
+    warnings: s.warnings,
+  };
+}
+
+function caseInfo(c: OpenCase, name: string): CaseInfo {
+  return {
+    name,
+    hasLabels: !!c.labels,
+    structures: c.anatomy ? c.anatomy.critical.map((s) => s.name) : [],
+    suggestedCrosshair: c.anatomy?.focus ?? null,
+  };
+}
+
+function mapFor(c: OpenCase, points: Point3[], progress: ProgressFn): CorridorMap {
+  if (c.labels && c.anatomy) {
+    if (!c.map) {
+      progress(0, 1, 'corridor map');
+      c.map = corridorMapFromLabels(c.labels, { boneGroups: c.anatomy.boneGroups, critical: c.anatomy.critical });
+      progress(1, 1, 'corridor map');
+    }
+    return c.map;
+  }
+  // No segmentation: bone from intensities, cropped around the paths (rebuilt when a path leaves the crop).
+  const inside = (m: CorridorMap, p: Point3) => {
+    const a = m.structures.patientToIndex;
+    const d = m.structures.dims;
+    for (let r = 0; r < 3; r++) {
+      const x = a[r * 4] * p[0] + a[r * 4 + 1] * p[1] + a[r * 4 + 2] * p[2] + a[r * 4 + 3];
+      if (x < 0 || x > d[r] - 1) return false;
+    }
+    return true;
+  };
+  if (!c.map || !points.every((p) => inside(c.map as CorridorMap, p))) {
+    progress(0, 1, 'bone from intensities');
+    c.mapSeeds = points.length ? points : [];
+    c.map = corridorMapFromIntensity(c.ct, points.length ? { seeds: points, seedRadiusMm: 120 } : {});
+    progress(1, 1, 'bone from intensities');
+  }
+  return c.map;
+}
+
+/** Clearance along the path in bins of stepMm: min over the bin of (clearance radius - tool radius). */
+function clearanceProfile(map: CorridorMap, path: PlanPath, t0: number, t1: number, stepMm: number): number[] {
+  const e = path.entry, g = path.target;
+  const L = Math.hypot(g[0] - e[0], g[1] - e[1], g[2] - e[2]);
+  const u = [(g[0] - e[0]) / L, (g[1] - e[1]) / L, (g[2] - e[2]) / L];
+  const n = Math.max(1, Math.ceil(L / stepMm));
+  const out: number[] = [];
+  for (let b = 0; b < n; b++) {
+    const a = b * stepMm, z = Math.min(L, (b + 1) * stepMm);
+    if (z <= t0 || a >= t1) {
+      out.push(NaN); // outside the intraosseous segment: the tool is in soft tissue there by design
+      continue;
+    }
+    const scan = radialScan(map, e, u, Math.max(a, t0), Math.min(z, t1), path.diameterMm / 2, 15);
+    out.push(Number.isFinite(scan.minRadiusMm) ? scan.minRadiusMm - path.diameterMm / 2 : 15 - path.diameterMm / 2);
+  }
+  return out;
+}
+
+const PROFILE_STEP_MM = 2;
+
+function report(map: CorridorMap, p: PlanPath, marginMm: number): PathReport {
+  const analysis = analyzePath(map, p, { marginMm });
+  const dist = (q: Point3 | null) => (q ? Math.hypot(q[0] - p.entry[0], q[1] - p.entry[1], q[2] - p.entry[2]) : NaN);
+  const t0 = analysis.cortexEntry ? dist(analysis.cortexEntry) : 0;
+  const t1 = analysis.cortexExit ? dist(analysis.cortexExit) : analysis.lengthMm;
+  return { analysis, profile: { stepMm: PROFILE_STEP_MM, clearanceMm: clearanceProfile(map, p, t0, t1, PROFILE_STEP_MM) } };
+}
+
+serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
+  async openPhantom(args, progress) {
+    const [voxelMm] = args as [number];
+    progress(0, 1, 'generating the phantom');
+    const ph = phantomCase(voxelMm, (f, phase) => progress(f, 1, `phantom: ${phase}`));
+    current = { ct: ph.ct, labels: ph.labels, anatomy: ph.anatomy, map: null, mapSeeds: [] };
+    progress(1, 1, 'generating the phantom');
+    const { msg, transfer } = volumeToMessage(ph.ct, true);
+    return { value: { volume: msg, info: caseInfo(current, ph.name) }, transfer };
+  },
+
+  async openFiles(args, progress) {
+    const [files] = args as [NamedBytes[]];
+    const series: LoadedSeries[] = [];
+    const labels: LoadedSeries[] = [];
+    const skipped: { name: string; reason: string }[] = [];
+    const dicom: NamedBytes[] = [];
+    for (const f of files) {
+      const s = readImageFile(f);
+      if (s === 'dicom') dicom.push(f);
+      else if (s === null) skipped.push({ name: f.name, reason: 'not a DICOM, NIfTI, NRRD or MetaImage file' });
+      else if (/label|seg|mask/i.test(f.name)) labels.push(s);
+      else series.push(s);
+    }
+    if (dicom.length) {
+      const r = await readDicomSeries(dicom, { onProgress: (d, t) => progress(d, t, 'reading DICOM') });
+      series.push(...r.series);
+      skipped.push(...r.skipped);
+    }
+    if (!series.length) {
+      throw new UsageError(`no image series found in ${files.length} file(s)${skipped.length ? `: ${skipped.slice(0, 3).map((s) => `${s.name}: ${s.reason}`).join('; ')}` : ''}`);
+    }
+    found = { series, labels };
+    return { series: series.map(summary), skipped };
+  },
+
+  async chooseSeries(args) {
+    const [index] = args as [number];
+    const s = found.series[index];
+    if (!s) throw new UsageError(`no series ${index} (found ${found.series.length})`);
+    // A segmentation dropped with the image is used for planning when it lies on the same grid.
+    const lab = found.labels.find((l) => l.volume.dims.every((d, a) => d === s.volume.dims[a]));
+    const anatomy: CaseAnatomy | null = lab ? totalSegmentatorAnatomy() : null;
+    current = { ct: s.volume, labels: lab ? lab.volume : null, anatomy, map: null, mapSeeds: [] };
+    const { msg, transfer } = volumeToMessage(s.volume, true);
+    return { value: { volume: msg, info: caseInfo(current, s.volume.meta.seriesDescription ?? s.volume.meta.source ?? 'case') }, transfer };
+  },
+
+  async analyze(args, progress) {
+    const [paths, marginMm] = args as [PlanPath[], number];
+    const c = requireCase();
+    if (!paths.length) return [];
+    const map = mapFor(c, paths.flatMap((p) => [p.entry, p.target]), progress);
+    return paths.map((p) => report(map, p, marginMm));
+  },
+
+  async autoPlan(args, progress) {
+    const [opts] = args as [{ marginMm: number; screw: { kind: PlanPath['kind']; diameterMm: number }; alar: { kind: PlanPath['kind']; diameterMm: number }; seed?: Point3 }];
+    const c = requireCase();
+    let seeds;
+    if (c.labels && c.anatomy) {
+      seeds = sacralSeedsFromLabels(c.labels, c.anatomy.sacrum, c.anatomy.s1);
+    } else {
+      throw new PlanError('automatic planning needs a segmentation (the phantom has one; drop a labels file named *labels*.nii.gz with the CT)');
+    }
+    const map = mapFor(c, [seeds.s1, seeds.s2], progress);
+    const out: AutoPlanResult = { paths: [], reports: [], notes: [] };
+    const jobs: [string, () => ReturnType<typeof planTransSacral>][] = [
+      ['s1', () => planTransSacral(map, { id: 's1', name: 'S1 trans-sacral', tool: opts.screw, seed: seeds.s1, midlineX: seeds.midlineX, marginMm: opts.marginMm })],
+      ['s2', () => planTransSacral(map, { id: 's2', name: 'S2 trans-sacral', tool: opts.screw, seed: seeds.s2, midlineX: seeds.midlineX, marginMm: opts.marginMm })],
+      ['alar-left', () => planAlar(map, { id: 'alar-left', name: 'Alar left', tool: opts.alar, side: 'left', seed: seeds.alarLeft, marginMm: Math.max(opts.marginMm, 2) })],
+      ['alar-right', () => planAlar(map, { id: 'alar-right', name: 'Alar right', tool: opts.alar, side: 'right', seed: seeds.alarRight, marginMm: Math.max(opts.marginMm, 2) })],
+    ];
+    for (let n = 0; n < jobs.length; n++) {
+      progress(n, jobs.length, `planning ${jobs[n][0]}`);
+      const r = jobs[n][1]();
+      out.paths.push(r.path);
+      out.reports.push(report(map, r.path, opts.marginMm));
+      out.notes.push(...r.notes.map((t) => `${r.path.name}: ${t}`));
+      if (r.orderLengthMm !== undefined) out.notes.push(`${r.path.name}: order a ${r.orderLengthMm} mm screw`);
+    }
+    progress(jobs.length, jobs.length, 'planned');
+    return out;
+  },
+});
+
+/** TotalSegmentator's labels (as in ../shared/data/abdomen-pelvis-ct): sacrum 25 + S1 26, hips 77/78, canal 79. */
+function totalSegmentatorAnatomy(): CaseAnatomy {
+  return { boneGroups: [[25, 26], [77], [78]], critical: [{ name: 'spinal canal', labels: [79] }], sacrum: [25, 26], s1: [26], focus: null };
+}

@@ -1,0 +1,49 @@
+// Vite build of the workstation. Core is bundled from source (no separate build), every asset is
+// emitted locally (no CDN), and workers are ES modules.
+import { defineConfig, type Plugin } from 'vite';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The DICOM codecs (WebAssembly) fetch their .wasm at run time; emit them as wasm/<name> so the case
+ * worker's locateFile finds them on this server.
+ */
+function dicomCodecWasm(): Plugin {
+  const req = createRequire(fileURLToPath(new URL('../core/package.json', import.meta.url)));
+  const files = [
+    ['@cornerstonejs/codec-openjpeg', 'openjpegwasm_decode.wasm'],
+    ['@cornerstonejs/codec-charls', 'charlswasm_decode.wasm'],
+    ['@cornerstonejs/codec-libjpeg-turbo-8bit', 'libjpegturbowasm_decode.wasm'],
+  ];
+  return {
+    name: 'corridor-dicom-codec-wasm',
+    generateBundle() {
+      for (const [pkg, file] of files) {
+        const dir = path.dirname(req.resolve(`${pkg}/decodewasmjs`));
+        this.emitFile({ type: 'asset', fileName: `wasm/${file}`, source: readFileSync(path.join(dir, file)) });
+      }
+    },
+  };
+}
+
+export default defineConfig({
+  root: fileURLToPath(new URL('.', import.meta.url)),
+  base: './',
+  resolve: {
+    alias: { '@corridor/core': fileURLToPath(new URL('../core/src/index.ts', import.meta.url)) },
+  },
+  plugins: [dicomCodecWasm()],
+  worker: { format: 'es' },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    sourcemap: true,
+    chunkSizeWarningLimit: 4000,
+    assetsInlineLimit: 0,
+  },
+  logLevel: 'warn',
+  server: { host: '127.0.0.1' },
+});
