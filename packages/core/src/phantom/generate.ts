@@ -53,14 +53,18 @@ const LABEL_OF_TISSUE = new Uint8Array(TISSUE_COUNT);
 const BONE_LABELS = [L.cortex, L.cancellous, L.fracture, L.L5, L.iliumLeft, L.iliumRight, L.femurLeft, L.femurRight];
 const CORRIDOR_LABELS = [...BONE_LABELS, L.sacroiliacJointLeft, L.sacroiliacJointRight];
 
-/** Nominal HU per tissue. The fracture case is demineralized (post-radiation insufficiency). */
+/**
+ * Nominal HU per tissue, before blur. The sacral cortex is 2 mm thick, so blur and partial volume pull
+ * its mean down by about 25%: nominal 1550-1650 gives measured means of about 1100-1300 HU. The
+ * fracture case is demineralized (post-radiation insufficiency).
+ */
 function nominalHu(variant: AnatomyVariant): Float32Array {
   const demin = variant === 'fracture';
   const hu = new Float32Array(TISSUE_COUNT);
   const set: [number, number][] = [
     [T.AIR, -1000], [T.TABLE_SHELL, 250], [T.TABLE_CORE, -880], [T.SKIN, 25], [T.FAT, -100], [T.MUSCLE, 45],
     [T.PELVIC, -35], [T.BLADDER, 8], [T.DISC, 85], [T.CANAL, 18], [T.SIJ_L, 60], [T.SIJ_R, 60],
-    [T.S_CORTEX, demin ? 1400 : 1500], [T.S_CANC, demin ? 70 : 230], [T.FRACTURE, 30], [T.SCLEROTIC, 190],
+    [T.S_CORTEX, demin ? 1550 : 1600], [T.S_CANC, demin ? 45 : 225], [T.FRACTURE, 30], [T.SCLEROTIC, 95],
     [T.L5_CORTEX, demin ? 1350 : 1450], [T.L5_CANC, demin ? 110 : 210],
     [T.IL_L_CORTEX, demin ? 1400 : 1500], [T.IL_L_CANC, demin ? 120 : 240],
     [T.IL_R_CORTEX, demin ? 1400 : 1500], [T.IL_R_CANC, demin ? 120 : 240],

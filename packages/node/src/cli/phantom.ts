@@ -1,4 +1,133 @@
+/**
+ * `corridor phantom`: writes the synthetic pelvis (core's generatePhantom) as ct.nii.gz, labels.nii.gz,
+ * truth.json and optionally a DICOM CT series. All computation is core's; this module parses flags and
+ * writes files. Same flags give byte-identical files.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
+import {
+  FORAMEN_NAMES,
+  PHANTOM_ANATOMIES,
+  PHANTOM_DEFAULT_VOXEL_MM,
+  PHANTOM_STAGES,
+  UsageError,
+  generatePhantom,
+  writeDicomSeries,
+  writeNifti,
+  type AnatomyVariant,
+  type ForamenName,
+  type PhantomOptions,
+  type PhantomStage,
+} from '@corridor/core';
 
-/** Registers this module's commands on the program. */
-export function register(_program: Command): void {}
+export interface PhantomCliOptions {
+  out: string;
+  anatomy: string;
+  stage: string;
+  voxel: string;
+  seed: string;
+  cementMl?: string;
+  leak?: string;
+  leakMl?: string;
+  dicom?: boolean;
+  noise: boolean;
+  blur: boolean;
+  quiet?: boolean;
+}
+
+function parseOptions(o: PhantomCliOptions): PhantomOptions {
+  if (!PHANTOM_ANATOMIES.includes(o.anatomy as AnatomyVariant)) throw new UsageError(`--anatomy "${o.anatomy}" is not one of ${PHANTOM_ANATOMIES.join(', ')}`);
+  if (!PHANTOM_STAGES.includes(o.stage as PhantomStage)) throw new UsageError(`--stage "${o.stage}" is not one of ${PHANTOM_STAGES.join(', ')}`);
+  const voxelMm = Number(o.voxel);
+  if (!Number.isFinite(voxelMm)) throw new UsageError(`--voxel "${o.voxel}" is not a number (mm)`);
+  if (!/^\d+$/.test(o.seed)) throw new UsageError(`--seed "${o.seed}" is not a non-negative integer`);
+  const opts: PhantomOptions = { anatomy: o.anatomy as AnatomyVariant, stage: o.stage as PhantomStage, voxelMm, seed: Number(o.seed), noise: o.noise, blur: o.blur };
+  if (o.cementMl !== undefined) {
+    const parts = o.cementMl.split(',').map((x) => Number(x.trim()));
+    if (parts.length !== 2 || !parts.every(Number.isFinite)) throw new UsageError(`--cement-ml "${o.cementMl}" is not LEFT,RIGHT (ml)`);
+    opts.cementMl = [parts[0], parts[1]];
+  }
+  if (o.leak !== undefined) {
+    if (!FORAMEN_NAMES.includes(o.leak as ForamenName)) throw new UsageError(`--leak "${o.leak}" is not one of ${FORAMEN_NAMES.join(', ')}`);
+    opts.leak = o.leak as ForamenName;
+  }
+  if (o.leakMl !== undefined) {
+    const v = Number(o.leakMl);
+    if (!Number.isFinite(v)) throw new UsageError(`--leak-ml "${o.leakMl}" is not a number (ml)`);
+    opts.leakMl = v;
+  }
+  if (opts.stage !== 'cement' && (o.cementMl !== undefined || o.leak !== undefined)) {
+    throw new UsageError('--cement-ml and --leak need --stage cement');
+  }
+  return opts;
+}
+
+/** Generate and write the phantom; returns the paths written. */
+export async function writePhantom(o: PhantomCliOptions): Promise<string[]> {
+  const options = parseOptions(o);
+  const log = (s: string) => {
+    if (!o.quiet) process.stderr.write(s);
+  };
+  let lastPhase = '';
+  const t0 = performance.now();
+  const { ct, labels, truth } = generatePhantom(options, (p) => {
+    if (p.phase !== lastPhase) log(`${lastPhase ? '\n' : ''}phantom: ${p.phase} `);
+    else if (p.phase === 'voxelize') log('.');
+    lastPhase = p.phase;
+  });
+  log(`\nphantom: generated ${ct.dims.join(' x ')} voxels of ${truth.voxelMm} mm in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  const dir = o.out;
+  await mkdir(dir, { recursive: true });
+  const written: string[] = [];
+  const put = async (name: string, bytes: Uint8Array | string) => {
+    const p = path.join(dir, name);
+    await writeFile(p, bytes);
+    written.push(p);
+  };
+  await put('ct.nii.gz', writeNifti(ct, { gzip: true }));
+  await put('labels.nii.gz', writeNifti(labels, { gzip: true }));
+  await put('truth.json', JSON.stringify(truth, null, 2) + '\n');
+  if (o.dicom) {
+    const dicomDir = path.join(dir, 'dicom');
+    // A stale series from another run would mix with this one in a folder reader.
+    await rm(dicomDir, { recursive: true, force: true });
+    await mkdir(dicomDir, { recursive: true });
+    const files = writeDicomSeries(ct, {
+      patientName: 'Corridor^Phantom',
+      patientId: `PHANTOM-${truth.anatomy.toUpperCase()}`,
+      studyDescription: 'Corridor synthetic pelvis',
+      seriesDescription: `phantom ${truth.anatomy} ${truth.stage} ${truth.voxelMm} mm seed ${truth.seed}`,
+      manufacturer: 'Corridor',
+      uidSeed: `phantom:${truth.anatomy}:${truth.stage}:${truth.voxelMm}:${truth.seed}:${options.cementMl?.join(',') ?? ''}:${options.leak ?? ''}:${options.leakMl ?? ''}:${o.noise}:${o.blur}`,
+    });
+    for (const f of files) {
+      const p = path.join(dicomDir, f.name);
+      await writeFile(p, f.bytes);
+    }
+    written.push(dicomDir);
+  }
+  log(`phantom: wrote ${written.join(', ')}\n`);
+  return written;
+}
+
+export function register(program: Command): void {
+  program
+    .command('phantom')
+    .description('write the synthetic pelvis phantom: ct.nii.gz, labels.nii.gz, truth.json (and a DICOM series)')
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--anatomy <variant>', PHANTOM_ANATOMIES.join('|'), 'fracture')
+    .option('--stage <stage>', PHANTOM_STAGES.join('|'), 'plan')
+    .option('--voxel <mm>', 'isotropic voxel size (mm)', String(PHANTOM_DEFAULT_VOXEL_MM))
+    .option('--seed <n>', 'seed of the instrument deviations and the noise', '1')
+    .option('--cement-ml <left,right>', 'cement volumes at the alar trocar tips (ml, stage cement)')
+    .option('--leak <foramen>', `cement leak into a foramen (${FORAMEN_NAMES.join(', ')}; stage cement)`)
+    .option('--leak-ml <ml>', 'leak volume (ml)')
+    .option('--dicom', 'also write DIR/dicom/, a CT series (supine, head first)')
+    .option('--no-noise', 'no CBCT-like noise')
+    .option('--no-blur', 'no CBCT-like blur')
+    .option('--quiet', 'no progress output')
+    .action(async (opts: PhantomCliOptions) => {
+      await writePhantom(opts);
+    });
+}
