@@ -18,8 +18,10 @@ export interface DrrVolume {
   spacing: [number, number, number];
   indexToPatient: Mat4;
   patientToIndex: Mat4;
-  /** Linear attenuation, 1/mm, i fastest (same layout as Volume.data). */
-  mu: Float32Array;
+  /** Linear attenuation quantised to 16 bits, i fastest (same layout as Volume.data): mu = value * muScale. */
+  mu: Uint16Array;
+  /** 1/mm per unit of `mu`. */
+  muScale: number;
   /** 1 where a block or one of its 26 neighbours holds a voxel with mu > 0. */
   occupancy: Uint8Array;
   /** log2 of the block edge in voxels. */
@@ -46,25 +48,34 @@ export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): Drr
   if (nx < 2 || ny < 2 || nz < 2) throw new DrrError(`volume ${nx} x ${ny} x ${nz} needs at least 2 voxels along each axis`, source);
   const n = nx * ny * nz;
   const allocate = opts.allocate ?? ((b: number) => new ArrayBuffer(b));
-  const mu = new Float32Array(allocate(n * 4));
+  const mu = new Uint16Array(allocate(n * 2));
   const src = volume.data;
   let attenuation: DrrVolume['attenuation'];
+  let muScale: number;
   if ((opts.values ?? 'hu') === 'mu') {
+    let max = 0;
     for (let i = 0; i < n; i++) {
       const v = src[i];
       if (!(v >= 0 && v < 1e3)) throw new DrrError(`attenuation ${v} at voxel ${i} is not within 0..1000 per mm`, source);
-      mu[i] = v;
+      if (v > max) max = v;
     }
+    muScale = max > 0 ? max / 65535 : 1;
+    for (let i = 0; i < n; i++) mu[i] = Math.round(src[i] / muScale);
   } else {
     const h = huToMu(opts.attenuation);
     const { lut, hu0 } = h;
+    let max = 0;
+    for (let i = 0; i < lut.length; i++) if (lut[i] > max) max = lut[i];
+    muScale = max / 65535;
+    const qlut = new Uint16Array(lut.length);
+    for (let i = 0; i < lut.length; i++) qlut[i] = Math.round(lut[i] / muScale);
     const top = lut.length - 1;
     for (let i = 0; i < n; i++) {
       const v = src[i];
       let k = Math.round(v) - hu0;
       if (!(k >= 0)) k = 0; // also NaN
       else if (k > top) k = top;
-      mu[i] = lut[k];
+      mu[i] = qlut[k];
     }
     const { lut: _l, ...rest } = h;
     attenuation = rest;
@@ -98,6 +109,7 @@ export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): Drr
     indexToPatient: Float64Array.from(volume.indexToPatient),
     patientToIndex: Float64Array.from(volume.patientToIndex),
     mu,
+    muScale,
     occupancy: occ,
     blockShift: shift,
     occupancyDims: [bnx, bny, bnz],
@@ -108,9 +120,9 @@ export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): Drr
 
 export interface RayOptions {
   /**
-   * Largest distance between samples along a ray, in voxels of the finest spacing (default 1.5). Joseph's
-   * method samples once per voxel plane; a ray oblique to all three axes crosses a plane every ~1.7
-   * voxels, and then each plane is sampled several times.
+   * Largest distance between samples along a ray, in index units (voxels, default 1.5). Joseph's method
+   * samples once per voxel plane; a ray oblique to all three axes crosses a plane every ~1.7 voxels, and
+   * then each plane is sampled several times.
    */
   maxSampleSpacingVoxels?: number;
 }
@@ -144,12 +156,14 @@ export function drrParams(dv: DrrVolume, g: CarmGeometry, out: Float64Array = ne
     out[24 + r] = Wc[r];
     out[27 + r] = Wr[r];
   }
-  // Samples per plane from the central ray: mm between planes along it over the finest spacing.
+  // Samples per plane from the central ray: the index-space distance between its planes (1 along an
+  // axis, sqrt(3) along a cube diagonal), in voxels.
   const wc = [0, 1, 2].map((r) => lin(f.d, r));
   const mAbs = Math.max(Math.abs(wc[0]), Math.abs(wc[1]), Math.abs(wc[2]));
-  const stepVoxels = 1 / mAbs / Math.min(...dv.spacing);
+  const stepVoxels = Math.hypot(wc[0], wc[1], wc[2]) / mAbs;
   const maxSpacing = rays.maxSampleSpacingVoxels ?? 1.5;
   if (!(maxSpacing > 0)) throw new DrrError(`maxSampleSpacingVoxels must be positive (got ${maxSpacing})`);
+  out[31] = dv.muScale;
   out[30] = Math.min(8, Math.max(1, Math.ceil(stepVoxels / maxSpacing - 1e-9)));
   return out;
 }

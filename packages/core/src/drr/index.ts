@@ -1,3 +1,4 @@
 export * from './attenuation.js';
 export * from './kernel.js';
 export * from './drrVolume.js';
+export * from './fluoro.js';

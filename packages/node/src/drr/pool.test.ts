@@ -1,0 +1,48 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createVolume, indexToPatientFrom, renderLineIntegrals, prepareDrrVolume, type CarmGeometry } from '@corridor/core';
+import { DrrPool, prepareSharedDrrVolume } from './pool.js';
+
+/** A 64^3 grid holding a ball of water-like attenuation and a denser rod. */
+function volume() {
+  const n = 64;
+  const data = new Float32Array(n * n * n);
+  for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) for (let i = 0; i < n; i++) {
+    const r = Math.hypot(i - 31.5, j - 30, k - 33);
+    let v = r < 25 ? 0.02 : 0;
+    if (Math.hypot(i - 40, k - 20) < 4) v += 0.1;
+    data[i + n * (j + n * k)] = v;
+  }
+  return createVolume({ data, dims: [n, n, n], indexToPatient: indexToPatientFrom([-40, -30, 950], [1.25, 1, 1.1]) });
+}
+
+describe('DrrPool', () => {
+  const vol = volume();
+  const shared = prepareSharedDrrVolume(vol, { values: 'mu' });
+  const pool = DrrPool.create(shared, { threads: 2 });
+  afterAll(() => pool.close());
+
+  it('gives exactly the single-threaded image, for several geometries and sizes in turn', async () => {
+    const plain = prepareDrrVolume(vol, { values: 'mu' });
+    for (const [a, b, cols, rows] of [[0, 0, 96, 80], [75, -20, 64, 64], [-140, 35, 96, 80], [10, 80, 33, 17]]) {
+      const g: CarmGeometry = {
+        sidMm: 1000, sodMm: 650, columns: cols, rows, columnSpacingMm: 1.6, rowSpacingMm: 1.6,
+        primaryDeg: a, secondaryDeg: b, isocenter: [0, 2, 985],
+      };
+      const want = renderLineIntegrals(plain, g);
+      const got = await pool.render(g);
+      expect(got.length).toBe(cols * rows);
+      expect(Math.max(...want)).toBeGreaterThan(0.5);
+      expect(Array.from(got)).toEqual(Array.from(want));
+    }
+  });
+
+  it('refuses a volume in ordinary memory and a concurrent render', async () => {
+    expect(() => DrrPool.create(prepareDrrVolume(vol, { values: 'mu' }))).toThrow(/shared memory/);
+    const g: CarmGeometry = {
+      sidMm: 1000, sodMm: 650, columns: 32, rows: 32, columnSpacingMm: 2, rowSpacingMm: 2, primaryDeg: 0, secondaryDeg: 0, isocenter: [0, 0, 985],
+    };
+    const first = pool.render(g);
+    await expect(pool.render(g)).rejects.toThrow(/already rendering/);
+    await first;
+  });
+});
