@@ -602,9 +602,15 @@ export class PelvisModel {
 
   /** Tissue including the stage overlays: instruments over everything, cement over sacral bone. */
   classify(qx: number, qy: number, qz: number): number {
-    for (const r of this.rods) if (insideRod(r, qx, qy, qz)) return T.INSTRUMENT;
+    return this.classifyWith(qx, qy, qz, this.rods, this.rods.length, this.deposits, this.deposits.length);
+  }
+
+  /** classify() with only the first nr rods and nd deposits of the given lists (culled by the caller). */
+  classifyWith(qx: number, qy: number, qz: number, rods: readonly Rod[], nr: number, deposits: readonly Deposit[], nd: number): number {
+    for (let i = 0; i < nr; i++) if (insideRod(rods[i], qx, qy, qz)) return T.INSTRUMENT;
     const t = this.classifyAnatomy(qx, qy, qz);
-    for (const d of this.deposits) {
+    for (let i = 0; i < nd; i++) {
+      const d = deposits[i];
       if (d.allowed[t] && depositRadius(d, qx, qy, qz) <= d.rho) return d.tissue;
     }
     return t;

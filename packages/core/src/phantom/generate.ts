@@ -389,6 +389,10 @@ export function generatePhantom(
   // Design coordinates of a world point: q = R^T (p - OFFSET); along i only p.x changes.
   const dqx = Rm[0] * v, dqy = Rm[1] * v, dqz = Rm[2] * v;
   const tableTop = OFFSET[1] + TABLE_TOP_Y;
+  const rowRods: Rod[] = model.rods.slice();
+  const rowDeposits: Deposit[] = model.deposits.slice();
+  // A deposit lies within rho * (largest semi-axis ratio) of its centre.
+  const depositExtent = model.deposits.map((d) => d.rho * Math.max(...d.ratios) + 1e-6);
   for (let k = 0; k < nz; k++) {
     const pz = origin[2] + k * v - OFFSET[2];
     for (let j = 0; j < ny; j++) {
@@ -405,8 +409,17 @@ export function generatePhantom(
       let qx = Rm[0] * px0 + Rm[3] * py + Rm[6] * pz;
       let qy = Rm[1] * px0 + Rm[4] * py + Rm[7] * pz;
       let qz = Rm[2] * px0 + Rm[5] * py + Rm[8] * pz;
+      // Overlays whose bounds meet this row's (narrow) band of design y and z.
+      const y0 = Math.min(qy, qy + (nx - 1) * dqy), y1 = Math.max(qy, qy + (nx - 1) * dqy);
+      const z0 = Math.min(qz, qz + (nx - 1) * dqz), z1 = Math.max(qz, qz + (nx - 1) * dqz);
+      let nr = 0, nd = 0;
+      for (const r of model.rods) if (r.max[1] >= y0 && r.min[1] <= y1 && r.max[2] >= z0 && r.min[2] <= z1) rowRods[nr++] = r;
+      for (let d = 0; d < model.deposits.length; d++) {
+        const e = depositExtent[d], c = model.deposits[d].center;
+        if (c[1] + e >= y0 && c[1] - e <= y1 && c[2] + e >= z0 && c[2] - e <= z1) rowDeposits[nd++] = model.deposits[d];
+      }
       for (let i = 0; i < nx; i++) {
-        const t = model.classify(qx, qy, qz);
+        const t = model.classifyWith(qx, qy, qz, rowRods, nr, rowDeposits, nd);
         labels[row + i] = LABEL_OF_TISSUE[t];
         hu[row + i] = huOf[t];
         qx += dqx;
