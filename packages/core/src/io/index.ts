@@ -1,2 +1,7 @@
 export * from './types.js';
 export * from './dicom/index.js';
+export * from './nifti.js';
+export * from './nrrd.js';
+export * from './metaimage.js';
+export * from './sniff.js';
+export { inflateCapped, isGzip, MAX_DEFLATE_RATIO } from './inflate.js';

@@ -135,7 +135,8 @@ export function createVolume<T extends VoxelArray>(init: VolumeInit<T>): Volume<
     data: init.data,
     dims: [init.dims[0], init.dims[1], init.dims[2]],
     spacing,
-    indexToPatient: Float64Array.from(m),
+    // "+ 0" turns -0 (from negating RAS rows) into 0 so equal geometries compare equal.
+    indexToPatient: Float64Array.from(m, (x) => x + 0),
     patientToIndex: inv,
     meta: { ...(init.meta ?? {}) },
   };

@@ -12,7 +12,7 @@ import { parseDicom } from './parse.js';
 import { decodeJpeg } from './jpeg.js';
 import { decodeFrame } from './pixels.js';
 import { readDicomSeries } from './series.js';
-import { readDir, readNamed, sharedData } from './test-helpers/data.js';
+import { readDir, readNamed, sharedData } from '../../test-helpers/data.js';
 
 function nums(ds: dicomParser.DataSet, tag: string): number[] {
   return (ds.string(tag) ?? '').split('\\').map(Number);

@@ -15,7 +15,7 @@ import { createVolume, indexToPatientFrom } from '../../volume/volume.js';
 import type { NamedBytes } from '../types.js';
 import { MAX_COMPRESSION_RATIO } from './pixels.js';
 import { readDicomSeries } from './series.js';
-import { readDir } from './test-helpers/data.js';
+import { readDir } from '../../test-helpers/data.js';
 import { writeDicomSeries } from './writer.js';
 
 function mulberry32(seed: number): () => number {

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NamedBytes } from '../../types.js';
+import type { NamedBytes } from '../io/types.js';
 
 /** <repo>/../shared/data, found by walking up to the folder holding packages/ and package.json. */
 export function sharedData(...parts: string[]): string {

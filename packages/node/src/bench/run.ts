@@ -1,0 +1,37 @@
+/**
+ * `npm run bench`: runs every benchmark in this process, one after another (so they do not compete for
+ * the two cores), and writes a markdown table with the machine and the figures.
+ */
+import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import type { BenchRow } from './types.js';
+import { benchDicom } from './dicom.js';
+
+const suites: Record<string, () => Promise<BenchRow[]>> = {
+  dicom: benchDicom,
+};
+
+export async function runBenchmarks(only: string[], outFile: string): Promise<string> {
+  const names = only.length ? only : Object.keys(suites);
+  const lines = [
+    '# Corridor benchmarks',
+    '',
+    `Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString()}`,
+    '',
+    '| suite | benchmark | value | unit | notes |',
+    '| --- | --- | ---: | --- | --- |',
+  ];
+  for (const name of names) {
+    const suite = suites[name];
+    if (!suite) throw new Error(`unknown benchmark suite "${name}" (have: ${Object.keys(suites).join(', ')})`);
+    process.stderr.write(`bench: ${name} ...\n`);
+    for (const r of await suite()) {
+      const line = `| ${name} | ${r.name} | ${r.value.toFixed(r.value >= 100 ? 0 : 2)} | ${r.unit} | ${r.notes} |`;
+      lines.push(line);
+      process.stderr.write(`  ${r.name}: ${r.value.toFixed(2)} ${r.unit} (${r.notes})\n`);
+    }
+  }
+  const table = lines.join('\n') + '\n';
+  await writeFile(outFile, table);
+  return table;
+}
