@@ -1,2 +1,4 @@
 export * from './geometry.js';
 export * from './views.js';
+export * from './overlay.js';
+export * from './xaFrame.js';

@@ -1,0 +1,300 @@
+/**
+ * X-ray angiography / radiofluoroscopy frames (DICOM XA and RF, single and multi-frame): the projection
+ * geometry from their positioner tags, the pixels of one frame, and a writer of DRRs as XA frames.
+ *
+ * Tags used (all type 2 or 3 in the XA/RF modules, so often absent):
+ *   (0018,1510) Positioner Primary Angle, (0018,1511) Positioner Secondary Angle, degrees;
+ *   (0018,1110) Distance Source to Detector (SID), (0018,1111) Distance Source to Patient (SOD,
+ *   source to isocentre), mm; (0018,1164) Imager Pixel Spacing = [row spacing, column spacing] at the
+ *   detector, mm. A missing tag is taken from the chosen C-arm preset and listed in `assumed`.
+ * The isocentre's position in the patient (the table position) is not in basic XA/RF objects: frames
+ * written by Corridor carry it in a private element (creator "CORRIDOR 1", (0029,xx10), LPS mm);
+ * for other frames it comes from the caller (a registration, or a guess listed in `assumed`).
+ */
+import { FormatError } from '../errors.js';
+import type { Point3 } from '../math/vec3.js';
+import { parseDicom, type DicomDataset } from '../io/dicom/parse.js';
+import { decodeFrame, describePixels } from '../io/dicom/pixels.js';
+import { formatDS, uidFromText } from '../io/dicom/writer.js';
+import { encodeUtf8 } from '../io/dicom/parse.js';
+import { validateGeometry, type CarmGeometry, type CarmSystem } from './geometry.js';
+
+const XA_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.1';
+const RF_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.2';
+const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+const PRIVATE_CREATOR = 'CORRIDOR 1';
+
+export interface XaGeometryResult {
+  geometry: CarmGeometry;
+  /** Names of the values that were not in the file and came from the preset or the caller's guess. */
+  assumed: string[];
+  /** True when nothing was assumed: the overlay can be trusted as far as the file's tags go. */
+  verified: boolean;
+  numberOfFrames: number;
+  sopClassUid?: string;
+  kvp?: number;
+}
+
+export interface XaReadOptions {
+  /** Supplies SID, SOD and pixel pitch the file lacks. */
+  system: CarmSystem;
+  /** Patient point at the isocentre when the file does not say (default: assumed 0,0,0 and listed). */
+  isocenter?: Point3;
+}
+
+function num(ds: DicomDataset, tag: string): number | undefined {
+  const v = ds.numbers(tag);
+  return v && v.length ? v[0] : undefined;
+}
+
+/** Private isocentre written by Corridor, if present. */
+function privateIsocenter(ds: DicomDataset): Point3 | undefined {
+  // Find the block reserved by our creator in group 0029 (0029,0010..00FF).
+  for (let b = 0x10; b <= 0xff; b++) {
+    const tag = `x00290${b.toString(16).padStart(3, '0')}`;
+    if (ds.string(tag) === PRIVATE_CREATOR) {
+      const el = `x0029${b.toString(16).padStart(2, '0')}10`;
+      const v = ds.numbers(el);
+      if (v && v.length === 3) return [v[0], v[1], v[2]];
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+export function xaGeometry(ds: DicomDataset, opts: XaReadOptions): XaGeometryResult {
+  const name = ds.name;
+  const desc = describePixels(ds);
+  const assumed: string[] = [];
+  const primary = num(ds, 'x00181510');
+  const secondary = num(ds, 'x00181511');
+  let sid = num(ds, 'x00181110');
+  let sod = num(ds, 'x00181111');
+  const ips = ds.numbers('x00181164');
+  if (primary === undefined) assumed.push('PositionerPrimaryAngle (0)');
+  if (secondary === undefined) assumed.push('PositionerSecondaryAngle (0)');
+  if (sid === undefined || !(sid > 0)) {
+    sid = opts.system.sidMm;
+    assumed.push(`DistanceSourceToDetector (${sid} mm from ${opts.system.id})`);
+  }
+  if (sod === undefined || !(sod > 0) || !(sod < sid)) {
+    sod = opts.system.sodMm;
+    assumed.push(`DistanceSourceToPatient (${sod} mm from ${opts.system.id})`);
+  }
+  let rowSpacing: number, colSpacing: number;
+  if (ips && ips.length >= 2 && ips[0] > 0 && ips[1] > 0) {
+    rowSpacing = ips[0];
+    colSpacing = ips[1];
+  } else {
+    // Without a pitch: the preset's detector width spread over the frame's columns.
+    const w = opts.system.detectorColumns * opts.system.pixelPitchMm;
+    colSpacing = rowSpacing = w / desc.columns;
+    assumed.push(`ImagerPixelSpacing (${colSpacing.toFixed(4)} mm: ${opts.system.id} detector width over ${desc.columns} columns)`);
+  }
+  let isocenter = privateIsocenter(ds);
+  if (!isocenter) {
+    isocenter = opts.isocenter ? [...opts.isocenter] as Point3 : [0, 0, 0];
+    assumed.push(opts.isocenter ? `isocentre (${isocenter.join(', ')}) given by the caller` : 'isocentre (0, 0, 0)');
+  }
+  const geometry: CarmGeometry = {
+    sidMm: sid,
+    sodMm: sod,
+    columns: desc.columns,
+    rows: desc.rows,
+    columnSpacingMm: colSpacing,
+    rowSpacingMm: rowSpacing,
+    primaryDeg: primary ?? 0,
+    secondaryDeg: secondary ?? 0,
+    isocenter,
+  };
+  validateGeometry(geometry, name);
+  // The caller's isocentre is a registration result, not an assumption about the device.
+  const deviceAssumed = assumed.filter((a) => !a.includes('given by the caller'));
+  return {
+    geometry,
+    assumed,
+    verified: deviceAssumed.length === 0,
+    numberOfFrames: desc.numberOfFrames,
+    sopClassUid: ds.string('x00080016'),
+    kvp: num(ds, 'x00180060'),
+  };
+}
+
+export interface XaFrame extends XaGeometryResult {
+  /** Display grey levels 0..255 of the requested frame (window from the file or the frame's range). */
+  gray: Uint8Array;
+  frameIndex: number;
+  warnings: string[];
+}
+
+/** Reads one frame of an XA/RF file (default the first) with its geometry. */
+export async function readXaFrame(bytes: Uint8Array, name: string, opts: XaReadOptions & { frame?: number }): Promise<XaFrame> {
+  const ds = parseDicom(bytes, name);
+  const sop = ds.string('x00080016');
+  const modality = ds.string('x00080060');
+  if (sop !== XA_SOP_CLASS && sop !== RF_SOP_CLASS && modality !== 'XA' && modality !== 'RF') {
+    throw new FormatError(`not an X-ray angiography or fluoroscopy image (SOP class ${sop ?? 'missing'}, modality ${modality ?? 'missing'})`, name);
+  }
+  const g = xaGeometry(ds, opts);
+  const frameIndex = opts.frame ?? 0;
+  if (!(Number.isInteger(frameIndex) && frameIndex >= 0 && frameIndex < g.numberOfFrames)) {
+    throw new FormatError(`frame ${frameIndex} does not exist (the file has ${g.numberOfFrames})`, name);
+  }
+  const desc = describePixels(ds);
+  if (desc.samplesPerPixel !== 1) throw new FormatError(`${desc.samplesPerPixel} samples per pixel: only grey frames are supported`, name);
+  const f = await decodeFrame(ds, frameIndex, desc);
+  const n = f.columns * f.rows;
+  let lo = Infinity, hi = -Infinity;
+  const wc = num(ds, 'x00281050'), ww = num(ds, 'x00281051');
+  if (wc !== undefined && ww !== undefined && ww > 1) {
+    lo = wc - ww / 2;
+    hi = wc + ww / 2;
+  } else {
+    for (let i = 0; i < n; i++) {
+      const v = f.data[i];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  const inv = desc.photometricInterpretation === 'MONOCHROME1';
+  const gray = new Uint8Array(n);
+  const span = hi > lo ? hi - lo : 1;
+  for (let i = 0; i < n; i++) {
+    let t = (f.data[i] - lo) / span;
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    gray[i] = Math.round(255 * (inv ? 1 - t : t));
+  }
+  return { ...g, gray, frameIndex, warnings: [...ds.warnings] };
+}
+
+// --- writer ------------------------------------------------------------------------------------------
+
+export interface XaWriteOptions {
+  /** Grey levels, columns x rows, 0 = black. */
+  gray: Uint8Array;
+  geometry: CarmGeometry;
+  kvp?: number;
+  patientName?: string;
+  patientId?: string;
+  studyInstanceUid?: string;
+  seriesInstanceUid?: string;
+  frameOfReferenceUid?: string;
+  /** Seed text for the instance UID (same text, same UID). */
+  uidSeed?: string;
+  seriesDescription?: string;
+}
+
+type El = { group: number; element: number; vr: string; value: Uint8Array };
+
+function strEl(group: number, element: number, vr: string, s: string): El {
+  let b = encodeUtf8(s);
+  if (b.length % 2) {
+    const p = new Uint8Array(b.length + 1);
+    p.set(b);
+    p[b.length] = vr === 'UI' ? 0 : 0x20;
+    b = p;
+  }
+  return { group, element, vr, value: b };
+}
+
+function usEl(group: number, element: number, v: number): El {
+  const b = new Uint8Array(2);
+  new DataView(b.buffer).setUint16(0, v, true);
+  return { group, element, vr: 'US', value: b };
+}
+
+const LONG_VR = new Set(['OB', 'OW', 'OF', 'SQ', 'UT', 'UN']);
+
+function encode(els: El[]): Uint8Array {
+  els.sort((a, b) => a.group - b.group || a.element - b.element);
+  let len = 0;
+  for (const e of els) len += (LONG_VR.has(e.vr) ? 12 : 8) + e.value.length;
+  const out = new Uint8Array(len);
+  const dv = new DataView(out.buffer);
+  let o = 0;
+  for (const e of els) {
+    dv.setUint16(o, e.group, true);
+    dv.setUint16(o + 2, e.element, true);
+    out[o + 4] = e.vr.charCodeAt(0);
+    out[o + 5] = e.vr.charCodeAt(1);
+    if (LONG_VR.has(e.vr)) {
+      dv.setUint32(o + 8, e.value.length, true);
+      o += 12;
+    } else {
+      dv.setUint16(o + 6, e.value.length, true);
+      o += 8;
+    }
+    out.set(e.value, o);
+    o += e.value.length;
+  }
+  return out;
+}
+
+/** A DRR (or any projection) as a DICOM XA image, explicit VR little endian, 8-bit MONOCHROME2. */
+export function writeXaFrame(opts: XaWriteOptions): Uint8Array {
+  const g = opts.geometry;
+  validateGeometry(g);
+  if (opts.gray.length !== g.columns * g.rows) throw new FormatError(`grey image holds ${opts.gray.length} values, ${g.columns} x ${g.rows} needs ${g.columns * g.rows}`, 'XA writer');
+  const seed = opts.uidSeed ?? `corridor drr ${JSON.stringify(g)}`;
+  const sopUid = uidFromText(`${seed} sop`);
+  const ds = formatDS;
+  const els: El[] = [
+    strEl(0x0008, 0x0005, 'CS', 'ISO_IR 192'),
+    strEl(0x0008, 0x0008, 'CS', 'DERIVED\\SECONDARY\\SINGLE PLANE'),
+    strEl(0x0008, 0x0016, 'UI', XA_SOP_CLASS),
+    strEl(0x0008, 0x0018, 'UI', sopUid),
+    strEl(0x0008, 0x0060, 'CS', 'XA'),
+    strEl(0x0008, 0x0070, 'LO', 'Corridor'),
+    strEl(0x0008, 0x103e, 'LO', opts.seriesDescription ?? 'Corridor DRR'),
+    strEl(0x0010, 0x0010, 'PN', opts.patientName ?? ''),
+    strEl(0x0010, 0x0020, 'LO', opts.patientId ?? ''),
+    strEl(0x0018, 0x0060, 'DS', ds(opts.kvp ?? 75)),
+    strEl(0x0018, 0x1110, 'DS', ds(g.sidMm)),
+    strEl(0x0018, 0x1111, 'DS', ds(g.sodMm)),
+    strEl(0x0018, 0x1114, 'DS', ds(g.sidMm / g.sodMm)),
+    strEl(0x0018, 0x1164, 'DS', `${ds(g.rowSpacingMm)}\\${ds(g.columnSpacingMm)}`),
+    strEl(0x0018, 0x1500, 'CS', 'STATIC'),
+    strEl(0x0018, 0x1510, 'DS', ds(g.primaryDeg)),
+    strEl(0x0018, 0x1511, 'DS', ds(g.secondaryDeg)),
+    strEl(0x0018, 0x5100, 'CS', 'HFS'),
+    strEl(0x0020, 0x000d, 'UI', opts.studyInstanceUid ?? uidFromText(`${seed} study`)),
+    strEl(0x0020, 0x000e, 'UI', opts.seriesInstanceUid ?? uidFromText(`${seed} series`)),
+    strEl(0x0020, 0x0013, 'IS', '1'),
+    strEl(0x0020, 0x0052, 'UI', opts.frameOfReferenceUid ?? uidFromText(`${seed} frame of reference`)),
+    usEl(0x0028, 0x0002, 1),
+    strEl(0x0028, 0x0004, 'CS', 'MONOCHROME2'),
+    usEl(0x0028, 0x0010, g.rows),
+    usEl(0x0028, 0x0011, g.columns),
+    usEl(0x0028, 0x0100, 8),
+    usEl(0x0028, 0x0101, 8),
+    usEl(0x0028, 0x0102, 7),
+    usEl(0x0028, 0x0103, 0),
+    strEl(0x0029, 0x0010, 'LO', PRIVATE_CREATOR),
+    strEl(0x0029, 0x1010, 'DS', g.isocenter.map(ds).join('\\')),
+  ];
+  const px = opts.gray.length % 2 ? Uint8Array.from([...opts.gray, 0]) : opts.gray;
+  els.push({ group: 0x7fe0, element: 0x0010, vr: 'OB', value: px });
+  const body = encode(els);
+  const metaEls: El[] = [
+    { group: 0x0002, element: 0x0001, vr: 'OB', value: Uint8Array.from([0, 1]) },
+    strEl(0x0002, 0x0002, 'UI', XA_SOP_CLASS),
+    strEl(0x0002, 0x0003, 'UI', sopUid),
+    strEl(0x0002, 0x0010, 'UI', EXPLICIT_LE),
+    strEl(0x0002, 0x0012, 'UI', uidFromText('corridor implementation class')),
+  ];
+  const meta = encode(metaEls);
+  const groupLen = new Uint8Array(12);
+  const gdv = new DataView(groupLen.buffer);
+  gdv.setUint16(0, 0x0002, true);
+  gdv.setUint16(2, 0x0000, true);
+  groupLen[4] = 0x55; // 'U'
+  groupLen[5] = 0x4c; // 'L'
+  gdv.setUint16(6, 4, true);
+  gdv.setUint32(8, meta.length, true);
+  const out = new Uint8Array(128 + 4 + groupLen.length + meta.length + body.length);
+  out.set([0x44, 0x49, 0x43, 0x4d], 128); // "DICM"
+  out.set(groupLen, 132);
+  out.set(meta, 144);
+  out.set(body, 144 + meta.length);
+  return out;
+}
