@@ -1,0 +1,91 @@
+/**
+ * End-to-end harness: builds the app when needed, serves it with the real server on a free port, and
+ * drives Debian's Chromium (/usr/bin/chromium, installed by scripts/ensure-chromium.sh) through
+ * playwright-core. Everything runs on this machine; the browser is started with no network features.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { ensureWebBuild } from '../../../node/src/server/build.js';
+import { startServer, type RunningServer } from '../../../node/src/server/server.js';
+
+export const WEB_DIR = fileURLToPath(new URL('../../', import.meta.url));
+export const ARTIFACTS = path.join(WEB_DIR, 'test-artifacts');
+export const CHROMIUM = process.env.CORRIDOR_CHROMIUM ?? '/usr/bin/chromium';
+
+export interface Harness {
+  server: RunningServer;
+  context: BrowserContext;
+  page: Page;
+  /** Messages the page logged as errors, and uncaught page errors. */
+  pageErrors: string[];
+  close(): Promise<void>;
+}
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-extensions',
+  '--disable-default-apps',
+];
+
+export async function startHarness(opts: { viewport?: { width: number; height: number } } = {}): Promise<Harness> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test does) or set CORRIDOR_CHROMIUM`);
+  }
+  await ensureWebBuild(WEB_DIR);
+  await mkdir(ARTIFACTS, { recursive: true });
+  const server = await startServer({ webRoot: path.join(WEB_DIR, 'dist'), port: 0 });
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'corridor-chromium-'));
+  // A new, empty profile each run (playwright passes it as --user-data-dir).
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: CHROMIUM_ARGS,
+    viewport: opts.viewport ?? { width: 1600, height: 1000 },
+    acceptDownloads: true,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+  });
+  // Nothing may be fetched from anywhere but this server.
+  await context.route(/.*/, (route) => {
+    const u = route.request().url();
+    if (u.startsWith(server.url) || u.startsWith('blob:') || u.startsWith('data:')) return route.continue();
+    pageErrors.push(`blocked request to ${u}`);
+    return route.abort();
+  });
+  return {
+    server,
+    context,
+    page,
+    pageErrors,
+    async close() {
+      await context.close();
+      await server.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  const p = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: p });
+  return p;
+}
+
+/** Error messages the workstation shows to the user. */
+export async function shownErrors(page: Page): Promise<string[]> {
+  return page.locator('.message.error').allTextContents();
+}

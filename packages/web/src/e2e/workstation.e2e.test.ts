@@ -1,0 +1,198 @@
+/**
+ * The workstation, end to end, in Debian's Chromium: open the phantom, plan automatically, go to a
+ * bull's-eye view, drag a path end, save, reload. Each step saves a screenshot in test-artifacts/.
+ *
+ * The CPU fallback is forced (?renderer=cpu): this machine has no GPU and that path must work headless.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ARTIFACTS, screenshot, shownErrors, startHarness, type Harness } from './harness.js';
+
+let h: Harness;
+
+interface PlanJson {
+  schemaVersion: number;
+  paths: { id: string; name: string; kind: string; diameterMm: number; entry: number[]; target: number[] }[];
+}
+
+const planText = () => h.page.evaluate('window.corridor.app.planJsonText()') as Promise<string>;
+const plan = async (): Promise<PlanJson> => JSON.parse(await planText()) as PlanJson;
+const rows = () => h.page.locator('#plan-panel tr[data-path-id]').count();
+/** Analysis of the current plan finished (no edit pending) and no long task running. */
+/** The page's document, typed just enough for these checks (this file is type-checked without DOM types). */
+interface PageDoc {
+  body: { dataset: Record<string, string | undefined> };
+  querySelectorAll(selector: string): { length: number };
+}
+// waitForFunction takes functions, not strings: the app's CSP forbids eval, and the tests keep it on.
+const settled = () =>
+  h.page.waitForFunction(() => {
+    const d = (globalThis as unknown as { document: PageDoc }).document;
+    return d.body.dataset.analysis === 'done' && d.body.dataset.state === 'ready';
+  }, null, { timeout: 90_000 });
+const waitRows = (n: number, timeout = 30_000) =>
+  h.page.waitForFunction((k) => (globalThis as unknown as { document: PageDoc }).document.querySelectorAll('#plan-panel tr[data-path-id]').length === k, n, { timeout });
+const selectedClearance = async () => Number(await h.page.locator('[data-testid=analysis]').getAttribute('data-min-clearance-mm'));
+
+async function openedCase() {
+  await h.page.waitForSelector('body[data-first-image-ms]', { timeout: 90_000 });
+  for (const v of ['axial', 'sagittal', 'coronal']) await h.page.waitForSelector(`.view-${v}[data-render-ms]`, { timeout: 30_000 });
+}
+
+beforeAll(async () => {
+  h = await startHarness();
+}, 180_000);
+
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('workstation end to end (Chromium, CPU fallback)', () => {
+  it('opens the phantom: three slice views, the 3D view and the virtual fluoroscopy show images', async () => {
+    await h.page.goto(`${h.server.url}?renderer=cpu`);
+    await openedCase();
+    await h.page.waitForSelector('.fluoro-view[data-last-frame-size="512"]', { timeout: 60_000 });
+    expect(await h.page.locator('.fluoro-view').getAttribute('data-renderer')).toBe('cpu');
+    // Each view's canvas holds an image, not a blank: the grey values vary (standard deviation > 10 of 255).
+    const spread = (await h.page.evaluate(`[...document.querySelectorAll('.view-axial canvas, .view-sagittal canvas, .view-coronal canvas, .fluoro-view canvas:not([hidden])')].map((c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let s = 0, s2 = 0, n = 0;
+      for (let i = 0; i < d.length; i += 4 * 7) { s += d[i]; s2 += d[i] * d[i]; n++; }
+      return Math.sqrt(s2 / n - (s / n) ** 2);
+    })`)) as number[];
+    expect(spread).toHaveLength(4);
+    for (const s of spread) expect(s).toBeGreaterThan(10);
+    expect(await h.page.locator('.case-name').textContent()).toContain('phantom');
+    await screenshot(h.page, '1-open-phantom');
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 120_000);
+
+  it('plans automatically: S1, S2 and both alar paths, each analysed, S1 from right to left across the midline', async () => {
+    await h.page.click('button[data-action=auto]');
+    await waitRows(4, 120_000);
+    await settled();
+    const p = await plan();
+    expect(p.paths.map((x) => x.id).sort()).toEqual(['alar-left', 'alar-right', 's1', 's2']);
+    const s1 = p.paths.find((x) => x.id === 's1')!;
+    // Entry on the patient's right (LPS: smaller x), target on the left, crossing the midline (x of the
+    // phantom's S1 corridor middle, where the crosshair starts).
+    const midX = Number((await h.page.locator('#coords').textContent())!.match(/crosshair (-?[\d.]+)/)![1]);
+    expect(s1.entry[0]).toBeLessThan(midX - 40);
+    expect(s1.target[0]).toBeGreaterThan(midX + 40);
+    expect(s1.kind).toBe('screw');
+    // Every path has a reported minimum clearance in mm.
+    const cells = await h.page.locator('#plan-panel [data-testid=min-clearance]').allTextContents();
+    expect(cells).toHaveLength(4);
+    for (const c of cells) expect(c).toMatch(/^-?\d+\.\d mm$/);
+    await screenshot(h.page, '2-auto-plan');
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 180_000);
+
+  it("goes to S1's bull's-eye: the overlay's entry and target marks lie within 1 px of each other", async () => {
+    await h.page.click('button[data-action=bullseye][data-path-id=s1]');
+    await h.page.waitForSelector('.fluoro-view[data-last-frame-size="512"]');
+    const mark = async (end: string) => {
+      const m = h.page.locator(`.fluoro-view g.path[data-path-id=s1] .mark.${end}`);
+      return [Number(await m.getAttribute('data-col')), Number(await m.getAttribute('data-row'))];
+    };
+    const e = await mark('entry'), t = await mark('target');
+    expect(e.every(Number.isFinite) && t.every(Number.isFinite)).toBe(true);
+    expect(Math.hypot(e[0] - t[0], e[1] - t[1])).toBeLessThanOrEqual(1);
+    // Independently of the projection code: the panel's angles put the detector direction
+    // d = (sin a cos b, -cos a cos b, sin b) (docs/conventions.md) along the path (within 0.1 degrees).
+    const a = (Number(await h.page.inputValue('[data-field=primary]')) * Math.PI) / 180;
+    const b = (Number(await h.page.inputValue('[data-field=secondary]')) * Math.PI) / 180;
+    const d = [Math.sin(a) * Math.cos(b), -Math.cos(a) * Math.cos(b), Math.sin(b)];
+    const s1 = (await plan()).paths.find((x) => x.id === 's1')!;
+    const u = [0, 1, 2].map((i) => s1.entry[i] - s1.target[i]);
+    const cos = Math.abs(d[0] * u[0] + d[1] * u[1] + d[2] * u[2]) / Math.hypot(u[0], u[1], u[2]);
+    // The typed values are rounded to 0.1 degree, so allow that much.
+    expect((Math.acos(Math.min(1, cos)) * 180) / Math.PI).toBeLessThan(0.15);
+    await screenshot(h.page, '3-bullseye-s1');
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 60_000);
+
+  it('drags the S1 target in the axial view: the target moves in the plane and the reported clearance changes; undo restores it', async () => {
+    const before = await plan();
+    const t0 = before.paths.find((x) => x.id === 's1')!.target;
+    const c0 = await selectedClearance();
+    const handle = h.page.locator('.view-axial g.path[data-path-id=s1] .handle.target');
+    const box = (await handle.boundingBox())!;
+    const x = box.x + box.width / 2, y = box.y + box.height / 2;
+    await h.page.mouse.move(x, y);
+    await h.page.mouse.down();
+    for (let i = 1; i <= 5; i++) await h.page.mouse.move(x, y + i * 5);
+    await h.page.mouse.up();
+    await settled();
+    const after = await plan();
+    const t1 = after.paths.find((x) => x.id === 's1')!.target;
+    // The axial view's screen down is +y (posterior) and its plane is z = const: z must not change.
+    expect(t1[1] - t0[1]).toBeGreaterThan(5);
+    expect(Math.abs(t1[0] - t0[0])).toBeLessThan(1e-6);
+    expect(Math.abs(t1[2] - t0[2])).toBeLessThan(1e-6);
+    const c1 = await selectedClearance();
+    expect(Number.isFinite(c1)).toBe(true);
+    expect(Math.abs(c1 - c0)).toBeGreaterThan(0.1);
+    expect(await h.page.locator('[data-testid=selected-min-clearance]').textContent()).toBe(`${c1.toFixed(1)} mm`);
+    await screenshot(h.page, '4-dragged-target');
+    // One drag is one undo step.
+    await h.page.keyboard.press('Control+z');
+    await settled();
+    expect((await plan()).paths.find((x) => x.id === 's1')!.target).toEqual(t0);
+    expect(await selectedClearance()).toBeCloseTo(c0, 9);
+    await h.page.keyboard.press('Control+y');
+    await settled();
+    expect((await plan()).paths.find((x) => x.id === 's1')!.target).toEqual(t1);
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 90_000);
+
+  it('saves the plan (JSON and Slicer .mrk.json), reloads, and finds it unchanged', async () => {
+    await settled();
+    const download = async (action: string) => {
+      const [dl] = await Promise.all([h.page.waitForEvent('download'), h.page.click(`button[data-action=${action}]`)]);
+      const file = path.join(ARTIFACTS, dl.suggestedFilename());
+      await dl.saveAs(file);
+      return file;
+    };
+    const jsonFile = await download('save-json');
+    const mrkFile = await download('save-mrk');
+    const saved = await readFile(jsonFile, 'utf8');
+    const savedPlan = JSON.parse(saved) as PlanJson;
+    expect(savedPlan.paths).toHaveLength(4);
+    expect(saved).toBe(await planText());
+
+    // Reload: the plan kept in the browser comes back exactly.
+    await h.page.reload();
+    await openedCase();
+    await waitRows(4);
+    await settled();
+    expect(await planText()).toBe(saved);
+
+    // Opening the saved file after deleting a path restores it exactly too.
+    await h.page.click('#plan-panel tr[data-path-id=s2]');
+    await h.page.click('button[data-action=delete]');
+    expect(await rows()).toBe(3);
+    await h.page.setInputFiles('input[data-field=plan]', jsonFile);
+    await waitRows(4);
+    expect(await planText()).toBe(saved);
+
+    // The Slicer markups file carries the same paths (ids, names, tools, coordinates).
+    await h.page.setInputFiles('input[data-field=plan]', mrkFile);
+    await settled();
+    const fromMrk = await plan();
+    expect(fromMrk.paths.map((p) => p.id)).toEqual(savedPlan.paths.map((p) => p.id));
+    for (const [i, p] of fromMrk.paths.entries()) {
+      const q = savedPlan.paths[i];
+      expect([p.name, p.kind, p.diameterMm]).toEqual([q.name, q.kind, q.diameterMm]);
+      for (let k = 0; k < 3; k++) {
+        expect(p.entry[k]).toBeCloseTo(q.entry[k], 6);
+        expect(p.target[k]).toBeCloseTo(q.target[k], 6);
+      }
+    }
+    await screenshot(h.page, '5-reloaded-plan');
+    expect(await shownErrors(h.page)).toEqual([]);
+    expect(h.pageErrors).toEqual([]);
+    await writeFile(path.join(ARTIFACTS, 'timings.json'), JSON.stringify({ firstImageMs: Number(await h.page.getAttribute('body', 'data-first-image-ms')) }, null, 2));
+  }, 120_000);
+});
