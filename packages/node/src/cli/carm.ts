@@ -1,4 +1,267 @@
+/**
+ * `corridor views` (bull's-eye and progress views of each planned path), `corridor drr` (virtual
+ * fluoroscopy from a CT/CBCT, with the plan overlaid) and `corridor overlay` (the plan on a real XA/RF
+ * frame). All computation is core's; this module reads files, parses flags, runs the worker pool, writes.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { encode as encodePng } from 'fast-png';
+import {
+  CARM_PRESETS,
+  DEFAULT_CARM_PRESET,
+  UsageError,
+  carmFrame,
+  carmGeometry,
+  carmPreset,
+  createVolume,
+  drawOverlay,
+  fluoroscopyImage,
+  grayToRgba,
+  mat34ToRows,
+  overlayGeometry,
+  parsePlan,
+  pathViews,
+  pixelToPatient,
+  projectionMatrix,
+  readXaFrame,
+  writeNifti,
+  writeXaFrame,
+  type CarmGeometry,
+  type CarmSystem,
+  type PathLike,
+  type PathOverlay,
+  type Point3,
+  type Volume,
+} from '@corridor/core';
+import { loadPath } from '../io/load.js';
+import { DrrPool, prepareSharedDrrVolume } from '../drr/pool.js';
 
-/** Registers this module's commands on the program. */
-export function register(_program: Command): void {}
+type Opts = Record<string, string | boolean | undefined>;
+
+function numberOpt(v: string | boolean | undefined, name: string, check: (x: number) => boolean = Number.isFinite): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (typeof v !== 'string' || !check(x)) throw new UsageError(`${name} "${String(v)}" is not a valid number`);
+  return x;
+}
+
+function pointOpt(v: string | boolean | undefined, name: string): Point3 | undefined {
+  if (v === undefined) return undefined;
+  const p = String(v).split(',').map((s) => Number(s.trim()));
+  if (p.length !== 3 || !p.every(Number.isFinite)) throw new UsageError(`${name} "${String(v)}" is not x,y,z (LPS mm)`);
+  return p as Point3;
+}
+
+function systemFrom(opts: Opts): CarmSystem {
+  const id = typeof opts.carm === 'string' ? opts.carm : DEFAULT_CARM_PRESET;
+  const sid = numberOpt(opts.sid, '--sid', (x) => x > 0);
+  const sod = numberOpt(opts.sod, '--sod', (x) => x > 0);
+  return carmPreset(id, { ...(sid !== undefined ? { sidMm: sid } : {}), ...(sod !== undefined ? { sodMm: sod } : {}) });
+}
+
+async function readPlanPaths(p: string): Promise<PathLike[]> {
+  let text: string;
+  try {
+    text = await readFile(p, 'utf8');
+  } catch {
+    throw new UsageError('cannot read plan file', p);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`plan is not JSON: ${(e as Error).message}`, p);
+  }
+  return parsePlan(json, p).paths;
+}
+
+async function loadVolume(p: string): Promise<Volume> {
+  const { series } = await loadPath(p);
+  if (series.length !== 1) throw new UsageError(`expected one image series, found ${series.length}`, p);
+  return series[0].volume;
+}
+
+/** Centre of a volume's grid, LPS mm. */
+function volumeCenter(v: Volume): Point3 {
+  const m = v.indexToPatient;
+  const c = v.dims.map((n) => (n - 1) / 2);
+  return [0, 1, 2].map((r) => m[r * 4] * c[0] + m[r * 4 + 1] * c[1] + m[r * 4 + 2] * c[2] + m[r * 4 + 3]) as Point3;
+}
+
+/** Centroid of the paths' midpoints: where to centre the image when the user does not say. */
+function planCenter(paths: readonly PathLike[]): Point3 {
+  const s: Point3 = [0, 0, 0];
+  for (const p of paths) for (let i = 0; i < 3; i++) s[i] += (p.entry[i] + p.target[i]) / (2 * paths.length);
+  return s;
+}
+
+function overlayJson(o: PathOverlay) {
+  return { id: o.id, name: o.name, entryPx: o.entryPx, targetPx: o.targetPx, lengthPx: o.lengthPx, outline: o.outline, ring: o.ring, endOn: o.endOn, inImage: o.inImage };
+}
+
+async function writePng(file: string, rgba: Uint8ClampedArray, columns: number, rows: number) {
+  await writeFile(file, encodePng({ width: columns, height: rows, data: new Uint8Array(rgba.buffer, rgba.byteOffset, rgba.length), channels: 4, depth: 8 }));
+}
+
+/** Line integrals as a 2D float NIfTI placed on the detector plane (i along columns, j along rows). */
+function detectorImageVolume(g: CarmGeometry, values: Float32Array): Volume {
+  const f = carmFrame(g);
+  const o = pixelToPatient(g, f, 0, 0);
+  const m = new Float64Array(16);
+  for (let r = 0; r < 3; r++) {
+    m[r * 4] = f.u[r] * g.columnSpacingMm;
+    m[r * 4 + 1] = f.v[r] * g.rowSpacingMm;
+    m[r * 4 + 2] = f.d[r];
+    m[r * 4 + 3] = o[r];
+  }
+  m[15] = 1;
+  return createVolume({ data: values, dims: [g.columns, g.rows, 1], indexToPatient: m, meta: { source: 'corridor drr line integrals' } });
+}
+
+export function register(program: Command): void {
+  const presets = Object.keys(CARM_PRESETS).join(', ');
+
+  program
+    .command('views')
+    .description("bull's-eye and progress C-arm views of each planned path, with reachability")
+    .argument('<plan>', 'plan.json')
+    .option('--carm <preset>', `C-arm preset (${presets})`, DEFAULT_CARM_PRESET)
+    .option('--json', 'print the results as JSON')
+    .action(async (planPath: string, opts: Opts) => {
+      const system = systemFrom(opts);
+      const paths = await readPlanPaths(planPath);
+      const views = paths.map((p) => pathViews(p, system));
+      if (opts.json) {
+        console.log(JSON.stringify({ schemaVersion: 1, carm: system.id, paths: views }, null, 2));
+        return;
+      }
+      const f = (x: number) => x.toFixed(1);
+      const ang = (a: number, b: number) => `${a >= 0 ? 'LAO' : 'RAO'} ${f(Math.abs(a))}, ${b >= 0 ? 'CRAN' : 'CAUD'} ${f(Math.abs(b))}`;
+      console.log(`C-arm: ${system.name}`);
+      for (const v of views) {
+        console.log(`${v.name} [${v.id}], ${f(v.lengthMm)} mm`);
+        for (const [label, w] of [["bull's-eye", v.bullseye], ['progress  ', v.progress]] as const) {
+          const alt = w.alternative ? `; nearest reachable ${ang(w.alternative.primaryDeg, w.alternative.secondaryDeg)} (${f(w.alternative.errorDeg)} deg off)` : '';
+          console.log(`  ${label} ${ang(w.primaryDeg, w.secondaryDeg)}, isocentre (${w.isocenter.map(f).join(', ')}) ${w.reachable ? 'reachable' : 'NOT REACHABLE'}${alt}`);
+        }
+      }
+    });
+
+  program
+    .command('drr')
+    .description('virtual fluoroscopy (DRR) of a CT/CBCT for a C-arm pose, optionally with the plan overlaid')
+    .argument('<volume>', 'CT/CBCT volume (file or DICOM folder)')
+    .option('--plan <plan>', 'plan.json to overlay')
+    .option('--primary <deg>', 'primary angle, LAO + / RAO -', '0')
+    .option('--secondary <deg>', 'secondary angle, cranial + / caudal -', '0')
+    .option('--carm <preset>', `C-arm preset (${presets})`, DEFAULT_CARM_PRESET)
+    .option('--sid <mm>', 'source to detector distance (overrides the preset)')
+    .option('--sod <mm>', 'source to isocentre distance (overrides the preset)')
+    .option('--isocenter <x,y,z>', 'patient point at the isocentre, LPS mm (default: the plan centre, else the volume centre)')
+    .option('--size <pixels>', 'image width in pixels', '512')
+    .option('--kvp <kv>', 'tube voltage (default: the preset)')
+    .option('--seed <n>', 'noise seed', '1')
+    .option('--threads <n>', 'worker threads (default: all cores)')
+    .option('--out <png>', 'write the fluoroscopy-like image (with the overlay) as PNG')
+    .option('--raw <nii>', 'write the line integrals as a 2D float NIfTI')
+    .option('--dicom <dcm>', 'write the image as a DICOM XA frame')
+    .option('--json', 'print the projection matrix, isocentre and projected paths as JSON')
+    .action(async (volumePath: string, opts: Opts) => {
+      const system = systemFrom(opts);
+      const primaryDeg = numberOpt(opts.primary, '--primary')!;
+      const secondaryDeg = numberOpt(opts.secondary, '--secondary', (x) => Math.abs(x) <= 90)!;
+      const size = numberOpt(opts.size, '--size', (x) => Number.isInteger(x) && x >= 16 && x <= 4096)!;
+      const kvp = numberOpt(opts.kvp, '--kvp', (x) => x >= 40 && x <= 150) ?? system.kvp;
+      const seed = numberOpt(opts.seed, '--seed', Number.isInteger)!;
+      const threads = numberOpt(opts.threads, '--threads', (x) => Number.isInteger(x) && x >= 1 && x <= 64);
+      const paths = opts.plan ? await readPlanPaths(String(opts.plan)) : [];
+      const volume = await loadVolume(volumePath);
+      const isocenter = pointOpt(opts.isocenter, '--isocenter') ?? (paths.length ? planCenter(paths) : volumeCenter(volume));
+      const g = carmGeometry(system, { primaryDeg, secondaryDeg, isocenter }, { size });
+      const P = projectionMatrix(g);
+      const dv = prepareSharedDrrVolume(volume, { attenuation: { kvp } });
+      const pool = DrrPool.create(dv, threads !== undefined ? { threads } : {});
+      let lineIntegrals: Float32Array;
+      try {
+        lineIntegrals = await pool.render(g);
+      } finally {
+        await pool.close();
+      }
+      const img = fluoroscopyImage(lineIntegrals, g.columns, g.rows, { seed });
+      const overlays = overlayGeometry(P, paths, g.columns, g.rows);
+      if (opts.out) {
+        const rgba = drawOverlay(grayToRgba(img.gray, g.columns, g.rows), g.columns, g.rows, overlays);
+        await writePng(String(opts.out), rgba, g.columns, g.rows);
+      }
+      if (opts.raw) await writeFile(String(opts.raw), writeNifti(detectorImageVolume(g, lineIntegrals)));
+      if (opts.dicom) await writeFile(String(opts.dicom), writeXaFrame({ gray: img.gray, geometry: g, kvp, seriesDescription: `Corridor DRR ${system.id}` }));
+      const result = {
+        schemaVersion: 1,
+        carm: system.id,
+        geometry: g,
+        projectionMatrix: mat34ToRows(P),
+        isocenter,
+        kvp,
+        paths: overlays.map(overlayJson),
+      };
+      if (opts.json) console.log(JSON.stringify(result, null, 2));
+      else {
+        console.log(`DRR ${g.columns} x ${g.rows}, ${primaryDeg} / ${secondaryDeg} deg, isocentre (${isocenter.map((x) => x.toFixed(1)).join(', ')}), ${kvp} kV`);
+        for (const o of overlays) console.log(`  ${o.name}: entry (${o.entryPx.map((x) => x.toFixed(1)).join(', ')}) px, target (${o.targetPx.map((x) => x.toFixed(1)).join(', ')}) px${o.inImage ? '' : ' (outside the image)'}`);
+        for (const [flag, what] of [['out', 'image'], ['raw', 'line integrals'], ['dicom', 'DICOM XA frame']] as const) if (opts[flag]) console.log(`  ${what} written to ${String(opts[flag])}`);
+      }
+    });
+
+  program
+    .command('overlay')
+    .description('overlay the plan on a real fluoroscopy frame (DICOM XA/RF), using its positioner tags')
+    .argument('<frame>', 'DICOM XA or RF file')
+    .requiredOption('--plan <plan>', 'plan.json')
+    .option('--carm <preset>', `C-arm preset for missing tags (${presets})`, DEFAULT_CARM_PRESET)
+    .option('--isocenter <x,y,z>', 'patient point at the isocentre, LPS mm (default: from the file, else the plan centre)')
+    .option('--frame <n>', 'frame of a multi-frame file (0-based)', '0')
+    .option('--out <png>', 'write the frame with the overlay as PNG')
+    .option('--json', 'print the geometry, what was assumed and the projected paths as JSON')
+    .action(async (framePath: string, opts: Opts) => {
+      const system = systemFrom(opts);
+      const paths = await readPlanPaths(String(opts.plan));
+      const frame = numberOpt(opts.frame, '--frame', (x) => Number.isInteger(x) && x >= 0)!;
+      let bytes: Uint8Array;
+      try {
+        bytes = await readFile(framePath);
+      } catch {
+        throw new UsageError('cannot read frame file', framePath);
+      }
+      const given = pointOpt(opts.isocenter, '--isocenter');
+      const f = await readXaFrame(bytes, framePath, { system, frame, isocenter: given ?? (paths.length ? planCenter(paths) : undefined) });
+      if (!given) {
+        // The plan centre is a guess, not a registration: say so.
+        f.assumed = f.assumed.map((a) => a.replace(/given by the caller$/, 'guessed from the plan centre (no registration)'));
+        if (f.assumed.some((a) => a.includes('guessed'))) f.verified = false;
+      }
+      const P = projectionMatrix(f.geometry);
+      const overlays = overlayGeometry(P, paths, f.geometry.columns, f.geometry.rows);
+      if (opts.out) {
+        const rgba = drawOverlay(grayToRgba(f.gray, f.geometry.columns, f.geometry.rows), f.geometry.columns, f.geometry.rows, overlays, { unverified: !f.verified });
+        await writePng(String(opts.out), rgba, f.geometry.columns, f.geometry.rows);
+      }
+      const result = {
+        schemaVersion: 1,
+        carm: system.id,
+        frame: f.frameIndex,
+        numberOfFrames: f.numberOfFrames,
+        geometry: f.geometry,
+        projectionMatrix: mat34ToRows(P),
+        assumed: f.assumed,
+        verified: f.verified,
+        paths: overlays.map(overlayJson),
+      };
+      if (opts.json) console.log(JSON.stringify(result, null, 2));
+      else {
+        console.log(`${framePath}: frame ${f.frameIndex + 1} of ${f.numberOfFrames}, ${f.geometry.primaryDeg} / ${f.geometry.secondaryDeg} deg`);
+        if (!f.verified) console.log(`  UNVERIFIED GEOMETRY: assumed ${f.assumed.join('; ')}`);
+        for (const o of overlays) console.log(`  ${o.name}: entry (${o.entryPx.map((x) => x.toFixed(1)).join(', ')}) px, target (${o.targetPx.map((x) => x.toFixed(1)).join(', ')}) px`);
+        if (opts.out) console.log(`  image written to ${String(opts.out)}`);
+      }
+    });
+}
