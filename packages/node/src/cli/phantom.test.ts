@@ -112,8 +112,9 @@ describe('corridor phantom', () => {
     for (const f of files) {
       const ds = dicomParser.parseDicom(new Uint8Array(await readFile(path.join(dirA, 'dicom', f))));
       // Supine head first shows in the geometry: rows run to the patient's left, columns to posterior,
-      // slices from feet to head. (The writer does not yet emit PatientPosition (0018,5100).)
+      // slices from feet to head; PatientPosition says so too.
       expect(ds.string('x00080060')).toBe('CT');
+      expect(ds.string('x00185100')).toBe('HFS');
       const iop = ds.string('x00200037')!.split('\\').map(Number);
       expect(iop).toEqual([1, 0, 0, 0, 1, 0]);
       const ps = ds.string('x00280030')!.split('\\').map(Number);

@@ -99,6 +99,7 @@ export async function writePhantom(o: PhantomCliOptions): Promise<string[]> {
       studyDescription: 'Corridor synthetic pelvis',
       seriesDescription: `phantom ${truth.anatomy} ${truth.stage} ${truth.voxelMm} mm seed ${truth.seed}`,
       manufacturer: 'Corridor',
+      patientPosition: 'HFS',
       uidSeed: `phantom:${truth.anatomy}:${truth.stage}:${truth.voxelMm}:${truth.seed}:${options.cementMl?.join(',') ?? ''}:${options.leak ?? ''}:${options.leakMl ?? ''}:${o.noise}:${o.blur}`,
     });
     for (const f of files) {

@@ -26,6 +26,8 @@ export interface DicomWriteOptions {
   frameOfReferenceUid?: string;
   modality?: 'CT';
   manufacturer?: string;
+  /** Patient Position (0018,5100), e.g. 'HFS' (supine, head first); empty when unknown (the default). */
+  patientPosition?: string;
   /** Extra text mixed into the generated UIDs (e.g. a phantom seed), so different runs get different UIDs. */
   uidSeed?: string;
   /** File name prefix; files are `${prefix}${k + 1, 4 digits}.dcm` (default 'slice'). */
@@ -324,6 +326,7 @@ export function encodeDicomSeries(volume: Volume, options: DicomWriteOptions = {
     s(0x0010, 0x0040, 'CS', options.patientSex ?? meta.patientSex ?? '');
     s(0x0018, 0x0050, 'DS', formatDS(g.dk));
     s(0x0018, 0x0088, 'DS', formatDS(g.dk));
+    s(0x0018, 0x5100, 'CS', options.patientPosition ?? '');
     s(0x0020, 0x000d, 'UI', studyUid);
     s(0x0020, 0x000e, 'UI', seriesUid);
     s(0x0020, 0x0010, 'SH', options.studyId ?? '1');
