@@ -6,9 +6,13 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { BenchRow } from './types.js';
 import { benchDicom } from './dicom.js';
+import { benchPhantom } from './phantom.js';
+import { benchPlan } from './plan.js';
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   dicom: benchDicom,
+  phantom: benchPhantom,
+  plan: benchPlan,
 };
 
 export async function runBenchmarks(only: string[], outFile: string): Promise<string> {
