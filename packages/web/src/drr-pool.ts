@@ -25,11 +25,18 @@ export class DrrPool {
     }
   }
 
+  /** Voxel size (mm) of the copy the CPU path projects: fluoroscopy is about this sharp anyway. */
+  static readonly MIN_VOXEL_MM = 2;
+  /** Voxels of the projected copy, for the benchmark's notes. */
+  dims: number[] = [];
+
   setVolume(v: Volume): Promise<void> {
     this.ready = Promise.all(this.workers.map((w) => {
       const { msg, transfer } = volumeToMessage(v, true);
-      return w.call('setVolume', [msg], transfer);
-    })).then(() => undefined);
+      return w.call<{ dims: number[] }>('setVolume', [msg, DrrPool.MIN_VOXEL_MM], transfer);
+    })).then((r) => {
+      this.dims = r[0]?.dims ?? [];
+    });
     return this.ready;
   }
 

@@ -1,6 +1,9 @@
 /** Entry point: build the workstation and open the phantom (or nothing with ?case=none). */
 import './style.css';
 import { Shell } from './shell.js';
+import { configureCodecs } from './codecs.js';
+
+configureCodecs();
 
 const shell = new Shell();
 // For the end-to-end tests and the benchmark: the running workstation, read-only by convention.

@@ -235,12 +235,14 @@ export class Shell {
 
   async loadXa(file: File): Promise<void> {
     const bytes = new Uint8Array(await file.arrayBuffer());
-    const frame = await loadXaFrame({ name: file.name, bytes }, this.fluoro.system);
-    for (const n of frame.notes) this.message('warning', `${file.name}: ${n}`);
-    this.app.store.xa = frame;
+    const st = this.app.store;
+    const xa = await loadXaFrame({ name: file.name, bytes }, this.fluoro.system, st.carm.isocenter);
+    for (const n of xa.notes) this.message('warning', `${file.name}: ${n}`);
+    st.xa = xa;
     this.fluoro.showXa = true;
-    if (frame.pose) this.app.store.setCarm({ primaryDeg: frame.pose.primaryDeg, secondaryDeg: frame.pose.secondaryDeg });
-    this.app.store.emit('xa');
+    // The C-arm panel shows the frame's angles; the table position (isocentre) stays the panel's.
+    st.setCarm({ primaryDeg: xa.frame.geometry.primaryDeg, secondaryDeg: xa.frame.geometry.secondaryDeg });
+    st.emit('xa');
   }
 
   private bindKeys() {

@@ -2,7 +2,7 @@
  * The workstation's state: the open volume, the shared crosshair, window/level, the plan with its undo
  * history, the analyses core returned, and the C-arm pose. Views subscribe to the topics they draw.
  */
-import { PLAN_SCHEMA_VERSION, type Plan, type PlanPath, type Point3, type Volume } from '@corridor/core';
+import { PLAN_SCHEMA_VERSION, type Plan, type PlanPath, type Point3, type Volume, type XaFrame } from '@corridor/core';
 import type { CaseInfo, PathReport } from './types.js';
 
 export type Topic = 'volume' | 'crosshair' | 'window' | 'plan' | 'selection' | 'reports' | 'carm' | 'status' | 'xa' | 'pathDepth';
@@ -25,19 +25,10 @@ export interface CarmPose {
   isocenter: Point3;
 }
 
-/** A real fluoroscopy frame loaded for overlay, with the pose it was taken at. */
-export interface XaFrame {
+/** A real fluoroscopy frame loaded for overlay (core's reader output) and what the user should know. */
+export interface LoadedXa {
   name: string;
-  columns: number;
-  rows: number;
-  /** Grey values 0..255 after the frame's own window. */
-  pixels: Uint8ClampedArray;
-  /** Angles from the frame's positioner tags (degrees), null when it has none. */
-  pose: { primaryDeg: number; secondaryDeg: number } | null;
-  sidMm: number;
-  sodMm: number;
-  rowSpacingMm: number;
-  columnSpacingMm: number;
+  frame: XaFrame;
   notes: string[];
 }
 
@@ -56,7 +47,7 @@ export class Store {
   carm: CarmPose = { primaryDeg: 0, secondaryDeg: 0, isocenter: [0, 0, 0] };
   /** Depth along the selected path of the across-path view, mm from the entry. */
   pathDepthMm = 0;
-  xa: XaFrame | null = null;
+  xa: LoadedXa | null = null;
   marginMm = 1;
 
   private undoStack: PlanPath[][] = [];

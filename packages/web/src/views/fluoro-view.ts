@@ -8,7 +8,7 @@
  * data-col/data-row attributes hold its projected (column, row), so entry and target can be checked to
  * coincide in a bull's-eye view.
  */
-import { carmGeometry, carmPreset, projectionMatrix, projectPoint, type CarmGeometry, type CarmSystem } from '@corridor/core';
+import { carmGeometry, carmPreset, overlayGeometry, projectionMatrix, projectPoint, type CarmGeometry, type CarmSystem } from '@corridor/core';
 import type { DrrFrame } from '../drr-pool.js';
 import { DrrPool } from '../drr-pool.js';
 import type { Store } from '../store.js';
@@ -31,7 +31,8 @@ export class FluoroView {
   private ctx: CanvasRenderingContext2D;
   private svg: SVGSVGElement;
   private info: HTMLElement;
-  private pool: DrrPool | null = null;
+  /** The CPU path (null while the GPU path draws). */
+  pool: DrrPool | null = null;
   private gl: GlDrr | null = null;
   system: CarmSystem = carmPreset('artis-zee-floor');
   renderer: Renderer = 'cpu';
@@ -198,24 +199,42 @@ export class FluoroView {
 
   private drawXa() {
     const xa = this.store.xa!;
-    // The frame is shown at its own resolution scaled into the square view; the overlay uses its geometry.
-    const img = new ImageData(xa.columns, xa.rows);
-    for (let i = 0; i < xa.pixels.length; i++) {
-      img.data[i * 4] = img.data[i * 4 + 1] = img.data[i * 4 + 2] = xa.pixels[i];
+    const f = xa.frame;
+    const { columns, rows } = f.geometry;
+    const img = new ImageData(columns, rows);
+    for (let i = 0; i < f.gray.length; i++) {
+      img.data[i * 4] = img.data[i * 4 + 1] = img.data[i * 4 + 2] = f.gray[i];
       img.data[i * 4 + 3] = 255;
     }
     const tmp = document.createElement('canvas');
-    tmp.width = xa.columns;
-    tmp.height = xa.rows;
+    tmp.width = columns;
+    tmp.height = rows;
     tmp.getContext('2d')!.putImageData(img, 0, 0);
     // Letterboxed like the overlay's viewBox (preserveAspectRatio meet), so marks and pixels agree.
     const ctx = this.ctx;
     ctx.fillStyle = '#000';
     ctx.fillRect(0, 0, FULL_SIZE, FULL_SIZE);
-    const s = Math.min(FULL_SIZE / xa.columns, FULL_SIZE / xa.rows);
-    ctx.imageSmoothingEnabled = true;
-    ctx.drawImage(tmp, (FULL_SIZE - xa.columns * s) / 2, (FULL_SIZE - xa.rows * s) / 2, xa.columns * s, xa.rows * s);
-    this.info.textContent = `${xa.name} · ${xa.columns} x ${xa.rows}${xa.pose ? '' : ' · no C-arm geometry in the frame: overlay uses the panel pose'}`;
+    const s = Math.min(FULL_SIZE / columns, FULL_SIZE / rows);
+    ctx.drawImage(tmp, (FULL_SIZE - columns * s) / 2, (FULL_SIZE - rows * s) / 2, columns * s, rows * s);
+    this.info.textContent = `${xa.name} · ${columns} x ${rows} · frame ${f.frameIndex + 1}/${f.numberOfFrames}${f.verified ? '' : ' · geometry partly assumed'}`;
+  }
+
+  /**
+   * Render and paint one DRR frame of `size` pixels for the current pose and return the wall time (ms)
+   * from request to painted image: the benchmark's figure. CPU path unless the GPU path is active.
+   */
+  async timeFrame(size = FULL_SIZE): Promise<{ ms: number; renderer: Renderer }> {
+    const t0 = performance.now();
+    if (this.gl) {
+      this.gl.render(this.geometry(FULL_SIZE));
+      this.gl.finish();
+      return { ms: performance.now() - t0, renderer: 'gpu' };
+    }
+    if (!this.pool) throw new Error('no volume');
+    const frame = await this.pool.render(this.geometry(size));
+    if (!frame) throw new Error('frame superseded');
+    this.paint(frame.lineIntegrals, size);
+    return { ms: performance.now() - t0, renderer: 'cpu' };
   }
 
   /** Projected (column, row) of a point in the frame shown. */
@@ -229,12 +248,8 @@ export class FluoroView {
   overlayGeometry(): CarmGeometry {
     const xa = this.store.xa;
     if (!this.xaShown() || !xa) return this.geometry(FULL_SIZE);
-    const c = this.store.carm;
-    return {
-      sidMm: xa.sidMm, sodMm: xa.sodMm, columns: xa.columns, rows: xa.rows,
-      columnSpacingMm: xa.columnSpacingMm, rowSpacingMm: xa.rowSpacingMm,
-      primaryDeg: c.primaryDeg, secondaryDeg: c.secondaryDeg, isocenter: c.isocenter,
-    };
+    // The frame's own geometry; the table position (isocentre) is the panel's, which the user adjusts.
+    return { ...xa.frame.geometry, isocenter: this.store.carm.isocenter };
   }
 
   drawOverlay(): void {
@@ -256,19 +271,23 @@ export class FluoroView {
       return e;
     };
     this.svg.setAttribute('viewBox', `0 0 ${g.columns} ${g.rows}`);
-    const pxPerMm = (g.sidMm / g.sodMm) / g.columnSpacingMm;
+    // Core's overlay geometry: projected ends, the tool's silhouette at its diameter, the end-on ring.
     // Pixel (c, r) has its centre at (c + 0.5, r + 0.5) in the SVG's units.
-    for (const p of this.store.plan.paths) {
-      const a = projectPoint(P, p.entry), b = projectPoint(P, p.target);
+    const paths = this.store.plan.paths;
+    const ov = overlayGeometry(P, paths, g.columns, g.rows);
+    for (const o of ov) {
+      const [a, b] = [o.entryPx, o.targetPx];
       if (![a[0], a[1], b[0], b[1]].every(Number.isFinite)) continue;
-      const selected = p.id === this.store.selectedId;
-      const g = el('g', { class: `path${selected ? ' selected' : ''}`, 'data-path-id': p.id });
-      el('line', { x1: a[0] + 0.5, y1: a[1] + 0.5, x2: b[0] + 0.5, y2: b[1] + 0.5, class: 'path-axis fluoro' }, g);
-      const ring = Math.max(4, (p.diameterMm / 2) * pxPerMm);
-      el('circle', { cx: a[0] + 0.5, cy: a[1] + 0.5, r: ring + 3, class: 'mark entry', 'data-end': 'entry', 'data-col': a[0], 'data-row': a[1] }, g);
-      el('circle', { cx: b[0] + 0.5, cy: b[1] + 0.5, r: 2.5, class: 'mark target', 'data-end': 'target', 'data-col': b[0], 'data-row': b[1] }, g);
-      const t = el('text', { x: a[0] + ring + 6, y: a[1] - ring - 4, class: 'path-label' }, g);
-      t.textContent = p.name;
+      const selected = o.id === this.store.selectedId;
+      const grp = el('g', { class: `path${selected ? ' selected' : ''}`, 'data-path-id': o.id });
+      const pts = o.outline.map((q) => `${q[0] + 0.5},${q[1] + 0.5}`).join(' ');
+      if (o.outline.every((q) => Number.isFinite(q[0]) && Number.isFinite(q[1]))) el('polygon', { points: pts, class: 'tool-outline' }, grp);
+      el('line', { x1: a[0] + 0.5, y1: a[1] + 0.5, x2: b[0] + 0.5, y2: b[1] + 0.5, class: 'path-axis fluoro' }, grp);
+      const ring = Math.max(3, o.ring.radiusPx);
+      el('circle', { cx: a[0] + 0.5, cy: a[1] + 0.5, r: ring + 2, class: `mark entry${o.endOn ? ' end-on' : ''}`, 'data-end': 'entry', 'data-col': a[0], 'data-row': a[1] }, grp);
+      el('circle', { cx: b[0] + 0.5, cy: b[1] + 0.5, r: 2.5, class: 'mark target', 'data-end': 'target', 'data-col': b[0], 'data-row': b[1] }, grp);
+      const t = el('text', { x: a[0] + ring + 6, y: a[1] - ring - 4, class: 'path-label' }, grp);
+      t.textContent = `${o.name}${o.endOn ? ' (end-on)' : ''}`;
     }
   }
 }

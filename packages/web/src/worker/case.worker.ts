@@ -7,7 +7,6 @@ import {
   PlanError,
   UsageError,
   analyzePath,
-  configureDicomCodecs,
   corridorMapFromIntensity,
   corridorMapFromLabels,
   planAlar,
@@ -23,12 +22,12 @@ import {
   type Volume,
 } from '@corridor/core';
 import { serveRpc, type ProgressFn } from '../rpc.js';
+import { configureCodecs } from '../codecs.js';
 import { volumeToMessage } from '../volume-message.js';
 import { readImageFile, phantomCase, type CaseAnatomy } from './sources.js';
 import type { CaseInfo, PathReport, SeriesSummary, AutoPlanResult } from '../types.js';
 
-// The DICOM codecs' .wasm files are emitted next to the bundle; they are fetched from this server.
-configureDicomCodecs({ locateFile: (fileName) => new URL(`../wasm/${fileName}`, import.meta.url).href });
+configureCodecs();
 
 interface OpenCase {
   ct: Volume;
