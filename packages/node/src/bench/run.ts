@@ -8,11 +8,13 @@ import type { BenchRow } from './types.js';
 import { benchDicom } from './dicom.js';
 import { benchPhantom } from './phantom.js';
 import { benchPlan } from './plan.js';
+import { benchDrr } from './drr.js';
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   dicom: benchDicom,
   phantom: benchPhantom,
   plan: benchPlan,
+  drr: benchDrr,
 };
 
 export async function runBenchmarks(only: string[], outFile: string): Promise<string> {
