@@ -8,6 +8,7 @@ import * as convert from './convert.js';
 import * as phantom from './phantom.js';
 import * as plan from './plan.js';
 import * as carm from './carm.js';
+import * as start from './start.js';
 
 export function buildProgram(): Command {
   const program = new Command('corridor')
@@ -15,7 +16,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError();
-  for (const m of [info, convert, phantom, plan, carm]) m.register(program);
+  for (const m of [info, convert, phantom, plan, carm, start]) m.register(program);
   return program;
 }
 
