@@ -60,7 +60,8 @@ export class Shell {
     }
     this.view3d = new View3d(this.app.store);
     viewsEl.appendChild(this.view3d.root);
-    this.fluoro = new FluoroView(this.app.store, { forceCpu: params.get('renderer') === 'cpu' });
+    // ?renderer=cpu forces the CPU path; ?renderer=gl-any accepts software WebGL (tests of the shader).
+    this.fluoro = new FluoroView(this.app.store, { forceCpu: params.get('renderer') === 'cpu', allowSoftwareGl: params.get('renderer') === 'gl-any' });
     this.fluoro.onError = (e) => this.error(e);
     this.carmPanel = new CarmPanel(document.getElementById('fluoro-panel')!, this, this.fluoro);
     new PlanPanel(document.getElementById('plan-panel')!, this);

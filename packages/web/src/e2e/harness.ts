@@ -38,7 +38,7 @@ export const CHROMIUM_ARGS = [
   '--disable-default-apps',
 ];
 
-export async function startHarness(opts: { viewport?: { width: number; height: number } } = {}): Promise<Harness> {
+export async function startHarness(opts: { viewport?: { width: number; height: number }; extraArgs?: string[] } = {}): Promise<Harness> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test does) or set CORRIDOR_CHROMIUM`);
   }
@@ -49,7 +49,7 @@ export async function startHarness(opts: { viewport?: { width: number; height: n
   // A new, empty profile each run (playwright passes it as --user-data-dir).
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...(opts.extraArgs ?? [])],
     viewport: opts.viewport ?? { width: 1600, height: 1000 },
     acceptDownloads: true,
   });

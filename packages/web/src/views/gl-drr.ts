@@ -7,8 +7,7 @@
  * Software WebGL (SwiftShader) is not a GPU: create() refuses it so the CPU workers, which are faster
  * there, take over.
  */
-import { displayWindow } from './display-window.js';
-import { DRR_PARAMS_LENGTH, drrParams, prepareDrrVolume, renderLineIntegrals, carmGeometry, carmPreset, type CarmGeometry, type DrrVolume, type Volume } from '@corridor/core';
+import { DRR_PARAMS_LENGTH, drrParams, fluoroscopyImage, prepareDrrVolume, renderLineIntegrals, carmGeometry, carmPreset, type CarmGeometry, type DrrVolume, type Volume } from '@corridor/core';
 
 const VS = `#version 300 es
 in vec2 aPos;
@@ -83,15 +82,15 @@ export class GlDrr {
   }
 
   /** A GPU renderer, or an Error saying why there is none (no WebGL2, software rendering). */
-  static create(size: number): GlDrr {
+  static create(size: number, opts: { allowSoftware?: boolean } = {}): GlDrr {
     const canvas = document.createElement('canvas');
     canvas.width = size;
     canvas.height = size;
-    const gl = canvas.getContext('webgl2', { preserveDrawingBuffer: true, antialias: false, failIfMajorPerformanceCaveat: true });
+    const gl = canvas.getContext('webgl2', { preserveDrawingBuffer: true, antialias: false, failIfMajorPerformanceCaveat: !opts.allowSoftware });
     if (!gl) throw new Error('no WebGL2 context (no GPU, or it is disabled)');
     const info = gl.getExtension('WEBGL_debug_renderer_info');
     const name = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : String(gl.getParameter(gl.RENDERER));
-    if (/swiftshader|llvmpipe|software/i.test(name)) throw new Error(`WebGL2 is software-rendered (${name})`);
+    if (!opts.allowSoftware && /swiftshader|llvmpipe|software/i.test(name)) throw new Error(`WebGL2 is software-rendered (${name})`);
     return new GlDrr(canvas, gl, name);
   }
 
@@ -107,15 +106,19 @@ export class GlDrr {
     gl.bindTexture(gl.TEXTURE_3D, this.tex);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
     // R16F from float data: filterable on every WebGL2 implementation (R32F needs an extension).
-    gl.texImage3D(gl.TEXTURE_3D, 0, gl.R16F, dv.dims[0], dv.dims[1], dv.dims[2], 0, gl.RED, gl.FLOAT, dv.mu);
+    // Core stores attenuation as 16-bit integers times muScale; the texture holds 1/mm.
+    const mu = new Float32Array(dv.mu.length);
+    for (let i = 0; i < mu.length; i++) mu[i] = dv.mu[i] * dv.muScale;
+    gl.texImage3D(gl.TEXTURE_3D, 0, gl.R16F, dv.dims[0], dv.dims[1], dv.dims[2], 0, gl.RED, gl.FLOAT, mu);
     gl.texParameteri(gl.TEXTURE_3D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
     gl.texParameteri(gl.TEXTURE_3D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
     for (const p of [gl.TEXTURE_WRAP_S, gl.TEXTURE_WRAP_T, gl.TEXTURE_WRAP_R]) gl.texParameteri(gl.TEXTURE_3D, p, gl.CLAMP_TO_EDGE);
     const err = gl.getError();
     if (err !== gl.NO_ERROR) throw new Error(`uploading the volume to the GPU failed (GL error ${err})`);
-    // Display window from a small CPU projection (AP), by the same rule as the CPU path.
+    // Display window: core's fluoroscopy display of a small CPU projection (AP) chooses it.
     const g = carmGeometry(carmPreset('artis-zee-floor'), { primaryDeg: 0, secondaryDeg: 0, isocenter: center(v) }, { size: 48, fieldMm: 300 });
-    this.window = displayWindow(renderLineIntegrals(dv, g));
+    const w = fluoroscopyImage(renderLineIntegrals(dv, g), g.columns, g.rows, { photonsPerPixel: 0 }).window;
+    this.window = { lo: w[0], hi: w[1] };
   }
 
   /** Draw the DRR for g (its columns and rows must match the canvas). */
