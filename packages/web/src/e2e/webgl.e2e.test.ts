@@ -39,9 +39,9 @@ it('renders the same projection on the GPU path as core computes on the CPU (LAO
   await screenshot(h.page, 'webgl-lao30-cran15');
   expect(gray).toHaveLength(512 * 512);
 
-  // The same case, pose and detector with core's CPU kernel (the app's phantom is 1.5 mm, field 300 mm).
+  // The same case, pose and detector with core's CPU kernel (the app's phantom is 1.5 mm; its field is 290 mm, FIELD_MM in views/fluoro-view.ts).
   const ph = generatePhantom({ voxelMm: 1.5 });
-  const g = carmGeometry(carmPreset('artis-zee-floor'), { primaryDeg: 30, secondaryDeg: 15, isocenter: iso }, { size: 512, fieldMm: 300 });
+  const g = carmGeometry(carmPreset('artis-zee-floor'), { primaryDeg: 30, secondaryDeg: 15, isocenter: iso }, { size: 512, fieldMm: 290 });
   const li = renderLineIntegrals(prepareDrrVolume(ph.ct), g);
   const neg = Array.from(li, (x) => -x);
   const mirrored = new Float64Array(neg.length);

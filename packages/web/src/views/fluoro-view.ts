@@ -19,8 +19,11 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 
 export const FULL_SIZE = 512;
 export const COARSE_SIZE = 128;
-/** Side of the detector field used, mm at the detector (a 30 cm square of the flat panel). */
-export const FIELD_MM = 300;
+/**
+ * Side of the square detector field used, mm at the detector: within the width of every preset's panel
+ * (the Artis zee's is 295.7 mm), so the image is square.
+ */
+export const FIELD_MM = 290;
 
 export type Renderer = 'gpu' | 'cpu';
 
@@ -110,7 +113,9 @@ export class FluoroView {
   /** The geometry of the full frame for the current pose. */
   geometry(size = FULL_SIZE): CarmGeometry {
     const c = this.store.carm;
-    return carmGeometry(this.system, { primaryDeg: c.primaryDeg, secondaryDeg: c.secondaryDeg, isocenter: c.isocenter }, { size, fieldMm: FIELD_MM });
+    const g = carmGeometry(this.system, { primaryDeg: c.primaryDeg, secondaryDeg: c.secondaryDeg, isocenter: c.isocenter }, { size, fieldMm: Math.min(FIELD_MM, this.system.detectorColumns * this.system.pixelPitchMm, this.system.detectorRows * this.system.pixelPitchMm) });
+    if (g.columns !== size || g.rows !== size) throw new Error(`the ${this.system.name} gives a ${g.columns} x ${g.rows} image, not ${size} x ${size}`);
+    return g;
   }
 
   /** Redraw for the current pose; moving = the pose is being dragged (coarse frame now, full when it settles). */

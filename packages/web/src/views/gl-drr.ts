@@ -116,7 +116,7 @@ export class GlDrr {
     const err = gl.getError();
     if (err !== gl.NO_ERROR) throw new Error(`uploading the volume to the GPU failed (GL error ${err})`);
     // Display window: core's fluoroscopy display of a small CPU projection (AP) chooses it.
-    const g = carmGeometry(carmPreset('artis-zee-floor'), { primaryDeg: 0, secondaryDeg: 0, isocenter: center(v) }, { size: 48, fieldMm: 300 });
+    const g = carmGeometry(carmPreset('artis-zee-floor'), { primaryDeg: 0, secondaryDeg: 0, isocenter: center(v) }, { size: 48, fieldMm: 290 });
     const w = fluoroscopyImage(renderLineIntegrals(dv, g), g.columns, g.rows, { photonsPerPixel: 0 }).window;
     this.window = { lo: w[0], hi: w[1] };
   }
