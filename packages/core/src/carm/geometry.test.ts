@@ -12,18 +12,7 @@ import {
   type CarmGeometry,
 } from './geometry.js';
 import { bullseyeForIsocenter, bullseyeView, progressView, type PathLike } from './views.js';
-
-/** Deterministic PRNG for the random poses (mulberry32). */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { uniformSource as rng } from '../math/random.js';
 
 type V = [number, number, number];
 const mul = (M: number[][], x: V): V => [0, 1, 2].map((r) => M[r][0] * x[0] + M[r][1] * x[1] + M[r][2] * x[2]) as V;

@@ -5,6 +5,7 @@
  * processing fluoroscopy chains apply, and a grey scale with air white and bone dark.
  */
 import { DrrError } from './attenuation.js';
+import { uniformSource as prng } from '../math/random.js';
 
 export interface FluoroOptions {
   /** Detected photons per pixel where nothing attenuates (dose). Default 4000; 0 = no noise. */
@@ -30,18 +31,6 @@ export interface FluoroImage {
   gray: Uint8Array;
   /** Log-intensity window mapped to white..black. */
   window: [number, number];
-}
-
-/** mulberry32: small, fast, seedable. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Separable Gaussian blur of a columns x rows float image into out (edges clamped). */

@@ -13,17 +13,7 @@ import { readNifti, writeNifti } from './nifti.js';
 import { readNrrd, writeNrrd } from './nrrd.js';
 import type { LoadedSeries } from './types.js';
 import { sharedData } from '../test-helpers/data.js';
-
-/** mulberry32: small seeded PRNG so every CI run tries the same cases and a failure can be replayed. */
-function rng(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { uniformSource as rng } from '../math/random.js';
 
 function mutate(src: Uint8Array, r: () => number, headerBias: number): Uint8Array {
   const kind = Math.floor(r() * 5);

@@ -11,7 +11,8 @@ import {
   depositRadius, insideRod, rod, type AnatomyVariant, type Deposit, type ForamenName, type Rod,
 } from './anatomy.js';
 import { corridorSafeRadius } from './corridor.js';
-import { Rng, addNoise } from './random.js';
+import { addNoise } from './random.js';
+import { Rng } from '../math/random.js';
 import {
   PHANTOM_ANATOMIES, PHANTOM_DEFAULT_VOXEL_MM, PHANTOM_STAGES, PHANTOM_TRUTH_SCHEMA_VERSION,
   type CementTruth, type CorridorTruth, type ForamenTruth, type InstrumentTruth, type LeakTruth,

@@ -2,18 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { distanceTransform, signedDistanceTransform, squaredDistanceTransform, clearanceMap } from './edt.js';
 import { createVolume, indexToPatientFrom, type Dims3 } from './volume.js';
 import { UsageError } from '../errors.js';
-
-/** Deterministic pseudo-random numbers (mulberry32) so failures reproduce. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { uniformSource as rng } from '../math/random.js';
 
 /** The definition itself: every foreground voxel against every background voxel. */
 function bruteForce(mask: Uint8Array, dims: Dims3, sp: number[]): Float64Array {

@@ -17,17 +17,7 @@ import { MAX_COMPRESSION_RATIO } from './pixels.js';
 import { readDicomSeries } from './series.js';
 import { readDir } from '../../test-helpers/data.js';
 import { writeDicomSeries } from './writer.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { uniformSource as mulberry32 } from '../../math/random.js';
 
 /** Offsets of element length fields (explicit VR short and long forms), found once per file. */
 function lengthFields(bytes: Uint8Array): number[] {
