@@ -1,6 +1,6 @@
 // Vite build of the workstation. Core is bundled from source (no separate build), every asset is
 // emitted locally (no CDN), and workers are ES modules.
-import { defineConfig, type Plugin } from 'vite';
+import { createLogger, defineConfig, type Plugin } from 'vite';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -28,7 +28,19 @@ function dicomCodecWasm(): Plugin {
   };
 }
 
+/**
+ * The emscripten codecs mention Node's fs and path in branches that never run in a browser; Vite warns
+ * about each. Those warnings (and only those) are dropped so real ones stand out.
+ */
+const logger = createLogger('warn');
+const warn = logger.warn.bind(logger);
+logger.warn = (msg, options) => {
+  if (/externalized for browser compatibility, imported by .*@cornerstonejs\/codec-/.test(msg)) return;
+  warn(msg, options);
+};
+
 export default defineConfig({
+  customLogger: logger,
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
   resolve: {
