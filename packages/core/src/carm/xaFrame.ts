@@ -15,13 +15,11 @@ import { FormatError } from '../errors.js';
 import type { Point3 } from '../math/vec3.js';
 import { parseDicom, type DicomDataset } from '../io/dicom/parse.js';
 import { decodeFrame, describePixels } from '../io/dicom/pixels.js';
-import { formatDS, uidFromText } from '../io/dicom/writer.js';
-import { encodeUtf8 } from '../io/dicom/parse.js';
+import { DicomElementWriter, formatDS, part10File, uidFromText } from '../io/dicom/writer.js';
 import { validateGeometry, type CarmGeometry, type CarmSystem } from './geometry.js';
 
 const XA_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.1';
 const RF_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.2';
-const EXPLICIT_LE = '1.2.840.10008.1.2.1';
 const PRIVATE_CREATOR = 'CORRIDOR 1';
 
 export interface XaGeometryResult {
@@ -184,52 +182,6 @@ export interface XaWriteOptions {
   seriesDescription?: string;
 }
 
-type El = { group: number; element: number; vr: string; value: Uint8Array };
-
-function strEl(group: number, element: number, vr: string, s: string): El {
-  let b = encodeUtf8(s);
-  if (b.length % 2) {
-    const p = new Uint8Array(b.length + 1);
-    p.set(b);
-    p[b.length] = vr === 'UI' ? 0 : 0x20;
-    b = p;
-  }
-  return { group, element, vr, value: b };
-}
-
-function usEl(group: number, element: number, v: number): El {
-  const b = new Uint8Array(2);
-  new DataView(b.buffer).setUint16(0, v, true);
-  return { group, element, vr: 'US', value: b };
-}
-
-const LONG_VR = new Set(['OB', 'OW', 'OF', 'SQ', 'UT', 'UN']);
-
-function encode(els: El[]): Uint8Array {
-  els.sort((a, b) => a.group - b.group || a.element - b.element);
-  let len = 0;
-  for (const e of els) len += (LONG_VR.has(e.vr) ? 12 : 8) + e.value.length;
-  const out = new Uint8Array(len);
-  const dv = new DataView(out.buffer);
-  let o = 0;
-  for (const e of els) {
-    dv.setUint16(o, e.group, true);
-    dv.setUint16(o + 2, e.element, true);
-    out[o + 4] = e.vr.charCodeAt(0);
-    out[o + 5] = e.vr.charCodeAt(1);
-    if (LONG_VR.has(e.vr)) {
-      dv.setUint32(o + 8, e.value.length, true);
-      o += 12;
-    } else {
-      dv.setUint16(o + 6, e.value.length, true);
-      o += 8;
-    }
-    out.set(e.value, o);
-    o += e.value.length;
-  }
-  return out;
-}
-
 /** A DRR (or any projection) as a DICOM XA image, explicit VR little endian, 8-bit MONOCHROME2. */
 export function writeXaFrame(opts: XaWriteOptions): Uint8Array {
   const g = opts.geometry;
@@ -238,63 +190,40 @@ export function writeXaFrame(opts: XaWriteOptions): Uint8Array {
   const seed = opts.uidSeed ?? `corridor drr ${JSON.stringify(g)}`;
   const sopUid = uidFromText(`${seed} sop`);
   const ds = formatDS;
-  const els: El[] = [
-    strEl(0x0008, 0x0005, 'CS', 'ISO_IR 192'),
-    strEl(0x0008, 0x0008, 'CS', 'DERIVED\\SECONDARY\\SINGLE PLANE'),
-    strEl(0x0008, 0x0016, 'UI', XA_SOP_CLASS),
-    strEl(0x0008, 0x0018, 'UI', sopUid),
-    strEl(0x0008, 0x0060, 'CS', 'XA'),
-    strEl(0x0008, 0x0070, 'LO', 'Corridor'),
-    strEl(0x0008, 0x103e, 'LO', opts.seriesDescription ?? 'Corridor DRR'),
-    strEl(0x0010, 0x0010, 'PN', opts.patientName ?? ''),
-    strEl(0x0010, 0x0020, 'LO', opts.patientId ?? ''),
-    strEl(0x0018, 0x0060, 'DS', ds(opts.kvp ?? 75)),
-    strEl(0x0018, 0x1110, 'DS', ds(g.sidMm)),
-    strEl(0x0018, 0x1111, 'DS', ds(g.sodMm)),
-    strEl(0x0018, 0x1114, 'DS', ds(g.sidMm / g.sodMm)),
-    strEl(0x0018, 0x1164, 'DS', `${ds(g.rowSpacingMm)}\\${ds(g.columnSpacingMm)}`),
-    strEl(0x0018, 0x1500, 'CS', 'STATIC'),
-    strEl(0x0018, 0x1510, 'DS', ds(g.primaryDeg)),
-    strEl(0x0018, 0x1511, 'DS', ds(g.secondaryDeg)),
-    strEl(0x0018, 0x5100, 'CS', 'HFS'),
-    strEl(0x0020, 0x000d, 'UI', opts.studyInstanceUid ?? uidFromText(`${seed} study`)),
-    strEl(0x0020, 0x000e, 'UI', opts.seriesInstanceUid ?? uidFromText(`${seed} series`)),
-    strEl(0x0020, 0x0013, 'IS', '1'),
-    strEl(0x0020, 0x0052, 'UI', opts.frameOfReferenceUid ?? uidFromText(`${seed} frame of reference`)),
-    usEl(0x0028, 0x0002, 1),
-    strEl(0x0028, 0x0004, 'CS', 'MONOCHROME2'),
-    usEl(0x0028, 0x0010, g.rows),
-    usEl(0x0028, 0x0011, g.columns),
-    usEl(0x0028, 0x0100, 8),
-    usEl(0x0028, 0x0101, 8),
-    usEl(0x0028, 0x0102, 7),
-    usEl(0x0028, 0x0103, 0),
-    strEl(0x0029, 0x0010, 'LO', PRIVATE_CREATOR),
-    strEl(0x0029, 0x1010, 'DS', g.isocenter.map(ds).join('\\')),
-  ];
+  const w = new DicomElementWriter();
+  w.str(0x0008, 0x0005, 'CS', 'ISO_IR 192');
+  w.str(0x0008, 0x0008, 'CS', 'DERIVED\\SECONDARY\\SINGLE PLANE');
+  w.str(0x0008, 0x0016, 'UI', XA_SOP_CLASS);
+  w.str(0x0008, 0x0018, 'UI', sopUid);
+  w.str(0x0008, 0x0060, 'CS', 'XA');
+  w.str(0x0008, 0x0070, 'LO', 'Corridor');
+  w.str(0x0008, 0x103e, 'LO', opts.seriesDescription ?? 'Corridor DRR');
+  w.str(0x0010, 0x0010, 'PN', opts.patientName ?? '');
+  w.str(0x0010, 0x0020, 'LO', opts.patientId ?? '');
+  w.str(0x0018, 0x0060, 'DS', ds(opts.kvp ?? 75));
+  w.str(0x0018, 0x1110, 'DS', ds(g.sidMm));
+  w.str(0x0018, 0x1111, 'DS', ds(g.sodMm));
+  w.str(0x0018, 0x1114, 'DS', ds(g.sidMm / g.sodMm));
+  w.str(0x0018, 0x1164, 'DS', `${ds(g.rowSpacingMm)}\\${ds(g.columnSpacingMm)}`);
+  w.str(0x0018, 0x1500, 'CS', 'STATIC');
+  w.str(0x0018, 0x1510, 'DS', ds(g.primaryDeg));
+  w.str(0x0018, 0x1511, 'DS', ds(g.secondaryDeg));
+  w.str(0x0018, 0x5100, 'CS', 'HFS');
+  w.str(0x0020, 0x000d, 'UI', opts.studyInstanceUid ?? uidFromText(`${seed} study`));
+  w.str(0x0020, 0x000e, 'UI', opts.seriesInstanceUid ?? uidFromText(`${seed} series`));
+  w.str(0x0020, 0x0013, 'IS', '1');
+  w.str(0x0020, 0x0052, 'UI', opts.frameOfReferenceUid ?? uidFromText(`${seed} frame of reference`));
+  w.us(0x0028, 0x0002, 1);
+  w.str(0x0028, 0x0004, 'CS', 'MONOCHROME2');
+  w.us(0x0028, 0x0010, g.rows);
+  w.us(0x0028, 0x0011, g.columns);
+  w.us(0x0028, 0x0100, 8);
+  w.us(0x0028, 0x0101, 8);
+  w.us(0x0028, 0x0102, 7);
+  w.us(0x0028, 0x0103, 0);
+  w.str(0x0029, 0x0010, 'LO', PRIVATE_CREATOR);
+  w.str(0x0029, 0x1010, 'DS', g.isocenter.map(ds).join('\\'));
   const px = opts.gray.length % 2 ? Uint8Array.from([...opts.gray, 0]) : opts.gray;
-  els.push({ group: 0x7fe0, element: 0x0010, vr: 'OB', value: px });
-  const body = encode(els);
-  const metaEls: El[] = [
-    { group: 0x0002, element: 0x0001, vr: 'OB', value: Uint8Array.from([0, 1]) },
-    strEl(0x0002, 0x0002, 'UI', XA_SOP_CLASS),
-    strEl(0x0002, 0x0003, 'UI', sopUid),
-    strEl(0x0002, 0x0010, 'UI', EXPLICIT_LE),
-    strEl(0x0002, 0x0012, 'UI', uidFromText('corridor implementation class')),
-  ];
-  const meta = encode(metaEls);
-  const groupLen = new Uint8Array(12);
-  const gdv = new DataView(groupLen.buffer);
-  gdv.setUint16(0, 0x0002, true);
-  gdv.setUint16(2, 0x0000, true);
-  groupLen[4] = 0x55; // 'U'
-  groupLen[5] = 0x4c; // 'L'
-  gdv.setUint16(6, 4, true);
-  gdv.setUint32(8, meta.length, true);
-  const out = new Uint8Array(128 + 4 + groupLen.length + meta.length + body.length);
-  out.set([0x44, 0x49, 0x43, 0x4d], 128); // "DICM"
-  out.set(groupLen, 132);
-  out.set(meta, 144);
-  out.set(body, 144 + meta.length);
-  return out;
+  w.ob(0x7fe0, 0x0010, px);
+  return part10File(XA_SOP_CLASS, sopUid, w.concat());
 }

@@ -4,22 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decode as decodePng } from 'fast-png';
 import { carmPreset, generatePhantom, readXaFrame, writeNifti, type PathLike } from '@corridor/core';
-import { main } from './main.js';
+import { runCli } from '../test-helpers/run-cli.js';
 import { sharedDataDir } from '../io/shared-data.js';
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  try {
-    const code = await main(['node', 'corridor', ...args]);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = runCli;
 afterEach(() => vi.restoreAllMocks());
 
 /** Independent pinhole from docs/conventions.md, written out again here (not the code under test). */

@@ -134,7 +134,8 @@ function formatIS(x: number): string {
 
 const LONG_VRS = new Set(['OB', 'OW', 'OF', 'SQ', 'UT', 'UN', 'UC', 'UR', 'OD', 'OL']);
 
-class Writer {
+/** Explicit VR little endian elements, appended in the order given (callers keep tags ascending). */
+export class DicomElementWriter {
   private chunks: Uint8Array[] = [];
   length = 0;
   push(b: Uint8Array): void {
@@ -193,6 +194,27 @@ class Writer {
     }
     return out;
   }
+}
+
+/** A DICOM Part 10 file: preamble, "DICM", file meta (explicit VR little endian) and the dataset body. */
+export function part10File(sopClassUid: string, sopInstanceUid: string, body: Uint8Array): Uint8Array {
+  const m = new DicomElementWriter();
+  m.ob(0x0002, 0x0001, new Uint8Array([0, 1]));
+  m.str(0x0002, 0x0002, 'UI', sopClassUid);
+  m.str(0x0002, 0x0003, 'UI', sopInstanceUid);
+  m.str(0x0002, 0x0010, 'UI', TS.ExplicitLittle);
+  m.str(0x0002, 0x0012, 'UI', IMPLEMENTATION_CLASS_UID);
+  m.str(0x0002, 0x0013, 'SH', IMPLEMENTATION_VERSION);
+  const metaBody = m.concat();
+  const groupLength = new DicomElementWriter();
+  groupLength.ul(0x0002, 0x0000, metaBody.length);
+  const gl = groupLength.concat();
+  const file = new Uint8Array(132 + gl.length + metaBody.length + body.length);
+  file.set([0x44, 0x49, 0x43, 0x4d], 128);
+  file.set(gl, 132);
+  file.set(metaBody, 132 + gl.length);
+  file.set(body, 132 + gl.length + metaBody.length);
+  return file;
 }
 
 // --- geometry and value mapping -----------------------------------------------------------------------
@@ -306,7 +328,7 @@ export function encodeDicomSeries(volume: Volume, options: DicomWriteOptions = {
   for (let k = 0; k < nz; k++) {
     const sopUid = uidFromText(`${seriesUid}/instance/${k}`);
     const position: Point3 = [g.origin[0] + g.kVector[0] * k, g.origin[1] + g.kVector[1] * k, g.origin[2] + g.kVector[2] * k];
-    const w = new Writer();
+    const w = new DicomElementWriter();
     const s = (gr: number, el: number, vr: string, v: string) => w.str(gr, el, vr, v);
     s(0x0008, 0x0005, 'CS', 'ISO_IR 192');
     s(0x0008, 0x0008, 'CS', 'DERIVED\\SECONDARY\\AXIAL');
@@ -362,23 +384,7 @@ export function encodeDicomSeries(volume: Volume, options: DicomWriteOptions = {
     w.push(pixels);
     const body = w.concat();
 
-    const m = new Writer();
-    m.ob(0x0002, 0x0001, new Uint8Array([0, 1]));
-    m.str(0x0002, 0x0002, 'UI', SOP_CLASS.CtImage);
-    m.str(0x0002, 0x0003, 'UI', sopUid);
-    m.str(0x0002, 0x0010, 'UI', TS.ExplicitLittle);
-    m.str(0x0002, 0x0012, 'UI', IMPLEMENTATION_CLASS_UID);
-    m.str(0x0002, 0x0013, 'SH', IMPLEMENTATION_VERSION);
-    const metaBody = m.concat();
-    const groupLength = new Writer();
-    groupLength.ul(0x0002, 0x0000, metaBody.length);
-    const gl = groupLength.concat();
-
-    const file = new Uint8Array(132 + gl.length + metaBody.length + body.length);
-    file.set([0x44, 0x49, 0x43, 0x4d], 128);
-    file.set(gl, 132);
-    file.set(metaBody, 132 + gl.length);
-    file.set(body, 132 + gl.length + metaBody.length);
+    const file = part10File(SOP_CLASS.CtImage, sopUid, body);
     files.push({ name: dicomName(prefix, k, nz), bytes: file });
   }
   if (kSign < 0) {
