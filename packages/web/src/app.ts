@@ -193,17 +193,23 @@ export class App {
     st.setPaths(st.plan.paths.filter((p) => p.id !== st.selectedId));
   }
 
-  async autoPlan(): Promise<void> {
+  /**
+   * Core's automatic planners: all four sacral paths from the segmentation's seeds, or (at) one path
+   * seeded at the crosshair, which the physician places in the S1/S2 body or the ala.
+   */
+  async autoPlan(at?: 's1' | 's2' | 'alar-left' | 'alar-right'): Promise<void> {
     const st = this.store;
     const r = await this.busy('Planning automatically…', this.caseWorker.call<AutoPlanResult>('autoPlan', [{
       marginMm: st.marginMm,
       screw: DEFAULT_TOOLS.screw,
       alar: DEFAULT_TOOLS.trocar,
+      ...(at ? { only: [at], seeds: { [at]: [...st.crosshair] } } : {}),
     }], [], this.progress));
-    // Automatic paths replace paths of the same id and keep the others.
-    const ids = new Set(r.paths.map((p) => p.id));
-    st.setPaths([...st.plan.paths.filter((p) => !ids.has(p.id)), ...r.paths]);
-    this.applyReports(r.reports, this.planVersion);
+    // Automatic paths replace paths of the same id in place and keep the others (and their analyses).
+    const byId = new Map(r.paths.map((p) => [p.id, p]));
+    const kept = st.plan.paths.map((p) => byId.get(p.id) ?? p);
+    st.setPaths([...kept, ...r.paths.filter((p) => !st.plan.paths.some((q) => q.id === p.id))]);
+    this.applyReports(r.reports, this.planVersion, true);
     st.select(r.paths[0]?.id ?? null);
     this.autoPlanNotes = r.notes;
     this.ui.message('info', `Automatic plan: ${r.paths.map((p) => p.name).join(', ')}.`);
@@ -247,8 +253,11 @@ export class App {
     }
   }
 
-  private applyReports(reports: PathReport[], version: number) {
-    this.store.reports = new Map(reports.map((r) => [r.analysis.id, r]));
+  private applyReports(reports: PathReport[], version: number, merge = false) {
+    const next = merge ? new Map(this.store.reports) : new Map<string, PathReport>();
+    for (const r of reports) next.set(r.analysis.id, r);
+    if (merge) for (const id of next.keys()) if (!this.store.plan.paths.some((p) => p.id === id)) next.delete(id);
+    this.store.reports = next;
     this.analyzedVersion = version;
     this.store.emit('reports');
   }

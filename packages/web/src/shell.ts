@@ -17,7 +17,8 @@ import { fmt1 } from './geometry.js';
 const SHORTCUTS: [string, string][] = [
   ['A', 'add a path: click entry, then target'],
   ['Esc', 'cancel adding'],
-  ['P', 'automatic plan'],
+  ['P', 'automatic plan (S1, S2, both alar paths)'],
+  ['Shift+P', 'plan the selected sacral path (or S1) with its seed at the crosshair'],
   ['Del', 'delete the selected path'],
   ['N / Shift+N', 'next / previous path'],
   ['E / G', "bull's-eye / progress view of the selected path"],
@@ -254,14 +255,21 @@ export class Shell {
       const ctrl = e.ctrlKey || e.metaKey;
       const k = e.key;
       let handled = true;
-      if (ctrl && (k === 'z' || k === 'Z')) e.shiftKey ? st.redo() : st.undo();
+      if (ctrl && (k === 'z' || k === 'Z')) {
+        if (e.shiftKey) st.redo();
+        else st.undo();
+      }
       else if (ctrl && (k === 'y' || k === 'Y')) st.redo();
       else if (ctrl && (k === 's' || k === 'S')) this.run(() => this.download('plan.json', this.app.planJsonText()));
       else if (ctrl && (k === 'o' || k === 'O')) document.querySelector<HTMLInputElement>('[data-field=images]')!.click();
       else if (ctrl) handled = false;
       else if (k === 'a' || k === 'A') this.toggleAddMode();
       else if (k === 'Escape') { if (this.app.addMode) this.toggleAddMode(); }
-      else if (k === 'p' || k === 'P') this.run(() => this.app.autoPlan());
+      else if (k === 'P' && e.shiftKey) {
+        const id = st.selectedId;
+        const at = id === 's1' || id === 's2' || id === 'alar-left' || id === 'alar-right' ? id : 's1';
+        this.run(() => this.app.autoPlan(at));
+      } else if (k === 'p' || k === 'P') this.run(() => this.app.autoPlan());
       else if (k === 'Delete' || k === 'Backspace') this.app.deleteSelected();
       else if (k === 'n' || k === 'N') {
         const ps = st.plan.paths;

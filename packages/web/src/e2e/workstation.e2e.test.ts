@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { generatePhantom } from '@corridor/core';
 import { ARTIFACTS, screenshot, shownErrors, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -89,6 +90,23 @@ describe('workstation end to end (Chromium, CPU fallback)', () => {
     expect(await shownErrors(h.page)).toEqual([]);
   }, 180_000);
 
+  it('plans S1 again with its seed at the crosshair (in the S1 body): it fits, within what the phantom allows', async () => {
+    // Ground truth: the phantom's S1 corridor admits a cylinder of safeRadiusMm; a 7.3 mm screw then has at
+    // most safeRadiusMm - 3.65 mm of clearance (plus up to a voxel, 1.5 mm, of discretisation).
+    const truth = generatePhantom({ voxelMm: 1.5 }).truth.corridors.S1;
+    await h.page.selectOption('[data-field=plan-at]', 's1');
+    await h.page.click('button[data-action=plan-at]');
+    await h.page.waitForFunction(() => (globalThis as unknown as { document: PageDoc }).document.body.dataset.state === 'busy', null, { timeout: 5_000 }).catch(() => {});
+    await settled();
+    await h.page.click('#plan-panel tr[data-path-id=s1]');
+    expect(await rows()).toBe(4);
+    const c = await selectedClearance();
+    expect(c).toBeGreaterThanOrEqual(1);
+    expect(c).toBeLessThanOrEqual(truth.safeRadiusMm - 7.3 / 2 + 1.5);
+    expect(await h.page.locator('[data-testid=analysis] td.ok').count()).toBeGreaterThan(0);
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 120_000);
+
   it("goes to S1's bull's-eye: the overlay's entry and target marks lie within 1 px of each other", async () => {
     await h.page.click('button[data-action=bullseye][data-path-id=s1]');
     await h.page.waitForSelector('.fluoro-view[data-last-frame-size="512"]');
@@ -109,6 +127,8 @@ describe('workstation end to end (Chromium, CPU fallback)', () => {
     const cos = Math.abs(d[0] * u[0] + d[1] * u[1] + d[2] * u[2]) / Math.hypot(u[0], u[1], u[2]);
     // The typed values are rounded to 0.1 degree, so allow that much.
     expect((Math.acos(Math.min(1, cos)) * 180) / Math.PI).toBeLessThan(0.15);
+    // The side panel shows the fluoroscopy at its top.
+    await h.page.evaluate(`document.getElementById('side').scrollTop = 0`);
     await screenshot(h.page, '3-bullseye-s1');
     expect(await shownErrors(h.page)).toEqual([]);
   }, 60_000);

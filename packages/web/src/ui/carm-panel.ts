@@ -19,6 +19,7 @@ export class CarmPanel {
     root.innerHTML = `
       <h2>C-arm</h2>
       <div class="fluoro-slot"></div>
+      <div class="row"><label>Image</label><label title="Core's fluoroscopy model on full frames: quantum noise and edge enhancement (slower on a CPU)"><input type="checkbox" data-field="realistic"> quantum noise and edge enhancement</label></div>
       <div class="row"><label>System</label><select data-field="preset">${Object.values(CARM_PRESETS).map((p) => `<option value="${p.id}">${p.name}</option>`).join('')}</select></div>
       <div class="row"><label title="Primary angle: LAO positive, RAO negative">Primary</label><input type="range" data-field="primary-range" step="0.5"><input type="number" data-field="primary" step="0.5" aria-label="Primary angle, degrees"><span class="unit">° <span data-field="primary-name"></span></span></div>
       <div class="row"><label title="Secondary angle: cranial positive, caudal negative">Secondary</label><input type="range" data-field="secondary-range" step="0.5"><input type="number" data-field="secondary" step="0.5" aria-label="Secondary angle, degrees"><span class="unit">° <span data-field="secondary-name"></span></span></div>
@@ -50,6 +51,10 @@ export class CarmPanel {
     };
     bind(this.primary, 'primaryDeg');
     bind(this.secondary, 'secondaryDeg');
+    q<HTMLInputElement>('realistic').addEventListener('change', (e) => {
+      this.fluoro.realistic = (e.target as HTMLInputElement).checked;
+      this.fluoro.update(false);
+    });
     q<HTMLSelectElement>('preset').value = sys.id;
     q<HTMLSelectElement>('preset').addEventListener('change', (e) => {
       this.fluoro.system = carmPreset((e.target as HTMLSelectElement).value);

@@ -19,6 +19,7 @@ export class PlanPanel {
         <button data-action="auto" title="Plan S1, S2 and both alar paths automatically (P)">Auto plan<kbd>P</kbd></button>
         <button data-action="add" title="Add a path: click its entry, then its target, in any view (A)">Add path<kbd>A</kbd></button>
         <button data-action="delete" title="Delete the selected path (Del)">Delete<kbd>Del</kbd></button>
+        <span title="Plan one path with its seed at the crosshair: put the crosshair in the S1 or S2 body (or the ala) first (Shift+P)"><select data-field="plan-at"><option value="s1">S1</option><option value="s2">S2</option><option value="alar-left">Alar left</option><option value="alar-right">Alar right</option></select><button data-action="plan-at">Plan at crosshair<kbd>Shift+P</kbd></button></span>
         <label title="Required clearance between the tool's surface and any critical structure">Margin <input type="number" data-field="margin" min="0" max="10" step="0.5" value="1"> <span class="unit">mm</span></label>
       </div>
       <table class="path-list"><thead><tr><th>Path</th><th>Tool</th><th class="num">Length</th><th class="num">Min clearance</th><th></th></tr></thead><tbody></tbody></table>
@@ -40,6 +41,7 @@ export class PlanPanel {
       if (!t) return;
       const a = t.dataset.action;
       if (a === 'auto') app.run(() => app.app.autoPlan());
+      else if (a === 'plan-at') app.run(() => app.app.autoPlan(root.querySelector<HTMLSelectElement>('[data-field=plan-at]')!.value as 's1'));
       else if (a === 'add') app.toggleAddMode();
       else if (a === 'delete') app.app.deleteSelected();
     });

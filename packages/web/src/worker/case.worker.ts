@@ -182,31 +182,41 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
   },
 
   async autoPlan(args, progress) {
-    const [opts] = args as [{ marginMm: number; screw: { kind: PlanPath['kind']; diameterMm: number }; alar: { kind: PlanPath['kind']; diameterMm: number }; seed?: Point3 }];
+    type AutoId = 's1' | 's2' | 'alar-left' | 'alar-right';
+    const [opts] = args as [{
+      marginMm: number;
+      screw: { kind: PlanPath['kind']; diameterMm: number };
+      alar: { kind: PlanPath['kind']; diameterMm: number };
+      /** Which paths to plan (default all four). */
+      only?: AutoId[];
+      /** Seed points given by the user (the crosshair), LPS mm, replacing those from the segmentation. */
+      seeds?: Partial<Record<AutoId, Point3>>;
+    }];
     const c = requireCase();
-    let seeds;
-    if (c.labels && c.anatomy) {
-      seeds = sacralSeedsFromLabels(c.labels, c.anatomy.sacrum, c.anatomy.s1);
-    } else {
-      throw new PlanError('automatic planning needs a segmentation (the phantom has one; drop a labels file named *labels*.nii.gz with the CT)');
-    }
-    const map = mapFor(c, [seeds.s1, seeds.s2], progress);
+    const derived = c.labels && c.anatomy ? sacralSeedsFromLabels(c.labels, c.anatomy.sacrum, c.anatomy.s1) : null;
+    const ids: AutoId[] = opts.only ?? ['s1', 's2', 'alar-left', 'alar-right'];
+    const seedFor = (id: AutoId): Point3 => {
+      const s = opts.seeds?.[id] ?? (derived ? { s1: derived.s1, s2: derived.s2, 'alar-left': derived.alarLeft, 'alar-right': derived.alarRight }[id] : undefined);
+      if (!s) throw new PlanError(`no segmentation to find the ${id} seed in: put the crosshair in the ${id.startsWith('alar') ? 'ala' : `${id.toUpperCase()} body`} and use "Plan at crosshair"`);
+      return s;
+    };
+    const seeds = ids.map(seedFor);
+    const map = mapFor(c, seeds, progress);
+    const midlineX = derived?.midlineX;
     const out: AutoPlanResult = { paths: [], reports: [], notes: [] };
-    const jobs: [string, () => ReturnType<typeof planTransSacral>][] = [
-      ['s1', () => planTransSacral(map, { id: 's1', name: 'S1 trans-sacral', tool: opts.screw, seed: seeds.s1, midlineX: seeds.midlineX, marginMm: opts.marginMm })],
-      ['s2', () => planTransSacral(map, { id: 's2', name: 'S2 trans-sacral', tool: opts.screw, seed: seeds.s2, midlineX: seeds.midlineX, marginMm: opts.marginMm })],
-      ['alar-left', () => planAlar(map, { id: 'alar-left', name: 'Alar left', tool: opts.alar, side: 'left', seed: seeds.alarLeft, marginMm: Math.max(opts.marginMm, 2) })],
-      ['alar-right', () => planAlar(map, { id: 'alar-right', name: 'Alar right', tool: opts.alar, side: 'right', seed: seeds.alarRight, marginMm: Math.max(opts.marginMm, 2) })],
-    ];
-    for (let n = 0; n < jobs.length; n++) {
-      progress(n, jobs.length, `planning ${jobs[n][0]}`);
-      const r = jobs[n][1]();
+    for (let n = 0; n < ids.length; n++) {
+      const id = ids[n];
+      progress(n, ids.length, `planning ${id}`);
+      const seed = seeds[n];
+      const r = id === 's1' || id === 's2'
+        ? planTransSacral(map, { id, name: `${id.toUpperCase()} trans-sacral`, tool: opts.screw, seed, midlineX: midlineX ?? seed[0], marginMm: opts.marginMm })
+        : planAlar(map, { id, name: id === 'alar-left' ? 'Alar left' : 'Alar right', tool: opts.alar, side: id === 'alar-left' ? 'left' : 'right', seed, marginMm: Math.max(opts.marginMm, 2) });
       out.paths.push(r.path);
       out.reports.push(report(map, r.path, opts.marginMm));
       out.notes.push(...r.notes.map((t) => `${r.path.name}: ${t}`));
       if (r.orderLengthMm !== undefined) out.notes.push(`${r.path.name}: order a ${r.orderLengthMm} mm screw`);
     }
-    progress(jobs.length, jobs.length, 'planned');
+    progress(ids.length, ids.length, 'planned');
     return out;
   },
 });
