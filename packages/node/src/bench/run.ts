@@ -17,8 +17,14 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   drr: benchDrr,
 };
 
-export async function runBenchmarks(only: string[], outFile: string): Promise<string> {
-  const names = only.length ? only : Object.keys(suites);
+/** `extra` suites come from outside this package (the workstation's, which lives in packages/web). */
+export async function runBenchmarks(
+  only: string[],
+  outFile: string,
+  extra: Record<string, () => Promise<BenchRow[]>> = {},
+): Promise<string> {
+  const all = { ...suites, ...extra };
+  const names = only.length ? only : Object.keys(all);
   const lines = [
     '# Corridor benchmarks',
     '',
@@ -28,8 +34,8 @@ export async function runBenchmarks(only: string[], outFile: string): Promise<st
     '| --- | --- | ---: | --- | --- |',
   ];
   for (const name of names) {
-    const suite = suites[name];
-    if (!suite) throw new Error(`unknown benchmark suite "${name}" (have: ${Object.keys(suites).join(', ')})`);
+    const suite = all[name];
+    if (!suite) throw new Error(`unknown benchmark suite "${name}" (have: ${Object.keys(all).join(', ')})`);
     process.stderr.write(`bench: ${name} ...\n`);
     for (const r of await suite()) {
       const line = `| ${name} | ${r.name} | ${r.value.toFixed(r.value >= 100 ? 0 : 2)} | ${r.unit} | ${r.notes} |`;
