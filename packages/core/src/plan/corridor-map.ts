@@ -150,58 +150,85 @@ export function corridorMapFromLabels(labels: Volume, options: LabelMapOptions):
 }
 
 export interface IntensityMapOptions {
-  /** HU at and above which a voxel is cortical (or dense) bone. Default 200. */
+  /**
+   * HU, after light smoothing (see smoothPasses), at and above which a voxel is cortical (or dense) bone.
+   * Default 150: a 1 mm cortex of 400-600 HU keeps well above it after smoothing, soft tissue (muscle
+   * 0-80 HU) stays well below it.
+   */
   cortexHu?: number;
   /**
-   * Gaps in the cortex narrower than twice this (mm) are sealed before the interior is filled, so thin or
-   * partial-volumed cortex still encloses its cancellous bone. Default 1.5 mm.
+   * Gaps in the cortex narrower than twice this (mm) are sealed (morphological closing) before the
+   * interior is filled, so thin or partial-volumed cortex still encloses its cancellous bone. Default 2.
    */
   sealMm?: number;
+  /**
+   * Voxels below this HU (after smoothing) that connect to the outside through such voxels are soft
+   * tissue even where the cortex encloses them: the fat of the sacral canal and foramina. Default -20:
+   * between fat (-60 to -120 HU) and the fattiest marrow of demineralized bone (0 to +60 HU).
+   */
+  softTissueHu?: number;
+  /** Passes of a [1 2 1]/4 binomial filter along each axis before thresholding (noise). Default 2. */
+  smoothPasses?: number;
+  /**
+   * Also fill, slice by slice, what the sealed cortex encloses in planes perpendicular to these patient
+   * axes (see boneMaskFromIntensity). Default ['y'] (coronal planes); [] disables.
+   */
+  slicePlaneNormals?: ('x' | 'y' | 'z')[];
   /** Only the bone within this distance (mm) of a seed point is kept (crop). Default: whole volume. */
   seeds?: Point3[];
   seedRadiusMm?: number;
 }
 
-/**
- * Bone from intensities alone, robust to demineralized bone: a plain threshold misses cancellous bone
- * whose HU is near soft tissue, so bone = the cortex threshold plus everything the cortex encloses.
- * Computed as a closing of the cortex's complement seen from outside: the outside is flooded from the
- * volume's border through voxels farther than sealMm from any cortex voxel, then grown back by sealMm;
- * what the flood never reaches is bone. The spinal canal and the foramina open to the outside (through
- * the volume's border or the foramina) and so stay non-bone.
- */
-export function boneMaskFromIntensity(ct: Volume, options: IntensityMapOptions = {}): Uint8Array {
-  const cortexHu = options.cortexHu ?? 200;
-  const sealMm = options.sealMm ?? 1.5;
-  const [nx, ny, nz] = ct.dims;
+/** Binomial [1 2 1]/4 smoothing along each axis, `passes` times, edges clamped. */
+function smoothBinomial(data: ArrayLike<number>, dims: readonly number[], passes: number): Float32Array {
+  const [nx, ny, nz] = dims;
   const n = nx * ny * nz;
-  const src = ct.meta.source ?? 'CT';
-  const notCortex = new Uint8Array(n);
-  const data = ct.data;
-  for (let i = 0; i < n; i++) notCortex[i] = data[i] >= cortexHu ? 0 : 1;
-  const toCortex2 = squaredDistanceTransform(notCortex, ct.dims, ct.spacing, { source: src });
-  const seal2 = sealMm * sealMm;
-  // Flood (6-connected) from the border through voxels far from cortex.
-  const flooded = new Uint8Array(n); // 1 = reached by the outside
-  const stack = new Int32Array(n);
+  let a = Float32Array.from(data as ArrayLike<number>);
+  if (passes <= 0) return a;
+  let b = new Float32Array(n);
+  const strides = [1, nx, nx * ny];
+  for (let p = 0; p < passes; p++) {
+    for (let axis = 0; axis < 3; axis++) {
+      const st = strides[axis], len = dims[axis];
+      if (len < 2) continue;
+      for (let o = 0; o < n; o++) {
+        const c = Math.floor(o / st) % len;
+        const lo = c > 0 ? a[o - st] : a[o];
+        const hi = c < len - 1 ? a[o + st] : a[o];
+        b[o] = 0.25 * lo + 0.5 * a[o] + 0.25 * hi;
+      }
+      const t = a;
+      a = b;
+      b = t;
+    }
+  }
+  return a;
+}
+
+/**
+ * 6-connected flood from every border voxel through voxels where passable[v] != 0; returns 1 where reached.
+ * `stack` (length >= n) is scratch space.
+ */
+function floodFromBorder(passable: Uint8Array, dims: readonly number[], stack: Int32Array): Uint8Array {
+  const [nx, ny, nz] = dims;
+  const sxy = nx * ny;
+  const reached = new Uint8Array(passable.length);
   let top = 0;
   const push = (o: number) => {
-    if (!flooded[o] && toCortex2[o] > seal2) {
-      flooded[o] = 1;
+    if (passable[o] && !reached[o]) {
+      reached[o] = 1;
       stack[top++] = o;
     }
   };
   for (let k = 0; k < nz; k++) {
     for (let j = 0; j < ny; j++) {
-      for (let i = 0; i < nx; i++) {
-        if (i === 0 || j === 0 || k === 0 || i === nx - 1 || j === ny - 1 || k === nz - 1) push(i + nx * (j + ny * k));
-      }
+      const edgeRow = k === 0 || j === 0 || k === nz - 1 || j === ny - 1;
+      for (let i = 0; i < nx; i++) if (edgeRow || i === 0 || i === nx - 1) push(i + nx * (j + ny * k));
     }
   }
-  const sxy = nx * ny;
   while (top > 0) {
     const o = stack[--top];
-    const i = o % nx, j = ((o - i) / nx) % ny, k = Math.floor(o / sxy);
+    const i = o % nx, j = Math.floor(o / nx) % ny, k = Math.floor(o / sxy);
     if (i > 0) push(o - 1);
     if (i < nx - 1) push(o + 1);
     if (j > 0) push(o - nx);
@@ -209,14 +236,119 @@ export function boneMaskFromIntensity(ct: Volume, options: IntensityMapOptions =
     if (k > 0) push(o - sxy);
     if (k < nz - 1) push(o + sxy);
   }
-  // Grow the flooded outside back by sealMm: what it then covers is outside, the rest is bone.
-  const notFlooded = new Uint8Array(n);
-  for (let i = 0; i < n; i++) notFlooded[i] = flooded[i] ? 0 : 1;
-  const toOutside2 = squaredDistanceTransform(notFlooded, ct.dims, ct.spacing, { source: src });
+  return reached;
+}
+
+/**
+ * Sets out[v] = 1 for voxels that are not solid and that, within their slice perpendicular to index axis
+ * `axis`, cannot reach the slice's border through non-solid voxels (4-connected): the slice's holes.
+ */
+function fillSliceHoles(solid: Uint8Array, dims: readonly number[], axis: number, out: Uint8Array): void {
+  const strides = [1, dims[0], dims[0] * dims[1]];
+  const [ua, va] = axis === 0 ? [1, 2] : axis === 1 ? [0, 2] : [0, 1];
+  const nu = dims[ua], nv = dims[va], su = strides[ua], sv = strides[va];
+  const reached = new Uint8Array(nu * nv);
+  const stack = new Int32Array(nu * nv);
+  for (let w = 0; w < dims[axis]; w++) {
+    const base = w * strides[axis];
+    reached.fill(0);
+    let top = 0;
+    const push = (c: number) => {
+      if (!reached[c] && !solid[base + (c % nu) * su + Math.floor(c / nu) * sv]) {
+        reached[c] = 1;
+        stack[top++] = c;
+      }
+    };
+    for (let u = 0; u < nu; u++) {
+      push(u);
+      push(u + nu * (nv - 1));
+    }
+    for (let v = 0; v < nv; v++) {
+      push(nu * v);
+      push(nu - 1 + nu * v);
+    }
+    while (top > 0) {
+      const c = stack[--top];
+      const u = c % nu, v = (c - u) / nu;
+      if (u > 0) push(c - 1);
+      if (u < nu - 1) push(c + 1);
+      if (v > 0) push(c - nu);
+      if (v < nv - 1) push(c + nu);
+    }
+    for (let c = 0; c < nu * nv; c++) {
+      const o = base + (c % nu) * su + Math.floor(c / nu) * sv;
+      if (!reached[c] && !solid[o]) out[o] = 1;
+    }
+  }
+}
+
+/** The index axis whose direction is closest to the patient axis (0 x, 1 y, 2 z). */
+function indexAxisAlong(ct: Volume, patientAxis: number): number {
+  const m = ct.indexToPatient;
+  let best = 0, bestCos = -1;
+  for (let a = 0; a < 3; a++) {
+    const len = Math.hypot(m[a], m[4 + a], m[8 + a]);
+    const c = Math.abs(m[patientAxis * 4 + a]) / len;
+    if (c > bestCos) {
+      bestCos = c;
+      best = a;
+    }
+  }
+  return best;
+}
+
+/**
+ * Bone from intensities alone, robust to demineralized bone. A plain threshold misses cancellous bone
+ * whose HU is near soft tissue (down to 0-60 HU in an osteoporotic sacrum), so bone = the cortex plus
+ * everything the cortex encloses:
+ * 1. smooth (binomial), cortex = smoothed HU >= cortexHu;
+ * 2. seal gaps in the cortex by a closing of radius sealMm (exact distance transforms);
+ * 3. fill what the sealed cortex encloses in 3D (flood of the outside from the volume's border), and,
+ *    slice by slice, what it encloses in planes normal to `slicePlaneNormals`. The 3D fill alone leaks:
+ *    the cancellous ala opens without a visible wall into the sacral foramina, and through them into
+ *    the pelvis. In coronal planes the ala is enclosed (superior, inferior, medial and lateral cortices)
+ *    while the spinal canal, running cranio-caudally into the lumbar canal, is not;
+ * 4. remove soft-tissue channels: voxels below softTissueHu connected to the outside through such voxels
+ *    (the fat of the foramina and the sacral canal, which step 3 may have enclosed).
+ * Returns 1 for bone, 0 elsewhere.
+ */
+export function boneMaskFromIntensity(ct: Volume, options: IntensityMapOptions = {}): Uint8Array {
+  const cortexHu = options.cortexHu ?? 150;
+  const sealMm = options.sealMm ?? 2;
+  const softHu = options.softTissueHu ?? -20;
+  const passes = options.smoothPasses ?? 2;
+  const normals = options.slicePlaneNormals ?? ['y'];
+  if (!Number.isFinite(cortexHu) || !Number.isFinite(softHu) || !(sealMm >= 0) || !(passes >= 0)) {
+    throw new UsageError('intensity map options must be finite (sealMm and smoothPasses >= 0)', ct.meta.source);
+  }
+  const dims = ct.dims;
+  const n = dims[0] * dims[1] * dims[2];
+  const src = ct.meta.source ?? 'CT';
+  const smooth = smoothBinomial(ct.data, dims, Math.round(passes));
+  // Closing: dilate the cortex by sealMm, then erode the result by sealMm.
+  const notCortex = new Uint8Array(n);
+  for (let i = 0; i < n; i++) notCortex[i] = smooth[i] >= cortexHu ? 0 : 1;
+  const seal2 = (sealMm + 1e-6) ** 2; // a hair more, so a voxel exactly sealMm away (grid coincidence) counts
+  const toCortex2 = squaredDistanceTransform(notCortex, dims, ct.spacing, { source: src });
+  const dilated = new Uint8Array(n);
+  for (let i = 0; i < n; i++) dilated[i] = toCortex2[i] <= seal2 ? 1 : 0;
+  const toOpen2 = squaredDistanceTransform(dilated, dims, ct.spacing, { source: src });
+  const sealed = new Uint8Array(n);
+  for (let i = 0; i < n; i++) sealed[i] = toOpen2[i] > seal2 ? 1 : 0;
+  // What the sealed cortex encloses, in 3D and in the chosen slices.
+  const stack = new Int32Array(n);
+  const open = new Uint8Array(n);
+  for (let i = 0; i < n; i++) open[i] = sealed[i] ? 0 : 1;
+  const outside = floodFromBorder(open, dims, stack);
+  const filled = new Uint8Array(n);
+  for (let i = 0; i < n; i++) filled[i] = outside[i] ? 0 : 1;
+  for (const normal of new Set(normals)) fillSliceHoles(sealed, dims, indexAxisAlong(ct, 'xyz'.indexOf(normal)), filled);
+  // Soft-tissue channels: the outside flooded again, now also through low-density voxels inside.
+  const passable = open;
+  for (let i = 0; i < n; i++) passable[i] = !filled[i] || smooth[i] < softHu ? 1 : 0;
+  const soft = floodFromBorder(passable, dims, stack);
   const bone = new Uint8Array(n);
-  // The growth reaches seal + a hair so that a voxel exactly sealMm away (a grid coincidence) is outside.
-  const grow2 = (sealMm + 1e-6) ** 2;
-  for (let i = 0; i < n; i++) bone[i] = flooded[i] || toOutside2[i] <= grow2 ? 0 : 1;
+  for (let i = 0; i < n; i++) bone[i] = filled[i] && !soft[i] ? 1 : 0;
   return bone;
 }
 

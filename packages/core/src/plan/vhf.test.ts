@@ -1,0 +1,204 @@
+/**
+ * Planning from intensities alone on a real 1 mm CT without labels (../shared/data/vhf-pelvis-ct/, the
+ * Visible Human female pelvis: an elderly, demineralized sacrum whose alar marrow reads 20-70 HU, like
+ * muscle). The seed points below are what a user clicks; they were picked by looking at the slices:
+ * - midline x = 246 mm (LPS): centre of the S1 body and of the spinous processes, halfway between the
+ *   sacroiliac joints (x = 189 and 309 mm at z = 981 mm);
+ * - S1 body centre (246, 284, 982);
+ * - alar points in each ala, caudal to the S1 endplate and lateral to the foramina.
+ * Every check below samples the CT itself (nearest voxel, by hand-written geometry), never the corridor map.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sharedData } from '../test-helpers/data.js';
+import { readNifti } from '../io/nifti.js';
+import type { Volume } from '../volume/volume.js';
+import type { Point3 } from '../math/vec3.js';
+import { corridorMapFromIntensity, BONE, type CorridorMap } from './corridor-map.js';
+import { planAlar, planTransSacral, type AutoPathResult } from './auto.js';
+
+const file = sharedData('vhf-pelvis-ct', 'ct.nii.gz');
+
+const MIDLINE_X = 246;
+const S1_SEED: Point3 = [246, 284, 982];
+const ALAR_LEFT_SEED: Point3 = [302, 295, 968];
+const ALAR_RIGHT_SEED: Point3 = [196, 295, 970];
+/** Sacroiliac joints at the S1 level, read off the axial slice z = 981 mm: the sacrum's half-width. */
+const SI_JOINT_X = { right: 189, left: 309 };
+/**
+ * Fat-filled sacral foramina and the sacral canal, located on the slices (axial z = 962 mm: two round
+ * fat-density holes; z = 975-985 mm: the canal behind the S1 body, -45 to -60 HU).
+ */
+const FORAMINA: Point3[] = [[226, 319, 962], [269, 319, 962]];
+const CANAL: Point3[] = [[246, 312, 981], [246, 316, 975]];
+/** Reference soft tissues, same slice: subcutaneous fat (right flank) and the right gluteal muscle. */
+const FAT: Point3 = [66, 296, 981];
+const MUSCLE: Point3 = [141, 321, 981];
+/** Cancellous bone of the right ala, 30 mm right of the midline at the S1 level (about 30 HU). */
+const ALA_MARROW: Point3 = [216, 283, 982];
+
+/** The CT's HU at the voxel nearest to p (LPS mm), from the volume's own patient-to-index matrix. */
+function hu(ct: Volume, p: ArrayLike<number>): number {
+  const m = ct.patientToIndex;
+  const ijk = [0, 1, 2].map((r) => Math.round(m[r * 4] * p[0] + m[r * 4 + 1] * p[1] + m[r * 4 + 2] * p[2] + m[r * 4 + 3]));
+  const [nx, ny, nz] = ct.dims;
+  if (ijk.some((v, a) => v < 0 || v >= [nx, ny, nz][a])) return -1024;
+  return ct.data[ijk[0] + nx * (ijk[1] + ny * ijk[2])];
+}
+
+/** Mean HU of a 5 x 5 x 5 voxel cube around p. */
+function roiMean(ct: Volume, p: Point3): number {
+  let s = 0;
+  for (let dz = -2; dz <= 2; dz++) for (let dy = -2; dy <= 2; dy++) for (let dx = -2; dx <= 2; dx++) s += hu(ct, [p[0] + dx, p[1] + dy, p[2] + dz]);
+  return s / 125;
+}
+
+/**
+ * HU in a thin cylinder around the segment a-b: every 0.5 mm along the axis, the axis point and 8 points
+ * on each of two rings (1.5 and 3 mm): 17 samples per station. Returns the per-station means and all samples.
+ */
+function cylinder(ct: Volume, a: Point3, b: Point3) {
+  const L = Math.hypot(b[0] - a[0], b[1] - a[1], b[2] - a[2]);
+  const u = [(b[0] - a[0]) / L, (b[1] - a[1]) / L, (b[2] - a[2]) / L];
+  // Two unit vectors normal to u.
+  const ref = Math.abs(u[2]) < 0.9 ? [0, 0, 1] : [1, 0, 0];
+  let e1 = [u[1] * ref[2] - u[2] * ref[1], u[2] * ref[0] - u[0] * ref[2], u[0] * ref[1] - u[1] * ref[0]];
+  const n1 = Math.hypot(e1[0], e1[1], e1[2]);
+  e1 = e1.map((v) => v / n1);
+  const e2 = [u[1] * e1[2] - u[2] * e1[1], u[2] * e1[0] - u[0] * e1[2], u[0] * e1[1] - u[1] * e1[0]];
+  const stations: { t: number; x: number; mean: number }[] = [];
+  const all: number[] = [];
+  for (let t = 0; t <= L; t += 0.5) {
+    const c = [a[0] + t * u[0], a[1] + t * u[1], a[2] + t * u[2]];
+    let s = hu(ct, c);
+    all.push(s);
+    for (const r of [1.5, 3]) {
+      for (let q = 0; q < 8; q++) {
+        const th = (q * Math.PI) / 4;
+        const v = hu(ct, [0, 1, 2].map((i) => c[i] + r * (Math.cos(th) * e1[i] + Math.sin(th) * e2[i])));
+        s += v;
+        all.push(v);
+      }
+    }
+    stations.push({ t, x: c[0], mean: s / 17 });
+  }
+  return { L, stations, all };
+}
+
+/** Means over sliding windows of `windowMm` (stations are 0.5 mm apart). */
+function windowMeans(stations: { mean: number }[], windowMm: number): number[] {
+  const w = Math.round(windowMm / 0.5);
+  const out: number[] = [];
+  for (let i = 0; i + w <= stations.length; i++) {
+    let s = 0;
+    for (let j = i; j < i + w; j++) s += stations[j].mean;
+    out.push(s / w);
+  }
+  return out;
+}
+
+function codeAt(map: CorridorMap, p: Point3): number {
+  const v = map.structures;
+  const m = v.patientToIndex;
+  const ijk = [0, 1, 2].map((r) => Math.round(m[r * 4] * p[0] + m[r * 4 + 1] * p[1] + m[r * 4 + 2] * p[2] + m[r * 4 + 3]));
+  return v.data[ijk[0] + v.dims[0] * (ijk[1] + v.dims[1] * ijk[2])];
+}
+
+describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible Human female pelvis)', () => {
+  let ct: Volume;
+  let map: CorridorMap;
+  let muscleHu: number;
+  let fatHu: number;
+  const screw = { kind: 'screw' as const, diameterMm: 7.3 };
+  const trocar = { kind: 'trocar' as const, diameterMm: 3.05 };
+  let s1: AutoPathResult;
+
+  beforeAll(() => {
+    ct = readNifti(new Uint8Array(readFileSync(file)), file).volume;
+    map = corridorMapFromIntensity(ct, { seeds: [S1_SEED, ALAR_LEFT_SEED, ALAR_RIGHT_SEED] });
+    muscleHu = roiMean(ct, MUSCLE);
+    fatHu = roiMean(ct, FAT);
+    s1 = planTransSacral(map, { id: 's1', tool: screw, seed: S1_SEED, midlineX: MIDLINE_X });
+  }, 60_000);
+
+  it('the reference tissues read as expected (so the thresholds below mean what they say)', () => {
+    expect(fatHu).toBeLessThan(-60);
+    expect(muscleHu).toBeGreaterThan(-20);
+    expect(muscleHu).toBeLessThan(60);
+    // The alar marrow is as dense as muscle: no HU threshold separates them.
+    expect(Math.abs(roiMean(ct, ALA_MARROW) - muscleHu)).toBeLessThan(40);
+  });
+
+  it('the mask counts the cancellous interior as bone and keeps canal and foramina out', () => {
+    // A plain threshold at the cortex level (200 HU) calls the alar marrow soft tissue: fewer than 1 in 10
+    // voxels of a 5 mm cube reach it. The filled mask calls the whole cube bone.
+    let plain = 0, filled = 0;
+    for (let dz = -2; dz <= 2; dz++) for (let dy = -2; dy <= 2; dy++) for (let dx = -2; dx <= 2; dx++) {
+      const p: Point3 = [ALA_MARROW[0] + dx, ALA_MARROW[1] + dy, ALA_MARROW[2] + dz];
+      if (hu(ct, p) >= 200) plain++;
+      if (codeAt(map, p) === BONE) filled++;
+    }
+    expect(plain).toBeLessThan(13);
+    expect(filled).toBe(125);
+    for (const p of [...FORAMINA, ...CANAL, FAT, MUSCLE]) expect(codeAt(map, p)).not.toBe(BONE);
+  });
+
+  it('S1: ilium to ilium through the sacral body, bone density along its whole length', () => {
+    const a = s1.analysis;
+    expect(a.cortexEntry).not.toBeNull();
+    expect(a.cortexExit).not.toBeNull();
+    const ends = [a.cortexEntry!, a.cortexExit!].sort((p, q) => p[0] - q[0]);
+    // Both ends lateral to the sacroiliac joints (in the ilia), on opposite sides of the midline.
+    expect(ends[0][0]).toBeLessThan(SI_JOINT_X.right - 10);
+    expect(ends[1][0]).toBeGreaterThan(SI_JOINT_X.left + 10);
+    // Through the sacral body: level with the S1 seed where it crosses the midline.
+    const t = (MIDLINE_X - ends[0][0]) / (ends[1][0] - ends[0][0]);
+    const mid = [0, 1, 2].map((i) => ends[0][i] + t * (ends[1][i] - ends[0][i]));
+    expect(Math.hypot(mid[1] - S1_SEED[1], mid[2] - S1_SEED[2])).toBeLessThan(15);
+    expect(roiMean(ct, mid as Point3)).toBeGreaterThan(100); // the S1 body's cancellous bone, 130-270 HU
+    // Each end at the lateral iliac cortex: cortex (> 300 HU) within the last 4 mm inside, soft tissue
+    // (mean below 100 HU) 2-6 mm beyond.
+    const cyl = cylinder(ct, ends[0], ends[1]);
+    const first = cylinder(ct, ends[0], [ends[0][0] + 4, ends[0][1], ends[0][2]]).all;
+    const last = cylinder(ct, [ends[1][0] - 4, ends[1][1], ends[1][2]], ends[1]).all;
+    expect(Math.max(...first)).toBeGreaterThan(300);
+    expect(Math.max(...last)).toBeGreaterThan(300);
+    const beyondR = cylinder(ct, [ends[0][0] - 6, ends[0][1], ends[0][2]], [ends[0][0] - 2, ends[0][1], ends[0][2]]).all;
+    const beyondL = cylinder(ct, [ends[1][0] + 2, ends[1][1], ends[1][2]], [ends[1][0] + 6, ends[1][1], ends[1][2]]).all;
+    const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+    expect(mean(beyondR)).toBeLessThan(100);
+    expect(mean(beyondL)).toBeLessThan(100);
+    // Bone density along the whole length: every 10 mm stretch of a 3 mm radius cylinder averages above
+    // muscle + 30 HU (fat, the canal and the foramina read -40 to -90 HU; this marrow 30-110 HU plus its
+    // trabeculae), and the whole corridor averages above 120 HU.
+    const w = windowMeans(cyl.stations, 10);
+    expect(Math.min(...w)).toBeGreaterThan(muscleHu + 30);
+    expect(mean(cyl.stations.map((s) => s.mean))).toBeGreaterThan(120);
+    // A plain 200 HU threshold would call most of this corridor soft tissue.
+    expect(cyl.all.filter((v) => v >= 200).length / cyl.all.length).toBeLessThan(0.5);
+    expect(a.boneToBoneMm).toBeGreaterThan(150);
+    expect(a.breaches).toEqual([]);
+    expect(a.minClearanceMm).toBeGreaterThan(0);
+  });
+
+  for (const side of ['left', 'right'] as const) {
+    it(`alar ${side}: stays lateral to the foramina and in bone`, () => {
+      const seed = side === 'left' ? ALAR_LEFT_SEED : ALAR_RIGHT_SEED;
+      const r = planAlar(map, { id: `alar-${side}`, side, tool: trocar, seed });
+      const a = r.analysis;
+      const from = a.cortexEntry ?? r.path.entry;
+      const cyl = cylinder(ct, from, r.path.target);
+      expect(cyl.L).toBeGreaterThan(30);
+      const sign = side === 'left' ? 1 : -1;
+      // Every station on the patient's `side`, farther from the midline than the foramina (plus the
+      // trocar's radius and 2 mm) and never at fat density.
+      const foramenOffset = Math.max(...FORAMINA.map((f) => sign * (f[0] - MIDLINE_X)));
+      for (const s of cyl.stations) expect(sign * (s.x - MIDLINE_X)).toBeGreaterThan(foramenOffset + trocar.diameterMm / 2 + 2);
+      const w = windowMeans(cyl.stations, 10);
+      expect(Math.min(...w)).toBeGreaterThan(muscleHu + 30);
+      // Posterior entry, running forward (anterior is -y) and up.
+      expect(r.path.target[1]).toBeLessThan(r.path.entry[1]);
+      expect(r.path.target[2]).toBeGreaterThan(r.path.entry[2]);
+    });
+  }
+});
