@@ -1,7 +1,7 @@
 /**
  * A volume prepared for ray casting: attenuation (1/mm) per voxel as Float32, an occupancy grid of
  * 8-voxel blocks for empty-space skipping, and the geometry. Prepared once per volume; every projection
- * afterwards only builds a 30-number parameter block (`drrParams`) and runs the kernel.
+ * afterwards only builds a 33-number parameter block (`drrParams`) and runs the kernel.
  *
  * The arrays can live in any ArrayBuffer the caller provides (`allocate`), e.g. a SharedArrayBuffer so
  * that worker threads or web workers read the same memory without copies.
@@ -122,12 +122,12 @@ export interface RayOptions {
   /**
    * Largest distance between samples along a ray, in index units (voxels, default 1.5). Joseph's method
    * samples once per voxel plane; a ray oblique to all three axes crosses a plane every ~1.7 voxels, and
-   * then each plane is sampled several times.
+   * then each plane is sampled several times (the steepest ray of the image decides, see kernel.ts).
    */
   maxSampleSpacingVoxels?: number;
 }
 
-/** The kernel's parameter block for one projection (see kernel.ts for the layout). */
+/** The kernels' parameter block for one projection (see kernel.ts for the layout). */
 export function drrParams(dv: DrrVolume, g: CarmGeometry, out: Float64Array = new Float64Array(DRR_PARAMS_LENGTH), rays: RayOptions = {}): Float64Array {
   validateGeometry(g);
   const f = carmFrame(g);
@@ -165,6 +165,7 @@ export function drrParams(dv: DrrVolume, g: CarmGeometry, out: Float64Array = ne
   if (!(maxSpacing > 0)) throw new DrrError(`maxSampleSpacingVoxels must be positive (got ${maxSpacing})`);
   out[31] = dv.muScale;
   out[30] = Math.min(8, Math.max(1, Math.ceil(stepVoxels / maxSpacing - 1e-9)));
+  out[32] = maxSpacing;
   return out;
 }
 

@@ -1,27 +1,314 @@
 /**
- * The DRR inner loop, self-contained: it references nothing outside its own body (no imports, no module
- * constants, no helpers), so a worker can be built from its source text (`drrKernel.toString()`) in
- * Node and in browsers alike, and it allocates nothing.
+ * The DRR inner loops, self-contained: `drrKernel` and `drrRayKernel` reference nothing outside their own
+ * bodies except each other (no imports, no module constants, no helpers), so a worker can be built from
+ * their source text (`toString()`) in Node and in browsers alike. They allocate no per-ray memory.
  *
- * Method: Joseph's ray-driven projector. For each detector pixel the ray from the focal spot is followed
- * in voxel-index space along its dominant axis; at every voxel plane of that axis the attenuation is
- * interpolated bilinearly in the plane (the voxel centres of the other two axes), and the sum times the
- * ray length per plane is the line integral (unitless: mu in 1/mm times mm). Rays are clipped to the
- * grid first, and whole 8-plane runs whose occupancy block (air, dilated by a block) is empty are skipped,
- * which clips rays to the body.
+ * Both are Joseph's projector: a ray is followed along its dominant index axis m, and at every voxel plane
+ * of that axis the attenuation is interpolated bilinearly in the plane (the voxel centres of the other
+ * two axes p, q); the sum times the ray length per plane is the line integral (unitless: mu in 1/mm times
+ * mm).
+ *
+ * `drrKernel` (plane sweep) evaluates them plane by plane instead of ray by ray. All rays of the image are
+ * described by their slopes u = dp/dm, v = dq/dm; on a grid of (u, v) ("virtual rays") the position in
+ * plane m is p = sp + (m - sm) u, q = sq + (m - sm) v, so the in-plane interpolation is separable: each
+ * needed row of the plane is resampled once along p onto the virtual columns, and each virtual row then
+ * adds one linear blend of two such rows. Both loops run over contiguous memory with no per-sample
+ * position arithmetic, which is what makes it several times faster than following each ray. When the
+ * detector is parallel to the planes and its rows and columns follow p and q (e.g. AP and lateral views of
+ * an axis-aligned volume) the virtual rays are the pixels themselves and the image equals the ray-by-ray
+ * one; otherwise the virtual grid has the detector's pixel density at its centre and each pixel takes the
+ * bilinear interpolation of the four virtual rays around its own slopes (a small, smooth resampling of
+ * the projection). Planes are sub-sampled (trilinear, `sub` samples per plane) when the steepest ray would
+ * cross a plane more than `maxSampleSpacingVoxels` apart. Geometries where one axis cannot serve every
+ * ray of the image (rays nearly parallel to the planes) fall back to `drrRayKernel`.
+ *
+ * `drrRayKernel` follows each ray, in 16 x 8 pixel tiles, skipping 8-plane runs whose occupancy block is
+ * empty (air, dilated by a block), and picks the dominant axis per ray.
  *
  * params layout (Float64Array, DRR_PARAMS_LENGTH):
  *  0-2 nx ny nz   3 columns  4 rows  5 block shift (log2 block size)  6-8 occupancy grid dims
  *  9-11 focal spot, voxel index
  *  12-14 ray direction of pixel (0,0), index space; 15-17 its change per column; 18-20 per row
  *  21-23 the same directions in patient mm: pixel (0,0); 24-26 per column; 27-29 per row
- *  30 samples per plane: 1 = Joseph's method; n > 1 = n trilinear samples per plane, for rays so
- *     oblique to all three axes that one sample per plane would be too sparse along the ray
+ *  30 samples per plane for drrRayKernel (from the central ray): 1 = Joseph's method; n > 1 = n trilinear
+ *     samples per plane, for rays so oblique to all three axes that one sample per plane would be too sparse
  *  31 attenuation per unit of the stored integers, 1/mm
+ *  32 largest distance between samples along a ray, voxels (drrKernel chooses its samples per plane)
  * mu holds attenuation quantised to 16 bits (value * params[31] = 1/mm): half the memory traffic of
  * Float32, and the scale is applied once per ray since the sum is linear.
+ *
+ * Both render rows rowStart..rowEnd-1 only, and give the same values for a row whatever band it is
+ * rendered in (the virtual grid depends on the whole image's geometry, not on the band).
  */
 export function drrKernel(
+  params: Float64Array,
+  mu: Uint16Array,
+  occupancy: Uint8Array,
+  out: Float32Array,
+  rowStart: number,
+  rowEnd: number,
+): void {
+  const nx = params[0] | 0, ny = params[1] | 0, nz = params[2] | 0;
+  const columns = params[3] | 0, rows = params[4] | 0;
+  const muScale = params[31];
+  const maxSpacing = params[32] > 0 ? params[32] : 1.5;
+  // Dominant axis m from the detector's central ray; p, q the in-plane axes (p the faster in memory).
+  const cc = (columns - 1) / 2, rc = (rows - 1) / 2;
+  const a0 = Math.abs(params[12] + cc * params[15] + rc * params[18]);
+  const a1 = Math.abs(params[13] + cc * params[16] + rc * params[19]);
+  const a2 = Math.abs(params[14] + cc * params[17] + rc * params[20]);
+  const am = a1 > a0 && a1 >= a2 ? 1 : a2 > a0 && a2 > a1 ? 2 : 0;
+  const ap = am === 0 ? 1 : 0, aq = am === 2 ? 1 : 2;
+  const nm = am === 0 ? nx : am === 1 ? ny : nz;
+  const np = ap === 0 ? nx : ny, nq = aq === 1 ? ny : nz;
+  const strideM = am === 0 ? 1 : am === 1 ? nx : nx * ny;
+  const strideP = ap === 0 ? 1 : nx, strideQ = aq === 1 ? nx : nx * ny;
+  const sm = params[9 + am], sp = params[9 + ap], sq = params[9 + aq];
+  // Ray direction components along m, p, q of pixel (c, r): w0 + c wc + r wr.
+  const wm0 = params[12 + am], wmc = params[15 + am], wmr = params[18 + am];
+  const wp0 = params[12 + ap], wpc = params[15 + ap], wpr = params[18 + ap];
+  const wq0 = params[12 + aq], wqc = params[15 + aq], wqr = params[18 + aq];
+  const side = wm0 + cc * wmc + rc * wmr > 0 ? 1 : -1;
+  // Over the detector's corners (k < 4) and centre (k = 4): slope range, steepest step, and the slope
+  // change per pixel at the centre (the virtual grid's spacing).
+  let degenerate = false, maxStep = 0;
+  let du = 0, dv = 0, uLo = Infinity, uHi = -Infinity, vLo = Infinity, vHi = -Infinity;
+  for (let k = 0; k < 5; k++) {
+    const c = k === 4 ? cc : (k & 1) * (columns - 1), r = k === 4 ? rc : (k >> 1) * (rows - 1);
+    const wm = wm0 + c * wmc + r * wmr, wp = wp0 + c * wpc + r * wpr, wq = wq0 + c * wqc + r * wqr;
+    const u = wp / wm, v = wq / wm;
+    if (!(wm * side > 0 && Math.abs(u) < 8 && Math.abs(v) < 8)) {
+      degenerate = true;
+      break;
+    }
+    const step = Math.sqrt(1 + u * u + v * v);
+    if (step > maxStep) maxStep = step;
+    if (u < uLo) uLo = u;
+    if (u > uHi) uHi = u;
+    if (v < vLo) vLo = v;
+    if (v > vHi) vHi = v;
+    if (k === 4) {
+      const w2 = wm * wm;
+      const uc = Math.abs((wpc * wm - wp * wmc) / w2), ur = Math.abs((wpr * wm - wp * wmr) / w2);
+      const vc = Math.abs((wqc * wm - wq * wmc) / w2), vr = Math.abs((wqr * wm - wq * wmr) / w2);
+      du = uc > ur ? uc : ur;
+      dv = vc > vr ? vc : vr;
+    }
+  }
+  if (degenerate || !(du > 0) || !(dv > 0)) {
+    drrRayKernel(params, mu, occupancy, out, rowStart, rowEnd);
+    return;
+  }
+  for (let i = rowStart * columns; i < rowEnd * columns; i++) out[i] = 0;
+  const sub = Math.min(8, Math.max(1, Math.ceil(maxStep / maxSpacing - 1e-9)));
+  // Planes in front of the focal spot only.
+  let mFirst = 0, mLast = nm - 1;
+  if (side > 0 && mFirst < sm) mFirst = Math.ceil(sm);
+  if (side < 0 && mLast > sm) mLast = Math.floor(sm);
+  if (mFirst > mLast) return;
+
+  // Detector parallel to the planes with columns along p and rows along q: virtual rays = pixels.
+  const tol = 1e-9 * (Math.abs(wm0) + Math.abs(wmc) + Math.abs(wmr) + Math.abs(wp0) + Math.abs(wpc) + Math.abs(wpr) + Math.abs(wq0) + Math.abs(wqc) + Math.abs(wqr));
+  const aligned = Math.abs(wmc) < tol && Math.abs(wmr) < tol && Math.abs(wpr) < tol && Math.abs(wqc) < tol;
+  let u0: number, v0: number, nU: number, nV: number;
+  if (aligned) {
+    u0 = wp0 / wm0;
+    du = wpc / wm0;
+    v0 = wq0 / wm0;
+    dv = wqr / wm0;
+    nU = columns;
+    nV = rows;
+  } else {
+    // Only slopes of rays that can meet the grid: the corners of the in-plane rectangle at the slab faces
+    // (no limit when the focal spot lies between the faces).
+    let gLo = Infinity, gHi = -Infinity, hLo = Infinity, hHi = -Infinity, bounded = true;
+    for (let k = 0; k < 8; k++) {
+      const dm = ((k & 1) ? mLast + 0.5 : mFirst - 0.5) - sm;
+      if (dm * side <= 0) {
+        bounded = false;
+        break;
+      }
+      const u = (((k & 2) ? np - 1 : 0) - sp) / dm, v = (((k & 4) ? nq - 1 : 0) - sq) / dm;
+      if (u < gLo) gLo = u;
+      if (u > gHi) gHi = u;
+      if (v < hLo) hLo = v;
+      if (v > hHi) hHi = v;
+    }
+    if (bounded) {
+      if (gLo > uLo) uLo = gLo;
+      if (gHi < uHi) uHi = gHi;
+      if (hLo > vLo) vLo = hLo;
+      if (hHi < vHi) vHi = hHi;
+    }
+    if (!(uLo <= uHi && vLo <= vHi)) return;
+    // One virtual ray of margin on each side (outside the grid: zero) so edge pixels interpolate to zero.
+    u0 = uLo - du;
+    v0 = vLo - dv;
+    nU = Math.ceil((uHi - uLo) / du) + 3;
+    nV = Math.ceil((vHi - vLo) / dv) + 3;
+    if (nU > 4 * columns + 8 || nV > 4 * rows + 8) {
+      drrRayKernel(params, mu, occupancy, out, rowStart, rowEnd);
+      return;
+    }
+  }
+  // The virtual rows and columns this band of pixels needs.
+  let bU0 = 0, bU1 = nU - 1, bV0 = rowStart, bV1 = rowEnd - 1;
+  if (!aligned) {
+    let ulo = Infinity, uhi = -Infinity, vlo = Infinity, vhi = -Infinity;
+    for (let k = 0; k < 4; k++) {
+      const c = (k & 1) * (columns - 1), r = (k & 2) ? rowEnd - 1 : rowStart;
+      const wm = wm0 + c * wmc + r * wmr;
+      const U = ((wp0 + c * wpc + r * wpr) / wm - u0) / du, V = ((wq0 + c * wqc + r * wqr) / wm - v0) / dv;
+      if (U < ulo) ulo = U;
+      if (U > uhi) uhi = U;
+      if (V < vlo) vlo = V;
+      if (V > vhi) vhi = V;
+    }
+    bU0 = Math.max(0, Math.floor(ulo));
+    bU1 = Math.min(nU - 1, Math.ceil(uhi));
+    bV0 = Math.max(0, Math.floor(vlo));
+    bV1 = Math.min(nV - 1, Math.ceil(vhi));
+    if (bU0 > bU1 || bV0 > bV1) return;
+  }
+  const width = bU1 - bU0 + 1, height = bV1 - bV0 + 1;
+  const acc = new Float64Array(width * height);
+  const ipOff = new Int32Array(width), tpW = new Float64Array(width);
+  let hA = new Float64Array(width), hB = new Float64Array(width);
+  const invSub = 1 / sub;
+  // Tiles of virtual rows: a tile's rows of the plane stay in cache from one plane to the next.
+  const TILE = 32;
+  for (let t0 = 0; t0 < height; t0 += TILE) {
+    const t1 = t0 + TILE < height ? t0 + TILE : height;
+    for (let m = mFirst; m <= mLast; m++) {
+      for (let s = 0; s < sub; s++) {
+        let xm = sub === 1 ? m : m - 0.5 + (s + 0.5) * invSub;
+        if (xm < 0) xm = 0;
+        else if (xm > nm - 1) xm = nm - 1;
+        let im = xm | 0;
+        if (im > nm - 2) im = nm - 2;
+        const tm = xm - im;
+        const two = tm > 0;
+        const dm = xm - sm;
+        // p of virtual column G = bU0 + U is pG + G pB; the columns with p inside [0, np - 1] take part.
+        // (Written in the global column so that every band computes the same numbers.)
+        const pB = dm * du, pG = sp + dm * u0;
+        let ua = 0, ub = width - 1;
+        if (pB !== 0) {
+          let lo = Math.ceil(-pG / pB), hi = Math.floor((np - 1 - pG) / pB);
+          if (pB < 0) {
+            const t = Math.ceil((np - 1 - pG) / pB);
+            hi = Math.floor(-pG / pB);
+            lo = t;
+          }
+          if (lo - bU0 > ua) ua = lo - bU0;
+          if (hi - bU0 < ub) ub = hi - bU0;
+        } else if (!(pG >= 0 && pG <= np - 1)) continue;
+        if (ua > ub) continue;
+        for (let U = ua; U <= ub; U++) {
+          let p = pG + (U + bU0) * pB;
+          if (p < 0) p = 0;
+          let ip = p | 0;
+          if (ip > np - 2) ip = np - 2;
+          let tp = p - ip;
+          if (tp > 1) tp = 1;
+          ipOff[U] = ip * strideP;
+          tpW[U] = tp;
+        }
+        const qB = dm * dv, qG = sq + dm * v0;
+        const planeA = im * strideM, planeB = planeA + strideM;
+        let keyA = -1, keyB = -1;
+        for (let V = t0; V < t1; V++) {
+          let q = qG + (V + bV0) * qB;
+          if (!(q >= -1e-9 && q <= nq - 1 + 1e-9)) continue;
+          if (q < 0) q = 0;
+          let iq = q | 0;
+          if (iq > nq - 2) iq = nq - 2;
+          let tq = q - iq;
+          if (tq > 1) tq = 1;
+          // Rows iq and iq + 1 resampled along p (and between two planes when between planes), kept while
+          // the next virtual rows need the same ones.
+          if (keyA !== iq || keyB !== iq + 1) {
+            if (keyB === iq) {
+              const h = hA;
+              hA = hB;
+              hB = h;
+              keyA = iq;
+              keyB = -1;
+            } else if (keyA === iq + 1) {
+              const h = hB;
+              hB = hA;
+              hA = h;
+              keyB = iq + 1;
+              keyA = -1;
+            }
+            for (let w = 0; w < 2; w++) {
+              const qi = iq + w;
+              if ((w === 0 ? keyA : keyB) === qi) continue;
+              const h = w === 0 ? hA : hB;
+              const rowA = planeA + qi * strideQ;
+              if (two) {
+                const rowB = planeB + qi * strideQ;
+                for (let U = ua; U <= ub; U++) {
+                  const x = rowA + ipOff[U], y = rowB + ipOff[U], tp = tpW[U];
+                  const va = mu[x] + (mu[x + strideP] - mu[x]) * tp;
+                  const vb = mu[y] + (mu[y + strideP] - mu[y]) * tp;
+                  h[U] = va + (vb - va) * tm;
+                }
+              } else {
+                for (let U = ua; U <= ub; U++) {
+                  const x = rowA + ipOff[U];
+                  const v00 = mu[x];
+                  h[U] = v00 + (mu[x + strideP] - v00) * tpW[U];
+                }
+              }
+              if (w === 0) keyA = qi;
+              else keyB = qi;
+            }
+          }
+          const o = V * width;
+          const ha = hA, hb = hB;
+          for (let U = ua; U <= ub; U++) {
+            const x = ha[U];
+            acc[o + U] += x + (hb[U] - x) * tq;
+          }
+        }
+      }
+    }
+  }
+  // Each sample stands for 1/sub of a plane step, |W| / |wm| mm per unit of m along the pixel's own ray.
+  for (let r = rowStart; r < rowEnd; r++) {
+    for (let c = 0; c < columns; c++) {
+      const wm = wm0 + c * wmc + r * wmr;
+      let val: number;
+      if (aligned) {
+        val = acc[(r - bV0) * width + c];
+      } else {
+        const U = ((wp0 + c * wpc + r * wpr) / wm - u0) / du - bU0;
+        const V = ((wq0 + c * wqc + r * wqr) / wm - v0) / dv - bV0;
+        if (!(U >= 0 && U <= width - 1 && V >= 0 && V <= height - 1)) continue;
+        let iu = U | 0, iv = V | 0;
+        if (iu > width - 2) iu = width - 2;
+        if (iv > height - 2) iv = height - 2;
+        if (iu < 0 || iv < 0) {
+          // A band one virtual ray wide or high: nothing to interpolate across.
+          val = acc[(iv < 0 ? 0 : iv) * width + (iu < 0 ? 0 : iu)];
+        } else {
+          const fu = U - iu, fv = V - iv;
+          const o = iv * width + iu;
+          const x0 = acc[o] + (acc[o + 1] - acc[o]) * fu;
+          const x1 = acc[o + width] + (acc[o + width + 1] - acc[o + width]) * fu;
+          val = x0 + (x1 - x0) * fv;
+        }
+      }
+      const Wx = params[21] + c * params[24] + r * params[27];
+      const Wy = params[22] + c * params[25] + r * params[28];
+      const Wz = params[23] + c * params[26] + r * params[29];
+      out[r * columns + c] = (val * muScale * invSub * Math.sqrt(Wx * Wx + Wy * Wy + Wz * Wz)) / (wm < 0 ? -wm : wm);
+    }
+  }
+}
+
+export function drrRayKernel(
   params: Float64Array,
   mu: Uint16Array,
   occupancy: Uint8Array,
@@ -173,4 +460,4 @@ export function drrKernel(
   }
 }
 
-export const DRR_PARAMS_LENGTH = 32;
+export const DRR_PARAMS_LENGTH = 33;

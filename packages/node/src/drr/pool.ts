@@ -1,10 +1,10 @@
 /**
  * DRR rendering on worker threads. The prepared volume (attenuation and occupancy) lives in
- * SharedArrayBuffers: it is handed to each worker once, and every render only posts a 32-number
- * parameter block and a row range, so a 2D/3D registration can call `render` thousands of times.
+ * SharedArrayBuffers: it is handed to each worker once, and every render only posts a parameter
+ * block (DRR_PARAMS_LENGTH numbers) and row ranges, so a 2D/3D registration can call `render` thousands of times.
  *
- * The workers run core's `drrKernel` from its source text (it is self-contained by design), so the pool
- * works the same from TypeScript sources under the test runner and from the built package.
+ * The workers run core's `drrKernel` and `drrRayKernel` from their source text (self-contained by design),
+ * so the pool works the same from TypeScript sources under the test runner and from the built package.
  */
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
@@ -13,6 +13,7 @@ import {
   DrrError,
   drrKernel,
   drrParams,
+  drrRayKernel,
   prepareDrrVolume,
   type CarmGeometry,
   type DrrVolume,
@@ -33,6 +34,7 @@ const WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 var __name = (f) => f;
+const drrRayKernel = (${drrRayKernel.toString()});
 const drrKernel = (${drrKernel.toString()});
 const mu = workerData.mu, occupancy = workerData.occupancy;
 let out = null, params = null;
@@ -57,7 +59,11 @@ function isShared(a: ArrayBufferView): boolean {
 export interface PoolOptions {
   /** Worker threads (default: the machine's available parallelism). */
   threads?: number;
-  /** Row bands per thread per image: more bands balance the load better (default 8). */
+  /**
+   * Row bands per thread per image (default 4): more bands balance the load better when other work
+   * shares the cores, fewer repeat less work (a band of a tilted view also computes the virtual rays
+   * at its edges, see core's drrKernel).
+   */
   bandsPerThread?: number;
 }
 
@@ -94,7 +100,7 @@ export class DrrPool {
       w.unref();
       return w;
     });
-    return new DrrPool(dv, workers, opts.bandsPerThread ?? 8);
+    return new DrrPool(dv, workers, opts.bandsPerThread ?? 4);
   }
 
   get threads(): number {
