@@ -88,6 +88,9 @@ const loaders = {
 async function run(kind: keyof typeof loaders, className: string, data: Uint8Array, source: string, what: string): Promise<CodecFrame> {
   const mod = await loaders[kind]();
   const Decoder = mod[className];
+  // A new decoder per frame, on purpose: a kept one reports the previous frame's size and pixels when
+  // a stream fails to decode (OpenJPEG does not throw then), which no size check can catch; and a new
+  // one costs well under 1 ms beside a ~45 ms 512 x 512 decode (measured; see the DICOM benchmark).
   const decoder = new Decoder();
   lastCodecMessages = [];
   try {

@@ -10,7 +10,8 @@ import type { Volume } from '../../volume/volume.js';
 import type { NamedBytes } from '../types.js';
 import { parseDicom } from './parse.js';
 import { decodeJpeg } from './jpeg.js';
-import { decodeFrame } from './pixels.js';
+import { decodeJpeg2000 } from './codecs.js';
+import { decodeFrame, encapsulatedFrame } from './pixels.js';
 import { readDicomSeries } from './series.js';
 import { readDir, readNamed, sharedData } from '../../test-helpers/data.js';
 
@@ -131,6 +132,39 @@ describe('ct-dicom-jpeg2000 (20 files, JPEG 2000 lossless, names not in slice or
       for (let i = 0; i < got.length; i++) if (got[i] !== stored[i] * slope + intercept) mismatches++;
       expect(mismatches, `slice ${k} (${f.name})`).toBe(0);
     }
+  });
+});
+
+describe('JPEG 2000 decoding one frame after another', () => {
+  const files = readDir('ct-dicom-jpeg2000');
+
+  it('a stream that does not decode never yields the previous frame; the next frame is exact', async () => {
+    const factory = (await import('@cornerstonejs/codec-openjpeg/decodewasmjs')).default as (o?: object) => Promise<Record<string, new () => {
+      getEncodedBuffer(n: number): Uint8Array; decode(): void; getDecodedBuffer(): Uint8Array; delete(): void;
+    }>>;
+    const quiet = () => undefined;
+    const codec = await factory({ print: quiet, printErr: quiet });
+    const fresh = (frame: Uint8Array) => {
+      const dec = new codec.J2KDecoder();
+      dec.getEncodedBuffer(frame.length).set(frame);
+      dec.decode();
+      const out = dec.getDecodedBuffer().slice();
+      dec.delete();
+      return out;
+    };
+    const frames = [0, 9].map((i) => encapsulatedFrame(parseDicom(files[i].bytes, files[i].name), 0));
+    const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
+    const first = await decodeJpeg2000(frames[0], 'first');
+    expect(same(first.data, fresh(frames[0]))).toBe(true);
+    // OpenJPEG does not throw on this: it reports an empty frame. A decoder kept from the frame before
+    // would report that frame's size instead (its stale state), and the size checks would not catch it.
+    const junk = Uint8Array.from({ length: 300 }, (_, i) => (i < 4 ? [0xff, 0x4f, 0xff, 0x51][i] : (i * 37) & 0xff));
+    const bad = await decodeJpeg2000(junk, 'junk.dcm').catch((e: unknown) => e);
+    if (!(bad instanceof FormatError)) expect(bad).toMatchObject({ width: 0, height: 0 });
+    const second = await decodeJpeg2000(frames[1], 'second');
+    expect(same(second.data, fresh(frames[1]))).toBe(true);
+    // The returned data are copies: a later decode does not change an earlier result.
+    expect(same(first.data, fresh(frames[0]))).toBe(true);
   });
 });
 

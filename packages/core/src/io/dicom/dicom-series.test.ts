@@ -9,6 +9,9 @@ import { FormatError, GeometryError, LimitError } from '../../errors.js';
 import { cross, type Point3 } from '../../math/vec3.js';
 import { createVolume, indexToPatientFrom } from '../../volume/volume.js';
 import type { NamedBytes } from '../types.js';
+import { parseDicom } from './parse.js';
+import { decodeFrame, describePixels } from './pixels.js';
+import { TAG } from './tags.js';
 import { readDicomSeries } from './series.js';
 import { encodeDicomSeries, writeDicomSeries } from './writer.js';
 
@@ -172,6 +175,29 @@ describe('writer -> reader round trip', () => {
     m[2] = 0.3; // k column gets an x component
     const v = createVolume({ data: new Int16Array(8), dims: [2, 2, 2], indexToPatient: m });
     expect(() => writeDicomSeries(v)).toThrow(GeometryError);
+  });
+});
+
+describe('DicomDataset.retaining', () => {
+  it('keeps the named elements with their values, drops the rest, and leaves the original whole', async () => {
+    const volume = createVolume({ data: int16Data(4 * 3 * 2, 7), dims: [4, 3, 2], indexToPatient: indexToPatientFrom([1, 2, 3], [0.5, 0.5, 2]), meta: { patientName: 'Døe^Jåne' } });
+    const file = writeDicomSeries(volume, { seriesDescription: 'retain' })[0];
+    const ds = parseDicom(file.bytes, file.name);
+    const kept = ds.retaining([TAG.PixelData, TAG.PatientName, TAG.SeriesDescription]);
+    expect(kept.name).toBe(file.name);
+    expect(kept.string(TAG.PatientName)).toBe('Døe^Jåne');
+    expect(kept.string(TAG.SeriesDescription)).toBe('retain');
+    expect(kept.element(TAG.Rows)).toBeUndefined();
+    expect(kept.string(TAG.Modality)).toBeUndefined();
+    expect(ds.uint16(TAG.Rows)).toBe(3);
+    expect(ds.string(TAG.Modality)).toBe('CT');
+    expect(kept.warnings).toBe(ds.warnings);
+    // The pixels read through the slim data set are the file's own bytes, as dicom-parser locates them.
+    const raw = dicomParser.parseDicom(file.bytes);
+    const px = raw.elements.x7fe00010;
+    const expected = new Int16Array(file.bytes.slice(px.dataOffset, px.dataOffset + 24).buffer);
+    const frame = await decodeFrame(kept, 0, describePixels(ds));
+    expect(Array.from(frame.data)).toEqual(Array.from(expected));
   });
 });
 

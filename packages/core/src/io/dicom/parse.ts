@@ -49,6 +49,15 @@ export function decodeUtf8(bytes: Uint8Array): string {
   return out;
 }
 
+/** Bytes as ISO 8859-1 (each byte one character), in chunks so long values stay within argument limits. */
+function latin1(bytes: Uint8Array): string {
+  const CHUNK = 4096;
+  if (bytes.length <= CHUNK) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  let out = '';
+  for (let p = 0; p < bytes.length; p += CHUNK) out += String.fromCharCode.apply(null, bytes.subarray(p, p + CHUNK) as unknown as number[]);
+  return out;
+}
+
 /** Encode a string as UTF-8. */
 export function encodeUtf8(text: string): Uint8Array {
   const out: number[] = [];
@@ -102,22 +111,20 @@ export class DicomDataset {
     const e = this.raw.elements[tag];
     if (!e || e.length <= 0) return undefined;
     const bytes = this.bytes;
-    const end = Math.min(e.dataOffset + e.length, bytes.length);
-    if (e.dataOffset < 0 || e.dataOffset >= end) return undefined;
-    let stop = end;
+    let end = Math.min(e.dataOffset + e.length, bytes.length);
+    let start = e.dataOffset;
+    if (start < 0 || start >= end) return undefined;
     // Padding is a trailing NUL (UI) or spaces; an embedded NUL ends the value as in dicom-parser.
-    const raw = bytes.subarray(e.dataOffset, stop);
-    const nul = raw.indexOf(0);
-    if (nul >= 0) stop = e.dataOffset + nul;
-    const slice = bytes.subarray(e.dataOffset, stop);
-    let s: string;
-    if (this.utf8) s = decodeUtf8(slice);
-    else {
-      s = '';
-      for (let i = 0; i < slice.length; i++) s += String.fromCharCode(slice[i]);
-    }
-    s = s.replace(/[ \0]+$/, '').replace(/^ +/, '');
-    return s.length ? s : undefined;
+    // Trimmed on the bytes (a space byte never occurs inside a UTF-8 sequence), so no regex or
+    // per-character concatenation: slicesOf reads several of these per file.
+    const nul = bytes.subarray(start, end).indexOf(0);
+    if (nul >= 0) end = start + nul;
+    while (end > start && bytes[end - 1] === 0x20) end--;
+    while (start < end && bytes[start] === 0x20) start++;
+    if (start === end) return undefined;
+    const slice = bytes.subarray(start, end);
+    if (this.utf8) return decodeUtf8(slice);
+    return latin1(slice);
   }
 
   strings(tag: string): string[] | undefined {
@@ -127,15 +134,20 @@ export class DicomDataset {
 
   /** All numeric values of a DS or IS element; FormatError when one is not a number. */
   numbers(tag: string): number[] | undefined {
-    const parts = this.strings(tag);
-    if (!parts) return undefined;
-    return parts.map((p) => {
-      const v = p === '' ? NaN : Number(p);
+    const s = this.string(tag);
+    if (s === undefined) return undefined;
+    const out: number[] = [];
+    for (let from = 0; ; ) {
+      const bs = s.indexOf('\\', from);
+      const part = (bs < 0 ? s.slice(from) : s.slice(from, bs)).trim();
+      const v = part === '' ? NaN : Number(part);
       if (!Number.isFinite(v)) {
-        throw new FormatError(`${describeTag(tag)} value '${this.string(tag)}' is not a list of numbers`, this.name);
+        throw new FormatError(`${describeTag(tag)} value '${s}' is not a list of numbers`, this.name);
       }
-      return v;
-    });
+      out.push(v);
+      if (bs < 0) return out;
+      from = bs + 1;
+    }
   }
 
   /** First numeric value of a DS or IS element (undefined when absent or empty). */
@@ -160,6 +172,21 @@ export class DicomDataset {
     if (!e || e.length < 2) return undefined;
     if (e.dataOffset + 2 > this.bytes.length) throw new FormatError(`${describeTag(tag)} lies past the end of the file`, this.name);
     return this.raw.uint16(tag);
+  }
+
+  /**
+   * The same data set holding only the given elements (sharing the file's bytes and the warnings), for
+   * callers that keep many parsed files alive at once and need only a few of their attributes.
+   */
+  retaining(tags: readonly string[]): DicomDataset {
+    const elements: Record<string, RawElement> = {};
+    for (const tag of tags) {
+      const e = this.raw.elements[tag];
+      if (e) elements[tag] = e;
+    }
+    // dicom-parser's accessors live on the data set's prototype; copy the fields, swap the elements.
+    const raw = Object.assign(Object.create(Object.getPrototypeOf(this.raw) as object) as RawDataSet, this.raw, { elements });
+    return new DicomDataset(this.name, this.transferSyntaxUid, raw, this.warnings, this.utf8);
   }
 
   /** Items of a sequence (empty when absent). */

@@ -206,6 +206,27 @@ function typedView(desc: PixelDescription, buffer: ArrayBuffer, byteOffset: numb
   }
 }
 
+/* Scans for values outside BitsStored, one function per common array type so each stays monomorphic. */
+function u16Clean(data: Uint16Array, mask: number): boolean {
+  for (let i = 0; i < data.length; i++) if (data[i] > mask) return false;
+  return true;
+}
+
+function i16Clean(data: Int16Array, shift: number): boolean {
+  for (let i = 0; i < data.length; i++) if (((data[i] << shift) >> shift) !== data[i]) return false;
+  return true;
+}
+
+function anyClean(data: StoredArray, signed: boolean, shift: number, mask: number): boolean {
+  const n = data.length;
+  if (signed) {
+    for (let i = 0; i < n; i++) if (((data[i] << shift) >> shift) !== data[i]) return false;
+  } else {
+    for (let i = 0; i < n; i++) if (data[i] > mask) return false;
+  }
+  return true;
+}
+
 /** Masks values to BitsStored (and sign-extends); returns the input when nothing changes. */
 function maskStored(data: StoredArray, desc: PixelDescription, shared: boolean): { data: StoredArray; shared: boolean } {
   const bits = desc.bitsStored;
@@ -213,14 +234,11 @@ function maskStored(data: StoredArray, desc: PixelDescription, shared: boolean):
   const signed = desc.pixelRepresentation === 1;
   const shift = 32 - bits;
   const mask = bits >= 32 ? 0xffffffff : 2 ** bits - 1;
-  let clean = true;
-  const n = data.length;
-  if (signed) {
-    for (let i = 0; i < n; i++) if (((data[i] << shift) >> shift) !== data[i]) { clean = false; break; }
-  } else {
-    for (let i = 0; i < n; i++) if (data[i] > mask) { clean = false; break; }
-  }
+  const clean = !signed && data instanceof Uint16Array ? u16Clean(data, mask)
+    : signed && data instanceof Int16Array ? i16Clean(data, shift)
+    : anyClean(data, signed, shift, mask);
   if (clean) return { data, shared };
+  const n = data.length;
   const out = shared ? data.slice() : data;
   if (signed) for (let i = 0; i < n; i++) out[i] = (out[i] << shift) >> shift;
   else for (let i = 0; i < n; i++) out[i] = out[i] & mask;

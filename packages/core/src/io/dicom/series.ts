@@ -308,21 +308,83 @@ function fits16(range: [number, number]): boolean {
   return range[0] >= -32768 && range[1] <= 32767;
 }
 
-function writeSlice(out: VoxelArray, offset: number, data: StoredArray, slope: number, intercept: number): void {
+/*
+ * Rescale loops, one per common (output, stored) type pair: a single loop over the VoxelArray and
+ * StoredArray unions sees several array types, and V8 then compiles its element accesses as generic
+ * (several times slower per voxel). The usual CT cases (Int16 or Uint16 stored, integer slope and
+ * intercept, Int16 out) each get their own function so every access stays monomorphic.
+ */
+function rescaleI16FromI16(out: Int16Array, offset: number, data: Int16Array, slope: number, intercept: number): void {
   const n = data.length;
-  if (slope === 1 && intercept === 0 && (out instanceof Int16Array) === (data instanceof Int16Array) && out instanceof Int16Array) {
-    out.set(data as Int16Array, offset);
-    return;
-  }
-  if (slope === 1) {
-    for (let i = 0; i < n; i++) out[offset + i] = data[i] + intercept;
-  } else {
-    for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
-  }
+  if (slope === 1) for (let i = 0; i < n; i++) out[offset + i] = data[i] + intercept;
+  else for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
 }
 
+function rescaleI16FromU16(out: Int16Array, offset: number, data: Uint16Array, slope: number, intercept: number): void {
+  const n = data.length;
+  if (slope === 1) for (let i = 0; i < n; i++) out[offset + i] = data[i] + intercept;
+  else for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
+}
+
+function rescaleF32FromI16(out: Float32Array, offset: number, data: Int16Array, slope: number, intercept: number): void {
+  const n = data.length;
+  for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
+}
+
+function rescaleF32FromU16(out: Float32Array, offset: number, data: Uint16Array, slope: number, intercept: number): void {
+  const n = data.length;
+  for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
+}
+
+function rescaleAny(out: VoxelArray, offset: number, data: StoredArray, slope: number, intercept: number): void {
+  const n = data.length;
+  if (slope === 1) for (let i = 0; i < n; i++) out[offset + i] = data[i] + intercept;
+  else for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
+}
+
+function writeSlice(out: VoxelArray, offset: number, data: StoredArray, slope: number, intercept: number): void {
+  if (out instanceof Int16Array) {
+    if (data instanceof Int16Array) {
+      // A plain copy (memcpy) when nothing changes: the common uncompressed case.
+      if (slope === 1 && intercept === 0) out.set(data, offset);
+      else rescaleI16FromI16(out, offset, data, slope, intercept);
+      return;
+    }
+    if (data instanceof Uint16Array) return rescaleI16FromU16(out, offset, data, slope, intercept);
+  } else if (out instanceof Float32Array) {
+    if (data instanceof Int16Array) return rescaleF32FromI16(out, offset, data, slope, intercept);
+    if (data instanceof Uint16Array) return rescaleF32FromU16(out, offset, data, slope, intercept);
+  }
+  rescaleAny(out, offset, data, slope, intercept);
+}
+
+/** Text attributes copied into VolumeMetadata, by key. */
+const META_TAGS = {
+  patientName: TAG.PatientName,
+  patientId: TAG.PatientId,
+  patientBirthDate: TAG.PatientBirthDate,
+  patientSex: TAG.PatientSex,
+  studyInstanceUid: TAG.StudyInstanceUid,
+  studyDate: TAG.StudyDate,
+  studyDescription: TAG.StudyDescription,
+  seriesInstanceUid: TAG.SeriesInstanceUid,
+  seriesDescription: TAG.SeriesDescription,
+  frameOfReferenceUid: TAG.FrameOfReferenceUid,
+  modality: TAG.Modality,
+  manufacturer: TAG.Manufacturer,
+  manufacturerModelName: TAG.ManufacturerModelName,
+  acquisitionDate: TAG.AcquisitionDate,
+  acquisitionTime: TAG.AcquisitionTime,
+} as const satisfies Partial<Record<keyof VolumeMetadata, string>>;
+
+/**
+ * The elements read from a file after slicesOf: the pixel data, metaOf's attributes and the single-slice
+ * fallback thickness. Everything else is let go once the file's slices are known, so that hundreds of
+ * parsed files held until assembly do not fill the heap with element objects (collector time).
+ */
+const RETAINED_TAGS: readonly string[] = [TAG.PixelData, TAG.SpacingBetweenSlices, TAG.SeriesNumber, ...Object.values(META_TAGS)];
+
 function metaOf(ds: DicomDataset, source: string): VolumeMetadata {
-  const s = (tag: string) => ds.string(tag);
   const seriesNumber = (() => {
     try {
       return ds.number(TAG.SeriesNumber);
@@ -330,25 +392,12 @@ function metaOf(ds: DicomDataset, source: string): VolumeMetadata {
       return undefined;
     }
   })();
-  const meta: VolumeMetadata = {
-    patientName: s(TAG.PatientName),
-    patientId: s(TAG.PatientId),
-    patientBirthDate: s(TAG.PatientBirthDate),
-    patientSex: s(TAG.PatientSex),
-    studyInstanceUid: s(TAG.StudyInstanceUid),
-    studyDate: s(TAG.StudyDate),
-    studyDescription: s(TAG.StudyDescription),
-    seriesInstanceUid: s(TAG.SeriesInstanceUid),
-    seriesNumber,
-    seriesDescription: s(TAG.SeriesDescription),
-    frameOfReferenceUid: s(TAG.FrameOfReferenceUid),
-    modality: s(TAG.Modality),
-    manufacturer: s(TAG.Manufacturer),
-    manufacturerModelName: s(TAG.ManufacturerModelName),
-    acquisitionDate: s(TAG.AcquisitionDate),
-    acquisitionTime: s(TAG.AcquisitionTime),
-    source,
-  };
+  const meta: VolumeMetadata = {};
+  for (const [key, tag] of Object.entries(META_TAGS)) {
+    meta[key as keyof typeof META_TAGS] = ds.string(tag);
+    if (key === 'seriesInstanceUid') meta.seriesNumber = seriesNumber;
+  }
+  meta.source = source;
   for (const key of Object.keys(meta) as (keyof VolumeMetadata)[]) if (meta[key] === undefined) delete meta[key];
   return meta;
 }
@@ -458,7 +507,10 @@ export async function readDicomSeries(files: NamedBytes[], options: DicomReadOpt
   for (const file of files) {
     try {
       const ds = parseDicom(file.bytes, file.name);
-      slices.push(...slicesOf(ds));
+      const fileSlices = slicesOf(ds);
+      const kept = ds.retaining(RETAINED_TAGS);
+      for (const s of fileSlices) s.ds = kept;
+      slices.push(...fileSlices);
     } catch (e) {
       if (!(e instanceof CorridorError)) throw e;
       errors.push(e);
