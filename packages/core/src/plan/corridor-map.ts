@@ -151,9 +151,9 @@ export function corridorMapFromLabels(labels: Volume, options: LabelMapOptions):
 
 export interface IntensityMapOptions {
   /**
-   * HU, after light smoothing (see smoothPasses), at and above which a voxel is cortical (or dense) bone.
-   * Default 150: a 1 mm cortex of 400-600 HU keeps well above it after smoothing, soft tissue (muscle
-   * 0-80 HU) stays well below it.
+   * HU at and above which a voxel is cortical (or dense) bone. Default 200: above muscle and its noise,
+   * below a thin cortex even when partial-volumed. Applied to the raw HU: smoothing would spread a dense
+   * cortex into the canal and foramina next to it.
    */
   cortexHu?: number;
   /**
@@ -167,11 +167,14 @@ export interface IntensityMapOptions {
    * between fat (-60 to -120 HU) and the fattiest marrow of demineralized bone (0 to +60 HU).
    */
   softTissueHu?: number;
-  /** Passes of a [1 2 1]/4 binomial filter along each axis before thresholding (noise). Default 2. */
+  /** Passes of a [1 2 1]/4 binomial filter along each axis before the soft-tissue test (noise). Default 2. */
   smoothPasses?: number;
   /**
    * Also fill, slice by slice, what the sealed cortex encloses in planes perpendicular to these patient
-   * axes (see boneMaskFromIntensity). Default ['y'] (coronal planes); [] disables.
+   * axes (see boneMaskFromIntensity). Default [] (3D fill only). ['y'] (coronal planes) seals the alae
+   * of a demineralized sacrum whose cancellous bone opens into the foramina without a visible wall; it
+   * relies on the foramina and canal holding fat (step 4), true of real anatomy, and so it would fill a
+   * phantom's water-density foramina: opt in for real osteoporotic CT.
    */
   slicePlaneNormals?: ('x' | 'y' | 'z')[];
   /** Only the bone within this distance (mm) of a seed point is kept (crop). Default: whole volume. */
@@ -301,23 +304,25 @@ function indexAxisAlong(ct: Volume, patientAxis: number): number {
  * Bone from intensities alone, robust to demineralized bone. A plain threshold misses cancellous bone
  * whose HU is near soft tissue (down to 0-60 HU in an osteoporotic sacrum), so bone = the cortex plus
  * everything the cortex encloses:
- * 1. smooth (binomial), cortex = smoothed HU >= cortexHu;
+ * 1. cortex = HU >= cortexHu;
  * 2. seal gaps in the cortex by a closing of radius sealMm (exact distance transforms);
  * 3. fill what the sealed cortex encloses in 3D (flood of the outside from the volume's border), and,
- *    slice by slice, what it encloses in planes normal to `slicePlaneNormals`. The 3D fill alone leaks:
- *    the cancellous ala opens without a visible wall into the sacral foramina, and through them into
- *    the pelvis. In coronal planes the ala is enclosed (superior, inferior, medial and lateral cortices)
- *    while the spinal canal, running cranio-caudally into the lumbar canal, is not;
- * 4. remove soft-tissue channels: voxels below softTissueHu connected to the outside through such voxels
- *    (the fat of the foramina and the sacral canal, which step 3 may have enclosed).
+ *    slice by slice, what it encloses in planes normal to `slicePlaneNormals` (opt-in). The 3D fill
+ *    alone leaks in a demineralized sacrum: the cancellous ala opens without a visible wall into the
+ *    sacral foramina, and through them into the pelvis. In coronal planes the ala is enclosed
+ *    (superior, inferior, medial and lateral cortices) while the spinal canal, running cranio-caudally
+ *    into the lumbar canal, is not;
+ * 4. remove soft-tissue channels: voxels below softTissueHu (after binomial smoothing) connected to the
+ *    outside through such voxels (the fat of the foramina and the sacral canal, which step 3 may have
+ *    enclosed).
  * Returns 1 for bone, 0 elsewhere.
  */
 export function boneMaskFromIntensity(ct: Volume, options: IntensityMapOptions = {}): Uint8Array {
-  const cortexHu = options.cortexHu ?? 150;
+  const cortexHu = options.cortexHu ?? 200;
   const sealMm = options.sealMm ?? 2;
   const softHu = options.softTissueHu ?? -20;
   const passes = options.smoothPasses ?? 2;
-  const normals = options.slicePlaneNormals ?? ['y'];
+  const normals = options.slicePlaneNormals ?? [];
   if (!Number.isFinite(cortexHu) || !Number.isFinite(softHu) || !(sealMm >= 0) || !(passes >= 0)) {
     throw new UsageError('intensity map options must be finite (sealMm and smoothPasses >= 0)', ct.meta.source);
   }
@@ -327,7 +332,8 @@ export function boneMaskFromIntensity(ct: Volume, options: IntensityMapOptions =
   const smooth = smoothBinomial(ct.data, dims, Math.round(passes));
   // Closing: dilate the cortex by sealMm, then erode the result by sealMm.
   const notCortex = new Uint8Array(n);
-  for (let i = 0; i < n; i++) notCortex[i] = smooth[i] >= cortexHu ? 0 : 1;
+  const data = ct.data;
+  for (let i = 0; i < n; i++) notCortex[i] = data[i] >= cortexHu ? 0 : 1;
   const seal2 = (sealMm + 1e-6) ** 2; // a hair more, so a voxel exactly sealMm away (grid coincidence) counts
   const toCortex2 = squaredDistanceTransform(notCortex, dims, ct.spacing, { source: src });
   const dilated = new Uint8Array(n);

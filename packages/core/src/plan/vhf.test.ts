@@ -115,7 +115,7 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
 
   beforeAll(() => {
     ct = readNifti(new Uint8Array(readFileSync(file)), file).volume;
-    map = corridorMapFromIntensity(ct, { seeds: [S1_SEED, ALAR_LEFT_SEED, ALAR_RIGHT_SEED] });
+    map = corridorMapFromIntensity(ct, { seeds: [S1_SEED, ALAR_LEFT_SEED, ALAR_RIGHT_SEED], slicePlaneNormals: ['y'] });
     muscleHu = roiMean(ct, MUSCLE);
     fatHu = roiMean(ct, FAT);
     s1 = planTransSacral(map, { id: 's1', tool: screw, seed: S1_SEED, midlineX: MIDLINE_X });
