@@ -6,6 +6,7 @@
 import { FormatError, LimitError } from '../../errors.js';
 import { decodeJpeg2000, decodeJpeg8, decodeJpegLs, readJ2kHeader, type CodecFrame } from './codecs.js';
 import { decodeJpeg, JpegError, readJpegHeader } from './jpeg.js';
+import { uint16Within } from './lanes.js';
 import { DicomDataset, tagLabel } from './parse.js';
 import { decodeRle } from './rle.js';
 import { TAG, TRANSFER_SYNTAX_NAMES, TS } from './tags.js';
@@ -207,11 +208,6 @@ function typedView(desc: PixelDescription, buffer: ArrayBuffer, byteOffset: numb
 }
 
 /* Scans for values outside BitsStored, one function per common array type so each stays monomorphic. */
-function u16Clean(data: Uint16Array, mask: number): boolean {
-  for (let i = 0; i < data.length; i++) if (data[i] > mask) return false;
-  return true;
-}
-
 function i16Clean(data: Int16Array, shift: number): boolean {
   for (let i = 0; i < data.length; i++) if (((data[i] << shift) >> shift) !== data[i]) return false;
   return true;
@@ -234,7 +230,7 @@ function maskStored(data: StoredArray, desc: PixelDescription, shared: boolean):
   const signed = desc.pixelRepresentation === 1;
   const shift = 32 - bits;
   const mask = bits >= 32 ? 0xffffffff : 2 ** bits - 1;
-  const clean = !signed && data instanceof Uint16Array ? u16Clean(data, mask)
+  const clean = !signed && data instanceof Uint16Array ? uint16Within(data, mask)
     : signed && data instanceof Int16Array ? i16Clean(data, shift)
     : anyClean(data, signed, shift, mask);
   if (clean) return { data, shared };

@@ -9,6 +9,7 @@ import { cross, dot, norm, type Point3 } from '../../math/vec3.js';
 import { allocateVoxels, createVolume, MAX_VOXELS, type VolumeMetadata, type VoxelArray } from '../../volume/volume.js';
 import type { LoadedSeries, NamedBytes } from '../types.js';
 import { DicomDataset, parseDicom } from './parse.js';
+import { addToInt16 } from './lanes.js';
 import { decodeFrame, describePixels, type PixelDescription, type StoredArray } from './pixels.js';
 import { TAG } from './tags.js';
 
@@ -315,15 +316,16 @@ function fits16(range: [number, number]): boolean {
  * intercept, Int16 out) each get their own function so every access stays monomorphic.
  */
 function rescaleI16FromI16(out: Int16Array, offset: number, data: Int16Array, slope: number, intercept: number): void {
+  // Int16 output only ever comes with integer slope and intercept and values checked to fit.
+  if (slope === 1) return addToInt16(out, offset, data, intercept);
   const n = data.length;
-  if (slope === 1) for (let i = 0; i < n; i++) out[offset + i] = data[i] + intercept;
-  else for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
+  for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
 }
 
 function rescaleI16FromU16(out: Int16Array, offset: number, data: Uint16Array, slope: number, intercept: number): void {
+  if (slope === 1) return addToInt16(out, offset, data, intercept);
   const n = data.length;
-  if (slope === 1) for (let i = 0; i < n; i++) out[offset + i] = data[i] + intercept;
-  else for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
+  for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
 }
 
 function rescaleF32FromI16(out: Float32Array, offset: number, data: Int16Array, slope: number, intercept: number): void {
