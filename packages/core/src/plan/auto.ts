@@ -9,9 +9,12 @@
  * Nelder-Mead (with restarts) runs from the best points of a coarse scan around the seed (multistart);
  * the winner is then analysed exactly (analyze.ts).
  *
- * Alar: a posterior entry, along the long axis of one ala (caudal-posterior to cranial-anterior), lateral
- * to the foramina, ending short of the anterior cortex. The axis passes through a point of the ala and
- * has slopes (dx/dz, dy/dz); the objective rewards clearance first and length second.
+ * Alar: a posterior entry, through one ala lateral to the foramina, ending short of the anterior cortex.
+ * The axis crosses the coronal plane of the seed at a point of the ala and has slopes (dx/dy, dz/dy) per
+ * mm anterior. Along the ala's long axis (caudal-posterior to cranial-anterior) first; when that leaves
+ * the tool less than its margin, down to perpendicular to a tilted sacrum's dorsal surface
+ * (caudal-anterior) too. The objective rewards clearance first (up to the tool radius + margin + 1 mm)
+ * and length second.
  */
 import { multistart } from '../math/optimize.js';
 import type { Point3 } from '../math/vec3.js';
@@ -19,6 +22,7 @@ import { analyzePath, interpolateMap, type AnalyzeOptions, type PathAnalysis } f
 import { OUTSIDE, type CorridorMap } from './corridor-map.js';
 import { PlanError, type PlanPath } from './model.js';
 import type { Volume } from '../volume/volume.js';
+import { sampleNearest } from '../volume/sample.js';
 import { lengthToOrder, steppedCatalogue, type Catalogue, type ToolSpec } from './tools.js';
 
 export interface TransSacralOptions {
@@ -264,34 +268,54 @@ export function planAlar(map: CorridorMap, options: AlarOptions): AutoPathResult
   const walkStep = h / 2;
   const cortexZone = Math.max(tool.diameterMm, 3);
   const [sx, sy, sz] = options.seed;
-  // Axis through (sx + x0, sy, sz + x1), direction (x2, -(x3), 1): cranial with an anterior component.
-  const line = (x: number[]) => ({ p: [sx + x[0], sy, sz + x[1]] as Point3, d: normalize3(x[2], -x[3], 1) });
+  // Axis through (sx + x0, sy, sz + x1), direction (x2, -1, x3): anterior, x2 mm lateral and x3 mm
+  // cranial per mm. t grows anteriorly, so the run's low end is the posterior (entry) end.
+  const line = (x: number[]) => ({ p: [sx + x[0], sy, sz + x[1]] as Point3, d: normalize3(x[2], -1, x[3]) });
   const geometry = (x: number[]) => {
     const { p, d } = line(x);
     const run = envelopeRun(map, p, d, walkStep, 300);
     if (!run) return null;
-    // Entry at the caudal-posterior end; the tip stopShort before the cranial-anterior cortex.
+    // Entry at the posterior end; the tip stopShort before the anterior cortex.
     const tEnd = run.t1 - stopShort;
     return { p, d, t0: run.t0, tEnd };
   };
-  const objective = (x: number[]): number => {
+  const need = toolR + margin;
+  /** Smallest clearance radius along the corridor part of axis x (-Infinity when it misses bone). */
+  const minClearance = (x: number[]) => {
+    const g = geometry(x);
+    return g && g.tEnd - g.t0 > cortexZone ? clearanceProfile(map, g.p, g.d, g.t0 + cortexZone, g.tEnd, h / 2).min : -Infinity;
+  };
+  /** minCranial: the smallest cranial slope (mm per mm anterior) allowed. */
+  const objectiveFor = (minCranial: number) => (x: number[]): number => {
     let penalty = 0;
     for (let a = 0; a < 2; a++) penalty += Math.max(0, Math.abs(x[a]) - search);
-    penalty += 50 * Math.max(0, Math.abs(x[2]) - 0.6) + 50 * Math.max(0, x[3] - 2.5) + 50 * Math.max(0, -x[3]);
+    penalty += 50 * Math.max(0, Math.abs(x[2]) - 0.6) + 50 * Math.max(0, x[3] - 3) + 50 * Math.max(0, minCranial - x[3]);
     const g = geometry(x);
     if (!g) return 100 + penalty + interpolateMap(map, map.depth, line(x).p, 50);
     const len = g.tEnd - g.t0;
     if (len < 3 * cortexZone) return 50 + penalty - len;
     const prof = clearanceProfile(map, g.p, g.d, g.t0 + cortexZone, g.tEnd, h / 2);
-    const need = toolR + margin;
     // Clearance first (full credit up to need + 1 mm), then length, then mean clearance.
     const c = Math.min(prof.min, need + 1);
     return -(10 * c + 0.05 * len + 0.02 * prof.mean) + penalty;
   };
-  const starts: number[][] = [];
-  for (const dx of [-6, 0, 6]) for (const dz of [-6, 0, 6]) for (const ay of [0.5, 1.0]) starts.push([dx, dz, 0, ay]);
-  const scored = starts.map((x) => ({ x, f: objective(x) })).sort((a, b) => a.f - b.f).slice(0, 5).map((s) => s.x);
-  const best = multistart(objective, scored, { initialStep: [2, 2, 0.1, 0.15], xTolerance: 0.02, fTolerance: 1e-4, maxEvaluations: 500 });
+  const search1 = (minCranial: number, slopes: number[]) => {
+    const objective = objectiveFor(minCranial);
+    const starts: number[][] = [];
+    for (const dx of [-6, 0, 6]) for (const dz of [-6, 0, 6]) for (const cz of slopes) starts.push([dx, dz, 0, cz]);
+    const scored = starts.map((x) => ({ x, f: objective(x) })).sort((a, b) => a.f - b.f).slice(0, 5).map((s) => s.x);
+    const r = multistart(objective, scored, { initialStep: [2, 2, 0.1, 0.25], xTolerance: 0.02, fTolerance: 1e-4, maxEvaluations: 500 });
+    return { x: r.x, f: r.value, evaluations: starts.length + r.evaluations };
+  };
+  // The long axis first (cranial-anterior); only when no such axis gives the tool its margin, also axes
+  // down to perpendicular to a tilted sacrum's dorsal surface (caudal-anterior), and the better one wins.
+  let best = search1(0, [0.3, 1, 2]);
+  let evaluations = best.evaluations;
+  if (minClearance(best.x) < need) {
+    const wide = search1(-1.5, [-0.8, 0, 0.8]);
+    evaluations += wide.evaluations;
+    if (wide.f < best.f) best = wide;
+  }
   const g = geometry(best.x);
   if (!g) throw new PlanError(`no alar axis through bone was found near the seed`, options.id);
   const at = (t: number): Point3 => [g.p[0] + t * g.d[0], g.p[1] + t * g.d[1], g.p[2] + t * g.d[2]];
@@ -303,7 +327,7 @@ export function planAlar(map: CorridorMap, options: AlarOptions): AutoPathResult
     entry: at(g.t0 - (options.overshootMm ?? 2)),
     target: at(g.tEnd),
   };
-  return finish(map, path, { marginMm: margin, cortexZoneMm: cortexZone }, starts.length + best.evaluations, undefined, undefined);
+  return finish(map, path, { marginMm: margin, cortexZoneMm: cortexZone }, evaluations, undefined, undefined);
 }
 
 export interface SacralSeeds {
@@ -314,18 +338,86 @@ export interface SacralSeeds {
   /** Alar seeds (middle of each ala near S1/S2, lateral to the foramina). */
   alarLeft: Point3;
   alarRight: Point3;
+  /**
+   * How far (mm) a trans-sacral search may move from the S1 or S2 seed (planTransSacral's searchMm):
+   * 45% of the distance between the two seeds, within 8-15 mm, so that the S2 search cannot reach the
+   * (usually wider) S1 corridor and the other way round.
+   */
+  levelSearchMm: number;
+  /** Which anatomy defined the levels: 'foramina', 'S1 label' or 'top of the sacrum'. */
+  levelsFrom: 'foramina' | 'S1 label' | 'top of the sacrum';
+}
+
+export interface SacralSeedOptions {
+  /** Labels of the S1 vertebra when it is segmented apart from the sacrum (TotalSegmentator: 26). */
+  s1?: number[];
+  /**
+   * Labels of the sacral foramina, each foramen (or each level on each side) its own label, as in the
+   * phantom (S1L 21, S1R 22, S2L 23, ...). When at least two levels on each side are found, they define
+   * the S1 and S2 levels (see sacralSeedsFromLabels).
+   */
+  foramina?: number[];
+  /** Labels of the spinal canal: the vertebral body seeds lie anterior to it. */
+  canal?: number[];
+}
+
+interface LabelStats {
+  n: number;
+  sx: number;
+  sy: number;
+  sz: number;
+  xMin: number;
+  xMax: number;
+}
+
+/** Runs (t0, t1) of consecutive samples p + t d (t in [-reach, reach], step) for which `inside` holds. */
+function runsAlong(p: Point3, d: Point3, reach: number, step: number, inside: (q: Point3) => boolean): Segment[] {
+  const runs: Segment[] = [];
+  let start = NaN;
+  const q: Point3 = [0, 0, 0];
+  for (let t = -reach; t <= reach + 1e-9; t += step) {
+    q[0] = p[0] + t * d[0]; q[1] = p[1] + t * d[1]; q[2] = p[2] + t * d[2];
+    const ins = inside(q);
+    if (ins && Number.isNaN(start)) start = t;
+    if (!ins && !Number.isNaN(start)) {
+      runs.push({ t0: start, t1: t - step });
+      start = NaN;
+    }
+  }
+  if (!Number.isNaN(start)) runs.push({ t0: start, t1: reach });
+  return runs;
 }
 
 /**
- * Seed points from a segmentation: the S1 body from the S1 label (or the top 25 mm of the sacrum), S2
- * 6-22 mm below S1's caudal end, the midline from the S1 centroid, alar seeds lateral of the S1/S2
+ * Seed points from a segmentation, for planTransSacral and planAlar.
+ *
+ * The S1 trans-sacral corridor runs between the S1 foramina (below) and the top of the alae (above), the
+ * S2 corridor between the S1 and S2 foramina, so where the foramina are labelled they define the levels,
+ * whatever the sacral slope:
+ * - F1, F2 = the midpoints of the centroids of the most cranial and the next foramen label on each side;
+ *   the midline x = F1's x; the sacral axis s (caudal) = F2 - F1 in the sagittal plane, the anterior
+ *   direction a perpendicular to it.
+ * - Level points: S2 = (F1 + F2) / 2, S1 = F1 - (F2 - F1) / 2 (the same step above the S1 foramina).
+ * - Each body seed is the middle of the sacral bone met along a through its level point at the midline,
+ *   anterior to the canal (the vertebral body, not the dorsal elements or the promontory's rim).
+ * - Alar seeds: at the S1-S2 level, halfway between the foramina's lateral edge and the sacrum's lateral
+ *   edge, in the middle of the bone along a there.
+ * Without foramina: the S1 body is the S1 label's centroid (or, with neither, the top 25 mm of the
+ * sacrum), S2 the sacrum 6-22 mm below S1's caudal end, and the alar seeds lie lateral of the S1/S2
  * junction at 45% of the way from the midline to the sacrum's lateral edge.
  */
-export function sacralSeedsFromLabels(labels: Volume, sacrum: number[], s1?: number[]): SacralSeeds {
+export function sacralSeedsFromLabels(labels: Volume, sacrum: number[], s1OrOptions?: number[] | SacralSeedOptions): SacralSeeds {
+  const opts: SacralSeedOptions = Array.isArray(s1OrOptions) ? { s1: s1OrOptions } : (s1OrOptions ?? {});
   const src = labels.meta.source ?? 'labels';
-  const isS = new Uint8Array(65536), isS1 = new Uint8Array(65536);
+  const isS = new Uint8Array(65536), isS1 = new Uint8Array(65536), isCanal = new Uint8Array(65536);
+  // foramen label -> 1 + its index in opts.foramina
+  const foramenIndex = new Uint16Array(65536);
   for (const l of sacrum) isS[l & 0xffff] = 1;
-  for (const l of s1 ?? []) isS1[l & 0xffff] = 1;
+  for (const l of opts.s1 ?? []) isS1[l & 0xffff] = 1;
+  for (const l of opts.canal ?? []) isCanal[l & 0xffff] = 1;
+  const foramina = [...new Set(opts.foramina ?? [])];
+  foramina.forEach((l, i) => { foramenIndex[l & 0xffff] = i + 1; });
+  const fStats: LabelStats[] = foramina.map(() => ({ n: 0, sx: 0, sy: 0, sz: 0, xMin: Infinity, xMax: -Infinity }));
   const [nx, ny, nz] = labels.dims;
   const m = labels.indexToPatient;
   const d = labels.data;
@@ -333,6 +425,7 @@ export function sacralSeedsFromLabels(labels: Volume, sacrum: number[], s1?: num
   let zTop = -Infinity;
   const c1 = [0, 0, 0];
   let n1 = 0, zS1Bottom = Infinity;
+  let sacrumSumX = 0, sacrumN = 0;
   const pos = [0, 0, 0];
   const toP = (i: number, j: number, k: number) => {
     for (let r = 0; r < 3; r++) pos[r] = m[r * 4] * i + m[r * 4 + 1] * j + m[r * 4 + 2] * k + m[r * 4 + 3];
@@ -341,15 +434,33 @@ export function sacralSeedsFromLabels(labels: Volume, sacrum: number[], s1?: num
   for (let k = 0, o = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, o++) {
     const v = d[o];
     if (!(v >= 0 && v < 65536)) continue;
+    const fi = foramenIndex[v];
+    if (fi) {
+      const p = toP(i, j, k);
+      const st = fStats[fi - 1];
+      st.n++; st.sx += p[0]; st.sy += p[1]; st.sz += p[2];
+      if (p[0] < st.xMin) st.xMin = p[0];
+      if (p[0] > st.xMax) st.xMax = p[0];
+      continue;
+    }
     if (!isS[v] && !isS1[v]) continue;
     const p = toP(i, j, k);
     if (p[2] > zTop) zTop = p[2];
+    sacrumSumX += p[0];
+    sacrumN++;
     if (isS1[v]) {
       c1[0] += p[0]; c1[1] += p[1]; c1[2] += p[2]; n1++;
       if (p[2] < zS1Bottom) zS1Bottom = p[2];
     }
   }
   if (!Number.isFinite(zTop)) throw new PlanError(`no sacrum label (${sacrum.join(', ')}) in the segmentation`, src);
+  const isSacrum = (q: Point3) => {
+    const v = sampleNearest(labels, q, -1);
+    return v >= 0 && v < 65536 && (isS[v] === 1 || isS1[v] === 1);
+  };
+  const fromForamina = foramina.length ? seedsFromForamina(labels, foramina, fStats, sacrumSumX / sacrumN, isSacrum, isCanal) : null;
+  if (fromForamina) return fromForamina;
+
   const sumSlab = (z0: number, z1: number) => {
     const c = [0, 0, 0];
     let n = 0, xMin = Infinity, xMax = -Infinity;
@@ -380,5 +491,101 @@ export function sacralSeedsFromLabels(labels: Volume, sacrum: number[], s1?: num
   const frac = 0.45;
   const alarLeft: Point3 = [xm + frac * (junction.xMax - xm), junction.c[1], junction.c[2]];
   const alarRight: Point3 = [xm - frac * (xm - junction.xMin), junction.c[1], junction.c[2]];
-  return { s1: s1Seed, s2: s2.c, midlineX: xm, alarLeft, alarRight };
+  return { s1: s1Seed, s2: s2.c, midlineX: xm, alarLeft, alarRight, levelSearchMm: levelSearch(s1Seed, s2.c), levelsFrom: n1 > 0 ? 'S1 label' : 'top of the sacrum' };
+}
+
+/** Distance of t = 0 from a run (0 inside it). */
+function runDistance(r: Segment): number {
+  return r.t0 <= 0 && r.t1 >= 0 ? 0 : Math.min(Math.abs(r.t0), Math.abs(r.t1));
+}
+
+function levelSearch(a: Point3, b: Point3): number {
+  return Math.min(15, Math.max(8, 0.45 * Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2])));
+}
+
+/** The foramina branch of sacralSeedsFromLabels; null when fewer than two levels per side are labelled. */
+function seedsFromForamina(
+  labels: Volume,
+  foramina: number[],
+  stats: LabelStats[],
+  provisionalMidX: number,
+  isSacrum: (q: Point3) => boolean,
+  isCanal: Uint8Array,
+): SacralSeeds | null {
+  type C = { label: number; c: Point3 };
+  const left: C[] = [], right: C[] = [];
+  foramina.forEach((label, i) => {
+    const st = stats[i];
+    if (st.n === 0) return;
+    const c: Point3 = [st.sx / st.n, st.sy / st.n, st.sz / st.n];
+    // A label whose centroid sits on the midline holds foramina of both sides: no level can be read from it.
+    if (Math.abs(c[0] - provisionalMidX) < 5) return;
+    (c[0] > provisionalMidX ? left : right).push({ label, c });
+  });
+  if (left.length < 2 || right.length < 2) return null;
+  left.sort((a, b) => b.c[2] - a.c[2]);
+  right.sort((a, b) => b.c[2] - a.c[2]);
+  const mid = (a: Point3, b: Point3): Point3 => [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2];
+  const f1 = mid(left[0].c, right[0].c), f2 = mid(left[1].c, right[1].c);
+  const xm = f1[0];
+  // Sacral axis (caudal) and anterior direction, in the sagittal plane.
+  const sLen = Math.hypot(f2[1] - f1[1], f2[2] - f1[2]);
+  if (!(sLen > 0)) return null;
+  const s: Point3 = [0, (f2[1] - f1[1]) / sLen, (f2[2] - f1[2]) / sLen];
+  let a: Point3 = [0, -s[2], s[1]];
+  if (a[1] > 0) a = [0, s[2], -s[1]];
+  const sp = labels.spacing;
+  const step = Math.min(sp[0], sp[1], sp[2]) / 2;
+  const canalAt = (q: Point3) => {
+    const v = sampleNearest(labels, q, -1);
+    return v >= 0 && v < 65536 && isCanal[v] === 1;
+  };
+  /** Middle of the sacral bone along a through p: the run anterior of the canal, else the one nearest p. */
+  const bodyMiddle = (p: Point3): Point3 | null => {
+    const runs = runsAlong(p, a, 80, step, isSacrum);
+    if (!runs.length) return null;
+    const canal = runsAlong(p, a, 80, step, canalAt);
+    let pick: Segment | undefined;
+    if (canal.length) {
+      // The canal run nearest p; the body is the first sacral run anterior (t larger) of it.
+      const c = canal.reduce((b, r) => (Math.abs((r.t0 + r.t1) / 2) < Math.abs((b.t0 + b.t1) / 2) ? r : b));
+      pick = runs.find((r) => r.t0 >= c.t1);
+    }
+    if (!pick) pick = runs.reduce((b, r) => (runDistance(r) < runDistance(b) ? r : b));
+    const t = (pick.t0 + pick.t1) / 2;
+    return [p[0] + t * a[0], p[1] + t * a[1], p[2] + t * a[2]];
+  };
+  const level1: Point3 = [xm, f1[1] - (f2[1] - f1[1]) / 2, f1[2] - (f2[2] - f1[2]) / 2];
+  const level2: Point3 = [xm, (f1[1] + f2[1]) / 2, (f1[2] + f2[2]) / 2];
+  const s1 = bodyMiddle(level1), s2 = bodyMiddle(level2);
+  if (!s1 || !s2) return null;
+  // Alar seeds: lateral edge of the top two foramina on that side, lateral edge of the sacrum at the S2
+  // body seed (gaps up to 10 mm, a foramen's width, are crossed), halfway between.
+  const foramenEdge = (sign: 1 | -1, side: C[]) => {
+    let e = 0;
+    for (const f of side.slice(0, 2)) {
+      const st = stats[foramina.indexOf(f.label)];
+      e = Math.max(e, sign > 0 ? st.xMax - xm : xm - st.xMin);
+    }
+    return e;
+  };
+  const alar = (sign: 1 | -1, side: C[]): Point3 => {
+    const dir: Point3 = [sign, 0, 0];
+    const runs = runsAlong(s2, dir, 150, step, isSacrum).filter((r) => r.t1 > 0);
+    let edge = 0;
+    for (const r of runs) {
+      if (r.t0 > edge + 10) break;
+      edge = Math.max(edge, r.t1);
+    }
+    const inner = foramenEdge(sign, side);
+    const x = xm + sign * (inner > 0 && inner < edge ? (inner + edge) / 2 : 0.6 * edge);
+    const p: Point3 = [x, s2[1], s2[2]];
+    const runsA = runsAlong(p, a, 80, step, isSacrum);
+    if (!runsA.length) return p;
+    // The run containing (or nearest to) the S2 body's depth.
+    const r = runsA.reduce((b, q) => (Math.abs((q.t0 + q.t1) / 2) < Math.abs((b.t0 + b.t1) / 2) ? q : b));
+    const t = (r.t0 + r.t1) / 2;
+    return [p[0] + t * a[0], p[1] + t * a[1], p[2] + t * a[2]];
+  };
+  return { s1, s2, midlineX: xm, alarLeft: alar(1, left), alarRight: alar(-1, right), levelSearchMm: levelSearch(s1, s2), levelsFrom: 'foramina' };
 }

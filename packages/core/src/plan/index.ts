@@ -4,3 +4,4 @@ export * from './tools.js';
 export * from './corridor-map.js';
 export * from './analyze.js';
 export * from './auto.js';
+export * from './anatomy.js';

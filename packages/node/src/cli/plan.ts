@@ -2,17 +2,20 @@
  * `corridor plan` (automatic planning of sacral paths) and `corridor analyze` (safety of each path of a
  * plan). All computation is core's; this module reads files, parses flags and prints.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import {
+  LABEL_ANATOMIES,
   UsageError,
   analyzePath,
   corridorMapFromIntensity,
   corridorMapFromLabels,
+  detectLabelAnatomy,
   mat4ToRows,
   parsePlan,
   parseToolSpec,
+  phantomAnatomy,
   planAlar,
   planToJson,
   planToSlicerMarkups,
@@ -20,9 +23,11 @@ import {
   sacralSeedsFromLabels,
   slicerMarkupsToPlan,
   steppedCatalogue,
+  totalSegmentatorAnatomy,
   type AutoPathResult,
   type CorridorMap,
   type CriticalStructure,
+  type LabelAnatomy,
   type PathAnalysis,
   type Plan,
   type Point3,
@@ -33,9 +38,10 @@ import { loadPath } from '../io/load.js';
 const AUTO_PATHS = ['s1', 's2', 'alar-left', 'alar-right'] as const;
 type AutoName = (typeof AUTO_PATHS)[number];
 
-/** TotalSegmentator's labels, as in ../shared/data/abdomen-pelvis-ct: sacrum 25 + S1 26, hips 77/78. */
-const DEFAULT_BONE_GROUPS = '25,26;77;78';
-const DEFAULT_CRITICAL = 'spinal canal=79';
+const ANATOMY_CHOICES = ['auto', ...LABEL_ANATOMIES];
+const ANATOMY_HELP =
+  `which labels are which (${ANATOMY_CHOICES.join('|')}); auto: the phantom when a truth.json lies beside the labels ` +
+  '(only its label ids are read) or its label values are present, TotalSegmentator (sacrum 25, S1 26, hips 77/78, canal 79) when its hips are';
 
 async function loadVolume(p: string): Promise<Volume> {
   const { series } = await loadPath(p);
@@ -69,21 +75,78 @@ function parseSeed(s: string): [string, Point3] {
 
 interface MapOptions {
   labels?: string;
-  boneGroups: string;
-  critical: string;
+  anatomy?: string;
+  boneGroups?: string;
+  critical?: string;
   cortexHu?: string;
 }
 
-async function buildMap(volumePath: string, opts: MapOptions, seeds: Point3[]): Promise<{ map: CorridorMap; labels?: Volume }> {
-  if (opts.labels) {
-    const labels = await loadVolume(opts.labels);
-    const map = corridorMapFromLabels(labels, { boneGroups: parseGroups(opts.boneGroups), critical: parseCritical(opts.critical) });
-    return { map, labels };
+/** The phantom's truth.json beside the labels file, read for its label ids only; null when absent. */
+async function phantomIdsBeside(labelsPath: string): Promise<LabelAnatomy | null> {
+  const file = path.join(path.dirname(path.resolve(labelsPath)), 'truth.json');
+  try {
+    await access(file);
+  } catch {
+    return null;
   }
-  const ct = await loadVolume(volumePath);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`not JSON: ${(err as Error).message}`, file);
+  }
+  const t = doc as { boneGroups?: unknown; criticalLabelIds?: unknown };
+  if (typeof t !== 'object' || t === null || !t.boneGroups || !t.criticalLabelIds) return null; // some other truth file
+  return phantomAnatomy({ boneGroups: t.boneGroups as Record<string, number[]>, criticalLabelIds: t.criticalLabelIds as Record<string, number[]> }, file);
+}
+
+/** The label anatomy: named, or detected; --bone-groups / --critical override its parts. */
+async function resolveAnatomy(labels: Volume, labelsPath: string, opts: MapOptions): Promise<LabelAnatomy> {
+  const name = opts.anatomy ?? 'auto';
+  if (!ANATOMY_CHOICES.includes(name)) throw new UsageError(`--anatomy "${name}" is not one of ${ANATOMY_CHOICES.join(', ')}`);
+  let anatomy: LabelAnatomy | null = null;
+  if (name === 'phantom') anatomy = (await phantomIdsBeside(labelsPath)) ?? phantomAnatomy();
+  else if (name === 'totalsegmentator') anatomy = totalSegmentatorAnatomy();
+  else {
+    anatomy = await phantomIdsBeside(labelsPath);
+    if (!anatomy) {
+      try {
+        anatomy = detectLabelAnatomy(labels) === 'phantom' ? phantomAnatomy() : totalSegmentatorAnatomy();
+      } catch (err) {
+        // Unknown labels are fine when the user names every label.
+        if (!(opts.boneGroups && opts.critical !== undefined)) throw err;
+      }
+    }
+  }
+  if (opts.boneGroups) {
+    const groups = parseGroups(opts.boneGroups);
+    // User-named bones: the sacrum is the first group; foramina and canal seeds only if the anatomy is known.
+    anatomy = { ...(anatomy ?? { name: 'totalsegmentator', critical: [], seeds: {} }), boneGroups: groups, sacrum: groups[0] };
+  }
+  if (opts.critical !== undefined) anatomy = { ...anatomy!, critical: parseCritical(opts.critical) };
+  return anatomy!;
+}
+
+interface Loaded {
+  map: CorridorMap;
+  /** The CT, loaded once (when needed: without labels, or for the plan's geometry). */
+  ct?: Volume;
+  labels?: Volume;
+  anatomy?: LabelAnatomy;
+}
+
+async function buildMap(volumePath: string, opts: MapOptions, seeds: Point3[], needCt: boolean): Promise<Loaded> {
+  if (opts.labels) {
+    const ct = needCt ? await loadVolume(volumePath) : undefined;
+    const labels = await loadVolume(opts.labels);
+    const anatomy = await resolveAnatomy(labels, opts.labels, opts);
+    const map = corridorMapFromLabels(labels, { boneGroups: anatomy.boneGroups, critical: anatomy.critical });
+    return { map, ct, labels, anatomy };
+  }
   const cortexHu = opts.cortexHu !== undefined ? Number(opts.cortexHu) : undefined;
   if (cortexHu !== undefined && !Number.isFinite(cortexHu)) throw new UsageError(`--cortex-hu "${opts.cortexHu}" is not a number`);
-  return { map: corridorMapFromIntensity(ct, { seeds, cortexHu }) };
+  const ct = await loadVolume(volumePath);
+  return { map: corridorMapFromIntensity(ct, { seeds, cortexHu }), ct };
 }
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
@@ -121,8 +184,9 @@ export function register(program: Command): void {
     .requiredOption('--auto <paths>', `comma-separated: ${AUTO_PATHS.join(',')}`)
     .requiredOption('--out <plan>', 'plan file to write (plan.json, or .mrk.json for 3D Slicer)')
     .option('--labels <labels>', 'segmentation on the same grid (bone and critical labels)')
-    .option('--bone-groups <groups>', 'bone labels, one group per bone, groups separated by ;', DEFAULT_BONE_GROUPS)
-    .option('--critical <list>', 'critical structures NAME=LABELS separated by ;', DEFAULT_CRITICAL)
+    .option('--anatomy <name>', ANATOMY_HELP, 'auto')
+    .option('--bone-groups <groups>', 'bone labels, one group per bone (sacrum first), groups separated by ; (replaces the anatomy\'s)')
+    .option('--critical <list>', 'critical structures NAME=LABELS separated by ; (replaces the anatomy\'s)')
     .option('--tool <spec>', 'screw for S1/S2 as KIND:SIZE (mm or gauge)', 'screw:7.3')
     .option('--alar-tool <spec>', 'tool for the alar paths', 'trocar:11G')
     .option('--margin <mm>', 'safety margin between the tool and any forbidden voxel', '1')
@@ -140,8 +204,8 @@ export function register(program: Command): void {
       const tool = parseToolSpec(String(opts.tool));
       const alarTool = parseToolSpec(String(opts.alarTool));
       const catalogue = steppedCatalogue(Number(opts.catalogueStep));
-      const { map, labels } = await buildMap(volumePath, opts as unknown as MapOptions, [...seeds.values()]);
-      const derived = labels ? sacralSeedsFromLabels(labels, parseGroups(String(opts.boneGroups))[0]) : undefined;
+      const { map, ct, labels, anatomy } = await buildMap(volumePath, opts as unknown as MapOptions, [...seeds.values()], true);
+      const derived = labels && anatomy ? sacralSeedsFromLabels(labels, anatomy.sacrum, anatomy.seeds) : undefined;
       const seedFor = (n: AutoName): Point3 => {
         const s = seeds.get(n) ?? (derived ? { s1: derived.s1, s2: derived.s2, 'alar-left': derived.alarLeft, 'alar-right': derived.alarRight }[n] : undefined);
         if (!s) throw new UsageError(`no labels: give --seed ${n}=x,y,z (LPS mm) for this path`);
@@ -151,16 +215,17 @@ export function register(program: Command): void {
       const results: AutoPathResult[] = [];
       for (const n of names) {
         if (n === 's1' || n === 's2') {
-          results.push(planTransSacral(map, { id: n, name: `${n.toUpperCase()} trans-sacral`, tool, seed: seedFor(n), midlineX, marginMm: margin, catalogue }));
+          // The derived seeds come with a search radius that keeps S1 and S2 apart; a user's seed keeps the default.
+          const searchMm = seeds.has(n) ? undefined : derived?.levelSearchMm;
+          results.push(planTransSacral(map, { id: n, name: `${n.toUpperCase()} trans-sacral`, tool, seed: seedFor(n), midlineX, searchMm, marginMm: margin, catalogue }));
         } else {
           const side = n === 'alar-left' ? 'left' : 'right';
           results.push(planAlar(map, { id: n, name: `Alar ${side}`, tool: alarTool, side, seed: seedFor(n as AutoName), marginMm: Math.max(margin, 2) }));
         }
       }
-      const volume = await loadVolume(volumePath).catch(() => undefined);
       const plan: Plan = {
         schemaVersion: 1,
-        volume: { file: path.relative(path.dirname(path.resolve(String(opts.out))), path.resolve(volumePath)), ...(volume ? { indexToPatient: volume.indexToPatient } : {}) },
+        volume: { file: path.relative(path.dirname(path.resolve(String(opts.out))), path.resolve(volumePath)), indexToPatient: ct!.indexToPatient },
         paths: results.map((r) => r.path),
       };
       await writePlanFile(String(opts.out), plan);
@@ -169,7 +234,8 @@ export function register(program: Command): void {
           schemaVersion: 1,
           plan: planToJson(plan),
           results: results.map((r) => ({ id: r.path.id, analysis: r.analysis, orderLengthMm: r.orderLengthMm ?? null, threadInBoneMm: r.threadInBoneMm ?? null, notes: r.notes })),
-          volume: volume ? { indexToPatient: mat4ToRows(volume.indexToPatient) } : null,
+          anatomy: anatomy ? { name: anatomy.name, levelsFrom: derived?.levelsFrom ?? null } : null,
+          volume: { indexToPatient: mat4ToRows(ct!.indexToPatient) },
         }, null, 2));
       } else {
         for (const r of results) {
@@ -187,8 +253,9 @@ export function register(program: Command): void {
     .argument('<plan>', 'plan.json or a 3D Slicer .mrk.json')
     .argument('<volume>', 'CT volume the plan was made on')
     .option('--labels <labels>', 'segmentation on the same grid (bone and critical labels)')
-    .option('--bone-groups <groups>', 'bone labels, one group per bone, groups separated by ;', DEFAULT_BONE_GROUPS)
-    .option('--critical <list>', 'critical structures NAME=LABELS separated by ;', DEFAULT_CRITICAL)
+    .option('--anatomy <name>', ANATOMY_HELP, 'auto')
+    .option('--bone-groups <groups>', 'bone labels, one group per bone (sacrum first), groups separated by ; (replaces the anatomy\'s)')
+    .option('--critical <list>', 'critical structures NAME=LABELS separated by ; (replaces the anatomy\'s)')
     .option('--margin <mm>', 'safety margin between the tool and any forbidden voxel', '1')
     .option('--cortex-hu <hu>', 'without labels: HU threshold of the cortex', '200')
     .option('--json', 'print the results as JSON')
@@ -197,7 +264,7 @@ export function register(program: Command): void {
       const margin = Number(opts.margin);
       if (!(margin >= 0)) throw new UsageError(`--margin "${opts.margin}" must be a non-negative number`);
       const pts = plan.paths.flatMap((p) => [p.entry, p.target]);
-      const { map } = await buildMap(volumePath, opts as unknown as MapOptions, pts);
+      const { map } = await buildMap(volumePath, opts as unknown as MapOptions, pts, false);
       const analyses = plan.paths.map((p) => analyzePath(map, p, { marginMm: margin }));
       if (opts.json) console.log(JSON.stringify({ schemaVersion: 1, paths: analyses }, null, 2));
       else analyses.forEach(printAnalysis);

@@ -193,7 +193,9 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
       seeds?: Partial<Record<AutoId, Point3>>;
     }];
     const c = requireCase();
-    const derived = c.labels && c.anatomy ? sacralSeedsFromLabels(c.labels, c.anatomy.sacrum, c.anatomy.s1) : null;
+    const critical = (re: RegExp) => c.anatomy?.critical.find((x) => re.test(x.name))?.labels;
+    // Foramina, where labelled (the phantom), set the S1 and S2 levels; the canal keeps the seeds in the body.
+    const derived = c.labels && c.anatomy ? sacralSeedsFromLabels(c.labels, c.anatomy.sacrum, { s1: c.anatomy.s1, foramina: critical(/foram/i), canal: critical(/canal/i) }) : null;
     const ids: AutoId[] = opts.only ?? ['s1', 's2', 'alar-left', 'alar-right'];
     const seedFor = (id: AutoId): Point3 => {
       const s = opts.seeds?.[id] ?? (derived ? { s1: derived.s1, s2: derived.s2, 'alar-left': derived.alarLeft, 'alar-right': derived.alarRight }[id] : undefined);
@@ -209,7 +211,7 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
       progress(n, ids.length, `planning ${id}`);
       const seed = seeds[n];
       const r = id === 's1' || id === 's2'
-        ? planTransSacral(map, { id, name: `${id.toUpperCase()} trans-sacral`, tool: opts.screw, seed, midlineX: midlineX ?? seed[0], marginMm: opts.marginMm })
+        ? planTransSacral(map, { id, name: `${id.toUpperCase()} trans-sacral`, tool: opts.screw, seed, midlineX: midlineX ?? seed[0], searchMm: opts.seeds?.[id] ? undefined : derived?.levelSearchMm, marginMm: opts.marginMm })
         : planAlar(map, { id, name: id === 'alar-left' ? 'Alar left' : 'Alar right', tool: opts.alar, side: id === 'alar-left' ? 'left' : 'right', seed, marginMm: Math.max(opts.marginMm, 2) });
       out.paths.push(r.path);
       out.reports.push(report(map, r.path, opts.marginMm));

@@ -1,0 +1,126 @@
+/**
+ * `corridor plan` and `corridor analyze` end to end on a phantom written by `corridor phantom` (1.5 mm):
+ * the phantom's labels are recognized without label lists, the plan files are written, and the figures
+ * are checked against the phantom's truth.json.
+ */
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../test-helpers/run-cli.js';
+
+type P3 = [number, number, number];
+interface Truth {
+  corridors: Record<'S1' | 'S2', { entry: P3; exit: P3; safeRadiusMm: number }>;
+  foramina: { name: string; canalPoint: P3 }[];
+}
+interface Analysis {
+  id: string;
+  fits: boolean;
+  minClearanceMm: number;
+  diameterMm: number;
+  breaches: { structure: string; depthMm: number }[];
+}
+
+/** Distance from p to the line through a and b. */
+function distToLine(p: P3, a: P3, b: P3): number {
+  const u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+  const L = Math.hypot(u[0], u[1], u[2]);
+  const w = [p[0] - a[0], p[1] - a[1], p[2] - a[2]];
+  const t = (w[0] * u[0] + w[1] * u[1] + w[2] * u[2]) / L;
+  return Math.sqrt(Math.max(0, w[0] ** 2 + w[1] ** 2 + w[2] ** 2 - t * t));
+}
+
+/** Where the segment a-b crosses the plane x = x0. */
+function crossX(a: P3, b: P3, x0: number): P3 {
+  const f = (x0 - a[0]) / (b[0] - a[0]);
+  return [x0, a[1] + f * (b[1] - a[1]), a[2] + f * (b[2] - a[2])];
+}
+
+describe('corridor plan / analyze on the phantom', () => {
+  let dir: string;
+  let truth: Truth;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'corridor-plan-'));
+    const r = await runCli('phantom', '--out', dir, '--voxel', '1.5', '--quiet');
+    expect(r.code, r.err).toBe(0);
+    truth = JSON.parse(await readFile(path.join(dir, 'truth.json'), 'utf8')) as Truth;
+  }, 60_000);
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('plans all four paths from the phantom labels without label lists; S1 and S2 lie on the truth corridors', async () => {
+    const out = path.join(dir, 'plan.json');
+    const r = await runCli('plan', path.join(dir, 'ct.nii.gz'), '--labels', path.join(dir, 'labels.nii.gz'), '--auto', 's1,s2,alar-left,alar-right', '--out', out, '--json');
+    expect(r.code, r.err).toBe(0);
+    const res = JSON.parse(r.out) as { anatomy: { name: string; levelsFrom: string }; results: { id: string; analysis: Analysis }[] };
+    expect(res.anatomy).toEqual({ name: 'phantom', levelsFrom: 'foramina' });
+    const plan = JSON.parse(await readFile(out, 'utf8')) as { volume: { file: string; indexToPatient: number[][] }; paths: { id: string; entry: P3; target: P3; diameterMm: number }[] };
+    expect(plan.paths.map((p) => p.id)).toEqual(['s1', 's2', 'alar-left', 'alar-right']);
+    expect(plan.volume.file).toBe('ct.nii.gz');
+    expect(plan.volume.indexToPatient[0][0]).toBeCloseTo(1.5 * Math.cos((2 * Math.PI) / 180), 0);
+    for (const level of ['S1', 'S2'] as const) {
+      const p = plan.paths.find((x) => x.id === level.toLowerCase())!;
+      const c = truth.corridors[level];
+      // From the right ilium (entry, x < -60) to the left one, and where it crosses the midline it is
+      // within 3 mm of the truth axis (the axis may slide a-p a little without narrowing, see the phantom README).
+      expect(p.entry[0]).toBeLessThan(-60);
+      expect(p.target[0]).toBeGreaterThan(60);
+      const midX = (c.entry[0] + c.exit[0]) / 2;
+      expect(distToLine(crossX(p.entry, p.target, midX), c.entry, c.exit)).toBeLessThan(3);
+      // The tool's clearance radius cannot beat the truth's widest radius by more than a voxel.
+      const a = res.results.find((x) => x.id === level.toLowerCase())!.analysis;
+      expect(a.minClearanceMm + a.diameterMm / 2).toBeLessThan(c.safeRadiusMm + 1.5);
+      expect(a.breaches).toEqual([]);
+    }
+  }, 60_000);
+
+  it('writes 3D Slicer markups (phantom named explicitly); analyze --json on plan.json (labels without truth.json) finds S2 fits and a path through the canal breaches', async () => {
+    const mrk = path.join(dir, 'plan.mrk.json');
+    let r = await runCli('plan', path.join(dir, 'ct.nii.gz'), '--labels', path.join(dir, 'labels.nii.gz'), '--anatomy', 'phantom', '--auto', 's2', '--out', mrk);
+    expect(r.code, r.err).toBe(0);
+    const doc = JSON.parse(await readFile(mrk, 'utf8')) as { markups: { type: string; controlPoints: { position: P3 }[] }[] };
+    expect(doc.markups[0].type).toBe('Line');
+    expect(doc.markups[0].controlPoints).toHaveLength(2);
+
+    // Labels alone in another folder: the phantom is recognized from its label values.
+    const alone = path.join(dir, 'alone');
+    await mkdir(alone);
+    await copyFile(path.join(dir, 'labels.nii.gz'), path.join(alone, 'labels.nii.gz'));
+    // A path through the spinal canal: level, through the midpoint of the S1 foramina's canal points.
+    const s1l = truth.foramina.find((f) => f.name === 'S1L')!.canalPoint, s1r = truth.foramina.find((f) => f.name === 'S1R')!.canalPoint;
+    const c: P3 = [(s1l[0] + s1r[0]) / 2, (s1l[1] + s1r[1]) / 2, (s1l[2] + s1r[2]) / 2];
+    const handPlan = {
+      schemaVersion: 1,
+      volume: { file: 'ct.nii.gz' },
+      paths: [{ id: 'bad', name: 'through the canal', kind: 'screw', diameterMm: 7.3, entry: [c[0] - 90, c[1], c[2]], target: [c[0] + 90, c[1], c[2]] }],
+    };
+    const badFile = path.join(dir, 'bad.json');
+    await writeFile(badFile, JSON.stringify(handPlan));
+    r = await runCli('analyze', path.join(dir, 'plan.json'), path.join(dir, 'ct.nii.gz'), '--labels', path.join(alone, 'labels.nii.gz'), '--json');
+    expect(r.code, r.err).toBe(0);
+    const s2 = (JSON.parse(r.out) as { paths: Analysis[] }).paths.find((p) => p.id === 's2')!;
+    expect(s2.fits).toBe(true);
+    // S2's truth radius is 5 mm: a 7.3 mm screw has at most 5 - 3.65 mm (+ a voxel) of clearance.
+    expect(s2.minClearanceMm).toBeGreaterThanOrEqual(1);
+    expect(s2.minClearanceMm).toBeLessThan(truth.corridors.S2.safeRadiusMm - 3.65 + 1.5);
+
+    r = await runCli('analyze', badFile, path.join(dir, 'ct.nii.gz'), '--labels', path.join(alone, 'labels.nii.gz'), '--json');
+    expect(r.code, r.err).toBe(0);
+    const bad = (JSON.parse(r.out) as { paths: Analysis[] }).paths[0];
+    expect(bad.fits).toBe(false);
+    const canal = bad.breaches.find((b) => b.structure === 'spinal canal');
+    expect(canal).toBeDefined();
+    // The axis runs through the canal (about 15 mm deep at S1): the tool reaches well past its wall.
+    expect(canal!.depthMm).toBeGreaterThan(3.65);
+  }, 60_000);
+
+  it('rejects an unknown anatomy, naming the option', async () => {
+    const r = await runCli('plan', path.join(dir, 'ct.nii.gz'), '--labels', path.join(dir, 'labels.nii.gz'), '--anatomy', 'atlas', '--auto', 's1', '--out', path.join(dir, 'x.json'));
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/--anatomy "atlas"/);
+  });
+});
