@@ -282,45 +282,61 @@ function jpegFailure(ds: DicomDataset, e: unknown): never {
   throw e;
 }
 
+function checkFrameIndex(ds: DicomDataset, frameIndex: number, desc: PixelDescription): void {
+  if (!Number.isInteger(frameIndex) || frameIndex < 0 || frameIndex >= desc.numberOfFrames) {
+    throw new FormatError(`frame ${frameIndex} requested, the file has ${desc.numberOfFrames}`, ds.name);
+  }
+}
+
+function finish(ds: DicomDataset, frameIndex: number, desc: PixelDescription, data: StoredArray, shared: boolean): DecodedFrame {
+  const count = desc.rows * desc.columns * desc.samplesPerPixel;
+  if (data.length !== count) throw new FormatError(`frame ${frameIndex} decoded to ${data.length} values, ${count} expected`, ds.name);
+  const masked = maskStored(data, desc, shared);
+  return { rows: desc.rows, columns: desc.columns, samplesPerPixel: desc.samplesPerPixel, data: masked.data, shared: masked.shared };
+}
+
+/**
+ * decodeFrame for native (uncompressed) pixel data, synchronously: a series of hundreds of frames is
+ * copied without a pause per frame (each await costs measurably over a 400-frame load).
+ * FormatError for encapsulated (compressed) data: use decodeFrame.
+ */
+export function decodeNativeFrame(ds: DicomDataset, frameIndex: number, desc: PixelDescription = describePixels(ds)): DecodedFrame {
+  checkFrameIndex(ds, frameIndex, desc);
+  if (desc.encapsulated) throw new FormatError(`transfer syntax ${desc.transferSyntaxUid} is compressed: frames need decodeFrame`, ds.name);
+  const count = desc.rows * desc.columns * desc.samplesPerPixel;
+  const bps = desc.bitsAllocated / 8;
+  let data: StoredArray;
+  let shared = false;
+  const px = ds.element(TAG.PixelData)!;
+  const start = px.dataOffset + frameIndex * frameBytes(desc);
+  const bytes = ds.bytes;
+  if (desc.transferSyntaxUid === TS.ExplicitBig && bps > 1) {
+    data = typedView(desc, new ArrayBuffer(count * bps), 0, count);
+    const out = new Uint8Array(data.buffer);
+    for (let i = 0, p = start; i < count * bps; i += bps, p += bps) {
+      for (let b = 0; b < bps; b++) out[i + b] = bytes[p + bps - 1 - b];
+    }
+  } else if ((bytes.byteOffset + start) % bps === 0) {
+    data = typedView(desc, bytes.buffer as ArrayBuffer, bytes.byteOffset + start, count);
+    shared = true;
+  } else {
+    const copy = bytes.slice(start, start + count * bps);
+    data = typedView(desc, copy.buffer, 0, count);
+  }
+  return finish(ds, frameIndex, desc, data, shared);
+}
+
 /**
  * Decode one frame to stored values (before rescale). For native little-endian data the result may be
  * a view on the file's bytes (shared = true). Throws FormatError naming the file for anything that does
  * not decode to exactly Rows x Columns x SamplesPerPixel values.
  */
 export async function decodeFrame(ds: DicomDataset, frameIndex: number, desc: PixelDescription = describePixels(ds)): Promise<DecodedFrame> {
-  if (!Number.isInteger(frameIndex) || frameIndex < 0 || frameIndex >= desc.numberOfFrames) {
-    throw new FormatError(`frame ${frameIndex} requested, the file has ${desc.numberOfFrames}`, ds.name);
-  }
-  const count = desc.rows * desc.columns * desc.samplesPerPixel;
-  const bps = desc.bitsAllocated / 8;
-  let data: StoredArray;
-  let shared = false;
-  const ts = desc.transferSyntaxUid;
-  if (!desc.encapsulated) {
-    const px = ds.element(TAG.PixelData)!;
-    const start = px.dataOffset + frameIndex * frameBytes(desc);
-    const bytes = ds.bytes;
-    if (ts === TS.ExplicitBig && bps > 1) {
-      data = typedView(desc, new ArrayBuffer(count * bps), 0, count);
-      const out = new Uint8Array(data.buffer);
-      for (let i = 0, p = start; i < count * bps; i += bps, p += bps) {
-        for (let b = 0; b < bps; b++) out[i + b] = bytes[p + bps - 1 - b];
-      }
-    } else if ((bytes.byteOffset + start) % bps === 0) {
-      data = typedView(desc, bytes.buffer as ArrayBuffer, bytes.byteOffset + start, count);
-      shared = true;
-    } else {
-      const copy = bytes.slice(start, start + count * bps);
-      data = typedView(desc, copy.buffer, 0, count);
-    }
-  } else {
-    const frame = encapsulatedFrame(ds, frameIndex, desc);
-    checkRatio(ds, desc, frame.length);
-    data = await decodeCompressed(ds, desc, frame);
-  }
-  if (data.length !== count) throw new FormatError(`frame ${frameIndex} decoded to ${data.length} values, ${count} expected`, ds.name);
-  const masked = maskStored(data, desc, shared);
-  return { rows: desc.rows, columns: desc.columns, samplesPerPixel: desc.samplesPerPixel, data: masked.data, shared: masked.shared };
+  if (!desc.encapsulated) return decodeNativeFrame(ds, frameIndex, desc);
+  checkFrameIndex(ds, frameIndex, desc);
+  const frame = encapsulatedFrame(ds, frameIndex, desc);
+  checkRatio(ds, desc, frame.length);
+  return finish(ds, frameIndex, desc, await decodeCompressed(ds, desc, frame), false);
 }
 
 async function decodeCompressed(ds: DicomDataset, desc: PixelDescription, frame: Uint8Array): Promise<StoredArray> {
