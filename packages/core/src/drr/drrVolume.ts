@@ -11,6 +11,7 @@ import type { Volume } from '../volume/volume.js';
 import { carmFrame, validateGeometry, type CarmGeometry } from '../carm/geometry.js';
 import { DrrError, huToMu, type AttenuationModel, type HuToMu } from './attenuation.js';
 import { DRR_PARAMS_LENGTH, drrKernel } from './kernel.js';
+import { createDrrSimdMemory, drrSimdContext, type DrrSimdContext, type DrrSimdMemory } from './wasm.js';
 
 export interface DrrVolume {
   /** Voxels along i, j, k. */
@@ -30,14 +31,22 @@ export interface DrrVolume {
   /** The HU -> mu model used (absent when the volume was given in mu already). */
   attenuation?: Omit<HuToMu, 'lut'>;
   source?: string;
+  /** Present when `mu` lies in a WebAssembly memory for the SIMD row loops (see wasm.ts). */
+  simd?: DrrSimdMemory;
 }
 
 export interface PrepareOptions {
   /** What the voxels hold: CT numbers (default) or linear attenuation in 1/mm already. */
   values?: 'hu' | 'mu';
   attenuation?: AttenuationModel;
-  /** Provides the memory for mu and occupancy (default: new ArrayBuffer). */
+  /** Provides the memory for occupancy, and for mu when it is not in WebAssembly memory (default: new ArrayBuffer). */
   allocate?: (bytes: number) => ArrayBufferLike;
+  /**
+   * Put mu in a WebAssembly memory so that the plane sweep's row loops run as WebAssembly SIMD (about 4x
+   * faster): true (default) for one thread, 'shared' for a shared memory that worker threads can use,
+   * false for plain JavaScript. Where the engine lacks WebAssembly SIMD, mu goes to `allocate`.
+   */
+  wasm?: boolean | 'shared';
   /** Block edge 2^blockShift voxels for empty-space skipping (default 3: 8 voxels). */
   blockShift?: number;
 }
@@ -48,7 +57,9 @@ export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): Drr
   if (nx < 2 || ny < 2 || nz < 2) throw new DrrError(`volume ${nx} x ${ny} x ${nz} needs at least 2 voxels along each axis`, source);
   const n = nx * ny * nz;
   const allocate = opts.allocate ?? ((b: number) => new ArrayBuffer(b));
-  const mu = new Uint16Array(allocate(n * 2));
+  const wasm = opts.wasm ?? true;
+  const simd = wasm ? createDrrSimdMemory(n * 2, wasm === 'shared') : null;
+  const mu = simd ? new Uint16Array(simd.memory.buffer, 0, n) : new Uint16Array(allocate(n * 2), 0, n);
   const src = volume.data;
   let attenuation: DrrVolume['attenuation'];
   let muScale: number;
@@ -92,7 +103,7 @@ export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): Drr
     }
   }
   // Dilate by one block along each axis in turn (separable 3x3x3 max).
-  const occ = new Uint8Array(allocate(occ0.length));
+  const occ = new Uint8Array(allocate(occ0.length), 0, occ0.length);
   const tmp = new Uint8Array(occ0.length);
   const dil = (a: Uint8Array, b: Uint8Array, stride: number, len: number, pos: (idx: number) => number) => {
     for (let idx = 0; idx < a.length; idx++) {
@@ -115,6 +126,7 @@ export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): Drr
     occupancyDims: [bnx, bny, bnz],
     attenuation,
     source,
+    ...(simd ? { simd } : {}),
   };
 }
 
@@ -185,6 +197,17 @@ export function renderLineIntegrals(
   if (!(Number.isInteger(rowStart) && Number.isInteger(rowEnd) && rowStart >= 0 && rowEnd <= g.rows && rowStart <= rowEnd)) {
     throw new DrrError(`row range ${rowStart}..${rowEnd} is outside 0..${g.rows}`);
   }
-  drrKernel(drrParams(dv, g, undefined, rays), dv.mu, dv.occupancy, out, rowStart, rowEnd);
+  drrKernel(drrParams(dv, g, undefined, rays), dv.mu, dv.occupancy, out, rowStart, rowEnd, dv.simd ? simdContext(dv.simd) : null);
   return out;
+}
+
+// One instance per memory for the thread that prepared the volume (its scratch is the memory's first).
+const contexts = new WeakMap<object, DrrSimdContext>();
+function simdContext(sm: DrrSimdMemory): DrrSimdContext {
+  let c = contexts.get(sm.memory);
+  if (!c) {
+    c = drrSimdContext(sm, sm.scratch);
+    contexts.set(sm.memory, c);
+  }
+  return c;
 }

@@ -1,3 +1,5 @@
+import type { DrrSimdContext } from './wasm.js';
+
 /**
  * The DRR inner loops, self-contained: `drrKernel` and `drrRayKernel` reference nothing outside their own
  * bodies except each other (no imports, no module constants, no helpers), so a worker can be built from
@@ -37,6 +39,9 @@
  * mu holds attenuation quantised to 16 bits (value * params[31] = 1/mm): half the memory traffic of
  * Float32, and the scale is applied once per ray since the sum is linear.
  *
+ * With `simd` (wasm.ts: mu must then lie in that WebAssembly memory) the plane sweep's two row loops run
+ * as WebAssembly SIMD in float32, about 4 times faster; without it they run here in float64.
+ *
  * Both render rows rowStart..rowEnd-1 only, and give the same values for a row whatever band it is
  * rendered in (the virtual grid depends on the whole image's geometry, not on the band).
  */
@@ -47,6 +52,7 @@ export function drrKernel(
   out: Float32Array,
   rowStart: number,
   rowEnd: number,
+  simd?: DrrSimdContext | null,
 ): void {
   const nx = params[0] | 0, ny = params[1] | 0, nz = params[2] | 0;
   const columns = params[3] | 0, rows = params[4] | 0;
@@ -172,104 +178,221 @@ export function drrKernel(
   }
   const width = bU1 - bU0 + 1, height = bV1 - bV0 + 1;
   const acc = new Float64Array(width * height);
-  const ipOff = new Int32Array(width), tpW = new Float64Array(width);
-  let hA = new Float64Array(width), hB = new Float64Array(width);
   const invSub = 1 / sub;
   // Tiles of virtual rows: a tile's rows of the plane stay in cache from one plane to the next.
   const TILE = 32;
-  for (let t0 = 0; t0 < height; t0 += TILE) {
-    const t1 = t0 + TILE < height ? t0 + TILE : height;
-    for (let m = mFirst; m <= mLast; m++) {
-      for (let s = 0; s < sub; s++) {
-        let xm = sub === 1 ? m : m - 0.5 + (s + 0.5) * invSub;
-        if (xm < 0) xm = 0;
-        else if (xm > nm - 1) xm = nm - 1;
-        let im = xm | 0;
-        if (im > nm - 2) im = nm - 2;
-        const tm = xm - im;
-        const two = tm > 0;
-        const dm = xm - sm;
-        // p of virtual column G = bU0 + U is pG + G pB; the columns with p inside [0, np - 1] take part.
-        // (Written in the global column so that every band computes the same numbers.)
-        const pB = dm * du, pG = sp + dm * u0;
-        let ua = 0, ub = width - 1;
-        if (pB !== 0) {
-          let lo = Math.ceil(-pG / pB), hi = Math.floor((np - 1 - pG) / pB);
-          if (pB < 0) {
-            const t = Math.ceil((np - 1 - pG) / pB);
-            hi = Math.floor(-pG / pB);
-            lo = t;
-          }
-          if (lo - bU0 > ua) ua = lo - bU0;
-          if (hi - bU0 < ub) ub = hi - bU0;
-        } else if (!(pG >= 0 && pG <= np - 1)) continue;
-        if (ua > ub) continue;
-        for (let U = ua; U <= ub; U++) {
-          let p = pG + (U + bU0) * pB;
-          if (p < 0) p = 0;
-          let ip = p | 0;
-          if (ip > np - 2) ip = np - 2;
-          let tp = p - ip;
-          if (tp > 1) tp = 1;
-          ipOff[U] = ip * strideP;
-          tpW[U] = tp;
-        }
-        const qB = dm * dv, qG = sq + dm * v0;
-        const planeA = im * strideM, planeB = planeA + strideM;
-        let keyA = -1, keyB = -1;
-        for (let V = t0; V < t1; V++) {
-          let q = qG + (V + bV0) * qB;
-          if (!(q >= -1e-9 && q <= nq - 1 + 1e-9)) continue;
-          if (q < 0) q = 0;
-          let iq = q | 0;
-          if (iq > nq - 2) iq = nq - 2;
-          let tq = q - iq;
-          if (tq > 1) tq = 1;
-          // Rows iq and iq + 1 resampled along p (and between two planes when between planes), kept while
-          // the next virtual rows need the same ones.
-          if (keyA !== iq || keyB !== iq + 1) {
-            if (keyB === iq) {
-              const h = hA;
-              hA = hB;
-              hB = h;
-              keyA = iq;
-              keyB = -1;
-            } else if (keyA === iq + 1) {
-              const h = hB;
-              hB = hA;
-              hA = h;
-              keyB = iq + 1;
-              keyA = -1;
+  // WebAssembly scratch, in 4-float blocks: the tile's sums, the column table, two resampled rows.
+  const W4 = ((width + 3) & ~3) + 4;
+  if (simd && (TILE + 4) * W4 * 4 <= simd.scratchBytes) {
+    const f32 = simd.f32, i32 = simd.i32, hrow = simd.hrow, accrow = simd.accrow;
+    const pAcc = simd.scratch, pIp = pAcc + TILE * W4 * 4, pTp = pIp + W4 * 4;
+    const muByte = mu.byteOffset, strideP2 = strideP * 2;
+    let pHA = pTp + W4 * 4, pHB = pHA + W4 * 4;
+    for (let t0 = 0; t0 < height; t0 += TILE) {
+      const t1 = t0 + TILE < height ? t0 + TILE : height;
+      f32.fill(0, pAcc >> 2, (pAcc >> 2) + TILE * W4);
+      for (let m = mFirst; m <= mLast; m++) {
+        for (let s = 0; s < sub; s++) {
+          let xm = sub === 1 ? m : m - 0.5 + (s + 0.5) * invSub;
+          if (xm < 0) xm = 0;
+          else if (xm > nm - 1) xm = nm - 1;
+          let im = xm | 0;
+          if (im > nm - 2) im = nm - 2;
+          const tm = xm - im;
+          const two = tm > 0;
+          const dm = xm - sm;
+          const pB = dm * du, pG = sp + dm * u0;
+          let ua = 0, ub = width - 1;
+          if (pB !== 0) {
+            let lo = Math.ceil(-pG / pB), hi = Math.floor((np - 1 - pG) / pB);
+            if (pB < 0) {
+              const t = Math.ceil((np - 1 - pG) / pB);
+              hi = Math.floor(-pG / pB);
+              lo = t;
             }
-            for (let w = 0; w < 2; w++) {
-              const qi = iq + w;
-              if ((w === 0 ? keyA : keyB) === qi) continue;
-              const h = w === 0 ? hA : hB;
-              const rowA = planeA + qi * strideQ;
-              if (two) {
-                const rowB = planeB + qi * strideQ;
-                for (let U = ua; U <= ub; U++) {
-                  const x = rowA + ipOff[U], y = rowB + ipOff[U], tp = tpW[U];
-                  const va = mu[x] + (mu[x + strideP] - mu[x]) * tp;
-                  const vb = mu[y] + (mu[y + strideP] - mu[y]) * tp;
-                  h[U] = va + (vb - va) * tm;
-                }
-              } else {
-                for (let U = ua; U <= ub; U++) {
-                  const x = rowA + ipOff[U];
-                  const v00 = mu[x];
-                  h[U] = v00 + (mu[x + strideP] - v00) * tpW[U];
-                }
-              }
-              if (w === 0) keyA = qi;
-              else keyB = qi;
-            }
+            if (lo - bU0 > ua) ua = lo - bU0;
+            if (hi - bU0 < ub) ub = hi - bU0;
+          } else if (!(pG >= 0 && pG <= np - 1)) continue;
+          if (ua > ub) continue;
+          // Whole 4-float blocks: the columns added around [ua, ub] read the row's first voxel and are
+          // zeroed after resampling, so they add nothing.
+          const ua4 = ua & ~3, ub4 = (ub | 3) + 1;
+          const ipo = pIp >> 2, tpo = pTp >> 2;
+          for (let U = ua4; U < ua; U++) {
+            i32[ipo + U] = 0;
+            f32[tpo + U] = 0;
           }
-          const o = V * width;
-          const ha = hA, hb = hB;
           for (let U = ua; U <= ub; U++) {
-            const x = ha[U];
-            acc[o + U] += x + (hb[U] - x) * tq;
+            let p = pG + (U + bU0) * pB;
+            if (p < 0) p = 0;
+            let ip = p | 0;
+            if (ip > np - 2) ip = np - 2;
+            let tp = p - ip;
+            if (tp > 1) tp = 1;
+            i32[ipo + U] = ip * strideP2;
+            f32[tpo + U] = tp;
+          }
+          for (let U = ub + 1; U < ub4; U++) {
+            i32[ipo + U] = 0;
+            f32[tpo + U] = 0;
+          }
+          const qB = dm * dv, qG = sq + dm * v0;
+          const planeA = im * strideM, planeB = planeA + strideM;
+          let keyA = -1, keyB = -1;
+          for (let V = t0; V < t1; V++) {
+            let q = qG + (V + bV0) * qB;
+            if (!(q >= -1e-9 && q <= nq - 1 + 1e-9)) continue;
+            if (q < 0) q = 0;
+            let iq = q | 0;
+            if (iq > nq - 2) iq = nq - 2;
+            let tq = q - iq;
+            if (tq > 1) tq = 1;
+            if (keyA !== iq || keyB !== iq + 1) {
+              if (keyB === iq) {
+                const h = pHA;
+                pHA = pHB;
+                pHB = h;
+                keyA = iq;
+                keyB = -1;
+              } else if (keyA === iq + 1) {
+                const h = pHB;
+                pHB = pHA;
+                pHA = h;
+                keyB = iq + 1;
+                keyA = -1;
+              }
+              for (let w = 0; w < 2; w++) {
+                const qi = iq + w;
+                if ((w === 0 ? keyA : keyB) === qi) continue;
+                const ph = w === 0 ? pHA : pHB;
+                const rowA = planeA + qi * strideQ;
+                if (two) {
+                  const rowB = planeB + qi * strideQ, h = ph >> 2;
+                  for (let U = ua; U <= ub; U++) {
+                    const o = i32[ipo + U] >> 1, tp = f32[tpo + U];
+                    const x = rowA + o, y = rowB + o;
+                    const va = mu[x] + (mu[x + strideP] - mu[x]) * tp;
+                    const vb = mu[y] + (mu[y + strideP] - mu[y]) * tp;
+                    f32[h + U] = va + (vb - va) * tm;
+                  }
+                } else {
+                  hrow(ph + ua4 * 4, muByte + rowA * 2, ph + ub4 * 4, pIp + ua4 * 4, pTp + ua4 * 4, strideP2);
+                }
+                const h = ph >> 2;
+                for (let U = ua4; U < ua; U++) f32[h + U] = 0;
+                for (let U = ub + 1; U < ub4; U++) f32[h + U] = 0;
+                if (w === 0) keyA = qi;
+                else keyB = qi;
+              }
+            }
+            const pa = pAcc + (V - t0) * W4 * 4;
+            accrow(pa + ua4 * 4, pa + ub4 * 4, pHA + ua4 * 4, pHB + ua4 * 4, tq);
+          }
+        }
+      }
+      for (let V = t0; V < t1; V++) {
+        const src = (pAcc >> 2) + (V - t0) * W4, dst = V * width;
+        for (let U = 0; U < width; U++) acc[dst + U] = f32[src + U];
+      }
+    }
+  } else {
+
+    const ipOff = new Int32Array(width), tpW = new Float64Array(width);
+    let hA = new Float64Array(width), hB = new Float64Array(width);
+    for (let t0 = 0; t0 < height; t0 += TILE) {
+      const t1 = t0 + TILE < height ? t0 + TILE : height;
+      for (let m = mFirst; m <= mLast; m++) {
+        for (let s = 0; s < sub; s++) {
+          let xm = sub === 1 ? m : m - 0.5 + (s + 0.5) * invSub;
+          if (xm < 0) xm = 0;
+          else if (xm > nm - 1) xm = nm - 1;
+          let im = xm | 0;
+          if (im > nm - 2) im = nm - 2;
+          const tm = xm - im;
+          const two = tm > 0;
+          const dm = xm - sm;
+          // p of virtual column G = bU0 + U is pG + G pB; the columns with p inside [0, np - 1] take part.
+          // (Written in the global column so that every band computes the same numbers.)
+          const pB = dm * du, pG = sp + dm * u0;
+          let ua = 0, ub = width - 1;
+          if (pB !== 0) {
+            let lo = Math.ceil(-pG / pB), hi = Math.floor((np - 1 - pG) / pB);
+            if (pB < 0) {
+              const t = Math.ceil((np - 1 - pG) / pB);
+              hi = Math.floor(-pG / pB);
+              lo = t;
+            }
+            if (lo - bU0 > ua) ua = lo - bU0;
+            if (hi - bU0 < ub) ub = hi - bU0;
+          } else if (!(pG >= 0 && pG <= np - 1)) continue;
+          if (ua > ub) continue;
+          for (let U = ua; U <= ub; U++) {
+            let p = pG + (U + bU0) * pB;
+            if (p < 0) p = 0;
+            let ip = p | 0;
+            if (ip > np - 2) ip = np - 2;
+            let tp = p - ip;
+            if (tp > 1) tp = 1;
+            ipOff[U] = ip * strideP;
+            tpW[U] = tp;
+          }
+          const qB = dm * dv, qG = sq + dm * v0;
+          const planeA = im * strideM, planeB = planeA + strideM;
+          let keyA = -1, keyB = -1;
+          for (let V = t0; V < t1; V++) {
+            let q = qG + (V + bV0) * qB;
+            if (!(q >= -1e-9 && q <= nq - 1 + 1e-9)) continue;
+            if (q < 0) q = 0;
+            let iq = q | 0;
+            if (iq > nq - 2) iq = nq - 2;
+            let tq = q - iq;
+            if (tq > 1) tq = 1;
+            // Rows iq and iq + 1 resampled along p (and between two planes when between planes), kept while
+            // the next virtual rows need the same ones.
+            if (keyA !== iq || keyB !== iq + 1) {
+              if (keyB === iq) {
+                const h = hA;
+                hA = hB;
+                hB = h;
+                keyA = iq;
+                keyB = -1;
+              } else if (keyA === iq + 1) {
+                const h = hB;
+                hB = hA;
+                hA = h;
+                keyB = iq + 1;
+                keyA = -1;
+              }
+              for (let w = 0; w < 2; w++) {
+                const qi = iq + w;
+                if ((w === 0 ? keyA : keyB) === qi) continue;
+                const h = w === 0 ? hA : hB;
+                const rowA = planeA + qi * strideQ;
+                if (two) {
+                  const rowB = planeB + qi * strideQ;
+                  for (let U = ua; U <= ub; U++) {
+                    const x = rowA + ipOff[U], y = rowB + ipOff[U], tp = tpW[U];
+                    const va = mu[x] + (mu[x + strideP] - mu[x]) * tp;
+                    const vb = mu[y] + (mu[y + strideP] - mu[y]) * tp;
+                    h[U] = va + (vb - va) * tm;
+                  }
+                } else {
+                  for (let U = ua; U <= ub; U++) {
+                    const x = rowA + ipOff[U];
+                    const v00 = mu[x];
+                    h[U] = v00 + (mu[x + strideP] - v00) * tpW[U];
+                  }
+                }
+                if (w === 0) keyA = qi;
+                else keyB = qi;
+              }
+            }
+            const o = V * width;
+            const ha = hA, hb = hB;
+            for (let U = ua; U <= ub; U++) {
+              const x = ha[U];
+              acc[o + U] += x + (hb[U] - x) * tq;
+            }
           }
         }
       }

@@ -154,7 +154,7 @@ export async function benchDrr(): Promise<BenchRow[]> {
     for (const [name, a, b] of views) {
       const { ms } = await timeMedian(7, () => pool.render(geometry(a, b), out));
       ours[name] = ms;
-      rows.push({ name: `DRR 512x512, ${name}`, value: ms, unit: 'ms', notes: `median of 7, ${pool.threads} worker threads, Joseph ray casting with empty-block skipping; goal < 200 ms` });
+      rows.push({ name: `DRR 512x512, ${name}`, value: ms, unit: 'ms', notes: `median of 7, ${pool.threads} worker threads, Joseph's method by plane sweep${dv.simd ? ' (WebAssembly SIMD row loops)' : ' (JavaScript row loops: no WebAssembly SIMD here)'}; goal < 200 ms` });
     }
   } finally {
     await pool.close();

@@ -21,18 +21,28 @@ describe('DrrPool', () => {
   const pool = DrrPool.create(shared, { threads: 2 });
   afterAll(() => pool.close());
 
-  it('gives exactly the single-threaded image, for several geometries and sizes in turn', async () => {
-    const plain = prepareDrrVolume(vol, { values: 'mu' });
-    for (const [a, b, cols, rows] of [[0, 0, 96, 80], [75, -20, 64, 64], [-140, 35, 96, 80], [10, 80, 33, 17]]) {
-      const g: CarmGeometry = {
-        sidMm: 1000, sodMm: 650, columns: cols, rows, columnSpacingMm: 1.6, rowSpacingMm: 1.6,
-        primaryDeg: a, secondaryDeg: b, isocenter: [0, 2, 985],
-      };
-      const want = renderLineIntegrals(plain, g);
-      const got = await pool.render(g);
-      expect(got.length).toBe(cols * rows);
-      expect(Math.max(...want)).toBeGreaterThan(0.5);
-      expect(Array.from(got)).toEqual(Array.from(want));
+  it('gives exactly the single-threaded image, for several geometries and sizes in turn (WebAssembly and JavaScript row loops)', async () => {
+    expect(shared.simd).toBeDefined();
+    const sharedJs = prepareSharedDrrVolume(vol, { values: 'mu', wasm: false });
+    expect(sharedJs.simd).toBeUndefined();
+    const poolJs = DrrPool.create(sharedJs, { threads: 2 });
+    try {
+      for (const [p, wasm] of [[pool, true], [poolJs, false]] as const) {
+        const plain = prepareDrrVolume(vol, { values: 'mu', wasm });
+        for (const [a, b, cols, rows] of [[0, 0, 96, 80], [75, -20, 64, 64], [-140, 35, 96, 80], [10, 80, 33, 17]]) {
+          const g: CarmGeometry = {
+            sidMm: 1000, sodMm: 650, columns: cols, rows, columnSpacingMm: 1.6, rowSpacingMm: 1.6,
+            primaryDeg: a, secondaryDeg: b, isocenter: [0, 2, 985],
+          };
+          const want = renderLineIntegrals(plain, g);
+          const got = await p.render(g);
+          expect(got.length).toBe(cols * rows);
+          expect(Math.max(...want)).toBeGreaterThan(0.5);
+          expect(Array.from(got)).toEqual(Array.from(want));
+        }
+      }
+    } finally {
+      await poolJs.close();
     }
   });
 

@@ -9,6 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
 import {
+  addDrrScratch,
   DRR_PARAMS_LENGTH,
   DrrError,
   drrKernel,
@@ -25,9 +26,12 @@ import {
 /** Memory for prepareDrrVolume that worker threads share. */
 export const sharedAllocate = (bytes: number): ArrayBufferLike => new SharedArrayBuffer(bytes);
 
-/** Prepare a volume in shared memory (what DrrPool needs). */
+/**
+ * Prepare a volume in shared memory (what DrrPool needs): mu in a shared WebAssembly memory for the SIMD
+ * row loops (or, with `wasm: false` or without WebAssembly SIMD, a SharedArrayBuffer).
+ */
 export function prepareSharedDrrVolume(volume: Volume, opts: Omit<PrepareOptions, 'allocate'> = {}): DrrVolume {
-  return prepareDrrVolume(volume, { ...opts, allocate: sharedAllocate });
+  return prepareDrrVolume(volume, { ...opts, wasm: opts.wasm === false ? false : 'shared', allocate: sharedAllocate });
 }
 
 const WORKER_SOURCE = `
@@ -37,13 +41,20 @@ var __name = (f) => f;
 const drrRayKernel = (${drrRayKernel.toString()});
 const drrKernel = (${drrKernel.toString()});
 const mu = workerData.mu, occupancy = workerData.occupancy;
+// The SIMD row loops: an instance over the shared memory that holds mu, with this worker's scratch.
+let simd = null;
+if (workerData.simd) {
+  const s = workerData.simd;
+  const inst = new WebAssembly.Instance(s.module, { env: { mem: s.memory } });
+  simd = { hrow: inst.exports.hrow, accrow: inst.exports.accrow, f32: new Float32Array(s.memory.buffer), i32: new Int32Array(s.memory.buffer), scratch: s.scratch, scratchBytes: s.scratchBytes };
+}
 let out = null, params = null;
 parentPort.on('message', (m) => {
   if (m.out) out = m.out;
   if (m.params) params = m.params;
   if (m.rows) {
     try {
-      drrKernel(params, mu, occupancy, out, m.rows[0], m.rows[1]);
+      drrKernel(params, mu, occupancy, out, m.rows[0], m.rows[1], simd);
       parentPort.postMessage({ id: m.id });
     } catch (e) {
       parentPort.postMessage({ id: m.id, error: String(e && e.stack || e) });
@@ -52,8 +63,12 @@ parentPort.on('message', (m) => {
 });
 `;
 
+function isSharedBuffer(b: ArrayBufferLike): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && b instanceof SharedArrayBuffer;
+}
+
 function isShared(a: ArrayBufferView): boolean {
-  return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
+  return isSharedBuffer(a.buffer);
 }
 
 export interface PoolOptions {
@@ -95,8 +110,12 @@ export class DrrPool {
     }
     const threads = opts.threads ?? Math.max(1, os.availableParallelism());
     if (!(Number.isInteger(threads) && threads >= 1 && threads <= 256)) throw new DrrError(`threads must be 1..256 (got ${threads})`);
-    const workers = Array.from({ length: threads }, () => {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { mu: dv.mu, occupancy: dv.occupancy } });
+    // Each worker gets its own scratch in the shared WebAssembly memory (grown for this pool).
+    const sm = dv.simd && isSharedBuffer(dv.simd.memory.buffer) ? dv.simd : undefined;
+    const scratch = sm ? addDrrScratch(sm, threads) : null;
+    const workers = Array.from({ length: threads }, (_, i) => {
+      const simd = sm && scratch ? { memory: sm.memory, module: sm.module, scratch: scratch[i], scratchBytes: sm.scratchBytes } : null;
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { mu: dv.mu, occupancy: dv.occupancy, simd } });
       w.unref();
       return w;
     });

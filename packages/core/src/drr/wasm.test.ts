@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { createDrrSimdMemory, drrSimdAvailable, drrSimdContext, drrWasmBytes } from './wasm.js';
+
+// Core is typed without DOM or Node globals: the engine's WebAssembly.validate, as it is.
+const validate = (b: Uint8Array) => (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly.validate(b);
+
+describe('DRR WebAssembly row loops', () => {
+  it('assemble to a valid module in this engine (Node 20 runs WebAssembly SIMD)', () => {
+    expect(validate(drrWasmBytes({ initialPages: 1 }))).toBe(true);
+    expect(validate(drrWasmBytes({ initialPages: 2, maximumPages: 8, shared: true }))).toBe(true);
+    expect(drrSimdAvailable()).toBe(true);
+  });
+
+  it('resample a row of 16-bit values and blend two rows into a sum, as the formulas say', () => {
+    const sm = createDrrSimdMemory(40000, false);
+    expect(sm).not.toBeNull();
+    const ctx = drrSimdContext(sm!, sm!.scratch);
+    const buf = sm!.memory.buffer;
+    const u16 = new Uint16Array(buf), f32 = new Float32Array(buf), i32 = new Int32Array(buf);
+    for (let i = 0; i < 20000; i++) u16[i] = (i * 7919) % 60000;
+    const n = 24, row = 1000, strideP2 = 6; // strideP 3 elements
+    const base = sm!.scratch, ip = base, tp = ip + 4 * n, h = tp + 4 * n, hb = h + 4 * n, acc = hb + 4 * n;
+    for (let u = 0; u < n; u++) {
+      i32[ip / 4 + u] = 2 * (5 * u + 2);
+      f32[tp / 4 + u] = (u % 7) / 7;
+      f32[hb / 4 + u] = 1000 + 13 * u;
+      f32[acc / 4 + u] = u * 0.5;
+    }
+    ctx.hrow(h, row, h + 4 * n, ip, tp, strideP2);
+    ctx.accrow(acc, acc + 4 * n, h, hb, 0.3);
+    for (let u = 0; u < n; u++) {
+      const x = row / 2 + 5 * u + 2;
+      const t = Math.fround((u % 7) / 7);
+      const want = u16[x] + (u16[x + 3] - u16[x]) * t;
+      expect(f32[h / 4 + u]).toBeCloseTo(want, 1);
+      const blend = want + (1000 + 13 * u - want) * Math.fround(0.3);
+      expect(f32[acc / 4 + u] / (u * 0.5 + blend)).toBeCloseTo(1, 6);
+    }
+  });
+});
