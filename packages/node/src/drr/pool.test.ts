@@ -46,6 +46,23 @@ describe('DrrPool', () => {
     }
   });
 
+  it("gives a closed pool's WebAssembly scratch to the next pool on the volume instead of growing the memory", async () => {
+    const d = prepareSharedDrrVolume(vol, { values: 'mu' });
+    const g: CarmGeometry = {
+      sidMm: 1000, sodMm: 650, columns: 40, rows: 30, columnSpacingMm: 2, rowSpacingMm: 2, primaryDeg: 20, secondaryDeg: 10, isocenter: [0, 0, 985],
+    };
+    const want = renderLineIntegrals(prepareDrrVolume(vol, { values: 'mu' }), g);
+    const sizes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const p = DrrPool.create(d, { threads: 2 });
+      expect(Array.from(await p.render(g))).toEqual(Array.from(want));
+      await p.close();
+      sizes.push(d.simd!.memory.buffer.byteLength);
+    }
+    expect(sizes[1]).toBe(sizes[0]);
+    expect(sizes[2]).toBe(sizes[0]);
+  });
+
   it('refuses a volume in ordinary memory and a concurrent render', async () => {
     expect(() => DrrPool.create(prepareDrrVolume(vol, { values: 'mu' }))).toThrow(/shared memory/);
     const g: CarmGeometry = {

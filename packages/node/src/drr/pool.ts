@@ -63,6 +63,9 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/** Scratch areas of closed pools, per WebAssembly memory, for the next pool on the same volume. */
+const freeScratch = new WeakMap<object, number[]>();
+
 function isSharedBuffer(b: ArrayBufferLike): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && b instanceof SharedArrayBuffer;
 }
@@ -92,9 +95,12 @@ export class DrrPool {
   private readonly workerOutVersion: number[];
   private busy = false;
   private closed = false;
+  /** This pool's scratch areas in the volume's WebAssembly memory, given back on close. */
+  private readonly scratch: number[];
 
-  private constructor(dv: DrrVolume, workers: Worker[], bandsPerThread: number) {
+  private constructor(dv: DrrVolume, workers: Worker[], bandsPerThread: number, scratch: number[]) {
     this.dv = dv;
+    this.scratch = scratch;
     this.workers = workers;
     this.bandsPerThread = bandsPerThread;
     this.workerOutVersion = workers.map(() => 0);
@@ -110,16 +116,25 @@ export class DrrPool {
     }
     const threads = opts.threads ?? Math.max(1, os.availableParallelism());
     if (!(Number.isInteger(threads) && threads >= 1 && threads <= 256)) throw new DrrError(`threads must be 1..256 (got ${threads})`);
-    // Each worker gets its own scratch in the shared WebAssembly memory (grown for this pool).
+    // Each worker gets its own scratch in the shared WebAssembly memory: areas that closed pools gave
+    // back, and the memory grown for the rest.
     const sm = dv.simd && isSharedBuffer(dv.simd.memory.buffer) ? dv.simd : undefined;
-    const scratch = sm ? addDrrScratch(sm, threads) : null;
+    let scratch: number[] | null = null;
+    if (sm) {
+      const free = freeScratch.get(sm.memory) ?? [];
+      freeScratch.set(sm.memory, free);
+      const reused = free.splice(0, threads);
+      const grown = reused.length < threads ? addDrrScratch(sm, threads - reused.length) : [];
+      if (grown) scratch = [...reused, ...grown];
+      else free.push(...reused);
+    }
     const workers = Array.from({ length: threads }, (_, i) => {
       const simd = sm && scratch ? { memory: sm.memory, module: sm.module, scratch: scratch[i], scratchBytes: sm.scratchBytes } : null;
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { mu: dv.mu, occupancy: dv.occupancy, simd } });
       w.unref();
       return w;
     });
-    return new DrrPool(dv, workers, opts.bandsPerThread ?? 4);
+    return new DrrPool(dv, workers, opts.bandsPerThread ?? 4, sm && scratch ? scratch : []);
   }
 
   get threads(): number {
@@ -198,5 +213,6 @@ export class DrrPool {
     if (this.closed) return;
     this.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
+    if (this.dv.simd && this.scratch.length) freeScratch.get(this.dv.simd.memory)?.push(...this.scratch);
   }
 }
