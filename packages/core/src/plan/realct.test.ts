@@ -12,6 +12,7 @@ import { sampleNearest } from '../volume/sample.js';
 import { corridorMapFromLabels } from './corridor-map.js';
 import { analyzePath } from './analyze.js';
 import { planTransSacral, sacralSeedsFromLabels } from './auto.js';
+import { sacralRegion, totalSegmentatorAnatomy } from './anatomy.js';
 import type { Point3 } from '../math/vec3.js';
 
 /** <repo>/../shared/data, found by walking up to the folder holding packages/ and package.json. */
@@ -105,5 +106,23 @@ describe.skipIf(!existsSync(file))('real CT labels (3 mm)', () => {
     expect(a.fits).toBe(false);
     expect(a.breaches.length).toBeGreaterThan(0);
     expect(a.breaches.some((b) => b.structure === 'spinal canal' || b.structure === 'outside bone')).toBe(true);
+  });
+
+  it('planning on the sacral region alone (sacralRegion) gives the same S1 and S2 paths as on the whole segmentation', () => {
+    const an = totalSegmentatorAnatomy();
+    const region = sacralRegion(labels, an.sacrum);
+    expect(region.data.length).toBeLessThan(labels.data.length / 2);
+    const rmap = corridorMapFromLabels(region, { boneGroups: an.boneGroups, critical: an.critical });
+    const rseeds = sacralSeedsFromLabels(region, an.sacrum, an.seeds);
+    expect(rseeds.levelsFrom).toBe('S1 label');
+    for (const level of ['s1', 's2'] as const) {
+      const whole = planTransSacral(map, { id: level, tool: screw, seed: seeds[level], midlineX: seeds.midlineX });
+      const part = planTransSacral(rmap, { id: level, tool: screw, seed: rseeds[level], midlineX: rseeds.midlineX });
+      for (let k = 0; k < 3; k++) {
+        expect(part.path.entry[k]).toBeCloseTo(whole.path.entry[k], 6);
+        expect(part.path.target[k]).toBeCloseTo(whole.path.target[k], 6);
+      }
+      expect(part.analysis.minClearanceMm).toBeCloseTo(whole.analysis.minClearanceMm, 9);
+    }
   });
 });

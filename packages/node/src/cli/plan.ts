@@ -20,6 +20,7 @@ import {
   planToJson,
   planToSlicerMarkups,
   planTransSacral,
+  sacralRegion,
   sacralSeedsFromLabels,
   slicerMarkupsToPlan,
   steppedCatalogue,
@@ -135,11 +136,16 @@ interface Loaded {
   anatomy?: LabelAnatomy;
 }
 
-async function buildMap(volumePath: string, opts: MapOptions, seeds: Point3[], needCt: boolean): Promise<Loaded> {
+/**
+ * The corridor map. `forPlanning`: the paths to come are sacral, so only the sacral region of the labels
+ * is mapped (sacralRegion: a fraction of the cost); the CT is loaded for the plan's geometry.
+ */
+async function buildMap(volumePath: string, opts: MapOptions, seeds: Point3[], forPlanning: boolean): Promise<Loaded> {
   if (opts.labels) {
-    const ct = needCt ? await loadVolume(volumePath) : undefined;
-    const labels = await loadVolume(opts.labels);
-    const anatomy = await resolveAnatomy(labels, opts.labels, opts);
+    const ct = forPlanning ? await loadVolume(volumePath) : undefined;
+    const all = await loadVolume(opts.labels);
+    const anatomy = await resolveAnatomy(all, opts.labels, opts);
+    const labels = forPlanning ? sacralRegion(all, anatomy.sacrum) : all;
     const map = corridorMapFromLabels(labels, { boneGroups: anatomy.boneGroups, critical: anatomy.critical });
     return { map, ct, labels, anatomy };
   }
