@@ -184,7 +184,7 @@ export function drrKernel(
   // WebAssembly scratch, in 4-float blocks: the tile's sums, the column table, two resampled rows.
   const W4 = ((width + 3) & ~3) + 4;
   if (simd && (TILE + 4) * W4 * 4 <= simd.scratchBytes) {
-    const f32 = simd.f32, i32 = simd.i32, hrow = simd.hrow, accrow = simd.accrow;
+    const f32 = simd.f32, i32 = simd.i32, hrow = strideP === 1 ? simd.hrow1 : simd.hrow, accrow = simd.accrow;
     const pAcc = simd.scratch, pIp = pAcc + TILE * W4 * 4, pTp = pIp + W4 * 4;
     const muByte = mu.byteOffset, strideP2 = strideP * 2;
     let pHA = pTp + W4 * 4, pHB = pHA + W4 * 4;

@@ -26,6 +26,13 @@ describe('DRR WebAssembly row loops', () => {
       f32[hb / 4 + u] = 1000 + 13 * u;
       f32[acc / 4 + u] = u * 0.5;
     }
+    // hrow1: neighbours adjacent in memory; half the addresses are not multiples of 4 (no alignment needed).
+    const h1 = acc + 4 * n;
+    ctx.hrow1(h1, row, h1 + 4 * n, ip, tp, 2);
+    for (let u = 0; u < n; u++) {
+      const x = row / 2 + 5 * u + 2;
+      expect(f32[h1 / 4 + u]).toBeCloseTo(u16[x] + (u16[x + 1] - u16[x]) * Math.fround((u % 7) / 7), 1);
+    }
     ctx.hrow(h, row, h + 4 * n, ip, tp, strideP2);
     ctx.accrow(acc, acc + 4 * n, h, hb, 0.3);
     for (let u = 0; u < n; u++) {

@@ -7,6 +7,7 @@
  *   hrow(h, row, hEnd, ipOff, tp, strideP2): for each 4 floats of h up to hEnd:
  *       x = row + ipOff[i] (byte addresses of 16-bit attenuation),
  *       h[i] = mu(x) + (mu(x + strideP2) - mu(x)) * tp[i]            (one row resampled along p)
+ *   hrow1: the same for strideP2 = 2, reading each voxel pair with one 32-bit load
  *   accrow(acc, accEnd, ha, hb, tq): acc[i] += ha[i] + (hb[i] - ha[i]) * tq   (blend of two rows)
  *
  * All pointers are byte addresses in the memory the module imports (env.mem), 16-byte aligned, and the
@@ -71,7 +72,10 @@ const V128_LOAD = simd(0x00, 4, 0), V128_STORE = simd(0x0b, 4, 0), V128_ZERO = s
 const I32X4_SPLAT = simd(0x11), F32X4_SPLAT = simd(0x13);
 const I32X4_EXTRACT = (lane: number) => simd(0x1b, lane);
 const LOAD16_LANE = (lane: number) => simd(0x55, 1, 0, lane);
-const I32X4_EXTEND_LOW_I16X8_U = simd(0xa9), I32X4_ADD = simd(0xae);
+const I32X4_EXTEND_LOW_I16X8_U = simd(0xa9), I32X4_ADD = simd(0xae), I32X4_SHR_U = simd(0xad);
+const LOAD32_LANE = (lane: number) => simd(0x56, 2, 0, lane);
+const V128_AND = simd(0x4e);
+const V128_LOW16 = simd(0x0c, ...[0, 1, 2, 3].flatMap(() => [0xff, 0xff, 0, 0]));
 const F32X4_ADD = simd(0xe4), F32X4_SUB = simd(0xe5), F32X4_MUL = simd(0xe6), F32X4_CONVERT_I32X4_U = simd(0xfb);
 
 function body(locals: [number, number][], code: number[]): number[] {
@@ -100,6 +104,22 @@ function hrowBody(): number[] {
   return body([[3, V128], [1, I32]], c);
 }
 
+/** hrow for rows along the fastest axis (strideP2 = 2): one 32-bit load gives a voxel and its neighbour. */
+function hrow1Body(): number[] {
+  // params 0 h, 1 row, 2 hEnd, 3 ipOff, 4 tp, 5 (unused); locals 6 offsets, 7 pairs, 8 first (v128)
+  const c: number[] = [...LOOP];
+  c.push(...get(3), ...V128_LOAD, ...get(1), ...I32X4_SPLAT, ...I32X4_ADD, ...set(6));
+  c.push(...V128_ZERO, ...set(7));
+  for (let lane = 0; lane < 4; lane++) c.push(...get(6), ...I32X4_EXTRACT(lane), ...get(7), ...LOAD32_LANE(lane), ...set(7));
+  c.push(...get(7), ...V128_LOW16, ...V128_AND, ...F32X4_CONVERT_I32X4_U, ...tee(8));
+  c.push(...get(7), ...i32const(16), ...I32X4_SHR_U, ...F32X4_CONVERT_I32X4_U, ...get(8), ...F32X4_SUB);
+  c.push(...get(4), ...V128_LOAD, ...F32X4_MUL, ...F32X4_ADD, ...set(7));
+  c.push(...get(0), ...get(7), ...V128_STORE);
+  c.push(...advance(0, 3, 4));
+  c.push(...get(0), ...get(2), ...I32_LT_U, ...BR_IF_0, ...END);
+  return body([[3, V128]], c);
+}
+
 function accrowBody(): number[] {
   // params 0 acc, 1 accEnd, 2 ha, 3 hb, 4 tq (f32); locals 5 tq x4, 6 a (v128)
   const c: number[] = [...get(4), ...F32X4_SPLAT, ...set(5), ...LOOP];
@@ -123,15 +143,17 @@ export function drrWasmBytes(memory: { initialPages: number; maximumPages?: numb
     [0x60, ...vec([[I32], [I32], [I32], [I32], [F32]]), 0],
   ]));
   const imports = section(2, vec([[...name('env'), ...name('mem'), 0x02, ...limits]]));
-  const funcs = section(3, vec([[0], [1]]));
-  const exports = section(7, vec([[...name('hrow'), 0x00, 0], [...name('accrow'), 0x00, 1]]));
-  const code = section(10, vec([hrowBody(), accrowBody()]));
+  const funcs = section(3, vec([[0], [1], [0]]));
+  const exports = section(7, vec([[...name('hrow'), 0x00, 0], [...name('accrow'), 0x00, 1], [...name('hrow1'), 0x00, 2]]));
+  const code = section(10, vec([hrowBody(), accrowBody(), hrow1Body()]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...types, ...imports, ...funcs, ...exports, ...code]);
 }
 
 /** What drrKernel needs to run its row loops in WebAssembly: an instance and this thread's scratch. */
 export interface DrrSimdContext {
   hrow: (h: number, row: number, hEnd: number, ipOff: number, tp: number, strideP2: number) => void;
+  /** hrow for strideP2 = 2 (rows along the volume's fastest axis). */
+  hrow1: (h: number, row: number, hEnd: number, ipOff: number, tp: number, strideP2: number) => void;
   accrow: (acc: number, accEnd: number, ha: number, hb: number, tq: number) => void;
   /** Views of the whole memory (taken after its last growth). */
   f32: Float32Array;
@@ -203,7 +225,7 @@ export function drrSimdContext(sm: DrrSimdMemory, scratch: number): DrrSimdConte
   const api = wasmApi();
   if (!api) throw new DrrError('WebAssembly is not available in this engine');
   const inst = new api.Instance(sm.module, { env: { mem: sm.memory } });
-  const e = inst.exports as unknown as Pick<DrrSimdContext, 'hrow' | 'accrow'>;
+  const e = inst.exports as unknown as Pick<DrrSimdContext, 'hrow' | 'hrow1' | 'accrow'>;
   const buf = sm.memory.buffer;
-  return { hrow: e.hrow, accrow: e.accrow, f32: new Float32Array(buf), i32: new Int32Array(buf), scratch, scratchBytes: sm.scratchBytes };
+  return { hrow: e.hrow, hrow1: e.hrow1, accrow: e.accrow, f32: new Float32Array(buf), i32: new Int32Array(buf), scratch, scratchBytes: sm.scratchBytes };
 }

@@ -46,7 +46,7 @@ let simd = null;
 if (workerData.simd) {
   const s = workerData.simd;
   const inst = new WebAssembly.Instance(s.module, { env: { mem: s.memory } });
-  simd = { hrow: inst.exports.hrow, accrow: inst.exports.accrow, f32: new Float32Array(s.memory.buffer), i32: new Int32Array(s.memory.buffer), scratch: s.scratch, scratchBytes: s.scratchBytes };
+  simd = { hrow: inst.exports.hrow, hrow1: inst.exports.hrow1, accrow: inst.exports.accrow, f32: new Float32Array(s.memory.buffer), i32: new Int32Array(s.memory.buffer), scratch: s.scratch, scratchBytes: s.scratchBytes };
 }
 let out = null, params = null;
 parentPort.on('message', (m) => {
