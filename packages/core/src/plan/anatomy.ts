@@ -111,7 +111,7 @@ export function detectLabelAnatomy(labels: Volume): LabelAnatomyName {
 export interface SacralRegionOptions {
   /** How far (mm, along patient x) the region reaches beyond the sacrum on each side: into the ilia. Default 45. */
   lateralMm?: number;
-  /** Margin (mm) around the sacrum in the other directions. Default 20. */
+  /** Margin (mm) around the sacrum in the other directions: more than any clearance radius that decides a sacral path. Default 12. */
   marginMm?: number;
 }
 
@@ -124,7 +124,7 @@ export interface SacralRegionOptions {
  */
 export function sacralRegion(labels: Volume, sacrum: number[], options: SacralRegionOptions = {}): Volume {
   const src = labels.meta.source ?? 'labels';
-  const lateralMm = options.lateralMm ?? 45, marginMm = options.marginMm ?? 20;
+  const lateralMm = options.lateralMm ?? 45, marginMm = options.marginMm ?? 12;
   const isS = new Uint8Array(65536);
   for (const l of sacrum) isS[l & 0xffff] = 1;
   const [nx, ny, nz] = labels.dims;
