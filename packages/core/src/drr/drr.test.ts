@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createVolume, indexToPatientFrom } from '../volume/volume.js';
 import { carmFrame, pixelToPatient, type CarmGeometry } from '../carm/geometry.js';
-import { drrParams, prepareDrrVolume, renderLineIntegrals, type DrrVolume } from './drrVolume.js';
+import { addDrrTransposedCopy, drrParams, drrSweepAxis, prepareDrrVolume, renderLineIntegrals, type DrrVolume } from './drrVolume.js';
 import { drrRayKernel } from './kernel.js';
 import { effectiveAttenuationPerMm, huToMu, linearAttenuationPerMm } from './attenuation.js';
 
@@ -206,6 +206,23 @@ describe('DRR line integrals', () => {
       expect(max).toBeGreaterThan(0.5);
       expect(worst / max).toBeLessThan(1e-5);
     }
+  });
+
+  it('a lateral view gives the same image from the j-fastest copy of a shared volume', () => {
+    const sh = prepareDrrVolume(vol, { values: 'mu', wasm: 'shared' });
+    const g: CarmGeometry = {
+      sidMm: 1100, sodMm: 700, columns: 120, rows: 100, columnSpacingMm: 1.3, rowSpacingMm: 1.3,
+      primaryDeg: 100, secondaryDeg: 5, isocenter: [0, 0, 990],
+    };
+    expect(drrSweepAxis(drrParams(sh, g))).toBe(0);
+    const before = renderLineIntegrals(sh, g);
+    expect(addDrrTransposedCopy(sh)).toBe(true);
+    expect(drrParams(sh, g)[33]).toBe(sh.simd!.transposedJ);
+    const after = renderLineIntegrals(sh, g);
+    expect(Math.max(...after)).toBeGreaterThan(0.5);
+    expect(Array.from(after)).toEqual(Array.from(before));
+    // Not for a volume in unshared memory: growing it would detach mu.
+    expect(addDrrTransposedCopy(dv)).toBe(false);
   });
 
   it('a row has the same value whatever band it is rendered in', () => {

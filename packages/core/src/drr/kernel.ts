@@ -36,6 +36,7 @@ import type { DrrSimdContext } from './wasm.js';
  *     samples per plane, for rays so oblique to all three axes that one sample per plane would be too sparse
  *  31 attenuation per unit of the stored integers, 1/mm
  *  32 largest distance between samples along a ray, voxels (drrKernel chooses its samples per plane)
+ *  33 byte address of mu with j fastest in the WebAssembly memory (DrrSimdMemory.transposedJ), or -1
  * mu holds attenuation quantised to 16 bits (value * params[31] = 1/mm): half the memory traffic of
  * Float32, and the scale is applied once per ray since the sum is linear.
  *
@@ -184,9 +185,14 @@ export function drrKernel(
   // WebAssembly scratch, in 4-float blocks: the tile's sums, the column table, two resampled rows.
   const W4 = ((width + 3) & ~3) + 4;
   if (simd && (TILE + 4) * W4 * 4 <= simd.scratchBytes) {
-    const f32 = simd.f32, i32 = simd.i32, hrow = strideP === 1 ? simd.hrow1 : simd.hrow, accrow = simd.accrow;
+    const f32 = simd.f32, i32 = simd.i32, accrow = simd.accrow;
+    // Swept along i with the j-fastest copy: rows along j are contiguous there.
+    const tr = am === 0 && params[33] >= 0;
+    const vol = tr ? new Uint16Array(f32.buffer, params[33], nx * ny * nz) : mu;
+    const sStrideM = tr ? ny * nz : strideM, sStrideP = tr ? 1 : strideP, sStrideQ = tr ? ny : strideQ;
+    const hrow = sStrideP === 1 ? simd.hrow1 : simd.hrow;
     const pAcc = simd.scratch, pIp = pAcc + TILE * W4 * 4, pTp = pIp + W4 * 4;
-    const muByte = mu.byteOffset, strideP2 = strideP * 2;
+    const muByte = vol.byteOffset, strideP2 = sStrideP * 2;
     let pHA = pTp + W4 * 4, pHB = pHA + W4 * 4;
     for (let t0 = 0; t0 < height; t0 += TILE) {
       const t1 = t0 + TILE < height ? t0 + TILE : height;
@@ -237,7 +243,7 @@ export function drrKernel(
             f32[tpo + U] = 0;
           }
           const qB = dm * dv, qG = sq + dm * v0;
-          const planeA = im * strideM, planeB = planeA + strideM;
+          const planeA = im * sStrideM, planeB = planeA + sStrideM;
           let keyA = -1, keyB = -1;
           for (let V = t0; V < t1; V++) {
             let q = qG + (V + bV0) * qB;
@@ -265,14 +271,14 @@ export function drrKernel(
                 const qi = iq + w;
                 if ((w === 0 ? keyA : keyB) === qi) continue;
                 const ph = w === 0 ? pHA : pHB;
-                const rowA = planeA + qi * strideQ;
+                const rowA = planeA + qi * sStrideQ;
                 if (two) {
-                  const rowB = planeB + qi * strideQ, h = ph >> 2;
+                  const rowB = planeB + qi * sStrideQ, h = ph >> 2;
                   for (let U = ua; U <= ub; U++) {
                     const o = i32[ipo + U] >> 1, tp = f32[tpo + U];
                     const x = rowA + o, y = rowB + o;
-                    const va = mu[x] + (mu[x + strideP] - mu[x]) * tp;
-                    const vb = mu[y] + (mu[y + strideP] - mu[y]) * tp;
+                    const va = vol[x] + (vol[x + sStrideP] - vol[x]) * tp;
+                    const vb = vol[y] + (vol[y + sStrideP] - vol[y]) * tp;
                     f32[h + U] = va + (vb - va) * tm;
                   }
                 } else {
@@ -583,4 +589,4 @@ export function drrRayKernel(
   }
 }
 
-export const DRR_PARAMS_LENGTH = 33;
+export const DRR_PARAMS_LENGTH = 34;

@@ -173,6 +173,11 @@ export interface DrrSimdMemory {
   scratchBytes: number;
   /** Byte address of the first thread's scratch (the thread that prepared the volume). */
   scratch: number;
+  /**
+   * Byte address of a copy of mu with j fastest (index j + ny (k + nz i)), made on demand for views along
+   * i (addDrrTransposedCopy): their rows along j are then contiguous instead of nx voxels apart.
+   */
+  transposedJ?: number;
 }
 
 export const DRR_SCRATCH_BYTES = 2 * 1024 * 1024;
@@ -198,7 +203,8 @@ export function createDrrSimdMemory(dataBytes: number, shared: boolean): DrrSimd
   if (!api || !drrSimdAvailable()) return null;
   const scratch = Math.ceil(dataBytes / 16) * 16;
   const pages = Math.ceil((scratch + DRR_SCRATCH_BYTES) / PAGE);
-  const maximumPages = Math.min(65536, pages + (shared ? 1024 : 0));
+  // A shared memory may later hold a transposed copy of the data and more threads' scratch.
+  const maximumPages = Math.min(65536, shared ? 2 * pages + 1024 : pages);
   if (pages > 65536) return null;
   try {
     const memory = new api.Memory(shared ? { initial: pages, maximum: maximumPages, shared: true } : { initial: pages });

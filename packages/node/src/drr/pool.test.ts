@@ -41,6 +41,8 @@ describe('DrrPool', () => {
           expect(Array.from(got)).toEqual(Array.from(want));
         }
       }
+      // LAO 75 is swept along i: the pool read rows from the j-fastest copy, and still matched exactly.
+      expect(shared.simd!.transposedJ).toBeDefined();
     } finally {
       await poolJs.close();
     }

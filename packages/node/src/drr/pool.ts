@@ -10,11 +10,13 @@ import { Worker } from 'node:worker_threads';
 import os from 'node:os';
 import {
   addDrrScratch,
+  addDrrTransposedCopy,
   DRR_PARAMS_LENGTH,
   DrrError,
   drrKernel,
   drrParams,
   drrRayKernel,
+  drrSweepAxis,
   prepareDrrVolume,
   type CarmGeometry,
   type DrrVolume,
@@ -54,6 +56,11 @@ parentPort.on('message', (m) => {
   if (m.params) params = m.params;
   if (m.rows) {
     try {
+      if (simd && simd.f32.byteLength < workerData.simd.memory.buffer.byteLength) {
+        // The shared memory grew (a transposed copy for lateral views): views of its new length.
+        simd.f32 = new Float32Array(workerData.simd.memory.buffer);
+        simd.i32 = new Int32Array(workerData.simd.memory.buffer);
+      }
       drrKernel(params, mu, occupancy, out, m.rows[0], m.rows[1], simd);
       parentPort.postMessage({ id: m.id });
     } catch (e) {
@@ -153,6 +160,10 @@ export class DrrPool {
     this.busy = true;
     try {
       drrParams(this.dv, g, this.params, rays);
+      // Views swept along i read rows along j: made contiguous once per volume by a transposed copy.
+      if (this.dv.simd && this.dv.simd.transposedJ === undefined && drrSweepAxis(this.params) === 0 && addDrrTransposedCopy(this.dv)) {
+        drrParams(this.dv, g, this.params, rays);
+      }
       if (this.out.length !== n) {
         this.out = new Float32Array(new SharedArrayBuffer(n * 4));
         this.outVersion++;
