@@ -189,16 +189,22 @@ function smoothBinomial(data: ArrayLike<number>, dims: readonly number[], passes
   let a = Float32Array.from(data as ArrayLike<number>);
   if (passes <= 0) return a;
   let b = new Float32Array(n);
-  const strides = [1, nx, nx * ny];
+  const sxy = nx * ny;
   for (let p = 0; p < passes; p++) {
     for (let axis = 0; axis < 3; axis++) {
-      const st = strides[axis], len = dims[axis];
+      const st = axis === 0 ? 1 : axis === 1 ? nx : sxy, len = dims[axis];
       if (len < 2) continue;
-      for (let o = 0; o < n; o++) {
-        const c = Math.floor(o / st) % len;
-        const lo = c > 0 ? a[o - st] : a[o];
-        const hi = c < len - 1 ? a[o + st] : a[o];
-        b[o] = 0.25 * lo + 0.5 * a[o] + 0.25 * hi;
+      // Lines along `axis`: start offsets o0, then len samples st apart.
+      const lines = n / len;
+      for (let l = 0; l < lines; l++) {
+        const o0 = axis === 0 ? l * nx : axis === 1 ? (l % nx) + Math.floor(l / nx) * sxy : l;
+        let prev = a[o0], cur = prev;
+        for (let c = 0, o = o0; c < len; c++, o += st) {
+          const next = c < len - 1 ? a[o + st] : cur;
+          b[o] = 0.25 * (prev + next) + 0.5 * cur;
+          prev = cur;
+          cur = next;
+        }
       }
       const t = a;
       a = b;
@@ -330,25 +336,27 @@ export function boneMaskFromIntensity(ct: Volume, options: IntensityMapOptions =
   const n = dims[0] * dims[1] * dims[2];
   const src = ct.meta.source ?? 'CT';
   const smooth = smoothBinomial(ct.data, dims, Math.round(passes));
-  // Closing: dilate the cortex by sealMm, then erode the result by sealMm.
+  // Closing with hole filling: dilate the cortex by sealMm, fill what the dilated cortex encloses, then
+  // erode by sealMm. (Filling after the erosion would reopen every gap the dilation had bridged.)
   const notCortex = new Uint8Array(n);
   const data = ct.data;
   for (let i = 0; i < n; i++) notCortex[i] = data[i] >= cortexHu ? 0 : 1;
   const seal2 = (sealMm + 1e-6) ** 2; // a hair more, so a voxel exactly sealMm away (grid coincidence) counts
   const toCortex2 = squaredDistanceTransform(notCortex, dims, ct.spacing, { source: src });
   const dilated = new Uint8Array(n);
-  for (let i = 0; i < n; i++) dilated[i] = toCortex2[i] <= seal2 ? 1 : 0;
-  const toOpen2 = squaredDistanceTransform(dilated, dims, ct.spacing, { source: src });
-  const sealed = new Uint8Array(n);
-  for (let i = 0; i < n; i++) sealed[i] = toOpen2[i] > seal2 ? 1 : 0;
-  // What the sealed cortex encloses, in 3D and in the chosen slices.
+  const open = notCortex; // reused: 1 where not dilated
+  for (let i = 0; i < n; i++) {
+    dilated[i] = toCortex2[i] <= seal2 ? 1 : 0;
+    open[i] = 1 - dilated[i];
+  }
   const stack = new Int32Array(n);
-  const open = new Uint8Array(n);
-  for (let i = 0; i < n; i++) open[i] = sealed[i] ? 0 : 1;
   const outside = floodFromBorder(open, dims, stack);
-  const filled = new Uint8Array(n);
-  for (let i = 0; i < n; i++) filled[i] = outside[i] ? 0 : 1;
-  for (const normal of new Set(normals)) fillSliceHoles(sealed, dims, indexAxisAlong(ct, 'xyz'.indexOf(normal)), filled);
+  const filledDilated = new Uint8Array(n);
+  for (let i = 0; i < n; i++) filledDilated[i] = outside[i] ? 0 : 1;
+  for (const normal of new Set(normals)) fillSliceHoles(dilated, dims, indexAxisAlong(ct, 'xyz'.indexOf(normal)), filledDilated);
+  const toOutside2 = squaredDistanceTransform(filledDilated, dims, ct.spacing, { source: src });
+  const filled = dilated; // reused
+  for (let i = 0; i < n; i++) filled[i] = toOutside2[i] > seal2 ? 1 : 0;
   // Soft-tissue channels: the outside flooded again, now also through low-density voxels inside.
   const passable = open;
   for (let i = 0; i < n; i++) passable[i] = !filled[i] || smooth[i] < softHu ? 1 : 0;
