@@ -344,6 +344,47 @@ function rescaleAny(out: VoxelArray, offset: number, data: StoredArray, slope: n
   else for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
 }
 
+/* [min, max] of a frame; one function per common type so each loop stays monomorphic. */
+function rangeU16(f: Uint16Array): [number, number] {
+  let lo = 65535;
+  let hi = 0;
+  for (let i = 0; i < f.length; i++) {
+    const v = f[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+function rangeI16(f: Int16Array): [number, number] {
+  let lo = 32767;
+  let hi = -32768;
+  for (let i = 0; i < f.length; i++) {
+    const v = f[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+function rangeAny(f: StoredArray): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < f.length; i++) {
+    const v = f[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+function valueRange(f: StoredArray): [number, number] {
+  if (f.length === 0) return rangeAny(f);
+  if (f instanceof Uint16Array) return rangeU16(f);
+  if (f instanceof Int16Array) return rangeI16(f);
+  return rangeAny(f);
+}
+
 function writeSlice(out: VoxelArray, offset: number, data: StoredArray, slope: number, intercept: number): void {
   if (out instanceof Int16Array) {
     if (data instanceof Int16Array) {
@@ -476,16 +517,7 @@ async function assemble(part: Slice[], source: string, warnings: string[], maxVo
     for (const s of grid.slices) {
       const f = decodeNow(s) ?? (await decode(s));
       frames.push(f);
-      if (fits) {
-        let lo = Infinity;
-        let hi = -Infinity;
-        for (let i = 0; i < f.length; i++) {
-          const v = f[i];
-          if (v < lo) lo = v;
-          if (v > hi) hi = v;
-        }
-        fits = fits16(rescaledRange(s, lo, hi));
-      }
+      if (fits) fits = fits16(rescaledRange(s, ...valueRange(f)));
     }
     data = allocateVoxels(fits ? 'int16' : 'float32', total, source);
     for (let k = 0; k < grid.count; k++) writeSlice(data, k * frameSize, frames[k], grid.slices[k].slope, grid.slices[k].intercept);
