@@ -250,6 +250,8 @@ export interface AlarOptions {
   stopShortMm?: number;
   /** How far (mm) the search may move the axis from the seed. Default 10. */
   searchMm?: number;
+  /** Paths with less bone than this (mm, posterior cortex to tip) are penalized. Default 30. */
+  minLengthMm?: number;
   /** Required clearance for the objective's full credit, mm. Default 2. */
   marginMm?: number;
   /** The entry lies this far (mm) outside the posterior cortex. Default 2. */
@@ -263,6 +265,7 @@ export function planAlar(map: CorridorMap, options: AlarOptions): AutoPathResult
   const margin = options.marginMm ?? 2;
   const stopShort = options.stopShortMm ?? 5;
   const search = options.searchMm ?? 10;
+  const minLength = options.minLengthMm ?? 30;
   const sp = map.structures.spacing;
   const h = Math.min(sp[0], sp[1], sp[2]);
   const walkStep = h / 2;
@@ -295,24 +298,27 @@ export function planAlar(map: CorridorMap, options: AlarOptions): AutoPathResult
     const len = g.tEnd - g.t0;
     if (len < 3 * cortexZone) return 50 + penalty - len;
     const prof = clearanceProfile(map, g.p, g.d, g.t0 + cortexZone, g.tEnd, h / 2);
-    // Clearance first (full credit up to need + 1 mm), then length, then mean clearance.
+    // Clearance first (full credit up to need + 1 mm), then length, then mean clearance; a path shorter
+    // than minLength (a stub in the thickest bone) pays 1 mm of clearance per 10 mm it lacks.
     const c = Math.min(prof.min, need + 1);
+    penalty += Math.max(0, minLength - len);
     return -(10 * c + 0.05 * len + 0.02 * prof.mean) + penalty;
   };
   const search1 = (minCranial: number, slopes: number[]) => {
     const objective = objectiveFor(minCranial);
     const starts: number[][] = [];
-    for (const dx of [-6, 0, 6]) for (const dz of [-6, 0, 6]) for (const cz of slopes) starts.push([dx, dz, 0, cz]);
-    const scored = starts.map((x) => ({ x, f: objective(x) })).sort((a, b) => a.f - b.f).slice(0, 5).map((s) => s.x);
+    // A coarse scan of the crossing point and the cranial slope; the best few start local searches.
+    for (const dx of [-8, -4, 0, 4, 8]) for (const dz of [-8, -4, 0, 4, 8]) for (const lx of [-0.2, 0, 0.2]) for (const cz of slopes) starts.push([dx, dz, lx, cz]);
+    const scored = starts.map((x) => ({ x, f: objective(x) })).sort((a, b) => a.f - b.f).slice(0, 8).map((s) => s.x);
     const r = multistart(objective, scored, { initialStep: [2, 2, 0.1, 0.25], xTolerance: 0.02, fTolerance: 1e-4, maxEvaluations: 500 });
     return { x: r.x, f: r.value, evaluations: starts.length + r.evaluations };
   };
   // The long axis first (cranial-anterior); only when no such axis gives the tool its margin, also axes
   // down to perpendicular to a tilted sacrum's dorsal surface (caudal-anterior), and the better one wins.
-  let best = search1(0, [0.3, 1, 2]);
+  let best = search1(0, [0.3, 0.6, 1, 1.5, 2.2]);
   let evaluations = best.evaluations;
   if (minClearance(best.x) < need) {
-    const wide = search1(-1.5, [-0.8, 0, 0.8]);
+    const wide = search1(-1.5, [-1.2, -0.8, -0.4, 0, 0.4]);
     evaluations += wide.evaluations;
     if (wide.f < best.f) best = wide;
   }

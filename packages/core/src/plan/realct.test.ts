@@ -11,7 +11,7 @@ import { createVolume, type Volume } from '../volume/volume.js';
 import { sampleNearest } from '../volume/sample.js';
 import { corridorMapFromLabels } from './corridor-map.js';
 import { analyzePath } from './analyze.js';
-import { planTransSacral, sacralSeedsFromLabels } from './auto.js';
+import { planAlar, planTransSacral, sacralSeedsFromLabels } from './auto.js';
 import { sacralRegion, totalSegmentatorAnatomy } from './anatomy.js';
 import type { Point3 } from '../math/vec3.js';
 
@@ -125,4 +125,22 @@ describe.skipIf(!existsSync(file))('real CT labels (3 mm)', () => {
       expect(part.analysis.minClearanceMm).toBeCloseTo(whole.analysis.minClearanceMm, 9);
     }
   });
+
+  for (const side of ['left', 'right'] as const) {
+    it(`alar ${side}: an 11-gauge trocar path of at least 30 mm in the sacrum, on its side, with 2 mm clearance`, () => {
+      const r = planAlar(map, { id: `alar-${side}`, side, tool: { kind: 'trocar', diameterMm: 3.05 }, seed: side === 'left' ? seeds.alarLeft : seeds.alarRight });
+      const a = r.analysis;
+      expect(a.fits).toBe(true);
+      expect(a.minClearanceMm).toBeGreaterThanOrEqual(2);
+      // From the posterior cortex to the tip: sacrum labels (25/26) only, read straight from the labels.
+      const along = labelsAlong(a.cortexEntry!, r.path.target);
+      expect(along.length * 0.5).toBeGreaterThan(30);
+      // The first sample may still lie in the cortex voxel's neighbour (within a voxel of the boundary).
+      for (const l of along.slice(6)) expect([25, 26]).toContain(l);
+      const sign = side === 'left' ? 1 : -1;
+      expect(sign * (r.path.entry[0] - seeds.midlineX)).toBeGreaterThan(15);
+      expect(sign * (r.path.target[0] - seeds.midlineX)).toBeGreaterThan(15);
+      expect(r.path.entry[1]).toBeGreaterThan(r.path.target[1]); // posterior entry (LPS: +y posterior)
+    });
+  }
 });
