@@ -216,34 +216,43 @@ function smoothBinomial(data: ArrayLike<number>, dims: readonly number[], passes
 
 /**
  * 6-connected flood from every border voxel through voxels where passable[v] != 0; returns 1 where reached.
- * `stack` (length >= n) is scratch space.
+ * Works on a copy padded with one blocked voxel on every side, so that the inner loop needs neither bounds
+ * checks nor index arithmetic. `stack` (length >= n) is scratch space.
  */
 function floodFromBorder(passable: Uint8Array, dims: readonly number[], stack: Int32Array): Uint8Array {
   const [nx, ny, nz] = dims;
-  const sxy = nx * ny;
-  const reached = new Uint8Array(passable.length);
+  const px = nx + 2, py = ny + 2, pxy = px * py;
+  // 0: passable, not reached yet; 1: blocked (or padding); 2: reached.
+  const state = new Uint8Array(pxy * (nz + 2)).fill(1);
   let top = 0;
-  const push = (o: number) => {
-    if (passable[o] && !reached[o]) {
-      reached[o] = 1;
-      stack[top++] = o;
-    }
-  };
-  for (let k = 0; k < nz; k++) {
+  for (let k = 0, o = 0; k < nz; k++) {
     for (let j = 0; j < ny; j++) {
       const edgeRow = k === 0 || j === 0 || k === nz - 1 || j === ny - 1;
-      for (let i = 0; i < nx; i++) if (edgeRow || i === 0 || i === nx - 1) push(i + nx * (j + ny * k));
+      let q = 1 + px * (j + 1) + pxy * (k + 1);
+      for (let i = 0; i < nx; i++, o++, q++) {
+        if (!passable[o]) continue;
+        if (edgeRow || i === 0 || i === nx - 1) {
+          state[q] = 2;
+          stack[top++] = q;
+        } else state[q] = 0;
+      }
     }
   }
   while (top > 0) {
-    const o = stack[--top];
-    const i = o % nx, j = Math.floor(o / nx) % ny, k = Math.floor(o / sxy);
-    if (i > 0) push(o - 1);
-    if (i < nx - 1) push(o + 1);
-    if (j > 0) push(o - nx);
-    if (j < ny - 1) push(o + nx);
-    if (k > 0) push(o - sxy);
-    if (k < nz - 1) push(o + sxy);
+    const q = stack[--top];
+    if (state[q - 1] === 0) { state[q - 1] = 2; stack[top++] = q - 1; }
+    if (state[q + 1] === 0) { state[q + 1] = 2; stack[top++] = q + 1; }
+    if (state[q - px] === 0) { state[q - px] = 2; stack[top++] = q - px; }
+    if (state[q + px] === 0) { state[q + px] = 2; stack[top++] = q + px; }
+    if (state[q - pxy] === 0) { state[q - pxy] = 2; stack[top++] = q - pxy; }
+    if (state[q + pxy] === 0) { state[q + pxy] = 2; stack[top++] = q + pxy; }
+  }
+  const reached = new Uint8Array(passable.length);
+  for (let k = 0, o = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      let q = 1 + px * (j + 1) + pxy * (k + 1);
+      for (let i = 0; i < nx; i++, o++, q++) reached[o] = state[q] === 2 ? 1 : 0;
+    }
   }
   return reached;
 }
@@ -251,42 +260,41 @@ function floodFromBorder(passable: Uint8Array, dims: readonly number[], stack: I
 /**
  * Sets out[v] = 1 for voxels that are not solid and that, within their slice perpendicular to index axis
  * `axis`, cannot reach the slice's border through non-solid voxels (4-connected): the slice's holes.
+ * Each slice is flooded on a copy padded with one blocked pixel on every side (no bounds checks).
  */
 function fillSliceHoles(solid: Uint8Array, dims: readonly number[], axis: number, out: Uint8Array): void {
   const strides = [1, dims[0], dims[0] * dims[1]];
   const [ua, va] = axis === 0 ? [1, 2] : axis === 1 ? [0, 2] : [0, 1];
   const nu = dims[ua], nv = dims[va], su = strides[ua], sv = strides[va];
-  const reached = new Uint8Array(nu * nv);
+  const pu = nu + 2;
+  // 0: open, not reached yet; 1: solid (or padding); 2: reached from the slice's border.
+  const state = new Uint8Array(pu * (nv + 2));
   const stack = new Int32Array(nu * nv);
   for (let w = 0; w < dims[axis]; w++) {
     const base = w * strides[axis];
-    reached.fill(0);
+    state.fill(1);
     let top = 0;
-    const push = (c: number) => {
-      if (!reached[c] && !solid[base + (c % nu) * su + Math.floor(c / nu) * sv]) {
-        reached[c] = 1;
-        stack[top++] = c;
-      }
-    };
-    for (let u = 0; u < nu; u++) {
-      push(u);
-      push(u + nu * (nv - 1));
-    }
     for (let v = 0; v < nv; v++) {
-      push(nu * v);
-      push(nu - 1 + nu * v);
+      const edge = v === 0 || v === nv - 1;
+      for (let u = 0, o = base + v * sv, q = 1 + pu * (v + 1); u < nu; u++, o += su, q++) {
+        if (solid[o]) continue;
+        if (edge || u === 0 || u === nu - 1) {
+          state[q] = 2;
+          stack[top++] = q;
+        } else state[q] = 0;
+      }
     }
     while (top > 0) {
-      const c = stack[--top];
-      const u = c % nu, v = (c - u) / nu;
-      if (u > 0) push(c - 1);
-      if (u < nu - 1) push(c + 1);
-      if (v > 0) push(c - nu);
-      if (v < nv - 1) push(c + nu);
+      const q = stack[--top];
+      if (state[q - 1] === 0) { state[q - 1] = 2; stack[top++] = q - 1; }
+      if (state[q + 1] === 0) { state[q + 1] = 2; stack[top++] = q + 1; }
+      if (state[q - pu] === 0) { state[q - pu] = 2; stack[top++] = q - pu; }
+      if (state[q + pu] === 0) { state[q + pu] = 2; stack[top++] = q + pu; }
     }
-    for (let c = 0; c < nu * nv; c++) {
-      const o = base + (c % nu) * su + Math.floor(c / nu) * sv;
-      if (!reached[c] && !solid[o]) out[o] = 1;
+    for (let v = 0; v < nv; v++) {
+      for (let u = 0, o = base + v * sv, q = 1 + pu * (v + 1); u < nu; u++, o += su, q++) {
+        if (state[q] === 0) out[o] = 1;
+      }
     }
   }
 }
