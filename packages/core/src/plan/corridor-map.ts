@@ -171,10 +171,11 @@ export interface IntensityMapOptions {
   smoothPasses?: number;
   /**
    * Also fill, slice by slice, what the sealed cortex encloses in planes perpendicular to these patient
-   * axes (see boneMaskFromIntensity). Default [] (3D fill only). ['y'] (coronal planes) seals the alae
-   * of a demineralized sacrum whose cancellous bone opens into the foramina without a visible wall; it
-   * relies on the foramina and canal holding fat (step 4), true of real anatomy, and so it would fill a
-   * phantom's water-density foramina: opt in for real osteoporotic CT.
+   * axes (see boneMaskFromIntensity). Default [] (3D fill only). ['x', 'y'] (sagittal and coronal
+   * planes) seals the alae of a demineralized sacrum whose cancellous bone opens into the foramina without
+   * a visible wall (the Visible Human female pelvis). It relies on the foramina and canal holding fat
+   * (removed again by the soft-tissue test), true of real anatomy but not of the synthetic phantom, whose
+   * water-density foramina and canal it would fill: opt in for real osteoporotic CT.
    */
   slicePlaneNormals?: ('x' | 'y' | 'z')[];
   /** Only the bone within this distance (mm) of a seed point is kept (crop). Default: whole volume. */
@@ -323,9 +324,9 @@ function indexAxisAlong(ct: Volume, patientAxis: number): number {
  * 3. fill what the sealed cortex encloses in 3D (flood of the outside from the volume's border), and,
  *    slice by slice, what it encloses in planes normal to `slicePlaneNormals` (opt-in). The 3D fill
  *    alone leaks in a demineralized sacrum: the cancellous ala opens without a visible wall into the
- *    sacral foramina, and through them into the pelvis. In coronal planes the ala is enclosed
- *    (superior, inferior, medial and lateral cortices) while the spinal canal, running cranio-caudally
- *    into the lumbar canal, is not;
+ *    sacral foramina, and through them into the pelvis. In coronal planes the anterior ala is enclosed
+ *    (superior, inferior, medial and lateral cortices), in sagittal planes its posterior part, while
+ *    the spinal canal, running cranio-caudally into the lumbar canal, is open in both;
  * 4. remove soft-tissue channels: voxels below softTissueHu (after binomial smoothing) connected to the
  *    outside through such voxels (the fat of the foramina and the sacral canal, which step 3 may have
  *    enclosed).
