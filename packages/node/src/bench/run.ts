@@ -38,12 +38,20 @@ export async function runBenchmarks(
     if (!suite) throw new Error(`unknown benchmark suite "${name}" (have: ${Object.keys(all).join(', ')})`);
     process.stderr.write(`bench: ${name} ...\n`);
     for (const r of await suite()) {
-      const line = `| ${name} | ${r.name} | ${r.value.toFixed(r.value >= 100 ? 0 : 2)} | ${r.unit} | ${r.notes} |`;
+      const line = `| ${name} | ${r.name} | ${formatValue(r.value)} | ${r.unit} | ${r.notes} |`;
       lines.push(line);
-      process.stderr.write(`  ${r.name}: ${r.value.toFixed(2)} ${r.unit} (${r.notes})\n`);
+      process.stderr.write(`  ${r.name}: ${formatValue(r.value)} ${r.unit} (${r.notes})\n`);
     }
   }
   const table = lines.join('\n') + '\n';
   await writeFile(outFile, table);
   return table;
+}
+
+/** Two decimals for ordinary figures, but a small non-zero one (a largest difference of 1e-9 mm) keeps
+ * its magnitude in exponent form instead of printing as a misleading 0.00. */
+function formatValue(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (v !== 0 && Math.abs(v) < 0.01) return v.toExponential(1);
+  return v.toFixed(Math.abs(v) >= 100 ? 0 : 2);
 }
