@@ -3,11 +3,13 @@
  * the phantom's labels are recognized without label lists, the plan files are written, and the figures
  * are checked against the phantom's truth.json.
  */
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../test-helpers/run-cli.js';
+import { sharedDataDir } from '../io/shared-data.js';
 
 type P3 = [number, number, number];
 interface Truth {
@@ -122,5 +124,52 @@ describe('corridor plan / analyze on the phantom', () => {
     const r = await runCli('plan', path.join(dir, 'ct.nii.gz'), '--labels', path.join(dir, 'labels.nii.gz'), '--anatomy', 'atlas', '--auto', 's1', '--out', path.join(dir, 'x.json'));
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/--anatomy "atlas"/);
+  });
+});
+
+/**
+ * Intensities only, on the real 1 mm CT (Visible Human female pelvis; core's vhf.test.ts checks the same
+ * paths against the CT itself): what that test does through the core, a user does with the CLI's seeds
+ * and --fill-planes. Without the sagittal and coronal fill this demineralized sacrum's mask leaks into
+ * the foramina and S1 narrows to nothing.
+ */
+const vhf = path.join(sharedDataDir(), 'vhf-pelvis-ct', 'ct.nii.gz');
+describe.skipIf(!existsSync(vhf))('corridor plan from intensities (real CT, seeds, --fill-planes)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'corridor-plan-vhf-'));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('plans S1 ilium to ilium across the midline and fitting a 7.3 mm screw, the left alar path in the left ala', async () => {
+    const out = path.join(dir, 'plan.json');
+    const r = await runCli('plan', vhf, '--auto', 's1,alar-left', '--seed', 's1=246,284,982', '--seed', 'alar-left=300,292,972', '--fill-planes', 'x,y', '--out', out, '--json');
+    expect(r.code, r.err).toBe(0);
+    const res = JSON.parse(r.out) as { results: { id: string; analysis: Analysis & { cortexEntry: P3; cortexExit: P3 } }[] };
+    const s1 = res.results.find((x) => x.id === 's1')!.analysis;
+    const ends = [s1.cortexEntry, s1.cortexExit].sort((p, q) => p[0] - q[0]);
+    // The sacroiliac joints lie at x = 189 and 309 mm at this level (vhf.test.ts): both ends beyond them.
+    expect(ends[0][0]).toBeLessThan(179);
+    expect(ends[1][0]).toBeGreaterThan(319);
+    expect(s1.fits).toBe(true);
+    expect(s1.breaches).toEqual([]);
+    const alar = JSON.parse(await readFile(out, 'utf8')).paths.find((p: { id: string }) => p.id === 'alar-left') as { entry: P3; target: P3 };
+    for (const p of [alar.entry, alar.target]) expect(p[0]).toBeGreaterThan(246 + 25);
+    // The same seed on the 3D fill alone: the leaking mask leaves no S1 corridor at all.
+    const plain = await runCli('plan', vhf, '--auto', 's1', '--seed', 's1=246,284,982', '--out', path.join(dir, 'plain.json'), '--json');
+    expect(plain.code, plain.err).toBe(0);
+    expect((JSON.parse(plain.out) as { results: { analysis: Analysis }[] }).results[0].analysis.fits).toBe(false);
+  }, 120_000);
+
+  it('refuses a bad --fill-planes or --search-mm, naming the option', async () => {
+    const base = ['plan', vhf, '--auto', 's2', '--seed', 's2=246,301,965', '--out', path.join(dir, 'x.json')];
+    const a = await runCli(...base, '--fill-planes', 'x,q');
+    expect(a.code).not.toBe(0);
+    expect(a.err).toMatch(/--fill-planes "x,q"/);
+    const b = await runCli(...base, '--search-mm', '-3');
+    expect(b.code).not.toBe(0);
+    expect(b.err).toMatch(/--search-mm "-3"/);
   });
 });

@@ -80,6 +80,15 @@ interface MapOptions {
   boneGroups?: string;
   critical?: string;
   cortexHu?: string;
+  fillPlanes?: string;
+}
+
+/** --fill-planes "x,y": the patient axes normal to the slice planes filled in 2D (see IntensityMapOptions). */
+function parseFillPlanes(s: string | undefined): ('x' | 'y' | 'z')[] | undefined {
+  if (s === undefined || s === '' || s === 'none') return undefined;
+  const axes = s.split(',').map((a) => a.trim().toLowerCase());
+  if (!axes.every((a) => a === 'x' || a === 'y' || a === 'z')) throw new UsageError(`--fill-planes "${s}" is not a list of the axes x, y, z (e.g. x,y)`);
+  return [...new Set(axes)] as ('x' | 'y' | 'z')[];
 }
 
 /** The phantom's truth.json beside the labels file, read for its label ids only; null when absent. */
@@ -151,8 +160,9 @@ async function buildMap(volumePath: string, opts: MapOptions, seeds: Point3[], f
   }
   const cortexHu = opts.cortexHu !== undefined ? Number(opts.cortexHu) : undefined;
   if (cortexHu !== undefined && !Number.isFinite(cortexHu)) throw new UsageError(`--cortex-hu "${opts.cortexHu}" is not a number`);
+  const slicePlaneNormals = parseFillPlanes(opts.fillPlanes);
   const ct = await loadVolume(volumePath);
-  return { map: corridorMapFromIntensity(ct, { seeds, cortexHu }), ct };
+  return { map: corridorMapFromIntensity(ct, { seeds, cortexHu, slicePlaneNormals }), ct };
 }
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
@@ -198,6 +208,8 @@ export function register(program: Command): void {
     .option('--margin <mm>', 'safety margin between the tool and any forbidden voxel', '1')
     .option('--catalogue-step <mm>', 'screw length catalogue step', '5')
     .option('--cortex-hu <hu>', 'without labels: HU threshold of the cortex', '200')
+    .option('--fill-planes <axes>', 'without labels: also fill what the cortex encloses slice by slice, in planes normal to these axes (x,y for a demineralized sacrum whose alae open into the foramina)')
+    .option('--search-mm <mm>', 'how far (mm) an S1/S2 search may move from a seed given with --seed (default 15)')
     .option('--seed <name=x,y,z>', 'seed point (LPS mm) for a path, repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--json', 'print the results as JSON')
     .action(async (volumePath: string, opts: Record<string, string | string[] | boolean | undefined>) => {
@@ -210,6 +222,8 @@ export function register(program: Command): void {
       const tool = parseToolSpec(String(opts.tool));
       const alarTool = parseToolSpec(String(opts.alarTool));
       const catalogue = steppedCatalogue(Number(opts.catalogueStep));
+      const userSearchMm = opts.searchMm === undefined ? undefined : Number(opts.searchMm);
+      if (userSearchMm !== undefined && !(userSearchMm > 0)) throw new UsageError(`--search-mm "${opts.searchMm}" must be a positive number`);
       const { map, ct, labels, anatomy } = await buildMap(volumePath, opts as unknown as MapOptions, [...seeds.values()], true);
       const derived = labels && anatomy ? sacralSeedsFromLabels(labels, anatomy.sacrum, anatomy.seeds) : undefined;
       const seedFor = (n: AutoName): Point3 => {
@@ -221,8 +235,9 @@ export function register(program: Command): void {
       const results: AutoPathResult[] = [];
       for (const n of names) {
         if (n === 's1' || n === 's2') {
-          // The derived seeds come with a search radius that keeps S1 and S2 apart; a user's seed keeps the default.
-          const searchMm = seeds.has(n) ? undefined : derived?.levelSearchMm;
+          // The derived seeds come with a search radius that keeps S1 and S2 apart; a user's seed keeps the
+          // default or --search-mm (a narrow S2 next to a wide S1 needs a small one, or S2 drifts to S1).
+          const searchMm = seeds.has(n) ? userSearchMm : derived?.levelSearchMm;
           results.push(planTransSacral(map, { id: n, name: `${n.toUpperCase()} trans-sacral`, tool, seed: seedFor(n), midlineX, searchMm, marginMm: margin, catalogue }));
         } else {
           const side = n === 'alar-left' ? 'left' : 'right';
@@ -264,6 +279,7 @@ export function register(program: Command): void {
     .option('--critical <list>', 'critical structures NAME=LABELS separated by ; (replaces the anatomy\'s)')
     .option('--margin <mm>', 'safety margin between the tool and any forbidden voxel', '1')
     .option('--cortex-hu <hu>', 'without labels: HU threshold of the cortex', '200')
+    .option('--fill-planes <axes>', 'without labels: also fill what the cortex encloses slice by slice, in planes normal to these axes (x,y for a demineralized sacrum whose alae open into the foramina)')
     .option('--json', 'print the results as JSON')
     .action(async (planPath: string, volumePath: string, opts: Record<string, string | boolean | undefined>) => {
       const plan = await readPlanFile(planPath, volumePath);
