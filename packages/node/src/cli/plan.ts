@@ -83,6 +83,9 @@ interface MapOptions {
   fillPlanes?: string;
 }
 
+const FILL_PLANES_HELP =
+  'without labels: also fill what the cortex encloses slice by slice, in planes normal to these axes (x,y for a demineralized sacrum whose alae open into the foramina)';
+
 /** --fill-planes "x,y": the patient axes normal to the slice planes filled in 2D (see IntensityMapOptions). */
 function parseFillPlanes(s: string | undefined): ('x' | 'y' | 'z')[] | undefined {
   if (s === undefined || s === '' || s === 'none') return undefined;
@@ -208,7 +211,7 @@ export function register(program: Command): void {
     .option('--margin <mm>', 'safety margin between the tool and any forbidden voxel', '1')
     .option('--catalogue-step <mm>', 'screw length catalogue step', '5')
     .option('--cortex-hu <hu>', 'without labels: HU threshold of the cortex', '200')
-    .option('--fill-planes <axes>', 'without labels: also fill what the cortex encloses slice by slice, in planes normal to these axes (x,y for a demineralized sacrum whose alae open into the foramina)')
+    .option('--fill-planes <axes>', FILL_PLANES_HELP)
     .option('--search-mm <mm>', 'how far (mm) an S1/S2 search may move from a seed given with --seed (default 15)')
     .option('--seed <name=x,y,z>', 'seed point (LPS mm) for a path, repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--json', 'print the results as JSON')
@@ -279,7 +282,7 @@ export function register(program: Command): void {
     .option('--critical <list>', 'critical structures NAME=LABELS separated by ; (replaces the anatomy\'s)')
     .option('--margin <mm>', 'safety margin between the tool and any forbidden voxel', '1')
     .option('--cortex-hu <hu>', 'without labels: HU threshold of the cortex', '200')
-    .option('--fill-planes <axes>', 'without labels: also fill what the cortex encloses slice by slice, in planes normal to these axes (x,y for a demineralized sacrum whose alae open into the foramina)')
+    .option('--fill-planes <axes>', FILL_PLANES_HELP)
     .option('--json', 'print the results as JSON')
     .action(async (planPath: string, volumePath: string, opts: Record<string, string | boolean | undefined>) => {
       const plan = await readPlanFile(planPath, volumePath);
