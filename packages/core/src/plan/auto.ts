@@ -121,10 +121,13 @@ function finish(
   if (analysis.fits) {
     notes.push(`${path.name}: a ${path.diameterMm} mm ${path.kind} fits with ${analysis.minClearanceMm.toFixed(1)} mm clearance (margin ${analysis.marginMm} mm)`);
   } else {
-    notes.push(
-      `${path.name}: no corridor fits a ${path.diameterMm} mm ${path.kind} with a ${analysis.marginMm} mm margin; ` +
-        `the widest tool that fits this axis is ${analysis.maxDiameterMm.toFixed(1)} mm`,
-    );
+    // "The widest tool is 0.0 mm" says nothing: when even a wire does not fit, give the axis's clearance
+    // radius, so the physician sees how far from fitting it is (and whether a smaller margin would do).
+    const radius = analysis.minClearanceMm + path.diameterMm / 2;
+    const widest = analysis.maxDiameterMm > 0
+      ? `the widest tool that fits this axis is ${analysis.maxDiameterMm.toFixed(1)} mm`
+      : `no tool fits this axis with that margin: its clearance radius is ${Math.max(0, radius).toFixed(1)} mm`;
+    notes.push(`${path.name}: no corridor fits a ${path.diameterMm} mm ${path.kind} with a ${analysis.marginMm} mm margin; ${widest}`);
   }
   if ((path.kind === 'screw' || path.kind === 'guidepin') && analysis.cortexEntry) {
     const order = lengthToOrder(analysis.boneToBoneMm, catalogue ?? steppedCatalogue());

@@ -6,12 +6,19 @@
  *   sacroiliac joints (x = 189 and 309 mm at z = 981 mm);
  * - S1 body centre (246, 284, 982);
  * - alar points in each ala, caudal to the S1 endplate and lateral to the foramina.
- * The map fills what the cortex encloses in sagittal and coronal slices (slicePlaneNormals ['x', 'y']):
- * with the 3D fill alone this sacrum's alae leak into the foramina and no S1 corridor is found.
+ * - S2 body centre (246, 316, 961), read off the sagittal slice x = 246 (the body spans y 310-323 there).
+ * The map for S1 and the alae fills what the cortex encloses in sagittal and coronal slices
+ * (slicePlaneNormals ['x', 'y']): with the 3D fill alone this sacrum's alae leak into the foramina and no
+ * S1 corridor is found. S2 needs more (S2_MAP_OPTIONS):
+ * - a seal of cortical gaps up to 6 mm wide (sealMm 3, default 2): the S2 lateral masses' cortex is faint
+ *   and broken, and with the default the map leaves their marrow out, so no S2 axis reaches the ilia;
+ * - the wider seal also closes the anterior openings of the S1 foramina, whose nerve roots and fat
+ *   smooth to -10..+20 HU; a soft-tissue threshold of -10 HU (default -20) reopens them.
+ * The same S2 axis is found for sealMm 3 with softTissueHu -10 to 0 and for sealMm 3.5 with -10 to -5;
+ * outside that range the optimizer settles on an axis through the foramina, which the checks below reject.
+ * The alar paths are not planned on that map: the wider seal closes parts of the foramina next to them.
  * Every check below samples the CT itself (nearest voxel, by hand-written geometry), never the corridor
  * map (the map is read only to show which voxels it calls bone).
- * Not covered: S2. The S2 lateral masses' cortex here is too faint (< 200 HU, with gaps) for the mask to
- * enclose them, and an S2 seed converges to the S1 corridor.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +35,9 @@ const MIDLINE_X = 246;
 const S1_SEED: Point3 = [246, 284, 982];
 const ALAR_LEFT_SEED: Point3 = [300, 292, 972];
 const ALAR_RIGHT_SEED: Point3 = [200, 300, 966];
+const S2_SEED: Point3 = [246, 316, 961];
+const FILL_PLANES: ('x' | 'y')[] = ['x', 'y'];
+const S2_MAP_OPTIONS = { slicePlaneNormals: FILL_PLANES, sealMm: 3, softTissueHu: -10 };
 /** Sacroiliac joints at the S1 level, read off the axial slice z = 981 mm: the sacrum's half-width. */
 const SI_JOINT_X = { right: 189, left: 309 };
 /**
@@ -90,6 +100,12 @@ function cylinder(ct: Volume, a: Point3, b: Point3) {
   return { L, u, stations, all };
 }
 
+const normalized = (v: number[]) => {
+  const n = Math.hypot(v[0], v[1], v[2]);
+  return v.map((x) => x / n);
+};
+const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+
 /** Means over sliding windows of `windowMm` (stations are 0.5 mm apart). */
 function windowMeans(stations: { mean: number }[], windowMm: number): number[] {
   const w = Math.round(windowMm / 0.5);
@@ -141,14 +157,32 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
   const screw = { kind: 'screw' as const, diameterMm: 7.3 };
   const trocar = { kind: 'trocar' as const, diameterMm: 3.05 };
   let s1: AutoPathResult;
+  let s2: AutoPathResult;
 
   beforeAll(() => {
     ct = readNifti(new Uint8Array(readFileSync(file)), file).volume;
-    map = corridorMapFromIntensity(ct, { seeds: [S1_SEED, ALAR_LEFT_SEED, ALAR_RIGHT_SEED], slicePlaneNormals: ['x', 'y'] });
+    map = corridorMapFromIntensity(ct, { seeds: [S1_SEED, ALAR_LEFT_SEED, ALAR_RIGHT_SEED], slicePlaneNormals: FILL_PLANES });
     muscleHu = roiMean(ct, MUSCLE);
     fatHu = roiMean(ct, FAT);
     s1 = planTransSacral(map, { id: 's1', tool: screw, seed: S1_SEED, midlineX: MIDLINE_X });
+    const mapS2 = corridorMapFromIntensity(ct, { seeds: [S2_SEED], ...S2_MAP_OPTIONS });
+    s2 = planTransSacral(mapS2, { id: 's2', tool: screw, seed: S2_SEED, midlineX: MIDLINE_X });
   }, 60_000);
+
+  /**
+   * Each end of a trans-sacral axis (sorted by x) at the lateral iliac cortex: cortex (> 300 HU) within
+   * the last 4 mm inside, soft tissue (mean below 100 HU) 2-6 mm beyond.
+   */
+  function expectIliacCortexAtEnds(ends: Point3[]) {
+    const first = cylinder(ct, ends[0], [ends[0][0] + 4, ends[0][1], ends[0][2]]).all;
+    const last = cylinder(ct, [ends[1][0] - 4, ends[1][1], ends[1][2]], ends[1]).all;
+    expect(Math.max(...first)).toBeGreaterThan(300);
+    expect(Math.max(...last)).toBeGreaterThan(300);
+    const beyondR = cylinder(ct, [ends[0][0] - 6, ends[0][1], ends[0][2]], [ends[0][0] - 2, ends[0][1], ends[0][2]]).all;
+    const beyondL = cylinder(ct, [ends[1][0] + 2, ends[1][1], ends[1][2]], [ends[1][0] + 6, ends[1][1], ends[1][2]]).all;
+    expect(mean(beyondR)).toBeLessThan(100);
+    expect(mean(beyondL)).toBeLessThan(100);
+  }
 
   it('the reference tissues read as expected (so the thresholds below mean what they say)', () => {
     expect(fatHu).toBeLessThan(-60);
@@ -190,18 +224,8 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
     const mid = [0, 1, 2].map((i) => ends[0][i] + t * (ends[1][i] - ends[0][i]));
     expect(Math.hypot(mid[1] - S1_SEED[1], mid[2] - S1_SEED[2])).toBeLessThan(15);
     expect(roiMean(ct, mid as Point3)).toBeGreaterThan(100); // the S1 body's cancellous bone, 130-270 HU
-    // Each end at the lateral iliac cortex: cortex (> 300 HU) within the last 4 mm inside, soft tissue
-    // (mean below 100 HU) 2-6 mm beyond.
+    expectIliacCortexAtEnds(ends);
     const cyl = cylinder(ct, ends[0], ends[1]);
-    const first = cylinder(ct, ends[0], [ends[0][0] + 4, ends[0][1], ends[0][2]]).all;
-    const last = cylinder(ct, [ends[1][0] - 4, ends[1][1], ends[1][2]], ends[1]).all;
-    expect(Math.max(...first)).toBeGreaterThan(300);
-    expect(Math.max(...last)).toBeGreaterThan(300);
-    const beyondR = cylinder(ct, [ends[0][0] - 6, ends[0][1], ends[0][2]], [ends[0][0] - 2, ends[0][1], ends[0][2]]).all;
-    const beyondL = cylinder(ct, [ends[1][0] + 2, ends[1][1], ends[1][2]], [ends[1][0] + 6, ends[1][1], ends[1][2]]).all;
-    const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
-    expect(mean(beyondR)).toBeLessThan(100);
-    expect(mean(beyondL)).toBeLessThan(100);
     // Bone along the whole length. This marrow is as dense as muscle (about 30 HU in the right ala), so
     // density alone cannot tell bone from muscle here; it does tell bone from the fat of the canal and
     // foramina (-45 to -90 HU). So: (1) every 10 mm stretch of a 3 mm radius cylinder averages no less
@@ -222,6 +246,67 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
     expect(a.boneToBoneMm).toBeGreaterThan(150);
     expect(a.breaches).toEqual([]);
     expect(a.minClearanceMm).toBeGreaterThan(0);
+  });
+
+  it('S2: ilium to ilium through the S2 body, bone density along its whole length; no room for a 7.3 mm screw', () => {
+    const a = s2.analysis;
+    expect(a.cortexEntry).not.toBeNull();
+    expect(a.cortexExit).not.toBeNull();
+    const ends = [a.cortexEntry!, a.cortexExit!].sort((p, q) => p[0] - q[0]);
+    // In the ilia: beyond the sacroiliac joints (the sacrum narrows caudally, so the joints at S2 lie no
+    // farther out than those measured at S1), each end at the lateral iliac cortex.
+    expect(ends[0][0]).toBeLessThan(SI_JOINT_X.right - 5);
+    expect(ends[1][0]).toBeGreaterThan(SI_JOINT_X.left + 5);
+    expectIliacCortexAtEnds(ends);
+    // At the S2 level: where it crosses the midline, near the S2 body's centre and well caudal to the S1
+    // axis (the sacrum is steep here: S2 lies behind and below S1), in bone.
+    const crossing = (e: Point3[]) => {
+      const t = (MIDLINE_X - e[0][0]) / (e[1][0] - e[0][0]);
+      return [0, 1, 2].map((i) => e[0][i] + t * (e[1][i] - e[0][i])) as Point3;
+    };
+    const mid = crossing(ends);
+    const mid1 = crossing([s1.analysis.cortexEntry!, s1.analysis.cortexExit!].sort((p, q) => p[0] - q[0]));
+    expect(Math.hypot(mid[1] - S2_SEED[1], mid[2] - S2_SEED[2])).toBeLessThan(10);
+    expect(mid1[2] - mid[2]).toBeGreaterThan(12);
+    expect(Math.hypot(mid[1] - mid1[1], mid[2] - mid1[2])).toBeGreaterThan(20);
+    expect(roiMean(ct, mid)).toBeGreaterThan(100);
+    // Bone along the whole length, by the S1 test's three measures (10 mm windows no less dense than
+    // muscle - 10 HU, the whole above 120 HU, every point between the joints enclosed by cortex) and one
+    // more, because the S1 and S2 foramina lie within a few millimetres of this axis: no fat (a 3 x 3 x 3
+    // voxel mean below -30 HU) on the axis or within 1.5 mm of it, from 3 mm inside each end.
+    const cyl = cylinder(ct, ends[0], ends[1]);
+    const w = windowMeans(cyl.stations, 10);
+    expect(Math.min(...w)).toBeGreaterThan(muscleHu - 10);
+    expect(mean(cyl.stations.map((st) => st.mean))).toBeGreaterThan(120);
+    const inner = cyl.stations.filter((st) => st.x > SI_JOINT_X.right && st.x < SI_JOINT_X.left);
+    expect(inner.length).toBeGreaterThan(200);
+    expect(inner.filter((st) => !enclosedByCortex(ct, st.p, cyl.u, 40))).toEqual([]);
+    const ref = Math.abs(cyl.u[2]) < 0.9 ? [0, 0, 1] : [1, 0, 0];
+    const e1 = normalized([cyl.u[1] * ref[2] - cyl.u[2] * ref[1], cyl.u[2] * ref[0] - cyl.u[0] * ref[2], cyl.u[0] * ref[1] - cyl.u[1] * ref[0]]);
+    const e2 = [cyl.u[1] * e1[2] - cyl.u[2] * e1[1], cyl.u[2] * e1[0] - cyl.u[0] * e1[2], cyl.u[0] * e1[1] - cyl.u[1] * e1[0]];
+    const fat: number[][] = [];
+    for (const st of cyl.stations) {
+      if (st.t < 3 || st.t > cyl.L - 3) continue;
+      for (const r of [0, 1, 1.5]) {
+        for (let q = 0; q < (r ? 8 : 1); q++) {
+          const th = (q * Math.PI) / 4;
+          const p = [0, 1, 2].map((i) => st.p[i] + r * (Math.cos(th) * e1[i] + Math.sin(th) * e2[i])) as Point3;
+          let m = 0;
+          for (let d = 0; d < 27; d++) m += hu(ct, [p[0] + (d % 3) - 1, p[1] + (Math.floor(d / 3) % 3) - 1, p[2] + Math.floor(d / 9) - 1]);
+          if (m / 27 < -30) fat.push(p);
+        }
+      }
+    }
+    expect(fat).toEqual([]);
+    expect(a.boneToBoneMm).toBeGreaterThan(120);
+    // This corridor is a sliver along the S2 body's anterior cortex, between the foramina: the planner
+    // says that no 7.3 mm screw fits and how much room the axis has.
+    expect(a.fits).toBe(false);
+    expect(a.maxDiameterMm).toBeLessThan(screw.diameterMm);
+    expect(a.minClearanceMm).toBeLessThan(0);
+    expect(a.minClearanceMm + screw.diameterMm / 2).toBeGreaterThan(0);
+    expect(s2.notes.join(' ')).toMatch(/no corridor fits a 7.3 mm screw/);
+    expect(s2.notes.join(' ')).toMatch(/widest tool that fits this axis is \d+\.\d mm|clearance radius is \d+\.\d mm/);
   });
 
   for (const side of ['left', 'right'] as const) {
