@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePlan, planToJson, PlanError, type Plan } from './model.js';
+import { mergePlanPaths, parsePlan, planToJson, PlanError, type Plan } from './model.js';
 import { planToSlicerMarkups, slicerMarkupsToPlan } from './markups.js';
 import { lengthToOrder, parseToolSpec, steppedCatalogue } from './tools.js';
 import { indexToPatientFrom } from '../volume/volume.js';
@@ -14,6 +14,20 @@ const plan: Plan = {
 };
 
 describe('plan.json', () => {
+  it('merges paths into a plan: same id replaced in place, new ids appended; another geometry refused', () => {
+    const s1b = { ...plan.paths[0], entry: [-70, 12, 1003] as [number, number, number] };
+    const s2 = { id: 's2', name: 'S2 trans-sacral', kind: 'screw' as const, diameterMm: 7.3, entry: [-60, 30, 980] as [number, number, number], target: [60, 30, 980] as [number, number, number] };
+    const m = mergePlanPaths(plan, [s2, s1b], plan.volume.indexToPatient, 'p.json');
+    expect(m.paths.map((p) => p.id)).toEqual(['s1', 'alar-left', 's2']);
+    expect(m.paths[0].entry).toEqual([-70, 12, 1003]);
+    expect(m.paths[1]).toEqual(plan.paths[1]);
+    expect(plan.paths[0].entry[0]).toBe(-71.123456789); // the base plan is not modified
+    const shifted = Float64Array.from(plan.volume.indexToPatient!);
+    shifted[3] += 0.5;
+    expect(() => mergePlanPaths(plan, [s2], shifted, 'p.json')).toThrow(/p\.json: .*another geometry/);
+    expect(mergePlanPaths({ ...plan, volume: { file: 'ct.nii.gz' } }, [s2], shifted, 'p.json').volume.indexToPatient).toEqual(shifted);
+  });
+
   it('round-trips through JSON text unchanged', () => {
     const back = parsePlan(JSON.stringify(planToJson(plan)), 'p.json');
     expect(back.paths).toEqual(plan.paths);

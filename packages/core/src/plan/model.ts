@@ -148,3 +148,19 @@ export function planToJson(plan: Plan): Record<string, unknown> {
 export function pathLengthMm(p: Pick<PlanPath, 'entry' | 'target'>): number {
   return Math.hypot(p.target[0] - p.entry[0], p.target[1] - p.entry[1], p.target[2] - p.entry[2]);
 }
+
+/**
+ * `base` with `paths` added: a path whose id is already in the plan replaces it in place, the others go at
+ * the end. Refuses (PlanError naming `source`) when the two were planned on volumes of different geometry
+ * (indexToPatient differing by more than 1e-6 in any element), where the same LPS points would mean
+ * different anatomy. Used to plan a path with other settings and add it to a plan already saved.
+ */
+export function mergePlanPaths(base: Plan, paths: PlanPath[], indexToPatient: Mat4 | undefined, source: string): Plan {
+  const a = base.volume.indexToPatient;
+  if (a && indexToPatient && a.some((v, i) => Math.abs(v - indexToPatient[i]) > 1e-6)) {
+    throw new PlanError('this plan was made on a volume of another geometry (indexToPatient differs); not adding to it', source);
+  }
+  const merged = base.paths.map((p) => paths.find((q) => q.id === p.id) ?? p);
+  for (const q of paths) if (!base.paths.some((p) => p.id === q.id)) merged.push(q);
+  return { ...base, volume: { ...base.volume, indexToPatient: a ?? indexToPatient }, paths: merged };
+}

@@ -306,6 +306,11 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
     expect(a.minClearanceMm).toBeLessThan(0);
     expect(a.minClearanceMm + screw.diameterMm / 2).toBeGreaterThan(0);
     expect(s2.notes.join(' ')).toMatch(/no corridor fits a 7.3 mm screw/);
+    // Where a 7.3 mm screw would leave the bone: at the foramina found on the slices (FORAMINA), one on
+    // each side of the midline.
+    expect(a.breaches.length).toBeGreaterThan(0);
+    for (const b of a.breaches) expect(Math.min(...FORAMINA.map((f) => Math.abs(b.at[0] - f[0])))).toBeLessThan(6);
+    expect(new Set(a.breaches.map((b) => Math.sign(b.at[0] - MIDLINE_X))).size).toBe(2);
     expect(s2.notes.join(' ')).toMatch(/widest tool that fits this axis is \d+\.\d mm|clearance radius is \d+\.\d mm/);
   });
 

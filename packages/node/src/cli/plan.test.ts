@@ -131,7 +131,8 @@ describe('corridor plan / analyze on the phantom', () => {
  * Intensities only, on the real 1 mm CT (Visible Human female pelvis; core's vhf.test.ts checks the same
  * paths against the CT itself): what that test does through the core, a user does with the CLI's seeds
  * and --fill-planes. Without the sagittal and coronal fill this demineralized sacrum's mask leaks into
- * the foramina and S1 narrows to nothing.
+ * the foramina and S1 narrows to nothing. S2 takes --seal-mm and --soft-tissue-hu as well, in a second
+ * run that --append adds to the same plan.
  */
 const vhf = path.join(sharedDataDir(), 'vhf-pelvis-ct', 'ct.nii.gz');
 describe.skipIf(!existsSync(vhf))('corridor plan from intensities (real CT, seeds, --fill-planes)', () => {
@@ -143,7 +144,7 @@ describe.skipIf(!existsSync(vhf))('corridor plan from intensities (real CT, seed
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('plans S1 ilium to ilium across the midline and fitting a 7.3 mm screw, the left alar path in the left ala', async () => {
+  it('plans S1 ilium to ilium fitting a 7.3 mm screw and the left alar path in the left ala; adds S2 (its own map settings) with --append', async () => {
     const out = path.join(dir, 'plan.json');
     const r = await runCli('plan', vhf, '--auto', 's1,alar-left', '--seed', 's1=246,284,982', '--seed', 'alar-left=300,292,972', '--fill-planes', 'x,y', '--out', out, '--json');
     expect(r.code, r.err).toBe(0);
@@ -161,9 +162,35 @@ describe.skipIf(!existsSync(vhf))('corridor plan from intensities (real CT, seed
     const plain = await runCli('plan', vhf, '--auto', 's1', '--seed', 's1=246,284,982', '--out', path.join(dir, 'plain.json'), '--json');
     expect(plain.code, plain.err).toBe(0);
     expect((JSON.parse(plain.out) as { results: { analysis: Analysis }[] }).results[0].analysis.fits).toBe(false);
-  }, 120_000);
+    // S2 needs a map of its own (vhf.test.ts: a wider seal for its faint lateral masses, a stricter
+    // soft-tissue threshold): planned with those settings and added to the same plan.
+    const before = JSON.parse(await readFile(out, 'utf8')) as { paths: { id: string }[] };
+    const s2run = await runCli('plan', vhf, '--auto', 's2', '--seed', 's2=246,316,961', '--fill-planes', 'x,y', '--seal-mm', '3', '--soft-tissue-hu', '-10', '--out', out, '--append', '--json');
+    expect(s2run.code, s2run.err).toBe(0);
+    const after = JSON.parse(await readFile(out, 'utf8')) as { paths: { id: string }[] };
+    expect(after.paths.map((p) => p.id)).toEqual(['s1', 'alar-left', 's2']);
+    expect(after.paths.slice(0, 2)).toEqual(before.paths);
+    const s2res = (JSON.parse(s2run.out) as { results: { id: string; analysis: Analysis & { cortexEntry: P3; cortexExit: P3 }; notes: string[] }[] }).results[0];
+    const e2 = [s2res.analysis.cortexEntry, s2res.analysis.cortexExit].sort((p, q) => p[0] - q[0]);
+    expect(e2[0][0]).toBeLessThan(184);
+    expect(e2[1][0]).toBeGreaterThan(314);
+    const zAtMidline = (e: P3[]) => e[0][2] + ((246 - e[0][0]) / (e[1][0] - e[0][0])) * (e[1][2] - e[0][2]);
+    expect(zAtMidline(ends) - zAtMidline(e2)).toBeGreaterThan(12);
+    expect(s2res.analysis.fits).toBe(false);
+    expect(s2res.notes.join(' ')).toMatch(/no corridor fits a 7\.3 mm screw/);
+  }, 180_000);
 
-  it('refuses a bad --fill-planes or --search-mm, naming the option', async () => {
+  it('--append refuses a plan made on another volume and leaves that file as it was', async () => {
+    const other = path.join(dir, 'other.json');
+    const text = JSON.stringify({ schemaVersion: 1, volume: { file: 'x.nii.gz', indexToPatient: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]] }, paths: [] });
+    await writeFile(other, text);
+    const r = await runCli('plan', vhf, '--auto', 's1', '--seed', 's1=246,284,982', '--out', other, '--append');
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/other\.json: .*another geometry/);
+    expect(await readFile(other, 'utf8')).toBe(text);
+  }, 60_000);
+
+  it('refuses a bad --fill-planes, --search-mm, --seal-mm or --soft-tissue-hu, naming the option', async () => {
     const base = ['plan', vhf, '--auto', 's2', '--seed', 's2=246,301,965', '--out', path.join(dir, 'x.json')];
     const a = await runCli(...base, '--fill-planes', 'x,q');
     expect(a.code).not.toBe(0);
@@ -171,5 +198,11 @@ describe.skipIf(!existsSync(vhf))('corridor plan from intensities (real CT, seed
     const b = await runCli(...base, '--search-mm', '-3');
     expect(b.code).not.toBe(0);
     expect(b.err).toMatch(/--search-mm "-3"/);
+    const c = await runCli(...base, '--seal-mm', '-1');
+    expect(c.code).not.toBe(0);
+    expect(c.err).toMatch(/--seal-mm "-1"/);
+    const d = await runCli(...base, '--soft-tissue-hu', 'fat');
+    expect(d.code).not.toBe(0);
+    expect(d.err).toMatch(/--soft-tissue-hu "fat"/);
   });
 });

@@ -13,6 +13,7 @@ import {
   corridorMapFromLabels,
   detectLabelAnatomy,
   mat4ToRows,
+  mergePlanPaths,
   parsePlan,
   parseToolSpec,
   phantomAnatomy,
@@ -81,10 +82,29 @@ interface MapOptions {
   critical?: string;
   cortexHu?: string;
   fillPlanes?: string;
+  sealMm?: string;
+  softTissueHu?: string;
 }
 
 const FILL_PLANES_HELP =
   'without labels: also fill what the cortex encloses slice by slice, in planes normal to these axes (x,y for a demineralized sacrum whose alae open into the foramina)';
+
+/** The options of a map made from intensities (no labels), for plan and analyze alike. */
+function addIntensityOptions(cmd: Command): Command {
+  return cmd
+    .option('--cortex-hu <hu>', 'without labels: HU threshold of the cortex', '200')
+    .option('--fill-planes <axes>', FILL_PLANES_HELP)
+    .option('--seal-mm <mm>', 'without labels: cortical gaps narrower than twice this are sealed before the fill (default 2; 3 for a faint, broken cortex)')
+    .option('--soft-tissue-hu <hu>', 'without labels: smoothed HU below which tissue connected to the outside is soft tissue, even inside the cortex (default -20)');
+}
+
+/** A number option, or undefined when not given; `ok` says which values are allowed (named in `what`). */
+function numberOption(value: string | undefined, flag: string, ok: (x: number) => boolean, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const x = Number(value);
+  if (value.trim() === '' || !Number.isFinite(x) || !ok(x)) throw new UsageError(`${flag} "${value}" must be ${what}`);
+  return x;
+}
 
 /** --fill-planes "x,y": the patient axes normal to the slice planes filled in 2D (see IntensityMapOptions). */
 function parseFillPlanes(s: string | undefined): ('x' | 'y' | 'z')[] | undefined {
@@ -97,11 +117,7 @@ function parseFillPlanes(s: string | undefined): ('x' | 'y' | 'z')[] | undefined
 /** The phantom's truth.json beside the labels file, read for its label ids only; null when absent. */
 async function phantomIdsBeside(labelsPath: string): Promise<LabelAnatomy | null> {
   const file = path.join(path.dirname(path.resolve(labelsPath)), 'truth.json');
-  try {
-    await access(file);
-  } catch {
-    return null;
-  }
+  if (!(await exists(file))) return null;
   let doc: unknown;
   try {
     doc = JSON.parse(await readFile(file, 'utf8'));
@@ -161,11 +177,12 @@ async function buildMap(volumePath: string, opts: MapOptions, seeds: Point3[], f
     const map = corridorMapFromLabels(labels, { boneGroups: anatomy.boneGroups, critical: anatomy.critical });
     return { map, ct, labels, anatomy };
   }
-  const cortexHu = opts.cortexHu !== undefined ? Number(opts.cortexHu) : undefined;
-  if (cortexHu !== undefined && !Number.isFinite(cortexHu)) throw new UsageError(`--cortex-hu "${opts.cortexHu}" is not a number`);
+  const cortexHu = numberOption(opts.cortexHu, '--cortex-hu', () => true, 'a number');
+  const sealMm = numberOption(opts.sealMm, '--seal-mm', (x) => x >= 0, 'a non-negative number');
+  const softTissueHu = numberOption(opts.softTissueHu, '--soft-tissue-hu', () => true, 'a number');
   const slicePlaneNormals = parseFillPlanes(opts.fillPlanes);
   const ct = await loadVolume(volumePath);
-  return { map: corridorMapFromIntensity(ct, { seeds, cortexHu, slicePlaneNormals }), ct };
+  return { map: corridorMapFromIntensity(ct, { seeds, cortexHu, slicePlaneNormals, sealMm, softTissueHu }), ct };
 }
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
@@ -177,6 +194,15 @@ function printAnalysis(a: PathAnalysis) {
   console.log(`  min clearance ${f1(a.minClearanceMm)} mm at ${fp(a.narrowestAt)}; widest tool ${f1(a.maxDiameterMm)} mm; ${a.fits ? 'FITS' : 'DOES NOT FIT'} (margin ${a.marginMm} mm)`);
   for (const b of a.breaches) console.log(`  BREACH ${b.structure} at ${fp(b.at)}, ${f1(b.depthMm)} mm deep (${f1(b.fromMm)}-${f1(b.toMm)} mm along the path)`);
   for (const n of a.notes) console.log(`  note: ${n}`);
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function readPlanFile(p: string, volumePath: string): Promise<Plan> {
@@ -196,12 +222,13 @@ async function writePlanFile(p: string, plan: Plan) {
 }
 
 export function register(program: Command): void {
-  program
+  const planCommand = program
     .command('plan')
     .description('plan sacral paths automatically (S1/S2 trans-sacral screws, alar trocars) and write a plan')
     .argument('<volume>', 'CT volume (file or DICOM folder)')
     .requiredOption('--auto <paths>', `comma-separated: ${AUTO_PATHS.join(',')}`)
     .requiredOption('--out <plan>', 'plan file to write (plan.json, or .mrk.json for 3D Slicer)')
+    .option('--append', 'add the paths to the plan already in --out (same volume): a path of the same id is replaced, the others kept')
     .option('--labels <labels>', 'segmentation on the same grid (bone and critical labels)')
     .option('--anatomy <name>', ANATOMY_HELP, 'auto')
     .option('--bone-groups <groups>', 'bone labels, one group per bone (sacrum first), groups separated by ; (replaces the anatomy\'s)')
@@ -209,9 +236,8 @@ export function register(program: Command): void {
     .option('--tool <spec>', 'screw for S1/S2 as KIND:SIZE (mm or gauge)', 'screw:7.3')
     .option('--alar-tool <spec>', 'tool for the alar paths', 'trocar:11G')
     .option('--margin <mm>', 'safety margin between the tool and any forbidden voxel', '1')
-    .option('--catalogue-step <mm>', 'screw length catalogue step', '5')
-    .option('--cortex-hu <hu>', 'without labels: HU threshold of the cortex', '200')
-    .option('--fill-planes <axes>', FILL_PLANES_HELP)
+    .option('--catalogue-step <mm>', 'screw length catalogue step', '5');
+  addIntensityOptions(planCommand)
     .option('--search-mm <mm>', 'how far (mm) an S1/S2 search may move from a seed given with --seed (default 15)')
     .option('--seed <name=x,y,z>', 'seed point (LPS mm) for a path, repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--json', 'print the results as JSON')
@@ -247,12 +273,15 @@ export function register(program: Command): void {
           results.push(planAlar(map, { id: n, name: `Alar ${side}`, tool: alarTool, side, seed: seedFor(n as AutoName), marginMm: Math.max(margin, 2) }));
         }
       }
-      const plan: Plan = {
+      const out = String(opts.out);
+      let plan: Plan = {
         schemaVersion: 1,
-        volume: { file: path.relative(path.dirname(path.resolve(String(opts.out))), path.resolve(volumePath)), indexToPatient: ct!.indexToPatient },
+        volume: { file: path.relative(path.dirname(path.resolve(out)), path.resolve(volumePath)), indexToPatient: ct!.indexToPatient },
         paths: results.map((r) => r.path),
       };
-      await writePlanFile(String(opts.out), plan);
+      // --append on a file that is not there yet simply writes it; one that cannot be read is left alone.
+      if (opts.append && (await exists(out))) plan = mergePlanPaths(await readPlanFile(out, volumePath), plan.paths, ct!.indexToPatient, out);
+      await writePlanFile(out, plan);
       if (opts.json) {
         console.log(JSON.stringify({
           schemaVersion: 1,
@@ -271,7 +300,7 @@ export function register(program: Command): void {
       }
     });
 
-  program
+  const analyzeCommand = program
     .command('analyze')
     .description('analyse each path of a plan: bone length, cortex entry/exit, clearance, breaches')
     .argument('<plan>', 'plan.json or a 3D Slicer .mrk.json')
@@ -280,9 +309,8 @@ export function register(program: Command): void {
     .option('--anatomy <name>', ANATOMY_HELP, 'auto')
     .option('--bone-groups <groups>', 'bone labels, one group per bone (sacrum first), groups separated by ; (replaces the anatomy\'s)')
     .option('--critical <list>', 'critical structures NAME=LABELS separated by ; (replaces the anatomy\'s)')
-    .option('--margin <mm>', 'safety margin between the tool and any forbidden voxel', '1')
-    .option('--cortex-hu <hu>', 'without labels: HU threshold of the cortex', '200')
-    .option('--fill-planes <axes>', FILL_PLANES_HELP)
+    .option('--margin <mm>', 'safety margin between the tool and any forbidden voxel', '1');
+  addIntensityOptions(analyzeCommand)
     .option('--json', 'print the results as JSON')
     .action(async (planPath: string, volumePath: string, opts: Record<string, string | boolean | undefined>) => {
       const plan = await readPlanFile(planPath, volumePath);
