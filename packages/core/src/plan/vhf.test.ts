@@ -7,9 +7,9 @@
  * - S1 body centre (246, 284, 982);
  * - alar points in each ala, caudal to the S1 endplate and lateral to the foramina.
  * - S2 body centre (246, 316, 961), read off the sagittal slice x = 246 (the body spans y 310-323 there).
- * The map for S1 and the alae fills what the cortex encloses in sagittal and coronal slices
- * (slicePlaneNormals ['x', 'y']): with the 3D fill alone this sacrum's alae leak into the foramina and no
- * S1 corridor is found. S2 needs more (S2_MAP_OPTIONS):
+ * The map for S1 and the alae (preset "demineralized") fills what the cortex encloses in sagittal and
+ * coronal slices (slicePlaneNormals ['x', 'y']): with the 3D fill alone this sacrum's alae leak into the
+ * foramina and no S1 corridor is found. S2 needs more (preset "demineralized-faint-cortex"):
  * - a seal of cortical gaps up to 6 mm wide (sealMm 3, default 2): the S2 lateral masses' cortex is faint
  *   and broken, and with the default the map leaves their marrow out, so no S2 axis reaches the ilia;
  * - the wider seal also closes the anterior openings of the S1 foramina, whose nerve roots and fat
@@ -28,6 +28,7 @@ import type { Volume } from '../volume/volume.js';
 import type { Point3 } from '../math/vec3.js';
 import { corridorMapFromIntensity, BONE, type CorridorMap } from './corridor-map.js';
 import { planAlar, planTransSacral, type AutoPathResult } from './auto.js';
+import { boneMaskPresetOptions } from './bone-mask-presets.js';
 
 const file = sharedData('vhf-pelvis-ct', 'ct.nii.gz');
 
@@ -36,8 +37,9 @@ const S1_SEED: Point3 = [246, 284, 982];
 const ALAR_LEFT_SEED: Point3 = [300, 292, 972];
 const ALAR_RIGHT_SEED: Point3 = [200, 300, 966];
 const S2_SEED: Point3 = [246, 316, 961];
-const FILL_PLANES: ('x' | 'y')[] = ['x', 'y'];
-const S2_MAP_OPTIONS = { slicePlaneNormals: FILL_PLANES, sealMm: 3, softTissueHu: -10 };
+/** The CLI's and the workstation's bone mask presets: these tests are what stands behind them. */
+const MAP_OPTIONS = boneMaskPresetOptions('demineralized');
+const S2_MAP_OPTIONS = boneMaskPresetOptions('demineralized-faint-cortex');
 /** Sacroiliac joints at the S1 level, read off the axial slice z = 981 mm: the sacrum's half-width. */
 const SI_JOINT_X = { right: 189, left: 309 };
 /**
@@ -161,7 +163,7 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
 
   beforeAll(() => {
     ct = readNifti(new Uint8Array(readFileSync(file)), file).volume;
-    map = corridorMapFromIntensity(ct, { seeds: [S1_SEED, ALAR_LEFT_SEED, ALAR_RIGHT_SEED], slicePlaneNormals: FILL_PLANES });
+    map = corridorMapFromIntensity(ct, { seeds: [S1_SEED, ALAR_LEFT_SEED, ALAR_RIGHT_SEED], ...MAP_OPTIONS });
     muscleHu = roiMean(ct, MUSCLE);
     fatHu = roiMean(ct, FAT);
     s1 = planTransSacral(map, { id: 's1', tool: screw, seed: S1_SEED, midlineX: MIDLINE_X });

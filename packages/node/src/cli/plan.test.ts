@@ -131,8 +131,8 @@ describe('corridor plan / analyze on the phantom', () => {
  * Intensities only, on the real 1 mm CT (Visible Human female pelvis; core's vhf.test.ts checks the same
  * paths against the CT itself): what that test does through the core, a user does with the CLI's seeds
  * and --fill-planes. Without the sagittal and coronal fill this demineralized sacrum's mask leaks into
- * the foramina and S1 narrows to nothing. S2 takes --seal-mm and --soft-tissue-hu as well, in a second
- * run that --append adds to the same plan.
+ * the foramina and S1 narrows to nothing. S2 takes the bone mask preset demineralized-faint-cortex (the
+ * fill, a wider seal, a stricter soft-tissue threshold), in a second run that --append adds to the plan.
  */
 const vhf = path.join(sharedDataDir(), 'vhf-pelvis-ct', 'ct.nii.gz');
 describe.skipIf(!existsSync(vhf))('corridor plan from intensities (real CT, seeds, --fill-planes)', () => {
@@ -165,7 +165,7 @@ describe.skipIf(!existsSync(vhf))('corridor plan from intensities (real CT, seed
     // S2 needs a map of its own (vhf.test.ts: a wider seal for its faint lateral masses, a stricter
     // soft-tissue threshold): planned with those settings and added to the same plan.
     const before = JSON.parse(await readFile(out, 'utf8')) as { paths: { id: string }[] };
-    const s2run = await runCli('plan', vhf, '--auto', 's2', '--seed', 's2=246,316,961', '--fill-planes', 'x,y', '--seal-mm', '3', '--soft-tissue-hu', '-10', '--out', out, '--append', '--json');
+    const s2run = await runCli('plan', vhf, '--auto', 's2', '--seed', 's2=246,316,961', '--bone-mask', 'demineralized-faint-cortex', '--out', out, '--append', '--json');
     expect(s2run.code, s2run.err).toBe(0);
     const after = JSON.parse(await readFile(out, 'utf8')) as { paths: { id: string }[] };
     expect(after.paths.map((p) => p.id)).toEqual(['s1', 'alar-left', 's2']);
@@ -190,7 +190,7 @@ describe.skipIf(!existsSync(vhf))('corridor plan from intensities (real CT, seed
     expect(await readFile(other, 'utf8')).toBe(text);
   }, 60_000);
 
-  it('refuses a bad --fill-planes, --search-mm, --seal-mm or --soft-tissue-hu, naming the option', async () => {
+  it('refuses a bad --fill-planes, --search-mm, --seal-mm, --soft-tissue-hu or --bone-mask, naming the option', async () => {
     const base = ['plan', vhf, '--auto', 's2', '--seed', 's2=246,301,965', '--out', path.join(dir, 'x.json')];
     const a = await runCli(...base, '--fill-planes', 'x,q');
     expect(a.code).not.toBe(0);
@@ -204,5 +204,8 @@ describe.skipIf(!existsSync(vhf))('corridor plan from intensities (real CT, seed
     const d = await runCli(...base, '--soft-tissue-hu', 'fat');
     expect(d.code).not.toBe(0);
     expect(d.err).toMatch(/--soft-tissue-hu "fat"/);
+    const e = await runCli(...base, '--bone-mask', 'osteoporotic');
+    expect(e.code).not.toBe(0);
+    expect(e.err).toMatch(/--bone-mask: bone mask "osteoporotic" is not one of standard, demineralized/);
   });
 });

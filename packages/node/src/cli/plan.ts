@@ -6,9 +6,11 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import {
+  BONE_MASK_PRESET_NAMES,
   LABEL_ANATOMIES,
   UsageError,
   analyzePath,
+  boneMaskPresetOptions,
   corridorMapFromIntensity,
   corridorMapFromLabels,
   detectLabelAnatomy,
@@ -84,6 +86,7 @@ interface MapOptions {
   fillPlanes?: string;
   sealMm?: string;
   softTissueHu?: string;
+  boneMask?: string;
 }
 
 const FILL_PLANES_HELP =
@@ -92,10 +95,11 @@ const FILL_PLANES_HELP =
 /** The options of a map made from intensities (no labels), for plan and analyze alike. */
 function addIntensityOptions(cmd: Command): Command {
   return cmd
+    .option('--bone-mask <preset>', `without labels: settings of the bone mask (${BONE_MASK_PRESET_NAMES.join('|')}); the three options below override its parts`, 'standard')
     .option('--cortex-hu <hu>', 'without labels: HU threshold of the cortex', '200')
     .option('--fill-planes <axes>', FILL_PLANES_HELP)
-    .option('--seal-mm <mm>', 'without labels: cortical gaps narrower than twice this are sealed before the fill (default 2; 3 for a faint, broken cortex)')
-    .option('--soft-tissue-hu <hu>', 'without labels: smoothed HU below which tissue connected to the outside is soft tissue, even inside the cortex (default -20)');
+    .option('--seal-mm <mm>', 'without labels: cortical gaps narrower than twice this are sealed before the fill (standard 2)')
+    .option('--soft-tissue-hu <hu>', 'without labels: smoothed HU below which tissue connected to the outside is soft tissue, even inside the cortex (standard -20)');
 }
 
 /** A number option, or undefined when not given; `ok` says which values are allowed (named in `what`). */
@@ -177,10 +181,11 @@ async function buildMap(volumePath: string, opts: MapOptions, seeds: Point3[], f
     const map = corridorMapFromLabels(labels, { boneGroups: anatomy.boneGroups, critical: anatomy.critical });
     return { map, ct, labels, anatomy };
   }
+  const preset = boneMaskPresetOptions(opts.boneMask ?? 'standard', '--bone-mask');
   const cortexHu = numberOption(opts.cortexHu, '--cortex-hu', () => true, 'a number');
-  const sealMm = numberOption(opts.sealMm, '--seal-mm', (x) => x >= 0, 'a non-negative number');
-  const softTissueHu = numberOption(opts.softTissueHu, '--soft-tissue-hu', () => true, 'a number');
-  const slicePlaneNormals = parseFillPlanes(opts.fillPlanes);
+  const sealMm = numberOption(opts.sealMm, '--seal-mm', (x) => x >= 0, 'a non-negative number') ?? preset.sealMm;
+  const softTissueHu = numberOption(opts.softTissueHu, '--soft-tissue-hu', () => true, 'a number') ?? preset.softTissueHu;
+  const slicePlaneNormals = opts.fillPlanes !== undefined ? parseFillPlanes(opts.fillPlanes) : preset.slicePlaneNormals;
   const ct = await loadVolume(volumePath);
   return { map: corridorMapFromIntensity(ct, { seeds, cortexHu, slicePlaneNormals, sealMm, softTissueHu }), ct };
 }
