@@ -6,10 +6,12 @@ import {
   DEFAULT_TOOLS,
   PLAN_SCHEMA_VERSION,
   mat4MaxAbsDiff,
+  mergePlanPaths,
   parsePlan,
   planToJson,
   planToSlicerMarkups,
   slicerMarkupsToPlan,
+  type BoneMaskPresetName,
   type NamedBytes,
   type Plan,
   type PlanPath,
@@ -203,12 +205,11 @@ export class App {
       marginMm: st.marginMm,
       screw: DEFAULT_TOOLS.screw,
       alar: DEFAULT_TOOLS.trocar,
+      boneMask: st.boneMask,
       ...(at ? { only: [at], seeds: { [at]: [...st.crosshair] } } : {}),
     }], [], this.progress));
     // Automatic paths replace paths of the same id in place and keep the others (and their analyses).
-    const byId = new Map(r.paths.map((p) => [p.id, p]));
-    const kept = st.plan.paths.map((p) => byId.get(p.id) ?? p);
-    st.setPaths([...kept, ...r.paths.filter((p) => !st.plan.paths.some((q) => q.id === p.id))]);
+    st.setPaths(mergePlanPaths(st.plan, r.paths, undefined, 'plan').paths);
     this.applyReports(r.reports, this.planVersion, true);
     st.select(r.paths[0]?.id ?? null);
     this.autoPlanNotes = r.notes;
@@ -236,7 +237,7 @@ export class App {
     if (!this.store.volume) return;
     this.analysisRunning = true;
     try {
-      const reports = await this.caseWorker.call<PathReport[]>('analyze', [paths, this.store.marginMm], [], this.progress);
+      const reports = await this.caseWorker.call<PathReport[]>('analyze', [paths, this.store.marginMm, this.store.boneMask], [], this.progress);
       this.applyReports(reports, version);
     } catch (err) {
       this.ui.message('error', `Path analysis failed: ${(err as Error).name}: ${(err as Error).message}`);
@@ -268,6 +269,13 @@ export class App {
 
   setMargin(mm: number): void {
     this.store.marginMm = mm;
+    this.planVersion++;
+    this.scheduleAnalysis();
+  }
+
+  /** The bone mask preset for a case without a segmentation: every path is analysed again on it. */
+  setBoneMask(name: BoneMaskPresetName): void {
+    this.store.boneMask = name;
     this.planVersion++;
     this.scheduleAnalysis();
   }

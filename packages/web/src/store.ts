@@ -2,7 +2,7 @@
  * The workstation's state: the open volume, the shared crosshair, window/level, the plan with its undo
  * history, the analyses core returned, and the C-arm pose. Views subscribe to the topics they draw.
  */
-import { PLAN_SCHEMA_VERSION, type Plan, type PlanPath, type Point3, type Volume, type XaFrame } from '@corridor/core';
+import { PLAN_SCHEMA_VERSION, type BoneMaskPresetName, type Plan, type PlanPath, type Point3, type Volume, type XaFrame } from '@corridor/core';
 import type { CaseInfo, PathReport } from './types.js';
 
 export type Topic = 'volume' | 'crosshair' | 'window' | 'plan' | 'selection' | 'reports' | 'carm' | 'status' | 'xa' | 'pathDepth';
@@ -49,6 +49,8 @@ export class Store {
   pathDepthMm = 0;
   xa: LoadedXa | null = null;
   marginMm = 1;
+  /** Settings of the bone mask from intensities (cases without a segmentation). */
+  boneMask: BoneMaskPresetName = 'standard';
 
   private undoStack: PlanPath[][] = [];
   private redoStack: PlanPath[][] = [];

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generatePhantom } from '@corridor/core';
+import { DEFAULT_TOOLS, boneMaskPresetOptions, corridorMapFromIntensity, generatePhantom, planTransSacral, readNifti, writeNifti, type Point3 } from '@corridor/core';
 import { ARTIFACTS, screenshot, shownErrors, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -215,4 +215,44 @@ describe('workstation end to end (Chromium, CPU fallback)', () => {
     expect(h.pageErrors).toEqual([]);
     await writeFile(path.join(ARTIFACTS, 'timings.json'), JSON.stringify({ firstImageMs: Number(await h.page.getAttribute('body', 'data-first-image-ms')) }, null, 2));
   }, 120_000);
+
+  it('a CT without a segmentation: bone from intensities with the chosen preset; S1 at the crosshair is what core plans with that preset', async () => {
+    // The phantom's CT alone, as a user would drop a NIfTI; core plans on the same file, read back.
+    const ph = generatePhantom({ voxelMm: 1.5 });
+    const file = path.join(ARTIFACTS, 'phantom-ct-only.nii.gz');
+    const bytes = writeNifti(ph.ct, { gzip: true, description: 'phantom CT only' });
+    await writeFile(file, bytes);
+    const ct = readNifti(bytes, file).volume;
+    const { entry, exit } = ph.truth.corridors.S1;
+    const seed = [0, 1, 2].map((i) => (entry[i] + exit[i]) / 2) as Point3;
+    await h.page.setInputFiles('input[data-field=images]', file);
+    await h.page.waitForSelector('body[data-case="phantom CT only"]', { timeout: 60_000 });
+    await settled();
+    expect(await h.page.locator('[data-testid=bone-mask-row]').isVisible()).toBe(true);
+    await h.page.evaluate(`window.corridor.app.store.setCrosshair(${JSON.stringify(seed)})`);
+    const planS1 = async (preset: 'standard' | 'demineralized') => {
+      await h.page.selectOption('[data-field=bone-mask]', preset);
+      await h.page.selectOption('[data-field=plan-at]', 's1');
+      await h.page.click('button[data-action=plan-at]');
+      await waitRows(1, 60_000);
+      await h.page.waitForFunction(() => (globalThis as unknown as { document: PageDoc }).document.body.dataset.state === 'busy', null, { timeout: 5_000 }).catch(() => {});
+      await settled();
+      const page = (await plan()).paths.find((p) => p.id === 's1')!;
+      const map = corridorMapFromIntensity(ct, { ...boneMaskPresetOptions(preset), seeds: [seed], seedRadiusMm: 120 });
+      const core = planTransSacral(map, { id: 's1', tool: DEFAULT_TOOLS.screw, seed, midlineX: seed[0], marginMm: 1 }).path;
+      for (let k = 0; k < 3; k++) {
+        expect(page.entry[k]).toBeCloseTo(core.entry[k], 6);
+        expect(page.target[k]).toBeCloseTo(core.target[k], 6);
+      }
+      return page;
+    };
+    const standard = await planS1('standard');
+    // The phantom's foramina hold water, not fat: the sagittal and coronal fill of "demineralized" fills
+    // them, so its map, and the S1 axis found on it, differ; the workstation follows the choice.
+    const demineralized = await planS1('demineralized');
+    const moved = Math.max(...[0, 1, 2].map((k) => Math.abs(standard.entry[k] - demineralized.entry[k])), ...[0, 1, 2].map((k) => Math.abs(standard.target[k] - demineralized.target[k])));
+    expect(moved).toBeGreaterThan(0.1);
+    await screenshot(h.page, '6-intensity-plan');
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 180_000);
 });

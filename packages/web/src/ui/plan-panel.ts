@@ -2,7 +2,7 @@
  * The plan panel: the paths with their safety figures (from core's analysis), the selected path's
  * tool and name, its clearance along the path, and each breach as a warning that jumps to it.
  */
-import { GAUGE_OUTER_DIAMETER_MM, TOOL_KINDS, DEFAULT_TOOLS, pathLengthMm, type ToolKind } from '@corridor/core';
+import { BONE_MASK_PRESETS, BONE_MASK_PRESET_NAMES, GAUGE_OUTER_DIAMETER_MM, TOOL_KINDS, DEFAULT_TOOLS, pathLengthMm, type BoneMaskPresetName, type ToolKind } from '@corridor/core';
 import type { Shell } from '../shell.js';
 import { fmt1, fmtPoint } from '../geometry.js';
 import { clearanceColor } from './colors.js';
@@ -22,6 +22,10 @@ export class PlanPanel {
         <span title="Plan one path with its seed at the crosshair: put the crosshair in the S1 or S2 body (or the ala) first (Shift+P)"><select data-field="plan-at"><option value="s1">S1</option><option value="s2">S2</option><option value="alar-left">Alar left</option><option value="alar-right">Alar right</option></select><button data-action="plan-at">Plan at crosshair<kbd>Shift+P</kbd></button></span>
         <label title="Required clearance between the tool's surface and any critical structure">Margin <input type="number" data-field="margin" min="0" max="10" step="0.5" value="1"> <span class="unit">mm</span></label>
       </div>
+      <div class="row" data-testid="bone-mask-row" hidden>
+        <label title="This case has no segmentation: bone is found from the CT's intensities, with these settings">Bone from intensities
+          <select data-field="bone-mask">${BONE_MASK_PRESET_NAMES.map((n) => `<option value="${n}" title="${BONE_MASK_PRESETS[n].description}">${BONE_MASK_PRESETS[n].label}</option>`).join('')}</select></label>
+      </div>
       <table class="path-list"><thead><tr><th>Path</th><th>Tool</th><th class="num">Length</th><th class="num">Min clearance</th><th></th></tr></thead><tbody></tbody></table>
       <div class="editor"></div>
       <div class="report" data-testid="report"></div>`;
@@ -35,6 +39,13 @@ export class PlanPanel {
         return;
       }
       app.app.setMargin(v);
+    });
+    const mask = root.querySelector<HTMLSelectElement>('[data-field=bone-mask]')!;
+    mask.addEventListener('change', () => app.app.setBoneMask(mask.value as BoneMaskPresetName));
+    app.app.store.on('volume', () => {
+      const st = app.app.store;
+      root.querySelector<HTMLElement>('[data-testid=bone-mask-row]')!.hidden = !st.caseInfo || st.caseInfo.hasLabels;
+      mask.value = st.boneMask;
     });
     root.addEventListener('click', (e) => {
       const t = (e.target as HTMLElement).closest('button');

@@ -7,6 +7,7 @@ import {
   PlanError,
   UsageError,
   analyzePath,
+  boneMaskPresetOptions,
   corridorMapFromIntensity,
   corridorMapFromLabels,
   planAlar,
@@ -14,6 +15,7 @@ import {
   radialScan,
   readDicomSeries,
   sacralSeedsFromLabels,
+  type BoneMaskPresetName,
   type CorridorMap,
   type LoadedSeries,
   type NamedBytes,
@@ -36,6 +38,8 @@ interface OpenCase {
   map: CorridorMap | null;
   /** Where the intensity map was cropped around, to know when a path leaves it. */
   mapSeeds: Point3[];
+  /** The bone mask preset the intensity map was made with. */
+  mapMask?: BoneMaskPresetName;
 }
 
 let current: OpenCase | null = null;
@@ -68,7 +72,7 @@ function caseInfo(c: OpenCase, name: string): CaseInfo {
   };
 }
 
-function mapFor(c: OpenCase, points: Point3[], progress: ProgressFn): CorridorMap {
+function mapFor(c: OpenCase, points: Point3[], progress: ProgressFn, boneMask: BoneMaskPresetName = 'standard'): CorridorMap {
   if (c.labels && c.anatomy) {
     if (!c.map) {
       progress(0, 1, 'corridor map');
@@ -87,10 +91,12 @@ function mapFor(c: OpenCase, points: Point3[], progress: ProgressFn): CorridorMa
     }
     return true;
   };
-  if (!c.map || !points.every((p) => inside(c.map as CorridorMap, p))) {
+  if (!c.map || c.mapMask !== boneMask || !points.every((p) => inside(c.map as CorridorMap, p))) {
     progress(0, 1, 'bone from intensities');
     c.mapSeeds = points.length ? points : [];
-    c.map = corridorMapFromIntensity(c.ct, points.length ? { seeds: points, seedRadiusMm: 120 } : {});
+    c.mapMask = boneMask;
+    const options = boneMaskPresetOptions(boneMask);
+    c.map = corridorMapFromIntensity(c.ct, points.length ? { ...options, seeds: points, seedRadiusMm: 120 } : options);
     progress(1, 1, 'bone from intensities');
   }
   return c.map;
@@ -174,10 +180,10 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
   },
 
   async analyze(args, progress) {
-    const [paths, marginMm] = args as [PlanPath[], number];
+    const [paths, marginMm, boneMask] = args as [PlanPath[], number, BoneMaskPresetName | undefined];
     const c = requireCase();
     if (!paths.length) return [];
-    const map = mapFor(c, paths.flatMap((p) => [p.entry, p.target]), progress);
+    const map = mapFor(c, paths.flatMap((p) => [p.entry, p.target]), progress, boneMask);
     return paths.map((p) => report(map, p, marginMm));
   },
 
@@ -191,6 +197,8 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
       only?: AutoId[];
       /** Seed points given by the user (the crosshair), LPS mm, replacing those from the segmentation. */
       seeds?: Partial<Record<AutoId, Point3>>;
+      /** Bone mask preset, for a case without a segmentation. */
+      boneMask?: BoneMaskPresetName;
     }];
     const c = requireCase();
     const critical = (re: RegExp) => c.anatomy?.critical.find((x) => re.test(x.name))?.labels;
@@ -203,7 +211,7 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
       return s;
     };
     const seeds = ids.map(seedFor);
-    const map = mapFor(c, seeds, progress);
+    const map = mapFor(c, seeds, progress, opts.boneMask);
     const midlineX = derived?.midlineX;
     const out: AutoPlanResult = { paths: [], reports: [], notes: [] };
     for (let n = 0; n < ids.length; n++) {
@@ -215,7 +223,7 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
         : planAlar(map, { id, name: id === 'alar-left' ? 'Alar left' : 'Alar right', tool: opts.alar, side: id === 'alar-left' ? 'left' : 'right', seed, marginMm: Math.max(opts.marginMm, 2) });
       out.paths.push(r.path);
       out.reports.push(report(map, r.path, opts.marginMm));
-      out.notes.push(...r.notes.map((t) => `${r.path.name}: ${t}`));
+      out.notes.push(...r.notes); // each begins with the path's name
       if (r.orderLengthMm !== undefined) out.notes.push(`${r.path.name}: order a ${r.orderLengthMm} mm screw`);
     }
     progress(ids.length, ids.length, 'planned');
