@@ -4,7 +4,9 @@
  *   SciPy's `ndimage.distance_transform_edt` on the same mask, in the same run: time ratio and the largest
  *   difference over every voxel (goal: identical to 1e-6 mm, at least 5 times faster);
  * - automatic planning of S1, S2 and both alar paths on the phantom at its default voxel size (goal < 3 s)
- *   and on the real CT's labels, distance transforms included.
+ *   and on the real CT's labels, distance transforms included;
+ * - planning from intensities alone on the real 1 mm CT (Visible Human pelvis), with the seeds and bone
+ *   mask presets that core's vhf.test.ts checks against the CT: bone masks and distance transforms included.
  * SciPy comes from Debian's python3-scipy (bench/setup-scipy.sh installs it when absent), so the script
  * runs on Debian's own interpreter, /usr/bin/python3: another python3 first on PATH (pyenv) lacks it.
  * Without SciPy its rows are reported as skipped; the rest of the suite still runs.
@@ -16,6 +18,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import {
   PHANTOM_DEFAULT_VOXEL_MM,
+  boneMaskPresetOptions,
+  corridorMapFromIntensity,
   corridorMapFromLabels,
   distanceTransform,
   generatePhantom,
@@ -27,6 +31,7 @@ import {
   sacralSeedsFromLabels,
   totalSegmentatorAnatomy,
   type LabelAnatomy,
+  type Point3,
   type Volume,
 } from '@corridor/core';
 import { timeMedian, type BenchRow } from './types.js';
@@ -147,6 +152,38 @@ async function planRealCt(): Promise<BenchRow[]> {
   return [{ name: 'Auto-plan S1, S2, 2 alar (real CT labels, 3 mm)', value: r.ms / 1000, unit: 's', notes: `${labels.dims.join('x')} voxels, distance transforms included, median of 3` }];
 }
 
+/** The seeds a user clicks on the Visible Human pelvis (core's vhf.test.ts explains each). */
+const VHF_SEEDS: Record<'s1' | 's2' | 'alarLeft' | 'alarRight', Point3> = {
+  s1: [246, 284, 982], s2: [246, 316, 961], alarLeft: [300, 292, 972], alarRight: [200, 300, 966],
+};
+
+async function planFromIntensities(): Promise<BenchRow[]> {
+  const name = 'Auto-plan S1, S2, 2 alar from intensities (real CT, 1 mm)';
+  const file = path.join(sharedDataDir(), 'vhf-pelvis-ct', 'ct.nii.gz');
+  try {
+    await access(file);
+  } catch {
+    return [{ name, value: NaN, unit: 's', notes: `skipped: ${file} is missing` }];
+  }
+  const { series } = await loadPath(file);
+  const ct = series[0].volume;
+  const screw = parseToolSpec('screw:7.3'), trocar = parseToolSpec('trocar:11G');
+  const s = VHF_SEEDS, midlineX = s.s1[0];
+  const r = await timeMedian(3, () => {
+    // Two maps, as a user plans this sacrum: S1 and the alae on "demineralized", S2 on "demineralized-faint-cortex".
+    const map = corridorMapFromIntensity(ct, { seeds: [s.s1, s.alarLeft, s.alarRight], ...boneMaskPresetOptions('demineralized') });
+    const mapS2 = corridorMapFromIntensity(ct, { seeds: [s.s2], ...boneMaskPresetOptions('demineralized-faint-cortex') });
+    return [
+      planTransSacral(map, { id: 's1', tool: screw, seed: s.s1, midlineX }),
+      planTransSacral(mapS2, { id: 's2', tool: screw, seed: s.s2, midlineX }),
+      planAlar(map, { id: 'alar-left', tool: trocar, side: 'left', seed: s.alarLeft }),
+      planAlar(map, { id: 'alar-right', tool: trocar, side: 'right', seed: s.alarRight }),
+    ];
+  });
+  const fits = r.result.map((x) => `${x.path.id} ${x.analysis.fits ? 'fits' : 'no fit'} (${x.analysis.minClearanceMm.toFixed(1)} mm)`).join(', ');
+  return [{ name, value: r.ms / 1000, unit: 's', notes: `${ct.dims.join('x')} voxels; two bone masks (crops of 240 mm about the seeds), distance transforms and the four optimizations included, median of 3; ${fits}` }];
+}
+
 export async function benchPlan(): Promise<BenchRow[]> {
-  return [...(await planPhantom()), ...(await planRealCt()), ...(await edtVersusScipy())];
+  return [...(await planPhantom()), ...(await planRealCt()), ...(await planFromIntensities()), ...(await edtVersusScipy())];
 }
