@@ -63,11 +63,26 @@ function hu(ct: Volume, p: ArrayLike<number>): number {
   return ct.data[ijk[0] + nx * (ijk[1] + ny * ijk[2])];
 }
 
-/** Mean HU of a 5 x 5 x 5 voxel cube around p. */
-function roiMean(ct: Volume, p: Point3): number {
+/** Mean HU of a cube of (2 half + 1)^3 voxels around p: 5 x 5 x 5 by default. */
+function roiMean(ct: Volume, p: ArrayLike<number>, half = 2): number {
   let s = 0;
-  for (let dz = -2; dz <= 2; dz++) for (let dy = -2; dy <= 2; dy++) for (let dx = -2; dx <= 2; dx++) s += hu(ct, [p[0] + dx, p[1] + dy, p[2] + dz]);
-  return s / 125;
+  for (let dz = -half; dz <= half; dz++) for (let dy = -half; dy <= half; dy++) for (let dx = -half; dx <= half; dx++) s += hu(ct, [p[0] + dx, p[1] + dy, p[2] + dz]);
+  return s / (2 * half + 1) ** 3;
+}
+
+/** Two unit vectors normal to the unit vector u, and to each other. */
+function normalPlane(u: number[]): [number[], number[]] {
+  const ref = Math.abs(u[2]) < 0.9 ? [0, 0, 1] : [1, 0, 0];
+  let e1 = [u[1] * ref[2] - u[2] * ref[1], u[2] * ref[0] - u[0] * ref[2], u[0] * ref[1] - u[1] * ref[0]];
+  const n1 = Math.hypot(e1[0], e1[1], e1[2]);
+  e1 = e1.map((v) => v / n1);
+  return [e1, [u[1] * e1[2] - u[2] * e1[1], u[2] * e1[0] - u[0] * e1[2], u[0] * e1[1] - u[1] * e1[0]]];
+}
+
+/** Where the segment between two ends (sorted by x) crosses the midline plane x = MIDLINE_X. */
+function midlineCrossing(ends: Point3[]): Point3 {
+  const t = (MIDLINE_X - ends[0][0]) / (ends[1][0] - ends[0][0]);
+  return [0, 1, 2].map((i) => ends[0][i] + t * (ends[1][i] - ends[0][i])) as Point3;
 }
 
 /**
@@ -77,12 +92,7 @@ function roiMean(ct: Volume, p: Point3): number {
 function cylinder(ct: Volume, a: Point3, b: Point3) {
   const L = Math.hypot(b[0] - a[0], b[1] - a[1], b[2] - a[2]);
   const u = [(b[0] - a[0]) / L, (b[1] - a[1]) / L, (b[2] - a[2]) / L];
-  // Two unit vectors normal to u.
-  const ref = Math.abs(u[2]) < 0.9 ? [0, 0, 1] : [1, 0, 0];
-  let e1 = [u[1] * ref[2] - u[2] * ref[1], u[2] * ref[0] - u[0] * ref[2], u[0] * ref[1] - u[1] * ref[0]];
-  const n1 = Math.hypot(e1[0], e1[1], e1[2]);
-  e1 = e1.map((v) => v / n1);
-  const e2 = [u[1] * e1[2] - u[2] * e1[1], u[2] * e1[0] - u[0] * e1[2], u[0] * e1[1] - u[1] * e1[0]];
+  const [e1, e2] = normalPlane(u);
   const stations: { t: number; x: number; p: number[]; mean: number }[] = [];
   const all: number[] = [];
   for (let t = 0; t <= L; t += 0.5) {
@@ -102,10 +112,6 @@ function cylinder(ct: Volume, a: Point3, b: Point3) {
   return { L, u, stations, all };
 }
 
-const normalized = (v: number[]) => {
-  const n = Math.hypot(v[0], v[1], v[2]);
-  return v.map((x) => x / n);
-};
 const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
 
 /** Means over sliding windows of `windowMm` (stations are 0.5 mm apart). */
@@ -127,11 +133,7 @@ function windowMeans(stations: { mean: number }[], windowMm: number): number[] {
  * the bone fails (one side at least is open); marrow inside a cortex passes.
  */
 function enclosedByCortex(ct: Volume, p: ArrayLike<number>, u: number[], maxMm: number): boolean {
-  const ref = Math.abs(u[2]) < 0.9 ? [0, 0, 1] : [1, 0, 0];
-  let e1 = [u[1] * ref[2] - u[2] * ref[1], u[2] * ref[0] - u[0] * ref[2], u[0] * ref[1] - u[1] * ref[0]];
-  const n1 = Math.hypot(e1[0], e1[1], e1[2]);
-  e1 = e1.map((v) => v / n1);
-  const e2 = [u[1] * e1[2] - u[2] * e1[1], u[2] * e1[0] - u[0] * e1[2], u[0] * e1[1] - u[1] * e1[0]];
+  const [e1, e2] = normalPlane(u);
   for (const d of [e1, e2, e1.map((v) => -v), e2.map((v) => -v)]) {
     let hit = false;
     for (let t = 0; t <= maxMm && !hit; t += 0.5) {
@@ -186,6 +188,29 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
     expect(mean(beyondL)).toBeLessThan(100);
   }
 
+  /**
+   * Bone along the whole length of a trans-sacral axis (ends sorted by x); returns its cylinder. This
+   * marrow is as dense as muscle (about 30 HU in the right ala), so density alone cannot tell bone from
+   * muscle here; it does tell bone from the fat of the canal and foramina (-45 to -90 HU). So: (1) every
+   * 10 mm stretch of a 3 mm radius cylinder averages no less than muscle - 10 HU (a 10 mm stretch through
+   * fat would drop far below), (2) the whole corridor averages above 120 HU (cortices and the bodies'
+   * cancellous bone), and (3) every point of the sacrum, between the sacroiliac joints, where the alar
+   * marrow reads like muscle, is enclosed by cortex (>= 200 HU within 40 mm in the four directions normal
+   * to the path: the canal and the lamina lie up to 35 mm behind the S1 body). Not in the ilia: inside a
+   * plate the in-plane rays run between its cortices; their cancellous bone reads 150-250 HU over every
+   * 10 mm anyway.
+   */
+  function expectBoneAlongLength(ends: Point3[]) {
+    const cyl = cylinder(ct, ends[0], ends[1]);
+    const w = windowMeans(cyl.stations, 10);
+    expect(Math.min(...w)).toBeGreaterThan(muscleHu - 10);
+    expect(mean(cyl.stations.map((st) => st.mean))).toBeGreaterThan(120);
+    const inner = cyl.stations.filter((st) => st.x > SI_JOINT_X.right && st.x < SI_JOINT_X.left);
+    expect(inner.length).toBeGreaterThan(200);
+    expect(inner.filter((st) => !enclosedByCortex(ct, st.p, cyl.u, 40))).toEqual([]);
+    return cyl;
+  }
+
   it('the reference tissues read as expected (so the thresholds below mean what they say)', () => {
     expect(fatHu).toBeLessThan(-60);
     expect(muscleHu).toBeGreaterThan(-20);
@@ -222,27 +247,11 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
     expect(ends[0][0]).toBeLessThan(SI_JOINT_X.right - 10);
     expect(ends[1][0]).toBeGreaterThan(SI_JOINT_X.left + 10);
     // Through the sacral body: level with the S1 seed where it crosses the midline.
-    const t = (MIDLINE_X - ends[0][0]) / (ends[1][0] - ends[0][0]);
-    const mid = [0, 1, 2].map((i) => ends[0][i] + t * (ends[1][i] - ends[0][i]));
+    const mid = midlineCrossing(ends);
     expect(Math.hypot(mid[1] - S1_SEED[1], mid[2] - S1_SEED[2])).toBeLessThan(15);
-    expect(roiMean(ct, mid as Point3)).toBeGreaterThan(100); // the S1 body's cancellous bone, 130-270 HU
+    expect(roiMean(ct, mid)).toBeGreaterThan(100); // the S1 body's cancellous bone, 130-270 HU
     expectIliacCortexAtEnds(ends);
-    const cyl = cylinder(ct, ends[0], ends[1]);
-    // Bone along the whole length. This marrow is as dense as muscle (about 30 HU in the right ala), so
-    // density alone cannot tell bone from muscle here; it does tell bone from the fat of the canal and
-    // foramina (-45 to -90 HU). So: (1) every 10 mm stretch of a 3 mm radius cylinder averages no less
-    // than muscle - 10 HU (a 10 mm stretch through fat would drop far below), (2) the whole corridor
-    // averages above 120 HU (cortices and the S1 body's cancellous bone, 130-270 HU), and (3) every point
-    // of the sacrum, between the sacroiliac joints, where the alar marrow reads like muscle, is enclosed
-    // by cortex (>= 200 HU within 40 mm in the four directions normal to the path: the canal and the
-    // lamina lie up to 35 mm behind the S1 body). Not in the ilia: inside a plate the in-plane rays run
-    // between its cortices; their cancellous bone reads 150-250 HU over every 10 mm anyway.
-    const w = windowMeans(cyl.stations, 10);
-    expect(Math.min(...w)).toBeGreaterThan(muscleHu - 10);
-    expect(mean(cyl.stations.map((s) => s.mean))).toBeGreaterThan(120);
-    const inner = cyl.stations.filter((st) => st.x > SI_JOINT_X.right && st.x < SI_JOINT_X.left);
-    expect(inner.length).toBeGreaterThan(200);
-    expect(inner.filter((st) => !enclosedByCortex(ct, st.p, cyl.u, 40))).toEqual([]);
+    const cyl = expectBoneAlongLength(ends);
     // A plain 200 HU threshold would call most of this corridor soft tissue.
     expect(cyl.all.filter((v) => v >= 200).length / cyl.all.length).toBeLessThan(0.5);
     expect(a.boneToBoneMm).toBeGreaterThan(150);
@@ -262,40 +271,25 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
     expectIliacCortexAtEnds(ends);
     // At the S2 level: where it crosses the midline, near the S2 body's centre and well caudal to the S1
     // axis (the sacrum is steep here: S2 lies behind and below S1), in bone.
-    const crossing = (e: Point3[]) => {
-      const t = (MIDLINE_X - e[0][0]) / (e[1][0] - e[0][0]);
-      return [0, 1, 2].map((i) => e[0][i] + t * (e[1][i] - e[0][i])) as Point3;
-    };
-    const mid = crossing(ends);
-    const mid1 = crossing([s1.analysis.cortexEntry!, s1.analysis.cortexExit!].sort((p, q) => p[0] - q[0]));
+    const mid = midlineCrossing(ends);
+    const mid1 = midlineCrossing([s1.analysis.cortexEntry!, s1.analysis.cortexExit!].sort((p, q) => p[0] - q[0]));
     expect(Math.hypot(mid[1] - S2_SEED[1], mid[2] - S2_SEED[2])).toBeLessThan(10);
     expect(mid1[2] - mid[2]).toBeGreaterThan(12);
     expect(Math.hypot(mid[1] - mid1[1], mid[2] - mid1[2])).toBeGreaterThan(20);
     expect(roiMean(ct, mid)).toBeGreaterThan(100);
-    // Bone along the whole length, by the S1 test's three measures (10 mm windows no less dense than
-    // muscle - 10 HU, the whole above 120 HU, every point between the joints enclosed by cortex) and one
-    // more, because the S1 and S2 foramina lie within a few millimetres of this axis: no fat (a 3 x 3 x 3
-    // voxel mean below -30 HU) on the axis or within 1.5 mm of it, from 3 mm inside each end.
-    const cyl = cylinder(ct, ends[0], ends[1]);
-    const w = windowMeans(cyl.stations, 10);
-    expect(Math.min(...w)).toBeGreaterThan(muscleHu - 10);
-    expect(mean(cyl.stations.map((st) => st.mean))).toBeGreaterThan(120);
-    const inner = cyl.stations.filter((st) => st.x > SI_JOINT_X.right && st.x < SI_JOINT_X.left);
-    expect(inner.length).toBeGreaterThan(200);
-    expect(inner.filter((st) => !enclosedByCortex(ct, st.p, cyl.u, 40))).toEqual([]);
-    const ref = Math.abs(cyl.u[2]) < 0.9 ? [0, 0, 1] : [1, 0, 0];
-    const e1 = normalized([cyl.u[1] * ref[2] - cyl.u[2] * ref[1], cyl.u[2] * ref[0] - cyl.u[0] * ref[2], cyl.u[0] * ref[1] - cyl.u[1] * ref[0]]);
-    const e2 = [cyl.u[1] * e1[2] - cyl.u[2] * e1[1], cyl.u[2] * e1[0] - cyl.u[0] * e1[2], cyl.u[0] * e1[1] - cyl.u[1] * e1[0]];
+    // Bone along the whole length, by the S1 test's three measures, and one more, because the S1 and S2
+    // foramina lie within a few millimetres of this axis: no fat (a 3 x 3 x 3 voxel mean below -30 HU) on
+    // the axis or within 1.5 mm of it, from 3 mm inside each end.
+    const cyl = expectBoneAlongLength(ends);
+    const [e1, e2] = normalPlane(cyl.u);
     const fat: number[][] = [];
     for (const st of cyl.stations) {
       if (st.t < 3 || st.t > cyl.L - 3) continue;
       for (const r of [0, 1, 1.5]) {
         for (let q = 0; q < (r ? 8 : 1); q++) {
           const th = (q * Math.PI) / 4;
-          const p = [0, 1, 2].map((i) => st.p[i] + r * (Math.cos(th) * e1[i] + Math.sin(th) * e2[i])) as Point3;
-          let m = 0;
-          for (let d = 0; d < 27; d++) m += hu(ct, [p[0] + (d % 3) - 1, p[1] + (Math.floor(d / 3) % 3) - 1, p[2] + Math.floor(d / 9) - 1]);
-          if (m / 27 < -30) fat.push(p);
+          const p = [0, 1, 2].map((i) => st.p[i] + r * (Math.cos(th) * e1[i] + Math.sin(th) * e2[i]));
+          if (roiMean(ct, p, 1) < -30) fat.push(p);
         }
       }
     }
@@ -338,11 +332,7 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
       // a 3 x 3 x 3 voxel mean reads fat (< -30 HU). No fat within the trocar's radius + 1 mm of the
       // axis on either side, and fat (a foramen) medial to the path for part of its length.
       const fatWithin = (p: number[], dir: number, maxMm: number): number => {
-        for (let t = 0; t <= maxMm; t += 0.5) {
-          let m = 0;
-          for (let dz = -1; dz <= 1; dz++) for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) m += hu(ct, [p[0] + dir * t + dx, p[1] + dy, p[2] + dz]);
-          if (m / 27 < -30) return t;
-        }
+        for (let t = 0; t <= maxMm; t += 0.5) if (roiMean(ct, [p[0] + dir * t, p[1], p[2]], 1) < -30) return t;
         return Infinity;
       };
       let medialFat = 0;
