@@ -11,7 +11,7 @@
  * `entry` is where the tool goes in (skin side or first cortex), `target` where its tip ends.
  */
 import { CorridorError } from '../errors.js';
-import { mat4FromRows, mat4ToRows, type Mat4 } from '../math/mat4.js';
+import { mat4FromRows, mat4MaxAbsDiff, mat4ToRows, type Mat4 } from '../math/mat4.js';
 import type { Point3 } from '../math/vec3.js';
 
 /** A plan that is invalid, or a path that cannot be planned or analysed. */
@@ -157,7 +157,7 @@ export function pathLengthMm(p: Pick<PlanPath, 'entry' | 'target'>): number {
  */
 export function mergePlanPaths(base: Plan, paths: PlanPath[], indexToPatient: Mat4 | undefined, source: string): Plan {
   const a = base.volume.indexToPatient;
-  if (a && indexToPatient && a.some((v, i) => Math.abs(v - indexToPatient[i]) > 1e-6)) {
+  if (a && indexToPatient && mat4MaxAbsDiff(a, indexToPatient) > 1e-6) {
     throw new PlanError('this plan was made on a volume of another geometry (indexToPatient differs); not adding to it', source);
   }
   const merged = base.paths.map((p) => paths.find((q) => q.id === p.id) ?? p);

@@ -251,13 +251,11 @@ export function register(program: Command): void {
       for (const n of names) if (!AUTO_PATHS.includes(n as AutoName)) throw new UsageError(`--auto: unknown path "${n}" (have ${AUTO_PATHS.join(', ')})`);
       const seeds = new Map((opts.seed as string[]).map(parseSeed));
       for (const k of seeds.keys()) if (!AUTO_PATHS.includes(k as AutoName)) throw new UsageError(`--seed: unknown path "${k}"`);
-      const margin = Number(opts.margin);
-      if (!(margin >= 0)) throw new UsageError(`--margin "${opts.margin}" must be a non-negative number`);
+      const margin = numberOption(opts.margin as string, '--margin', (x) => x >= 0, 'a non-negative number')!;
       const tool = parseToolSpec(String(opts.tool));
       const alarTool = parseToolSpec(String(opts.alarTool));
       const catalogue = steppedCatalogue(Number(opts.catalogueStep));
-      const userSearchMm = opts.searchMm === undefined ? undefined : Number(opts.searchMm);
-      if (userSearchMm !== undefined && !(userSearchMm > 0)) throw new UsageError(`--search-mm "${opts.searchMm}" must be a positive number`);
+      const userSearchMm = numberOption(opts.searchMm as string | undefined, '--search-mm', (x) => x > 0, 'a positive number');
       const { map, ct, labels, anatomy } = await buildMap(volumePath, opts as unknown as MapOptions, [...seeds.values()], true);
       const derived = labels && anatomy ? sacralSeedsFromLabels(labels, anatomy.sacrum, anatomy.seeds) : undefined;
       const seedFor = (n: AutoName): Point3 => {
@@ -319,8 +317,7 @@ export function register(program: Command): void {
     .option('--json', 'print the results as JSON')
     .action(async (planPath: string, volumePath: string, opts: Record<string, string | boolean | undefined>) => {
       const plan = await readPlanFile(planPath, volumePath);
-      const margin = Number(opts.margin);
-      if (!(margin >= 0)) throw new UsageError(`--margin "${opts.margin}" must be a non-negative number`);
+      const margin = numberOption(opts.margin as string, '--margin', (x) => x >= 0, 'a non-negative number')!;
       const pts = plan.paths.flatMap((p) => [p.entry, p.target]);
       const { map } = await buildMap(volumePath, opts as unknown as MapOptions, pts, false);
       const analyses = plan.paths.map((p) => analyzePath(map, p, { marginMm: margin }));
