@@ -1,3 +1,4 @@
+export * from './clinical.js';
 export * from './model.js';
 export * from './markups.js';
 export * from './tools.js';
