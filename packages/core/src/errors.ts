@@ -23,3 +23,6 @@ export class LimitError extends CorridorError {}
 
 /** Bad arguments from a caller (CLI flags, API parameters). */
 export class UsageError extends CorridorError {}
+
+/** Long work stopped because its caller asked (an AbortSignal); nothing it would have returned is kept. */
+export class CancelledError extends CorridorError {}

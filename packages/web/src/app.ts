@@ -5,6 +5,7 @@
 import {
   DEFAULT_TOOLS,
   PLAN_SCHEMA_VERSION,
+  SAME_GEOMETRY_TOLERANCE_MM,
   mat4MaxAbsDiff,
   mergePlanPaths,
   parsePlan,
@@ -170,7 +171,8 @@ export class App {
       plan = parsePlan(doc, name);
     }
     const v = this.store.volume;
-    if (v && plan.volume.indexToPatient && mat4MaxAbsDiff(plan.volume.indexToPatient, v.indexToPatient) > 1e-3) {
+    const grid = plan.volume.indexToPatient;
+    if (v && grid && mat4MaxAbsDiff(grid, v.indexToPatient) > SAME_GEOMETRY_TOLERANCE_MM) {
       this.ui.message('warning', `${name} was made on an image with another geometry (indexToPatient differs): check the paths before use.`);
     }
     this.store.setPaths(plan.paths);

@@ -1,5 +1,5 @@
 /** Shapes the page and its workers exchange. */
-import type { PathAnalysis, PlanPath, Point3 } from '@corridor/core';
+import type { PathReport, PlanPath, Point3 } from '@corridor/core';
 
 export interface SeriesSummary {
   index: number;
@@ -18,18 +18,12 @@ export interface CaseInfo {
   structures: string[];
   /** Where to put the crosshair first (LPS mm), e.g. the S1 body of the phantom. */
   suggestedCrosshair: Point3 | null;
+  /** What the user must know about the case as opened (a segmentation set aside, and why). */
+  warnings: string[];
 }
 
-/** Core's analysis of one path plus clearance sampled along it (for colouring). */
-export interface PathReport {
-  analysis: PathAnalysis;
-  profile: {
-    /** Bin length along the path, mm, from the entry. */
-    stepMm: number;
-    /** Per bin: smallest clearance between the tool's surface and a forbidden voxel, mm; NaN outside bone. */
-    clearanceMm: number[];
-  };
-}
+/** Core's analysis of one path plus clearance sampled along it (for colouring): core's PathReport. */
+export type { PathReport } from '@corridor/core';
 
 export interface AutoPlanResult {
   paths: PlanPath[];

@@ -71,58 +71,141 @@ export function isNiftiHeader(bytes: Uint8Array): boolean {
   return bytes.length >= 12 && /^n[i+]2$/.test(cString(bytes, 4, 4));
 }
 
+/** How a header field is stored: its byte offset and number type. */
+interface Field {
+  at: number;
+  kind: 'u8' | 'i16' | 'i32' | 'i64' | 'f32' | 'f64';
+}
+
+/** The fields Corridor reads or writes, at the offsets of nifti1.h and nifti2.h. Arrays are contiguous. */
+interface Layout {
+  version: 1 | 2;
+  headerSize: number;
+  magicAt: number;
+  datatype: Field;
+  bitpix: Field;
+  /** dim[0..7]. */
+  dim: Field;
+  /** pixdim[0..7]; pixdim[0] is qfac. */
+  pixdim: Field;
+  voxOffset: Field;
+  sclSlope: Field;
+  sclInter: Field;
+  xyztUnits: Field;
+  descripAt: number;
+  qformCode: Field;
+  sformCode: Field;
+  /** quatern_b, c, d. */
+  quatern: Field;
+  /** qoffset_x, y, z. */
+  qoffset: Field;
+  /** srow_x[0..3], srow_y[0..3], srow_z[0..3]. */
+  srow: Field;
+}
+
+type Kind = Field['kind'];
+type FieldName = Exclude<keyof Layout, 'version' | 'headerSize' | 'magicAt' | 'descripAt'>;
+/**
+ * One row per field: [NIfTI-1 offset, type, NIfTI-2 offset, type], from nifti1.h and nifti2.h. The
+ * rows look alike to the duplicates tool; they are a table, read row by row against the two headers.
+ */
+const FIELD_TABLE: Record<FieldName, [number, Kind, number, Kind]> = {
+  datatype: [70, 'i16', 12, 'i16'],
+  bitpix: [72, 'i16', 14, 'i16'],
+  dim: [40, 'i16', 16, 'i64'],
+  pixdim: [76, 'f32', 104, 'f64'],
+  voxOffset: [108, 'f32', 168, 'i64'],
+  sclSlope: [112, 'f32', 176, 'f64'],
+  sclInter: [116, 'f32', 184, 'f64'],
+  xyztUnits: [123, 'u8', 500, 'i32'],
+  qformCode: [252, 'i16', 344, 'i32'],
+  sformCode: [254, 'i16', 348, 'i32'],
+  quatern: [256, 'f32', 352, 'f64'],
+  qoffset: [268, 'f32', 376, 'f64'],
+  srow: [280, 'f32', 400, 'f64'],
+};
+
+function layout(version: 1 | 2): Layout {
+  const pick = (row: [number, Kind, number, Kind]): Field =>
+    version === 1 ? { at: row[0], kind: row[1] } : { at: row[2], kind: row[3] };
+  const fields = Object.fromEntries(Object.entries(FIELD_TABLE).map(([name, row]) => [name, pick(row)]));
+  return {
+    version,
+    headerSize: version === 1 ? 348 : 540,
+    magicAt: version === 1 ? 344 : 4,
+    descripAt: version === 1 ? 148 : 240,
+    ...(fields as Record<FieldName, Field>),
+  };
+}
+
+const NIFTI1 = layout(1);
+const NIFTI2 = layout(2);
+
+const KIND_BYTES: Record<Field['kind'], number> = { u8: 1, i16: 2, i32: 4, i64: 8, f32: 4, f64: 8 };
+
+/** Element n of field f (n = 0 for a scalar). */
+function getField(dv: DataView, f: Field, le: boolean, n = 0): number {
+  const o = f.at + n * KIND_BYTES[f.kind];
+  switch (f.kind) {
+    case 'u8': return dv.getUint8(o);
+    case 'i16': return dv.getInt16(o, le);
+    case 'i32': return dv.getInt32(o, le);
+    case 'i64': return Number(dv.getBigInt64(o, le));
+    case 'f32': return dv.getFloat32(o, le);
+    case 'f64': return dv.getFloat64(o, le);
+  }
+}
+
+/** Write values into field f, element 0 first (little-endian: the writer's byte order). */
+function putField(dv: DataView, f: Field, values: number | readonly number[]): void {
+  const list = typeof values === 'number' ? [values] : values;
+  const size = KIND_BYTES[f.kind];
+  list.forEach((v, n) => {
+    const o = f.at + n * size;
+    switch (f.kind) {
+      case 'u8': dv.setUint8(o, v); break;
+      case 'i16': dv.setInt16(o, v, true); break;
+      case 'i32': dv.setInt32(o, v, true); break;
+      case 'i64': dv.setBigInt64(o, BigInt(v), true); break;
+      case 'f32': dv.setFloat32(o, v, true); break;
+      case 'f64': dv.setFloat64(o, v, true); break;
+    }
+  });
+}
+
 function parseHeader(bytes: Uint8Array, source?: string): NiftiHeader {
   const kind = detectHeader(bytes);
   if (!kind) throw new FormatError('not a NIfTI file (sizeof_hdr is neither 348 nor 540)', source);
-  const need = kind.version === 1 ? 348 : 540;
-  if (bytes.length < need) throw new FormatError(`truncated NIfTI header: ${bytes.length} of ${need} bytes`, source);
+  const L = kind.version === 1 ? NIFTI1 : NIFTI2;
+  if (bytes.length < L.headerSize) {
+    throw new FormatError(`truncated NIfTI header: ${bytes.length} of ${L.headerSize} bytes`, source);
+  }
+  const magic = cString(bytes, L.magicAt, 4);
+  if (magic !== `n+${L.version}` && magic !== `ni${L.version}`) {
+    throw new FormatError(`bad NIfTI-${L.version} magic "${magic}"`, source);
+  }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const le = kind.littleEndian;
-  if (kind.version === 1) {
-    const magic = cString(bytes, 344, 4);
-    if (magic !== 'n+1' && magic !== 'ni1') throw new FormatError(`bad NIfTI-1 magic "${magic}"`, source);
-    const f32 = (o: number) => dv.getFloat32(o, le);
-    return {
-      version: 1,
-      littleEndian: le,
-      headerSize: 348,
-      dim: Array.from({ length: 8 }, (_, i) => dv.getInt16(40 + 2 * i, le)),
-      datatype: dv.getInt16(70, le),
-      pixdim: Array.from({ length: 8 }, (_, i) => f32(76 + 4 * i)),
-      voxOffset: f32(108),
-      sclSlope: f32(112),
-      sclInter: f32(116),
-      qformCode: dv.getInt16(252, le),
-      sformCode: dv.getInt16(254, le),
-      quatern: [f32(256), f32(260), f32(264)],
-      qoffset: [f32(268), f32(272), f32(276)],
-      srow: [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => f32(280 + 16 * r + 4 * c))),
-      xyztUnits: bytes[123],
-      descrip: cString(bytes, 148, 80),
-      magic,
-    };
-  }
-  const magic = cString(bytes, 4, 4);
-  if (magic !== 'n+2' && magic !== 'ni2') throw new FormatError(`bad NIfTI-2 magic "${magic}"`, source);
-  const f64 = (o: number) => dv.getFloat64(o, le);
-  const i64 = (o: number) => Number(dv.getBigInt64(o, le));
+  const get = (f: Field, n = 0) => getField(dv, f, le, n);
+  const list = (f: Field, count: number) => Array.from({ length: count }, (_, n) => get(f, n));
+  const srow = list(L.srow, 12);
   return {
-    version: 2,
+    version: L.version,
     littleEndian: le,
-    headerSize: 540,
-    dim: Array.from({ length: 8 }, (_, i) => i64(16 + 8 * i)),
-    datatype: dv.getInt16(12, le),
-    pixdim: Array.from({ length: 8 }, (_, i) => f64(104 + 8 * i)),
-    voxOffset: i64(168),
-    sclSlope: f64(176),
-    sclInter: f64(184),
-    qformCode: dv.getInt32(344, le),
-    sformCode: dv.getInt32(348, le),
-    quatern: [f64(352), f64(360), f64(368)],
-    qoffset: [f64(376), f64(384), f64(392)],
-    srow: [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => f64(400 + 32 * r + 8 * c))),
-    xyztUnits: dv.getInt32(500, le),
-    descrip: cString(bytes, 240, 80),
+    headerSize: L.headerSize,
+    dim: list(L.dim, 8),
+    datatype: get(L.datatype),
+    pixdim: list(L.pixdim, 8),
+    voxOffset: get(L.voxOffset),
+    sclSlope: get(L.sclSlope),
+    sclInter: get(L.sclInter),
+    qformCode: get(L.qformCode),
+    sformCode: get(L.sformCode),
+    quatern: [get(L.quatern, 0), get(L.quatern, 1), get(L.quatern, 2)],
+    qoffset: [get(L.qoffset, 0), get(L.qoffset, 1), get(L.qoffset, 2)],
+    srow: [0, 1, 2].map((r) => srow.slice(4 * r, 4 * r + 4)),
+    xyztUnits: get(L.xyztUnits),
+    descrip: cString(bytes, L.descripAt, 80),
     magic,
   };
 }
@@ -279,6 +362,11 @@ export interface WriteNiftiOptions {
   gzip?: boolean;
   /** Text for the header's descrip field (80 bytes at most). */
   description?: string;
+  /**
+   * NIfTI version. Default: 1 when every geometry number is exactly a float32, else 2 (float64 header),
+   * so the geometry survives exactly. Forcing 1 rounds the geometry to float32 (about 6e-5 mm at 1000 mm).
+   */
+  version?: 1 | 2;
 }
 
 const f32Exact = (x: number) => Math.fround(x) === x;
@@ -326,63 +414,41 @@ function affineToQuatern(m: Mat4): { b: number; c: number; d: number; qfac: numb
 
 /**
  * Write NIfTI: version 1 when every geometry number is exactly a float32 (anything read from NIfTI-1 is),
- * else version 2 (float64 header) so the geometry survives exactly. sform and qform both code 1.
+ * else version 2 (float64 header) so the geometry survives exactly (options.version overrides).
+ * sform and qform both code 1; the qform only when the affine is a rotation times positive spacing.
  */
 export function writeNifti(volume: Volume, options: WriteNiftiOptions = {}): Uint8Array {
   const ras = Float64Array.from(volume.indexToPatient);
   for (let c = 0; c < 4; c++) { ras[c] = -ras[c]; ras[4 + c] = -ras[4 + c]; }
   const q = affineToQuatern(ras);
   const geometryNumbers = [...ras.subarray(0, 12), ...(q ? q.spacing : [])];
-  const version = geometryNumbers.every(f32Exact) ? 1 : 2;
-  const headerSize = version === 1 ? 348 : 540;
-  const voxOffset = headerSize + 4;
+  const L = (options.version ?? (geometryNumbers.every(f32Exact) ? 1 : 2)) === 1 ? NIFTI1 : NIFTI2;
+  const voxOffset = L.headerSize + 4; // 4 bytes of "no extensions"
   const type = voxelTypeOf(volume.data);
   const bpv = BYTES_PER_VOXEL[type];
   const out = new Uint8Array(voxOffset + volume.data.length * bpv);
   const dv = new DataView(out.buffer);
-  const le = true;
   const spacing = q ? q.spacing : [...volume.spacing];
-  const pixdim = [q ? q.qfac : 1, spacing[0], spacing[1], spacing[2], 0, 0, 0, 0];
-  const dim = [3, volume.dims[0], volume.dims[1], volume.dims[2], 1, 1, 1, 1];
   const descrip = (options.description ?? 'Corridor').slice(0, 79);
-  dv.setInt32(0, headerSize, le);
-  if (version === 1) {
-    dim.forEach((v, i) => dv.setInt16(40 + 2 * i, v, le));
-    dv.setInt16(70, DATATYPE_CODES[type], le);
-    dv.setInt16(72, bpv * 8, le);
-    pixdim.forEach((v, i) => dv.setFloat32(76 + 4 * i, v, le));
-    dv.setFloat32(108, voxOffset, le);
-    dv.setFloat32(112, 1, le);
-    dv.setFloat32(116, 0, le);
-    out[123] = 2 | 8; // mm, seconds
-    for (let i = 0; i < descrip.length; i++) out[148 + i] = descrip.charCodeAt(i) & 0x7f;
-    dv.setInt16(252, q ? 1 : 0, le);
-    dv.setInt16(254, 1, le);
-    if (q) {
-      [q.b, q.c, q.d].forEach((v, i) => dv.setFloat32(256 + 4 * i, v, le));
-      [ras[3], ras[7], ras[11]].forEach((v, i) => dv.setFloat32(268 + 4 * i, v, le));
-    }
-    for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) dv.setFloat32(280 + 16 * r + 4 * c, ras[r * 4 + c], le);
-    out.set([0x6e, 0x2b, 0x31, 0], 344); // "n+1\0"
-  } else {
-    out.set([0x6e, 0x2b, 0x32, 0, 0x0d, 0x0a, 0x1a, 0x0a], 4); // "n+2\0\r\n\032\n"
-    dv.setInt16(12, DATATYPE_CODES[type], le);
-    dv.setInt16(14, bpv * 8, le);
-    dim.forEach((v, i) => dv.setBigInt64(16 + 8 * i, BigInt(v), le));
-    pixdim.forEach((v, i) => dv.setFloat64(104 + 8 * i, v, le));
-    dv.setBigInt64(168, BigInt(voxOffset), le);
-    dv.setFloat64(176, 1, le);
-    dv.setFloat64(184, 0, le);
-    for (let i = 0; i < descrip.length; i++) out[240 + i] = descrip.charCodeAt(i) & 0x7f;
-    dv.setInt32(344, q ? 1 : 0, le);
-    dv.setInt32(348, 1, le);
-    if (q) {
-      [q.b, q.c, q.d].forEach((v, i) => dv.setFloat64(352 + 8 * i, v, le));
-      [ras[3], ras[7], ras[11]].forEach((v, i) => dv.setFloat64(376 + 8 * i, v, le));
-    }
-    for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) dv.setFloat64(400 + 32 * r + 8 * c, ras[r * 4 + c], le);
-    dv.setInt32(500, 2 | 8, le);
+  dv.setInt32(0, L.headerSize, true);
+  // "n+1\0", or "n+2\0\r\n\032\n" (NIfTI-2's magic carries a check against text-mode transfers).
+  out.set(L.version === 1 ? [0x6e, 0x2b, 0x31, 0] : [0x6e, 0x2b, 0x32, 0, 0x0d, 0x0a, 0x1a, 0x0a], L.magicAt);
+  putField(dv, L.datatype, DATATYPE_CODES[type]);
+  putField(dv, L.bitpix, bpv * 8);
+  putField(dv, L.dim, [3, volume.dims[0], volume.dims[1], volume.dims[2], 1, 1, 1, 1]);
+  putField(dv, L.pixdim, [q ? q.qfac : 1, spacing[0], spacing[1], spacing[2], 0, 0, 0, 0]);
+  putField(dv, L.voxOffset, voxOffset);
+  putField(dv, L.sclSlope, 1);
+  putField(dv, L.sclInter, 0);
+  putField(dv, L.xyztUnits, 2 | 8); // mm, seconds
+  for (let i = 0; i < descrip.length; i++) out[L.descripAt + i] = descrip.charCodeAt(i) & 0x7f;
+  putField(dv, L.qformCode, q ? 1 : 0);
+  putField(dv, L.sformCode, 1);
+  if (q) {
+    putField(dv, L.quatern, [q.b, q.c, q.d]);
+    putField(dv, L.qoffset, [ras[3], ras[7], ras[11]]);
   }
+  putField(dv, L.srow, Array.from(ras.subarray(0, 12)));
   out.set(voxelsToLittleEndianBytes(volume.data), voxOffset);
   // mtime 0 in the gzip header keeps output byte-identical for identical input.
   return options.gzip === false ? out : gzipSync(out, { level: 6, mtime: 0 });

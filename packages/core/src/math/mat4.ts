@@ -1,10 +1,24 @@
 /**
  * 4x4 affine matrices, Float64, ROW-MAJOR: m[r * 4 + c] (see docs/conventions.md, "Matrix storage").
  * Functions are output-first (gl-matrix style), allocate nothing, and stay correct when `out`
- * aliases an input.
+ * aliases an input (mat4.test.ts checks every one of them for exactly that).
+ * Inputs are typed ReadonlyMat4, so a Volume's matrices (which are ReadonlyMat4) can be passed in.
  */
 export type Mat4 = Float64Array;
 export type Vec3 = Float64Array | [number, number, number] | number[];
+
+/**
+ * Float64Array members that write into the array (set, fill, copyWithin, sort, reverse) or hand out a
+ * writable view of its memory (subarray, buffer). ReadonlyMat4 leaves them out.
+ */
+type Float64ArrayWriters = 'set' | 'fill' | 'copyWithin' | 'sort' | 'reverse' | 'subarray' | 'buffer';
+
+/**
+ * A Mat4 that can only be read: element access is `readonly`, and the members that write are absent.
+ * A Float64Array is a ReadonlyMat4 (pass any Mat4 where one is wanted); the reverse needs a copy
+ * (`Float64Array.from(m)`). A type only: it costs nothing at run time, indexing is the typed array's.
+ */
+export type ReadonlyMat4 = { readonly [index: number]: number } & Omit<Float64Array, Float64ArrayWriters | number>;
 
 export function mat4Create(): Mat4 {
   return mat4Identity(new Float64Array(16));
@@ -33,17 +47,17 @@ export function mat4FromRows(rows: ArrayLike<number> | ReadonlyArray<ArrayLike<n
 }
 
 /** Nested row-major array, for JSON. */
-export function mat4ToRows(m: Mat4): number[][] {
+export function mat4ToRows(m: ReadonlyMat4): number[][] {
   return [0, 1, 2, 3].map((r) => [m[r * 4], m[r * 4 + 1], m[r * 4 + 2], m[r * 4 + 3]]);
 }
 
-export function mat4Copy(out: Mat4, a: Mat4): Mat4 {
+export function mat4Copy(out: Mat4, a: ReadonlyMat4): Mat4 {
   out.set(a);
   return out;
 }
 
 /** out = a * b (apply b first, then a). */
-export function mat4Multiply(out: Mat4, a: Mat4, b: Mat4): Mat4 {
+export function mat4Multiply(out: Mat4, a: ReadonlyMat4, b: ReadonlyMat4): Mat4 {
   const a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3];
   const a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7];
   const a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
@@ -72,7 +86,7 @@ export function mat4Multiply(out: Mat4, a: Mat4, b: Mat4): Mat4 {
 }
 
 /** out = inverse(a); returns null (out untouched) when a is singular. */
-export function mat4Invert(out: Mat4, a: Mat4): Mat4 | null {
+export function mat4Invert(out: Mat4, a: ReadonlyMat4): Mat4 | null {
   const a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3];
   const a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7];
   const a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
@@ -92,6 +106,10 @@ export function mat4Invert(out: Mat4, a: Mat4): Mat4 | null {
   const det = b00 * b11 - b01 * b10 + b02 * b09 + b03 * b08 - b04 * b07 + b05 * b06;
   if (!Number.isFinite(det) || det === 0) return null;
   const id = 1 / det;
+  // The 16 lines below look alike (the duplicates tool pairs them) but each is a different cofactor of
+  // the closed-form inverse (gl-matrix's mat4.invert, transposed for row-major). Written out, each line
+  // can be checked against the formula; a loop over index tables would hide that and cost time. All
+  // inputs are read into locals above, so out may alias a.
   out[0] = (a11 * b11 - a12 * b10 + a13 * b09) * id;
   out[1] = (a02 * b10 - a01 * b11 - a03 * b09) * id;
   out[2] = (a31 * b05 - a32 * b04 + a33 * b03) * id;
@@ -112,7 +130,7 @@ export function mat4Invert(out: Mat4, a: Mat4): Mat4 | null {
 }
 
 /** out = M * [p, 1] (affine point transform; M's bottom row is assumed 0 0 0 1). */
-export function mat4TransformPoint(out: Vec3, m: Mat4, p: Readonly<Vec3>): Vec3 {
+export function mat4TransformPoint(out: Vec3, m: ReadonlyMat4, p: Readonly<Vec3>): Vec3 {
   const x = p[0], y = p[1], z = p[2];
   out[0] = m[0] * x + m[1] * y + m[2] * z + m[3];
   out[1] = m[4] * x + m[5] * y + m[6] * z + m[7];
@@ -121,7 +139,7 @@ export function mat4TransformPoint(out: Vec3, m: Mat4, p: Readonly<Vec3>): Vec3 
 }
 
 /** out = M * [v, 0] (direction transform, no translation). */
-export function mat4TransformDirection(out: Vec3, m: Mat4, v: Readonly<Vec3>): Vec3 {
+export function mat4TransformDirection(out: Vec3, m: ReadonlyMat4, v: Readonly<Vec3>): Vec3 {
   const x = v[0], y = v[1], z = v[2];
   out[0] = m[0] * x + m[1] * y + m[2] * z;
   out[1] = m[4] * x + m[5] * y + m[6] * z;
@@ -130,7 +148,7 @@ export function mat4TransformDirection(out: Vec3, m: Mat4, v: Readonly<Vec3>): V
 }
 
 /** Determinant of the upper-left 3x3 (sign = handedness of an affine grid). */
-export function mat4Det3(m: Mat4): number {
+export function mat4Det3(m: ReadonlyMat4): number {
   return (
     m[0] * (m[5] * m[10] - m[6] * m[9]) -
     m[1] * (m[4] * m[10] - m[6] * m[8]) +
@@ -138,7 +156,7 @@ export function mat4Det3(m: Mat4): number {
   );
 }
 
-export function mat4MaxAbsDiff(a: Mat4, b: Mat4): number {
+export function mat4MaxAbsDiff(a: ReadonlyMat4, b: ReadonlyMat4): number {
   let d = 0;
   for (let i = 0; i < 16; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
   return d;

@@ -1,4 +1,8 @@
-/** Small 3-vector helpers on plain arrays; allocation-free variants take `out` first. */
+/**
+ * Small 3-vector helpers on plain arrays. Each returns a new array (or a number) and never changes its
+ * inputs, so aliasing cannot arise; for allocation-free work in hot loops use mat4TransformPoint /
+ * mat4TransformDirection (output-first) or write the three components out.
+ */
 export type Point3 = [number, number, number];
 
 export const sub = (a: ArrayLike<number>, b: ArrayLike<number>): Point3 => [a[0] - b[0], a[1] - b[1], a[2] - b[2]];

@@ -83,14 +83,14 @@ describe('analyzePath on a bone block with a canal', () => {
     const a = analyzePath(map, path);
     // Analytic: the canal surface is 8 - (-2) - 4 = 6 mm from the axis (nearer than the block's faces:
     // 13 mm and 14 mm); minus the 3.65 mm tool radius = 2.35 mm. Voxels approximate it to half a voxel.
-    expect(Math.abs(a.minClearanceMm - 2.35)).toBeLessThan(0.35);
+    expect(Math.abs((a.minClearanceMm ?? NaN) - 2.35)).toBeLessThan(0.35);
     // The narrowest place is level with the canal (x = 0, within its 4 mm radius: the voxelized wall is
     // flat there, so neighbouring wall voxels tie to a fraction of a voxel).
     expect(Math.abs(a.narrowestAt![0] - offset[0])).toBeLessThan(4);
     const tIn = a.cortexEntry![0] - path.entry[0], tOut = a.cortexExit![0] - path.entry[0];
     const zone = 7.3; // default cortex zone: max(tool diameter, 3 mm)
-    expect(Math.abs(a.minClearanceMm - sampledClearance(map, path, tIn + zone, tOut - zone))).toBeLessThan(0.01);
-    expect(a.maxDiameterMm).toBeCloseTo(2 * (a.minClearanceMm + 3.65 - 1), 9);
+    expect(Math.abs((a.minClearanceMm ?? NaN) - sampledClearance(map, path, tIn + zone, tOut - zone))).toBeLessThan(0.01);
+    expect(a.maxDiameterMm).toBeCloseTo(2 * ((a.minClearanceMm ?? NaN) + 3.65 - 1), 9);
   });
 
   it('reports a path through the canal as a breach of the canal, with its depth', () => {
@@ -145,7 +145,7 @@ describe('planTransSacral on an hourglass corridor', () => {
     );
     const map = corridorMapFromLabels(labels, { boneGroups: [[1]] });
     const res = planTransSacral(map, { id: 's1', tool: { kind: 'screw', diameterMm: 7.3 }, seed: [0, 0, 1000], minHalfSpanMm: 50 });
-    const radius = res.analysis.minClearanceMm + 3.65;
+    const radius = (res.analysis.minClearanceMm ?? NaN) + 3.65;
     expect(Math.abs(radius - 6 * Math.cos(Math.atan(0.2)))).toBeLessThan(0.5);
     expect(res.analysis.fits).toBe(true);
     // Ends on the two x = +-60 faces (the lateral cortices); entry on the patient's right (-x).

@@ -16,7 +16,9 @@
  *   (and at the exit, when there is one), where the tool necessarily crosses the cortex.
  *   Every forbidden voxel is examined (no sampling), so no breach thinner than a voxel can be missed.
  * - `minClearanceMm` = the smallest clearance radius minus the tool's radius (negative: the tool cuts
- *   into a forbidden voxel); `narrowestAt` is the axis point level with that voxel.
+ *   into a forbidden voxel); `narrowestAt` is the axis point level with that voxel. null when there is
+ *   no corridor part to measure (the path misses bone, or its bone is shorter than the cortex zones):
+ *   no infinity or NaN is ever reported.
  * - `maxDiameterMm` = twice (smallest clearance radius - margin): the widest tool that still fits.
  * - `fits` = minClearanceMm >= marginMm and no breach.
  * - A *breach* is a stretch of the corridor part where the tool overlaps forbidden voxels of one
@@ -27,6 +29,8 @@
 import type { Point3 } from '../math/vec3.js';
 import { PlanError, type PlanPath } from './model.js';
 import { BONE, OUTSIDE, type CorridorMap } from './corridor-map.js';
+import { sampleNearest, sampleTrilinear } from '../volume/sample.js';
+import { DEFAULT_MARGIN_MM } from './clinical.js';
 
 export interface Breach {
   structure: string;
@@ -49,7 +53,7 @@ export interface PathAnalysis {
   cortexExit: Point3 | null;
   /** Length of the intraosseous segment, mm (cortexEntry to cortexExit or the target). */
   boneToBoneMm: number;
-  minClearanceMm: number;
+  minClearanceMm: number | null;
   narrowestAt: Point3 | null;
   maxDiameterMm: number;
   marginMm: number;
@@ -62,7 +66,10 @@ export interface PathAnalysis {
 }
 
 export interface AnalyzeOptions {
-  /** Required clearance between the tool's surface and any forbidden voxel, mm. Default 1. */
+  /**
+   * Required clearance between the tool's surface and any forbidden voxel, mm. Default: the margin the
+   * path was planned with (PlanPath.marginMm), else DEFAULT_MARGIN_MM.
+   */
   marginMm?: number;
   /** Cortex zone at each end of the intraosseous segment, mm. Default max(tool diameter, 3 mm). */
   cortexZoneMm?: number;
@@ -70,41 +77,9 @@ export interface AnalyzeOptions {
   searchRadiusMm?: number;
 }
 
-/** Structure code at the voxel nearest to p, OUTSIDE beyond the grid. */
-function codeAt(map: CorridorMap, p: ArrayLike<number>): number {
-  const v = map.structures;
-  const m = v.patientToIndex;
-  const i = Math.round(m[0] * p[0] + m[1] * p[1] + m[2] * p[2] + m[3]);
-  const j = Math.round(m[4] * p[0] + m[5] * p[1] + m[6] * p[2] + m[7]);
-  const k = Math.round(m[8] * p[0] + m[9] * p[1] + m[10] * p[2] + m[11]);
-  const [nx, ny, nz] = v.dims;
-  if (i < 0 || j < 0 || k < 0 || i >= nx || j >= ny || k >= nz) return OUTSIDE;
-  return v.data[i + nx * (j + ny * k)];
-}
-
-/** Trilinear value of a per-voxel map at p; `outside` beyond the outermost centres. */
-export function interpolateMap(map: CorridorMap, values: Float64Array, p: ArrayLike<number>, outside: number): number {
-  const v = map.structures;
-  const m = v.patientToIndex;
-  let fi = m[0] * p[0] + m[1] * p[1] + m[2] * p[2] + m[3];
-  let fj = m[4] * p[0] + m[5] * p[1] + m[6] * p[2] + m[7];
-  let fk = m[8] * p[0] + m[9] * p[1] + m[10] * p[2] + m[11];
-  const [nx, ny, nz] = v.dims;
-  if (!(fi >= 0 && fj >= 0 && fk >= 0 && fi <= nx - 1 && fj <= ny - 1 && fk <= nz - 1)) return outside;
-  let i0 = Math.floor(fi), j0 = Math.floor(fj), k0 = Math.floor(fk);
-  if (i0 === nx - 1 && nx > 1) i0--;
-  if (j0 === ny - 1 && ny > 1) j0--;
-  if (k0 === nz - 1 && nz > 1) k0--;
-  fi -= i0; fj -= j0; fk -= k0;
-  const sx = nx > 1 ? 1 : 0, sy = ny > 1 ? nx : 0, sz = nz > 1 ? nx * ny : 0;
-  const b = i0 + nx * (j0 + ny * k0);
-  const c00 = values[b] + (values[b + sx] - values[b]) * fi;
-  const c10 = values[b + sy] + (values[b + sy + sx] - values[b + sy]) * fi;
-  const c01 = values[b + sz] + (values[b + sz + sx] - values[b + sz]) * fi;
-  const c11 = values[b + sz + sy] + (values[b + sz + sy + sx] - values[b + sz + sy]) * fi;
-  const c0 = c00 + (c10 - c00) * fj;
-  const c1 = c01 + (c11 - c01) * fj;
-  return c0 + (c1 - c0) * fk;
+/** Structure code at the voxel nearest to p (volume/sample.ts's rule), OUTSIDE beyond the grid. */
+export function codeAt(map: CorridorMap, p: ArrayLike<number>): number {
+  return sampleNearest(map.structures, p, OUTSIDE);
 }
 
 export interface RadialScan {
@@ -184,7 +159,7 @@ export function radialScan(
 
 /** Analyse one path. See the module comment for every definition. */
 export function analyzePath(map: CorridorMap, path: PlanPath, options: AnalyzeOptions = {}): PathAnalysis {
-  const marginMm = options.marginMm ?? 1;
+  const marginMm = options.marginMm ?? path.marginMm ?? DEFAULT_MARGIN_MM;
   const toolR = path.diameterMm / 2;
   const cortexZone = options.cortexZoneMm ?? Math.max(path.diameterMm, 3);
   const searchR = Math.max(options.searchRadiusMm ?? 25, toolR + marginMm + 2);
@@ -231,13 +206,13 @@ export function analyzePath(map: CorridorMap, path: PlanPath, options: AnalyzeOp
     cortexEntry: Number.isNaN(tIn) ? null : at(tIn),
     cortexExit: Number.isNaN(tOut) ? null : at(tOut),
     boneToBoneMm: 0,
-    minClearanceMm: -Infinity,
+    minClearanceMm: null,
     narrowestAt: null,
     maxDiameterMm: 0,
     marginMm,
     fits: false,
     breaches: [],
-    tipClearanceMm: interpolateMap(map, map.clearance, tg, 0) - map.boundaryOffsetMm - toolR,
+    tipClearanceMm: sampleTrilinear(map.clearance, tg, 0) - map.boundaryOffsetMm - toolR,
     notes,
   };
   if (Number.isNaN(tIn)) {
@@ -261,7 +236,8 @@ export function analyzePath(map: CorridorMap, path: PlanPath, options: AnalyzeOp
     result.minClearanceMm = scan.minRadiusMm - toolR;
     result.narrowestAt = at(scan.minAtT);
   }
-  result.maxDiameterMm = Math.max(0, 2 * (result.minClearanceMm + toolR - marginMm));
+  const minClearance = Number.isNaN(scan.minAtT) ? searchR - map.boundaryOffsetMm - toolR : scan.minRadiusMm - toolR;
+  result.maxDiameterMm = Math.max(0, 2 * (minClearance + toolR - marginMm));
 
   // Breaches: overlaps grouped per structure into stretches along the axis.
   const gap = Math.max(sp[0], sp[1], sp[2]) * 2;
@@ -287,7 +263,7 @@ export function analyzePath(map: CorridorMap, path: PlanPath, options: AnalyzeOp
   for (let s = 0; s <= nSteps; s++) {
     const t = s * step;
     if (t < c0 || t > c1 || codes[s] === BONE) continue;
-    const depth = toolR + interpolateMap(map, map.depth, at(t), 0) - map.boundaryOffsetMm;
+    const depth = toolR + sampleTrilinear(map.depth, at(t), 0) - map.boundaryOffsetMm;
     const name = map.names[codes[s]] ?? `structure ${codes[s]}`;
     const b = breaches.find((x) => x.structure === name && t >= x.fromMm - gap && t <= x.toMm + gap);
     if (b && depth > b.depthMm) {
@@ -297,6 +273,6 @@ export function analyzePath(map: CorridorMap, path: PlanPath, options: AnalyzeOp
   }
   breaches.sort((a, b) => a.fromMm - b.fromMm);
   result.breaches = breaches;
-  result.fits = breaches.length === 0 && result.minClearanceMm >= marginMm;
+  result.fits = breaches.length === 0 && minClearance >= marginMm;
   return result;
 }

@@ -9,7 +9,7 @@ import type { Volume } from '../volume/volume.js';
 import { crop } from '../volume/resample.js';
 import { PlanError } from './model.js';
 import type { CriticalStructure } from './corridor-map.js';
-import type { SacralSeedOptions } from './auto.js';
+import type { SacralSeedOptions } from './seeds.js';
 
 export type LabelAnatomyName = 'phantom' | 'totalsegmentator';
 export const LABEL_ANATOMIES: readonly LabelAnatomyName[] = ['phantom', 'totalsegmentator'];

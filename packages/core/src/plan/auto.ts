@@ -18,11 +18,10 @@
  */
 import { multistart } from '../math/optimize.js';
 import type { Point3 } from '../math/vec3.js';
-import { analyzePath, interpolateMap, type AnalyzeOptions, type PathAnalysis } from './analyze.js';
+import { analyzePath, codeAt, type AnalyzeOptions, type PathAnalysis } from './analyze.js';
 import { OUTSIDE, type CorridorMap } from './corridor-map.js';
 import { PlanError, type PlanPath } from './model.js';
-import type { Volume } from '../volume/volume.js';
-import { sampleNearest } from '../volume/sample.js';
+import { sampleTrilinear } from '../volume/sample.js';
 import { lengthToOrder, steppedCatalogue, type Catalogue, type ToolSpec } from './tools.js';
 
 export interface TransSacralOptions {
@@ -65,41 +64,64 @@ interface Segment {
   t1: number;
 }
 
-/** Run of the bone envelope (code != OUTSIDE) along the line p + t d around t = 0; null if p is outside. */
-function envelopeRun(map: CorridorMap, p: Point3, d: Point3, step: number, maxT: number): Segment | null {
-  const v = map.structures;
-  const m = v.patientToIndex;
-  const [nx, ny, nz] = v.dims;
+/**
+ * Run of the bone envelope (code != OUTSIDE; with boneOnly, of bone itself: positive signed distance) along the line
+ * p + t d around t = 0; null if p is outside it.
+ * Each end is found by steps of `step`, then bisected to step / 64, so that the run's length changes
+ * continuously as the line moves (a length quantized to whole steps leaves the optimizers flat steps
+ * to stall on).
+ */
+function envelopeRun(map: CorridorMap, p: Point3, d: Point3, step: number, maxT: number, boneOnly = false): Segment | null {
+  const q = [0, 0, 0];
   const inside = (t: number) => {
-    const x = p[0] + t * d[0], y = p[1] + t * d[1], z = p[2] + t * d[2];
-    const i = Math.round(m[0] * x + m[1] * y + m[2] * z + m[3]);
-    const j = Math.round(m[4] * x + m[5] * y + m[6] * z + m[7]);
-    const k = Math.round(m[8] * x + m[9] * y + m[10] * z + m[11]);
-    if (i < 0 || j < 0 || k < 0 || i >= nx || j >= ny || k >= nz) return false;
-    return v.data[i + nx * (j + ny * k)] !== OUTSIDE;
+    q[0] = p[0] + t * d[0];
+    q[1] = p[1] + t * d[1];
+    q[2] = p[2] + t * d[2];
+    // Bone: where the signed distance to the forbidden voxels (clearance minus depth, both trilinear) is
+    // positive, so that the run's ends move smoothly with the line instead of along voxel staircases.
+    if (boneOnly) return sampleTrilinear(map.clearance, q, 0) - sampleTrilinear(map.depth, q, 1) > 0;
+    return codeAt(map, q) !== OUTSIDE;
   };
   if (!inside(0)) return null;
+  /** The boundary between tIn (inside) and tOut (outside), bisected. */
+  const edge = (tIn: number, tOut: number) => {
+    for (let i = 0; i < 6; i++) {
+      const m = (tIn + tOut) / 2;
+      if (inside(m)) tIn = m;
+      else tOut = m;
+    }
+    return (tIn + tOut) / 2;
+  };
   let t1 = 0;
   while (t1 < maxT && inside(t1 + step)) t1 += step;
   let t0 = 0;
   while (t0 > -maxT && inside(t0 - step)) t0 -= step;
-  return { t0: t0 - step / 2, t1: t1 + step / 2 };
+  return { t0: t0 > -maxT ? edge(t0, t0 - step) : t0, t1: t1 < maxT ? edge(t1, t1 + step) : t1 };
 }
 
-/** Smallest and mean clearance radius (mm) sampled along [t0, t1] of the line p + t d. */
-function clearanceProfile(map: CorridorMap, p: Point3, d: Point3, t0: number, t1: number, step: number) {
-  let min = Infinity, sum = 0, n = 0;
+/**
+ * Smallest and mean clearance radius (mm) sampled along [t0, t1] of the line p + t d, and the integral
+ * (mm^2) of the clearance radius capped at `cap` (default no cap).
+ */
+function axisClearance(map: CorridorMap, p: Point3, d: Point3, t0: number, t1: number, step: number, cap = Infinity) {
+  let min = Infinity, sum = 0, n = 0, capped = 0;
   const q = [0, 0, 0];
-  for (let t = t0; t <= t1; t += step) {
+  // Samples at whole multiples of step from the line's origin (not from t0, which moves with the line's
+  // ends), each standing for the stretch halfway to its neighbours, cut at t0 and t1.
+  const k0 = Math.ceil(t0 / step), k1 = Math.floor(t1 / step);
+  for (let k = k0; k <= k1; k++) {
+    const t = k * step;
     q[0] = p[0] + t * d[0];
     q[1] = p[1] + t * d[1];
     q[2] = p[2] + t * d[2];
-    const c = interpolateMap(map, map.clearance, q, 0) - map.boundaryOffsetMm;
+    const c = sampleTrilinear(map.clearance, q, 0) - map.boundaryOffsetMm;
     if (c < min) min = c;
     sum += c;
+    const w = Math.min(t1, t + step / 2) - Math.max(t0, t - step / 2);
+    capped += (c < cap ? c : cap) * w;
     n++;
   }
-  return { min, mean: n ? sum / n : -Infinity };
+  return { min, mean: n ? sum / n : -Infinity, capped };
 }
 
 function normalize3(x: number, y: number, z: number): Point3 {
@@ -118,12 +140,12 @@ function finish(
   const analysis = analyzePath(map, path, analyzeOptions);
   const notes: string[] = [];
   const res: AutoPathResult = { path, analysis, evaluations, notes };
-  if (analysis.fits) {
+  if (analysis.fits && analysis.minClearanceMm !== null) {
     notes.push(`${path.name}: a ${path.diameterMm} mm ${path.kind} fits with ${analysis.minClearanceMm.toFixed(1)} mm clearance (margin ${analysis.marginMm} mm)`);
   } else {
     // "The widest tool is 0.0 mm" says nothing: when even a wire does not fit, give the axis's clearance
     // radius, so the physician sees how far from fitting it is (and whether a smaller margin would do).
-    const radius = analysis.minClearanceMm + path.diameterMm / 2;
+    const radius = (analysis.minClearanceMm ?? -Infinity) + path.diameterMm / 2;
     const widest = analysis.maxDiameterMm > 0
       ? `the widest tool that fits this axis is ${analysis.maxDiameterMm.toFixed(1)} mm`
       : `no tool fits this axis with that margin: its clearance radius is ${Math.max(0, radius).toFixed(1)} mm`;
@@ -144,7 +166,7 @@ function finish(
       let a = 0, b = 0;
       for (let t = tEntry + step / 2; t < tEntry + order; t += step) {
         const q: Point3 = [path.entry[0] + t * u[0], path.entry[1] + t * u[1], path.entry[2] + t * u[2]];
-        const inBone = codeNearest(map, q) === 0;
+        const inBone = codeAt(map, q) === 0;
         if (!inBone) continue;
         if (t < tMid) a += step;
         else b += step;
@@ -153,17 +175,6 @@ function finish(
     }
   }
   return res;
-}
-
-function codeNearest(map: CorridorMap, p: ArrayLike<number>): number {
-  const v = map.structures;
-  const m = v.patientToIndex;
-  const i = Math.round(m[0] * p[0] + m[1] * p[1] + m[2] * p[2] + m[3]);
-  const j = Math.round(m[4] * p[0] + m[5] * p[1] + m[6] * p[2] + m[7]);
-  const k = Math.round(m[8] * p[0] + m[9] * p[1] + m[10] * p[2] + m[11]);
-  const [nx, ny, nz] = v.dims;
-  if (i < 0 || j < 0 || k < 0 || i >= nx || j >= ny || k >= nz) return OUTSIDE;
-  return v.data[i + nx * (j + ny * k)];
 }
 
 /** Automatic trans-sacral (S1 or S2) path. */
@@ -182,8 +193,8 @@ export function planTransSacral(map: CorridorMap, options: TransSacralOptions): 
     // The farthest bone on a level line through the seed, on each side: the lateral iliac cortices.
     let far0 = 0, far1 = 0;
     for (let t = 0; t < 300; t += walkStep) {
-      if (codeNearest(map, [xm + t, options.seed[1], options.seed[2]]) !== OUTSIDE) far1 = t;
-      if (codeNearest(map, [xm - t, options.seed[1], options.seed[2]]) !== OUTSIDE) far0 = t;
+      if (codeAt(map, [xm + t, options.seed[1], options.seed[2]]) !== OUTSIDE) far1 = t;
+      if (codeAt(map, [xm - t, options.seed[1], options.seed[2]]) !== OUTSIDE) far0 = t;
     }
     if (!(far0 > 0 && far1 > 0)) throw new PlanError(`no bone on either side of the seed (${options.seed.map((x) => x.toFixed(1)).join(', ')})`, options.id);
     minHalf = 0.8 * Math.min(far0, far1);
@@ -200,11 +211,11 @@ export function planTransSacral(map: CorridorMap, options: TransSacralOptions): 
     for (let a = 2; a < 4; a++) penalty += 50 * Math.max(0, Math.abs(x[a]) - maxSlope);
     const { p, d } = line(x);
     const run = envelopeRun(map, p, d, walkStep, 400);
-    if (!run) return 100 + penalty + interpolateMap(map, map.depth, p, 50);
+    if (!run) return 100 + penalty + sampleTrilinear(map.depth, p, 50);
     // Both ends must reach the ilia: penalize the shortfall of the lateral reach (in x).
     const reachL = run.t1 * d[0], reachR = -run.t0 * d[0];
     penalty += Math.max(0, minHalf! - reachL) + Math.max(0, minHalf! - reachR);
-    const prof = clearanceProfile(map, p, d, run.t0 + cortexZone, run.t1 - cortexZone, h / 2);
+    const prof = axisClearance(map, p, d, run.t0 + cortexZone, run.t1 - cortexZone, h / 2);
     return -(prof.min + 0.02 * prof.mean) + penalty;
   };
   // Coarse scan of the midline crossing (level axes), then local searches from the best few.
@@ -255,11 +266,32 @@ export interface AlarOptions {
   searchMm?: number;
   /** Paths with less bone than this (mm, posterior cortex to tip) are penalized. Default 30. */
   minLengthMm?: number;
+  /** The tip lies at most this far (mm) past the posterior cortex. Default ALAR_MAX_LENGTH_MM. */
+  maxLengthMm?: number;
   /** Required clearance for the objective's full credit, mm. Default 2. */
   marginMm?: number;
   /** The entry lies this far (mm) outside the posterior cortex. Default 2. */
   overshootMm?: number;
+  /**
+   * The sacrum's left-right axis (unit, towards the patient's left; SacralSeeds.lateralAxis). Slopes and
+   * offsets are measured in the sacrum's frame it defines, so that a sacrum lying rotated on the table is
+   * planned as if it lay straight. Default the patient's x axis.
+   */
+  lateralAxis?: Point3;
 }
+
+/** Deepest reach (mm past the posterior cortex) of an automatic alar path: an 11-gauge trocar's working depth. */
+export const ALAR_MAX_LENGTH_MM = 45;
+/** Clearance radius (mm) beyond which more room along an alar path earns nothing more. */
+const ALAR_CLEARANCE_CAP_MM = 10;
+/** Weight (per mm^2) of the alar axis's distance from its seed, in mm of weighted length. */
+const SEED_PULL = 0.15;
+/** mm of length that 1 mm more mean clearance is worth on the central alar objective. */
+const CENTRAL_WEIGHT = 3;
+/** Cost (mm of length) of each mm the alar axis's clearance falls short of the tool's radius + margin. */
+const SHORTFALL_COST = 100;
+/** Weight of the alar axis's lateral slope squared: of near-ties, the axis in the ala's sagittal plane. */
+const LATERAL_PULL = 20;
 
 /** Automatic alar path (posterior entry along the long axis of one ala). */
 export function planAlar(map: CorridorMap, options: AlarOptions): AutoPathResult {
@@ -269,332 +301,131 @@ export function planAlar(map: CorridorMap, options: AlarOptions): AutoPathResult
   const stopShort = options.stopShortMm ?? 5;
   const search = options.searchMm ?? 10;
   const minLength = options.minLengthMm ?? 30;
+  const maxLength = options.maxLengthMm ?? ALAR_MAX_LENGTH_MM;
   const sp = map.structures.spacing;
   const h = Math.min(sp[0], sp[1], sp[2]);
   const walkStep = h / 2;
   const cortexZone = Math.max(tool.diameterMm, 3);
   const [sx, sy, sz] = options.seed;
-  // Axis through (sx + x0, sy, sz + x1), direction (x2, -1, x3): anterior, x2 mm lateral and x3 mm
-  // cranial per mm. t grows anteriorly, so the run's low end is the posterior (entry) end.
-  const line = (x: number[]) => ({ p: [sx + x[0], sy, sz + x[1]] as Point3, d: normalize3(x[2], -1, x[3]) });
+  // Axis through (sx + s x0, sy, sz + x1), direction (s x2, -1, x3) with s = +1 on the left (+x) and -1
+  // on the right: anterior, x2 mm lateral and x3 mm cranial per mm. Lateral is measured away from the
+  // midline on both sides, so that the searches on the two sides of a symmetric sacrum are mirror images
+  // of each other, step for step. t grows anteriorly: the run's low end is the posterior (entry) end.
+  const s = options.side === 'left' ? 1 : -1;
+  // The sacrum's frame: l lateral (to the patient's left), a anterior (patient -y made normal to l), c
+  // cranial (normal to both, towards +z).
+  const l = options.lateralAxis ? normalize3(...options.lateralAxis) : ([1, 0, 0] as Point3);
+  const a = normalize3(l[1] * l[0], l[1] * l[1] - 1, l[1] * l[2]);
+  const c0 = [l[1] * a[2] - l[2] * a[1], l[2] * a[0] - l[0] * a[2], l[0] * a[1] - l[1] * a[0]];
+  const c: Point3 = c0[2] >= 0 ? normalize3(c0[0], c0[1], c0[2]) : normalize3(-c0[0], -c0[1], -c0[2]);
+  const line = (x: number[]) => {
+    const ox = s * x[0], dx = s * x[2];
+    const p: Point3 = [sx + ox * l[0] + x[1] * c[0], sy + ox * l[1] + x[1] * c[1], sz + ox * l[2] + x[1] * c[2]];
+    const d = normalize3(dx * l[0] + a[0] + x[3] * c[0], dx * l[1] + a[1] + x[3] * c[1], dx * l[2] + a[2] + x[3] * c[2]);
+    return { p, d };
+  };
   const geometry = (x: number[]) => {
     const { p, d } = line(x);
-    const run = envelopeRun(map, p, d, walkStep, 300);
+    // The run of bone itself, not of the envelope: an axis that meets a foramen ends there (and its tip
+    // stopShort before it) rather than running on through the foramen to the anterior cortex, which
+    // made the objective jump by the whole penalty of a breach with sub-millimetre moves of the axis.
+    const run = envelopeRun(map, p, d, walkStep, 300, true);
     if (!run) return null;
-    // Entry at the posterior end; the tip stopShort before the anterior cortex.
-    const tEnd = run.t1 - stopShort;
+    // Entry at the posterior end; the tip stopShort before the anterior end of the bone, or maxLength in.
+    const tEnd = Math.min(run.t1 - stopShort, run.t0 + maxLength);
     return { p, d, t0: run.t0, tEnd };
   };
   const need = toolR + margin;
-  /** Smallest clearance radius along the corridor part of axis x (-Infinity when it misses bone). */
-  const minClearance = (x: number[]) => {
-    const g = geometry(x);
-    return g && g.tEnd - g.t0 > cortexZone ? clearanceProfile(map, g.p, g.d, g.t0 + cortexZone, g.tEnd, h / 2).min : -Infinity;
-  };
+
   /** minCranial: the smallest cranial slope (mm per mm anterior) allowed. */
-  const objectiveFor = (minCranial: number) => (x: number[]): number => {
+  /**
+   * minCranial: the smallest cranial slope (mm per mm anterior) allowed. 'central': length first (up to
+   * maxLength), then how central the path runs (its mean clearance, capped: 1 mm more is worth 3 mm of
+   * length); in an ala with room for many full-length paths the most central one wins, a unique axis
+   * that moves smoothly with the anatomy and the seed. 'clearance': clearance first (full credit up to
+   * need + 1 mm), then length, for an ala too narrow for the first to find a path that fits.
+   */
+  const objectiveFor = (minCranial: number, kind: 'central' | 'clearance') => (x: number[]): number => {
     let penalty = 0;
     for (let a = 0; a < 2; a++) penalty += Math.max(0, Math.abs(x[a]) - search);
-    penalty += 50 * Math.max(0, Math.abs(x[2]) - 0.6) + 50 * Math.max(0, x[3] - 3) + 50 * Math.max(0, minCranial - x[3]);
+    // Lateral slope from -0.2 (a little medial) to 0.6: the sacroiliac joint runs laterally as it goes
+    // forward, so an axis aimed medially from a lateral entry would start in the ilium and cross it.
+    penalty += 50 * Math.max(0, x[2] - 0.6) + 50 * Math.max(0, -0.2 - x[2]);
+    penalty += 50 * Math.max(0, x[3] - 3) + 50 * Math.max(0, minCranial - x[3]);
     const g = geometry(x);
-    if (!g) return 100 + penalty + interpolateMap(map, map.depth, line(x).p, 50);
+    if (!g) return 100 + penalty + sampleTrilinear(map.depth, line(x).p, 50);
     const len = g.tEnd - g.t0;
     if (len < 3 * cortexZone) return 50 + penalty - len;
-    const prof = clearanceProfile(map, g.p, g.d, g.t0 + cortexZone, g.tEnd, h / 2);
-    // Clearance first (full credit up to need + 1 mm), then length, then mean clearance; a path shorter
-    // than minLength (a stub in the thickest bone) pays 1 mm of clearance per 10 mm it lacks.
-    const c = Math.min(prof.min, need + 1);
+    const prof = axisClearance(map, g.p, g.d, g.t0 + cortexZone, g.tEnd, h / 2, ALAR_CLEARANCE_CAP_MM);
     penalty += Math.max(0, minLength - len);
-    return -(10 * c + 0.05 * len + 0.02 * prof.mean) + penalty;
+    if (kind === 'clearance') return -(10 * Math.min(prof.min, need + 1) + 0.05 * len + 0.02 * prof.mean) + penalty;
+    // The shortfall is measured past the entry: within `need` of the cortex zone the distance to the
+    // posterior surface, a voxel staircase, decides it, and the search would chase its steps.
+    const deep = axisClearance(map, g.p, g.d, g.t0 + cortexZone + need, g.tEnd, h / 2);
+    penalty += SHORTFALL_COST * Math.max(0, need - deep.min);
+    penalty += SEED_PULL * (x[0] * x[0] + x[1] * x[1]) + LATERAL_PULL * x[2] * x[2];
+    const meanCapped = prof.capped / Math.max(1e-9, g.tEnd - g.t0 - cortexZone);
+    return -(len + CENTRAL_WEIGHT * meanCapped) + penalty;
   };
-  const search1 = (minCranial: number, slopes: number[]) => {
-    const objective = objectiveFor(minCranial);
+  const search1 = (minCranial: number, slopes: number[], kind: 'central' | 'clearance') => {
+    const objective = objectiveFor(minCranial, kind);
     const starts: number[][] = [];
-    // A coarse scan of the crossing point and the cranial slope; the best few start local searches.
-    for (const dx of [-8, -4, 0, 4, 8]) for (const dz of [-8, -4, 0, 4, 8]) for (const lx of [-0.2, 0, 0.2]) for (const cz of slopes) starts.push([dx, dz, lx, cz]);
-    const scored = starts.map((x) => ({ x, f: objective(x) })).sort((a, b) => a.f - b.f).slice(0, 8).map((s) => s.x);
+    // A scan of the crossing point and both slopes; the best few (2 mm apart at least) start local searches.
+    const grid = (lo: number, hi: number, st: number) => Array.from({ length: Math.round((hi - lo) / st) + 1 }, (_, i) => lo + i * st);
+    const cross = grid(-search, search, 2);
+    for (const dx of cross) for (const dz of cross) for (const lx of grid(-0.2, 0.4, 0.2)) for (const cz of slopes) starts.push([dx, dz, lx, cz]);
+    const ranked = starts.map((x) => ({ x, f: objective(x) })).sort((a, b) => a.f - b.f);
+    const scored: number[][] = [];
+    for (const r of ranked) {
+      if (scored.length >= 6) break;
+      if (scored.every((q) => Math.hypot(q[0] - r.x[0], q[1] - r.x[1]) > 2 || Math.abs(q[3] - r.x[3]) > 0.3)) scored.push(r.x);
+    }
     const r = multistart(objective, scored, { initialStep: [2, 2, 0.1, 0.25], xTolerance: 0.02, fTolerance: 1e-4, maxEvaluations: 500 });
-    return { x: r.x, f: r.value, evaluations: starts.length + r.evaluations };
+    return { runs: r.runs, evaluations: starts.length + r.evaluations };
   };
-  // The long axis first (cranial-anterior); only when no such axis gives the tool its margin, also axes
-  // down to perpendicular to a tilted sacrum's dorsal surface (caudal-anterior), and the better one wins.
-  let best = search1(0, [0.3, 0.6, 1, 1.5, 2.2]);
-  let evaluations = best.evaluations;
-  if (minClearance(best.x) < need) {
-    const wide = search1(-1.5, [-1.2, -0.8, -0.4, 0, 0.4]);
-    evaluations += wide.evaluations;
-    if (wide.f < best.f) best = wide;
+  const pathOf = (x: number[]): PlanPath | null => {
+    const g = geometry(x);
+    if (!g) return null;
+    const at = (t: number): Point3 => [g.p[0] + t * g.d[0], g.p[1] + t * g.d[1], g.p[2] + t * g.d[2]];
+    return {
+      id: options.id,
+      name: options.name ?? options.id,
+      kind: tool.kind,
+      diameterMm: tool.diameterMm,
+      entry: at(g.t0 - (options.overshootMm ?? 2)),
+      target: at(g.tEnd),
+    };
+  };
+  // Of the local searches' answers, one that the exact analysis says fits beats any that does not (the
+  // objective's clearance is sampled, the analysis examines every voxel); then the objective decides.
+  // Searches in order, until one gives a path that fits: along the ala's long axis (cranial-anterior)
+  // for the most central path; with every slope down to perpendicular to a tilted sacrum's dorsal surface
+  // (caudal-anterior); then both again with clearance first, for an ala too narrow for the first two.
+  const analyzeOptions = { marginMm: margin, cortexZoneMm: cortexZone };
+  const LONG_AXIS = [0, 0.3, 0.6, 1, 1.5, 2.2], ALL = [-1.2, -0.6, 0, 0.6, 1.2, 2];
+  const plans: [number, number[], 'central' | 'clearance'][] = [
+    [0, LONG_AXIS, 'central'], [-1.5, ALL, 'central'], [0, LONG_AXIS, 'clearance'], [-1.5, ALL, 'clearance'],
+  ];
+  type Candidate = { value: number; path: PlanPath; fits: boolean; clearance: number };
+  let best: Candidate | null = null;
+  let evaluations = 0;
+  for (const [minCranial, slopes, kind] of plans) {
+    const found = search1(minCranial, slopes, kind);
+    evaluations += found.evaluations;
+    for (const r of found.runs) {
+      const path = pathOf(r.x);
+      if (!path) continue;
+      const a = analyzePath(map, path, analyzeOptions);
+      const c: Candidate = { value: r.value, path, fits: a.fits, clearance: a.minClearanceMm ?? -Infinity };
+      // Fits first. Two that fit come from the same search (the loop stops after the first search with
+      // one): its objective decides. Of two that do not, the one that clears more.
+      const better = !best || (c.fits && !best.fits) ||
+        (c.fits && best.fits ? c.value < best.value : !c.fits && !best.fits && c.clearance > best.clearance);
+      if (better) best = c;
+    }
+    if (best?.fits) break;
   }
-  const g = geometry(best.x);
-  if (!g) throw new PlanError(`no alar axis through bone was found near the seed`, options.id);
-  const at = (t: number): Point3 => [g.p[0] + t * g.d[0], g.p[1] + t * g.d[1], g.p[2] + t * g.d[2]];
-  const path: PlanPath = {
-    id: options.id,
-    name: options.name ?? options.id,
-    kind: tool.kind,
-    diameterMm: tool.diameterMm,
-    entry: at(g.t0 - (options.overshootMm ?? 2)),
-    target: at(g.tEnd),
-  };
-  return finish(map, path, { marginMm: margin, cortexZoneMm: cortexZone }, evaluations, undefined, undefined);
-}
-
-export interface SacralSeeds {
-  s1: Point3;
-  s2: Point3;
-  /** x (LPS mm) of the midline plane. */
-  midlineX: number;
-  /** Alar seeds (middle of each ala near S1/S2, lateral to the foramina). */
-  alarLeft: Point3;
-  alarRight: Point3;
-  /**
-   * How far (mm) a trans-sacral search may move from the S1 or S2 seed (planTransSacral's searchMm):
-   * 45% of the distance between the two seeds, within 8-15 mm, so that the S2 search cannot reach the
-   * (usually wider) S1 corridor and the other way round.
-   */
-  levelSearchMm: number;
-  /** Which anatomy defined the levels: 'foramina', 'S1 label' or 'top of the sacrum'. */
-  levelsFrom: 'foramina' | 'S1 label' | 'top of the sacrum';
-}
-
-export interface SacralSeedOptions {
-  /** Labels of the S1 vertebra when it is segmented apart from the sacrum (TotalSegmentator: 26). */
-  s1?: number[];
-  /**
-   * Labels of the sacral foramina, each foramen (or each level on each side) its own label, as in the
-   * phantom (S1L 21, S1R 22, S2L 23, ...). When at least two levels on each side are found, they define
-   * the S1 and S2 levels (see sacralSeedsFromLabels).
-   */
-  foramina?: number[];
-  /** Labels of the spinal canal: the vertebral body seeds lie anterior to it. */
-  canal?: number[];
-}
-
-interface LabelStats {
-  n: number;
-  sx: number;
-  sy: number;
-  sz: number;
-  xMin: number;
-  xMax: number;
-}
-
-/** Runs (t0, t1) of consecutive samples p + t d (t in [-reach, reach], step) for which `inside` holds. */
-function runsAlong(p: Point3, d: Point3, reach: number, step: number, inside: (q: Point3) => boolean): Segment[] {
-  const runs: Segment[] = [];
-  let start = NaN;
-  const q: Point3 = [0, 0, 0];
-  for (let t = -reach; t <= reach + 1e-9; t += step) {
-    q[0] = p[0] + t * d[0]; q[1] = p[1] + t * d[1]; q[2] = p[2] + t * d[2];
-    const ins = inside(q);
-    if (ins && Number.isNaN(start)) start = t;
-    if (!ins && !Number.isNaN(start)) {
-      runs.push({ t0: start, t1: t - step });
-      start = NaN;
-    }
-  }
-  if (!Number.isNaN(start)) runs.push({ t0: start, t1: reach });
-  return runs;
-}
-
-/**
- * Seed points from a segmentation, for planTransSacral and planAlar.
- *
- * The S1 trans-sacral corridor runs between the S1 foramina (below) and the top of the alae (above), the
- * S2 corridor between the S1 and S2 foramina, so where the foramina are labelled they define the levels,
- * whatever the sacral slope:
- * - F1, F2 = the midpoints of the centroids of the most cranial and the next foramen label on each side;
- *   the midline x = F1's x; the sacral axis s (caudal) = F2 - F1 in the sagittal plane, the anterior
- *   direction a perpendicular to it.
- * - Level points: S2 = (F1 + F2) / 2, S1 = F1 - (F2 - F1) / 2 (the same step above the S1 foramina).
- * - Each body seed is the middle of the sacral bone met along a through its level point at the midline,
- *   anterior to the canal (the vertebral body, not the dorsal elements or the promontory's rim).
- * - Alar seeds: at the S1-S2 level, halfway between the foramina's lateral edge and the sacrum's lateral
- *   edge, in the middle of the bone along a there.
- * Without foramina: the S1 body is the S1 label's centroid (or, with neither, the top 25 mm of the
- * sacrum), S2 the sacrum 6-22 mm below S1's caudal end, and the alar seeds lie lateral of the S1/S2
- * junction at 45% of the way from the midline to the sacrum's lateral edge.
- */
-export function sacralSeedsFromLabels(labels: Volume, sacrum: number[], s1OrOptions?: number[] | SacralSeedOptions): SacralSeeds {
-  const opts: SacralSeedOptions = Array.isArray(s1OrOptions) ? { s1: s1OrOptions } : (s1OrOptions ?? {});
-  const src = labels.meta.source ?? 'labels';
-  const isS = new Uint8Array(65536), isS1 = new Uint8Array(65536), isCanal = new Uint8Array(65536);
-  // foramen label -> 1 + its index in opts.foramina
-  const foramenIndex = new Uint16Array(65536);
-  for (const l of sacrum) isS[l & 0xffff] = 1;
-  for (const l of opts.s1 ?? []) isS1[l & 0xffff] = 1;
-  for (const l of opts.canal ?? []) isCanal[l & 0xffff] = 1;
-  const foramina = [...new Set(opts.foramina ?? [])];
-  foramina.forEach((l, i) => { foramenIndex[l & 0xffff] = i + 1; });
-  const fStats: LabelStats[] = foramina.map(() => ({ n: 0, sx: 0, sy: 0, sz: 0, xMin: Infinity, xMax: -Infinity }));
-  const [nx, ny, nz] = labels.dims;
-  const m = labels.indexToPatient;
-  const d = labels.data;
-  // Patient z of every sacral voxel (S1 included): axial extent and the S1 centroid.
-  let zTop = -Infinity;
-  const c1 = [0, 0, 0];
-  let n1 = 0, zS1Bottom = Infinity;
-  let sacrumSumX = 0, sacrumN = 0;
-  const pos = [0, 0, 0];
-  const toP = (i: number, j: number, k: number) => {
-    for (let r = 0; r < 3; r++) pos[r] = m[r * 4] * i + m[r * 4 + 1] * j + m[r * 4 + 2] * k + m[r * 4 + 3];
-    return pos;
-  };
-  for (let k = 0, o = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, o++) {
-    const v = d[o];
-    if (!(v >= 0 && v < 65536)) continue;
-    const fi = foramenIndex[v];
-    if (fi) {
-      const p = toP(i, j, k);
-      const st = fStats[fi - 1];
-      st.n++; st.sx += p[0]; st.sy += p[1]; st.sz += p[2];
-      if (p[0] < st.xMin) st.xMin = p[0];
-      if (p[0] > st.xMax) st.xMax = p[0];
-      continue;
-    }
-    if (!isS[v] && !isS1[v]) continue;
-    const p = toP(i, j, k);
-    if (p[2] > zTop) zTop = p[2];
-    sacrumSumX += p[0];
-    sacrumN++;
-    if (isS1[v]) {
-      c1[0] += p[0]; c1[1] += p[1]; c1[2] += p[2]; n1++;
-      if (p[2] < zS1Bottom) zS1Bottom = p[2];
-    }
-  }
-  if (!Number.isFinite(zTop)) throw new PlanError(`no sacrum label (${sacrum.join(', ')}) in the segmentation`, src);
-  const isSacrum = (q: Point3) => {
-    const v = sampleNearest(labels, q, -1);
-    return v >= 0 && v < 65536 && (isS[v] === 1 || isS1[v] === 1);
-  };
-  const fromForamina = foramina.length ? seedsFromForamina(labels, foramina, fStats, sacrumSumX / sacrumN, isSacrum, isCanal) : null;
-  if (fromForamina) return fromForamina;
-
-  const sumSlab = (z0: number, z1: number) => {
-    const c = [0, 0, 0];
-    let n = 0, xMin = Infinity, xMax = -Infinity;
-    for (let k = 0, o = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, o++) {
-      const v = d[o];
-      if (!(v >= 0 && v < 65536) || (!isS[v] && !isS1[v])) continue;
-      const p = toP(i, j, k);
-      if (p[2] < z0 || p[2] > z1) continue;
-      c[0] += p[0]; c[1] += p[1]; c[2] += p[2]; n++;
-      if (p[0] < xMin) xMin = p[0];
-      if (p[0] > xMax) xMax = p[0];
-    }
-    if (!n) throw new PlanError(`the sacrum label has no voxels between z = ${z0.toFixed(1)} and ${z1.toFixed(1)} mm`, src);
-    return { c: [c[0] / n, c[1] / n, c[2] / n] as Point3, xMin, xMax };
-  };
-  let s1Seed: Point3;
-  let s1Bottom: number;
-  if (n1 > 0) {
-    s1Seed = [c1[0] / n1, c1[1] / n1, c1[2] / n1];
-    s1Bottom = zS1Bottom;
-  } else {
-    s1Seed = sumSlab(zTop - 25, zTop).c;
-    s1Bottom = zTop - 25;
-  }
-  const s2 = sumSlab(s1Bottom - 22, s1Bottom - 6);
-  const junction = sumSlab(s1Bottom - 12, s1Bottom + 8);
-  const xm = s1Seed[0];
-  const frac = 0.45;
-  const alarLeft: Point3 = [xm + frac * (junction.xMax - xm), junction.c[1], junction.c[2]];
-  const alarRight: Point3 = [xm - frac * (xm - junction.xMin), junction.c[1], junction.c[2]];
-  return { s1: s1Seed, s2: s2.c, midlineX: xm, alarLeft, alarRight, levelSearchMm: levelSearch(s1Seed, s2.c), levelsFrom: n1 > 0 ? 'S1 label' : 'top of the sacrum' };
-}
-
-/** Distance of t = 0 from a run (0 inside it). */
-function runDistance(r: Segment): number {
-  return r.t0 <= 0 && r.t1 >= 0 ? 0 : Math.min(Math.abs(r.t0), Math.abs(r.t1));
-}
-
-function levelSearch(a: Point3, b: Point3): number {
-  return Math.min(15, Math.max(8, 0.45 * Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2])));
-}
-
-/** The foramina branch of sacralSeedsFromLabels; null when fewer than two levels per side are labelled. */
-function seedsFromForamina(
-  labels: Volume,
-  foramina: number[],
-  stats: LabelStats[],
-  provisionalMidX: number,
-  isSacrum: (q: Point3) => boolean,
-  isCanal: Uint8Array,
-): SacralSeeds | null {
-  type C = { label: number; c: Point3 };
-  const left: C[] = [], right: C[] = [];
-  foramina.forEach((label, i) => {
-    const st = stats[i];
-    if (st.n === 0) return;
-    const c: Point3 = [st.sx / st.n, st.sy / st.n, st.sz / st.n];
-    // A label whose centroid sits on the midline holds foramina of both sides: no level can be read from it.
-    if (Math.abs(c[0] - provisionalMidX) < 5) return;
-    (c[0] > provisionalMidX ? left : right).push({ label, c });
-  });
-  if (left.length < 2 || right.length < 2) return null;
-  left.sort((a, b) => b.c[2] - a.c[2]);
-  right.sort((a, b) => b.c[2] - a.c[2]);
-  const mid = (a: Point3, b: Point3): Point3 => [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2];
-  const f1 = mid(left[0].c, right[0].c), f2 = mid(left[1].c, right[1].c);
-  const xm = f1[0];
-  // Sacral axis (caudal) and anterior direction, in the sagittal plane.
-  const sLen = Math.hypot(f2[1] - f1[1], f2[2] - f1[2]);
-  if (!(sLen > 0)) return null;
-  const s: Point3 = [0, (f2[1] - f1[1]) / sLen, (f2[2] - f1[2]) / sLen];
-  let a: Point3 = [0, -s[2], s[1]];
-  if (a[1] > 0) a = [0, s[2], -s[1]];
-  const sp = labels.spacing;
-  const step = Math.min(sp[0], sp[1], sp[2]) / 2;
-  const canalAt = (q: Point3) => {
-    const v = sampleNearest(labels, q, -1);
-    return v >= 0 && v < 65536 && isCanal[v] === 1;
-  };
-  /** Middle of the sacral bone along a through p: the run anterior of the canal, else the one nearest p. */
-  const bodyMiddle = (p: Point3): Point3 | null => {
-    const runs = runsAlong(p, a, 80, step, isSacrum);
-    if (!runs.length) return null;
-    const canal = runsAlong(p, a, 80, step, canalAt);
-    let pick: Segment | undefined;
-    if (canal.length) {
-      // The canal run nearest p; the body is the first sacral run anterior (t larger) of it.
-      const c = canal.reduce((b, r) => (Math.abs((r.t0 + r.t1) / 2) < Math.abs((b.t0 + b.t1) / 2) ? r : b));
-      pick = runs.find((r) => r.t0 >= c.t1);
-    }
-    if (!pick) pick = runs.reduce((b, r) => (runDistance(r) < runDistance(b) ? r : b));
-    const t = (pick.t0 + pick.t1) / 2;
-    return [p[0] + t * a[0], p[1] + t * a[1], p[2] + t * a[2]];
-  };
-  const level1: Point3 = [xm, f1[1] - (f2[1] - f1[1]) / 2, f1[2] - (f2[2] - f1[2]) / 2];
-  const level2: Point3 = [xm, (f1[1] + f2[1]) / 2, (f1[2] + f2[2]) / 2];
-  const s1 = bodyMiddle(level1), s2 = bodyMiddle(level2);
-  if (!s1 || !s2) return null;
-  // Alar seeds: lateral edge of the top two foramina on that side, lateral edge of the sacrum at the S2
-  // body seed (gaps up to 10 mm, a foramen's width, are crossed), halfway between.
-  const foramenEdge = (sign: 1 | -1, side: C[]) => {
-    let e = 0;
-    for (const f of side.slice(0, 2)) {
-      const st = stats[foramina.indexOf(f.label)];
-      e = Math.max(e, sign > 0 ? st.xMax - xm : xm - st.xMin);
-    }
-    return e;
-  };
-  const alar = (sign: 1 | -1, side: C[]): Point3 => {
-    const dir: Point3 = [sign, 0, 0];
-    const runs = runsAlong(s2, dir, 150, step, isSacrum).filter((r) => r.t1 > 0);
-    let edge = 0;
-    for (const r of runs) {
-      if (r.t0 > edge + 10) break;
-      edge = Math.max(edge, r.t1);
-    }
-    const inner = foramenEdge(sign, side);
-    const x = xm + sign * (inner > 0 && inner < edge ? (inner + edge) / 2 : 0.6 * edge);
-    const p: Point3 = [x, s2[1], s2[2]];
-    const runsA = runsAlong(p, a, 80, step, isSacrum);
-    if (!runsA.length) return p;
-    // The run containing (or nearest to) the S2 body's depth.
-    const r = runsA.reduce((b, q) => (Math.abs((q.t0 + q.t1) / 2) < Math.abs((b.t0 + b.t1) / 2) ? q : b));
-    const t = (r.t0 + r.t1) / 2;
-    return [p[0] + t * a[0], p[1] + t * a[1], p[2] + t * a[2]];
-  };
-  return { s1, s2, midlineX: xm, alarLeft: alar(1, left), alarRight: alar(-1, right), levelSearchMm: levelSearch(s1, s2), levelsFrom: 'foramina' };
+  if (!best) throw new PlanError(`no alar axis through bone was found near the seed`, options.id);
+  const path = best.path;
+  return finish(map, path, analyzeOptions, evaluations, undefined, undefined);
 }

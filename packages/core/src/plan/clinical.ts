@@ -32,8 +32,8 @@ export const CLEARANCE_NEAR_BAND_MM = 2;
  */
 export type ClearanceBand = 'outside' | 'breach' | 'margin' | 'near' | 'room';
 
-export function clearanceBand(clearanceMm: number, marginMm: number): ClearanceBand {
-  if (!Number.isFinite(clearanceMm)) return 'outside';
+export function clearanceBand(clearanceMm: number | null, marginMm: number): ClearanceBand {
+  if (clearanceMm === null || !Number.isFinite(clearanceMm)) return 'outside';
   if (clearanceMm < 0) return 'breach';
   if (clearanceMm < marginMm) return 'margin';
   if (clearanceMm < marginMm + CLEARANCE_NEAR_BAND_MM) return 'near';

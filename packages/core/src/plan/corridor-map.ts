@@ -12,9 +12,10 @@
  */
 import { UsageError } from '../errors.js';
 import { squaredDistanceTransform } from '../volume/edt.js';
-import { createVolume, type Volume } from '../volume/volume.js';
+import { createVolume, withData, type Volume } from '../volume/volume.js';
 import { crop } from '../volume/resample.js';
 import { patientToIndexContinuous } from '../volume/sample.js';
+import { fillSliceHoles, floodFromBorder, smoothBinomial } from '../volume/morphology.js';
 import type { Point3 } from '../math/vec3.js';
 
 export const BONE = 0;
@@ -25,10 +26,13 @@ export interface CorridorMap {
   structures: Volume<Uint8Array>;
   /** names[code]: "bone", "outside bone", then the critical structures. */
   names: string[];
-  /** Distance (mm) from each voxel centre to the nearest forbidden voxel centre; 0 on forbidden voxels. */
-  clearance: Float64Array;
-  /** Distance (mm) from each forbidden voxel centre to the nearest bone voxel centre; 0 on bone. */
-  depth: Float64Array;
+  /**
+   * Distance (mm) from each voxel centre to the nearest forbidden voxel centre; 0 on forbidden voxels.
+   * On the grid of `structures`, so that it is sampled with volume/sample.ts like any image.
+   */
+  clearance: Volume<Float64Array>;
+  /** Distance (mm) from each forbidden voxel centre to the nearest bone voxel centre; 0 on bone. Same grid. */
+  depth: Volume<Float64Array>;
   /**
    * Half a voxel (mm): the boundary between a bone voxel and a forbidden one lies half a voxel before the
    * forbidden voxel's centre, so a clearance radius is `clearance - boundaryOffsetMm`. For anisotropic
@@ -98,8 +102,8 @@ export function corridorMapFromStructures(structures: Volume<Uint8Array>, names:
     else notBone[i] = 1;
   }
   const src = structures.meta.source ?? 'corridor map';
-  const clearance = sqrtInPlace(squaredDistanceTransform(bone, structures.dims, structures.spacing, { source: src }));
-  const depth = sqrtInPlace(squaredDistanceTransform(notBone, structures.dims, structures.spacing, { source: src }));
+  const clearance = withData(structures, sqrtInPlace(squaredDistanceTransform(bone, structures.dims, structures.spacing, { source: src })));
+  const depth = withData(structures, sqrtInPlace(squaredDistanceTransform(notBone, structures.dims, structures.spacing, { source: src })));
   const sp = structures.spacing;
   return { structures, names, clearance, depth, boundaryOffsetMm: (sp[0] + sp[1] + sp[2]) / 6 };
 }
@@ -183,128 +187,11 @@ export interface IntensityMapOptions {
   seedRadiusMm?: number;
 }
 
-/** Binomial [1 2 1]/4 smoothing along each axis, `passes` times, edges clamped. */
-function smoothBinomial(data: ArrayLike<number>, dims: readonly number[], passes: number): Float32Array {
-  const [nx, ny, nz] = dims;
-  const n = nx * ny * nz;
-  let a = Float32Array.from(data as ArrayLike<number>);
-  if (passes <= 0) return a;
-  let b = new Float32Array(n);
-  const sxy = nx * ny;
-  for (let p = 0; p < passes; p++) {
-    for (let axis = 0; axis < 3; axis++) {
-      const st = axis === 0 ? 1 : axis === 1 ? nx : sxy, len = dims[axis];
-      if (len < 2) continue;
-      // Lines along `axis`: start offsets o0, then len samples st apart.
-      const lines = n / len;
-      for (let l = 0; l < lines; l++) {
-        const o0 = axis === 0 ? l * nx : axis === 1 ? (l % nx) + Math.floor(l / nx) * sxy : l;
-        let prev = a[o0], cur = prev;
-        for (let c = 0, o = o0; c < len; c++, o += st) {
-          const next = c < len - 1 ? a[o + st] : cur;
-          b[o] = 0.25 * (prev + next) + 0.5 * cur;
-          prev = cur;
-          cur = next;
-        }
-      }
-      const t = a;
-      a = b;
-      b = t;
-    }
-  }
-  return a;
-}
-
-/**
- * 6-connected flood from every border voxel through voxels where passable[v] != 0; returns 1 where reached.
- * Works on a copy padded with one blocked voxel on every side, so that the inner loop needs neither bounds
- * checks nor index arithmetic. `stack` (length >= n) is scratch space.
- */
-function floodFromBorder(passable: Uint8Array, dims: readonly number[], stack: Int32Array): Uint8Array {
-  const [nx, ny, nz] = dims;
-  const px = nx + 2, py = ny + 2, pxy = px * py;
-  // 0: passable, not reached yet; 1: blocked (or padding); 2: reached.
-  const state = new Uint8Array(pxy * (nz + 2)).fill(1);
-  let top = 0;
-  for (let k = 0, o = 0; k < nz; k++) {
-    for (let j = 0; j < ny; j++) {
-      const edgeRow = k === 0 || j === 0 || k === nz - 1 || j === ny - 1;
-      let q = 1 + px * (j + 1) + pxy * (k + 1);
-      for (let i = 0; i < nx; i++, o++, q++) {
-        if (!passable[o]) continue;
-        if (edgeRow || i === 0 || i === nx - 1) {
-          state[q] = 2;
-          stack[top++] = q;
-        } else state[q] = 0;
-      }
-    }
-  }
-  while (top > 0) {
-    const q = stack[--top];
-    if (state[q - 1] === 0) { state[q - 1] = 2; stack[top++] = q - 1; }
-    if (state[q + 1] === 0) { state[q + 1] = 2; stack[top++] = q + 1; }
-    if (state[q - px] === 0) { state[q - px] = 2; stack[top++] = q - px; }
-    if (state[q + px] === 0) { state[q + px] = 2; stack[top++] = q + px; }
-    if (state[q - pxy] === 0) { state[q - pxy] = 2; stack[top++] = q - pxy; }
-    if (state[q + pxy] === 0) { state[q + pxy] = 2; stack[top++] = q + pxy; }
-  }
-  const reached = new Uint8Array(passable.length);
-  for (let k = 0, o = 0; k < nz; k++) {
-    for (let j = 0; j < ny; j++) {
-      let q = 1 + px * (j + 1) + pxy * (k + 1);
-      for (let i = 0; i < nx; i++, o++, q++) reached[o] = state[q] === 2 ? 1 : 0;
-    }
-  }
-  return reached;
-}
-
-/**
- * Sets out[v] = 1 for voxels that are not solid and that, within their slice perpendicular to index axis
- * `axis`, cannot reach the slice's border through non-solid voxels (4-connected): the slice's holes.
- * Each slice is flooded on a copy padded with one blocked pixel on every side (no bounds checks).
- */
-function fillSliceHoles(solid: Uint8Array, dims: readonly number[], axis: number, out: Uint8Array): void {
-  const strides = [1, dims[0], dims[0] * dims[1]];
-  const [ua, va] = axis === 0 ? [1, 2] : axis === 1 ? [0, 2] : [0, 1];
-  const nu = dims[ua], nv = dims[va], su = strides[ua], sv = strides[va];
-  const pu = nu + 2;
-  // 0: open, not reached yet; 1: solid (or padding); 2: reached from the slice's border.
-  const state = new Uint8Array(pu * (nv + 2));
-  const stack = new Int32Array(nu * nv);
-  for (let w = 0; w < dims[axis]; w++) {
-    const base = w * strides[axis];
-    state.fill(1);
-    let top = 0;
-    for (let v = 0; v < nv; v++) {
-      const edge = v === 0 || v === nv - 1;
-      for (let u = 0, o = base + v * sv, q = 1 + pu * (v + 1); u < nu; u++, o += su, q++) {
-        if (solid[o]) continue;
-        if (edge || u === 0 || u === nu - 1) {
-          state[q] = 2;
-          stack[top++] = q;
-        } else state[q] = 0;
-      }
-    }
-    while (top > 0) {
-      const q = stack[--top];
-      if (state[q - 1] === 0) { state[q - 1] = 2; stack[top++] = q - 1; }
-      if (state[q + 1] === 0) { state[q + 1] = 2; stack[top++] = q + 1; }
-      if (state[q - pu] === 0) { state[q - pu] = 2; stack[top++] = q - pu; }
-      if (state[q + pu] === 0) { state[q + pu] = 2; stack[top++] = q + pu; }
-    }
-    for (let v = 0; v < nv; v++) {
-      for (let u = 0, o = base + v * sv, q = 1 + pu * (v + 1); u < nu; u++, o += su, q++) {
-        if (state[q] === 0) out[o] = 1;
-      }
-    }
-  }
-}
-
 /** The index axis whose direction is closest to the patient axis (0 x, 1 y, 2 z). */
-function indexAxisAlong(ct: Volume, patientAxis: number): number {
+function indexAxisAlong(ct: Volume, patientAxis: number): 0 | 1 | 2 {
   const m = ct.indexToPatient;
-  let best = 0, bestCos = -1;
-  for (let a = 0; a < 3; a++) {
+  let best: 0 | 1 | 2 = 0, bestCos = -1;
+  for (const a of [0, 1, 2] as const) {
     const len = Math.hypot(m[a], m[4 + a], m[8 + a]);
     const c = Math.abs(m[patientAxis * 4 + a]) / len;
     if (c > bestCos) {
@@ -358,8 +245,8 @@ export function boneMaskFromIntensity(ct: Volume, options: IntensityMapOptions =
     dilated[i] = toCortex2[i] <= seal2 ? 1 : 0;
     open[i] = 1 - dilated[i];
   }
-  const stack = new Int32Array(n);
-  const outside = floodFromBorder(open, dims, stack);
+  const scratch = { stack: new Int32Array(n), state: new Uint8Array((dims[0] + 2) * (dims[1] + 2) * (dims[2] + 2)) };
+  const outside = floodFromBorder(open, dims, false, undefined, scratch);
   const filledDilated = new Uint8Array(n);
   for (let i = 0; i < n; i++) filledDilated[i] = outside[i] ? 0 : 1;
   for (const normal of new Set(normals)) fillSliceHoles(dilated, dims, indexAxisAlong(ct, 'xyz'.indexOf(normal)), filledDilated);
@@ -369,7 +256,7 @@ export function boneMaskFromIntensity(ct: Volume, options: IntensityMapOptions =
   // Soft-tissue channels: the outside flooded again, now also through low-density voxels inside.
   const passable = open;
   for (let i = 0; i < n; i++) passable[i] = !filled[i] || smooth[i] < softHu ? 1 : 0;
-  const soft = floodFromBorder(passable, dims, stack);
+  const soft = floodFromBorder(passable, dims, false, undefined, scratch);
   const bone = new Uint8Array(n);
   for (let i = 0; i < n; i++) bone[i] = filled[i] && !soft[i] ? 1 : 0;
   return bone;

@@ -6,4 +6,6 @@ export * from './corridor-map.js';
 export * from './bone-mask-presets.js';
 export * from './analyze.js';
 export * from './auto.js';
+export * from './seeds.js';
+export * from './procedure.js';
 export * from './anatomy.js';

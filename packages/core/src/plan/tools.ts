@@ -4,6 +4,7 @@
  */
 import { UsageError } from '../errors.js';
 import { TOOL_KINDS, type ToolKind } from './model.js';
+import { MAX_TOOL_DIAMETER_MM } from './clinical.js';
 
 /** Outer diameters (mm) of needle gauges (Stubs / Birmingham wire gauge, ISO 9626 nominal). */
 export const GAUGE_OUTER_DIAMETER_MM: Readonly<Record<number, number>> = {
@@ -37,7 +38,9 @@ export function parseToolSpec(spec: string): ToolSpec {
     if (d === undefined) throw new UsageError(`unknown needle gauge ${m[2]}G (known: ${Object.keys(GAUGE_OUTER_DIAMETER_MM).join(', ')})`);
     return { kind, diameterMm: d };
   }
-  if (!(size > 0 && size < 40)) throw new UsageError(`tool diameter ${m[2]} mm is out of range`);
+  if (!(size > 0 && size <= MAX_TOOL_DIAMETER_MM)) {
+    throw new UsageError(`tool diameter ${m[2]} mm is out of range (above 0, at most ${MAX_TOOL_DIAMETER_MM} mm)`);
+  }
   return { kind, diameterMm: size };
 }
 

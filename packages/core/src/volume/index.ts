@@ -2,3 +2,4 @@ export * from './volume.js';
 export * from './sample.js';
 export * from './resample.js';
 export * from './edt.js';
+export * from './reslice.js';

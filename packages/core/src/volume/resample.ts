@@ -1,10 +1,11 @@
 /**
  * Resampling onto another grid, and cropping. The target grid is any dims + indexToPatient (any
- * orientation); each target voxel centre is mapped to a continuous source index by one affine
- * (patientToIndex(source) * indexToPatient(target)), stepped incrementally so the loop allocates nothing.
+ * orientation, either handedness); each target voxel centre is mapped to a continuous source index by one
+ * affine (patientToIndex(source) * indexToPatient(target)), stepped incrementally so the loop allocates
+ * nothing but the result. Inside/outside follows sample.ts (EDGE_EPS for linear, half a voxel for nearest).
  */
 import { GeometryError } from '../errors.js';
-import { mat4Multiply, type Mat4 } from '../math/mat4.js';
+import { mat4Multiply, type ReadonlyMat4 } from '../math/mat4.js';
 import { sampleIndexNearest, sampleIndexTrilinear } from './sample.js';
 import {
   allocateVoxels,
@@ -20,16 +21,19 @@ import {
 
 export type Interpolation = 'nearest' | 'linear';
 
+/** Where voxels lie without the voxels: a Volume is a Grid. */
 export interface Grid {
+  /** Voxel counts along i, j, k. */
   dims: Dims3;
-  indexToPatient: Mat4;
+  /** Continuous voxel index (i, j, k, 1) to LPS mm, row-major; copied by resample. */
+  indexToPatient: ReadonlyMat4;
 }
 
 export interface ResampleOptions {
   interpolation?: Interpolation;
-  /** Value for target voxels outside the source (default: the source's minimum representable, 0 for labels). */
+  /** Value for target voxels whose centre is outside the source (default 0; pass e.g. -1024 for CT air). */
   outside?: number;
-  /** Voxel type of the result (default: the source's type for nearest, float32 for linear on float input). */
+  /** Voxel type of the result (default: the source's type; integer types round the interpolated value). */
   type?: VoxelType;
 }
 
@@ -37,6 +41,7 @@ function isIntegerType(t: VoxelType) {
   return t !== 'float32' && t !== 'float64';
 }
 
+/** A new volume on `target` (allocates its voxels) with the source's values; the source is not changed. */
 export function resample(source: Volume, target: Grid, options: ResampleOptions = {}): Volume {
   const interpolation = options.interpolation ?? 'linear';
   const outside = options.outside ?? 0;
@@ -68,8 +73,9 @@ export function resample(source: Volume, target: Grid, options: ResampleOptions 
 }
 
 /**
- * The grid with the same orientation and the same physical extent (first voxel centre kept, coverage
- * from the first to the last voxel centre kept or just exceeded) at another spacing.
+ * The grid with the same orientation and handedness at another spacing: the first voxel centre is kept,
+ * and as many voxels follow as fit up to the source's last centre (never beyond it, but for 1e-9 of a
+ * step of slack so that an exact multiple is not lost to round-off). So every centre lies in the source.
  */
 export function gridWithSpacing(source: Volume, spacing: readonly [number, number, number]): Grid {
   if (!spacing.every((s) => s > 0 && Number.isFinite(s))) {

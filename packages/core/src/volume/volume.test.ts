@@ -69,3 +69,57 @@ describe('Volume', () => {
     expect(() => crop(vol, [0, 0, 0], [7, 1, 1])).toThrow(GeometryError);
   });
 });
+
+describe('Volume geometry cannot change without its inverse (issue 13)', () => {
+  const make = () => {
+    const m = indexToPatientFrom([-312.4, 187.9, 1043.2], [0.7, 1.3, 2.1], [[0, 1, 0], [1, 0, 0], [0, 0, -1]]);
+    return { m, vol: createVolume({ data: new Int16Array(24), dims: [2, 3, 4], indexToPatient: m }) };
+  };
+
+  it('createVolume copies indexToPatient: changing the caller\'s array afterwards changes nothing', () => {
+    const { m, vol } = make();
+    m[3] = 0; // the caller's array, not the volume's
+    expect(vol.indexToPatient).not.toBe(m);
+    expect(vol.indexToPatient[3]).toBe(-312.4);
+    // And the inverse still maps the origin to index 0 (patientToIndex * origin: x = 0 within 1e-12).
+    const inv = vol.patientToIndex;
+    const i0 = inv[0] * -312.4 + inv[1] * 187.9 + inv[2] * 1043.2 + inv[3];
+    expect(Math.abs(i0)).toBeLessThan(1e-12);
+  });
+
+  it('the volume, its dims and spacing are frozen; reassigning indexToPatient throws; voxels stay writable', () => {
+    const { vol } = make();
+    expect(Object.isFrozen(vol)).toBe(true);
+    expect(Object.isFrozen(vol.dims)).toBe(true);
+    expect(Object.isFrozen(vol.spacing)).toBe(true);
+    const other = indexToPatientFrom([0, 0, 0], [1, 1, 1]);
+    // ES modules are strict: assigning to a frozen object's property throws TypeError.
+    // @ts-expect-error indexToPatient is readonly
+    expect(() => { vol.indexToPatient = other; }).toThrow(TypeError);
+    // @ts-expect-error patientToIndex is readonly
+    expect(() => { vol.patientToIndex = other; }).toThrow(TypeError);
+    expect(vol.indexToPatient[3]).toBe(-312.4);
+    expect(() => { (vol.dims as unknown as number[])[0] = 9; }).toThrow(TypeError);
+    vol.data[5] = 123; // data is deliberately not frozen: filters write their outputs in place
+    expect(vol.data[5]).toBe(123);
+  });
+
+  it('the matrix type forbids writing elements (checked by tsc: each line below must stay an error)', () => {
+    const { vol } = make();
+    // Never called: at run time a Float64Array would accept these; the guarantee is the type's.
+    const typeOnly = () => {
+      // @ts-expect-error elements of a ReadonlyMat4 are read-only
+      vol.indexToPatient[3] = 0;
+      // @ts-expect-error no fill on a ReadonlyMat4
+      vol.patientToIndex.fill(0);
+      // @ts-expect-error no set on a ReadonlyMat4
+      vol.indexToPatient.set([1, 2, 3]);
+      // @ts-expect-error no copyWithin, sort, reverse either
+      vol.indexToPatient.reverse();
+    };
+    expect(typeof typeOnly).toBe('function');
+    // Reading works as on a Float64Array, at the same cost (it is one at run time).
+    expect(vol.indexToPatient).toBeInstanceOf(Float64Array);
+    expect(Array.from(vol.indexToPatient.slice(0, 4))).toEqual([0, 1.3, 0, -312.4]);
+  });
+});

@@ -1,11 +1,15 @@
 /**
  * Volume: typed voxels on a grid placed in patient space. Geometry conventions (LPS mm, index = voxel
- * centre, row-major matrices) are defined once in docs/conventions.md.
+ * centre, row-major matrices) are defined once in docs/conventions.md; every field is defined in
+ * README.md next to this file.
  *
  * A Volume is plain data (typed arrays and numbers) so it can be posted to a worker or serialized.
+ * Its geometry cannot change after createVolume: the object, dims and spacing are frozen, and the two
+ * matrices are typed ReadonlyMat4 (copies, never the caller's arrays), so indexToPatient and
+ * patientToIndex stay each other's inverse. The voxel data stays writable.
  */
 import { GeometryError, LimitError } from '../errors.js';
-import { mat4Invert, type Mat4 } from '../math/mat4.js';
+import { mat4Invert, type Mat4, type ReadonlyMat4 } from '../math/mat4.js';
 
 export type VoxelArray =
   | Int8Array
@@ -51,9 +55,9 @@ export interface Volume<T extends VoxelArray = VoxelArray> {
   /** Distance in mm between neighbouring voxel centres along i, j and k (the column norms of indexToPatient). */
   readonly spacing: readonly [number, number, number];
   /** Maps a continuous voxel index (i, j, k, 1), integer at voxel centres, to LPS mm. Row-major 4x4. */
-  readonly indexToPatient: Mat4;
-  /** Inverse of indexToPatient: LPS mm to continuous voxel index. Always kept consistent with it. */
-  readonly patientToIndex: Mat4;
+  readonly indexToPatient: ReadonlyMat4;
+  /** Inverse of indexToPatient: LPS mm to continuous voxel index. Computed with it, never changed. */
+  readonly patientToIndex: ReadonlyMat4;
   readonly meta: VolumeMetadata;
 }
 
@@ -108,11 +112,16 @@ export function voxelCount(dims: Dims3, source?: string): number {
 export interface VolumeInit<T extends VoxelArray> {
   data: T;
   dims: Dims3;
-  indexToPatient: Mat4;
+  /** Copied: later changes to the caller's array do not reach the volume. */
+  indexToPatient: ReadonlyMat4;
   meta?: VolumeMetadata;
 }
 
-/** The one way to make a Volume: validates sizes and geometry and derives spacing and the inverse. */
+/**
+ * The one way to make a Volume: validates sizes and geometry, copies indexToPatient, derives spacing and
+ * the inverse, and freezes the result (the object, dims and spacing; not data, not meta's values).
+ * Allocates the two matrices, the dims and spacing arrays and the meta copy; never the voxels.
+ */
 export function createVolume<T extends VoxelArray>(init: VolumeInit<T>): Volume<T> {
   const source = init.meta?.source;
   const n = voxelCount(init.dims, source);
@@ -126,20 +135,23 @@ export function createVolume<T extends VoxelArray>(init: VolumeInit<T>): Volume<
   if (m[12] !== 0 || m[13] !== 0 || m[14] !== 0 || m[15] !== 1) {
     throw new GeometryError('indexToPatient must be affine (bottom row 0 0 0 1)', source);
   }
-  const inv = mat4Invert(new Float64Array(16), m);
+  // "+ 0" turns -0 (from negating RAS rows) into 0 so equal geometries compare equal.
+  const forward = Float64Array.from(m, (x) => x + 0);
+  const inv = mat4Invert(new Float64Array(16), forward);
   if (!inv) throw new GeometryError('indexToPatient is singular', source);
-  const spacing: [number, number, number] = [0, 1, 2].map((c) => Math.hypot(m[c], m[4 + c], m[8 + c])) as [
+  const f = forward;
+  const spacing = Object.freeze([0, 1, 2].map((c) => Math.hypot(f[c], f[4 + c], f[8 + c]))) as unknown as readonly [
     number, number, number,
   ];
-  return {
+  const volume: Volume<T> = {
     data: init.data,
-    dims: [init.dims[0], init.dims[1], init.dims[2]],
+    dims: Object.freeze([init.dims[0], init.dims[1], init.dims[2]] as const),
     spacing,
-    // "+ 0" turns -0 (from negating RAS rows) into 0 so equal geometries compare equal.
-    indexToPatient: Float64Array.from(m, (x) => x + 0),
+    indexToPatient: forward,
     patientToIndex: inv,
     meta: { ...(init.meta ?? {}) },
   };
+  return Object.freeze(volume);
 }
 
 /**
@@ -155,6 +167,7 @@ export function indexToPatientFrom(
     [0, 0, 1],
   ],
 ): Mat4 {
+  // A new, writable matrix (allocates 16 doubles); createVolume copies it again.
   const m = new Float64Array(16);
   for (let c = 0; c < 3; c++) {
     for (let r = 0; r < 3; r++) m[r * 4 + c] = directions[c][r] * spacing[c];

@@ -135,7 +135,7 @@ async function planPhantom(): Promise<BenchRow[]> {
   const ph = generatePhantom({ voxelMm: PHANTOM_DEFAULT_VOXEL_MM });
   const anatomy = phantomAnatomy(ph.truth);
   const r = await timeMedian(3, () => planFour(ph.labels, anatomy));
-  const fits = r.result.map((x) => `${x.path.id} ${x.analysis.fits ? 'fits' : 'no fit'} (${x.analysis.minClearanceMm.toFixed(1)} mm)`).join(', ');
+  const fits = r.result.map((x) => `${x.path.id} ${x.analysis.fits ? 'fits' : 'no fit'} (${x.analysis.minClearanceMm?.toFixed(1) ?? "-"} mm)`).join(', ');
   return [{
     name: `Auto-plan S1, S2, 2 alar (phantom fracture, ${PHANTOM_DEFAULT_VOXEL_MM} mm)`,
     value: r.ms / 1000,
@@ -180,7 +180,7 @@ async function planFromIntensities(): Promise<BenchRow[]> {
       planAlar(map, { id: 'alar-right', tool: trocar, side: 'right', seed: s.alarRight }),
     ];
   });
-  const fits = r.result.map((x) => `${x.path.id} ${x.analysis.fits ? 'fits' : 'no fit'} (${x.analysis.minClearanceMm.toFixed(1)} mm)`).join(', ');
+  const fits = r.result.map((x) => `${x.path.id} ${x.analysis.fits ? 'fits' : 'no fit'} (${x.analysis.minClearanceMm?.toFixed(1) ?? "-"} mm)`).join(', ');
   return [{ name, value: r.ms / 1000, unit: 's', notes: `${ct.dims.join('x')} voxels; two bone masks (crops of 240 mm about the seeds), distance transforms and the four optimizations included, median of 3; ${fits}` }];
 }
 

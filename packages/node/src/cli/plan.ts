@@ -7,40 +7,38 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import {
   BONE_MASK_PRESET_NAMES,
+  DEFAULT_ALAR_MARGIN_MM,
+  DEFAULT_MARGIN_MM,
   LABEL_ANATOMIES,
+  SACRAL_PATH_IDS,
   UsageError,
-  analyzePath,
+  analyzePlanPaths,
   boneMaskPresetOptions,
-  corridorMapFromIntensity,
-  corridorMapFromLabels,
-  detectLabelAnatomy,
+  checkPlanGrid,
+  labelAnatomyFor,
   mat4ToRows,
   mergePlanPaths,
+  openPlanningCase,
   parsePlan,
   parseToolSpec,
   phantomAnatomy,
-  planAlar,
+  planSacralPaths,
   planToJson,
   planToSlicerMarkups,
-  planTransSacral,
-  sacralRegion,
-  sacralSeedsFromLabels,
   slicerMarkupsToPlan,
   steppedCatalogue,
-  totalSegmentatorAnatomy,
-  type AutoPathResult,
-  type CorridorMap,
+  type BoneMaskPresetName,
+  type BoneMaskSettings,
   type CriticalStructure,
   type LabelAnatomy,
   type PathAnalysis,
   type Plan,
+  type PlanningCase,
   type Point3,
+  type SacralPathId,
   type Volume,
 } from '@corridor/core';
 import { loadPath } from '../io/load.js';
-
-const AUTO_PATHS = ['s1', 's2', 'alar-left', 'alar-right'] as const;
-type AutoName = (typeof AUTO_PATHS)[number];
 
 const ANATOMY_CHOICES = ['auto', ...LABEL_ANATOMIES];
 const ANATOMY_HELP =
@@ -93,10 +91,10 @@ const FILL_PLANES_HELP =
   'without labels: also fill what the cortex encloses slice by slice, in planes normal to these axes (x,y for a demineralized sacrum whose alae open into the foramina)';
 
 /** The options of a map made from intensities (no labels), for plan and analyze alike. */
-function addIntensityOptions(cmd: Command): Command {
+function addIntensityOptions(cmd: Command, defaultNote = 'default standard'): Command {
   return cmd
-    .option('--bone-mask <preset>', `without labels: settings of the bone mask (${BONE_MASK_PRESET_NAMES.join('|')}); the three options below override its parts`, 'standard')
-    .option('--cortex-hu <hu>', 'without labels: HU threshold of the cortex', '200')
+    .option('--bone-mask <preset>', `without labels: settings of the bone mask (${BONE_MASK_PRESET_NAMES.join('|')}; ${defaultNote}); the options below override its parts`)
+    .option('--cortex-hu <hu>', 'without labels: HU threshold of the cortex (standard 200)')
     .option('--fill-planes <axes>', FILL_PLANES_HELP)
     .option('--seal-mm <mm>', 'without labels: cortical gaps narrower than twice this are sealed before the fill (standard 2)')
     .option('--soft-tissue-hu <hu>', 'without labels: smoothed HU below which tissue connected to the outside is soft tissue, even inside the cortex (standard -20)');
@@ -138,59 +136,50 @@ async function resolveAnatomy(labels: Volume, labelsPath: string, opts: MapOptio
   const name = opts.anatomy ?? 'auto';
   if (!ANATOMY_CHOICES.includes(name)) throw new UsageError(`--anatomy "${name}" is not one of ${ANATOMY_CHOICES.join(', ')}`);
   let anatomy: LabelAnatomy | null = null;
-  if (name === 'phantom') anatomy = (await phantomIdsBeside(labelsPath)) ?? phantomAnatomy();
-  else if (name === 'totalsegmentator') anatomy = totalSegmentatorAnatomy();
-  else {
-    anatomy = await phantomIdsBeside(labelsPath);
-    if (!anatomy) {
-      try {
-        anatomy = detectLabelAnatomy(labels) === 'phantom' ? phantomAnatomy() : totalSegmentatorAnatomy();
-      } catch (err) {
-        // Unknown labels are fine when the user names every label.
-        if (!(opts.boneGroups && opts.critical !== undefined)) throw err;
-      }
-    }
+  const ids = name === 'totalsegmentator' ? null : await phantomIdsBeside(labelsPath);
+  try {
+    anatomy = labelAnatomyFor(labels, name, ids);
+  } catch (err) {
+    // Unknown labels are fine when the user names every label.
+    if (!(opts.boneGroups && opts.critical !== undefined)) throw err;
   }
   if (opts.boneGroups) {
     const groups = parseGroups(opts.boneGroups);
     // User-named bones: the sacrum is the first group; foramina and canal seeds only if the anatomy is known.
     anatomy = { ...(anatomy ?? { name: 'totalsegmentator', critical: [], seeds: {} }), boneGroups: groups, sacrum: groups[0] };
   }
-  if (opts.critical !== undefined) anatomy = { ...anatomy!, critical: parseCritical(opts.critical) };
-  return anatomy!;
+  if (!anatomy) throw new UsageError('cannot tell which labels are which: name the anatomy, or give --bone-groups and --critical', labelsPath);
+  if (opts.critical !== undefined) anatomy = { ...anatomy, critical: parseCritical(opts.critical) };
+  return anatomy;
 }
 
-interface Loaded {
-  map: CorridorMap;
-  /** The CT, loaded once (when needed: without labels, or for the plan's geometry). */
-  ct?: Volume;
-  labels?: Volume;
-  anatomy?: LabelAnatomy;
-}
-
-/**
- * The corridor map. `forPlanning`: the paths to come are sacral, so only the sacral region of the labels
- * is mapped (sacralRegion: a fraction of the cost); the CT is loaded for the plan's geometry.
- */
-async function buildMap(volumePath: string, opts: MapOptions, seeds: Point3[], forPlanning: boolean): Promise<Loaded> {
-  if (opts.labels) {
-    const ct = forPlanning ? await loadVolume(volumePath) : undefined;
-    const all = await loadVolume(opts.labels);
-    const anatomy = await resolveAnatomy(all, opts.labels, opts);
-    const labels = forPlanning ? sacralRegion(all, anatomy.sacrum) : all;
-    const map = corridorMapFromLabels(labels, { boneGroups: anatomy.boneGroups, critical: anatomy.critical });
-    return { map, ct, labels, anatomy };
-  }
-  const preset = boneMaskPresetOptions(opts.boneMask ?? 'standard', '--bone-mask');
+/** The bone mask settings the flags give, or undefined when none was given (analyze then uses the plan's). */
+function boneMaskFromFlags(opts: MapOptions): BoneMaskSettings | undefined {
+  const given = [opts.boneMask, opts.cortexHu, opts.sealMm, opts.softTissueHu, opts.fillPlanes].some((x) => x !== undefined);
+  if (!given) return undefined;
+  const preset = opts.boneMask ?? 'standard';
+  boneMaskPresetOptions(preset, '--bone-mask'); // a clear error for an unknown name
+  const settings: BoneMaskSettings = { preset: preset as BoneMaskPresetName };
   const cortexHu = numberOption(opts.cortexHu, '--cortex-hu', () => true, 'a number');
-  const sealMm = numberOption(opts.sealMm, '--seal-mm', (x) => x >= 0, 'a non-negative number') ?? preset.sealMm;
-  const softTissueHu = numberOption(opts.softTissueHu, '--soft-tissue-hu', () => true, 'a number') ?? preset.softTissueHu;
-  const slicePlaneNormals = opts.fillPlanes !== undefined ? parseFillPlanes(opts.fillPlanes) : preset.slicePlaneNormals;
-  const ct = await loadVolume(volumePath);
-  return { map: corridorMapFromIntensity(ct, { seeds, cortexHu, slicePlaneNormals, sealMm, softTissueHu }), ct };
+  const sealMm = numberOption(opts.sealMm, '--seal-mm', (x) => x >= 0, 'a non-negative number');
+  const softTissueHu = numberOption(opts.softTissueHu, '--soft-tissue-hu', () => true, 'a number');
+  if (cortexHu !== undefined) settings.cortexHu = cortexHu;
+  if (sealMm !== undefined) settings.sealMm = sealMm;
+  if (softTissueHu !== undefined) settings.softTissueHu = softTissueHu;
+  if (opts.fillPlanes !== undefined) settings.slicePlaneNormals = parseFillPlanes(opts.fillPlanes) ?? [];
+  return settings;
 }
 
-const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
+/** The case core plans on: the CT, and the labels with their anatomy when given. */
+async function openCase(volumePath: string, opts: MapOptions): Promise<PlanningCase> {
+  const ct = await loadVolume(volumePath);
+  if (!opts.labels) return openPlanningCase({ ct });
+  const labels = await loadVolume(opts.labels);
+  const anatomy = await resolveAnatomy(labels, opts.labels, opts);
+  return openPlanningCase({ ct, labels, anatomy });
+}
+
+const f1 = (x: number | null) => (x !== null && Number.isFinite(x) ? x.toFixed(1) : '-');
 const fp = (p: Point3 | null) => (p ? `(${p.map(f1).join(', ')})` : '-');
 
 function printAnalysis(a: PathAnalysis) {
@@ -231,16 +220,17 @@ export function register(program: Command): void {
     .command('plan')
     .description('plan sacral paths automatically (S1/S2 trans-sacral screws, alar trocars) and write a plan')
     .argument('<volume>', 'CT volume (file or DICOM folder)')
-    .requiredOption('--auto <paths>', `comma-separated: ${AUTO_PATHS.join(',')}`)
+    .requiredOption('--auto <paths>', `comma-separated: ${SACRAL_PATH_IDS.join(',')}`)
     .requiredOption('--out <plan>', 'plan file to write (plan.json, or .mrk.json for 3D Slicer)')
     .option('--append', 'add the paths to the plan already in --out (same volume): a path of the same id is replaced, the others kept')
-    .option('--labels <labels>', 'segmentation on the same grid (bone and critical labels)')
+    .option('--labels <labels>', 'segmentation on the CT\'s grid (bone and critical labels)')
     .option('--anatomy <name>', ANATOMY_HELP, 'auto')
     .option('--bone-groups <groups>', 'bone labels, one group per bone (sacrum first), groups separated by ; (replaces the anatomy\'s)')
     .option('--critical <list>', 'critical structures NAME=LABELS separated by ; (replaces the anatomy\'s)')
     .option('--tool <spec>', 'screw for S1/S2 as KIND:SIZE (mm or gauge)', 'screw:7.3')
     .option('--alar-tool <spec>', 'tool for the alar paths', 'trocar:11G')
-    .option('--margin <mm>', 'safety margin between the tool and any forbidden voxel', '1')
+    .option('--margin <mm>', 'safety margin (mm) between an S1/S2 tool and any forbidden voxel', String(DEFAULT_MARGIN_MM))
+    .option('--alar-margin <mm>', `safety margin (mm) of the alar paths (default the larger of --margin and ${DEFAULT_ALAR_MARGIN_MM})`)
     .option('--catalogue-step <mm>', 'screw length catalogue step', '5');
   addIntensityOptions(planCommand)
     .option('--search-mm <mm>', 'how far (mm) an S1/S2 search may move from a seed given with --seed (default 15)')
@@ -248,55 +238,49 @@ export function register(program: Command): void {
     .option('--json', 'print the results as JSON')
     .action(async (volumePath: string, opts: Record<string, string | string[] | boolean | undefined>) => {
       const names = String(opts.auto).split(',').map((s) => s.trim()).filter(Boolean);
-      for (const n of names) if (!AUTO_PATHS.includes(n as AutoName)) throw new UsageError(`--auto: unknown path "${n}" (have ${AUTO_PATHS.join(', ')})`);
+      for (const n of names) if (!SACRAL_PATH_IDS.includes(n as SacralPathId)) throw new UsageError(`--auto: unknown path "${n}" (have ${SACRAL_PATH_IDS.join(', ')})`);
       const seeds = new Map((opts.seed as string[]).map(parseSeed));
-      for (const k of seeds.keys()) if (!AUTO_PATHS.includes(k as AutoName)) throw new UsageError(`--seed: unknown path "${k}"`);
-      const margin = numberOption(opts.margin as string, '--margin', (x) => x >= 0, 'a non-negative number')!;
-      const tool = parseToolSpec(String(opts.tool));
-      const alarTool = parseToolSpec(String(opts.alarTool));
-      const catalogue = steppedCatalogue(Number(opts.catalogueStep));
-      const userSearchMm = numberOption(opts.searchMm as string | undefined, '--search-mm', (x) => x > 0, 'a positive number');
-      const { map, ct, labels, anatomy } = await buildMap(volumePath, opts as unknown as MapOptions, [...seeds.values()], true);
-      const derived = labels && anatomy ? sacralSeedsFromLabels(labels, anatomy.sacrum, anatomy.seeds) : undefined;
-      const seedFor = (n: AutoName): Point3 => {
-        const s = seeds.get(n) ?? (derived ? { s1: derived.s1, s2: derived.s2, 'alar-left': derived.alarLeft, 'alar-right': derived.alarRight }[n] : undefined);
-        if (!s) throw new UsageError(`no labels: give --seed ${n}=x,y,z (LPS mm) for this path`);
-        return s;
-      };
-      const midlineX = derived?.midlineX ?? seeds.get('s1')?.[0] ?? seeds.get('s2')?.[0];
-      const results: AutoPathResult[] = [];
-      for (const n of names) {
-        if (n === 's1' || n === 's2') {
-          // The derived seeds come with a search radius that keeps S1 and S2 apart; a user's seed keeps the
-          // default or --search-mm (a narrow S2 next to a wide S1 needs a small one, or S2 drifts to S1).
-          const searchMm = seeds.has(n) ? userSearchMm : derived?.levelSearchMm;
-          results.push(planTransSacral(map, { id: n, name: `${n.toUpperCase()} trans-sacral`, tool, seed: seedFor(n), midlineX, searchMm, marginMm: margin, catalogue }));
-        } else {
-          const side = n === 'alar-left' ? 'left' : 'right';
-          results.push(planAlar(map, { id: n, name: `Alar ${side}`, tool: alarTool, side, seed: seedFor(n as AutoName), marginMm: Math.max(margin, 2) }));
-        }
-      }
+      for (const k of seeds.keys()) if (!SACRAL_PATH_IDS.includes(k as SacralPathId)) throw new UsageError(`--seed: unknown path "${k}"`);
+      const marginMm = numberOption(opts.margin as string, '--margin', (x) => x >= 0, 'a non-negative number');
+      const alarMarginMm = numberOption(opts.alarMargin as string | undefined, '--alar-margin', (x) => x >= 0, 'a non-negative number');
+      const step = numberOption(opts.catalogueStep as string, '--catalogue-step', (x) => x > 0, 'a positive number');
+      const searchMm = numberOption(opts.searchMm as string | undefined, '--search-mm', (x) => x > 0, 'a positive number');
+      const mapOpts = opts as unknown as MapOptions;
+      const boneMask = boneMaskFromFlags(mapOpts);
+      const pc = await openCase(volumePath, mapOpts);
+      const result = planSacralPaths(pc, {
+        paths: names as SacralPathId[],
+        seeds: Object.fromEntries(seeds),
+        boneMask,
+        screw: parseToolSpec(String(opts.tool)),
+        alarTool: parseToolSpec(String(opts.alarTool)),
+        marginMm,
+        alarMarginMm,
+        searchMm,
+        catalogue: steppedCatalogue(step),
+      });
       const out = String(opts.out);
+      const indexToPatient = Float64Array.from(pc.ct.indexToPatient);
       let plan: Plan = {
         schemaVersion: 1,
-        volume: { file: path.relative(path.dirname(path.resolve(out)), path.resolve(volumePath)), indexToPatient: ct!.indexToPatient },
-        paths: results.map((r) => r.path),
+        volume: { file: path.relative(path.dirname(path.resolve(out)), path.resolve(volumePath)), indexToPatient },
+        paths: result.paths.map((r) => r.path),
       };
       // --append on a file that is not there yet simply writes it; one that cannot be read is left alone.
-      if (opts.append && (await exists(out))) plan = mergePlanPaths(await readPlanFile(out, volumePath), plan.paths, ct!.indexToPatient, out);
+      if (opts.append && (await exists(out))) plan = mergePlanPaths(await readPlanFile(out, volumePath), plan.paths, indexToPatient, out);
       await writePlanFile(out, plan);
       if (opts.json) {
         console.log(JSON.stringify({
           schemaVersion: 1,
           plan: planToJson(plan),
-          results: results.map((r) => ({ id: r.path.id, analysis: r.analysis, orderLengthMm: r.orderLengthMm ?? null, threadInBoneMm: r.threadInBoneMm ?? null, notes: r.notes })),
-          anatomy: anatomy ? { name: anatomy.name, levelsFrom: derived?.levelsFrom ?? null } : null,
-          volume: { indexToPatient: mat4ToRows(ct!.indexToPatient) },
+          results: result.paths.map((r) => ({ id: r.path.id, analysis: r.analysis, profile: r.profile, orderLengthMm: r.orderLengthMm, threadInBoneMm: r.threadInBoneMm, notes: r.notes })),
+          anatomy: result.anatomy,
+          volume: { indexToPatient: mat4ToRows(indexToPatient) },
         }, null, 2));
       } else {
-        for (const r of results) {
+        for (const r of result.paths) {
           printAnalysis(r.analysis);
-          if (r.orderLengthMm !== undefined) console.log(`  order: ${r.orderLengthMm} mm${r.threadInBoneMm ? `; thread in bone ${f1(r.threadInBoneMm.entrySide)} mm entry side, ${f1(r.threadInBoneMm.farSide)} mm far side of the midline` : ''}`);
+          if (r.orderLengthMm !== null) console.log(`  order: ${r.orderLengthMm} mm${r.threadInBoneMm ? `; thread in bone ${f1(r.threadInBoneMm.entrySide)} mm entry side, ${f1(r.threadInBoneMm.farSide)} mm far side of the midline` : ''}`);
           for (const n of r.notes) console.log(`  ${n}`);
         }
         console.log(`plan written to ${opts.out}`);
@@ -308,20 +292,27 @@ export function register(program: Command): void {
     .description('analyse each path of a plan: bone length, cortex entry/exit, clearance, breaches')
     .argument('<plan>', 'plan.json or a 3D Slicer .mrk.json')
     .argument('<volume>', 'CT volume the plan was made on')
-    .option('--labels <labels>', 'segmentation on the same grid (bone and critical labels)')
+    .option('--labels <labels>', 'segmentation on the CT\'s grid (bone and critical labels)')
     .option('--anatomy <name>', ANATOMY_HELP, 'auto')
     .option('--bone-groups <groups>', 'bone labels, one group per bone (sacrum first), groups separated by ; (replaces the anatomy\'s)')
     .option('--critical <list>', 'critical structures NAME=LABELS separated by ; (replaces the anatomy\'s)')
-    .option('--margin <mm>', 'safety margin between the tool and any forbidden voxel', '1');
-  addIntensityOptions(analyzeCommand)
+    .option('--margin <mm>', `safety margin (mm) for every path (default: the margin each path was planned with, else ${DEFAULT_MARGIN_MM})`);
+  addIntensityOptions(analyzeCommand, 'default: the settings each path was planned with, else standard')
     .option('--json', 'print the results as JSON')
     .action(async (planPath: string, volumePath: string, opts: Record<string, string | boolean | undefined>) => {
       const plan = await readPlanFile(planPath, volumePath);
-      const margin = numberOption(opts.margin as string, '--margin', (x) => x >= 0, 'a non-negative number')!;
-      const pts = plan.paths.flatMap((p) => [p.entry, p.target]);
-      const { map } = await buildMap(volumePath, opts as unknown as MapOptions, pts, false);
-      const analyses = plan.paths.map((p) => analyzePath(map, p, { marginMm: margin }));
-      if (opts.json) console.log(JSON.stringify({ schemaVersion: 1, paths: analyses }, null, 2));
-      else analyses.forEach(printAnalysis);
+      const marginMm = numberOption(opts.margin as string | undefined, '--margin', (x) => x >= 0, 'a non-negative number');
+      const mapOpts = opts as unknown as MapOptions;
+      const boneMask = boneMaskFromFlags(mapOpts);
+      const pc = await openCase(volumePath, mapOpts);
+      const warning = checkPlanGrid(pc, plan, planPath);
+      const reports = analyzePlanPaths(pc, plan.paths, { marginMm, boneMask });
+      const warnings = warning ? [warning] : [];
+      if (opts.json) {
+        console.log(JSON.stringify({ schemaVersion: 1, paths: reports.map((r) => r.analysis), profiles: reports.map((r) => r.profile), warnings }, null, 2));
+      } else {
+        for (const w of warnings) console.log(`warning: ${w}`);
+        reports.forEach((r) => printAnalysis(r.analysis));
+      }
     });
 }

@@ -8,7 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_TOOLS, boneMaskPresetOptions, corridorMapFromIntensity, generatePhantom, planTransSacral, readNifti, writeNifti, type Point3 } from '@corridor/core';
+import { analyzePlanPaths, openPlanningCase, type PlanPath } from '@corridor/core';
 import { ARTIFACTS, screenshot, shownErrors, startHarness, type Harness } from './harness.js';
+// The phantom case exactly as the case worker builds it (CT, labels, anatomy), for core's own analysis.
+import { phantomCase } from '../worker/sources.js';
 
 let h: Harness;
 
@@ -156,6 +159,44 @@ describe('workstation end to end (Chromium, CPU fallback)', () => {
     expect(Math.abs(c1 - c0)).toBeGreaterThan(0.1);
     expect(await h.page.locator('[data-testid=selected-min-clearance]').textContent()).toBe(`${c1.toFixed(1)} mm`);
     await screenshot(h.page, '4-dragged-target');
+
+    // Core's analysis of the dragged path (analyzePath, through analyzePlanPaths, core's one entry point that
+    // the case worker calls, so on the same corridor map) on the phantom the worker opens (1.5 mm voxels,
+    // PHANTOM_VOXEL_MM; CT, labels and anatomy from its phantomCase) with the panel's margin: the page must
+    // show the same numbers. Both run core on identical inputs, so they agree to 1e-6 mm (measured: 0);
+    // the text shows each to 0.1 mm.
+    const pc = phantomCase(1.5);
+    const planning = openPlanningCase({ ct: pc.ct, labels: pc.labels, anatomy: pc.anatomy });
+    const marginMm = (await h.page.evaluate('window.corridor.app.store.marginMm')) as number;
+    expect(marginMm).toBe(1); // the panel's default margin (core's DEFAULT_MARGIN_MM)
+    const dragged = after.paths.find((x) => x.id === 's1')! as unknown as PlanPath;
+    const [coreReport] = analyzePlanPaths(planning, [dragged], { defaultMarginMm: marginMm });
+    const core = coreReport.analysis;
+    const cells: [string, number | null][] = [
+      ['length', core.lengthMm], ['in-bone', core.inBoneMm], ['bone-to-bone', core.boneToBoneMm],
+      ['widest-tool', core.maxDiameterMm], ['selected-min-clearance', core.minClearanceMm],
+      ['tip-clearance', core.tipClearanceMm],
+    ];
+    let worst = 0;
+    for (const [id, want] of cells) {
+      const cell = h.page.locator(`[data-testid=analysis] [data-testid=${id}]`);
+      const shown = Number(await cell.getAttribute('data-value-mm'));
+      expect(want).not.toBeNull();
+      expect(Math.abs(shown - want!), id).toBeLessThan(1e-6);
+      worst = Math.max(worst, Math.abs(shown - want!));
+      expect(await cell.textContent(), id).toBe(`${want!.toFixed(1)} mm`);
+    }
+    console.log(`drag: page vs core analyzePath, largest difference ${worst} mm; min clearance ${core.minClearanceMm} mm`);
+    expect(await h.page.locator('[data-testid=verdict]').getAttribute('data-fits')).toBe(String(core.fits));
+    // The clearance colours along the path come from core's profile: the page holds the same one.
+    const shownProfile = (await h.page.evaluate(`window.corridor.app.store.reports.get('s1').profile`)) as
+      { stepMm: number; clearanceMm: (number | null)[] };
+    expect(shownProfile.stepMm).toBe(coreReport.profile.stepMm);
+    expect(shownProfile.clearanceMm).toEqual(coreReport.profile.clearanceMm);
+    // Each of core's breaches is a warning button with its depth and extent to 0.1 mm.
+    const f1 = (x: number) => x.toFixed(1);
+    expect(await h.page.locator('[data-testid=report] button.breach').allTextContents()).toEqual(core.breaches.map(
+      (b) => `⚠ ${b.structure}: ${f1(b.depthMm)} mm deep, ${f1(b.fromMm)}–${f1(b.toMm)} mm from the entry (click to go there)`));
     // One drag is one undo step.
     await h.page.keyboard.press('Control+z');
     await settled();

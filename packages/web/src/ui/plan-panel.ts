@@ -2,10 +2,23 @@
  * The plan panel: the paths with their safety figures (from core's analysis), the selected path's
  * tool and name, its clearance along the path, and each breach as a warning that jumps to it.
  */
-import { BONE_MASK_PRESETS, BONE_MASK_PRESET_NAMES, GAUGE_OUTER_DIAMETER_MM, TOOL_KINDS, DEFAULT_TOOLS, pathLengthMm, type BoneMaskPresetName, type ToolKind } from '@corridor/core';
+import {
+  BONE_MASK_PRESETS, BONE_MASK_PRESET_NAMES, GAUGE_OUTER_DIAMETER_MM, MAX_TOOL_DIAMETER_MM, TOOL_KINDS, DEFAULT_TOOLS,
+  clearanceBand, pathLengthMm, type BoneMaskPresetName, type ClearanceBand, type ToolKind,
+} from '@corridor/core';
 import type { Shell } from '../shell.js';
 import { fmt1, fmtPoint } from '../geometry.js';
 import { clearanceColor } from './colors.js';
+
+/**
+ * A number cell of the analysis table: shown to 0.1 mm, with the full value in data-value-mm (what the e2e
+ * tests compare with core's analysis; String(number) round-trips exactly).
+ */
+const mmCell = (testid: string, mm: number | null, cls = ''): string =>
+  `<td class="num ${cls}" data-testid="${testid}" data-value-mm="${mm}">${fmt1(mm ?? NaN)} mm</td>`;
+
+/** CSS class of a minimum clearance, by core's clearance band. */
+const BAND_CLASS: Record<ClearanceBand, string> = { outside: 'muted', breach: 'bad', margin: 'warn', near: 'ok', room: 'ok' };
 
 export class PlanPanel {
   private list: HTMLElement;
@@ -70,9 +83,10 @@ export class PlanPanel {
       tr.dataset.pathId = p.id;
       if (p.id === st.selectedId) tr.classList.add('selected');
       const clear = rep ? rep.analysis.minClearanceMm : NaN;
-      const cls = !rep ? 'muted' : rep.analysis.breaches.length || clear < 0 ? 'bad' : clear < rep.analysis.marginMm ? 'warn' : 'ok';
+      const cls = !rep ? 'muted'
+        : rep.analysis.breaches.length ? 'bad' : BAND_CLASS[clearanceBand(clear ?? NaN, rep.analysis.marginMm)];
       tr.innerHTML = `<td></td><td>${p.kind} ${fmt1(p.diameterMm)} mm</td><td class="num">${fmt1(pathLengthMm(p))} mm</td>
-        <td class="num ${cls}" data-testid="min-clearance">${rep ? `${fmt1(clear)} mm` : '…'}</td>
+        <td class="num ${cls}" data-testid="min-clearance">${rep ? `${fmt1(clear ?? NaN)} mm` : '…'}</td>
         <td>${rep ? (rep.analysis.breaches.length ? `<span class="bad" title="breach">⚠ ${rep.analysis.breaches.length}</span>` : rep.analysis.fits ? '<span class="ok">fits</span>' : '<span class="warn">tight</span>') : ''}</td>`;
       tr.firstElementChild!.textContent = p.name;
       tr.addEventListener('click', () => st.select(p.id));
@@ -93,7 +107,7 @@ export class PlanPanel {
     this.editor.innerHTML = `
       <div class="row"><label>Name</label><input data-field="name" style="flex:1"></div>
       <div class="row"><label>Tool</label><select data-field="kind">${TOOL_KINDS.map((k) => `<option value="${k}">${k}</option>`).join('')}</select>
-        <input type="number" data-field="diameter" min="0.3" max="20" step="0.1"> <span class="unit">mm</span>
+        <input type="number" data-field="diameter" min="0.3" max="${MAX_TOOL_DIAMETER_MM}" step="0.1"> <span class="unit">mm</span>
         <select data-field="gauge" title="Needle gauge"><option value="">gauge…</option>${Object.entries(GAUGE_OUTER_DIAMETER_MM).map(([g, d]) => `<option value="${g}">${g} G (${d.toFixed(2)} mm)</option>`).join('')}</select></div>
       <div class="row"><label>Entry</label><span class="coord">${fmtPoint(p.entry)}</span><button data-go="entry">Go</button></div>
       <div class="row"><label>Target</label><span class="coord">${fmtPoint(p.target)}</span><button data-go="target">Go</button></div>`;
@@ -110,8 +124,9 @@ export class PlanPanel {
     dia.value = p.diameterMm.toFixed(2);
     dia.addEventListener('change', () => {
       const d = Number(dia.value);
-      if (!(d > 0 && d < 100)) {
-        this.app.ui.message('error', `Diameter ${dia.value} mm must be a number between 0 and 100 mm.`);
+      if (!(d > 0 && d <= MAX_TOOL_DIAMETER_MM)) {
+        const msg = `Diameter ${dia.value} mm must be a number above 0 and at most ${MAX_TOOL_DIAMETER_MM} mm.`;
+        this.app.ui.message('error', msg);
         dia.value = p.diameterMm.toFixed(2);
         return;
       }
@@ -142,12 +157,16 @@ export class PlanPanel {
     }
     const a = rep.analysis;
     const stale = !this.app.app.analysisCurrent;
+    const minClass = BAND_CLASS[clearanceBand(a.minClearanceMm ?? NaN, a.marginMm)];
     this.reportEl.innerHTML = `
       <table data-testid="analysis" data-path-id="${p.id}" data-min-clearance-mm="${a.minClearanceMm}" class="${stale ? 'muted' : ''}">
-        <tr><th>Length</th><td class="num">${fmt1(a.lengthMm)} mm</td><th>In bone</th><td class="num">${fmt1(a.inBoneMm)} mm</td></tr>
-        <tr><th>Bone to bone</th><td class="num">${fmt1(a.boneToBoneMm)} mm</td><th>Widest tool</th><td class="num">${fmt1(a.maxDiameterMm)} mm</td></tr>
-        <tr><th>Min clearance</th><td class="num ${a.minClearanceMm < 0 ? 'bad' : a.minClearanceMm < a.marginMm ? 'warn' : 'ok'}" data-testid="selected-min-clearance">${fmt1(a.minClearanceMm)} mm</td><th>Tip clearance</th><td class="num">${fmt1(a.tipClearanceMm)} mm</td></tr>
-        <tr><th>Verdict</th><td colspan="3" class="${a.fits ? 'ok' : 'bad'}">${a.fits ? `fits with a ${fmt1(a.marginMm)} mm margin` : a.breaches.length ? 'BREACH: does not fit' : `does not fit: clearance below the ${fmt1(a.marginMm)} mm margin`}</td></tr>
+        <tr><th>Length</th>${mmCell('length', a.lengthMm)}
+          <th>In bone</th>${mmCell('in-bone', a.inBoneMm)}</tr>
+        <tr><th>Bone to bone</th>${mmCell('bone-to-bone', a.boneToBoneMm)}
+          <th>Widest tool</th>${mmCell('widest-tool', a.maxDiameterMm)}</tr>
+        <tr><th>Min clearance</th>${mmCell('selected-min-clearance', a.minClearanceMm, minClass)}
+          <th>Tip clearance</th>${mmCell('tip-clearance', a.tipClearanceMm)}</tr>
+        <tr><th>Verdict</th><td colspan="3" data-testid="verdict" data-fits="${a.fits}" class="${a.fits ? 'ok' : 'bad'}">${a.fits ? `fits with a ${fmt1(a.marginMm)} mm margin` : a.breaches.length ? 'BREACH: does not fit' : `does not fit: clearance below the ${fmt1(a.marginMm)} mm margin`}</td></tr>
       </table>
       <div class="row"><label>Clearance</label><canvas class="profile" width="360" height="18" title="Clearance along the path from entry (left) to target (right): red = cuts into a structure, orange = inside the margin, yellow = within 2 mm of it, green = room, grey = outside bone"></canvas></div>`;
     this.drawProfile(this.reportEl.querySelector('canvas')!, rep.profile.clearanceMm, a.marginMm);
@@ -171,7 +190,7 @@ export class PlanPanel {
     }
   }
 
-  private drawProfile(c: HTMLCanvasElement, values: number[], marginMm: number) {
+  private drawProfile(c: HTMLCanvasElement, values: (number | null)[], marginMm: number) {
     const ctx = c.getContext('2d')!;
     ctx.clearRect(0, 0, c.width, c.height);
     const n = values.length;

@@ -10,7 +10,7 @@
  * depth along the path; along-path view: rotate about the path); Ctrl+wheel = zoom at the cursor;
  * double click = fit.
  */
-import { dot, normalize, sampleIndexTrilinear, type PlanPath, type Point3 } from '@corridor/core';
+import { dot, normalize, reslicePlane, type PlanPath, type Point3 } from '@corridor/core';
 import { fmt1, patientToScreen, perpendiculars, rotateAbout, screenToPatient, volumeCenter, volumeCorners, type ScreenFrame } from '../geometry.js';
 import type { Store } from '../store.js';
 import { clearanceColor } from '../ui/colors.js';
@@ -66,6 +66,8 @@ export class PlaneView {
   /** Milliseconds the last image took (shown in the benchmark). */
   lastRenderMs = 0;
   private image: ImageData | null = null;
+  /** The resliced CT values of the last image (HU), reused while the view keeps its size. */
+  private values: Float64Array | null = null;
 
   constructor(readonly kind: PlaneKind, private store: Store, private hooks: PlaneViewHooks = {}) {
     this.root = document.createElement('div');
@@ -199,31 +201,23 @@ export class PlaneView {
     const W = f.width, H = f.height;
     if (!this.image || this.image.width !== W || this.image.height !== H) this.image = this.ctx.createImageData(W, H);
     const px = this.image.data;
-    const m = vol.patientToIndex;
-    // Index of the centre of screen pixel (0,0) and its change per pixel right / down.
-    const p0 = screenToPatient(f, 0.5, 0.5);
-    const ix = (r: number, q: ArrayLike<number>) => m[r * 4] * q[0] + m[r * 4 + 1] * q[1] + m[r * 4 + 2] * q[2];
-    const s = f.mmPerPx;
-    const di = [ix(0, f.u) * s, ix(1, f.u) * s, ix(2, f.u) * s];
-    const dj = [ix(0, f.v) * s, ix(1, f.v) * s, ix(2, f.v) * s];
-    const b = [ix(0, p0) + m[3], ix(1, p0) + m[7], ix(2, p0) + m[11]];
+    // Core's reslice on the screen raster: pixel (x, y) samples the patient point under its centre.
+    if (!this.values || this.values.length !== W * H) this.values = new Float64Array(W * H);
+    const OUT = -1e30;
+    const values = reslicePlane(this.values, vol, {
+      origin: screenToPatient(f, 0.5, 0.5), u: f.u, v: f.v, pixelSizeMm: f.mmPerPx, width: W, height: H,
+    }, { interpolation: 'linear', outside: OUT });
     const lo = this.store.window.centerHu - this.store.window.widthHu / 2;
     const k = 255 / this.store.window.widthHu;
-    const OUT = -1e30;
-    let o = 0;
-    for (let y = 0; y < H; y++) {
-      let fi = b[0] + y * dj[0], fj = b[1] + y * dj[1], fk = b[2] + y * dj[2];
-      for (let x = 0; x < W; x++, o += 4, fi += di[0], fj += di[1], fk += di[2]) {
-        const val = sampleIndexTrilinear(vol, fi, fj, fk, OUT);
-        let g: number;
-        if (val === OUT) {
-          px[o] = 12; px[o + 1] = 12; px[o + 2] = 24; px[o + 3] = 255;
-          continue;
-        }
-        g = (val - lo) * k;
-        g = g < 0 ? 0 : g > 255 ? 255 : g;
-        px[o] = g; px[o + 1] = g; px[o + 2] = g; px[o + 3] = 255;
+    for (let n = 0, o = 0; n < values.length; n++, o += 4) {
+      const val = values[n];
+      if (val === OUT) {
+        px[o] = 12; px[o + 1] = 12; px[o + 2] = 24; px[o + 3] = 255;
+        continue;
       }
+      let g = (val - lo) * k;
+      g = g < 0 ? 0 : g > 255 ? 255 : g;
+      px[o] = g; px[o + 1] = g; px[o + 2] = g; px[o + 3] = 255;
     }
     this.ctx.putImageData(this.image, 0, 0);
     this.lastRenderMs = performance.now() - t0;
