@@ -47,6 +47,11 @@ export interface CarmSystem {
 /**
  * Presets. The figures are nominal values from manufacturers' public data sheets for the common
  * configuration (a specific installation may differ: every field can be overridden).
+ *
+ * The entries share their shape on purpose (`duplicates` lists them as a same-shape run): they are data,
+ * one named field a line with its unit in the name, so that each figure can be checked against its data
+ * sheet. A constructor taking the figures in order would remove the repetition and bring back the bare
+ * positional numbers that conventions warn against.
  */
 export const CARM_PRESETS: Readonly<Record<string, CarmSystem>> = {
   'artis-zee-floor': {

@@ -1,4 +1,3 @@
 export * from './geometry.js';
 export * from './views.js';
 export * from './overlay.js';
-export * from './xaFrame.js';

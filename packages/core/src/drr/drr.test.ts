@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { createVolume, indexToPatientFrom } from '../volume/volume.js';
 import { carmFrame, pixelToPatient, type CarmGeometry } from '../carm/geometry.js';
-import { addDrrTransposedCopy, drrParams, drrSweepAxis, prepareDrrVolume, renderLineIntegrals, type DrrVolume } from './drrVolume.js';
-import { drrRayKernel } from './kernel.js';
+import { mat4TransformPoint } from '../math/mat4.js';
+import {
+  addDrrTransposedCopy, drrParamFields, drrParams, prepareDrrVolume, renderLineIntegrals, type DrrVolume,
+} from './drrVolume.js';
+import {
+  DRR_PARAM, DRR_PARAMS_LENGTH, drrKernel, drrKernelSource, drrRayKernel, drrSweepAxis, packDrrParams, type DrrParamFields,
+} from './kernel.js';
+import { DrrError } from './attenuation.js';
 import { effectiveAttenuationPerMm, huToMu, linearAttenuationPerMm } from './attenuation.js';
 
 type V = [number, number, number];
@@ -217,7 +223,7 @@ describe('DRR line integrals', () => {
     expect(drrSweepAxis(drrParams(sh, g))).toBe(0);
     const before = renderLineIntegrals(sh, g);
     expect(addDrrTransposedCopy(sh)).toBe(true);
-    expect(drrParams(sh, g)[33]).toBe(sh.simd!.transposedJ);
+    expect(drrParams(sh, g)[DRR_PARAM.transposedJAddress]).toBe(sh.simd!.transposedJ);
     const after = renderLineIntegrals(sh, g);
     expect(Math.max(...after)).toBeGreaterThan(0.5);
     expect(Array.from(after)).toEqual(Array.from(before));
@@ -261,6 +267,90 @@ describe('DRR line integrals', () => {
     expect(band[0]).toBe(-1);
     expect(band[39 * 40]).toBe(-1);
     expect(band[15 * 40 + 20]).toBeGreaterThan(0.5);
+  });
+});
+
+describe('DRR parameter block', () => {
+  const keys = Object.keys(DRR_PARAM) as (keyof DrrParamFields)[];
+  /** Fields with a distinct value in every slot: field n holds 100 n + component. */
+  const distinct = (): DrrParamFields => {
+    const f = {} as Record<string, number | number[]>;
+    keys.forEach((k, n) => {
+      f[k] = ['columns', 'rows', 'blockShift', 'samplesPerPlane', 'muScale', 'maxSampleSpacingVoxels', 'transposedJAddress']
+        .includes(k) ? 100 * n : [100 * n, 100 * n + 1, 100 * n + 2];
+    });
+    return f as unknown as DrrParamFields;
+  };
+
+  it('names every one of the 34 slots exactly once (9 vector fields of 3, 7 scalars)', () => {
+    const f = distinct();
+    const owner = new Array<string | undefined>(DRR_PARAMS_LENGTH);
+    for (const k of keys) {
+      const size = typeof f[k] === 'number' ? 1 : 3;
+      for (let a = 0; a < size; a++) {
+        expect(owner[DRR_PARAM[k] + a]).toBeUndefined();
+        owner[DRR_PARAM[k] + a] = k;
+      }
+    }
+    expect(DRR_PARAMS_LENGTH).toBe(34);
+    expect(owner.filter((o) => o !== undefined).length).toBe(34);
+    expect(keys.filter((k) => typeof f[k] !== 'number').length).toBe(9);
+  });
+
+  it('packs each field at the slots its name gives, and refuses a block with too few slots', () => {
+    const f = distinct();
+    const p = packDrrParams(f, new Float64Array(DRR_PARAMS_LENGTH).fill(NaN));
+    expect(p.every(Number.isFinite)).toBe(true);
+    keys.forEach((k, n) => {
+      const v = f[k];
+      if (typeof v === 'number') expect(p[DRR_PARAM[k]]).toBe(100 * n);
+      else for (let a = 0; a < 3; a++) expect(p[DRR_PARAM[k] + a]).toBe(100 * n + a);
+    });
+    expect(() => packDrrParams(f, new Float64Array(33))).toThrow(DrrError);
+  });
+
+  it('describe the focal spot and the rays as the C-arm frame does (independent pinhole, < 1e-9 mm)', () => {
+    const vol = createVolume({ data: new Float32Array(40 * 30 * 20), dims: [40, 30, 20],
+      indexToPatient: indexToPatientFrom([-20, 10, 950], [0.8, 1.1, 1.7], [[0.6, 0.8, 0], [-0.8, 0.6, 0], [0, 0, -1]]) });
+    const d = prepareDrrVolume(vol, { values: 'mu', wasm: false });
+    const g: CarmGeometry = {
+      sidMm: 1150, sodMm: 720, columns: 31, rows: 23, columnSpacingMm: 1.7, rowSpacingMm: 1.3,
+      primaryDeg: -28, secondaryDeg: 33, isocenter: [4, -6, 960],
+    };
+    const fr = carmFrame(g);
+    const f = drrParamFields(d, g);
+    const toIndex = (p: V): V => mat4TransformPoint([0, 0, 0], vol.patientToIndex, p) as V;
+    const src = toIndex(fr.source);
+    for (let a = 0; a < 3; a++) expect(Math.abs(f.sourceIndex[a] - src[a])).toBeLessThan(1e-9);
+    // The ray to pixel (c, r), in mm and in index space, ends on the pixel's centre on the detector.
+    for (const [c, r] of [[0, 0], [30, 0], [0, 22], [17, 9]]) {
+      const want = sub(pixelToPatient(g, fr, c, r), fr.source);
+      const wantIndex = sub(toIndex(pixelToPatient(g, fr, c, r)), src);
+      for (let a = 0; a < 3; a++) {
+        expect(Math.abs(f.rayMm[a] + c * f.rayMmPerColumn[a] + r * f.rayMmPerRow[a] - want[a])).toBeLessThan(1e-9);
+        const got = f.rayIndex[a] + c * f.rayIndexPerColumn[a] + r * f.rayIndexPerRow[a];
+        expect(Math.abs(got - wantIndex[a])).toBeLessThan(1e-9);
+      }
+    }
+    expect(f.dims).toEqual([40, 30, 20]);
+    expect([f.columns, f.rows]).toEqual([31, 23]);
+    expect(f.transposedJAddress).toBe(-1); // no WebAssembly memory, so no j-fastest copy
+    expect(Array.from(drrParams(d, g))).toEqual(Array.from(packDrrParams(f)));
+  });
+
+  it('the kernels\' source text alone renders the same image as the module (what workers run)', () => {
+    const vol = phantom();
+    const d = prepareDrrVolume(vol, { values: 'mu', wasm: false });
+    const g: CarmGeometry = {
+      sidMm: 1100, sodMm: 700, columns: 64, rows: 48, columnSpacingMm: 2.5, rowSpacingMm: 2.5,
+      primaryDeg: -35, secondaryDeg: 20, isocenter: [0, 0, 990],
+    };
+    const kernel = new Function(`var __name = (f) => f;\n${drrKernelSource()}\nreturn drrKernel;`)() as typeof drrKernel;
+    const want = renderLineIntegrals(d, g);
+    const got = new Float32Array(want.length);
+    kernel(drrParams(d, g), d.mu, d.occupancy, got, 0, g.rows);
+    expect(Math.max(...want)).toBeGreaterThan(0.5);
+    expect(Array.from(got)).toEqual(Array.from(want));
   });
 });
 

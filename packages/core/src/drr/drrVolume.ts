@@ -1,7 +1,8 @@
 /**
- * A volume prepared for ray casting: attenuation (1/mm) per voxel as Float32, an occupancy grid of
- * 8-voxel blocks for empty-space skipping, and the geometry. Prepared once per volume; every projection
- * afterwards only builds a 33-number parameter block (`drrParams`) and runs the kernel.
+ * A volume prepared for ray casting: attenuation (1/mm) per voxel quantised to 16 bits, an occupancy grid
+ * of 8-voxel blocks for empty-space skipping, and the geometry. Prepared once per volume; every projection
+ * afterwards only computes the kernels' parameters (`drrParamFields`, packed by `drrParams`) and runs the
+ * kernel.
  *
  * The arrays can live in any ArrayBuffer the caller provides (`allocate`), e.g. a SharedArrayBuffer so
  * that worker threads or web workers read the same memory without copies.
@@ -10,8 +11,10 @@ import type { Mat4 } from '../math/mat4.js';
 import type { Volume } from '../volume/volume.js';
 import { carmFrame, validateGeometry, type CarmGeometry } from '../carm/geometry.js';
 import { DrrError, huToMu, type AttenuationModel, type HuToMu } from './attenuation.js';
-import { DRR_PARAMS_LENGTH, drrKernel } from './kernel.js';
+import { DRR_PARAMS_LENGTH, drrKernel, packDrrParams, type DrrParamFields } from './kernel.js';
 import { createDrrSimdMemory, drrSimdContext, type DrrSimdContext, type DrrSimdMemory } from './wasm.js';
+
+type Triple = [number, number, number];
 
 export interface DrrVolume {
   /** Voxels along i, j, k. */
@@ -139,8 +142,11 @@ export interface RayOptions {
   maxSampleSpacingVoxels?: number;
 }
 
-/** The kernels' parameter block for one projection (see kernel.ts for the layout). */
-export function drrParams(dv: DrrVolume, g: CarmGeometry, out: Float64Array = new Float64Array(DRR_PARAMS_LENGTH), rays: RayOptions = {}): Float64Array {
+/**
+ * The kernels' parameters for one projection, by name (the fields are described in kernel.ts,
+ * DrrParamFields): the focal spot and the rays to the detector's pixels in index space and in patient mm.
+ */
+export function drrParamFields(dv: DrrVolume, g: CarmGeometry, rays: RayOptions = {}): DrrParamFields {
   validateGeometry(g);
   const f = carmFrame(g);
   const A = dv.patientToIndex;
@@ -150,45 +156,42 @@ export function drrParams(dv: DrrVolume, g: CarmGeometry, out: Float64Array = ne
   const Wc = f.u.map((x) => x * g.columnSpacingMm);
   const Wr = f.v.map((x) => x * g.rowSpacingMm);
   const lin = (v: ArrayLike<number>, r: number) => A[r * 4] * v[0] + A[r * 4 + 1] * v[1] + A[r * 4 + 2] * v[2];
-  out[0] = dv.dims[0];
-  out[1] = dv.dims[1];
-  out[2] = dv.dims[2];
-  out[3] = g.columns;
-  out[4] = g.rows;
-  out[5] = dv.blockShift;
-  out[6] = dv.occupancyDims[0];
-  out[7] = dv.occupancyDims[1];
-  out[8] = dv.occupancyDims[2];
-  for (let r = 0; r < 3; r++) {
-    out[9 + r] = lin(f.source, r) + A[r * 4 + 3];
-    out[12 + r] = lin(W0, r);
-    out[15 + r] = lin(Wc, r);
-    out[18 + r] = lin(Wr, r);
-    out[21 + r] = W0[r];
-    out[24 + r] = Wc[r];
-    out[27 + r] = Wr[r];
-  }
+  const toIndex = (v: ArrayLike<number>): Triple => [lin(v, 0), lin(v, 1), lin(v, 2)];
   // Samples per plane from the central ray: the index-space distance between its planes (1 along an
   // axis, sqrt(3) along a cube diagonal), in voxels.
-  const wc = [0, 1, 2].map((r) => lin(f.d, r));
+  const wc = toIndex(f.d);
   const mAbs = Math.max(Math.abs(wc[0]), Math.abs(wc[1]), Math.abs(wc[2]));
   const stepVoxels = Math.hypot(wc[0], wc[1], wc[2]) / mAbs;
   const maxSpacing = rays.maxSampleSpacingVoxels ?? 1.5;
   if (!(maxSpacing > 0)) throw new DrrError(`maxSampleSpacingVoxels must be positive (got ${maxSpacing})`);
-  out[31] = dv.muScale;
-  out[30] = Math.min(8, Math.max(1, Math.ceil(stepVoxels / maxSpacing - 1e-9)));
-  out[32] = maxSpacing;
-  out[33] = dv.simd?.transposedJ ?? -1;
-  return out;
+  return {
+    dims: [dv.dims[0], dv.dims[1], dv.dims[2]],
+    columns: g.columns,
+    rows: g.rows,
+    blockShift: dv.blockShift,
+    occupancyDims: [dv.occupancyDims[0], dv.occupancyDims[1], dv.occupancyDims[2]],
+    sourceIndex: [0, 1, 2].map((r) => lin(f.source, r) + A[r * 4 + 3]) as Triple,
+    rayIndex: toIndex(W0),
+    rayIndexPerColumn: toIndex(Wc),
+    rayIndexPerRow: toIndex(Wr),
+    rayMm: [W0[0], W0[1], W0[2]],
+    rayMmPerColumn: [Wc[0], Wc[1], Wc[2]],
+    rayMmPerRow: [Wr[0], Wr[1], Wr[2]],
+    samplesPerPlane: Math.min(8, Math.max(1, Math.ceil(stepVoxels / maxSpacing - 1e-9))),
+    muScale: dv.muScale,
+    maxSampleSpacingVoxels: maxSpacing,
+    transposedJAddress: dv.simd?.transposedJ ?? -1,
+  };
 }
 
-/** The index axis (0 i, 1 j, 2 k) that the kernels sweep for these parameters (the central ray's largest). */
-export function drrSweepAxis(params: Float64Array): number {
-  const cc = (params[3] - 1) / 2, rc = (params[4] - 1) / 2;
-  const a0 = Math.abs(params[12] + cc * params[15] + rc * params[18]);
-  const a1 = Math.abs(params[13] + cc * params[16] + rc * params[19]);
-  const a2 = Math.abs(params[14] + cc * params[17] + rc * params[20]);
-  return a1 > a0 && a1 >= a2 ? 1 : a2 > a0 && a2 > a1 ? 2 : 0;
+/** The kernels' packed parameter block for one projection: drrParamFields packed into `out`. */
+export function drrParams(
+  dv: DrrVolume,
+  g: CarmGeometry,
+  out: Float64Array = new Float64Array(DRR_PARAMS_LENGTH),
+  rays: RayOptions = {},
+): Float64Array {
+  return packDrrParams(drrParamFields(dv, g, rays), out);
 }
 
 /**

@@ -1,9 +1,105 @@
 import type { DrrSimdContext } from './wasm.js';
+import { DrrError } from './attenuation.js';
+
+/** Three numbers along the index axes (i, j, k) or the patient axes (x, y, z). */
+type Triple = [number, number, number];
 
 /**
- * The DRR inner loops, self-contained: `drrKernel` and `drrRayKernel` reference nothing outside their own
- * bodies except each other (no imports, no module constants, no helpers), so a worker can be built from
- * their source text (`toString()`) in Node and in browsers alike. They allocate no per-ray memory.
+ * One projection's parameters for the kernels, by name. `drrParamFields` (drrVolume.ts) computes them from a
+ * prepared volume and a C-arm geometry; `packDrrParams` writes them into the Float64Array that the kernels
+ * read (through `DRR_PARAM`) and that travels to worker threads. "Index space" is continuous voxel indices
+ * (i, j, k), voxel centres at whole numbers; "patient" is DICOM LPS in mm.
+ */
+export interface DrrParamFields {
+  /** Voxels along i, j, k. */
+  dims: Triple;
+  /** Detector pixels per row (columns) and per column (rows); pixel (c, r) is column c of row r. */
+  columns: number;
+  rows: number;
+  /** log2 of the occupancy blocks' edge, voxels. */
+  blockShift: number;
+  /** Occupancy blocks along i, j, k. */
+  occupancyDims: Triple;
+  /** The focal spot, index space. */
+  sourceIndex: Triple;
+  /**
+   * The ray from the focal spot to the centre of pixel (0, 0) in index space (the ray parameter runs from 0
+   * at the focal spot to 1 at the detector), and its change per column and per row: the ray to pixel (c, r)
+   * is rayIndex + c rayIndexPerColumn + r rayIndexPerRow.
+   */
+  rayIndex: Triple;
+  rayIndexPerColumn: Triple;
+  rayIndexPerRow: Triple;
+  /** The same three vectors in patient space, mm: their lengths turn steps in index space into mm. */
+  rayMm: Triple;
+  rayMmPerColumn: Triple;
+  rayMmPerRow: Triple;
+  /**
+   * Samples per voxel plane for drrRayKernel, from the central ray: 1 = Joseph's method; n > 1 = n trilinear
+   * samples per plane, for rays so oblique to all three axes that one sample per plane would be too sparse.
+   */
+  samplesPerPlane: number;
+  /** Attenuation per unit of the stored 16-bit values, 1/mm. */
+  muScale: number;
+  /** Largest distance between samples along a ray, voxels (drrKernel chooses its samples per plane from it). */
+  maxSampleSpacingVoxels: number;
+  /** Byte address of mu with j fastest in the WebAssembly memory (DrrSimdMemory.transposedJ), or -1. */
+  transposedJAddress: number;
+}
+
+/**
+ * Where each field lies in the packed parameters: its first slot. The three components of a vector field
+ * take three consecutive slots, so `params[DRR_PARAM.sourceIndex + axis]` is one component (axis 0, 1, 2).
+ * The kernels read the packed parameters only through this table (it is part of their worker source).
+ */
+export const DRR_PARAM = {
+  dims: 0,
+  columns: 3,
+  rows: 4,
+  blockShift: 5,
+  occupancyDims: 6,
+  sourceIndex: 9,
+  rayIndex: 12,
+  rayIndexPerColumn: 15,
+  rayIndexPerRow: 18,
+  rayMm: 21,
+  rayMmPerColumn: 24,
+  rayMmPerRow: 27,
+  samplesPerPlane: 30,
+  muScale: 31,
+  maxSampleSpacingVoxels: 32,
+  transposedJAddress: 33,
+} as const satisfies Record<keyof DrrParamFields, number>;
+
+/** Numbers in a packed parameter block. */
+export const DRR_PARAMS_LENGTH = 34;
+
+/** The fields written into a parameter block (`out`, by default a new one) at the slots DRR_PARAM names. */
+export function packDrrParams(
+  f: DrrParamFields,
+  out: Float64Array = new Float64Array(DRR_PARAMS_LENGTH),
+): Float64Array {
+  if (out.length < DRR_PARAMS_LENGTH) {
+    throw new DrrError(`a DRR parameter block holds ${DRR_PARAMS_LENGTH} numbers (got room for ${out.length})`);
+  }
+  for (const key of Object.keys(DRR_PARAM) as (keyof DrrParamFields)[]) {
+    const v = f[key], o = DRR_PARAM[key];
+    if (typeof v === 'number') {
+      out[o] = v;
+    } else {
+      out[o] = v[0];
+      out[o + 1] = v[1];
+      out[o + 2] = v[2];
+    }
+  }
+  return out;
+}
+
+/**
+ * The DRR inner loops, self-contained: `drrKernel`, `drrRayKernel` and the helpers they call reference
+ * nothing outside their own bodies except each other and `DRR_PARAM` (no imports, no other module
+ * constants), so a worker can be built from their source text (`drrKernelSource()`) in Node and in browsers
+ * alike. They allocate no per-ray memory.
  *
  * Both are Joseph's projector: a ray is followed along its dominant index axis m, and at every voxel plane
  * of that axis the attenuation is interpolated bilinearly in the plane (the voxel centres of the other
@@ -18,30 +114,21 @@ import type { DrrSimdContext } from './wasm.js';
  * position arithmetic: in JavaScript about twice as fast as following each ray, and the loops vectorise
  * (wasm.ts). It does not skip empty blocks (the occupancy grid is for drrRayKernel): each plane's rows
  * and columns are limited to those that rays cross inside the grid, and on the benchmark's CT, soft
- * tissue fills nearly every block anyway. When the
- * detector is parallel to the planes and its rows and columns follow p and q (e.g. AP and lateral views of
- * an axis-aligned volume) the virtual rays are the pixels themselves and the image equals the ray-by-ray
- * one (to float32 rounding with `simd`); otherwise the virtual grid has the detector's pixel density at its centre and each pixel takes the
- * bilinear interpolation of the four virtual rays around its own slopes (a small, smooth resampling of
- * the projection). Planes are sub-sampled (trilinear, `sub` samples per plane) when the steepest ray would
+ * tissue fills nearly every block anyway. When the detector is parallel to the planes and its rows and
+ * columns follow p and q (e.g. AP and lateral views of an axis-aligned volume) the virtual rays are the
+ * pixels themselves and the image equals the ray-by-ray one (to float32 rounding with `simd`); otherwise
+ * the virtual grid has the detector's pixel density at its centre and each pixel takes the bilinear
+ * interpolation of the four virtual rays around its own slopes (a small, smooth resampling of the
+ * projection). Planes are sub-sampled (trilinear, `sub` samples per plane) when the steepest ray would
  * cross a plane more than `maxSampleSpacingVoxels` apart. Geometries where one axis cannot serve every
  * ray of the image (rays nearly parallel to the planes) fall back to `drrRayKernel`.
  *
  * `drrRayKernel` follows each ray, in 16 x 8 pixel tiles, skipping 8-plane runs whose occupancy block is
  * empty (air, dilated by a block), and picks the dominant axis per ray.
  *
- * params layout (Float64Array, DRR_PARAMS_LENGTH):
- *  0-2 nx ny nz   3 columns  4 rows  5 block shift (log2 block size)  6-8 occupancy grid dims
- *  9-11 focal spot, voxel index
- *  12-14 ray direction of pixel (0,0), index space; 15-17 its change per column; 18-20 per row
- *  21-23 the same directions in patient mm: pixel (0,0); 24-26 per column; 27-29 per row
- *  30 samples per plane for drrRayKernel (from the central ray): 1 = Joseph's method; n > 1 = n trilinear
- *     samples per plane, for rays so oblique to all three axes that one sample per plane would be too sparse
- *  31 attenuation per unit of the stored integers, 1/mm
- *  32 largest distance between samples along a ray, voxels (drrKernel chooses its samples per plane)
- *  33 byte address of mu with j fastest in the WebAssembly memory (DrrSimdMemory.transposedJ), or -1
- * mu holds attenuation quantised to 16 bits (value * params[31] = 1/mm): half the memory traffic of
- * Float32, and the scale is applied once per ray since the sum is linear.
+ * params: a parameter block (`packDrrParams`; the fields are DrrParamFields). mu holds attenuation
+ * quantised to 16 bits (value * muScale = 1/mm): half the memory traffic of Float32, and the scale is
+ * applied once per ray since the sum is linear.
  *
  * With `simd` (wasm.ts: mu must then lie in that WebAssembly memory) the plane sweep's two row loops run
  * as WebAssembly SIMD in float32, about 4 times faster; without it they run here in float64.
@@ -58,26 +145,24 @@ export function drrKernel(
   rowEnd: number,
   simd?: DrrSimdContext | null,
 ): void {
-  const nx = params[0] | 0, ny = params[1] | 0, nz = params[2] | 0;
-  const columns = params[3] | 0, rows = params[4] | 0;
-  const muScale = params[31];
-  const maxSpacing = params[32] > 0 ? params[32] : 1.5;
+  const P = DRR_PARAM;
+  const nx = params[P.dims] | 0, ny = params[P.dims + 1] | 0, nz = params[P.dims + 2] | 0;
+  const columns = params[P.columns] | 0, rows = params[P.rows] | 0;
+  const muScale = params[P.muScale];
+  const maxSpacing = params[P.maxSampleSpacingVoxels] > 0 ? params[P.maxSampleSpacingVoxels] : 1.5;
   // Dominant axis m from the detector's central ray; p, q the in-plane axes (p the faster in memory).
   const cc = (columns - 1) / 2, rc = (rows - 1) / 2;
-  const a0 = Math.abs(params[12] + cc * params[15] + rc * params[18]);
-  const a1 = Math.abs(params[13] + cc * params[16] + rc * params[19]);
-  const a2 = Math.abs(params[14] + cc * params[17] + rc * params[20]);
-  const am = a1 > a0 && a1 >= a2 ? 1 : a2 > a0 && a2 > a1 ? 2 : 0;
+  const am = drrSweepAxis(params);
   const ap = am === 0 ? 1 : 0, aq = am === 2 ? 1 : 2;
   const nm = am === 0 ? nx : am === 1 ? ny : nz;
   const np = ap === 0 ? nx : ny, nq = aq === 1 ? ny : nz;
   const strideM = am === 0 ? 1 : am === 1 ? nx : nx * ny;
   const strideP = ap === 0 ? 1 : nx, strideQ = aq === 1 ? nx : nx * ny;
-  const sm = params[9 + am], sp = params[9 + ap], sq = params[9 + aq];
+  const sm = params[P.sourceIndex + am], sp = params[P.sourceIndex + ap], sq = params[P.sourceIndex + aq];
   // Ray direction components along m, p, q of pixel (c, r): w0 + c wc + r wr.
-  const wm0 = params[12 + am], wmc = params[15 + am], wmr = params[18 + am];
-  const wp0 = params[12 + ap], wpc = params[15 + ap], wpr = params[18 + ap];
-  const wq0 = params[12 + aq], wqc = params[15 + aq], wqr = params[18 + aq];
+  const wm0 = params[P.rayIndex + am], wmc = params[P.rayIndexPerColumn + am], wmr = params[P.rayIndexPerRow + am];
+  const wp0 = params[P.rayIndex + ap], wpc = params[P.rayIndexPerColumn + ap], wpr = params[P.rayIndexPerRow + ap];
+  const wq0 = params[P.rayIndex + aq], wqc = params[P.rayIndexPerColumn + aq], wqr = params[P.rayIndexPerRow + aq];
   const side = wm0 + cc * wmc + rc * wmr > 0 ? 1 : -1;
   // Over the detector's corners (k < 4) and centre (k = 4): slope range, steepest step, and the slope
   // change per pixel at the centre (the virtual grid's spacing).
@@ -118,7 +203,8 @@ export function drrKernel(
   if (mFirst > mLast) return;
 
   // Detector parallel to the planes with columns along p and rows along q: virtual rays = pixels.
-  const tol = 1e-9 * (Math.abs(wm0) + Math.abs(wmc) + Math.abs(wmr) + Math.abs(wp0) + Math.abs(wpc) + Math.abs(wpr) + Math.abs(wq0) + Math.abs(wqc) + Math.abs(wqr));
+  const tol = 1e-9 * (Math.abs(wm0) + Math.abs(wmc) + Math.abs(wmr) + Math.abs(wp0) + Math.abs(wpc)
+    + Math.abs(wpr) + Math.abs(wq0) + Math.abs(wqc) + Math.abs(wqr));
   const aligned = Math.abs(wmc) < tol && Math.abs(wmr) < tol && Math.abs(wpr) < tol && Math.abs(wqc) < tol;
   let u0: number, v0: number, nU: number, nV: number;
   if (aligned) {
@@ -185,219 +271,151 @@ export function drrKernel(
   const invSub = 1 / sub;
   // Tiles of virtual rows: a tile's rows of the plane stay in cache from one plane to the next.
   const TILE = 32;
-  // WebAssembly scratch, in 4-float blocks: the tile's sums, the column table, two resampled rows.
+  // The row loops in WebAssembly when its scratch holds, in 4-float blocks, the tile's sums, the column
+  // table and two resampled rows; otherwise in JavaScript (float64).
   const W4 = ((width + 3) & ~3) + 4;
-  if (simd && (TILE + 4) * W4 * 4 <= simd.scratchBytes) {
-    const f32 = simd.f32, i32 = simd.i32, accrow = simd.accrow;
-    // Swept along i with the j-fastest copy: rows along j are contiguous there.
-    const tr = am === 0 && params[33] >= 0;
-    const vol = tr ? new Uint16Array(f32.buffer, params[33], nx * ny * nz) : mu;
-    const sStrideM = tr ? ny * nz : strideM, sStrideP = tr ? 1 : strideP, sStrideQ = tr ? ny : strideQ;
-    const hrow = sStrideP === 1 ? simd.hrow1 : simd.hrow;
-    const pAcc = simd.scratch, pIp = pAcc + TILE * W4 * 4, pTp = pIp + W4 * 4;
-    const muByte = vol.byteOffset, strideP2 = sStrideP * 2;
-    let pHA = pTp + W4 * 4, pHB = pHA + W4 * 4;
-    for (let t0 = 0; t0 < height; t0 += TILE) {
-      const t1 = t0 + TILE < height ? t0 + TILE : height;
-      f32.fill(0, pAcc >> 2, (pAcc >> 2) + TILE * W4);
-      for (let m = mFirst; m <= mLast; m++) {
-        for (let s = 0; s < sub; s++) {
-          let xm = sub === 1 ? m : m - 0.5 + (s + 0.5) * invSub;
-          if (xm < 0) xm = 0;
-          else if (xm > nm - 1) xm = nm - 1;
-          let im = xm | 0;
-          if (im > nm - 2) im = nm - 2;
-          const tm = xm - im;
-          const two = tm > 0;
-          const dm = xm - sm;
-          const pB = dm * du, pG = sp + dm * u0;
-          let ua = 0, ub = width - 1;
-          if (pB !== 0) {
-            let lo = Math.ceil(-pG / pB), hi = Math.floor((np - 1 - pG) / pB);
-            if (pB < 0) {
-              const t = Math.ceil((np - 1 - pG) / pB);
-              hi = Math.floor(-pG / pB);
-              lo = t;
-            }
-            if (lo - bU0 > ua) ua = lo - bU0;
-            if (hi - bU0 < ub) ub = hi - bU0;
-          } else if (!(pG >= 0 && pG <= np - 1)) continue;
-          if (ua > ub) continue;
-          // Whole 4-float blocks: the columns added around [ua, ub] read the row's first voxel and are
-          // zeroed after resampling, so they add nothing.
-          const ua4 = ua & ~3, ub4 = (ub | 3) + 1;
-          const ipo = pIp >> 2, tpo = pTp >> 2;
-          for (let U = ua4; U < ua; U++) {
-            i32[ipo + U] = 0;
-            f32[tpo + U] = 0;
+  const ws = simd && (TILE + 4) * W4 * 4 <= simd.scratchBytes ? simd : null;
+  const f32 = ws ? ws.f32 : new Float32Array(0), i32 = ws ? ws.i32 : new Int32Array(0);
+  // Swept along i with the j-fastest copy (WebAssembly memory only): rows along j are contiguous there.
+  const tJ = params[P.transposedJAddress];
+  const tr = ws !== null && am === 0 && tJ >= 0;
+  const vol = tr ? new Uint16Array(f32.buffer, tJ, nx * ny * nz) : mu;
+  const sM = tr ? ny * nz : strideM, sP = tr ? 1 : strideP, sQ = tr ? ny : strideQ;
+  // Scratch byte addresses: the tile's sums, the column table (offsets, weights), two resampled rows.
+  const pAcc = ws ? ws.scratch : 0, pIp = pAcc + TILE * W4 * 4, pTp = pIp + W4 * 4;
+  const pH = [pTp + W4 * 4, pTp + 2 * W4 * 4];
+  const ipo = pIp >> 2, tpo = pTp >> 2, muByte = vol.byteOffset, strideP2 = sP * 2;
+  const hrow = ws ? (sP === 1 ? ws.hrow1 : ws.hrow) : null;
+  // In JavaScript: the column table (voxel offset along p and weight of each virtual column in the current
+  // plane; with `ws` it lies in the scratch) and the two resampled rows.
+  const ipOff = new Int32Array(width), tpW = new Float64Array(width);
+  const hJs = [new Float64Array(width), new Float64Array(width)];
+  // Which of the two row buffers holds row iq (the other holds iq + 1).
+  let slotA = 0;
+  for (let t0 = 0; t0 < height; t0 += TILE) {
+    const t1 = t0 + TILE < height ? t0 + TILE : height;
+    if (ws) f32.fill(0, pAcc >> 2, (pAcc >> 2) + TILE * W4);
+    for (let m = mFirst; m <= mLast; m++) {
+      for (let s = 0; s < sub; s++) {
+        let xm = sub === 1 ? m : m - 0.5 + (s + 0.5) * invSub;
+        if (xm < 0) xm = 0;
+        else if (xm > nm - 1) xm = nm - 1;
+        let im = xm | 0;
+        if (im > nm - 2) im = nm - 2;
+        const tm = xm - im;
+        const two = tm > 0;
+        const dm = xm - sm;
+        // p of virtual column G = bU0 + U is pG + G pB; the columns with p inside [0, np - 1] take part.
+        // (Written in the global column so that every band computes the same numbers.)
+        const pB = dm * du, pG = sp + dm * u0;
+        let ua = 0, ub = width - 1;
+        if (pB !== 0) {
+          let lo = Math.ceil(-pG / pB), hi = Math.floor((np - 1 - pG) / pB);
+          if (pB < 0) {
+            const t = Math.ceil((np - 1 - pG) / pB);
+            hi = Math.floor(-pG / pB);
+            lo = t;
           }
-          for (let U = ua; U <= ub; U++) {
-            let p = pG + (U + bU0) * pB;
-            if (p < 0) p = 0;
-            let ip = p | 0;
-            if (ip > np - 2) ip = np - 2;
-            let tp = p - ip;
-            if (tp > 1) tp = 1;
+          if (lo - bU0 > ua) ua = lo - bU0;
+          if (hi - bU0 < ub) ub = hi - bU0;
+        } else if (!(pG >= 0 && pG <= np - 1)) continue;
+        if (ua > ub) continue;
+        // The WebAssembly loops work on whole 4-float blocks: the columns added around [ua, ub] read the
+        // row's first voxel and are zeroed after resampling, so they add nothing.
+        const ua4 = ua & ~3, ub4 = (ub | 3) + 1;
+        if (ws) {
+          for (let U = ua4; U < ua; U++) i32[ipo + U] = f32[tpo + U] = 0;
+          for (let U = ub + 1; U < ub4; U++) i32[ipo + U] = f32[tpo + U] = 0;
+        }
+        for (let U = ua; U <= ub; U++) {
+          let p = pG + (U + bU0) * pB;
+          if (p < 0) p = 0;
+          let ip = p | 0;
+          if (ip > np - 2) ip = np - 2;
+          let tp = p - ip;
+          if (tp > 1) tp = 1;
+          if (ws) {
             i32[ipo + U] = ip * strideP2;
             f32[tpo + U] = tp;
+          } else {
+            ipOff[U] = ip * sP;
+            tpW[U] = tp;
           }
-          for (let U = ub + 1; U < ub4; U++) {
-            i32[ipo + U] = 0;
-            f32[tpo + U] = 0;
-          }
-          const qB = dm * dv, qG = sq + dm * v0;
-          const planeA = im * sStrideM, planeB = planeA + sStrideM;
-          let keyA = -1, keyB = -1;
-          for (let V = t0; V < t1; V++) {
-            let q = qG + (V + bV0) * qB;
-            if (!(q >= -1e-9 && q <= nq - 1 + 1e-9)) continue;
-            if (q < 0) q = 0;
-            let iq = q | 0;
-            if (iq > nq - 2) iq = nq - 2;
-            let tq = q - iq;
-            if (tq > 1) tq = 1;
-            if (keyA !== iq || keyB !== iq + 1) {
-              if (keyB === iq) {
-                const h = pHA;
-                pHA = pHB;
-                pHB = h;
-                keyA = iq;
-                keyB = -1;
-              } else if (keyA === iq + 1) {
-                const h = pHB;
-                pHB = pHA;
-                pHA = h;
-                keyB = iq + 1;
-                keyA = -1;
-              }
-              for (let w = 0; w < 2; w++) {
-                const qi = iq + w;
-                if ((w === 0 ? keyA : keyB) === qi) continue;
-                const ph = w === 0 ? pHA : pHB;
-                const rowA = planeA + qi * sStrideQ;
+        }
+        const qB = dm * dv, qG = sq + dm * v0;
+        const planeA = im * sM, planeB = planeA + sM;
+        let keyA = -1, keyB = -1;
+        for (let V = t0; V < t1; V++) {
+          let q = qG + (V + bV0) * qB;
+          if (!(q >= -1e-9 && q <= nq - 1 + 1e-9)) continue;
+          if (q < 0) q = 0;
+          let iq = q | 0;
+          if (iq > nq - 2) iq = nq - 2;
+          let tq = q - iq;
+          if (tq > 1) tq = 1;
+          // Rows iq and iq + 1 resampled along p (and between two planes when between planes), kept while
+          // the next virtual rows need the same ones.
+          if (keyA !== iq || keyB !== iq + 1) {
+            if (keyB === iq) {
+              slotA = 1 - slotA;
+              keyA = iq;
+              keyB = -1;
+            } else if (keyA === iq + 1) {
+              slotA = 1 - slotA;
+              keyB = iq + 1;
+              keyA = -1;
+            }
+            for (let w = 0; w < 2; w++) {
+              const qi = iq + w;
+              if ((w === 0 ? keyA : keyB) === qi) continue;
+              const slot = w === 0 ? slotA : 1 - slotA;
+              const rowA = planeA + qi * sQ, rowB = planeB + qi * sQ;
+              if (hrow) {
+                const ph = pH[slot], h = ph >> 2;
                 if (two) {
-                  const rowB = planeB + qi * sStrideQ, h = ph >> 2;
+                  // Deliberately a copy of the JavaScript loop below (same formula, float32 scratch instead
+                  // of float64 arrays): one helper for both makes its loads and stores polymorphic, and the
+                  // phantom's oblique view (-35, 20; 512 x 512, one thread) then took 478 -> 526 ms here and
+                  // 751 -> 779 ms in JavaScript (best of 12 and 6 runs, Node 20; drr/README.md).
                   for (let U = ua; U <= ub; U++) {
                     const o = i32[ipo + U] >> 1, tp = f32[tpo + U];
                     const x = rowA + o, y = rowB + o;
-                    const va = vol[x] + (vol[x + sStrideP] - vol[x]) * tp;
-                    const vb = vol[y] + (vol[y + sStrideP] - vol[y]) * tp;
+                    const va = vol[x] + (vol[x + sP] - vol[x]) * tp;
+                    const vb = vol[y] + (vol[y + sP] - vol[y]) * tp;
                     f32[h + U] = va + (vb - va) * tm;
                   }
                 } else {
                   hrow(ph + ua4 * 4, muByte + rowA * 2, ph + ub4 * 4, pIp + ua4 * 4, pTp + ua4 * 4, strideP2);
                 }
-                const h = ph >> 2;
                 for (let U = ua4; U < ua; U++) f32[h + U] = 0;
                 for (let U = ub + 1; U < ub4; U++) f32[h + U] = 0;
-                if (w === 0) keyA = qi;
-                else keyB = qi;
-              }
-            }
-            const pa = pAcc + (V - t0) * W4 * 4;
-            accrow(pa + ua4 * 4, pa + ub4 * 4, pHA + ua4 * 4, pHB + ua4 * 4, tq);
-          }
-        }
-      }
-      for (let V = t0; V < t1; V++) {
-        const src = (pAcc >> 2) + (V - t0) * W4, dst = V * width;
-        for (let U = 0; U < width; U++) acc[dst + U] = f32[src + U];
-      }
-    }
-  } else {
-
-    const ipOff = new Int32Array(width), tpW = new Float64Array(width);
-    let hA = new Float64Array(width), hB = new Float64Array(width);
-    for (let t0 = 0; t0 < height; t0 += TILE) {
-      const t1 = t0 + TILE < height ? t0 + TILE : height;
-      for (let m = mFirst; m <= mLast; m++) {
-        for (let s = 0; s < sub; s++) {
-          let xm = sub === 1 ? m : m - 0.5 + (s + 0.5) * invSub;
-          if (xm < 0) xm = 0;
-          else if (xm > nm - 1) xm = nm - 1;
-          let im = xm | 0;
-          if (im > nm - 2) im = nm - 2;
-          const tm = xm - im;
-          const two = tm > 0;
-          const dm = xm - sm;
-          // p of virtual column G = bU0 + U is pG + G pB; the columns with p inside [0, np - 1] take part.
-          // (Written in the global column so that every band computes the same numbers.)
-          const pB = dm * du, pG = sp + dm * u0;
-          let ua = 0, ub = width - 1;
-          if (pB !== 0) {
-            let lo = Math.ceil(-pG / pB), hi = Math.floor((np - 1 - pG) / pB);
-            if (pB < 0) {
-              const t = Math.ceil((np - 1 - pG) / pB);
-              hi = Math.floor(-pG / pB);
-              lo = t;
-            }
-            if (lo - bU0 > ua) ua = lo - bU0;
-            if (hi - bU0 < ub) ub = hi - bU0;
-          } else if (!(pG >= 0 && pG <= np - 1)) continue;
-          if (ua > ub) continue;
-          for (let U = ua; U <= ub; U++) {
-            let p = pG + (U + bU0) * pB;
-            if (p < 0) p = 0;
-            let ip = p | 0;
-            if (ip > np - 2) ip = np - 2;
-            let tp = p - ip;
-            if (tp > 1) tp = 1;
-            ipOff[U] = ip * strideP;
-            tpW[U] = tp;
-          }
-          const qB = dm * dv, qG = sq + dm * v0;
-          const planeA = im * strideM, planeB = planeA + strideM;
-          let keyA = -1, keyB = -1;
-          for (let V = t0; V < t1; V++) {
-            let q = qG + (V + bV0) * qB;
-            if (!(q >= -1e-9 && q <= nq - 1 + 1e-9)) continue;
-            if (q < 0) q = 0;
-            let iq = q | 0;
-            if (iq > nq - 2) iq = nq - 2;
-            let tq = q - iq;
-            if (tq > 1) tq = 1;
-            // Rows iq and iq + 1 resampled along p (and between two planes when between planes), kept while
-            // the next virtual rows need the same ones.
-            if (keyA !== iq || keyB !== iq + 1) {
-              if (keyB === iq) {
-                const h = hA;
-                hA = hB;
-                hB = h;
-                keyA = iq;
-                keyB = -1;
-              } else if (keyA === iq + 1) {
-                const h = hB;
-                hB = hA;
-                hA = h;
-                keyB = iq + 1;
-                keyA = -1;
-              }
-              for (let w = 0; w < 2; w++) {
-                const qi = iq + w;
-                if ((w === 0 ? keyA : keyB) === qi) continue;
-                const h = w === 0 ? hA : hB;
-                const rowA = planeA + qi * strideQ;
+              } else {
+                const h = hJs[slot];
                 if (two) {
-                  const rowB = planeB + qi * strideQ;
                   for (let U = ua; U <= ub; U++) {
                     const x = rowA + ipOff[U], y = rowB + ipOff[U], tp = tpW[U];
-                    const va = mu[x] + (mu[x + strideP] - mu[x]) * tp;
-                    const vb = mu[y] + (mu[y + strideP] - mu[y]) * tp;
+                    const va = vol[x] + (vol[x + sP] - vol[x]) * tp;
+                    const vb = vol[y] + (vol[y + sP] - vol[y]) * tp;
                     h[U] = va + (vb - va) * tm;
                   }
                 } else {
                   for (let U = ua; U <= ub; U++) {
                     const x = rowA + ipOff[U];
-                    const v00 = mu[x];
-                    h[U] = v00 + (mu[x + strideP] - v00) * tpW[U];
+                    const v00 = vol[x];
+                    h[U] = v00 + (vol[x + sP] - v00) * tpW[U];
                   }
                 }
-                if (w === 0) keyA = qi;
-                else keyB = qi;
               }
+              if (w === 0) keyA = qi;
+              else keyB = qi;
             }
+          }
+          if (ws) {
+            const pa = pAcc + (V - t0) * W4 * 4;
+            ws.accrow(pa + ua4 * 4, pa + ub4 * 4, pH[slotA] + ua4 * 4, pH[1 - slotA] + ua4 * 4, tq);
+          } else {
             const o = V * width;
-            const ha = hA, hb = hB;
+            const ha = hJs[slotA], hb = hJs[1 - slotA];
             for (let U = ua; U <= ub; U++) {
               const x = ha[U];
               acc[o + U] += x + (hb[U] - x) * tq;
@@ -406,8 +424,17 @@ export function drrKernel(
         }
       }
     }
+    if (ws) {
+      for (let V = t0; V < t1; V++) {
+        const src = (pAcc >> 2) + (V - t0) * W4, dst = V * width;
+        for (let U = 0; U < width; U++) acc[dst + U] = f32[src + U];
+      }
+    }
   }
   // Each sample stands for 1/sub of a plane step, |W| / |wm| mm per unit of m along the pixel's own ray.
+  const Wx0 = params[P.rayMm], Wxc = params[P.rayMmPerColumn], Wxr = params[P.rayMmPerRow];
+  const Wy0 = params[P.rayMm + 1], Wyc = params[P.rayMmPerColumn + 1], Wyr = params[P.rayMmPerRow + 1];
+  const Wz0 = params[P.rayMm + 2], Wzc = params[P.rayMmPerColumn + 2], Wzr = params[P.rayMmPerRow + 2];
   for (let r = rowStart; r < rowEnd; r++) {
     for (let c = 0; c < columns; c++) {
       const wm = wm0 + c * wmc + r * wmr;
@@ -432,14 +459,19 @@ export function drrKernel(
           val = x0 + (x1 - x0) * fv;
         }
       }
-      const Wx = params[21] + c * params[24] + r * params[27];
-      const Wy = params[22] + c * params[25] + r * params[28];
-      const Wz = params[23] + c * params[26] + r * params[29];
+      const Wx = Wx0 + c * Wxc + r * Wxr;
+      const Wy = Wy0 + c * Wyc + r * Wyr;
+      const Wz = Wz0 + c * Wzc + r * Wzr;
       out[r * columns + c] = (val * muScale * invSub * Math.sqrt(Wx * Wx + Wy * Wy + Wz * Wz)) / (wm < 0 ? -wm : wm);
     }
   }
 }
 
+/**
+ * Ray by ray (see drrKernel's description). It takes drrKernel's arguments less `simd`, the same on purpose
+ * (`duplicates` pairs the two signatures): drrKernel hands its call over unchanged where the plane sweep
+ * cannot serve a geometry, and tests call either on the same parameters.
+ */
 export function drrRayKernel(
   params: Float64Array,
   mu: Uint16Array,
@@ -448,15 +480,23 @@ export function drrRayKernel(
   rowStart: number,
   rowEnd: number,
 ): void {
-  const nx = params[0] | 0, ny = params[1] | 0, nz = params[2] | 0;
-  const columns = params[3] | 0;
-  const shift = params[5] | 0;
-  const bnx = params[6] | 0, bny = params[7] | 0;
+  const P = DRR_PARAM;
+  const nx = params[P.dims] | 0, ny = params[P.dims + 1] | 0, nz = params[P.dims + 2] | 0;
+  const columns = params[P.columns] | 0;
+  const shift = params[P.blockShift] | 0;
+  const bnx = params[P.occupancyDims] | 0, bny = params[P.occupancyDims + 1] | 0;
   const bmask = (1 << shift) - 1;
-  const si = params[9], sj = params[10], sk = params[11];
+  const si = params[P.sourceIndex], sj = params[P.sourceIndex + 1], sk = params[P.sourceIndex + 2];
   const EPS = 1e-4;
-  const sub = params[30] | 0 || 1;
-  const muScale = params[31];
+  const sub = params[P.samplesPerPlane] | 0 || 1;
+  const muScale = params[P.muScale];
+  // Rays in index space (w) and patient mm (W) of pixel (c, r): 0 + c * per column + r * per row.
+  const wi0 = params[P.rayIndex], wic = params[P.rayIndexPerColumn], wir = params[P.rayIndexPerRow];
+  const wj0 = params[P.rayIndex + 1], wjc = params[P.rayIndexPerColumn + 1], wjr = params[P.rayIndexPerRow + 1];
+  const wk0 = params[P.rayIndex + 2], wkc = params[P.rayIndexPerColumn + 2], wkr = params[P.rayIndexPerRow + 2];
+  const Wx0 = params[P.rayMm], Wxc = params[P.rayMmPerColumn], Wxr = params[P.rayMmPerRow];
+  const Wy0 = params[P.rayMm + 1], Wyc = params[P.rayMmPerColumn + 1], Wyr = params[P.rayMmPerRow + 1];
+  const Wz0 = params[P.rayMm + 2], Wzc = params[P.rayMmPerColumn + 2], Wzr = params[P.rayMmPerRow + 2];
   // Tiles of 16 x 8 pixels: neighbouring rays read the same cache lines, so a tile's working set stays
   // in the core's cache while a whole detector row's would not.
   for (let tr = rowStart; tr < rowEnd; tr += 8) {
@@ -465,46 +505,29 @@ export function drrRayKernel(
     const tcEnd = tc + 16 < columns ? tc + 16 : columns;
     for (let r = tr; r < trEnd; r++) {
     for (let c = tc; c < tcEnd; c++) {
-      const wi = params[12] + c * params[15] + r * params[18];
-      const wj = params[13] + c * params[16] + r * params[19];
-      const wk = params[14] + c * params[17] + r * params[20];
-      const Wx = params[21] + c * params[24] + r * params[27];
-      const Wy = params[22] + c * params[25] + r * params[28];
-      const Wz = params[23] + c * params[26] + r * params[29];
+      const wi = wi0 + c * wic + r * wir;
+      const wj = wj0 + c * wjc + r * wjr;
+      const wk = wk0 + c * wkc + r * wkr;
+      const Wx = Wx0 + c * Wxc + r * Wxr;
+      const Wy = Wy0 + c * Wyc + r * Wyr;
+      const Wz = Wz0 + c * Wzc + r * Wzr;
       const lenPerLambda = Math.sqrt(Wx * Wx + Wy * Wy + Wz * Wz);
-      // Clip lambda to the grid: voxel centres on the in-plane axes, slab edges on the dominant one.
       const ai = wi < 0 ? -wi : wi, aj = wj < 0 ? -wj : wj, ak = wk < 0 ? -wk : wk;
       let axis = 0;
       if (aj > ai && aj >= ak) axis = 1;
       else if (ak > ai && ak > aj) axis = 2;
+      // Clip lambda to the grid: voxel centres on the in-plane axes, slab edges on the dominant one.
       let lo = -Infinity, hi = Infinity;
-      // i
-      {
-        const a = axis === 0 ? -0.5 + EPS : EPS, b = axis === 0 ? nx - 0.5 - EPS : nx - 1 - EPS;
-        if (wi !== 0) {
-          let t0 = (a - si) / wi, t1 = (b - si) / wi;
+      for (let a = 0; a < 3; a++) {
+        const s = a === 0 ? si : a === 1 ? sj : sk, w = a === 0 ? wi : a === 1 ? wj : wk;
+        const n = a === 0 ? nx : a === 1 ? ny : nz;
+        const lower = axis === a ? -0.5 + EPS : EPS, upper = axis === a ? n - 0.5 - EPS : n - 1 - EPS;
+        if (w !== 0) {
+          let t0 = (lower - s) / w, t1 = (upper - s) / w;
           if (t0 > t1) { const t = t0; t0 = t1; t1 = t; }
           if (t0 > lo) lo = t0;
           if (t1 < hi) hi = t1;
-        } else if (si < a || si > b) hi = -Infinity;
-      }
-      {
-        const a = axis === 1 ? -0.5 + EPS : EPS, b = axis === 1 ? ny - 0.5 - EPS : ny - 1 - EPS;
-        if (wj !== 0) {
-          let t0 = (a - sj) / wj, t1 = (b - sj) / wj;
-          if (t0 > t1) { const t = t0; t0 = t1; t1 = t; }
-          if (t0 > lo) lo = t0;
-          if (t1 < hi) hi = t1;
-        } else if (sj < a || sj > b) hi = -Infinity;
-      }
-      {
-        const a = axis === 2 ? -0.5 + EPS : EPS, b = axis === 2 ? nz - 0.5 - EPS : nz - 1 - EPS;
-        if (wk !== 0) {
-          let t0 = (a - sk) / wk, t1 = (b - sk) / wk;
-          if (t0 > t1) { const t = t0; t0 = t1; t1 = t; }
-          if (t0 > lo) lo = t0;
-          if (t1 < hi) hi = t1;
-        } else if (sk < a || sk > b) hi = -Infinity;
+        } else if (s < lower || s > upper) hi = -Infinity;
       }
       if (lo < 0) lo = 0; // nothing behind the focal spot
       let sum = 0;
@@ -546,13 +569,7 @@ export function drrRayKernel(
             for (; m <= runEnd; m++) {
               const xp = p0 + m * dp, xq = q0 + m * dq;
               const ip = xp | 0, iq = xq | 0;
-              const tp = xp - ip, tq = xq - iq;
-              const base = m * strideM + ip * strideP + iq * strideQ;
-              const v00 = mu[base], v10 = mu[base + strideP];
-              const v01 = mu[base + strideQ], v11 = mu[base + strideP + strideQ];
-              const a0 = v00 + (v10 - v00) * tp;
-              const a1 = v01 + (v11 - v01) * tp;
-              sum += a0 + (a1 - a0) * tq;
+              sum += drrBilinear(mu, m * strideM + ip * strideP + iq * strideQ, strideP, strideQ, xp - ip, xq - iq);
             }
           } else {
             for (; m <= runEnd; m++) {
@@ -565,18 +582,9 @@ export function drrRayKernel(
                 if (xq < 0) xq = 0; else if (xq > nq - 1.000001) xq = nq - 1.000001;
                 const ip = xp | 0, iq = xq | 0;
                 const tp = xp - ip, tq = xq - iq;
-                let base = im * strideM + ip * strideP + iq * strideQ;
-                let v00 = mu[base], v10 = mu[base + strideP];
-                let v01 = mu[base + strideQ], v11 = mu[base + strideP + strideQ];
-                let a0 = v00 + (v10 - v00) * tp;
-                let a1 = v01 + (v11 - v01) * tp;
-                const b0 = a0 + (a1 - a0) * tq;
-                base += strideM;
-                v00 = mu[base]; v10 = mu[base + strideP];
-                v01 = mu[base + strideQ]; v11 = mu[base + strideP + strideQ];
-                a0 = v00 + (v10 - v00) * tp;
-                a1 = v01 + (v11 - v01) * tp;
-                const b1 = a0 + (a1 - a0) * tq;
+                const base = im * strideM + ip * strideP + iq * strideQ;
+                const b0 = drrBilinear(mu, base, strideP, strideQ, tp, tq);
+                const b1 = drrBilinear(mu, base + strideM, strideP, strideQ, tp, tq);
                 sum += (b0 + (b1 - b0) * tm) / sub;
               }
             }
@@ -592,4 +600,36 @@ export function drrRayKernel(
   }
 }
 
-export const DRR_PARAMS_LENGTH = 34;
+/**
+ * Bilinear interpolation of mu in one voxel plane: `base` is voxel (ip, iq) of the plane, tp and tq the
+ * fractions toward ip + 1 (strideP away) and iq + 1 (strideQ away).
+ */
+function drrBilinear(mu: Uint16Array, base: number, strideP: number, strideQ: number, tp: number, tq: number): number {
+  const v00 = mu[base], v10 = mu[base + strideP];
+  const v01 = mu[base + strideQ], v11 = mu[base + strideP + strideQ];
+  const a0 = v00 + (v10 - v00) * tp;
+  const a1 = v01 + (v11 - v01) * tp;
+  return a0 + (a1 - a0) * tq;
+}
+
+/** The index axis (0 i, 1 j, 2 k) that the kernels sweep for these parameters (the central ray's largest). */
+export function drrSweepAxis(params: Float64Array): number {
+  const P = DRR_PARAM;
+  const cc = (params[P.columns] - 1) / 2, rc = (params[P.rows] - 1) / 2;
+  const w0 = P.rayIndex, wc = P.rayIndexPerColumn, wr = P.rayIndexPerRow;
+  const a0 = Math.abs(params[w0] + cc * params[wc] + rc * params[wr]);
+  const a1 = Math.abs(params[w0 + 1] + cc * params[wc + 1] + rc * params[wr + 1]);
+  const a2 = Math.abs(params[w0 + 2] + cc * params[wc + 2] + rc * params[wr + 2]);
+  return a1 > a0 && a1 >= a2 ? 1 : a2 > a0 && a2 > a1 ? 2 : 0;
+}
+
+/**
+ * The kernels as the text of a script for a worker: `DRR_PARAM` and each function (drrKernel, drrRayKernel
+ * and their helpers) bound to its own name. Evaluated where `__name` exists (esbuild's keepNames helper,
+ * which test runners insert: `var __name = (f) => f;` will do).
+ */
+export function drrKernelSource(): string {
+  const parts = [drrBilinear, drrSweepAxis, drrRayKernel, drrKernel];
+  const table = `const DRR_PARAM = ${JSON.stringify(DRR_PARAM)};`;
+  return [table, ...parts.map((f) => `const ${f.name} = (${f.toString()});`)].join('\n');
+}

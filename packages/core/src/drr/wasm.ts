@@ -86,47 +86,56 @@ function body(locals: [number, number][], code: number[]): number[] {
 /** Advance the listed pointer locals by 16 bytes. */
 const advance = (...locals: number[]) => locals.flatMap((l) => [...get(l), ...i32const(16), ...I32_ADD, ...set(l)]);
 
+// Each function's locals by name: its parameters first (in the order of the DrrSimdContext signature),
+// then its own locals. The builders below address locals only through these tables.
+const HROW = { h: 0, row: 1, hEnd: 2, ipOff: 3, tp: 4, strideP2: 5, offsets: 6, a: 7, b: 8, x: 9 } as const;
+const HROW1 = { h: 0, row: 1, hEnd: 2, ipOff: 3, tp: 4, strideP2: 5, offsets: 6, pairs: 7, first: 8 } as const;
+const ACCROW = { acc: 0, accEnd: 1, ha: 2, hb: 3, tq: 4, tq4: 5, a: 6 } as const;
+
 function hrowBody(): number[] {
-  // params 0 h, 1 row, 2 hEnd, 3 ipOff, 4 tp, 5 strideP2; locals 6 offsets, 7 a, 8 b (v128), 9 x (i32)
+  const L = HROW; // locals offsets, a, b: v128; x: i32
   const c: number[] = [...LOOP];
-  c.push(...get(3), ...V128_LOAD, ...get(1), ...I32X4_SPLAT, ...I32X4_ADD, ...set(6));
-  c.push(...V128_ZERO, ...set(7), ...V128_ZERO, ...set(8));
+  c.push(...get(L.ipOff), ...V128_LOAD, ...get(L.row), ...I32X4_SPLAT, ...I32X4_ADD, ...set(L.offsets));
+  c.push(...V128_ZERO, ...set(L.a), ...V128_ZERO, ...set(L.b));
   for (let lane = 0; lane < 4; lane++) {
-    c.push(...get(6), ...I32X4_EXTRACT(lane), ...tee(9), ...get(7), ...LOAD16_LANE(lane), ...set(7));
-    c.push(...get(9), ...get(5), ...I32_ADD, ...get(8), ...LOAD16_LANE(lane), ...set(8));
+    c.push(...get(L.offsets), ...I32X4_EXTRACT(lane), ...tee(L.x), ...get(L.a), ...LOAD16_LANE(lane), ...set(L.a));
+    c.push(...get(L.x), ...get(L.strideP2), ...I32_ADD, ...get(L.b), ...LOAD16_LANE(lane), ...set(L.b));
   }
-  c.push(...get(7), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...tee(7));
-  c.push(...get(8), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...get(7), ...F32X4_SUB);
-  c.push(...get(4), ...V128_LOAD, ...F32X4_MUL, ...F32X4_ADD, ...set(8));
-  c.push(...get(0), ...get(8), ...V128_STORE);
-  c.push(...advance(0, 3, 4));
-  c.push(...get(0), ...get(2), ...I32_LT_U, ...BR_IF_0, ...END);
+  c.push(...get(L.a), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...tee(L.a));
+  c.push(...get(L.b), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...get(L.a), ...F32X4_SUB);
+  c.push(...get(L.tp), ...V128_LOAD, ...F32X4_MUL, ...F32X4_ADD, ...set(L.b));
+  c.push(...get(L.h), ...get(L.b), ...V128_STORE);
+  c.push(...advance(L.h, L.ipOff, L.tp));
+  c.push(...get(L.h), ...get(L.hEnd), ...I32_LT_U, ...BR_IF_0, ...END);
   return body([[3, V128], [1, I32]], c);
 }
 
 /** hrow for rows along the fastest axis (strideP2 = 2): one 32-bit load gives a voxel and its neighbour. */
 function hrow1Body(): number[] {
-  // params 0 h, 1 row, 2 hEnd, 3 ipOff, 4 tp, 5 (unused); locals 6 offsets, 7 pairs, 8 first (v128)
+  const L = HROW1; // strideP2 unused; locals offsets, pairs, first: v128
   const c: number[] = [...LOOP];
-  c.push(...get(3), ...V128_LOAD, ...get(1), ...I32X4_SPLAT, ...I32X4_ADD, ...set(6));
-  c.push(...V128_ZERO, ...set(7));
-  for (let lane = 0; lane < 4; lane++) c.push(...get(6), ...I32X4_EXTRACT(lane), ...get(7), ...LOAD32_LANE(lane), ...set(7));
-  c.push(...get(7), ...V128_LOW16, ...V128_AND, ...F32X4_CONVERT_I32X4_U, ...tee(8));
-  c.push(...get(7), ...i32const(16), ...I32X4_SHR_U, ...F32X4_CONVERT_I32X4_U, ...get(8), ...F32X4_SUB);
-  c.push(...get(4), ...V128_LOAD, ...F32X4_MUL, ...F32X4_ADD, ...set(7));
-  c.push(...get(0), ...get(7), ...V128_STORE);
-  c.push(...advance(0, 3, 4));
-  c.push(...get(0), ...get(2), ...I32_LT_U, ...BR_IF_0, ...END);
+  c.push(...get(L.ipOff), ...V128_LOAD, ...get(L.row), ...I32X4_SPLAT, ...I32X4_ADD, ...set(L.offsets));
+  c.push(...V128_ZERO, ...set(L.pairs));
+  for (let lane = 0; lane < 4; lane++) {
+    c.push(...get(L.offsets), ...I32X4_EXTRACT(lane), ...get(L.pairs), ...LOAD32_LANE(lane), ...set(L.pairs));
+  }
+  c.push(...get(L.pairs), ...V128_LOW16, ...V128_AND, ...F32X4_CONVERT_I32X4_U, ...tee(L.first));
+  c.push(...get(L.pairs), ...i32const(16), ...I32X4_SHR_U, ...F32X4_CONVERT_I32X4_U, ...get(L.first), ...F32X4_SUB);
+  c.push(...get(L.tp), ...V128_LOAD, ...F32X4_MUL, ...F32X4_ADD, ...set(L.pairs));
+  c.push(...get(L.h), ...get(L.pairs), ...V128_STORE);
+  c.push(...advance(L.h, L.ipOff, L.tp));
+  c.push(...get(L.h), ...get(L.hEnd), ...I32_LT_U, ...BR_IF_0, ...END);
   return body([[3, V128]], c);
 }
 
 function accrowBody(): number[] {
-  // params 0 acc, 1 accEnd, 2 ha, 3 hb, 4 tq (f32); locals 5 tq x4, 6 a (v128)
-  const c: number[] = [...get(4), ...F32X4_SPLAT, ...set(5), ...LOOP];
-  c.push(...get(2), ...V128_LOAD, ...tee(6), ...get(3), ...V128_LOAD, ...get(6), ...F32X4_SUB, ...get(5), ...F32X4_MUL, ...F32X4_ADD);
-  c.push(...get(0), ...V128_LOAD, ...F32X4_ADD, ...set(6), ...get(0), ...get(6), ...V128_STORE);
-  c.push(...advance(0, 2, 3));
-  c.push(...get(0), ...get(1), ...I32_LT_U, ...BR_IF_0, ...END);
+  const L = ACCROW; // tq is f32; locals tq4 (tq in 4 lanes), a: v128
+  const c: number[] = [...get(L.tq), ...F32X4_SPLAT, ...set(L.tq4), ...LOOP];
+  c.push(...get(L.ha), ...V128_LOAD, ...tee(L.a), ...get(L.hb), ...V128_LOAD, ...get(L.a), ...F32X4_SUB);
+  c.push(...get(L.tq4), ...F32X4_MUL, ...F32X4_ADD);
+  c.push(...get(L.acc), ...V128_LOAD, ...F32X4_ADD, ...set(L.a), ...get(L.acc), ...get(L.a), ...V128_STORE);
+  c.push(...advance(L.acc, L.ha, L.hb));
+  c.push(...get(L.acc), ...get(L.accEnd), ...I32_LT_U, ...BR_IF_0, ...END);
   return body([[2, V128]], c);
 }
 

@@ -4,4 +4,5 @@ export * from './nifti.js';
 export * from './nrrd.js';
 export * from './metaimage.js';
 export * from './sniff.js';
+export * from './xa-frame.js';
 export { inflateCapped, isGzip, MAX_DEFLATE_RATIO } from './inflate.js';

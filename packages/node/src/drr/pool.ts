@@ -3,8 +3,9 @@
  * SharedArrayBuffers: it is handed to each worker once, and every render only posts a parameter
  * block (DRR_PARAMS_LENGTH numbers) and row ranges, so a 2D/3D registration can call `render` thousands of times.
  *
- * The workers run core's `drrKernel` and `drrRayKernel` from their source text (self-contained by design),
- * so the pool works the same from TypeScript sources under the test runner and from the built package.
+ * The workers run core's `drrKernel` from its source text (`drrKernelSource`: the kernels, their helpers and
+ * the parameter table, self-contained by design), so the pool works the same from TypeScript sources under
+ * the test runner and from the built package.
  */
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
@@ -13,9 +14,8 @@ import {
   addDrrTransposedCopy,
   DRR_PARAMS_LENGTH,
   DrrError,
-  drrKernel,
+  drrKernelSource,
   drrParams,
-  drrRayKernel,
   drrSweepAxis,
   prepareDrrVolume,
   type CarmGeometry,
@@ -40,8 +40,7 @@ const WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 var __name = (f) => f;
-const drrRayKernel = (${drrRayKernel.toString()});
-const drrKernel = (${drrKernel.toString()});
+${drrKernelSource()}
 const mu = workerData.mu, occupancy = workerData.occupancy;
 // The SIMD row loops: an instance over the shared memory that holds mu, with this worker's scratch.
 let simd = null;

@@ -1,13 +1,32 @@
 /**
  * The GPU path of the virtual fluoroscopy: the same projection as core's CPU kernel (core prepares the
- * attenuation volume and the per-projection ray parameters with prepareDrrVolume and drrParams), with
+ * attenuation volume and the per-projection ray parameters with prepareDrrVolume and drrParamFields), with
  * the line integrals summed in a WebGL2 fragment shader, one fragment per detector pixel, sampling the
  * attenuation as a 3D texture (trilinear) every half voxel along the ray.
  *
  * Software WebGL (SwiftShader) is not a GPU: create() refuses it so the CPU workers, which are faster
  * there, take over.
  */
-import { DRR_PARAMS_LENGTH, drrParams, fluoroscopyImage, prepareDrrVolume, renderLineIntegrals, carmGeometry, carmPreset, type CarmGeometry, type DrrVolume, type Volume } from '@corridor/core';
+import {
+  carmGeometry,
+  carmPreset,
+  drrParamFields,
+  fluoroscopyImage,
+  prepareDrrVolume,
+  renderLineIntegrals,
+  type CarmGeometry,
+  type DrrParamFields,
+  type DrrVolume,
+  type Volume,
+} from '@corridor/core';
+
+/**
+ * The shader's vector uniforms: each carries the DrrParamFields field of its name (`u_` + field), and is
+ * declared in the shader and set by render() from this one list.
+ */
+const FIELD_UNIFORMS = [
+  'dims', 'sourceIndex', 'rayIndex', 'rayIndexPerColumn', 'rayIndexPerRow', 'rayMm', 'rayMmPerColumn', 'rayMmPerRow',
+] as const satisfies readonly (keyof DrrParamFields)[];
 
 const VS = `#version 300 es
 in vec2 aPos;
@@ -17,14 +36,7 @@ const FS = `#version 300 es
 precision highp float;
 precision highp sampler3D;
 uniform sampler3D uMu;
-uniform vec3 uDims;
-uniform vec3 uSrc;
-uniform vec3 uW0;
-uniform vec3 uWc;
-uniform vec3 uWr;
-uniform vec3 uP0;
-uniform vec3 uPc;
-uniform vec3 uPr;
+${FIELD_UNIFORMS.map((name) => `uniform vec3 u_${name};`).join('\n')}
 uniform vec2 uSize;
 uniform float uLo;
 uniform float uHi;
@@ -33,11 +45,11 @@ void main() {
   // Pixel (c, r): column from the left, row from the top; gl_FragCoord counts rows from the bottom.
   float c = gl_FragCoord.x - 0.5;
   float r = uSize.y - gl_FragCoord.y - 0.5;
-  vec3 w = uW0 + c * uWc + r * uWr;
-  vec3 W = uP0 + c * uPc + r * uPr;
+  vec3 w = u_rayIndex + c * u_rayIndexPerColumn + r * u_rayIndexPerRow;
+  vec3 W = u_rayMm + c * u_rayMmPerColumn + r * u_rayMmPerRow;
   vec3 inv = 1.0 / w;
-  vec3 t0 = (vec3(-0.5) - uSrc) * inv;
-  vec3 t1 = (uDims - vec3(0.5) - uSrc) * inv;
+  vec3 t0 = (vec3(-0.5) - u_sourceIndex) * inv;
+  vec3 t1 = (u_dims - vec3(0.5) - u_sourceIndex) * inv;
   vec3 tmin = min(t0, t1);
   vec3 tmax = max(t0, t1);
   float lo = max(max(tmin.x, tmin.y), max(tmin.z, 0.0));
@@ -47,8 +59,8 @@ void main() {
     float dl = 0.5 / length(w);
     int n = min(int(ceil((hi - lo) / dl)), 8192);
     for (int i = 0; i < n; i++) {
-      vec3 p = uSrc + (lo + (float(i) + 0.5) * dl) * w;
-      sum += texture(uMu, (p + 0.5) / uDims).r;
+      vec3 p = u_sourceIndex + (lo + (float(i) + 0.5) * dl) * w;
+      sum += texture(uMu, (p + 0.5) / u_dims).r;
     }
     sum *= dl * length(W);
   }
@@ -63,7 +75,6 @@ export class GlDrr {
   private tex: WebGLTexture | null = null;
   private dv: DrrVolume | null = null;
   private window = { lo: 0, hi: 1 };
-  private params = new Float64Array(DRR_PARAMS_LENGTH);
   readonly rendererName: string;
 
   private constructor(canvas: HTMLCanvasElement, gl: WebGL2RenderingContext, rendererName: string) {
@@ -125,20 +136,11 @@ export class GlDrr {
   render(g: CarmGeometry): void {
     const gl = this.gl;
     if (!this.dv || !this.tex) return;
-    const p = drrParams(this.dv, g, this.params);
+    const f = canvasFields(drrParamFields(this.dv, g), g.columns / this.canvas.width, g.rows / this.canvas.height);
     gl.viewport(0, 0, this.canvas.width, this.canvas.height);
     gl.useProgram(this.prog);
     const u = (n: string) => gl.getUniformLocation(this.prog, n);
-    gl.uniform3f(u('uDims'), p[0], p[1], p[2]);
-    gl.uniform3f(u('uSrc'), p[9], p[10], p[11]);
-    // The canvas may be smaller than g: scale the per-pixel steps so the canvas covers the whole detector.
-    const sc = g.columns / this.canvas.width, sr = g.rows / this.canvas.height;
-    gl.uniform3f(u('uW0'), p[12] + (sc - 1) / 2 * p[15] + (sr - 1) / 2 * p[18], p[13] + (sc - 1) / 2 * p[16] + (sr - 1) / 2 * p[19], p[14] + (sc - 1) / 2 * p[17] + (sr - 1) / 2 * p[20]);
-    gl.uniform3f(u('uWc'), p[15] * sc, p[16] * sc, p[17] * sc);
-    gl.uniform3f(u('uWr'), p[18] * sr, p[19] * sr, p[20] * sr);
-    gl.uniform3f(u('uP0'), p[21] + (sc - 1) / 2 * p[24] + (sr - 1) / 2 * p[27], p[22] + (sc - 1) / 2 * p[25] + (sr - 1) / 2 * p[28], p[23] + (sc - 1) / 2 * p[26] + (sr - 1) / 2 * p[29]);
-    gl.uniform3f(u('uPc'), p[24] * sc, p[25] * sc, p[26] * sc);
-    gl.uniform3f(u('uPr'), p[27] * sr, p[28] * sr, p[29] * sr);
+    for (const name of FIELD_UNIFORMS) gl.uniform3f(u(`u_${name}`), f[name][0], f[name][1], f[name][2]);
     gl.uniform2f(u('uSize'), this.canvas.width, this.canvas.height);
     gl.uniform1f(u('uLo'), this.window.lo);
     gl.uniform1f(u('uHi'), this.window.hi);
@@ -153,6 +155,27 @@ export class GlDrr {
     const px = new Uint8Array(4);
     this.gl.readPixels(0, 0, 1, 1, this.gl.RGBA, this.gl.UNSIGNED_BYTE, px);
   }
+}
+
+/**
+ * The fields for a canvas whose pixels each cover sc detector columns and sr detector rows: the per-pixel
+ * ray steps scaled and the first ray moved to the centre of the canvas's first pixel, so that the canvas
+ * covers the whole detector.
+ */
+function canvasFields(f: DrrParamFields, sc: number, sr: number): DrrParamFields {
+  type T = DrrParamFields['rayIndex'];
+  const first = (o: T, pc: T, pr: T): T =>
+    [0, 1, 2].map((a) => o[a] + (sc - 1) / 2 * pc[a] + (sr - 1) / 2 * pr[a]) as T;
+  const scaled = (v: T, s: number): T => [v[0] * s, v[1] * s, v[2] * s];
+  return {
+    ...f,
+    rayIndex: first(f.rayIndex, f.rayIndexPerColumn, f.rayIndexPerRow),
+    rayIndexPerColumn: scaled(f.rayIndexPerColumn, sc),
+    rayIndexPerRow: scaled(f.rayIndexPerRow, sr),
+    rayMm: first(f.rayMm, f.rayMmPerColumn, f.rayMmPerRow),
+    rayMmPerColumn: scaled(f.rayMmPerColumn, sc),
+    rayMmPerRow: scaled(f.rayMmPerRow, sr),
+  };
 }
 
 function center(v: Volume): [number, number, number] {

@@ -13,10 +13,10 @@
  */
 import { FormatError } from '../errors.js';
 import type { Point3 } from '../math/vec3.js';
-import { parseDicom, type DicomDataset } from '../io/dicom/parse.js';
-import { decodeFrame, describePixels } from '../io/dicom/pixels.js';
-import { DicomElementWriter, formatDS, part10File, uidFromText } from '../io/dicom/writer.js';
-import { validateGeometry, type CarmGeometry, type CarmSystem } from './geometry.js';
+import { parseDicom, type DicomDataset } from './dicom/parse.js';
+import { decodeFrame, describePixels } from './dicom/pixels.js';
+import { DicomElementWriter, formatDS, part10File, uidFromText } from './dicom/writer.js';
+import { validateGeometry, type CarmGeometry, type CarmSystem } from '../carm/geometry.js';
 
 const XA_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.1';
 const RF_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.2';

@@ -2,12 +2,12 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { carmPreset, mat34MaxAbsDiff, projectionMatrix, projectPoint, type CarmGeometry } from './geometry.js';
-import { readXaFrame, writeXaFrame } from './xaFrame.js';
-import { drawOverlay, grayToRgba, overlayGeometry } from './overlay.js';
-import { bullseyeView, type PathLike } from './views.js';
+import { carmPreset, mat34MaxAbsDiff, projectionMatrix, projectPoint, type CarmGeometry } from '../carm/geometry.js';
+import { readXaFrame, writeXaFrame } from './xa-frame.js';
+import { drawOverlay, grayToRgba, overlayGeometry } from '../carm/overlay.js';
+import { bullseyeView, type PathLike } from '../carm/views.js';
 
-/** <repo>/../shared/data, found from this file (packages/core/src/carm). */
+/** <repo>/../shared/data, found from this file (packages/core/src/io). */
 const dataDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../../shared/data');
 const system = carmPreset('artis-zee-floor');
 
