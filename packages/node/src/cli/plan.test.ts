@@ -120,6 +120,49 @@ describe('corridor plan / analyze on the phantom', () => {
     expect(canal!.depthMm).toBeGreaterThan(3.65);
   }, 60_000);
 
+  it('analyze with no options gives each path the fit, clearance and widest tool it was planned with', async () => {
+    const out = path.join(dir, 'plan-defaults.json');
+    let r = await runCli('plan', path.join(dir, 'ct.nii.gz'), '--labels', path.join(dir, 'labels.nii.gz'), '--auto', 's1,s2,alar-left,alar-right', '--out', out, '--json');
+    expect(r.code, r.err).toBe(0);
+    const planned = (JSON.parse(r.out) as { results: { id: string; analysis: Analysis & { maxDiameterMm: number; marginMm: number } }[] }).results;
+    r = await runCli('analyze', out, path.join(dir, 'ct.nii.gz'), '--labels', path.join(dir, 'labels.nii.gz'), '--json');
+    expect(r.code, r.err).toBe(0);
+    const again = (JSON.parse(r.out) as { paths: (Analysis & { maxDiameterMm: number; marginMm: number })[] }).paths;
+    expect(again.map((a) => a.id)).toEqual(planned.map((p) => p.id));
+    planned.forEach(({ analysis: p }, i) => {
+      // Alar paths are planned at 2 mm: analyze must not fall back to 1 mm (it did: 17.1 vs 19.1 mm).
+      expect(again[i].marginMm).toBe(p.id.startsWith('alar') ? 2 : 1);
+      expect(again[i].fits).toBe(p.fits);
+      expect(again[i].minClearanceMm).toBeCloseTo(p.minClearanceMm, 9);
+      expect(again[i].maxDiameterMm).toBeCloseTo(p.maxDiameterMm, 9);
+    });
+  }, 60_000);
+
+  it('refuses labels of another grid, a plan on another volume and a seed outside the CT, writing nothing', async () => {
+    const other = path.join(dir, 'other-2mm');
+    let r = await runCli('phantom', '--out', other, '--voxel', '2', '--quiet');
+    expect(r.code, r.err).toBe(0);
+    const dims = (d: string) => readFile(path.join(d, 'truth.json'), 'utf8').then((t) => (JSON.parse(t) as { dims: number[] }).dims.join(' x '));
+    const out = path.join(dir, 'refused.json');
+    r = await runCli('plan', path.join(dir, 'ct.nii.gz'), '--labels', path.join(other, 'labels.nii.gz'), '--anatomy', 'phantom', '--auto', 's1', '--out', out);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/the segmentation is not on the CT's grid/);
+    // Both grids, by their voxel counts (from each phantom's truth.json, 1.5 and 2 mm).
+    expect(r.err).toContain(await dims(dir));
+    expect(r.err).toContain(await dims(other));
+    expect(existsSync(out)).toBe(false);
+
+    r = await runCli('analyze', path.join(dir, 'plan.json'), path.join(other, 'ct.nii.gz'), '--labels', path.join(other, 'labels.nii.gz'));
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/plan\.json: the plan was made on another grid/);
+    expect(r.out).not.toMatch(/Infinity|NaN/);
+
+    r = await runCli('plan', path.join(dir, 'ct.nii.gz'), '--labels', path.join(dir, 'labels.nii.gz'), '--auto', 's1', '--seed', 's1=900,0,0', '--out', out);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/the s1 seed \(900\.0, 0\.0, 0\.0\) mm LPS lies outside the CT/);
+    expect(existsSync(out)).toBe(false);
+  }, 60_000);
+
   it('rejects an unknown anatomy, naming the option', async () => {
     const r = await runCli('plan', path.join(dir, 'ct.nii.gz'), '--labels', path.join(dir, 'labels.nii.gz'), '--anatomy', 'atlas', '--auto', 's1', '--out', path.join(dir, 'x.json'));
     expect(r.code).not.toBe(0);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { DEFAULT_TOOLS, boneMaskPresetOptions, corridorMapFromIntensity, generatePhantom, planTransSacral, readNifti, writeNifti, type Point3 } from '@corridor/core';
 import { analyzePlanPaths, openPlanningCase, type PlanPath } from '@corridor/core';
 import { ARTIFACTS, screenshot, shownErrors, startHarness, type Harness } from './harness.js';
+import { runCli } from '../../../node/src/test-helpers/run-cli.js';
 // The phantom case exactly as the case worker builds it (CT, labels, anatomy), for core's own analysis.
 import { phantomCase } from '../worker/sources.js';
 
@@ -296,4 +297,70 @@ describe('workstation end to end (Chromium, CPU fallback)', () => {
     await screenshot(h.page, '6-intensity-plan');
     expect(await shownErrors(h.page)).toEqual([]);
   }, 180_000);
+
+  it('the CLI and the workstation plan the same: four paths from the phantom labels, S1 on each bone mask preset (1e-6 mm)', async () => {
+    // One phantom on disk, as a user has it: the CLI plans on the files, the workstation opens the same files.
+    const dir = path.join(ARTIFACTS, 'parity');
+    let r = await runCli('phantom', '--out', dir, '--voxel', '1.5', '--quiet');
+    expect(r.code, r.err).toBe(0);
+    const ct = path.join(dir, 'ct.nii.gz'), labels = path.join(dir, 'labels.nii.gz');
+    interface CliAnalysis { minClearanceMm: number | null; maxDiameterMm: number; boneToBoneMm: number; fits: boolean; marginMm: number }
+    interface CliPlan { plan: { paths: { id: string; entry: number[]; target: number[] }[] }; results: { id: string; analysis: CliAnalysis; profile: { clearanceMm: (number | null)[] } }[] }
+    const pageReports = async () =>
+      JSON.parse(await (h.page.evaluate('JSON.stringify([...window.corridor.app.store.reports.entries()])') as Promise<string>)) as
+        [string, { analysis: CliAnalysis; profile: { clearanceMm: (number | null)[] } }][];
+    const same = async (cli: CliPlan, ids: string[]) => {
+      const page = await plan();
+      const reports = new Map(await pageReports());
+      for (const id of ids) {
+        const c = cli.plan.paths.find((p) => p.id === id), w = page.paths.find((p) => p.id === id);
+        const ca = cli.results.find((x) => x.id === id), wa = reports.get(id);
+        if (!c || !w || !ca || !wa) throw new Error(`path ${id} missing: CLI ${!!c}, workstation ${!!w}, reports ${!!ca}/${!!wa}`);
+        for (let k = 0; k < 3; k++) {
+          expect(Math.abs(w.entry[k] - c.entry[k]), `${id} entry ${w.entry.join()} vs ${c.entry.join()}`).toBeLessThan(1e-6);
+          expect(Math.abs(w.target[k] - c.target[k]), `${id} target ${w.target.join()} vs ${c.target.join()}`).toBeLessThan(1e-6);
+        }
+        expect(wa.analysis.fits).toBe(ca.analysis.fits);
+        expect(wa.analysis.marginMm).toBe(ca.analysis.marginMm);
+        expect(Math.abs((wa.analysis.minClearanceMm ?? NaN) - (ca.analysis.minClearanceMm ?? NaN))).toBeLessThan(1e-6);
+        expect(Math.abs(wa.analysis.maxDiameterMm - ca.analysis.maxDiameterMm)).toBeLessThan(1e-6);
+        expect(Math.abs(wa.analysis.boneToBoneMm - ca.analysis.boneToBoneMm)).toBeLessThan(1e-6);
+        expect(wa.profile.clearanceMm.length).toBe(ca.profile.clearanceMm.length);
+      }
+    };
+    const open = async (files: string[], name: string) => {
+      await h.page.setInputFiles('input[data-field=images]', files);
+      await h.page.waitForFunction((n) => (globalThis as unknown as { document: PageDoc }).document.body.dataset.case === n, name, { timeout: 60_000 });
+      await settled();
+    };
+    // With labels: all four paths from the segmentation's seeds.
+    r = await runCli('plan', ct, '--labels', labels, '--auto', 's1,s2,alar-left,alar-right', '--out', path.join(dir, 'plan.json'), '--json');
+    expect(r.code, r.err).toBe(0);
+    const withLabels = JSON.parse(r.out) as CliPlan;
+    const caseName = readNifti(await readFile(ct), ct).volume.meta.seriesDescription ?? readNifti(await readFile(ct), ct).volume.meta.source ?? 'case';
+    await open([ct, labels], caseName);
+    await h.page.click('button[data-action=auto]');
+    await waitRows(4, 120_000);
+    await settled();
+    await same(withLabels, ['s1', 's2', 'alar-left', 'alar-right']);
+    // CT alone, S1 seeded at the same point, on each preset.
+    const seed = withLabels.plan.paths.find((p) => p.id === 's1');
+    if (!seed) throw new Error('no S1');
+    const mid = [0, 1, 2].map((k) => (seed.entry[k] + seed.target[k]) / 2);
+    await open([ct], caseName);
+    await h.page.evaluate(`window.corridor.app.store.setCrosshair(${JSON.stringify(mid)})`);
+    for (const preset of ['standard', 'demineralized', 'demineralized-faint-cortex']) {
+      r = await runCli('plan', ct, '--auto', 's1', '--seed', `s1=${mid.join(',')}`, '--bone-mask', preset, '--out', path.join(dir, `s1-${preset}.json`), '--json');
+      expect(r.code, r.err).toBe(0);
+      await h.page.selectOption('[data-field=bone-mask]', preset);
+      await h.page.selectOption('[data-field=plan-at]', 's1');
+      // The plan keeps the earlier S1 until this one is back: wait for the planner's notes to be replaced.
+      await h.page.evaluate('window.corridor.app.autoPlanNotes = null');
+      await h.page.click('button[data-action=plan-at]');
+      await h.page.waitForFunction(() => (globalThis as unknown as { corridor: { app: { autoPlanNotes: unknown } } }).corridor.app.autoPlanNotes !== null, null, { timeout: 60_000 });
+      await settled();
+      await same(JSON.parse(r.out) as CliPlan, ['s1']);
+    }
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 300_000);
 });
