@@ -103,6 +103,8 @@ export class App {
     const saved = this.restorePlan();
     st.resetPlan(saved ?? { schemaVersion: PLAN_SCHEMA_VERSION, volume: { file: info.name, indexToPatient: v.indexToPatient }, paths: [] });
     st.emit('volume', 'crosshair', 'window', 'carm', 'xa');
+    // A segmentation set aside (another grid, unknown labels) is said, never dropped without a word.
+    for (const w of info.warnings) this.ui.message('warning', w);
     // First image: the views draw on the next animation frame.
     requestAnimationFrame(() => requestAnimationFrame(() => {
       this.timings.firstImageMs = performance.now() - t0;

@@ -353,6 +353,9 @@ describe('workstation end to end (Chromium, CPU fallback)', () => {
       r = await runCli('plan', ct, '--auto', 's1', '--seed', `s1=${mid.join(',')}`, '--bone-mask', preset, '--out', path.join(dir, `s1-${preset}.json`), '--json');
       expect(r.code, r.err).toBe(0);
       await h.page.selectOption('[data-field=bone-mask]', preset);
+      // A new preset re-analyses every path: a click while that runs would be refused as busy.
+      await h.page.waitForFunction(() => (globalThis as unknown as { document: PageDoc }).document.body.dataset.state === 'busy', null, { timeout: 2_000 }).catch(() => {});
+      await settled();
       await h.page.selectOption('[data-field=plan-at]', 's1');
       // The plan keeps the earlier S1 until this one is back: wait for the planner's notes to be replaced.
       await h.page.evaluate('window.corridor.app.autoPlanNotes = null');
@@ -362,5 +365,13 @@ describe('workstation end to end (Chromium, CPU fallback)', () => {
       await same(JSON.parse(r.out) as CliPlan, ['s1']);
     }
     expect(await shownErrors(h.page)).toEqual([]);
+    // A segmentation of another grid dropped with the CT: set aside, and the user is told which grids.
+    const other = path.join(dir, 'other-2mm');
+    r = await runCli('phantom', '--out', other, '--voxel', '2', '--quiet');
+    expect(r.code, r.err).toBe(0);
+    await open([ct, path.join(other, 'labels.nii.gz')], caseName);
+    const warnings = (await h.page.locator('.message.warning').allTextContents()).join(' ');
+    expect(warnings).toMatch(/labels\.nii\.gz is not on the image's grid/);
+    expect(await h.page.locator('[data-testid=bone-mask-row]').isVisible()).toBe(true);
   }, 300_000);
 });
