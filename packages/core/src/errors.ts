@@ -26,3 +26,20 @@ export class UsageError extends CorridorError {}
 
 /** Long work stopped because its caller asked (an AbortSignal); nothing it would have returned is kept. */
 export class CancelledError extends CorridorError {}
+
+/**
+ * Why a write failed or was refused: an errno code of the file system ('ENOSPC', 'EACCES', ...), or
+ * 'input' (the target is an input of the same command), 'kind' (the target is a file of another kind),
+ * 'foreign' (a folder holds files the command did not make), 'locked' (another writer holds the file),
+ * 'conflict' (the file kept changing under an update).
+ */
+export type WriteErrorCode = string;
+
+/** A file that could not be written, or that a command refused to write; the previous version is unchanged. */
+export class WriteError extends CorridorError {
+  readonly code: WriteErrorCode;
+  constructor(message: string, file: string, code: WriteErrorCode, options?: { cause?: unknown }) {
+    super(message, file, options);
+    this.code = code;
+  }
+}

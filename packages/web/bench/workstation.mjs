@@ -34,15 +34,28 @@ export async function workstationBench(opts = {}) {
   const server = await startServer({ webRoot: path.join(WEB_DIR, 'dist'), port: 0 });
   const profile = await mkdtemp(path.join(os.tmpdir(), 'corridor-bench-'));
   const gpu = opts.gpu ?? process.env.CORRIDOR_BENCH_GPU === '1';
-  const args = ['--headless', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  const args = [
+    '--headless',
+    '--no-sandbox',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ];
   if (gpu) args.push('--enable-gpu', '--use-angle=vulkan', '--enable-features=Vulkan', '--ignore-gpu-blocklist');
   else args.push('--disable-gpu');
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args, viewport: { width: 1600, height: 1000 } });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args,
+    viewport: { width: 1600, height: 1000 },
+  });
   const rows = [];
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     const url = `${server.url}?renderer=${gpu ? 'auto' : 'cpu'}`;
-    const first = [], wall = [];
+    const first = [],
+      wall = [];
     for (let i = 0; i < 3; i++) {
       const t0 = Date.now();
       await page.goto(url);
@@ -52,17 +65,25 @@ export async function workstationBench(opts = {}) {
     }
     const voxel = (await page.locator('.case-name').textContent()).match(/([\d.]+) mm/)?.[1] ?? '?';
     const dims = await page.evaluate(() => window.corridor.app.store.volume.dims.join(' x '));
-    rows.push({ name: 'workstation: first image after opening the phantom', value: median(first), unit: 'ms', notes: `phantom ${voxel} mm (${dims} voxels) generated in a worker, then 3 slice views drawn; median of 3 loads; page load to first image ${median(wall)} ms` });
+    rows.push({
+      name: 'workstation: first image after opening the phantom',
+      value: median(first),
+      unit: 'ms',
+      notes: `phantom ${voxel} mm (${dims} voxels) generated in a worker, then 3 slice views drawn; median of 3 loads; page load to first image ${median(wall)} ms`,
+    });
     await page.waitForSelector('.fluoro-view[data-last-frame-size="512"]', { timeout: 60_000 });
     const timeFrames = async (size) => {
       const times = [];
       let renderer = '';
       for (let i = 0; i < 10; i++) {
-        const r = await page.evaluate(async ([k, s]) => {
-          const c = window.corridor;
-          c.app.store.carm = { ...c.app.store.carm, primaryDeg: -40 + 9 * k, secondaryDeg: -10 + 2 * k };
-          return c.fluoro.timeFrame(s);
-        }, [i, size]);
+        const r = await page.evaluate(
+          async ([k, s]) => {
+            const c = window.corridor;
+            c.app.store.carm = { ...c.app.store.carm, primaryDeg: -40 + 9 * k, secondaryDeg: -10 + 2 * k };
+            return c.fluoro.timeFrame(s);
+          },
+          [i, size],
+        );
         renderer = r.renderer;
         if (i > 0) times.push(r.ms); // the first one warms the workers
       }
@@ -73,11 +94,26 @@ export async function workstationBench(opts = {}) {
     if (!gpu) {
       const coarse = await timeFrames(128);
       const full = await timeFrames(512);
-      rows.push({ name: 'workstation: virtual fluoroscopy, CPU fallback, coarse 128 x 128', value: coarse.ms, unit: 'ms', notes: `core DRR kernel in ${workers} web worker(s) on a ${drrDims} copy of the CT (2 mm voxels), request to painted frame, median of 9 poses; goal < 150 ms` });
-      rows.push({ name: 'workstation: virtual fluoroscopy, CPU fallback, full 512 x 512', value: full.ms, unit: 'ms', notes: `same, full frame shown when the C-arm stops; goal < 500 ms` });
+      rows.push({
+        name: 'workstation: virtual fluoroscopy, CPU fallback, coarse 128 x 128',
+        value: coarse.ms,
+        unit: 'ms',
+        notes: `core DRR kernel in ${workers} web worker(s) on a ${drrDims} copy of the CT (2 mm voxels), request to painted frame, median of 9 poses; goal < 150 ms`,
+      });
+      rows.push({
+        name: 'workstation: virtual fluoroscopy, CPU fallback, full 512 x 512',
+        value: full.ms,
+        unit: 'ms',
+        notes: `same, full frame shown when the C-arm stops; goal < 500 ms`,
+      });
     } else {
       const g = await timeFrames(512);
-      rows.push({ name: `workstation: virtual fluoroscopy, ${g.renderer.toUpperCase()} 512 x 512`, value: g.ms, unit: 'ms', notes: `WebGL2 ray casting (render + readback sync), median of 9 poses: ${(1000 / g.ms).toFixed(0)} frames/s; goal >= 60 frames/s` });
+      rows.push({
+        name: `workstation: virtual fluoroscopy, ${g.renderer.toUpperCase()} 512 x 512`,
+        value: g.ms,
+        unit: 'ms',
+        notes: `WebGL2 ray casting (render + readback sync), median of 9 poses: ${(1000 / g.ms).toFixed(0)} frames/s; goal >= 60 frames/s`,
+      });
     }
     const slice = [];
     for (let i = 0; i < 10; i++) {
@@ -90,8 +126,16 @@ export async function workstationBench(opts = {}) {
       }, i);
       if (i > 0) slice.push(ms);
     }
-    const size = await page.evaluate(() => `${document.querySelector('.view-axial').clientWidth} x ${document.querySelector('.view-axial').clientHeight}`);
-    rows.push({ name: 'workstation: axial slice view redraw', value: median(slice), unit: 'ms', notes: `${size} px, trilinear resampling on the page's thread, median of 9` });
+    const size = await page.evaluate(
+      () =>
+        `${document.querySelector('.view-axial').clientWidth} x ${document.querySelector('.view-axial').clientHeight}`,
+    );
+    rows.push({
+      name: 'workstation: axial slice view redraw',
+      value: median(slice),
+      unit: 'ms',
+      notes: `${size} px, trilinear resampling on the page's thread, median of 9`,
+    });
   } finally {
     await context.close();
     await server.close();
@@ -106,6 +150,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   else {
     console.log(`| benchmark | value | notes |\n| --- | --- | --- |`);
     for (const r of rows) console.log(`| ${r.name} | ${r.value} ${r.unit} | ${r.notes} |`);
-    console.log(`\nmachine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${CHROMIUM}`);
+    console.log(
+      `\nmachine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${CHROMIUM}`,
+    );
   }
 }

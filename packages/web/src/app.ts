@@ -50,7 +50,10 @@ export class App {
   autoPlanNotes: string[] = [];
 
   constructor(private ui: AppUi) {
-    this.caseWorker = new WorkerClient(new Worker(new URL('./worker/case.worker.ts', import.meta.url), { type: 'module' }), 'case');
+    this.caseWorker = new WorkerClient(
+      new Worker(new URL('./worker/case.worker.ts', import.meta.url), { type: 'module' }),
+      'case',
+    );
     this.store.on('plan', () => {
       this.planVersion++;
       this.scheduleAnalysis();
@@ -71,15 +74,33 @@ export class App {
 
   async openPhantom(voxelMm = PHANTOM_VOXEL_MM): Promise<void> {
     const t0 = performance.now();
-    const r = await this.busy('Generating the phantom…', this.caseWorker.call<{ volume: VolumeMessage; info: CaseInfo }>('openPhantom', [voxelMm], [], this.progress));
+    const r = await this.busy(
+      'Generating the phantom…',
+      this.caseWorker.call<{ volume: VolumeMessage; info: CaseInfo }>('openPhantom', [voxelMm], [], this.progress),
+    );
     this.timings.phantomGenerateMs = performance.now() - t0;
     this.showCase(r.volume, r.info, t0);
   }
 
   async openFiles(files: NamedBytes[]): Promise<void> {
     const t0 = performance.now();
-    const found = await this.busy(`Reading ${files.length} file(s)…`, this.caseWorker.call<{ series: SeriesSummary[]; skipped: { name: string; reason: string }[] }>('openFiles', [files], files.map((f) => f.bytes.buffer), this.progress));
-    if (found.skipped.length) this.ui.message('warning', `${found.skipped.length} file(s) skipped:\n${found.skipped.slice(0, 5).map((s) => `${s.name}: ${s.reason}`).join('\n')}`);
+    const found = await this.busy(
+      `Reading ${files.length} file(s)…`,
+      this.caseWorker.call<{ series: SeriesSummary[]; skipped: { name: string; reason: string }[] }>(
+        'openFiles',
+        [files],
+        files.map((f) => f.bytes.buffer),
+        this.progress,
+      ),
+    );
+    if (found.skipped.length)
+      this.ui.message(
+        'warning',
+        `${found.skipped.length} file(s) skipped:\n${found.skipped
+          .slice(0, 5)
+          .map((s) => `${s.name}: ${s.reason}`)
+          .join('\n')}`,
+      );
     let index = 0;
     if (found.series.length > 1) {
       const chosen = await this.ui.chooseSeries(found.series);
@@ -87,7 +108,10 @@ export class App {
       index = chosen;
     }
     for (const w of found.series[index].warnings) this.ui.message('warning', w);
-    const r = await this.busy('Opening the series…', this.caseWorker.call<{ volume: VolumeMessage; info: CaseInfo }>('chooseSeries', [index], [], this.progress));
+    const r = await this.busy(
+      'Opening the series…',
+      this.caseWorker.call<{ volume: VolumeMessage; info: CaseInfo }>('chooseSeries', [index], [], this.progress),
+    );
     this.showCase(r.volume, r.info, t0);
   }
 
@@ -101,17 +125,29 @@ export class App {
     st.xa = null;
     this.caseKey = `corridor.plan.${info.name}.${v.dims.join('x')}.${v.spacing.map((s) => s.toFixed(3)).join('x')}`;
     const saved = this.restorePlan();
-    st.resetPlan(saved ?? { schemaVersion: PLAN_SCHEMA_VERSION, volume: { file: info.name, indexToPatient: v.indexToPatient }, paths: [] });
+    st.resetPlan(
+      saved ?? {
+        schemaVersion: PLAN_SCHEMA_VERSION,
+        volume: { file: info.name, indexToPatient: v.indexToPatient },
+        paths: [],
+      },
+    );
     st.emit('volume', 'crosshair', 'window', 'carm', 'xa');
     // A segmentation set aside (another grid, unknown labels) is said, never dropped without a word.
     for (const w of info.warnings) this.ui.message('warning', w);
     // First image: the views draw on the next animation frame.
-    requestAnimationFrame(() => requestAnimationFrame(() => {
-      this.timings.firstImageMs = performance.now() - t0;
-      document.body.dataset.firstImageMs = this.timings.firstImageMs.toFixed(0);
-      document.body.dataset.case = info.name;
-    }));
-    if (saved) this.ui.message('info', `Restored the plan saved in this browser for ${info.name} (${saved.paths.length} path(s)).`);
+    requestAnimationFrame(() =>
+      requestAnimationFrame(() => {
+        this.timings.firstImageMs = performance.now() - t0;
+        document.body.dataset.firstImageMs = this.timings.firstImageMs.toFixed(0);
+        document.body.dataset.case = info.name;
+      }),
+    );
+    if (saved)
+      this.ui.message(
+        'info',
+        `Restored the plan saved in this browser for ${info.name} (${saved.paths.length} path(s)).`,
+      );
   }
 
   // --- plan persistence (in this browser only) ---
@@ -122,7 +158,10 @@ export class App {
     try {
       return parsePlan(text, 'saved plan');
     } catch (err) {
-      this.ui.message('error', `The plan saved in this browser could not be read and was not restored: ${(err as Error).message}`);
+      this.ui.message(
+        'error',
+        `The plan saved in this browser could not be read and was not restored: ${(err as Error).message}`,
+      );
       return null;
     }
   }
@@ -144,7 +183,10 @@ export class App {
 
   currentPlan(): Plan {
     const v = this.store.volume;
-    return { ...this.store.plan, volume: { file: this.store.caseInfo?.name, ...(v ? { indexToPatient: v.indexToPatient } : {}) } };
+    return {
+      ...this.store.plan,
+      volume: { file: this.store.caseInfo?.name, ...(v ? { indexToPatient: v.indexToPatient } : {}) },
+    };
   }
 
   planJsonText(): string {
@@ -168,14 +210,18 @@ export class App {
     if (isMarkups) {
       const r = slicerMarkupsToPlan(doc, name, { kind: 'guidepin', diameterMm: DEFAULT_TOOLS.guidepin.diameterMm });
       plan = r.plan;
-      if (r.skipped.length) this.ui.message('warning', `${name}: skipped markups that are not lines: ${r.skipped.join(', ')}`);
+      if (r.skipped.length)
+        this.ui.message('warning', `${name}: skipped markups that are not lines: ${r.skipped.join(', ')}`);
     } else {
       plan = parsePlan(doc, name);
     }
     const v = this.store.volume;
     const grid = plan.volume.indexToPatient;
     if (v && grid && mat4MaxAbsDiff(grid, v.indexToPatient) > SAME_GEOMETRY_TOLERANCE_MM) {
-      this.ui.message('warning', `${name} was made on an image with another geometry (indexToPatient differs): check the paths before use.`);
+      this.ui.message(
+        'warning',
+        `${name} was made on an image with another geometry (indexToPatient differs): check the paths before use.`,
+      );
     }
     this.store.setPaths(plan.paths);
     this.store.select(plan.paths[0]?.id ?? null);
@@ -188,7 +234,14 @@ export class App {
     const st = this.store;
     const tool = st.selected ? { kind: st.selected.kind, diameterMm: st.selected.diameterMm } : DEFAULT_TOOLS.guidepin;
     const id = freshId(st.plan.paths);
-    const p: PlanPath = { id, name: `Path ${id.split('-')[1]}`, kind: tool.kind, diameterMm: tool.diameterMm, entry, target };
+    const p: PlanPath = {
+      id,
+      name: `Path ${id.split('-')[1]}`,
+      kind: tool.kind,
+      diameterMm: tool.diameterMm,
+      entry,
+      target,
+    };
     st.setPaths([...st.plan.paths, p]);
     st.select(id);
   }
@@ -205,13 +258,23 @@ export class App {
    */
   async autoPlan(at?: 's1' | 's2' | 'alar-left' | 'alar-right'): Promise<void> {
     const st = this.store;
-    const r = await this.busy('Planning automatically…', this.caseWorker.call<AutoPlanResult>('autoPlan', [{
-      marginMm: st.marginMm,
-      screw: DEFAULT_TOOLS.screw,
-      alar: DEFAULT_TOOLS.trocar,
-      boneMask: st.boneMask,
-      ...(at ? { only: [at], seeds: { [at]: [...st.crosshair] } } : {}),
-    }], [], this.progress));
+    const r = await this.busy(
+      'Planning automatically…',
+      this.caseWorker.call<AutoPlanResult>(
+        'autoPlan',
+        [
+          {
+            marginMm: st.marginMm,
+            screw: DEFAULT_TOOLS.screw,
+            alar: DEFAULT_TOOLS.trocar,
+            boneMask: st.boneMask,
+            ...(at ? { only: [at], seeds: { [at]: [...st.crosshair] } } : {}),
+          },
+        ],
+        [],
+        this.progress,
+      ),
+    );
     // Automatic paths replace paths of the same id in place and keep the others (and their analyses).
     st.setPaths(mergePlanPaths(st.plan, r.paths, undefined, 'plan').paths);
     this.applyReports(r.reports, this.planVersion, true);
@@ -241,7 +304,12 @@ export class App {
     if (!this.store.volume) return;
     this.analysisRunning = true;
     try {
-      const reports = await this.caseWorker.call<PathReport[]>('analyze', [paths, this.store.marginMm, this.store.boneMask], [], this.progress);
+      const reports = await this.caseWorker.call<PathReport[]>(
+        'analyze',
+        [paths, this.store.marginMm, this.store.boneMask],
+        [],
+        this.progress,
+      );
       this.applyReports(reports, version);
     } catch (err) {
       this.ui.message('error', `Path analysis failed: ${(err as Error).name}: ${(err as Error).message}`);

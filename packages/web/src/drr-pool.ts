@@ -17,11 +17,17 @@ export class DrrPool {
   private workers: WorkerClient[] = [];
   private ready: Promise<void> = Promise.resolve();
   private running = false;
-  private queued: { g: CarmGeometry; resolve: (f: DrrFrame | null) => void; reject: (e: unknown) => void } | null = null;
+  private queued: { g: CarmGeometry; resolve: (f: DrrFrame | null) => void; reject: (e: unknown) => void } | null =
+    null;
 
   constructor(readonly size = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2))) {
     for (let i = 0; i < size; i++) {
-      this.workers.push(new WorkerClient(new Worker(new URL('./worker/drr.worker.ts', import.meta.url), { type: 'module' }), `DRR ${i + 1}`));
+      this.workers.push(
+        new WorkerClient(
+          new Worker(new URL('./worker/drr.worker.ts', import.meta.url), { type: 'module' }),
+          `DRR ${i + 1}`,
+        ),
+      );
     }
   }
 
@@ -31,10 +37,12 @@ export class DrrPool {
   dims: number[] = [];
 
   setVolume(v: Volume): Promise<void> {
-    this.ready = Promise.all(this.workers.map((w) => {
-      const { msg, transfer } = volumeToMessage(v, true);
-      return w.call<{ dims: number[] }>('setVolume', [msg, DrrPool.MIN_VOXEL_MM], transfer);
-    })).then((r) => {
+    this.ready = Promise.all(
+      this.workers.map((w) => {
+        const { msg, transfer } = volumeToMessage(v, true);
+        return w.call<{ dims: number[] }>('setVolume', [msg, DrrPool.MIN_VOXEL_MM], transfer);
+      }),
+    ).then((r) => {
       this.dims = r[0]?.dims ?? [];
     });
     return this.ready;
@@ -60,10 +68,13 @@ export class DrrPool {
       const g = job.g;
       const out = new Float32Array(g.columns * g.rows);
       const n = this.workers.length;
-      const bands = await Promise.all(this.workers.map((w, i) => {
-        const r0 = Math.floor((g.rows * i) / n), r1 = Math.floor((g.rows * (i + 1)) / n);
-        return w.call<{ band: Float32Array; rowStart: number }>('render', [g, r0, r1]);
-      }));
+      const bands = await Promise.all(
+        this.workers.map((w, i) => {
+          const r0 = Math.floor((g.rows * i) / n),
+            r1 = Math.floor((g.rows * (i + 1)) / n);
+          return w.call<{ band: Float32Array; rowStart: number }>('render', [g, r0, r1]);
+        }),
+      );
       for (const b of bands) out.set(b.band, b.rowStart * g.columns);
       job.resolve({ geometry: g, lineIntegrals: out, ms: performance.now() - t0 });
     } catch (err) {

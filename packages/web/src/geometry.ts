@@ -17,8 +17,13 @@ export interface ScreenFrame {
 }
 
 export function screenToPatient(f: ScreenFrame, x: number, y: number): Point3 {
-  const a = (x - f.width / 2) * f.mmPerPx, b = (y - f.height / 2) * f.mmPerPx;
-  return [f.origin[0] + a * f.u[0] + b * f.v[0], f.origin[1] + a * f.u[1] + b * f.v[1], f.origin[2] + a * f.u[2] + b * f.v[2]];
+  const a = (x - f.width / 2) * f.mmPerPx,
+    b = (y - f.height / 2) * f.mmPerPx;
+  return [
+    f.origin[0] + a * f.u[0] + b * f.v[0],
+    f.origin[1] + a * f.u[1] + b * f.v[1],
+    f.origin[2] + a * f.u[2] + b * f.v[2],
+  ];
 }
 
 /** Screen position of p and its signed distance from the plane (mm, along n). */
@@ -31,9 +36,15 @@ export function patientToScreen(f: ScreenFrame, p: ArrayLike<number>): { x: numb
 export function volumeCorners(v: Volume): Point3[] {
   const m = v.indexToPatient;
   const out: Point3[] = [];
-  for (const k of [0, v.dims[2] - 1]) for (const j of [0, v.dims[1] - 1]) for (const i of [0, v.dims[0] - 1]) {
-    out.push([m[0] * i + m[1] * j + m[2] * k + m[3], m[4] * i + m[5] * j + m[6] * k + m[7], m[8] * i + m[9] * j + m[10] * k + m[11]]);
-  }
+  for (const k of [0, v.dims[2] - 1])
+    for (const j of [0, v.dims[1] - 1])
+      for (const i of [0, v.dims[0] - 1]) {
+        out.push([
+          m[0] * i + m[1] * j + m[2] * k + m[3],
+          m[4] * i + m[5] * j + m[6] * k + m[7],
+          m[8] * i + m[9] * j + m[10] * k + m[11],
+        ]);
+      }
   return out;
 }
 
@@ -55,10 +66,15 @@ export function perpendiculars(d: ArrayLike<number>): [Point3, Point3] {
 
 /** Rotate v about the unit axis k by angle (radians), Rodrigues' formula. */
 export function rotateAbout(v: ArrayLike<number>, k: ArrayLike<number>, angleRad: number): Point3 {
-  const c = Math.cos(angleRad), s = Math.sin(angleRad);
+  const c = Math.cos(angleRad),
+    s = Math.sin(angleRad);
   const kxv = cross(k, v);
   const kv = dot(k, v);
-  return [v[0] * c + kxv[0] * s + k[0] * kv * (1 - c), v[1] * c + kxv[1] * s + k[1] * kv * (1 - c), v[2] * c + kxv[2] * s + k[2] * kv * (1 - c)];
+  return [
+    v[0] * c + kxv[0] * s + k[0] * kv * (1 - c),
+    v[1] * c + kxv[1] * s + k[1] * kv * (1 - c),
+    v[2] * c + kxv[2] * s + k[2] * kv * (1 - c),
+  ];
 }
 
 export const fmt1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '–');

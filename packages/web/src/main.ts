@@ -10,4 +10,5 @@ const shell = new Shell();
 (window as unknown as { corridor: Shell }).corridor = shell;
 document.body.dataset.state = 'ready';
 const params = new URLSearchParams(location.search);
-if (params.get('case') !== 'none') shell.run(() => shell.app.openPhantom(params.has('voxel') ? Number(params.get('voxel')) : undefined));
+if (params.get('case') !== 'none')
+  shell.run(() => shell.app.openPhantom(params.has('voxel') ? Number(params.get('voxel')) : undefined));

@@ -33,9 +33,15 @@ export type ProgressFn = (done: number, total: number, label: string) => void;
 
 export class WorkerClient {
   private next = 1;
-  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; progress?: ProgressFn }>();
+  private pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; progress?: ProgressFn }
+  >();
 
-  constructor(readonly worker: Worker, readonly label: string) {
+  constructor(
+    readonly worker: Worker,
+    readonly label: string,
+  ) {
     worker.onmessage = (ev: MessageEvent<RpcMessage>) => {
       const m = ev.data;
       const p = this.pending.get(m.id);
@@ -82,19 +88,32 @@ export interface Reply {
   transfer?: Transferable[];
 }
 
-export type Handler = (args: unknown[], progress: ProgressFn) => Promise<Reply | unknown> | Reply | unknown;
+/**
+ * A worker method. It returns its result, a Reply (the result and buffers to transfer), or a promise of
+ * either: any value can be a result, so the type is `unknown`, and serveRpc tells a Reply by isReply.
+ */
+export type Handler = (args: unknown[], progress: ProgressFn) => unknown;
 
 export function isReply(x: unknown): x is Reply {
-  return typeof x === 'object' && x !== null && 'value' in x && Object.keys(x).every((k) => k === 'value' || k === 'transfer');
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    'value' in x &&
+    Object.keys(x).every((k) => k === 'value' || k === 'transfer')
+  );
 }
 
 /** Serve handlers inside a worker. Requests run one at a time in arrival order. */
-export function serveRpc(scope: { onmessage: ((ev: MessageEvent) => unknown) | null; postMessage: (m: unknown, t?: Transferable[]) => void }, handlers: Record<string, Handler>): void {
+export function serveRpc(
+  scope: { onmessage: ((ev: MessageEvent) => unknown) | null; postMessage: (m: unknown, t?: Transferable[]) => void },
+  handlers: Record<string, Handler>,
+): void {
   let chain: Promise<void> = Promise.resolve();
   scope.onmessage = (ev: MessageEvent<RpcRequest>) => {
     const { id, method, args } = ev.data;
     chain = chain.then(async () => {
-      const progress: ProgressFn = (done, total, label) => scope.postMessage({ id, kind: 'progress', done, total, label });
+      const progress: ProgressFn = (done, total, label) =>
+        scope.postMessage({ id, kind: 'progress', done, total, label });
       try {
         const h = handlers[method];
         if (!h) throw new Error(`worker has no method "${method}"`);

@@ -13,6 +13,7 @@ import { CarmPanel } from './ui/carm-panel.js';
 import { loadXaFrame } from './xa.js';
 import type { SeriesSummary } from './types.js';
 import { fmt1 } from './geometry.js';
+import { byId, find } from './dom.js';
 
 const SHORTCUTS: [string, string][] = [
   ['A', 'add a path: click entry, then target'],
@@ -29,7 +30,11 @@ const SHORTCUTS: [string, string][] = [
   ['Ctrl+S', 'save the plan (JSON)'],
   ['Ctrl+O', 'open images'],
   ['?', 'this help'],
-  ['Mouse', 'left: crosshair or drag a path end · Shift+left / middle: pan · right: window/level · wheel: slice (Ctrl: zoom) · double click: fit'],
+  [
+    'Mouse',
+    'left: crosshair or drag a path end · Shift+left / middle: pan · right: window/level · ' +
+      'wheel: slice (Ctrl: zoom) · double click: fit',
+  ],
 ];
 
 export class Shell {
@@ -49,7 +54,7 @@ export class Shell {
     this.app = new App(this.ui);
     const params = new URLSearchParams(location.search);
     this.buildToolbar();
-    const viewsEl = document.getElementById('views')!;
+    const viewsEl = byId('views');
     const hooks = {
       isAddMode: () => !!this.app.addMode,
       onAddPoint: (p: [number, number, number]) => this.addPoint(p),
@@ -62,23 +67,26 @@ export class Shell {
     this.view3d = new View3d(this.app.store);
     viewsEl.appendChild(this.view3d.root);
     // ?renderer=cpu forces the CPU path; ?renderer=gl-any accepts software WebGL (tests of the shader).
-    this.fluoro = new FluoroView(this.app.store, { forceCpu: params.get('renderer') === 'cpu', allowSoftwareGl: params.get('renderer') === 'gl-any' });
+    this.fluoro = new FluoroView(this.app.store, {
+      forceCpu: params.get('renderer') === 'cpu',
+      allowSoftwareGl: params.get('renderer') === 'gl-any',
+    });
     this.fluoro.onError = (e) => this.error(e);
-    this.carmPanel = new CarmPanel(document.getElementById('fluoro-panel')!, this, this.fluoro);
-    new PlanPanel(document.getElementById('plan-panel')!, this);
+    this.carmPanel = new CarmPanel(byId('fluoro-panel'), this, this.fluoro);
+    new PlanPanel(byId('plan-panel'), this);
     this.bindKeys();
     this.bindDrop();
     window.addEventListener('error', (e) => this.message('error', `Unexpected error: ${e.message}`));
     window.addEventListener('unhandledrejection', (e) => this.error(e.reason));
     this.app.store.on(['crosshair'], () => {
       const c = this.app.store.crosshair;
-      document.getElementById('coords')!.textContent = `crosshair ${fmt1(c[0])}, ${fmt1(c[1])}, ${fmt1(c[2])} mm (LPS)`;
+      byId('coords').textContent = `crosshair ${fmt1(c[0])}, ${fmt1(c[1])}, ${fmt1(c[2])} mm (LPS)`;
     });
     this.app.store.on(['plan'], () => this.syncUndo());
   }
 
-  /** Run an action; any error is shown to the user. */
-  run(fn: () => Promise<unknown> | unknown): void {
+  /** Run an action (sync, or async: a returned promise); any error is shown to the user. */
+  run(fn: () => unknown): void {
     try {
       const r = fn();
       if (r instanceof Promise) r.catch((e) => this.error(e));
@@ -94,7 +102,7 @@ export class Shell {
   }
 
   message(kind: MessageKind, text: string): void {
-    const box = document.getElementById('messages')!;
+    const box = byId('messages');
     const m = document.createElement('div');
     m.className = `message ${kind}`;
     m.dataset.kind = kind;
@@ -107,11 +115,11 @@ export class Shell {
     box.appendChild(m);
     // Errors and warnings stay until dismissed; information fades.
     if (kind === 'info') setTimeout(() => m.remove(), 6000);
-    while (box.children.length > 6) box.firstElementChild!.remove();
+    while (box.children.length > 6) box.firstElementChild?.remove();
   }
 
   status(text: string, progress?: { done: number; total: number } | null): void {
-    document.getElementById('status')!.textContent = text;
+    byId('status').textContent = text;
     const p = document.getElementById('progress') as HTMLProgressElement;
     if (progress) {
       p.hidden = false;
@@ -121,12 +129,15 @@ export class Shell {
   }
 
   private buildToolbar() {
-    const tb = document.getElementById('toolbar')!;
+    const tb = byId('toolbar');
     tb.innerHTML = `
       <span class="brand">Corridor</span><span class="case-name" data-field="case"></span>
       <div class="group">
         <button data-action="phantom" title="Open the embedded phantom case">Phantom</button>
-        <button data-action="open-images" title="Open a NIfTI / NRRD file or DICOM files (Ctrl+O); or drop them on the window">Open images…<kbd>Ctrl+O</kbd></button>
+        <button
+          data-action="open-images"
+          title="Open a NIfTI / NRRD file or DICOM files (Ctrl+O); or drop them on the window"
+        >Open images…<kbd>Ctrl+O</kbd></button>
         <button data-action="open-folder" title="Open a DICOM folder">Open folder…</button>
         <input type="file" data-field="images" multiple hidden>
         <input type="file" data-field="folder" webkitdirectory multiple hidden>
@@ -135,7 +146,8 @@ export class Shell {
         <button data-action="open-plan" title="Open a plan (plan.json or 3D Slicer .mrk.json)">Open plan…</button>
         <input type="file" data-field="plan" accept=".json" hidden>
         <button data-action="save-json" title="Save the plan as JSON (Ctrl+S)">Save plan<kbd>Ctrl+S</kbd></button>
-        <button data-action="save-mrk" title="Save the plan as 3D Slicer markups (.mrk.json, LPS)">Save .mrk.json</button>
+        <button data-action="save-mrk" title="Save the plan as 3D Slicer markups (.mrk.json, LPS)"
+          >Save .mrk.json</button>
       </div>
       <div class="group">
         <button data-action="undo" title="Undo (Ctrl+Z)" disabled>Undo</button>
@@ -149,23 +161,34 @@ export class Shell {
         <label>W <input type="number" data-field="wl-width" step="10" min="1"> <span class="unit">HU</span></label>
       </div>
       <button data-action="help" title="Keyboard shortcuts (?)">?</button>`;
-    const q = <T extends HTMLElement>(s: string) => tb.querySelector<T>(`[data-field=${s}]`)!;
+    const q = <T extends HTMLElement>(s: string) => find<T>(tb, `[data-field=${s}]`);
     const st = this.app.store;
     tb.addEventListener('click', (e) => {
       const b = (e.target as HTMLElement).closest('button');
       if (!b) return;
       switch (b.dataset.action) {
-        case 'phantom': return this.run(() => this.app.openPhantom());
-        case 'open-images': return q<HTMLInputElement>('images').click();
-        case 'open-folder': return q<HTMLInputElement>('folder').click();
-        case 'open-plan': return q<HTMLInputElement>('plan').click();
-        case 'save-json': return this.run(() => this.download('plan.json', this.app.planJsonText()));
-        case 'save-mrk': return this.run(() => this.download('plan.mrk.json', this.app.planMarkupsText()));
-        case 'undo': return st.undo();
-        case 'redo': return st.redo();
-        case 'wl-bone': return st.setWindow(WINDOW_PRESETS.bone);
-        case 'wl-soft': return st.setWindow(WINDOW_PRESETS.soft);
-        case 'help': return this.showHelp();
+        case 'phantom':
+          return this.run(() => this.app.openPhantom());
+        case 'open-images':
+          return q<HTMLInputElement>('images').click();
+        case 'open-folder':
+          return q<HTMLInputElement>('folder').click();
+        case 'open-plan':
+          return q<HTMLInputElement>('plan').click();
+        case 'save-json':
+          return this.run(() => this.download('plan.json', this.app.planJsonText()));
+        case 'save-mrk':
+          return this.run(() => this.download('plan.mrk.json', this.app.planMarkupsText()));
+        case 'undo':
+          return st.undo();
+        case 'redo':
+          return st.redo();
+        case 'wl-bone':
+          return st.setWindow(WINDOW_PRESETS.bone);
+        case 'wl-soft':
+          return st.setWindow(WINDOW_PRESETS.soft);
+        case 'help':
+          return this.showHelp();
       }
     });
     for (const f of ['images', 'folder']) {
@@ -182,15 +205,20 @@ export class Shell {
       input.value = '';
       if (f) this.run(async () => this.app.openPlanText(f.name, await f.text()));
     });
-    const c = q<HTMLInputElement>('wl-center'), w = q<HTMLInputElement>('wl-width');
+    const c = q<HTMLInputElement>('wl-center'),
+      w = q<HTMLInputElement>('wl-width');
     st.on(['window'], () => {
       c.value = String(Math.round(st.window.centerHu));
       w.value = String(Math.round(st.window.widthHu));
     });
     const apply = () => {
-      const cv = Number(c.value), wv = Number(w.value);
+      const cv = Number(c.value),
+        wv = Number(w.value);
       if (!Number.isFinite(cv) || !(wv >= 1)) {
-        this.message('error', `Window ${w.value} HU / level ${c.value} HU: the width must be at least 1 HU and both must be numbers.`);
+        this.message(
+          'error',
+          `Window ${w.value} HU / level ${c.value} HU: the width must be at least 1 HU and both must be numbers.`,
+        );
         return;
       }
       st.setWindow({ centerHu: cv, widthHu: wv });
@@ -202,8 +230,8 @@ export class Shell {
 
   private syncUndo() {
     const st = this.app.store;
-    document.querySelector<HTMLButtonElement>('[data-action=undo]')!.disabled = !st.canUndo;
-    document.querySelector<HTMLButtonElement>('[data-action=redo]')!.disabled = !st.canRedo;
+    find<HTMLButtonElement>(document, '[data-action=undo]').disabled = !st.canUndo;
+    find<HTMLButtonElement>(document, '[data-action=redo]').disabled = !st.canRedo;
   }
 
   download(name: string, text: string): void {
@@ -254,18 +282,19 @@ export class Shell {
       if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) return;
       const ctrl = e.ctrlKey || e.metaKey;
       const k = e.key;
+      const selected = st.selectedId;
       let handled = true;
       if (ctrl && (k === 'z' || k === 'Z')) {
         if (e.shiftKey) st.redo();
         else st.undo();
-      }
-      else if (ctrl && (k === 'y' || k === 'Y')) st.redo();
+      } else if (ctrl && (k === 'y' || k === 'Y')) st.redo();
       else if (ctrl && (k === 's' || k === 'S')) this.run(() => this.download('plan.json', this.app.planJsonText()));
-      else if (ctrl && (k === 'o' || k === 'O')) document.querySelector<HTMLInputElement>('[data-field=images]')!.click();
+      else if (ctrl && (k === 'o' || k === 'O')) find<HTMLInputElement>(document, '[data-field=images]').click();
       else if (ctrl) handled = false;
       else if (k === 'a' || k === 'A') this.toggleAddMode();
-      else if (k === 'Escape') { if (this.app.addMode) this.toggleAddMode(); }
-      else if (k === 'P' && e.shiftKey) {
+      else if (k === 'Escape') {
+        if (this.app.addMode) this.toggleAddMode();
+      } else if (k === 'P' && e.shiftKey) {
         const id = st.selectedId;
         const at = id === 's1' || id === 's2' || id === 'alar-left' || id === 'alar-right' ? id : 's1';
         this.run(() => this.app.autoPlan(at));
@@ -277,8 +306,8 @@ export class Shell {
           const i = ps.findIndex((p) => p.id === st.selectedId);
           st.select(ps[(i + (e.shiftKey ? -1 : 1) + ps.length) % ps.length].id);
         }
-      } else if ((k === 'e' || k === 'E') && st.selectedId) this.run(() => this.carmPanel.goToView(st.selectedId!, 'bullseye'));
-      else if ((k === 'g' || k === 'G') && st.selectedId) this.run(() => this.carmPanel.goToView(st.selectedId!, 'progress'));
+      } else if ((k === 'e' || k === 'E') && selected) this.run(() => this.carmPanel.goToView(selected, 'bullseye'));
+      else if ((k === 'g' || k === 'G') && selected) this.run(() => this.carmPanel.goToView(selected, 'progress'));
       else if (k === 'i' || k === 'I') this.carmPanel.isoToCrosshair();
       else if (k === 'b' || k === 'B') st.setWindow(WINDOW_PRESETS.bone);
       else if (k === 't' || k === 'T') st.setWindow(WINDOW_PRESETS.soft);
@@ -287,8 +316,10 @@ export class Shell {
         const d = e.shiftKey ? 5 : 1;
         const s = this.fluoro.system;
         const clamp = (v: number, lim: [number, number]) => Math.min(lim[1], Math.max(lim[0], v));
-        if (k === 'ArrowLeft' || k === 'ArrowRight') st.setCarm({ primaryDeg: clamp(st.carm.primaryDeg + (k === 'ArrowRight' ? d : -d), s.primaryLimitsDeg) });
-        else st.setCarm({ secondaryDeg: clamp(st.carm.secondaryDeg + (k === 'ArrowUp' ? d : -d), s.secondaryLimitsDeg) });
+        if (k === 'ArrowLeft' || k === 'ArrowRight')
+          st.setCarm({ primaryDeg: clamp(st.carm.primaryDeg + (k === 'ArrowRight' ? d : -d), s.primaryLimitsDeg) });
+        else
+          st.setCarm({ secondaryDeg: clamp(st.carm.secondaryDeg + (k === 'ArrowUp' ? d : -d), s.secondaryLimitsDeg) });
       } else handled = false;
       if (handled) e.preventDefault();
     });
@@ -296,21 +327,35 @@ export class Shell {
 
   private showHelp() {
     const d = document.getElementById('dialog') as HTMLDialogElement;
-    d.innerHTML = `<h2>Keyboard and mouse</h2><table class="help-keys">${SHORTCUTS.map(([k, v]) => `<tr><td><kbd>${k}</kbd></td><td>${v}</td></tr>`).join('')}</table>
-      <p class="muted">Units: positions in mm (DICOM LPS: x toward the patient's left, y posterior, z head), angles in degrees, CT values in HU.</p>
+    const rows = SHORTCUTS.map(([k, v]) => `<tr><td><kbd>${k}</kbd></td><td>${v}</td></tr>`).join('');
+    const units =
+      "Units: positions in mm (DICOM LPS: x toward the patient's left, y posterior, z head), " +
+      'angles in degrees, CT values in HU.';
+    d.innerHTML = `<h2>Keyboard and mouse</h2><table class="help-keys">${rows}</table>
+      <p class="muted">${units}</p>
       <form method="dialog"><button>Close</button></form>`;
     d.showModal();
   }
 
   private chooseSeries(series: SeriesSummary[]): Promise<number | null> {
     const d = document.getElementById('dialog') as HTMLDialogElement;
-    d.innerHTML = `<h2>Choose a series</h2><table><thead><tr><th>Series</th><th>Modality</th><th>Voxels</th><th>Spacing</th></tr></thead><tbody>${series.map((s) => `
-      <tr data-index="${s.index}"><td><button data-index="${s.index}"></button></td><td>${s.modality || s.format}</td><td>${s.dims.join(' × ')}</td><td>${s.spacingMm.map((x) => x.toFixed(2)).join(' × ')} mm</td></tr>`).join('')}</tbody></table>
+    const head = '<tr><th>Series</th><th>Modality</th><th>Voxels</th><th>Spacing</th></tr>';
+    const rows = series
+      .map(
+        (s) =>
+          `\n      <tr data-index="${s.index}"><td><button data-index="${s.index}"></button></td>` +
+          `<td>${s.modality || s.format}</td><td>${s.dims.join(' × ')}</td>` +
+          `<td>${s.spacingMm.map((x) => x.toFixed(2)).join(' × ')} mm</td></tr>`,
+      )
+      .join('');
+    d.innerHTML = `<h2>Choose a series</h2><table><thead>${head}</thead><tbody>${rows}</tbody></table>
       <form method="dialog"><button value="cancel">Cancel</button></form>`;
-    d.querySelectorAll<HTMLButtonElement>('button[data-index]').forEach((b) => (b.textContent = series[Number(b.dataset.index)].description));
+    d.querySelectorAll<HTMLButtonElement>('button[data-index]').forEach(
+      (b) => (b.textContent = series[Number(b.dataset.index)].description),
+    );
     return new Promise((resolve) => {
       d.addEventListener('click', (e) => {
-        const b = (e.target as HTMLElement).closest('button[data-index]') as HTMLButtonElement | null;
+        const b = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-index]');
         if (b) {
           resolve(Number(b.dataset.index));
           d.close();
@@ -322,7 +367,7 @@ export class Shell {
   }
 
   private bindDrop() {
-    const zone = document.getElementById('dropzone')!;
+    const zone = byId('dropzone');
     let depth = 0;
     window.addEventListener('dragenter', (e) => {
       e.preventDefault();
@@ -351,7 +396,12 @@ export class Shell {
 }
 
 async function readAll(files: File[]): Promise<NamedBytes[]> {
-  return Promise.all(files.map(async (f) => ({ name: (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
+  return Promise.all(
+    files.map(async (f) => ({
+      name: (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name,
+      bytes: new Uint8Array(await f.arrayBuffer()),
+    })),
+  );
 }
 
 /** Every file in what was dropped, descending into folders (a DICOM series is usually a folder). */
@@ -372,9 +422,10 @@ async function filesFromDrop(items: DataTransferItem[]): Promise<File[]> {
   };
   const entries = items.map((i) => i.webkitGetAsEntry?.()).filter((e): e is FileSystemEntry => !!e);
   if (entries.length) for (const e of entries) await walk(e);
-  else for (const i of items) {
-    const f = i.getAsFile();
-    if (f) out.push(f);
-  }
+  else
+    for (const i of items) {
+      const f = i.getAsFile();
+      if (f) out.push(f);
+    }
   return out;
 }

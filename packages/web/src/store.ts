@@ -2,10 +2,19 @@
  * The workstation's state: the open volume, the shared crosshair, window/level, the plan with its undo
  * history, the analyses core returned, and the C-arm pose. Views subscribe to the topics they draw.
  */
-import { PLAN_SCHEMA_VERSION, type BoneMaskPresetName, type Plan, type PlanPath, type Point3, type Volume, type XaFrame } from '@corridor/core';
+import {
+  PLAN_SCHEMA_VERSION,
+  type BoneMaskPresetName,
+  type Plan,
+  type PlanPath,
+  type Point3,
+  type Volume,
+  type XaFrame,
+} from '@corridor/core';
 import type { CaseInfo, PathReport } from './types.js';
 
-export type Topic = 'volume' | 'crosshair' | 'window' | 'plan' | 'selection' | 'reports' | 'carm' | 'status' | 'xa' | 'pathDepth';
+export type Topic =
+  'volume' | 'crosshair' | 'window' | 'plan' | 'selection' | 'reports' | 'carm' | 'status' | 'xa' | 'pathDepth';
 
 export interface WindowLevel {
   /** Window centre and width, HU. */
@@ -58,8 +67,9 @@ export class Store {
 
   on(topics: Topic | Topic[], fn: Listener): () => void {
     for (const t of Array.isArray(topics) ? topics : [topics]) {
-      if (!this.listeners.has(t)) this.listeners.set(t, new Set());
-      this.listeners.get(t)!.add(fn);
+      let set = this.listeners.get(t);
+      if (!set) this.listeners.set(t, (set = new Set()));
+      set.add(fn);
     }
     return () => {
       for (const t of Array.isArray(topics) ? topics : [topics]) this.listeners.get(t)?.delete(fn);
@@ -107,7 +117,8 @@ export class Store {
    */
   setPaths(paths: PlanPath[], opts: { record?: boolean; coalesceKey?: string } = {}): void {
     if (opts.record !== false) {
-      if (!(opts.coalesceKey && opts.coalesceKey === this.lastCoalesce)) this.undoStack.push(clonePaths(this.plan.paths));
+      if (!(opts.coalesceKey && opts.coalesceKey === this.lastCoalesce))
+        this.undoStack.push(clonePaths(this.plan.paths));
       if (this.undoStack.length > 200) this.undoStack.shift();
       this.redoStack = [];
     }
@@ -124,7 +135,10 @@ export class Store {
   }
 
   updatePath(id: string, change: Partial<PlanPath>, coalesceKey?: string): void {
-    this.setPaths(this.plan.paths.map((p) => (p.id === id ? { ...p, ...change } : p)), { coalesceKey });
+    this.setPaths(
+      this.plan.paths.map((p) => (p.id === id ? { ...p, ...change } : p)),
+      { coalesceKey },
+    );
   }
 
   get canUndo(): boolean {
@@ -163,7 +177,11 @@ export class Store {
 }
 
 export function clonePaths(paths: readonly PlanPath[]): PlanPath[] {
-  return paths.map((p) => ({ ...p, entry: [p.entry[0], p.entry[1], p.entry[2]], target: [p.target[0], p.target[1], p.target[2]] }));
+  return paths.map((p) => ({
+    ...p,
+    entry: [p.entry[0], p.entry[1], p.entry[2]],
+    target: [p.target[0], p.target[1], p.target[2]],
+  }));
 }
 
 /** A path id not yet used in the plan: prefix-1, prefix-2, ... */

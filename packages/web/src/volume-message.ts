@@ -15,7 +15,12 @@ export interface VolumeMessage {
 export function volumeToMessage(v: Volume, copy: boolean): { msg: VolumeMessage; transfer: Transferable[] } {
   const data = copy ? (v.data.slice() as VoxelArray) : v.data;
   return {
-    msg: { data, dims: [v.dims[0], v.dims[1], v.dims[2]], indexToPatient: Float64Array.from(v.indexToPatient), meta: { ...v.meta } },
+    msg: {
+      data,
+      dims: [v.dims[0], v.dims[1], v.dims[2]],
+      indexToPatient: Float64Array.from(v.indexToPatient),
+      meta: { ...v.meta },
+    },
     transfer: [data.buffer],
   };
 }

@@ -9,6 +9,10 @@ export async function loadXaFrame(file: NamedBytes, system: CarmSystem, isocente
   const frame = await readXaFrame(file.bytes, file.name, { system, isocenter });
   const notes = [...frame.warnings];
   const device = frame.assumed.filter((a) => !a.includes('given by the caller'));
-  if (device.length) notes.push(`not in the file, taken from the ${system.name} preset: ${device.join('; ')}. The overlay is only as good as these.`);
+  if (device.length)
+    notes.push(
+      `not in the file, taken from the ${system.name} preset: ${device.join('; ')}. ` +
+        'The overlay is only as good as these.',
+    );
   return { name: file.name, frame, notes };
 }

@@ -13,19 +13,30 @@ import {
 } from './geometry.js';
 import { bullseyeForIsocenter, bullseyeView, progressView, type PathLike } from './views.js';
 import { uniformSource as rng } from '../math/random.js';
+import { defined } from '../test-helpers/defined.js';
 
 type V = [number, number, number];
 const mul = (M: number[][], x: V): V => [0, 1, 2].map((r) => M[r][0] * x[0] + M[r][1] * x[1] + M[r][2] * x[2]) as V;
-const mm = (A: number[][], B: number[][]) => A.map((row) => [0, 1, 2].map((c) => row[0] * B[0][c] + row[1] * B[1][c] + row[2] * B[2][c]));
+const mm = (A: number[][], B: number[][]) =>
+  A.map((row) => [0, 1, 2].map((c) => row[0] * B[0][c] + row[1] * B[1][c] + row[2] * B[2][c]));
 
 /**
  * Independent pinhole: rotation matrices written out from docs/conventions.md (R = Rz(a) Rx(-b)),
  * the detector as a plane with a corner pixel, and a ray-plane intersection.
  */
 function pinhole(g: CarmGeometry, p: V): [number, number] {
-  const a = (g.primaryDeg * Math.PI) / 180, b = (g.secondaryDeg * Math.PI) / 180;
-  const Rz = [[Math.cos(a), -Math.sin(a), 0], [Math.sin(a), Math.cos(a), 0], [0, 0, 1]];
-  const Rx = [[1, 0, 0], [0, Math.cos(-b), -Math.sin(-b)], [0, Math.sin(-b), Math.cos(-b)]];
+  const a = (g.primaryDeg * Math.PI) / 180,
+    b = (g.secondaryDeg * Math.PI) / 180;
+  const Rz = [
+    [Math.cos(a), -Math.sin(a), 0],
+    [Math.sin(a), Math.cos(a), 0],
+    [0, 0, 1],
+  ];
+  const Rx = [
+    [1, 0, 0],
+    [0, Math.cos(-b), -Math.sin(-b)],
+    [0, Math.sin(-b), Math.cos(-b)],
+  ];
   const R = mm(Rz, Rx);
   const d = mul(R, [0, -1, 0]);
   const u = mul(R, [1, 0, 0]);
@@ -33,18 +44,33 @@ function pinhole(g: CarmGeometry, p: V): [number, number] {
   const S: V = [0, 1, 2].map((i) => g.isocenter[i] - g.sodMm * d[i]) as V;
   const C: V = [0, 1, 2].map((i) => S[i] + g.sidMm * d[i]) as V;
   // Centre of pixel (0,0): half the image back along u and v from the detector centre.
-  const corner: V = [0, 1, 2].map((i) => C[i] - ((g.columns - 1) / 2) * g.columnSpacingMm * u[i] - ((g.rows - 1) / 2) * g.rowSpacingMm * v[i]) as V;
+  const corner: V = [0, 1, 2].map(
+    (i) => C[i] - ((g.columns - 1) / 2) * g.columnSpacingMm * u[i] - ((g.rows - 1) / 2) * g.rowSpacingMm * v[i],
+  ) as V;
   const ray: V = [p[0] - S[0], p[1] - S[1], p[2] - S[2]];
   // Plane through C with normal d: S + t ray, (S + t ray - C).d = 0.
-  const t = ((C[0] - S[0]) * d[0] + (C[1] - S[1]) * d[1] + (C[2] - S[2]) * d[2]) / (ray[0] * d[0] + ray[1] * d[1] + ray[2] * d[2]);
+  const t =
+    ((C[0] - S[0]) * d[0] + (C[1] - S[1]) * d[1] + (C[2] - S[2]) * d[2]) /
+    (ray[0] * d[0] + ray[1] * d[1] + ray[2] * d[2]);
   const hit: V = [S[0] + t * ray[0] - corner[0], S[1] + t * ray[1] - corner[1], S[2] + t * ray[2] - corner[2]];
-  return [(hit[0] * u[0] + hit[1] * u[1] + hit[2] * u[2]) / g.columnSpacingMm, (hit[0] * v[0] + hit[1] * v[1] + hit[2] * v[2]) / g.rowSpacingMm];
+  return [
+    (hit[0] * u[0] + hit[1] * u[1] + hit[2] * u[2]) / g.columnSpacingMm,
+    (hit[0] * v[0] + hit[1] * v[1] + hit[2] * v[2]) / g.rowSpacingMm,
+  ];
 }
 
 function geom(over: Partial<CarmGeometry> = {}): CarmGeometry {
   return {
-    sidMm: 1200, sodMm: 785, columns: 640, rows: 480, columnSpacingMm: 0.6, rowSpacingMm: 0.6,
-    primaryDeg: 0, secondaryDeg: 0, isocenter: [10, -20, 950], ...over,
+    sidMm: 1200,
+    sodMm: 785,
+    columns: 640,
+    rows: 480,
+    columnSpacingMm: 0.6,
+    rowSpacingMm: 0.6,
+    primaryDeg: 0,
+    secondaryDeg: 0,
+    isocenter: [10, -20, 950],
+    ...over,
   };
 }
 
@@ -91,7 +117,11 @@ describe('projection matrix', () => {
     const f = carmFrame(g);
     const P = projectionMatrix(g);
     const a = projectPoint(P, g.isocenter);
-    const b = projectPoint(P, [g.isocenter[0] + 10 * f.u[0], g.isocenter[1] + 10 * f.u[1], g.isocenter[2] + 10 * f.u[2]]);
+    const b = projectPoint(P, [
+      g.isocenter[0] + 10 * f.u[0],
+      g.isocenter[1] + 10 * f.u[1],
+      g.isocenter[2] + 10 * f.u[2],
+    ]);
     expect((b[0] - a[0]) * g.columnSpacingMm).toBeCloseTo((10 * 1200) / 785, 9);
     expect(b[1] - a[1]).toBeCloseTo(0, 9);
   });
@@ -133,7 +163,8 @@ describe('C-arm angle conventions (docs/conventions.md)', () => {
   it('angles <-> detector direction round trip', () => {
     const r = rng(3);
     for (let n = 0; n < 200; n++) {
-      const a = -179 + 358 * r(), b = -89 + 178 * r();
+      const a = -179 + 358 * r(),
+        b = -89 + 178 * r();
       const back = anglesForDetectorDirection(detectorDirection(a, b));
       expect(back.primaryDeg).toBeCloseTo(a, 9);
       expect(back.secondaryDeg).toBeCloseTo(b, 9);
@@ -156,30 +187,44 @@ describe('C-arm angle conventions (docs/conventions.md)', () => {
   });
 });
 
-describe('bull\'s-eye and progress views', () => {
+describe("bull's-eye and progress views", () => {
   const system = carmPreset('artis-zee-floor');
   const r = rng(11);
   const paths: PathLike[] = [];
   for (let n = 0; n < 60; n++) {
     const entry: V = [-150 + 300 * r(), -100 + 200 * r(), 900 + 100 * r()];
     // Directions within 50 degrees of some horizontal/oblique axis so most views are reachable.
-    const th = 2 * Math.PI * r(), ph = (-45 + 90 * r()) * (Math.PI / 180);
+    const th = 2 * Math.PI * r(),
+      ph = (-45 + 90 * r()) * (Math.PI / 180);
     const len = 30 + 120 * r();
-    const target: V = [entry[0] + len * Math.cos(ph) * Math.cos(th), entry[1] + len * Math.cos(ph) * Math.sin(th), entry[2] + len * Math.sin(ph)];
+    const target: V = [
+      entry[0] + len * Math.cos(ph) * Math.cos(th),
+      entry[1] + len * Math.cos(ph) * Math.sin(th),
+      entry[2] + len * Math.sin(ph),
+    ];
     paths.push({ id: `p${n}`, diameterMm: 7.3, entry, target });
   }
 
-  it('bull\'s-eye: entry and target project within 0.5 px of each other (any reachable or not)', () => {
+  it("bull's-eye: entry and target project within 0.5 px of each other (any reachable or not)", () => {
     for (const p of paths) {
       const v = bullseyeView(p, system);
-      const g = geom({ ...v, sidMm: system.sidMm, sodMm: system.sodMm, columnSpacingMm: 0.154, rowSpacingMm: 0.154, columns: 1920, rows: 2480 });
+      const g = geom({
+        ...v,
+        sidMm: system.sidMm,
+        sodMm: system.sodMm,
+        columnSpacingMm: 0.154,
+        rowSpacingMm: 0.154,
+        columns: 1920,
+        rows: 2480,
+      });
       const P = projectionMatrix(g);
-      const a = projectPoint(P, p.entry), b = projectPoint(P, p.target);
+      const a = projectPoint(P, p.entry),
+        b = projectPoint(P, p.target);
       expect(Math.hypot(a[0] - b[0], a[1] - b[1])).toBeLessThan(0.5);
     }
   });
 
-  it('bull\'s-eye with a fixed isocentre puts the focal spot on the path line', () => {
+  it("bull's-eye with a fixed isocentre puts the focal spot on the path line", () => {
     let solved = 0;
     for (const p of paths) {
       const iso: V = [p.target[0] + 40, p.target[1] - 30, p.target[2] + 20];
@@ -187,8 +232,11 @@ describe('bull\'s-eye and progress views', () => {
       if (!v) continue;
       solved++;
       expect(v.isocenter).toEqual(iso);
-      const P = projectionMatrix(geom({ ...v, sidMm: system.sidMm, sodMm: system.sodMm, columnSpacingMm: 0.154, rowSpacingMm: 0.154 }));
-      const a = projectPoint(P, p.entry), b = projectPoint(P, p.target);
+      const P = projectionMatrix(
+        geom({ ...v, sidMm: system.sidMm, sodMm: system.sodMm, columnSpacingMm: 0.154, rowSpacingMm: 0.154 }),
+      );
+      const a = projectPoint(P, p.entry),
+        b = projectPoint(P, p.target);
       expect(Math.hypot(a[0] - b[0], a[1] - b[1])).toBeLessThan(0.5);
     }
     expect(solved).toBe(paths.length); // iso 54 mm from the target: the line always reaches SOD
@@ -199,29 +247,43 @@ describe('bull\'s-eye and progress views', () => {
     for (const p of paths) {
       const v = progressView(p, system);
       if (v.reachable) reachable++;
-      const g = geom({ ...v, sidMm: system.sidMm, sodMm: system.sodMm, columnSpacingMm: 0.3, rowSpacingMm: 0.3, columns: 1500, rows: 1500 });
+      const g = geom({
+        ...v,
+        sidMm: system.sidMm,
+        sodMm: system.sodMm,
+        columnSpacingMm: 0.3,
+        rowSpacingMm: 0.3,
+        columns: 1500,
+        rows: 1500,
+      });
       const P = projectionMatrix(g);
-      const a = projectPoint(P, p.entry), b = projectPoint(P, p.target);
+      const a = projectPoint(P, p.entry),
+        b = projectPoint(P, p.target);
       const len = Math.hypot(p.target[0] - p.entry[0], p.target[1] - p.entry[1], p.target[2] - p.entry[2]);
       const projMm = Math.hypot(a[0] - b[0], a[1] - b[1]) * 0.3;
       expect(Math.abs(projMm / (len * (system.sidMm / system.sodMm)) - 1)).toBeLessThan(0.01);
       // Central ray perpendicular to the path.
       const d = detectorDirection(v.primaryDeg, v.secondaryDeg);
-      expect(Math.abs(d[0] * (p.target[0] - p.entry[0]) + d[1] * (p.target[1] - p.entry[1]) + d[2] * (p.target[2] - p.entry[2])) / len).toBeLessThan(1e-9);
+      expect(
+        Math.abs(
+          d[0] * (p.target[0] - p.entry[0]) + d[1] * (p.target[1] - p.entry[1]) + d[2] * (p.target[2] - p.entry[2]),
+        ) / len,
+      ).toBeLessThan(1e-9);
     }
     expect(reachable).toBe(paths.length);
   });
 
-  it('a cranio-caudal path has no reachable bull\'s-eye on a +-55 degree secondary: nearest is 35 degrees off', () => {
+  it("a cranio-caudal path has no reachable bull's-eye on a +-55 degree secondary: nearest is 35 degrees off", () => {
     const p: PathLike = { id: 'cc', diameterMm: 3, entry: [0, 0, 1000], target: [0, 0, 900] };
     const v = bullseyeView(p, system);
     expect(v.reachable).toBe(false);
     expect(v.secondaryDeg).toBeCloseTo(90, 9); // detector toward the entry, i.e. the head
-    expect(v.alternative!.errorDeg).toBeCloseTo(90 - 55, 4);
-    expect(Math.abs(v.alternative!.secondaryDeg)).toBeCloseTo(55, 6);
+    const alt = defined(v.alternative, 'the nearest reachable alternative view');
+    expect(alt.errorDeg).toBeCloseTo(90 - 55, 4);
+    expect(Math.abs(alt.secondaryDeg)).toBeCloseTo(55, 6);
   });
 
-  it('a left-right path (trans-sacral) gets a lateral bull\'s-eye and an AP progress view', () => {
+  it("a left-right path (trans-sacral) gets a lateral bull's-eye and an AP progress view", () => {
     const p: PathLike = { id: 's1', diameterMm: 7.3, entry: [-70, 20, 980], target: [70, 20, 980] };
     const b = bullseyeView(p, system);
     expect(b.primaryDeg).toBeCloseTo(-90, 9); // entry on the right: detector on the right = RAO 90

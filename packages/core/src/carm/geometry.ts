@@ -66,7 +66,9 @@ export const CARM_PRESETS: Readonly<Record<string, CarmSystem>> = {
     primaryLimitsDeg: [-120, 120],
     secondaryLimitsDeg: [-55, 55],
     kvp: 75,
-    notes: 'nominal data-sheet figures: focus-isocentre 785 mm, SID 90-120 cm, 30x40 cm a-Si detector at 154 um; angulation limits at the head-end position with the table',
+    notes:
+      'nominal data-sheet figures: focus-isocentre 785 mm, SID 90-120 cm, 30x40 cm a-Si detector at 154 um; ' +
+      'angulation limits at the head-end position with the table',
   },
   'cios-spin': {
     id: 'cios-spin',
@@ -80,7 +82,9 @@ export const CARM_PRESETS: Readonly<Record<string, CarmSystem>> = {
     primaryLimitsDeg: [-95, 95],
     secondaryLimitsDeg: [-90, 90],
     kvp: 75,
-    notes: 'nominal data-sheet figures: SID 116.4 cm fixed, 30x30 cm CMOS detector; orbital range +-95 deg mapped to the primary angle, angulation to the secondary',
+    notes:
+      'nominal data-sheet figures: SID 116.4 cm fixed, 30x30 cm CMOS detector; ' +
+      'orbital range +-95 deg mapped to the primary angle, angulation to the secondary',
   },
   'generic-mobile-ii': {
     id: 'generic-mobile-ii',
@@ -94,7 +98,8 @@ export const CARM_PRESETS: Readonly<Record<string, CarmSystem>> = {
     primaryLimitsDeg: [-90, 90],
     secondaryLimitsDeg: [-90, 90],
     kvp: 70,
-    notes: 'typical figures of 9-inch image-intensifier mobile C-arms (SID about 100 cm, 23 cm field); no specific product',
+    notes:
+      'typical figures of 9-inch image-intensifier mobile C-arms (SID about 100 cm, 23 cm field); no specific product',
   },
 };
 
@@ -121,12 +126,21 @@ export function validateSystem(s: CarmSystem): void {
   };
   if (!(s.sodMm > 0)) bad(`sodMm must be positive (got ${s.sodMm})`);
   if (!(s.sidMm > s.sodMm)) bad(`sidMm (${s.sidMm}) must exceed sodMm (${s.sodMm})`);
-  if (!(Number.isInteger(s.detectorColumns) && s.detectorColumns > 0 && Number.isInteger(s.detectorRows) && s.detectorRows > 0)) {
+  if (!(
+    Number.isInteger(s.detectorColumns) &&
+    s.detectorColumns > 0 &&
+    Number.isInteger(s.detectorRows) &&
+    s.detectorRows > 0
+  )) {
     bad('detector columns and rows must be positive integers');
   }
   if (!(s.pixelPitchMm > 0)) bad('pixelPitchMm must be positive');
-  for (const [n, l] of [['primary', s.primaryLimitsDeg], ['secondary', s.secondaryLimitsDeg]] as const) {
-    if (!(l.length === 2 && l[0] <= l[1] && l[0] >= -180 && l[1] <= 180)) bad(`${n} limits must be [min, max] within -180..180`);
+  for (const [n, l] of [
+    ['primary', s.primaryLimitsDeg],
+    ['secondary', s.secondaryLimitsDeg],
+  ] as const) {
+    if (!(l.length === 2 && l[0] <= l[1] && l[0] >= -180 && l[1] <= 180))
+      bad(`${n} limits must be [min, max] within -180..180`);
   }
 }
 
@@ -164,7 +178,11 @@ export interface DetectorOptions {
 }
 
 /** Geometry for a system, a pose and a detector mode. */
-export function carmGeometry(system: CarmSystem, pose: { primaryDeg: number; secondaryDeg: number; isocenter: Point3 }, opts: DetectorOptions = {}): CarmGeometry {
+export function carmGeometry(
+  system: CarmSystem,
+  pose: { primaryDeg: number; secondaryDeg: number; isocenter: Point3 },
+  opts: DetectorOptions = {},
+): CarmGeometry {
   validateSystem(system);
   let widthMm = system.detectorColumns * system.pixelPitchMm;
   let heightMm = system.detectorRows * system.pixelPitchMm;
@@ -178,7 +196,8 @@ export function carmGeometry(system: CarmSystem, pose: { primaryDeg: number; sec
     throw new CarmError(`binning must be a positive integer (got ${opts.binning})`);
   }
   if (opts.size !== undefined) {
-    if (!(Number.isInteger(opts.size) && opts.size >= 2 && opts.size <= 8192)) throw new CarmError(`size must be an integer 2..8192 (got ${opts.size})`);
+    if (!(Number.isInteger(opts.size) && opts.size >= 2 && opts.size <= 8192))
+      throw new CarmError(`size must be an integer 2..8192 (got ${opts.size})`);
     pitch = widthMm / opts.size;
   }
   const columns = Math.max(1, Math.round(widthMm / pitch));
@@ -203,8 +222,10 @@ export function validateGeometry(g: CarmGeometry, source?: string): void {
     throw new CarmError(what, source);
   };
   if (!(g.sodMm > 0 && Number.isFinite(g.sodMm))) bad(`source to isocentre distance must be positive (got ${g.sodMm})`);
-  if (!(g.sidMm > g.sodMm && Number.isFinite(g.sidMm))) bad(`source to detector distance (${g.sidMm}) must exceed source to isocentre (${g.sodMm})`);
-  if (!(Number.isInteger(g.columns) && g.columns > 0 && Number.isInteger(g.rows) && g.rows > 0)) bad(`image size ${g.columns} x ${g.rows} is not positive integers`);
+  if (!(g.sidMm > g.sodMm && Number.isFinite(g.sidMm)))
+    bad(`source to detector distance (${g.sidMm}) must exceed source to isocentre (${g.sodMm})`);
+  if (!(Number.isInteger(g.columns) && g.columns > 0 && Number.isInteger(g.rows) && g.rows > 0))
+    bad(`image size ${g.columns} x ${g.rows} is not positive integers`);
   if (!(g.columnSpacingMm > 0 && g.rowSpacingMm > 0)) bad('pixel spacings must be positive');
   if (!Number.isFinite(g.primaryDeg) || !Number.isFinite(g.secondaryDeg)) bad('angles must be finite');
   if (!(Math.abs(g.secondaryDeg) <= 90)) bad(`secondary angle ${g.secondaryDeg} is outside -90..90 degrees`);
@@ -213,7 +234,8 @@ export function validateGeometry(g: CarmGeometry, source?: string): void {
 
 /** Unit vector from the isocentre toward the detector for the given angles (degrees). */
 export function detectorDirection(primaryDeg: number, secondaryDeg: number): Point3 {
-  const a = primaryDeg * DEG, b = secondaryDeg * DEG;
+  const a = primaryDeg * DEG,
+    b = secondaryDeg * DEG;
   return [Math.sin(a) * Math.cos(b), -Math.cos(a) * Math.cos(b), Math.sin(b)];
 }
 
@@ -249,8 +271,12 @@ export interface CarmFrame {
 
 export function carmFrame(g: CarmGeometry): CarmFrame {
   validateGeometry(g);
-  const a = g.primaryDeg * DEG, b = g.secondaryDeg * DEG;
-  const ca = Math.cos(a), sa = Math.sin(a), cb = Math.cos(b), sb = Math.sin(b);
+  const a = g.primaryDeg * DEG,
+    b = g.secondaryDeg * DEG;
+  const ca = Math.cos(a),
+    sa = Math.sin(a),
+    cb = Math.cos(b),
+    sb = Math.sin(b);
   // Columns of R = Rz(a) Rx(-b): R e_x, R e_y, R e_z.
   const u: Point3 = [ca, sa, 0];
   const d: Point3 = [sa * cb, -ca * cb, sb]; // R (0,-1,0)
@@ -279,7 +305,8 @@ export type Mat34 = Float64Array;
  */
 export function projectionMatrix(g: CarmGeometry): Mat34 {
   const f = carmFrame(g);
-  const fu = g.sidMm / g.columnSpacingMm, fv = g.sidMm / g.rowSpacingMm;
+  const fu = g.sidMm / g.columnSpacingMm,
+    fv = g.sidMm / g.rowSpacingMm;
   const [c0, r0] = f.principalPoint;
   const P = new Float64Array(12);
   const rowsE = [f.u, f.v, f.d];
@@ -301,8 +328,14 @@ export function projectionMatrix(g: CarmGeometry): Mat34 {
 }
 
 /** Projects an LPS point to (column, row); NaNs when the point is at or behind the source plane. */
-export function projectPoint(P: Mat34, p: ArrayLike<number>, out: number[] | Float64Array = [0, 0]): number[] | Float64Array {
-  const x = p[0], y = p[1], z = p[2];
+export function projectPoint(
+  P: Mat34,
+  p: ArrayLike<number>,
+  out: number[] | Float64Array = [0, 0],
+): number[] | Float64Array {
+  const x = p[0],
+    y = p[1],
+    z = p[2];
   const w = P[8] * x + P[9] * y + P[10] * z + P[11];
   if (!(w > 0)) {
     out[0] = NaN;
@@ -321,7 +354,8 @@ export function mat34ToRows(P: Mat34): number[][] {
 
 /** Largest absolute difference between two projection matrices after scaling each so that |row 3 (x,y,z)| = 1. */
 export function mat34MaxAbsDiff(a: Mat34, b: Mat34): number {
-  const na = Math.hypot(a[8], a[9], a[10]), nb = Math.hypot(b[8], b[9], b[10]);
+  const na = Math.hypot(a[8], a[9], a[10]),
+    nb = Math.hypot(b[8], b[9], b[10]);
   let m = 0;
   for (let i = 0; i < 12; i++) m = Math.max(m, Math.abs(a[i] / na - b[i] / nb));
   return m;
@@ -329,7 +363,8 @@ export function mat34MaxAbsDiff(a: Mat34, b: Mat34): number {
 
 /** Point on the detector (LPS mm) of pixel (column, row). */
 export function pixelToPatient(g: CarmGeometry, f: CarmFrame, col: number, row: number): Point3 {
-  const x = (col - f.principalPoint[0]) * g.columnSpacingMm, y = (row - f.principalPoint[1]) * g.rowSpacingMm;
+  const x = (col - f.principalPoint[0]) * g.columnSpacingMm,
+    y = (row - f.principalPoint[1]) * g.rowSpacingMm;
   const c = f.detectorCenter;
   return [c[0] + x * f.u[0] + y * f.v[0], c[1] + x * f.u[1] + y * f.v[1], c[2] + x * f.u[2] + y * f.v[2]];
 }
@@ -343,6 +378,7 @@ export function magnificationAt(g: CarmGeometry, f: CarmFrame, p: ArrayLike<numb
 /** Whether angles lie within a system's limits (inclusive, with 1e-9 degree slack). */
 export function anglesReachable(system: CarmSystem, primaryDeg: number, secondaryDeg: number): boolean {
   const e = 1e-9;
-  const [p0, p1] = system.primaryLimitsDeg, [s0, s1] = system.secondaryLimitsDeg;
+  const [p0, p1] = system.primaryLimitsDeg,
+    [s0, s1] = system.secondaryLimitsDeg;
   return primaryDeg >= p0 - e && primaryDeg <= p1 + e && secondaryDeg >= s0 - e && secondaryDeg <= s1 + e;
 }

@@ -38,7 +38,8 @@ export function projectionCenter(P: Mat34): Point3 {
   // Solve M c = -p4 with M the left 3x3 (Cramer's rule).
   const m = [P[0], P[1], P[2], P[4], P[5], P[6], P[8], P[9], P[10]];
   const b = [-P[3], -P[7], -P[11]];
-  const det = (a: number[]) => a[0] * (a[4] * a[8] - a[5] * a[7]) - a[1] * (a[3] * a[8] - a[5] * a[6]) + a[2] * (a[3] * a[7] - a[4] * a[6]);
+  const det = (a: number[]) =>
+    a[0] * (a[4] * a[8] - a[5] * a[7]) - a[1] * (a[3] * a[8] - a[5] * a[6]) + a[2] * (a[3] * a[7] - a[4] * a[6]);
   const D = det(m);
   const col = (i: number) => {
     const t = m.slice();
@@ -57,14 +58,20 @@ export function projectionCenter(P: Mat34): Point3 {
 export function overlayGeometry(P: Mat34, paths: readonly PathLike[], columns: number, rows: number): PathOverlay[] {
   const S = projectionCenter(P);
   return paths.map((p) => {
-    const e = projectPoint(P, p.entry, [0, 0]), t = projectPoint(P, p.target, [0, 0]);
-    const entryPx: Px = [e[0], e[1]], targetPx: Px = [t[0], t[1]];
+    const e = projectPoint(P, p.entry, [0, 0]),
+      t = projectPoint(P, p.target, [0, 0]);
+    const entryPx: Px = [e[0], e[1]],
+      targetPx: Px = [t[0], t[1]];
     const r = p.diameterMm / 2;
     const axis = [p.target[0] - p.entry[0], p.target[1] - p.entry[1], p.target[2] - p.entry[2]];
     const side = (q: Point3): Point3 => {
       // Offset perpendicular to the axis and to the ray through q: the silhouette edge of the cylinder.
       const ray = [q[0] - S[0], q[1] - S[1], q[2] - S[2]];
-      let n: number[] = [axis[1] * ray[2] - axis[2] * ray[1], axis[2] * ray[0] - axis[0] * ray[2], axis[0] * ray[1] - axis[1] * ray[0]];
+      let n: number[] = [
+        axis[1] * ray[2] - axis[2] * ray[1],
+        axis[2] * ray[0] - axis[0] * ray[2],
+        axis[0] * ray[1] - axis[1] * ray[0],
+      ];
       let len = Math.hypot(n[0], n[1], n[2]);
       if (len < 1e-9 * Math.hypot(...axis) * Math.hypot(ray[0], ray[1], ray[2])) {
         // End-on: any perpendicular to the ray will do.
@@ -73,7 +80,8 @@ export function overlayGeometry(P: Mat34, paths: readonly PathLike[], columns: n
       }
       return [(n[0] / len) * r, (n[1] / len) * r, (n[2] / len) * r];
     };
-    const se = side(p.entry), st = side(p.target);
+    const se = side(p.entry),
+      st = side(p.target);
     const pr = (q: Point3, o: Point3, s: number): Px => {
       const x = projectPoint(P, [q[0] + s * o[0], q[1] + s * o[1], q[2] + s * o[2]], [0, 0]);
       return [x[0], x[1]];
@@ -81,7 +89,8 @@ export function overlayGeometry(P: Mat34, paths: readonly PathLike[], columns: n
     const outline = [pr(p.entry, se, 1), pr(p.target, st, 1), pr(p.target, st, -1), pr(p.entry, se, -1)];
     const radiusPx = Math.hypot(outline[0][0] - outline[3][0], outline[0][1] - outline[3][1]) / 2;
     const lengthPx = Math.hypot(t[0] - e[0], t[1] - e[1]);
-    const inside = (q: ArrayLike<number>) => Number.isFinite(q[0]) && q[0] >= -0.5 && q[1] >= -0.5 && q[0] <= columns - 0.5 && q[1] <= rows - 0.5;
+    const inside = (q: ArrayLike<number>) =>
+      Number.isFinite(q[0]) && q[0] >= -0.5 && q[1] >= -0.5 && q[0] <= columns - 0.5 && q[1] <= rows - 0.5;
     return {
       id: p.id,
       name: p.name ?? p.id,
@@ -143,12 +152,23 @@ function blend(img: Uint8ClampedArray, columns: number, rows: number, c: number,
 }
 
 /** Antialiased segment: coverage from the distance of each pixel centre to the segment. */
-export function drawSegment(img: Uint8ClampedArray, columns: number, rows: number, a: Px, b: Px, rgb: Rgb, halfWidthPx: number): void {
+export function drawSegment(
+  img: Uint8ClampedArray,
+  columns: number,
+  rows: number,
+  a: Px,
+  b: Px,
+  rgb: Rgb,
+  halfWidthPx: number,
+): void {
   if (![a[0], a[1], b[0], b[1]].every(Number.isFinite)) return;
   const pad = halfWidthPx + 1;
-  const c0 = Math.max(0, Math.floor(Math.min(a[0], b[0]) - pad)), c1 = Math.min(columns - 1, Math.ceil(Math.max(a[0], b[0]) + pad));
-  const r0 = Math.max(0, Math.floor(Math.min(a[1], b[1]) - pad)), r1 = Math.min(rows - 1, Math.ceil(Math.max(a[1], b[1]) + pad));
-  const dx = b[0] - a[0], dy = b[1] - a[1];
+  const c0 = Math.max(0, Math.floor(Math.min(a[0], b[0]) - pad)),
+    c1 = Math.min(columns - 1, Math.ceil(Math.max(a[0], b[0]) + pad));
+  const r0 = Math.max(0, Math.floor(Math.min(a[1], b[1]) - pad)),
+    r1 = Math.min(rows - 1, Math.ceil(Math.max(a[1], b[1]) + pad));
+  const dx = b[0] - a[0],
+    dy = b[1] - a[1];
   const L2 = dx * dx + dy * dy;
   for (let r = r0; r <= r1; r++) {
     for (let c = c0; c <= c1; c++) {
@@ -161,11 +181,24 @@ export function drawSegment(img: Uint8ClampedArray, columns: number, rows: numbe
 }
 
 /** Antialiased circle outline (ring) or disc. */
-export function drawCircle(img: Uint8ClampedArray, columns: number, rows: number, center: Px, radiusPx: number, rgb: Rgb, halfWidthPx: number, filled = false): void {
+export function drawCircle(
+  img: Uint8ClampedArray,
+  columns: number,
+  rows: number,
+  center: Px,
+  radiusPx: number,
+  rgb: Rgb,
+  halfWidthPx: number,
+  filled = false,
+): void {
   if (!Number.isFinite(center[0]) || !Number.isFinite(center[1]) || !(radiusPx >= 0)) return;
   const pad = radiusPx + halfWidthPx + 1;
   for (let r = Math.max(0, Math.floor(center[1] - pad)); r <= Math.min(rows - 1, Math.ceil(center[1] + pad)); r++) {
-    for (let c = Math.max(0, Math.floor(center[0] - pad)); c <= Math.min(columns - 1, Math.ceil(center[0] + pad)); c++) {
+    for (
+      let c = Math.max(0, Math.floor(center[0] - pad));
+      c <= Math.min(columns - 1, Math.ceil(center[0] + pad));
+      c++
+    ) {
       const d = Math.hypot(c - center[0], r - center[1]);
       const cover = filled ? radiusPx + 0.5 - d : halfWidthPx + 0.5 - Math.abs(d - radiusPx);
       blend(img, columns, rows, c, r, rgb, cover);

@@ -10,7 +10,13 @@
  * detector, so it is imaged at exactly SID/SOD magnification and shows its true length times that.
  */
 import type { Point3 } from '../math/vec3.js';
-import { CarmError, anglesForDetectorDirection, anglesReachable, detectorDirection, type CarmSystem } from './geometry.js';
+import {
+  CarmError,
+  anglesForDetectorDirection,
+  anglesReachable,
+  detectorDirection,
+  type CarmSystem,
+} from './geometry.js';
 
 /** The parts of a plan path the C-arm needs (structurally compatible with the plan module's PlanPath). */
 export interface PathLike {
@@ -50,7 +56,9 @@ export interface PathViews {
 const DEG = Math.PI / 180;
 
 function unit(a: ArrayLike<number>, b: ArrayLike<number>, what: string): Point3 {
-  const x = a[0] - b[0], y = a[1] - b[1], z = a[2] - b[2];
+  const x = a[0] - b[0],
+    y = a[1] - b[1],
+    z = a[2] - b[2];
   const n = Math.hypot(x, y, z);
   if (!(n > 1e-9)) throw new CarmError(`${what}: entry and target coincide`);
   return [x / n, y / n, z / n];
@@ -62,12 +70,17 @@ const dot3 = (a: ArrayLike<number>, b: ArrayLike<number>) => a[0] * b[0] + a[1] 
  * Minimises `cost(d)` over the angle box of a system: a 1-degree grid, then a shrinking pattern search.
  * Used only to find the nearest reachable alternative, so speed does not matter (about 65k evaluations).
  */
-function minimiseOverLimits(system: CarmSystem, cost: (d: Point3) => number): { primaryDeg: number; secondaryDeg: number; cost: number } {
-  const [p0, p1] = system.primaryLimitsDeg, [s0, s1] = [Math.max(-90, system.secondaryLimitsDeg[0]), Math.min(90, system.secondaryLimitsDeg[1])];
+function minimiseOverLimits(
+  system: CarmSystem,
+  cost: (d: Point3) => number,
+): { primaryDeg: number; secondaryDeg: number; cost: number } {
+  const [p0, p1] = system.primaryLimitsDeg,
+    [s0, s1] = [Math.max(-90, system.secondaryLimitsDeg[0]), Math.min(90, system.secondaryLimitsDeg[1])];
   const clampP = (x: number) => Math.min(p1, Math.max(p0, x));
   const clampS = (x: number) => Math.min(s1, Math.max(s0, x));
   let best = { primaryDeg: p0, secondaryDeg: s0, cost: Infinity };
-  const np = Math.max(1, Math.ceil(p1 - p0)), ns = Math.max(1, Math.ceil(s1 - s0));
+  const np = Math.max(1, Math.ceil(p1 - p0)),
+    ns = Math.max(1, Math.ceil(s1 - s0));
   for (let i = 0; i <= np; i++) {
     const a = clampP(p0 + ((p1 - p0) * i) / np);
     for (let j = 0; j <= ns; j++) {
@@ -80,8 +93,18 @@ function minimiseOverLimits(system: CarmSystem, cost: (d: Point3) => number): { 
     let improved = true;
     while (improved) {
       improved = false;
-      for (const [da, db] of [[step, 0], [-step, 0], [0, step], [0, -step], [step, step], [-step, -step], [step, -step], [-step, step]]) {
-        const a = clampP(best.primaryDeg + da), b = clampS(best.secondaryDeg + db);
+      for (const [da, db] of [
+        [step, 0],
+        [-step, 0],
+        [0, step],
+        [0, -step],
+        [step, step],
+        [-step, -step],
+        [step, -step],
+        [-step, step],
+      ]) {
+        const a = clampP(best.primaryDeg + da),
+          b = clampS(best.secondaryDeg + db);
         const c = cost(detectorDirection(a, b));
         if (c < best.cost - 1e-15) {
           best = { primaryDeg: a, secondaryDeg: b, cost: c };
@@ -95,7 +118,12 @@ function minimiseOverLimits(system: CarmSystem, cost: (d: Point3) => number): { 
 
 function viewFromDirection(system: CarmSystem, d: Point3, isocenter: Point3): CarmView {
   const { primaryDeg, secondaryDeg } = anglesForDetectorDirection(d);
-  return { primaryDeg, secondaryDeg, isocenter: [...isocenter] as Point3, reachable: anglesReachable(system, primaryDeg, secondaryDeg) };
+  return {
+    primaryDeg,
+    secondaryDeg,
+    isocenter: [...isocenter] as Point3,
+    reachable: anglesReachable(system, primaryDeg, secondaryDeg),
+  };
 }
 
 /**
@@ -112,7 +140,10 @@ export function bullseyeView(path: PathLike, system: CarmSystem): CarmView {
   const flipped = viewFromDirection(system, [-e[0], -e[1], -e[2]], iso);
   if (flipped.reachable) return flipped;
   const alt = minimiseOverLimits(system, (d) => Math.acos(Math.min(1, Math.abs(dot3(d, e)))) / DEG);
-  return { ...preferred, alternative: { primaryDeg: alt.primaryDeg, secondaryDeg: alt.secondaryDeg, errorDeg: alt.cost } };
+  return {
+    ...preferred,
+    alternative: { primaryDeg: alt.primaryDeg, secondaryDeg: alt.secondaryDeg, errorDeg: alt.cost },
+  };
 }
 
 /**
@@ -165,9 +196,10 @@ export function progressView(path: PathLike, system: CarmSystem): CarmView {
   if (first.reachable) return first;
   // Walk the circle outward from p1 in both senses; the first reachable direction is the nearest.
   for (let t = 1; t <= 18000; t++) {
-    const th = (t * 0.01 * DEG);
+    const th = t * 0.01 * DEG;
     for (const sgn of [1, -1]) {
-      const c = Math.cos(th), s = sgn * Math.sin(th);
+      const c = Math.cos(th),
+        s = sgn * Math.sin(th);
       const d: Point3 = [c * p1[0] + s * p2[0], c * p1[1] + s * p2[1], c * p1[2] + s * p2[2]];
       const v = viewFromDirection(system, d, mid);
       if (v.reachable) return v;
@@ -181,7 +213,11 @@ export function pathViews(path: PathLike, system: CarmSystem): PathViews {
   return {
     id: path.id,
     name: path.name ?? path.id,
-    lengthMm: Math.hypot(path.target[0] - path.entry[0], path.target[1] - path.entry[1], path.target[2] - path.entry[2]),
+    lengthMm: Math.hypot(
+      path.target[0] - path.entry[0],
+      path.target[1] - path.entry[1],
+      path.target[2] - path.entry[2],
+    ),
     bullseye: bullseyeView(path, system),
     progress: progressView(path, system),
   };

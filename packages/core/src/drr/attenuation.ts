@@ -40,7 +40,8 @@ export function massAttenuation(material: Material, energyKeV: number): number {
   if (energyKeV <= E_KEV[0]) return t[0];
   let i = 1;
   while (i < E_KEV.length - 1 && E_KEV[i] < energyKeV) i++;
-  const e0 = E_KEV[i - 1], e1 = E_KEV[i];
+  const e0 = E_KEV[i - 1],
+    e1 = E_KEV[i];
   const f = Math.log(energyKeV / e0) / Math.log(e1 / e0);
   return Math.exp(Math.log(t[i - 1]) + f * (Math.log(t[i]) - Math.log(t[i - 1])));
 }
@@ -65,11 +66,13 @@ export function effectiveAttenuationPerMm(material: Material, opts: SpectrumOpti
   if (!(kvp >= 30 && kvp <= 150)) throw new DrrError(`tube voltage ${kvp} kV is outside 30-150 kV`);
   const al = opts.filtrationMmAl ?? 3;
   const water = opts.patientWaterMm ?? 200;
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let e = 10.5; e < kvp; e += 0.5) {
     // Kramers: photons per keV proportional to (kVp - E) / E; an integrating detector weights by E.
     const photons = (kvp - e) / e;
-    const w = photons * e * Math.exp(-linearAttenuationPerMm('aluminium', e) * al - linearAttenuationPerMm('water', e) * water);
+    const w =
+      photons * e * Math.exp(-linearAttenuationPerMm('aluminium', e) * al - linearAttenuationPerMm('water', e) * water);
     num += w * linearAttenuationPerMm(material, e);
     den += w;
   }
@@ -123,7 +126,8 @@ export function huToMu(model: AttenuationModel = {}): HuToMu {
   const fl = { kvp: m.kvp, filtrationMmAl: m.filtrationMmAl, patientWaterMm: m.patientWaterMm };
   // CT beams are filtered harder (about 6 mm Al) than fluoroscopy beams.
   const ct = { kvp: m.ctKvp, filtrationMmAl: 6, patientWaterMm: m.patientWaterMm };
-  const wCt = effectiveAttenuationPerMm('water', ct), bCt = effectiveAttenuationPerMm('bone', ct);
+  const wCt = effectiveAttenuationPerMm('water', ct),
+    bCt = effectiveAttenuationPerMm('bone', ct);
   const boneHuAtCt = 1000 * (bCt / wCt - 1);
   const muWater = effectiveAttenuationPerMm('water', fl);
   const muBone = effectiveAttenuationPerMm('bone', fl);

@@ -3,12 +3,25 @@ import { createVolume, indexToPatientFrom } from '../volume/volume.js';
 import { carmFrame, pixelToPatient, type CarmGeometry } from '../carm/geometry.js';
 import { mat4TransformPoint } from '../math/mat4.js';
 import {
-  addDrrTransposedCopy, drrParamFields, drrParams, prepareDrrVolume, renderLineIntegrals, type DrrVolume,
+  addDrrTransposedCopy,
+  drrParamFields,
+  drrParams,
+  prepareDrrVolume,
+  renderLineIntegrals,
+  type DrrVolume,
 } from './drrVolume.js';
 import {
-  DRR_PARAM, DRR_PARAMS_LENGTH, drrKernel, drrKernelSource, drrRayKernel, drrSweepAxis, packDrrParams, type DrrParamFields,
+  DRR_PARAM,
+  DRR_PARAMS_LENGTH,
+  drrKernel,
+  drrKernelSource,
+  drrRayKernel,
+  drrSweepAxis,
+  packDrrParams,
+  type DrrParamFields,
 } from './kernel.js';
 import { DrrError } from './attenuation.js';
+import { defined } from '../test-helpers/defined.js';
 import { effectiveAttenuationPerMm, huToMu, linearAttenuationPerMm } from './attenuation.js';
 
 type V = [number, number, number];
@@ -21,7 +34,9 @@ const CYL = { a: [-30, 20, 975] as V, axis: [0.6, 0, 0.8] as V, r: 9, len: 60, m
 /** Chord length of the ray p + t w (t in R) through a sphere. */
 function sphereChord(p: V, w: V): number {
   const q = sub(p, SPHERE.c);
-  const A = dot(w, w), B = 2 * dot(q, w), C = dot(q, q) - SPHERE.r ** 2;
+  const A = dot(w, w),
+    B = 2 * dot(q, w),
+    C = dot(q, q) - SPHERE.r ** 2;
   const D = B * B - 4 * A * C;
   return D <= 0 ? 0 : (Math.sqrt(D) / A) * Math.sqrt(A);
 }
@@ -32,12 +47,17 @@ function cylinderChord(p: V, w: V): number {
   const q = sub(p, CYL.a);
   const wp = sub(w, [ax[0] * dot(w, ax), ax[1] * dot(w, ax), ax[2] * dot(w, ax)] as V);
   const qp = sub(q, [ax[0] * dot(q, ax), ax[1] * dot(q, ax), ax[2] * dot(q, ax)] as V);
-  const A = dot(wp, wp), B = 2 * dot(qp, wp), C = dot(qp, qp) - CYL.r ** 2;
+  const A = dot(wp, wp),
+    B = 2 * dot(qp, wp),
+    C = dot(qp, qp) - CYL.r ** 2;
   const D = B * B - 4 * A * C;
   if (D <= 0 || A < 1e-12) return 0;
-  let t0 = (-B - Math.sqrt(D)) / (2 * A), t1 = (-B + Math.sqrt(D)) / (2 * A);
-  const wa = dot(w, ax), qa = dot(q, ax);
-  let s0 = (0 - qa) / wa, s1 = (CYL.len - qa) / wa;
+  let t0 = (-B - Math.sqrt(D)) / (2 * A),
+    t1 = (-B + Math.sqrt(D)) / (2 * A);
+  const wa = dot(w, ax),
+    qa = dot(q, ax);
+  let s0 = (0 - qa) / wa,
+    s1 = (CYL.len - qa) / wa;
   if (s0 > s1) [s0, s1] = [s1, s0];
   t0 = Math.max(t0, s0);
   t1 = Math.min(t1, s1);
@@ -50,12 +70,19 @@ function cylinderChord(p: V, w: V): number {
  */
 function phantom() {
   const dims: V = [110, 100, 90];
-  const c = Math.cos(0.35), s = Math.sin(0.35);
-  const dirs: [V, V, V] = [[c, s, 0], [-s, c, 0], [0, 0, 1]];
+  const c = Math.cos(0.35),
+    s = Math.sin(0.35);
+  const dirs: [V, V, V] = [
+    [c, s, 0],
+    [-s, c, 0],
+    [0, 0, 1],
+  ];
   const spacing: V = [0.9, 1.0, 1.1];
   const centre: V = [0, 0, 990];
   const half = [0, 1, 2].map((a) => ((dims[a] - 1) / 2) * spacing[a]);
-  const origin: V = [0, 1, 2].map((r) => centre[r] - half[0] * dirs[0][r] - half[1] * dirs[1][r] - half[2] * dirs[2][r]) as V;
+  const origin: V = [0, 1, 2].map(
+    (r) => centre[r] - half[0] * dirs[0][r] - half[1] * dirs[1][r] - half[2] * dirs[2][r],
+  ) as V;
   const m = indexToPatientFrom(origin, spacing, dirs);
   const data = new Float32Array(dims[0] * dims[1] * dims[2]);
   const pos = (i: number, j: number, k: number): V =>
@@ -69,20 +96,26 @@ function phantom() {
   };
   // Partial volume: the inside fraction of each voxel from 5x5x5 sub-samples where a surface is near.
   const sub5 = [-0.4, -0.2, 0, 0.2, 0.4];
-  for (let k = 0; k < dims[2]; k++) for (let j = 0; j < dims[1]; j++) for (let i = 0; i < dims[0]; i++) {
-    const p = pos(i, j, k);
-    let v = 0;
-    for (const [dist, mu] of [[dSphere, SPHERE.mu], [dCyl, CYL.mu]] as const) {
-      const d0 = dist(p);
-      if (d0 < -1) v += mu;
-      else if (d0 <= 1) {
-        let inside = 0;
-        for (const a of sub5) for (const b of sub5) for (const c of sub5) if (dist(pos(i + a, j + b, k + c)) < 0) inside++;
-        v += (mu * inside) / 125;
+  for (let k = 0; k < dims[2]; k++)
+    for (let j = 0; j < dims[1]; j++)
+      for (let i = 0; i < dims[0]; i++) {
+        const p = pos(i, j, k);
+        let v = 0;
+        for (const [dist, mu] of [
+          [dSphere, SPHERE.mu],
+          [dCyl, CYL.mu],
+        ] as const) {
+          const d0 = dist(p);
+          if (d0 < -1) v += mu;
+          else if (d0 <= 1) {
+            let inside = 0;
+            for (const a of sub5)
+              for (const b of sub5) for (const c of sub5) if (dist(pos(i + a, j + b, k + c)) < 0) inside++;
+            v += (mu * inside) / 125;
+          }
+        }
+        data[i + dims[0] * (j + dims[1] * k)] = v;
       }
-    }
-    data[i + dims[0] * (j + dims[1] * k)] = v;
-  }
   return createVolume({ data, dims, indexToPatient: m, meta: { source: 'analytic phantom' } });
 }
 
@@ -96,50 +129,83 @@ describe('DRR line integrals', () => {
     expect(dvJs.simd).toBeUndefined();
   });
 
-  const poses: [number, number][] = [[0, 0], [90, 0], [-35, 20], [60, -40], [170, 10], [-120, 75]];
-  for (const [a, b] of poses) for (const [loops, d] of [['WebAssembly', dv], ['JavaScript', dvJs]] as const) {
-    it(`equal the analytic sphere + cylinder integrals within 1% (primary ${a}, secondary ${b}; ${loops} row loops)`, () => {
-      const g: CarmGeometry = {
-        sidMm: 1100, sodMm: 700, columns: 160, rows: 160, columnSpacingMm: 1.2, rowSpacingMm: 1.2,
-        primaryDeg: a, secondaryDeg: b, isocenter: [0, 0, 990],
-      };
-      const img = renderLineIntegrals(d, g);
-      const f = carmFrame(g);
-      const want = new Float64Array(img.length);
-      let maxWant = 0;
-      for (let r = 0; r < g.rows; r++) for (let c = 0; c < g.columns; c++) {
-        const w = sub(pixelToPatient(g, f, c, r), f.source);
-        const v = SPHERE.mu * sphereChord(f.source, w) + CYL.mu * cylinderChord(f.source, w);
-        want[r * g.columns + c] = v;
-        maxWant = Math.max(maxWant, v);
-      }
-      expect(maxWant).toBeGreaterThan(0.5); // the objects are in view
-      // Where a surface is seen edge-on (the cylinder's caps, the silhouettes) the projection has a step,
-      // which voxels blur over a voxel's width: compare only where the analytic image is smooth, i.e.
-      // within 5% of its values 2 pixels (1.5 mm at the isocentre) away on every side.
-      const smooth = (i: number) => {
-        const c = i % g.columns, r = Math.floor(i / g.columns);
-        for (const [dc, dr] of [[-2, 0], [2, 0], [0, -2], [0, 2], [-2, -2], [2, 2], [-2, 2], [2, -2]]) {
-          const cc = c + dc, rr = r + dr;
-          if (cc < 0 || rr < 0 || cc >= g.columns || rr >= g.rows) return false;
-          if (Math.abs(want[rr * g.columns + cc] / want[i] - 1) > 0.05) return false;
+  const poses: [number, number][] = [
+    [0, 0],
+    [90, 0],
+    [-35, 20],
+    [60, -40],
+    [170, 10],
+    [-120, 75],
+  ];
+  for (const [a, b] of poses)
+    for (const [loops, d] of [
+      ['WebAssembly', dv],
+      ['JavaScript', dvJs],
+    ] as const) {
+      it(`equal analytic sphere + cylinder integrals to 1% (primary ${a}, secondary ${b}; ${loops} row loops)`, () => {
+        const g: CarmGeometry = {
+          sidMm: 1100,
+          sodMm: 700,
+          columns: 160,
+          rows: 160,
+          columnSpacingMm: 1.2,
+          rowSpacingMm: 1.2,
+          primaryDeg: a,
+          secondaryDeg: b,
+          isocenter: [0, 0, 990],
+        };
+        const img = renderLineIntegrals(d, g);
+        const f = carmFrame(g);
+        const want = new Float64Array(img.length);
+        let maxWant = 0;
+        for (let r = 0; r < g.rows; r++)
+          for (let c = 0; c < g.columns; c++) {
+            const w = sub(pixelToPatient(g, f, c, r), f.source);
+            const v = SPHERE.mu * sphereChord(f.source, w) + CYL.mu * cylinderChord(f.source, w);
+            want[r * g.columns + c] = v;
+            maxWant = Math.max(maxWant, v);
+          }
+        expect(maxWant).toBeGreaterThan(0.5); // the objects are in view
+        // Where a surface is seen edge-on (the cylinder's caps, the silhouettes) the projection has a step,
+        // which voxels blur over a voxel's width: compare only where the analytic image is smooth, i.e.
+        // within 5% of its values 2 pixels (1.5 mm at the isocentre) away on every side.
+        const smooth = (i: number) => {
+          const c = i % g.columns,
+            r = Math.floor(i / g.columns);
+          for (const [dc, dr] of [
+            [-2, 0],
+            [2, 0],
+            [0, -2],
+            [0, 2],
+            [-2, -2],
+            [2, 2],
+            [-2, 2],
+            [2, -2],
+          ]) {
+            const cc = c + dc,
+              rr = r + dr;
+            if (cc < 0 || rr < 0 || cc >= g.columns || rr >= g.rows) return false;
+            if (Math.abs(want[rr * g.columns + cc] / want[i] - 1) > 0.05) return false;
+          }
+          return true;
+        };
+        let checked = 0,
+          worst = 0,
+          sumGot = 0,
+          sumWant = 0;
+        for (let i = 0; i < img.length; i++) {
+          sumGot += img[i];
+          sumWant += want[i];
+          if (want[i] >= 0.3 * maxWant && smooth(i)) {
+            checked++;
+            worst = Math.max(worst, Math.abs(img[i] / want[i] - 1));
+          }
         }
-        return true;
-      };
-      let checked = 0, worst = 0, sumGot = 0, sumWant = 0;
-      for (let i = 0; i < img.length; i++) {
-        sumGot += img[i];
-        sumWant += want[i];
-        if (want[i] >= 0.3 * maxWant && smooth(i)) {
-          checked++;
-          worst = Math.max(worst, Math.abs(img[i] / want[i] - 1));
-        }
-      }
-      expect(checked).toBeGreaterThan(200);
-      expect(worst).toBeLessThan(0.01);
-      expect(Math.abs(sumGot / sumWant - 1)).toBeLessThan(0.01);
-    });
-  }
+        expect(checked).toBeGreaterThan(200);
+        expect(worst).toBeLessThan(0.01);
+        expect(Math.abs(sumGot / sumWant - 1)).toBeLessThan(0.01);
+      });
+    }
 
   /** The ray-by-ray kernel (each ray followed on its own; the former default) on the whole image. */
   const byRay = (d: DrrVolume, g: CarmGeometry) => {
@@ -150,8 +216,15 @@ describe('DRR line integrals', () => {
 
   it('ray by ray, skipping empty blocks changes nothing: same image as with every block marked occupied', () => {
     const g: CarmGeometry = {
-      sidMm: 1100, sodMm: 700, columns: 120, rows: 100, columnSpacingMm: 1.3, rowSpacingMm: 1.3,
-      primaryDeg: 23, secondaryDeg: -12, isocenter: [5, 5, 990],
+      sidMm: 1100,
+      sodMm: 700,
+      columns: 120,
+      rows: 100,
+      columnSpacingMm: 1.3,
+      rowSpacingMm: 1.3,
+      primaryDeg: 23,
+      secondaryDeg: -12,
+      isocenter: [5, 5, 990],
     };
     const skipped = byRay(dv, g);
     const full = { ...dv, occupancy: new Uint8Array(dv.occupancy.length).fill(1) };
@@ -163,22 +236,40 @@ describe('DRR line integrals', () => {
     expect(d).toBe(0);
   });
 
-  it('the plane sweep gives the ray-by-ray image: the same where the detector is parallel to the voxel planes, within 0.2% on average elsewhere', () => {
+  it('plane sweep vs ray by ray: equal with the detector parallel to voxel planes, else within 0.2% on average', () => {
     // An axis-aligned copy of the phantom's grid: AP and lateral views then have detector rows and
     // columns along voxel axes.
-    const straight = createVolume({ data: vol.data, dims: vol.dims, indexToPatient: indexToPatientFrom([-50, -45, 940], [0.9, 1.0, 1.1]) });
+    const straight = createVolume({
+      data: vol.data,
+      dims: vol.dims,
+      indexToPatient: indexToPatientFrom([-50, -45, 940], [0.9, 1.0, 1.1]),
+    });
     const ds = prepareDrrVolume(straight, { values: 'mu', wasm: false });
     const cases: [DrrVolume, number, number, boolean][] = [
-      [ds, 0, 0, true], [ds, 90, 0, true], [ds, 0, -30, false], [ds, 25, 35, false], [dvJs, 0, 0, false], [dvJs, -70, 15, false],
+      [ds, 0, 0, true],
+      [ds, 90, 0, true],
+      [ds, 0, -30, false],
+      [ds, 25, 35, false],
+      [dvJs, 0, 0, false],
+      [dvJs, -70, 15, false],
     ];
     for (const [d, a, b, aligned] of cases) {
       const g: CarmGeometry = {
-        sidMm: 1100, sodMm: 700, columns: 150, rows: 140, columnSpacingMm: 1.1, rowSpacingMm: 1.1,
-        primaryDeg: a, secondaryDeg: b, isocenter: [0, 0, 990],
+        sidMm: 1100,
+        sodMm: 700,
+        columns: 150,
+        rows: 140,
+        columnSpacingMm: 1.1,
+        rowSpacingMm: 1.1,
+        primaryDeg: a,
+        secondaryDeg: b,
+        isocenter: [0, 0, 990],
       };
       const want = byRay(d, g);
       const got = renderLineIntegrals(d, g);
-      let max = 0, worst = 0, sum = 0;
+      let max = 0,
+        worst = 0,
+        sum = 0;
       for (let i = 0; i < want.length; i++) max = Math.max(max, want[i]);
       expect(max).toBeGreaterThan(0.5);
       for (let i = 0; i < want.length; i++) {
@@ -197,14 +288,26 @@ describe('DRR line integrals', () => {
   });
 
   it('WebAssembly and JavaScript row loops agree to float32 rounding (one and several samples per plane)', () => {
-    for (const [a, b, spacing] of [[0, 0, 1.5], [-35, 20, 1.5], [40, 30, 0.6]]) {
+    for (const [a, b, spacing] of [
+      [0, 0, 1.5],
+      [-35, 20, 1.5],
+      [40, 30, 0.6],
+    ]) {
       const g: CarmGeometry = {
-        sidMm: 1100, sodMm: 700, columns: 130, rows: 110, columnSpacingMm: 1.3, rowSpacingMm: 1.3,
-        primaryDeg: a, secondaryDeg: b, isocenter: [0, 0, 990],
+        sidMm: 1100,
+        sodMm: 700,
+        columns: 130,
+        rows: 110,
+        columnSpacingMm: 1.3,
+        rowSpacingMm: 1.3,
+        primaryDeg: a,
+        secondaryDeg: b,
+        isocenter: [0, 0, 990],
       };
       const x = renderLineIntegrals(dv, g, undefined, 0, g.rows, { maxSampleSpacingVoxels: spacing });
       const y = renderLineIntegrals(dvJs, g, undefined, 0, g.rows, { maxSampleSpacingVoxels: spacing });
-      let max = 0, worst = 0;
+      let max = 0,
+        worst = 0;
       for (let i = 0; i < y.length; i++) {
         max = Math.max(max, y[i]);
         worst = Math.max(worst, Math.abs(x[i] - y[i]));
@@ -217,13 +320,20 @@ describe('DRR line integrals', () => {
   it('a lateral view gives the same image from the j-fastest copy of a shared volume', () => {
     const sh = prepareDrrVolume(vol, { values: 'mu', wasm: 'shared' });
     const g: CarmGeometry = {
-      sidMm: 1100, sodMm: 700, columns: 120, rows: 100, columnSpacingMm: 1.3, rowSpacingMm: 1.3,
-      primaryDeg: 100, secondaryDeg: 5, isocenter: [0, 0, 990],
+      sidMm: 1100,
+      sodMm: 700,
+      columns: 120,
+      rows: 100,
+      columnSpacingMm: 1.3,
+      rowSpacingMm: 1.3,
+      primaryDeg: 100,
+      secondaryDeg: 5,
+      isocenter: [0, 0, 990],
     };
     expect(drrSweepAxis(drrParams(sh, g))).toBe(0);
     const before = renderLineIntegrals(sh, g);
     expect(addDrrTransposedCopy(sh)).toBe(true);
-    expect(drrParams(sh, g)[DRR_PARAM.transposedJAddress]).toBe(sh.simd!.transposedJ);
+    expect(drrParams(sh, g)[DRR_PARAM.transposedJAddress]).toBe(defined(sh.simd, 'shared SIMD memory').transposedJ);
     const after = renderLineIntegrals(sh, g);
     expect(Math.max(...after)).toBeGreaterThan(0.5);
     expect(Array.from(after)).toEqual(Array.from(before));
@@ -233,12 +343,25 @@ describe('DRR line integrals', () => {
 
   it('a row has the same value whatever band it is rendered in', () => {
     const g: CarmGeometry = {
-      sidMm: 1100, sodMm: 700, columns: 97, rows: 83, columnSpacingMm: 1.5, rowSpacingMm: 1.5,
-      primaryDeg: -35, secondaryDeg: 20, isocenter: [3, -2, 992],
+      sidMm: 1100,
+      sodMm: 700,
+      columns: 97,
+      rows: 83,
+      columnSpacingMm: 1.5,
+      rowSpacingMm: 1.5,
+      primaryDeg: -35,
+      secondaryDeg: 20,
+      isocenter: [3, -2, 992],
     };
     const whole = renderLineIntegrals(dv, g);
     const banded = new Float32Array(whole.length);
-    for (const [r0, r1] of [[0, 1], [1, 30], [30, 31], [31, 83]]) renderLineIntegrals(dv, g, banded, r0, r1);
+    for (const [r0, r1] of [
+      [0, 1],
+      [1, 30],
+      [30, 31],
+      [31, 83],
+    ])
+      renderLineIntegrals(dv, g, banded, r0, r1);
     expect(Math.max(...whole)).toBeGreaterThan(0.5);
     expect(Array.from(banded)).toEqual(Array.from(whole));
   });
@@ -246,8 +369,15 @@ describe('DRR line integrals', () => {
   it('a fan too wide for one plane axis falls back to ray-by-ray casting', () => {
     // 2 m of detector 150 mm from the focal spot: edge rays at 80 degrees from the central one.
     const g: CarmGeometry = {
-      sidMm: 180, sodMm: 100, columns: 100, rows: 20, columnSpacingMm: 20, rowSpacingMm: 2,
-      primaryDeg: 10, secondaryDeg: 0, isocenter: [0, 0, 990],
+      sidMm: 180,
+      sodMm: 100,
+      columns: 100,
+      rows: 20,
+      columnSpacingMm: 20,
+      rowSpacingMm: 2,
+      primaryDeg: 10,
+      secondaryDeg: 0,
+      isocenter: [0, 0, 990],
     };
     const want = byRay(dv, g);
     expect(Math.max(...want)).toBeGreaterThan(0.5);
@@ -256,8 +386,15 @@ describe('DRR line integrals', () => {
 
   it('a ray that misses the grid reads 0, and a band render leaves other rows untouched', () => {
     const g: CarmGeometry = {
-      sidMm: 1100, sodMm: 700, columns: 40, rows: 40, columnSpacingMm: 1, rowSpacingMm: 1,
-      primaryDeg: 0, secondaryDeg: 0, isocenter: [500, 0, 990], // grid far to the side
+      sidMm: 1100,
+      sodMm: 700,
+      columns: 40,
+      rows: 40,
+      columnSpacingMm: 1,
+      rowSpacingMm: 1,
+      primaryDeg: 0,
+      secondaryDeg: 0,
+      isocenter: [500, 0, 990], // grid far to the side
     };
     const out = renderLineIntegrals(dv, g);
     expect(Math.max(...out)).toBe(0);
@@ -276,8 +413,17 @@ describe('DRR parameter block', () => {
   const distinct = (): DrrParamFields => {
     const f = {} as Record<string, number | number[]>;
     keys.forEach((k, n) => {
-      f[k] = ['columns', 'rows', 'blockShift', 'samplesPerPlane', 'muScale', 'maxSampleSpacingVoxels', 'transposedJAddress']
-        .includes(k) ? 100 * n : [100 * n, 100 * n + 1, 100 * n + 2];
+      f[k] = [
+        'columns',
+        'rows',
+        'blockShift',
+        'samplesPerPlane',
+        'muScale',
+        'maxSampleSpacingVoxels',
+        'transposedJAddress',
+      ].includes(k)
+        ? 100 * n
+        : [100 * n, 100 * n + 1, 100 * n + 2];
     });
     return f as unknown as DrrParamFields;
   };
@@ -310,12 +456,30 @@ describe('DRR parameter block', () => {
   });
 
   it('describe the focal spot and the rays as the C-arm frame does (independent pinhole, < 1e-9 mm)', () => {
-    const vol = createVolume({ data: new Float32Array(40 * 30 * 20), dims: [40, 30, 20],
-      indexToPatient: indexToPatientFrom([-20, 10, 950], [0.8, 1.1, 1.7], [[0.6, 0.8, 0], [-0.8, 0.6, 0], [0, 0, -1]]) });
+    const vol = createVolume({
+      data: new Float32Array(40 * 30 * 20),
+      dims: [40, 30, 20],
+      indexToPatient: indexToPatientFrom(
+        [-20, 10, 950],
+        [0.8, 1.1, 1.7],
+        [
+          [0.6, 0.8, 0],
+          [-0.8, 0.6, 0],
+          [0, 0, -1],
+        ],
+      ),
+    });
     const d = prepareDrrVolume(vol, { values: 'mu', wasm: false });
     const g: CarmGeometry = {
-      sidMm: 1150, sodMm: 720, columns: 31, rows: 23, columnSpacingMm: 1.7, rowSpacingMm: 1.3,
-      primaryDeg: -28, secondaryDeg: 33, isocenter: [4, -6, 960],
+      sidMm: 1150,
+      sodMm: 720,
+      columns: 31,
+      rows: 23,
+      columnSpacingMm: 1.7,
+      rowSpacingMm: 1.3,
+      primaryDeg: -28,
+      secondaryDeg: 33,
+      isocenter: [4, -6, 960],
     };
     const fr = carmFrame(g);
     const f = drrParamFields(d, g);
@@ -323,7 +487,12 @@ describe('DRR parameter block', () => {
     const src = toIndex(fr.source);
     for (let a = 0; a < 3; a++) expect(Math.abs(f.sourceIndex[a] - src[a])).toBeLessThan(1e-9);
     // The ray to pixel (c, r), in mm and in index space, ends on the pixel's centre on the detector.
-    for (const [c, r] of [[0, 0], [30, 0], [0, 22], [17, 9]]) {
+    for (const [c, r] of [
+      [0, 0],
+      [30, 0],
+      [0, 22],
+      [17, 9],
+    ]) {
       const want = sub(pixelToPatient(g, fr, c, r), fr.source);
       const wantIndex = sub(toIndex(pixelToPatient(g, fr, c, r)), src);
       for (let a = 0; a < 3; a++) {
@@ -338,14 +507,25 @@ describe('DRR parameter block', () => {
     expect(Array.from(drrParams(d, g))).toEqual(Array.from(packDrrParams(f)));
   });
 
-  it('the kernels\' source text alone renders the same image as the module (what workers run)', () => {
+  it("the kernels' source text alone renders the same image as the module (what workers run)", () => {
     const vol = phantom();
     const d = prepareDrrVolume(vol, { values: 'mu', wasm: false });
     const g: CarmGeometry = {
-      sidMm: 1100, sodMm: 700, columns: 64, rows: 48, columnSpacingMm: 2.5, rowSpacingMm: 2.5,
-      primaryDeg: -35, secondaryDeg: 20, isocenter: [0, 0, 990],
+      sidMm: 1100,
+      sodMm: 700,
+      columns: 64,
+      rows: 48,
+      columnSpacingMm: 2.5,
+      rowSpacingMm: 2.5,
+      primaryDeg: -35,
+      secondaryDeg: 20,
+      isocenter: [0, 0, 990],
     };
-    const kernel = new Function(`var __name = (f) => f;\n${drrKernelSource()}\nreturn drrKernel;`)() as typeof drrKernel;
+    // The point is to run the kernel source text alone, as workers do: the Function constructor is intended.
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval, @typescript-eslint/no-unsafe-call
+    const kernel = new Function(
+      `var __name = (f) => f;\n${drrKernelSource()}\nreturn drrKernel;`,
+    )() as typeof drrKernel;
     const want = renderLineIntegrals(d, g);
     const got = new Float32Array(want.length);
     kernel(drrParams(d, g), d.mu, d.occupancy, got, 0, g.rows);
@@ -358,7 +538,8 @@ describe('attenuation model', () => {
   it('interpolates the NIST table: water at 60 keV is 0.2059 cm2/g', () => {
     expect(linearAttenuationPerMm('water', 60)).toBeCloseTo(0.02059, 6);
     // log-log between 50 (0.2269) and 60 keV (0.2059): 55 keV
-    const want = Math.exp(Math.log(0.2269) + (Math.log(55 / 50) / Math.log(60 / 50)) * (Math.log(0.2059) - Math.log(0.2269))) / 10;
+    const want =
+      Math.exp(Math.log(0.2269) + (Math.log(55 / 50) / Math.log(60 / 50)) * (Math.log(0.2059) - Math.log(0.2269))) / 10;
     expect(linearAttenuationPerMm('water', 55)).toBeCloseTo(want, 9);
   });
   it('bone gains on water at lower tube voltage; cortical bone lands near +1500..2000 HU at 120 kV', () => {

@@ -57,7 +57,8 @@ export interface PrepareOptions {
 export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): DrrVolume {
   const source = volume.meta.source;
   const [nx, ny, nz] = volume.dims;
-  if (nx < 2 || ny < 2 || nz < 2) throw new DrrError(`volume ${nx} x ${ny} x ${nz} needs at least 2 voxels along each axis`, source);
+  if (nx < 2 || ny < 2 || nz < 2)
+    throw new DrrError(`volume ${nx} x ${ny} x ${nz} needs at least 2 voxels along each axis`, source);
   const n = nx * ny * nz;
   const allocate = opts.allocate ?? ((b: number) => new ArrayBuffer(b));
   const wasm = opts.wasm ?? true;
@@ -70,7 +71,8 @@ export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): Drr
     let max = 0;
     for (let i = 0; i < n; i++) {
       const v = src[i];
-      if (!(v >= 0 && v < 1e3)) throw new DrrError(`attenuation ${v} at voxel ${i} is not within 0..1000 per mm`, source);
+      if (!(v >= 0 && v < 1e3))
+        throw new DrrError(`attenuation ${v} at voxel ${i} is not within 0..1000 per mm`, source);
       if (v > max) max = v;
     }
     muScale = max > 0 ? max / 65535 : 1;
@@ -87,7 +89,8 @@ export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): Drr
     for (let i = 0; i < n; i++) {
       const v = src[i];
       let k = Math.round(v) - hu0;
-      if (!(k >= 0)) k = 0; // also NaN
+      if (!(k >= 0))
+        k = 0; // also NaN
       else if (k > top) k = top;
       mu[i] = qlut[k];
     }
@@ -95,8 +98,11 @@ export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): Drr
     attenuation = rest;
   }
   const shift = opts.blockShift ?? 3;
-  if (!(Number.isInteger(shift) && shift >= 1 && shift <= 6)) throw new DrrError(`blockShift ${shift} must be 1..6`, source);
-  const bnx = ((nx - 1) >> shift) + 1, bny = ((ny - 1) >> shift) + 1, bnz = ((nz - 1) >> shift) + 1;
+  if (!(Number.isInteger(shift) && shift >= 1 && shift <= 6))
+    throw new DrrError(`blockShift ${shift} must be 1..6`, source);
+  const bnx = ((nx - 1) >> shift) + 1,
+    bny = ((ny - 1) >> shift) + 1,
+    bnz = ((nz - 1) >> shift) + 1;
   const occ0 = new Uint8Array(bnx * bny * bnz);
   for (let k = 0; k < nz; k++) {
     for (let j = 0; j < ny; j++) {
@@ -223,7 +229,8 @@ export function addDrrTransposedCopy(dv: DrrVolume): boolean {
       for (let i0 = 0; i0 < nx; i0 += B) {
         const i1 = Math.min(nx, i0 + B);
         for (let i = i0; i < i1; i++) {
-          const dst = ny * (k + nz * i), src = i + nx * ny * k;
+          const dst = ny * (k + nz * i),
+            src = i + nx * ny * k;
           for (let j = j0; j < j1; j++) t[dst + j] = mu[src + nx * j];
         }
       }
@@ -245,11 +252,26 @@ export function renderLineIntegrals(
   rowEnd = g.rows,
   rays: RayOptions = {},
 ): Float32Array {
-  if (out.length !== g.columns * g.rows) throw new DrrError(`output holds ${out.length} values, the image needs ${g.columns * g.rows}`);
-  if (!(Number.isInteger(rowStart) && Number.isInteger(rowEnd) && rowStart >= 0 && rowEnd <= g.rows && rowStart <= rowEnd)) {
+  if (out.length !== g.columns * g.rows)
+    throw new DrrError(`output holds ${out.length} values, the image needs ${g.columns * g.rows}`);
+  if (!(
+    Number.isInteger(rowStart) &&
+    Number.isInteger(rowEnd) &&
+    rowStart >= 0 &&
+    rowEnd <= g.rows &&
+    rowStart <= rowEnd
+  )) {
     throw new DrrError(`row range ${rowStart}..${rowEnd} is outside 0..${g.rows}`);
   }
-  drrKernel(drrParams(dv, g, undefined, rays), dv.mu, dv.occupancy, out, rowStart, rowEnd, dv.simd ? simdContext(dv.simd) : null);
+  drrKernel(
+    drrParams(dv, g, undefined, rays),
+    dv.mu,
+    dv.occupancy,
+    out,
+    rowStart,
+    rowEnd,
+    dv.simd ? simdContext(dv.simd) : null,
+  );
   return out;
 }
 

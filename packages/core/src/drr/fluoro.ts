@@ -34,7 +34,13 @@ export interface FluoroImage {
 }
 
 /** Separable Gaussian blur of a columns x rows float image into out (edges clamped). */
-export function gaussianBlur(src: Float32Array, columns: number, rows: number, sigmaPx: number, out = new Float32Array(src.length)): Float32Array {
+export function gaussianBlur(
+  src: Float32Array,
+  columns: number,
+  rows: number,
+  sigmaPx: number,
+  out = new Float32Array(src.length),
+): Float32Array {
   if (!(sigmaPx > 0)) {
     out.set(src);
     return out;
@@ -76,9 +82,15 @@ function percentile(values: Float32Array, q: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))];
 }
 
-export function fluoroscopyImage(lineIntegrals: Float32Array, columns: number, rows: number, opts: FluoroOptions = {}): FluoroImage {
+export function fluoroscopyImage(
+  lineIntegrals: Float32Array,
+  columns: number,
+  rows: number,
+  opts: FluoroOptions = {},
+): FluoroImage {
   const n = columns * rows;
-  if (lineIntegrals.length !== n) throw new DrrError(`line integrals hold ${lineIntegrals.length} values, ${columns} x ${rows} needs ${n}`);
+  if (lineIntegrals.length !== n)
+    throw new DrrError(`line integrals hold ${lineIntegrals.length} values, ${columns} x ${rows} needs ${n}`);
   const photons = opts.photonsPerPixel ?? 4000;
   if (!(photons >= 0)) throw new DrrError(`photonsPerPixel must be >= 0 (got ${photons})`);
   const rand = prng(opts.seed ?? 1);
@@ -105,7 +117,8 @@ export function fluoroscopyImage(lineIntegrals: Float32Array, columns: number, r
     const low = gaussianBlur(logI, columns, rows, opts.edgeRadiusPx ?? 6);
     for (let i = 0; i < n; i++) disp[i] = logI[i] + gain * (logI[i] - low[i]);
   } else disp.set(logI);
-  const lo = percentile(disp, 0.005), hi = percentile(disp, 0.995);
+  const lo = percentile(disp, 0.005),
+    hi = percentile(disp, 0.995);
   const span = hi - lo > 1e-6 ? hi - lo : 1;
   const gamma = opts.gamma ?? 0.9;
   const gray = new Uint8Array(n);

@@ -83,7 +83,8 @@ export function packDrrParams(
     throw new DrrError(`a DRR parameter block holds ${DRR_PARAMS_LENGTH} numbers (got room for ${out.length})`);
   }
   for (const key of Object.keys(DRR_PARAM) as (keyof DrrParamFields)[]) {
-    const v = f[key], o = DRR_PARAM[key];
+    const v = f[key],
+      o = DRR_PARAM[key];
     if (typeof v === 'number') {
       out[o] = v;
     } else {
@@ -146,32 +147,57 @@ export function drrKernel(
   simd?: DrrSimdContext | null,
 ): void {
   const P = DRR_PARAM;
-  const nx = params[P.dims] | 0, ny = params[P.dims + 1] | 0, nz = params[P.dims + 2] | 0;
-  const columns = params[P.columns] | 0, rows = params[P.rows] | 0;
+  const nx = params[P.dims] | 0,
+    ny = params[P.dims + 1] | 0,
+    nz = params[P.dims + 2] | 0;
+  const columns = params[P.columns] | 0,
+    rows = params[P.rows] | 0;
   const muScale = params[P.muScale];
   const maxSpacing = params[P.maxSampleSpacingVoxels] > 0 ? params[P.maxSampleSpacingVoxels] : 1.5;
   // Dominant axis m from the detector's central ray; p, q the in-plane axes (p the faster in memory).
-  const cc = (columns - 1) / 2, rc = (rows - 1) / 2;
+  const cc = (columns - 1) / 2,
+    rc = (rows - 1) / 2;
   const am = drrSweepAxis(params);
-  const ap = am === 0 ? 1 : 0, aq = am === 2 ? 1 : 2;
+  const ap = am === 0 ? 1 : 0,
+    aq = am === 2 ? 1 : 2;
   const nm = am === 0 ? nx : am === 1 ? ny : nz;
-  const np = ap === 0 ? nx : ny, nq = aq === 1 ? ny : nz;
+  const np = ap === 0 ? nx : ny,
+    nq = aq === 1 ? ny : nz;
   const strideM = am === 0 ? 1 : am === 1 ? nx : nx * ny;
-  const strideP = ap === 0 ? 1 : nx, strideQ = aq === 1 ? nx : nx * ny;
-  const sm = params[P.sourceIndex + am], sp = params[P.sourceIndex + ap], sq = params[P.sourceIndex + aq];
+  const strideP = ap === 0 ? 1 : nx,
+    strideQ = aq === 1 ? nx : nx * ny;
+  const sm = params[P.sourceIndex + am],
+    sp = params[P.sourceIndex + ap],
+    sq = params[P.sourceIndex + aq];
   // Ray direction components along m, p, q of pixel (c, r): w0 + c wc + r wr.
-  const wm0 = params[P.rayIndex + am], wmc = params[P.rayIndexPerColumn + am], wmr = params[P.rayIndexPerRow + am];
-  const wp0 = params[P.rayIndex + ap], wpc = params[P.rayIndexPerColumn + ap], wpr = params[P.rayIndexPerRow + ap];
-  const wq0 = params[P.rayIndex + aq], wqc = params[P.rayIndexPerColumn + aq], wqr = params[P.rayIndexPerRow + aq];
+  const wm0 = params[P.rayIndex + am],
+    wmc = params[P.rayIndexPerColumn + am],
+    wmr = params[P.rayIndexPerRow + am];
+  const wp0 = params[P.rayIndex + ap],
+    wpc = params[P.rayIndexPerColumn + ap],
+    wpr = params[P.rayIndexPerRow + ap];
+  const wq0 = params[P.rayIndex + aq],
+    wqc = params[P.rayIndexPerColumn + aq],
+    wqr = params[P.rayIndexPerRow + aq];
   const side = wm0 + cc * wmc + rc * wmr > 0 ? 1 : -1;
   // Over the detector's corners (k < 4) and centre (k = 4): slope range, steepest step, and the slope
   // change per pixel at the centre (the virtual grid's spacing).
-  let degenerate = false, maxStep = 0;
-  let du = 0, dv = 0, uLo = Infinity, uHi = -Infinity, vLo = Infinity, vHi = -Infinity;
+  let degenerate = false,
+    maxStep = 0;
+  let du = 0,
+    dv = 0,
+    uLo = Infinity,
+    uHi = -Infinity,
+    vLo = Infinity,
+    vHi = -Infinity;
   for (let k = 0; k < 5; k++) {
-    const c = k === 4 ? cc : (k & 1) * (columns - 1), r = k === 4 ? rc : (k >> 1) * (rows - 1);
-    const wm = wm0 + c * wmc + r * wmr, wp = wp0 + c * wpc + r * wpr, wq = wq0 + c * wqc + r * wqr;
-    const u = wp / wm, v = wq / wm;
+    const c = k === 4 ? cc : (k & 1) * (columns - 1),
+      r = k === 4 ? rc : (k >> 1) * (rows - 1);
+    const wm = wm0 + c * wmc + r * wmr,
+      wp = wp0 + c * wpc + r * wpr,
+      wq = wq0 + c * wqc + r * wqr;
+    const u = wp / wm,
+      v = wq / wm;
     if (!(wm * side > 0 && Math.abs(u) < 8 && Math.abs(v) < 8)) {
       degenerate = true;
       break;
@@ -184,8 +210,10 @@ export function drrKernel(
     if (v > vHi) vHi = v;
     if (k === 4) {
       const w2 = wm * wm;
-      const uc = Math.abs((wpc * wm - wp * wmc) / w2), ur = Math.abs((wpr * wm - wp * wmr) / w2);
-      const vc = Math.abs((wqc * wm - wq * wmc) / w2), vr = Math.abs((wqr * wm - wq * wmr) / w2);
+      const uc = Math.abs((wpc * wm - wp * wmc) / w2),
+        ur = Math.abs((wpr * wm - wp * wmr) / w2);
+      const vc = Math.abs((wqc * wm - wq * wmc) / w2),
+        vr = Math.abs((wqr * wm - wq * wmr) / w2);
       du = uc > ur ? uc : ur;
       dv = vc > vr ? vc : vr;
     }
@@ -197,14 +225,24 @@ export function drrKernel(
   for (let i = rowStart * columns; i < rowEnd * columns; i++) out[i] = 0;
   const sub = Math.min(8, Math.max(1, Math.ceil(maxStep / maxSpacing - 1e-9)));
   // Planes in front of the focal spot only.
-  let mFirst = 0, mLast = nm - 1;
+  let mFirst = 0,
+    mLast = nm - 1;
   if (side > 0 && mFirst < sm) mFirst = Math.ceil(sm);
   if (side < 0 && mLast > sm) mLast = Math.floor(sm);
   if (mFirst > mLast) return;
 
   // Detector parallel to the planes with columns along p and rows along q: virtual rays = pixels.
-  const tol = 1e-9 * (Math.abs(wm0) + Math.abs(wmc) + Math.abs(wmr) + Math.abs(wp0) + Math.abs(wpc)
-    + Math.abs(wpr) + Math.abs(wq0) + Math.abs(wqc) + Math.abs(wqr));
+  const tol =
+    1e-9 *
+    (Math.abs(wm0) +
+      Math.abs(wmc) +
+      Math.abs(wmr) +
+      Math.abs(wp0) +
+      Math.abs(wpc) +
+      Math.abs(wpr) +
+      Math.abs(wq0) +
+      Math.abs(wqc) +
+      Math.abs(wqr));
   const aligned = Math.abs(wmc) < tol && Math.abs(wmr) < tol && Math.abs(wpr) < tol && Math.abs(wqc) < tol;
   let u0: number, v0: number, nU: number, nV: number;
   if (aligned) {
@@ -217,14 +255,19 @@ export function drrKernel(
   } else {
     // Only slopes of rays that can meet the grid: the corners of the in-plane rectangle at the slab faces
     // (no limit when the focal spot lies between the faces).
-    let gLo = Infinity, gHi = -Infinity, hLo = Infinity, hHi = -Infinity, bounded = true;
+    let gLo = Infinity,
+      gHi = -Infinity,
+      hLo = Infinity,
+      hHi = -Infinity,
+      bounded = true;
     for (let k = 0; k < 8; k++) {
-      const dm = ((k & 1) ? mLast + 0.5 : mFirst - 0.5) - sm;
+      const dm = (k & 1 ? mLast + 0.5 : mFirst - 0.5) - sm;
       if (dm * side <= 0) {
         bounded = false;
         break;
       }
-      const u = (((k & 2) ? np - 1 : 0) - sp) / dm, v = (((k & 4) ? nq - 1 : 0) - sq) / dm;
+      const u = ((k & 2 ? np - 1 : 0) - sp) / dm,
+        v = ((k & 4 ? nq - 1 : 0) - sq) / dm;
       if (u < gLo) gLo = u;
       if (u > gHi) gHi = u;
       if (v < hLo) hLo = v;
@@ -248,13 +291,21 @@ export function drrKernel(
     }
   }
   // The virtual rows and columns this band of pixels needs.
-  let bU0 = 0, bU1 = nU - 1, bV0 = rowStart, bV1 = rowEnd - 1;
+  let bU0 = 0,
+    bU1 = nU - 1,
+    bV0 = rowStart,
+    bV1 = rowEnd - 1;
   if (!aligned) {
-    let ulo = Infinity, uhi = -Infinity, vlo = Infinity, vhi = -Infinity;
+    let ulo = Infinity,
+      uhi = -Infinity,
+      vlo = Infinity,
+      vhi = -Infinity;
     for (let k = 0; k < 4; k++) {
-      const c = (k & 1) * (columns - 1), r = (k & 2) ? rowEnd - 1 : rowStart;
+      const c = (k & 1) * (columns - 1),
+        r = k & 2 ? rowEnd - 1 : rowStart;
       const wm = wm0 + c * wmc + r * wmr;
-      const U = ((wp0 + c * wpc + r * wpr) / wm - u0) / du, V = ((wq0 + c * wqc + r * wqr) / wm - v0) / dv;
+      const U = ((wp0 + c * wpc + r * wpr) / wm - u0) / du,
+        V = ((wq0 + c * wqc + r * wqr) / wm - v0) / dv;
       if (U < ulo) ulo = U;
       if (U > uhi) uhi = U;
       if (V < vlo) vlo = V;
@@ -266,7 +317,8 @@ export function drrKernel(
     bV1 = Math.min(nV - 1, Math.ceil(vhi));
     if (bU0 > bU1 || bV0 > bV1) return;
   }
-  const width = bU1 - bU0 + 1, height = bV1 - bV0 + 1;
+  const width = bU1 - bU0 + 1,
+    height = bV1 - bV0 + 1;
   const acc = new Float64Array(width * height);
   const invSub = 1 / sub;
   // Tiles of virtual rows: a tile's rows of the plane stay in cache from one plane to the next.
@@ -275,20 +327,29 @@ export function drrKernel(
   // table and two resampled rows; otherwise in JavaScript (float64).
   const W4 = ((width + 3) & ~3) + 4;
   const ws = simd && (TILE + 4) * W4 * 4 <= simd.scratchBytes ? simd : null;
-  const f32 = ws ? ws.f32 : new Float32Array(0), i32 = ws ? ws.i32 : new Int32Array(0);
+  const f32 = ws ? ws.f32 : new Float32Array(0),
+    i32 = ws ? ws.i32 : new Int32Array(0);
   // Swept along i with the j-fastest copy (WebAssembly memory only): rows along j are contiguous there.
   const tJ = params[P.transposedJAddress];
   const tr = ws !== null && am === 0 && tJ >= 0;
   const vol = tr ? new Uint16Array(f32.buffer, tJ, nx * ny * nz) : mu;
-  const sM = tr ? ny * nz : strideM, sP = tr ? 1 : strideP, sQ = tr ? ny : strideQ;
+  const sM = tr ? ny * nz : strideM,
+    sP = tr ? 1 : strideP,
+    sQ = tr ? ny : strideQ;
   // Scratch byte addresses: the tile's sums, the column table (offsets, weights), two resampled rows.
-  const pAcc = ws ? ws.scratch : 0, pIp = pAcc + TILE * W4 * 4, pTp = pIp + W4 * 4;
+  const pAcc = ws ? ws.scratch : 0,
+    pIp = pAcc + TILE * W4 * 4,
+    pTp = pIp + W4 * 4;
   const pH = [pTp + W4 * 4, pTp + 2 * W4 * 4];
-  const ipo = pIp >> 2, tpo = pTp >> 2, muByte = vol.byteOffset, strideP2 = sP * 2;
+  const ipo = pIp >> 2,
+    tpo = pTp >> 2,
+    muByte = vol.byteOffset,
+    strideP2 = sP * 2;
   const hrow = ws ? (sP === 1 ? ws.hrow1 : ws.hrow) : null;
   // In JavaScript: the column table (voxel offset along p and weight of each virtual column in the current
   // plane; with `ws` it lies in the scratch) and the two resampled rows.
-  const ipOff = new Int32Array(width), tpW = new Float64Array(width);
+  const ipOff = new Int32Array(width),
+    tpW = new Float64Array(width);
   const hJs = [new Float64Array(width), new Float64Array(width)];
   // Which of the two row buffers holds row iq (the other holds iq + 1).
   let slotA = 0;
@@ -307,10 +368,13 @@ export function drrKernel(
         const dm = xm - sm;
         // p of virtual column G = bU0 + U is pG + G pB; the columns with p inside [0, np - 1] take part.
         // (Written in the global column so that every band computes the same numbers.)
-        const pB = dm * du, pG = sp + dm * u0;
-        let ua = 0, ub = width - 1;
+        const pB = dm * du,
+          pG = sp + dm * u0;
+        let ua = 0,
+          ub = width - 1;
         if (pB !== 0) {
-          let lo = Math.ceil(-pG / pB), hi = Math.floor((np - 1 - pG) / pB);
+          let lo = Math.ceil(-pG / pB),
+            hi = Math.floor((np - 1 - pG) / pB);
           if (pB < 0) {
             const t = Math.ceil((np - 1 - pG) / pB);
             hi = Math.floor(-pG / pB);
@@ -322,7 +386,8 @@ export function drrKernel(
         if (ua > ub) continue;
         // The WebAssembly loops work on whole 4-float blocks: the columns added around [ua, ub] read the
         // row's first voxel and are zeroed after resampling, so they add nothing.
-        const ua4 = ua & ~3, ub4 = (ub | 3) + 1;
+        const ua4 = ua & ~3,
+          ub4 = (ub | 3) + 1;
         if (ws) {
           for (let U = ua4; U < ua; U++) i32[ipo + U] = f32[tpo + U] = 0;
           for (let U = ub + 1; U < ub4; U++) i32[ipo + U] = f32[tpo + U] = 0;
@@ -342,9 +407,12 @@ export function drrKernel(
             tpW[U] = tp;
           }
         }
-        const qB = dm * dv, qG = sq + dm * v0;
-        const planeA = im * sM, planeB = planeA + sM;
-        let keyA = -1, keyB = -1;
+        const qB = dm * dv,
+          qG = sq + dm * v0;
+        const planeA = im * sM,
+          planeB = planeA + sM;
+        let keyA = -1,
+          keyB = -1;
         for (let V = t0; V < t1; V++) {
           let q = qG + (V + bV0) * qB;
           if (!(q >= -1e-9 && q <= nq - 1 + 1e-9)) continue;
@@ -369,17 +437,21 @@ export function drrKernel(
               const qi = iq + w;
               if ((w === 0 ? keyA : keyB) === qi) continue;
               const slot = w === 0 ? slotA : 1 - slotA;
-              const rowA = planeA + qi * sQ, rowB = planeB + qi * sQ;
+              const rowA = planeA + qi * sQ,
+                rowB = planeB + qi * sQ;
               if (hrow) {
-                const ph = pH[slot], h = ph >> 2;
+                const ph = pH[slot],
+                  h = ph >> 2;
                 if (two) {
                   // Deliberately a copy of the JavaScript loop below (same formula, float32 scratch instead
                   // of float64 arrays): one helper for both makes its loads and stores polymorphic, and the
                   // phantom's oblique view (-35, 20; 512 x 512, one thread) then took 478 -> 526 ms here and
                   // 751 -> 779 ms in JavaScript (best of 12 and 6 runs, Node 20; drr/README.md).
                   for (let U = ua; U <= ub; U++) {
-                    const o = i32[ipo + U] >> 1, tp = f32[tpo + U];
-                    const x = rowA + o, y = rowB + o;
+                    const o = i32[ipo + U] >> 1,
+                      tp = f32[tpo + U];
+                    const x = rowA + o,
+                      y = rowB + o;
                     const va = vol[x] + (vol[x + sP] - vol[x]) * tp;
                     const vb = vol[y] + (vol[y + sP] - vol[y]) * tp;
                     f32[h + U] = va + (vb - va) * tm;
@@ -393,7 +465,9 @@ export function drrKernel(
                 const h = hJs[slot];
                 if (two) {
                   for (let U = ua; U <= ub; U++) {
-                    const x = rowA + ipOff[U], y = rowB + ipOff[U], tp = tpW[U];
+                    const x = rowA + ipOff[U],
+                      y = rowB + ipOff[U],
+                      tp = tpW[U];
                     const va = vol[x] + (vol[x + sP] - vol[x]) * tp;
                     const vb = vol[y] + (vol[y + sP] - vol[y]) * tp;
                     h[U] = va + (vb - va) * tm;
@@ -415,7 +489,8 @@ export function drrKernel(
             ws.accrow(pa + ua4 * 4, pa + ub4 * 4, pH[slotA] + ua4 * 4, pH[1 - slotA] + ua4 * 4, tq);
           } else {
             const o = V * width;
-            const ha = hJs[slotA], hb = hJs[1 - slotA];
+            const ha = hJs[slotA],
+              hb = hJs[1 - slotA];
             for (let U = ua; U <= ub; U++) {
               const x = ha[U];
               acc[o + U] += x + (hb[U] - x) * tq;
@@ -426,15 +501,22 @@ export function drrKernel(
     }
     if (ws) {
       for (let V = t0; V < t1; V++) {
-        const src = (pAcc >> 2) + (V - t0) * W4, dst = V * width;
+        const src = (pAcc >> 2) + (V - t0) * W4,
+          dst = V * width;
         for (let U = 0; U < width; U++) acc[dst + U] = f32[src + U];
       }
     }
   }
   // Each sample stands for 1/sub of a plane step, |W| / |wm| mm per unit of m along the pixel's own ray.
-  const Wx0 = params[P.rayMm], Wxc = params[P.rayMmPerColumn], Wxr = params[P.rayMmPerRow];
-  const Wy0 = params[P.rayMm + 1], Wyc = params[P.rayMmPerColumn + 1], Wyr = params[P.rayMmPerRow + 1];
-  const Wz0 = params[P.rayMm + 2], Wzc = params[P.rayMmPerColumn + 2], Wzr = params[P.rayMmPerRow + 2];
+  const Wx0 = params[P.rayMm],
+    Wxc = params[P.rayMmPerColumn],
+    Wxr = params[P.rayMmPerRow];
+  const Wy0 = params[P.rayMm + 1],
+    Wyc = params[P.rayMmPerColumn + 1],
+    Wyr = params[P.rayMmPerRow + 1];
+  const Wz0 = params[P.rayMm + 2],
+    Wzc = params[P.rayMmPerColumn + 2],
+    Wzr = params[P.rayMmPerRow + 2];
   for (let r = rowStart; r < rowEnd; r++) {
     for (let c = 0; c < columns; c++) {
       const wm = wm0 + c * wmc + r * wmr;
@@ -445,14 +527,16 @@ export function drrKernel(
         const U = ((wp0 + c * wpc + r * wpr) / wm - u0) / du - bU0;
         const V = ((wq0 + c * wqc + r * wqr) / wm - v0) / dv - bV0;
         if (!(U >= 0 && U <= width - 1 && V >= 0 && V <= height - 1)) continue;
-        let iu = U | 0, iv = V | 0;
+        let iu = U | 0,
+          iv = V | 0;
         if (iu > width - 2) iu = width - 2;
         if (iv > height - 2) iv = height - 2;
         if (iu < 0 || iv < 0) {
           // A band one virtual ray wide or high: nothing to interpolate across.
           val = acc[(iv < 0 ? 0 : iv) * width + (iu < 0 ? 0 : iu)];
         } else {
-          const fu = U - iu, fv = V - iv;
+          const fu = U - iu,
+            fv = V - iv;
           const o = iv * width + iu;
           const x0 = acc[o] + (acc[o + 1] - acc[o]) * fu;
           const x1 = acc[o + width] + (acc[o + width + 1] - acc[o + width]) * fu;
@@ -481,122 +565,204 @@ export function drrRayKernel(
   rowEnd: number,
 ): void {
   const P = DRR_PARAM;
-  const nx = params[P.dims] | 0, ny = params[P.dims + 1] | 0, nz = params[P.dims + 2] | 0;
+  const nx = params[P.dims] | 0,
+    ny = params[P.dims + 1] | 0,
+    nz = params[P.dims + 2] | 0;
   const columns = params[P.columns] | 0;
   const shift = params[P.blockShift] | 0;
-  const bnx = params[P.occupancyDims] | 0, bny = params[P.occupancyDims + 1] | 0;
+  const bnx = params[P.occupancyDims] | 0,
+    bny = params[P.occupancyDims + 1] | 0;
   const bmask = (1 << shift) - 1;
-  const si = params[P.sourceIndex], sj = params[P.sourceIndex + 1], sk = params[P.sourceIndex + 2];
+  const si = params[P.sourceIndex],
+    sj = params[P.sourceIndex + 1],
+    sk = params[P.sourceIndex + 2];
   const EPS = 1e-4;
   const sub = params[P.samplesPerPlane] | 0 || 1;
   const muScale = params[P.muScale];
   // Rays in index space (w) and patient mm (W) of pixel (c, r): 0 + c * per column + r * per row.
-  const wi0 = params[P.rayIndex], wic = params[P.rayIndexPerColumn], wir = params[P.rayIndexPerRow];
-  const wj0 = params[P.rayIndex + 1], wjc = params[P.rayIndexPerColumn + 1], wjr = params[P.rayIndexPerRow + 1];
-  const wk0 = params[P.rayIndex + 2], wkc = params[P.rayIndexPerColumn + 2], wkr = params[P.rayIndexPerRow + 2];
-  const Wx0 = params[P.rayMm], Wxc = params[P.rayMmPerColumn], Wxr = params[P.rayMmPerRow];
-  const Wy0 = params[P.rayMm + 1], Wyc = params[P.rayMmPerColumn + 1], Wyr = params[P.rayMmPerRow + 1];
-  const Wz0 = params[P.rayMm + 2], Wzc = params[P.rayMmPerColumn + 2], Wzr = params[P.rayMmPerRow + 2];
+  const wi0 = params[P.rayIndex],
+    wic = params[P.rayIndexPerColumn],
+    wir = params[P.rayIndexPerRow];
+  const wj0 = params[P.rayIndex + 1],
+    wjc = params[P.rayIndexPerColumn + 1],
+    wjr = params[P.rayIndexPerRow + 1];
+  const wk0 = params[P.rayIndex + 2],
+    wkc = params[P.rayIndexPerColumn + 2],
+    wkr = params[P.rayIndexPerRow + 2];
+  const Wx0 = params[P.rayMm],
+    Wxc = params[P.rayMmPerColumn],
+    Wxr = params[P.rayMmPerRow];
+  const Wy0 = params[P.rayMm + 1],
+    Wyc = params[P.rayMmPerColumn + 1],
+    Wyr = params[P.rayMmPerRow + 1];
+  const Wz0 = params[P.rayMm + 2],
+    Wzc = params[P.rayMmPerColumn + 2],
+    Wzr = params[P.rayMmPerRow + 2];
   // Tiles of 16 x 8 pixels: neighbouring rays read the same cache lines, so a tile's working set stays
   // in the core's cache while a whole detector row's would not.
   for (let tr = rowStart; tr < rowEnd; tr += 8) {
-   const trEnd = tr + 8 < rowEnd ? tr + 8 : rowEnd;
-   for (let tc = 0; tc < columns; tc += 16) {
-    const tcEnd = tc + 16 < columns ? tc + 16 : columns;
-    for (let r = tr; r < trEnd; r++) {
-    for (let c = tc; c < tcEnd; c++) {
-      const wi = wi0 + c * wic + r * wir;
-      const wj = wj0 + c * wjc + r * wjr;
-      const wk = wk0 + c * wkc + r * wkr;
-      const Wx = Wx0 + c * Wxc + r * Wxr;
-      const Wy = Wy0 + c * Wyc + r * Wyr;
-      const Wz = Wz0 + c * Wzc + r * Wzr;
-      const lenPerLambda = Math.sqrt(Wx * Wx + Wy * Wy + Wz * Wz);
-      const ai = wi < 0 ? -wi : wi, aj = wj < 0 ? -wj : wj, ak = wk < 0 ? -wk : wk;
-      let axis = 0;
-      if (aj > ai && aj >= ak) axis = 1;
-      else if (ak > ai && ak > aj) axis = 2;
-      // Clip lambda to the grid: voxel centres on the in-plane axes, slab edges on the dominant one.
-      let lo = -Infinity, hi = Infinity;
-      for (let a = 0; a < 3; a++) {
-        const s = a === 0 ? si : a === 1 ? sj : sk, w = a === 0 ? wi : a === 1 ? wj : wk;
-        const n = a === 0 ? nx : a === 1 ? ny : nz;
-        const lower = axis === a ? -0.5 + EPS : EPS, upper = axis === a ? n - 0.5 - EPS : n - 1 - EPS;
-        if (w !== 0) {
-          let t0 = (lower - s) / w, t1 = (upper - s) / w;
-          if (t0 > t1) { const t = t0; t0 = t1; t1 = t; }
-          if (t0 > lo) lo = t0;
-          if (t1 < hi) hi = t1;
-        } else if (s < lower || s > upper) hi = -Infinity;
-      }
-      if (lo < 0) lo = 0; // nothing behind the focal spot
-      let sum = 0;
-      if (hi > lo) {
-        // Dominant axis m, in-plane axes p and q: positions along the ray as functions of the plane index.
-        let sm: number, wm: number, sp: number, wp: number, sq: number, wq: number;
-        let strideM: number, strideP: number, strideQ: number, nm: number, np: number, nq: number;
-        let bStrideM: number, bStrideP: number, bStrideQ: number;
-        if (axis === 0) {
-          sm = si; wm = wi; sp = sj; wp = wj; sq = sk; wq = wk;
-          strideM = 1; strideP = nx; strideQ = nx * ny; nm = nx; np = ny; nq = nz;
-          bStrideM = 1; bStrideP = bnx; bStrideQ = bnx * bny;
-        } else if (axis === 1) {
-          sm = sj; wm = wj; sp = si; wp = wi; sq = sk; wq = wk;
-          strideM = nx; strideP = 1; strideQ = nx * ny; nm = ny; np = nx; nq = nz;
-          bStrideM = bnx; bStrideP = 1; bStrideQ = bnx * bny;
-        } else {
-          sm = sk; wm = wk; sp = si; wp = wi; sq = sj; wq = wj;
-          strideM = nx * ny; strideP = 1; strideQ = nx; nm = nz; np = nx; nq = ny;
-          bStrideM = bnx * bny; bStrideP = 1; bStrideQ = bnx;
-        }
-        // Plane m = q: lambda = (m - sm) / wm; p(m) = sp + (m - sm) * wp / wm.
-        const dp = wp / wm, dq = wq / wm;
-        const p0 = sp - sm * dp, q0 = sq - sm * dq;
-        const mA = sm + lo * wm, mB = sm + hi * wm;
-        const first = Math.ceil(mA < mB ? mA : mB), last = Math.floor(mA < mB ? mB : mA);
-        // The sum does not depend on the order: walk planes upward in runs that end at block edges.
-        let m = first;
-        while (m <= last) {
-          let runEnd = m | bmask;
-          if (runEnd > last) runEnd = last;
-          const fp = p0 + m * dp, fq = q0 + m * dq;
-          const blk = (m >> shift) * bStrideM + ((fp | 0) >> shift) * bStrideP + ((fq | 0) >> shift) * bStrideQ;
-          if (occupancy[blk] === 0) {
-            m = runEnd + 1;
-            continue;
+    const trEnd = tr + 8 < rowEnd ? tr + 8 : rowEnd;
+    for (let tc = 0; tc < columns; tc += 16) {
+      const tcEnd = tc + 16 < columns ? tc + 16 : columns;
+      for (let r = tr; r < trEnd; r++) {
+        for (let c = tc; c < tcEnd; c++) {
+          const wi = wi0 + c * wic + r * wir;
+          const wj = wj0 + c * wjc + r * wjr;
+          const wk = wk0 + c * wkc + r * wkr;
+          const Wx = Wx0 + c * Wxc + r * Wxr;
+          const Wy = Wy0 + c * Wyc + r * Wyr;
+          const Wz = Wz0 + c * Wzc + r * Wzr;
+          const lenPerLambda = Math.sqrt(Wx * Wx + Wy * Wy + Wz * Wz);
+          const ai = wi < 0 ? -wi : wi,
+            aj = wj < 0 ? -wj : wj,
+            ak = wk < 0 ? -wk : wk;
+          let axis = 0;
+          if (aj > ai && aj >= ak) axis = 1;
+          else if (ak > ai && ak > aj) axis = 2;
+          // Clip lambda to the grid: voxel centres on the in-plane axes, slab edges on the dominant one.
+          let lo = -Infinity,
+            hi = Infinity;
+          for (let a = 0; a < 3; a++) {
+            const s = a === 0 ? si : a === 1 ? sj : sk,
+              w = a === 0 ? wi : a === 1 ? wj : wk;
+            const n = a === 0 ? nx : a === 1 ? ny : nz;
+            const lower = axis === a ? -0.5 + EPS : EPS,
+              upper = axis === a ? n - 0.5 - EPS : n - 1 - EPS;
+            if (w !== 0) {
+              let t0 = (lower - s) / w,
+                t1 = (upper - s) / w;
+              if (t0 > t1) {
+                const t = t0;
+                t0 = t1;
+                t1 = t;
+              }
+              if (t0 > lo) lo = t0;
+              if (t1 < hi) hi = t1;
+            } else if (s < lower || s > upper) hi = -Infinity;
           }
-          if (sub === 1) {
-            for (; m <= runEnd; m++) {
-              const xp = p0 + m * dp, xq = q0 + m * dq;
-              const ip = xp | 0, iq = xq | 0;
-              sum += drrBilinear(mu, m * strideM + ip * strideP + iq * strideQ, strideP, strideQ, xp - ip, xq - iq);
+          if (lo < 0) lo = 0; // nothing behind the focal spot
+          let sum = 0;
+          if (hi > lo) {
+            // Dominant axis m, in-plane axes p and q: positions along the ray as functions of the plane index.
+            let sm: number, wm: number, sp: number, wp: number, sq: number, wq: number;
+            let strideM: number, strideP: number, strideQ: number, nm: number, np: number, nq: number;
+            let bStrideM: number, bStrideP: number, bStrideQ: number;
+            if (axis === 0) {
+              sm = si;
+              wm = wi;
+              sp = sj;
+              wp = wj;
+              sq = sk;
+              wq = wk;
+              strideM = 1;
+              strideP = nx;
+              strideQ = nx * ny;
+              nm = nx;
+              np = ny;
+              nq = nz;
+              bStrideM = 1;
+              bStrideP = bnx;
+              bStrideQ = bnx * bny;
+            } else if (axis === 1) {
+              sm = sj;
+              wm = wj;
+              sp = si;
+              wp = wi;
+              sq = sk;
+              wq = wk;
+              strideM = nx;
+              strideP = 1;
+              strideQ = nx * ny;
+              nm = ny;
+              np = nx;
+              nq = nz;
+              bStrideM = bnx;
+              bStrideP = 1;
+              bStrideQ = bnx * bny;
+            } else {
+              sm = sk;
+              wm = wk;
+              sp = si;
+              wp = wi;
+              sq = sj;
+              wq = wj;
+              strideM = nx * ny;
+              strideP = 1;
+              strideQ = nx;
+              nm = nz;
+              np = nx;
+              nq = ny;
+              bStrideM = bnx * bny;
+              bStrideP = 1;
+              bStrideQ = bnx;
             }
-          } else {
-            for (; m <= runEnd; m++) {
-              for (let s = 0; s < sub; s++) {
-                const xm = m - 0.5 + (s + 0.5) / sub;
-                let im = Math.floor(xm), tm = xm - im;
-                if (im < 0) { im = 0; tm = 0; } else if (im > nm - 2) { im = nm - 2; tm = 1; }
-                let xp = p0 + xm * dp, xq = q0 + xm * dq;
-                if (xp < 0) xp = 0; else if (xp > np - 1.000001) xp = np - 1.000001;
-                if (xq < 0) xq = 0; else if (xq > nq - 1.000001) xq = nq - 1.000001;
-                const ip = xp | 0, iq = xq | 0;
-                const tp = xp - ip, tq = xq - iq;
-                const base = im * strideM + ip * strideP + iq * strideQ;
-                const b0 = drrBilinear(mu, base, strideP, strideQ, tp, tq);
-                const b1 = drrBilinear(mu, base + strideM, strideP, strideQ, tp, tq);
-                sum += (b0 + (b1 - b0) * tm) / sub;
+            // Plane m = q: lambda = (m - sm) / wm; p(m) = sp + (m - sm) * wp / wm.
+            const dp = wp / wm,
+              dq = wq / wm;
+            const p0 = sp - sm * dp,
+              q0 = sq - sm * dq;
+            const mA = sm + lo * wm,
+              mB = sm + hi * wm;
+            const first = Math.ceil(mA < mB ? mA : mB),
+              last = Math.floor(mA < mB ? mB : mA);
+            // The sum does not depend on the order: walk planes upward in runs that end at block edges.
+            let m = first;
+            while (m <= last) {
+              let runEnd = m | bmask;
+              if (runEnd > last) runEnd = last;
+              const fp = p0 + m * dp,
+                fq = q0 + m * dq;
+              const blk = (m >> shift) * bStrideM + ((fp | 0) >> shift) * bStrideP + ((fq | 0) >> shift) * bStrideQ;
+              if (occupancy[blk] === 0) {
+                m = runEnd + 1;
+                continue;
+              }
+              if (sub === 1) {
+                for (; m <= runEnd; m++) {
+                  const xp = p0 + m * dp,
+                    xq = q0 + m * dq;
+                  const ip = xp | 0,
+                    iq = xq | 0;
+                  sum += drrBilinear(mu, m * strideM + ip * strideP + iq * strideQ, strideP, strideQ, xp - ip, xq - iq);
+                }
+              } else {
+                for (; m <= runEnd; m++) {
+                  for (let s = 0; s < sub; s++) {
+                    const xm = m - 0.5 + (s + 0.5) / sub;
+                    let im = Math.floor(xm),
+                      tm = xm - im;
+                    if (im < 0) {
+                      im = 0;
+                      tm = 0;
+                    } else if (im > nm - 2) {
+                      im = nm - 2;
+                      tm = 1;
+                    }
+                    let xp = p0 + xm * dp,
+                      xq = q0 + xm * dq;
+                    if (xp < 0) xp = 0;
+                    else if (xp > np - 1.000001) xp = np - 1.000001;
+                    if (xq < 0) xq = 0;
+                    else if (xq > nq - 1.000001) xq = nq - 1.000001;
+                    const ip = xp | 0,
+                      iq = xq | 0;
+                    const tp = xp - ip,
+                      tq = xq - iq;
+                    const base = im * strideM + ip * strideP + iq * strideQ;
+                    const b0 = drrBilinear(mu, base, strideP, strideQ, tp, tq);
+                    const b1 = drrBilinear(mu, base + strideM, strideP, strideQ, tp, tq);
+                    sum += (b0 + (b1 - b0) * tm) / sub;
+                  }
+                }
               }
             }
+            // Each plane stands for one index step along m: lambda step 1/|wm|, length |W|/|wm| mm.
+            sum *= (muScale * lenPerLambda) / (wm < 0 ? -wm : wm);
           }
+          out[r * columns + c] = sum;
         }
-        // Each plane stands for one index step along m: lambda step 1/|wm|, length |W|/|wm| mm.
-        sum *= (muScale * lenPerLambda) / (wm < 0 ? -wm : wm);
       }
-      out[r * columns + c] = sum;
     }
-    }
-   }
   }
 }
 
@@ -605,8 +771,10 @@ export function drrRayKernel(
  * fractions toward ip + 1 (strideP away) and iq + 1 (strideQ away).
  */
 function drrBilinear(mu: Uint16Array, base: number, strideP: number, strideQ: number, tp: number, tq: number): number {
-  const v00 = mu[base], v10 = mu[base + strideP];
-  const v01 = mu[base + strideQ], v11 = mu[base + strideP + strideQ];
+  const v00 = mu[base],
+    v10 = mu[base + strideP];
+  const v01 = mu[base + strideQ],
+    v11 = mu[base + strideP + strideQ];
   const a0 = v00 + (v10 - v00) * tp;
   const a1 = v01 + (v11 - v01) * tp;
   return a0 + (a1 - a0) * tq;
@@ -615,8 +783,11 @@ function drrBilinear(mu: Uint16Array, base: number, strideP: number, strideQ: nu
 /** The index axis (0 i, 1 j, 2 k) that the kernels sweep for these parameters (the central ray's largest). */
 export function drrSweepAxis(params: Float64Array): number {
   const P = DRR_PARAM;
-  const cc = (params[P.columns] - 1) / 2, rc = (params[P.rows] - 1) / 2;
-  const w0 = P.rayIndex, wc = P.rayIndexPerColumn, wr = P.rayIndexPerRow;
+  const cc = (params[P.columns] - 1) / 2,
+    rc = (params[P.rows] - 1) / 2;
+  const w0 = P.rayIndex,
+    wc = P.rayIndexPerColumn,
+    wr = P.rayIndexPerRow;
   const a0 = Math.abs(params[w0] + cc * params[wc] + rc * params[wr]);
   const a1 = Math.abs(params[w0 + 1] + cc * params[wc + 1] + rc * params[wr + 1]);
   const a2 = Math.abs(params[w0 + 2] + cc * params[wc + 2] + rc * params[wr + 2]);

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createDrrSimdMemory, drrSimdAvailable, drrSimdContext, drrWasmBytes } from './wasm.js';
+import { defined } from '../test-helpers/defined.js';
 
 // Core is typed without DOM or Node globals: the engine's WebAssembly.validate, as it is.
-const validate = (b: Uint8Array) => (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly.validate(b);
+const validate = (b: Uint8Array) =>
+  (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly.validate(b);
 
 describe('DRR WebAssembly row loops', () => {
   it('assemble to a valid module in this engine (Node 20 runs WebAssembly SIMD)', () => {
@@ -12,14 +14,24 @@ describe('DRR WebAssembly row loops', () => {
   });
 
   it('resample a row of 16-bit values and blend two rows into a sum, as the formulas say', () => {
-    const sm = createDrrSimdMemory(40000, false);
-    expect(sm).not.toBeNull();
-    const ctx = drrSimdContext(sm!, sm!.scratch);
-    const buf = sm!.memory.buffer;
-    const u16 = new Uint16Array(buf), f32 = new Float32Array(buf), i32 = new Int32Array(buf);
+    const sm0 = createDrrSimdMemory(40000, false);
+    expect(sm0).not.toBeNull();
+    const sm = defined(sm0, 'the SIMD memory');
+    const ctx = drrSimdContext(sm, sm.scratch);
+    const buf = sm.memory.buffer;
+    const u16 = new Uint16Array(buf),
+      f32 = new Float32Array(buf),
+      i32 = new Int32Array(buf);
     for (let i = 0; i < 20000; i++) u16[i] = (i * 7919) % 60000;
-    const n = 24, row = 1000, strideP2 = 6; // strideP 3 elements
-    const base = sm!.scratch, ip = base, tp = ip + 4 * n, h = tp + 4 * n, hb = h + 4 * n, acc = hb + 4 * n;
+    const n = 24,
+      row = 1000,
+      strideP2 = 6; // strideP 3 elements
+    const base = sm.scratch,
+      ip = base,
+      tp = ip + 4 * n,
+      h = tp + 4 * n,
+      hb = h + 4 * n,
+      acc = hb + 4 * n;
     for (let u = 0; u < n; u++) {
       i32[ip / 4 + u] = 2 * (5 * u + 2);
       f32[tp / 4 + u] = (u % 7) / 7;

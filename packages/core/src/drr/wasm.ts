@@ -59,24 +59,37 @@ const name = (s: string) => [...leb(s.length), ...Array.from(s, (c) => c.charCod
 const vec = (items: number[][]) => [...leb(items.length), ...items.flat()];
 const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
 
-const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b;
+const I32 = 0x7f,
+  F32 = 0x7d,
+  V128 = 0x7b;
 const get = (i: number) => [0x20, ...leb(i)];
 const set = (i: number) => [0x21, ...leb(i)];
 const tee = (i: number) => [0x22, ...leb(i)];
 const i32const = (v: number) => [0x41, ...sleb(v)];
-const I32_ADD = [0x6a], I32_LT_U = [0x49];
-const LOOP = [0x03, 0x40], BR_IF_0 = [0x0d, 0x00], END = [0x0b];
+const I32_ADD = [0x6a],
+  I32_LT_U = [0x49];
+const LOOP = [0x03, 0x40],
+  BR_IF_0 = [0x0d, 0x00],
+  END = [0x0b];
 // SIMD instructions: prefix 0xfd, LEB128 opcode, immediates (memarg = log2 alignment, offset).
 const simd = (op: number, ...imm: number[]) => [0xfd, ...leb(op), ...imm];
-const V128_LOAD = simd(0x00, 4, 0), V128_STORE = simd(0x0b, 4, 0), V128_ZERO = simd(0x0c, ...new Array<number>(16).fill(0));
-const I32X4_SPLAT = simd(0x11), F32X4_SPLAT = simd(0x13);
+const V128_LOAD = simd(0x00, 4, 0),
+  V128_STORE = simd(0x0b, 4, 0),
+  V128_ZERO = simd(0x0c, ...new Array<number>(16).fill(0));
+const I32X4_SPLAT = simd(0x11),
+  F32X4_SPLAT = simd(0x13);
 const I32X4_EXTRACT = (lane: number) => simd(0x1b, lane);
 const LOAD16_LANE = (lane: number) => simd(0x55, 1, 0, lane);
-const I32X4_EXTEND_LOW_I16X8_U = simd(0xa9), I32X4_ADD = simd(0xae), I32X4_SHR_U = simd(0xad);
+const I32X4_EXTEND_LOW_I16X8_U = simd(0xa9),
+  I32X4_ADD = simd(0xae),
+  I32X4_SHR_U = simd(0xad);
 const LOAD32_LANE = (lane: number) => simd(0x56, 2, 0, lane);
 const V128_AND = simd(0x4e);
 const V128_LOW16 = simd(0x0c, ...[0, 1, 2, 3].flatMap(() => [0xff, 0xff, 0, 0]));
-const F32X4_ADD = simd(0xe4), F32X4_SUB = simd(0xe5), F32X4_MUL = simd(0xe6), F32X4_CONVERT_I32X4_U = simd(0xfb);
+const F32X4_ADD = simd(0xe4),
+  F32X4_SUB = simd(0xe5),
+  F32X4_MUL = simd(0xe6),
+  F32X4_CONVERT_I32X4_U = simd(0xfb);
 
 function body(locals: [number, number][], code: number[]): number[] {
   const b = [...vec(locals.map(([n, t]) => [...leb(n), t])), ...code, ...END];
@@ -107,7 +120,13 @@ function hrowBody(): number[] {
   c.push(...get(L.h), ...get(L.b), ...V128_STORE);
   c.push(...advance(L.h, L.ipOff, L.tp));
   c.push(...get(L.h), ...get(L.hEnd), ...I32_LT_U, ...BR_IF_0, ...END);
-  return body([[3, V128], [1, I32]], c);
+  return body(
+    [
+      [3, V128],
+      [1, I32],
+    ],
+    c,
+  );
 }
 
 /** hrow for rows along the fastest axis (strideP2 = 2): one 32-bit load gives a voxel and its neighbour. */
@@ -147,13 +166,23 @@ export function drrWasmBytes(memory: { initialPages: number; maximumPages?: numb
     : maximumPages !== undefined
       ? [0x01, ...leb(initialPages), ...leb(maximumPages)]
       : [0x00, ...leb(initialPages)];
-  const types = section(1, vec([
-    [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), 0],
-    [0x60, ...vec([[I32], [I32], [I32], [I32], [F32]]), 0],
-  ]));
+  const types = section(
+    1,
+    vec([
+      [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), 0],
+      [0x60, ...vec([[I32], [I32], [I32], [I32], [F32]]), 0],
+    ]),
+  );
   const imports = section(2, vec([[...name('env'), ...name('mem'), 0x02, ...limits]]));
   const funcs = section(3, vec([[0], [1], [0]]));
-  const exports = section(7, vec([[...name('hrow'), 0x00, 0], [...name('accrow'), 0x00, 1], [...name('hrow1'), 0x00, 2]]));
+  const exports = section(
+    7,
+    vec([
+      [...name('hrow'), 0x00, 0],
+      [...name('accrow'), 0x00, 1],
+      [...name('hrow1'), 0x00, 2],
+    ]),
+  );
   const code = section(10, vec([hrowBody(), accrowBody(), hrow1Body()]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...types, ...imports, ...funcs, ...exports, ...code]);
 }
@@ -216,8 +245,12 @@ export function createDrrSimdMemory(dataBytes: number, shared: boolean): DrrSimd
   const maximumPages = Math.min(65536, shared ? 2 * pages + 1024 : pages);
   if (pages > 65536) return null;
   try {
-    const memory = new api.Memory(shared ? { initial: pages, maximum: maximumPages, shared: true } : { initial: pages });
-    const module = new api.Module(drrWasmBytes({ initialPages: pages, maximumPages: shared ? maximumPages : undefined, shared }));
+    const memory = new api.Memory(
+      shared ? { initial: pages, maximum: maximumPages, shared: true } : { initial: pages },
+    );
+    const module = new api.Module(
+      drrWasmBytes({ initialPages: pages, maximumPages: shared ? maximumPages : undefined, shared }),
+    );
     return { memory, module, scratchBytes: DRR_SCRATCH_BYTES, scratch };
   } catch {
     return null; // e.g. not enough memory for one more large allocation: the JavaScript loops still work
@@ -242,5 +275,13 @@ export function drrSimdContext(sm: DrrSimdMemory, scratch: number): DrrSimdConte
   const inst = new api.Instance(sm.module, { env: { mem: sm.memory } });
   const e = inst.exports as unknown as Pick<DrrSimdContext, 'hrow' | 'hrow1' | 'accrow'>;
   const buf = sm.memory.buffer;
-  return { hrow: e.hrow, hrow1: e.hrow1, accrow: e.accrow, f32: new Float32Array(buf), i32: new Int32Array(buf), scratch, scratchBytes: sm.scratchBytes };
+  return {
+    hrow: e.hrow,
+    hrow1: e.hrow1,
+    accrow: e.accrow,
+    f32: new Float32Array(buf),
+    i32: new Int32Array(buf),
+    scratch,
+    scratchBytes: sm.scratchBytes,
+  };
 }

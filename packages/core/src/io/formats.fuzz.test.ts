@@ -57,7 +57,8 @@ function run(
   seed: number,
 ) {
   const r = rng(seed + seedBase);
-  let ok = 0, errors = 0;
+  let ok = 0,
+    errors = 0;
   for (let n = 0; n < cases; n++) {
     const src = seeds[n % seeds.length];
     const b = mutate(src, r, headerBias);
@@ -77,12 +78,29 @@ function run(
 }
 
 function smallVolumes() {
-  const c = Math.cos(0.2), s = Math.sin(0.2);
-  const m = indexToPatientFrom([-50.5, 20.25, 300.125], [0.75, 0.8, 2], [[c, s, 0], [-s, c, 0], [0, 0, 1]]);
+  const c = Math.cos(0.2),
+    s = Math.sin(0.2);
+  const m = indexToPatientFrom(
+    [-50.5, 20.25, 300.125],
+    [0.75, 0.8, 2],
+    [
+      [c, s, 0],
+      [-s, c, 0],
+      [0, 0, 1],
+    ],
+  );
   return [
     createVolume({ data: new Int16Array(6 * 5 * 4).map((_, i) => i * 13 - 700), dims: [6, 5, 4], indexToPatient: m }),
-    createVolume({ data: new Float32Array(4 * 3 * 2).map((_, i) => i / 7), dims: [4, 3, 2], indexToPatient: indexToPatientFrom([1, 2, 3], [1, 1, 1]) }),
-    createVolume({ data: new Uint8Array(3 * 3 * 3).map((_, i) => i), dims: [3, 3, 3], indexToPatient: indexToPatientFrom([0, 0, 0], [0.5, 0.5, 0.5]) }),
+    createVolume({
+      data: new Float32Array(4 * 3 * 2).map((_, i) => i / 7),
+      dims: [4, 3, 2],
+      indexToPatient: indexToPatientFrom([1, 2, 3], [1, 1, 1]),
+    }),
+    createVolume({
+      data: new Uint8Array(3 * 3 * 3).map((_, i) => i),
+      dims: [3, 3, 3],
+      indexToPatient: indexToPatientFrom([0, 0, 0], [0.5, 0.5, 0.5]),
+    }),
   ];
 }
 
@@ -91,12 +109,22 @@ function mha(v: ReturnType<typeof smallVolumes>[number]): Uint8Array {
   const type = v.data instanceof Int16Array ? 'MET_SHORT' : v.data instanceof Float32Array ? 'MET_FLOAT' : 'MET_UCHAR';
   const m = v.indexToPatient;
   const body = raw;
-  const head = new TextEncoder().encode([
-    'ObjectType = Image', 'NDims = 3', 'BinaryData = True', 'BinaryDataByteOrderMSB = False', `CompressedData = False`,
-    `TransformMatrix = ${[0, 1, 2].map((c) => [m[c], m[4 + c], m[8 + c]].map((x) => x / v.spacing[c]).join(' ')).join(' ')}`,
-    `Offset = ${m[3]} ${m[7]} ${m[11]}`, `ElementSpacing = ${v.spacing.join(' ')}`, `DimSize = ${v.dims.join(' ')}`,
-    `ElementType = ${type}`, 'ElementDataFile = LOCAL', '',
-  ].join('\n'));
+  const head = new TextEncoder().encode(
+    [
+      'ObjectType = Image',
+      'NDims = 3',
+      'BinaryData = True',
+      'BinaryDataByteOrderMSB = False',
+      `CompressedData = False`,
+      `TransformMatrix = ${[0, 1, 2].map((c) => [m[c], m[4 + c], m[8 + c]].map((x) => x / v.spacing[c]).join(' ')).join(' ')}`,
+      `Offset = ${m[3]} ${m[7]} ${m[11]}`,
+      `ElementSpacing = ${v.spacing.join(' ')}`,
+      `DimSize = ${v.dims.join(' ')}`,
+      `ElementType = ${type}`,
+      'ElementDataFile = LOCAL',
+      '',
+    ].join('\n'),
+  );
   const out = new Uint8Array(head.length + body.length);
   out.set(head);
   out.set(body, head.length);
@@ -110,7 +138,14 @@ describe('fuzz: NIfTI, NRRD, MetaImage', () => {
     const res = run('nifti', seeds, (b) => readNifti(b, 'fuzz.nii'), 3000, 560, 1);
     // The real CT, cut to its header and first voxels so each case stays fast, then gzipped.
     const real = readNifti(new Uint8Array(readFileSync(sharedData('abdomen-pelvis-ct', 'ct.nii.gz'))), 'real').volume;
-    const cut = writeNifti(createVolume({ data: real.data.subarray(0, 122 * 101 * 2), dims: [122, 101, 2], indexToPatient: real.indexToPatient }), { gzip: false });
+    const cut = writeNifti(
+      createVolume({
+        data: real.data.subarray(0, 122 * 101 * 2),
+        dims: [122, 101, 2],
+        indexToPatient: real.indexToPatient,
+      }),
+      { gzip: false },
+    );
     const res2 = run('nifti-real', [cut, gzipSync(cut)], (b) => readNifti(b, 'fuzz-real.nii'), 400, 560, 2);
     expect(res.ok).toBeGreaterThan(0);
     expect(res.errors).toBeGreaterThan(0);

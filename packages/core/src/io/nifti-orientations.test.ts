@@ -32,7 +32,12 @@ interface Orientation {
 
 function orientations(): Orientation[] {
   const perms: [number[], number][] = [
-    [[0, 1, 2], 1], [[1, 2, 0], 1], [[2, 0, 1], 1], [[0, 2, 1], -1], [[2, 1, 0], -1], [[1, 0, 2], -1],
+    [[0, 1, 2], 1],
+    [[1, 2, 0], 1],
+    [[2, 0, 1], 1],
+    [[0, 2, 1], -1],
+    [[2, 1, 0], -1],
+    [[1, 0, 2], -1],
   ];
   const out: Orientation[] = [];
   for (const [perm, parity] of perms) {
@@ -144,7 +149,7 @@ describe('NIfTI: all 48 axis orientations', () => {
     for (let i = 0; i < 12; i++) expect(v.indexToPatient[i] + 0).toBe(Math.fround(vol.indexToPatient[i]) + 0);
     // A marked voxel, found by its value wherever the reader put it, sits where it was written.
     for (const mark of MARKS) {
-      const n = Array.prototype.indexOf.call(v.data, mark.value) as number;
+      const n = Array.from(v.data).indexOf(mark.value);
       const idx: V3 = [n % 4, Math.floor(n / 4) % 3, Math.floor(n / 12)];
       const m = v.indexToPatient;
       const got = [0, 1, 2].map(

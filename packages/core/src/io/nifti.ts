@@ -14,16 +14,36 @@ import {
   type VoxelArray,
   type VoxelType,
 } from '../volume/volume.js';
-import { inflateCapped, isGzip } from './inflate.js';
+import { MAX_DEFLATE_RATIO, gzipDeclaredSize, inflateCapped, inflateInto, isGzip } from './inflate.js';
 import type { LoadedSeries } from './types.js';
-import { voxelsFromBytes, voxelsToLittleEndianBytes } from './rawdata.js';
+import {
+  checkVoxelClaim,
+  swapBytesInPlace,
+  voxelsFromBytes,
+  voxelsToLittleEndianBytes,
+  type VoxelLimits,
+} from './rawdata.js';
 import { gzipSync } from 'fflate';
 
 const DATATYPES: Record<number, VoxelType> = {
-  2: 'uint8', 4: 'int16', 8: 'int32', 16: 'float32', 64: 'float64', 256: 'int8', 512: 'uint16', 768: 'uint32',
+  2: 'uint8',
+  4: 'int16',
+  8: 'int32',
+  16: 'float32',
+  64: 'float64',
+  256: 'int8',
+  512: 'uint16',
+  768: 'uint32',
 };
 const DATATYPE_CODES: Record<VoxelType, number> = {
-  uint8: 2, int16: 4, int32: 8, float32: 16, float64: 64, int8: 256, uint16: 512, uint32: 768,
+  uint8: 2,
+  int16: 4,
+  int32: 8,
+  float32: 16,
+  float64: 64,
+  int8: 256,
+  uint16: 512,
+  uint32: 768,
 };
 
 interface NiftiHeader {
@@ -147,12 +167,18 @@ const KIND_BYTES: Record<Field['kind'], number> = { u8: 1, i16: 2, i32: 4, i64: 
 function getField(dv: DataView, f: Field, le: boolean, n = 0): number {
   const o = f.at + n * KIND_BYTES[f.kind];
   switch (f.kind) {
-    case 'u8': return dv.getUint8(o);
-    case 'i16': return dv.getInt16(o, le);
-    case 'i32': return dv.getInt32(o, le);
-    case 'i64': return Number(dv.getBigInt64(o, le));
-    case 'f32': return dv.getFloat32(o, le);
-    case 'f64': return dv.getFloat64(o, le);
+    case 'u8':
+      return dv.getUint8(o);
+    case 'i16':
+      return dv.getInt16(o, le);
+    case 'i32':
+      return dv.getInt32(o, le);
+    case 'i64':
+      return Number(dv.getBigInt64(o, le));
+    case 'f32':
+      return dv.getFloat32(o, le);
+    case 'f64':
+      return dv.getFloat64(o, le);
   }
 }
 
@@ -163,12 +189,24 @@ function putField(dv: DataView, f: Field, values: number | readonly number[]): v
   list.forEach((v, n) => {
     const o = f.at + n * size;
     switch (f.kind) {
-      case 'u8': dv.setUint8(o, v); break;
-      case 'i16': dv.setInt16(o, v, true); break;
-      case 'i32': dv.setInt32(o, v, true); break;
-      case 'i64': dv.setBigInt64(o, BigInt(v), true); break;
-      case 'f32': dv.setFloat32(o, v, true); break;
-      case 'f64': dv.setFloat64(o, v, true); break;
+      case 'u8':
+        dv.setUint8(o, v);
+        break;
+      case 'i16':
+        dv.setInt16(o, v, true);
+        break;
+      case 'i32':
+        dv.setInt32(o, v, true);
+        break;
+      case 'i64':
+        dv.setBigInt64(o, BigInt(v), true);
+        break;
+      case 'f32':
+        dv.setFloat32(o, v, true);
+        break;
+      case 'f64':
+        dv.setFloat64(o, v, true);
+        break;
     }
   });
 }
@@ -231,11 +269,15 @@ function rasAffine(h: NiftiHeader, warnings: string[], source?: string): Mat4 {
     if (a < 1e-7) {
       // Rounding made the quaternion slightly longer than 1: renormalize, as nifti1_io does.
       a = 1 / Math.sqrt(b * b + c * c + d * d);
-      b *= a; c *= a; d *= a;
+      b *= a;
+      c *= a;
+      d *= a;
       a = 0;
     } else a = Math.sqrt(a);
     const qfac = h.pixdim[0] < 0 ? -1 : 1;
-    const xd = dx > 0 ? dx : 1, yd = dy > 0 ? dy : 1, zd = (dz > 0 ? dz : 1) * qfac;
+    const xd = dx > 0 ? dx : 1,
+      yd = dy > 0 ? dy : 1,
+      zd = (dz > 0 ? dz : 1) * qfac;
     const R = [
       [a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
       [2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)],
@@ -249,7 +291,9 @@ function rasAffine(h: NiftiHeader, warnings: string[], source?: string): Mat4 {
     }
     return m;
   }
-  warnings.push(`${source ?? 'NIfTI'}: no qform or sform (both codes 0): geometry from pixdim only, origin at 0 (orientation unknown)`);
+  warnings.push(
+    `${source ?? 'NIfTI'}: no qform or sform (both codes 0): geometry from pixdim only, origin at 0 (orientation unknown)`,
+  );
   if (!(dx > 0 && dy > 0 && dz > 0)) throw new GeometryError(`invalid pixdim ${dx}, ${dy}, ${dz}`, source);
   m[0] = dx;
   m[5] = dy;
@@ -257,47 +301,84 @@ function rasAffine(h: NiftiHeader, warnings: string[], source?: string): Mat4 {
   return m;
 }
 
-export interface ReadNiftiOptions {
+export interface ReadNiftiOptions extends VoxelLimits {
   /** For a .hdr/.img pair (magic "ni1"/"ni2"): reads the image file named after the header. */
   resolveDetached?: (fileName: string) => Uint8Array;
 }
 
+/**
+ * Before allocating for a gzip stream: the header's needs must fit what the stream can hold (deflate's
+ * 1032:1 at most) and, when the whole file the header describes is under 4 GiB, the gzip trailer's ISIZE.
+ */
+function checkGzipCanHold(bytes: Uint8Array, need: number, fileEnd: number, source?: string): void {
+  const most = bytes.length * MAX_DEFLATE_RATIO + 65536;
+  if (need > most) {
+    throw new LimitError(`header needs ${need} bytes, more than a ${bytes.length}-byte gzip stream can hold`, source);
+  }
+  const isize = gzipDeclaredSize(bytes);
+  if (isize !== undefined && fileEnd < 2 ** 32 && isize < need) {
+    const why = `its trailer gives ${isize} bytes uncompressed, the header needs ${need}`;
+    throw new FormatError(`truncated gzip data: ${why}`, source);
+  }
+}
+
 export function readNifti(bytes: Uint8Array, source?: string, options: ReadNiftiOptions = {}): LoadedSeries {
   const warnings: string[] = [];
+  if (bytes.length === 0) throw new FormatError('empty file', source);
   let header: NiftiHeader | undefined;
-  let data = bytes;
-  if (isGzip(bytes)) {
-    data = inflateCapped(bytes, {
+  let inflated: VoxelArray | undefined;
+  if (isGzip(bytes) || /\.gz$/i.test(source ?? '')) {
+    // Inflate into the final voxel array: nothing but the header and the voxels is kept.
+    inflateInto(bytes, {
       container: 'gzip',
       source,
       headBytes: 540,
-      limitFromHead: (head) => {
-        header = parseHeader(head, source);
-        return Math.max(header.headerSize, voxelBytesNeeded(header, source).end);
+      plan: (head) => {
+        const hh = (header = parseHeader(head, source));
+        const need = voxelBytesNeeded(hh, source, options);
+        if (hh.magic.startsWith('ni')) return { skip: 0, dest: new Uint8Array(0) };
+        checkGzipCanHold(bytes, need.end, need.fileEnd, source);
+        const v = (inflated = allocateVoxels(need.type, need.count, source));
+        return { skip: need.offset, dest: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
       },
     });
   }
-  const h = header ?? parseHeader(data, source);
-  const { type, count, bytesPerVoxel, dims, extraVolumes } = voxelBytesNeeded(h, source);
+  const h = header ?? parseHeader(bytes, source);
+  const { type, count, bytesPerVoxel, dims, extraVolumes } = voxelBytesNeeded(h, source, options);
   if (extraVolumes > 1) warnings.push(`${source ?? 'NIfTI'}: ${extraVolumes} volumes (dims 4-7): the first is read`);
   let pixelBytes: Uint8Array;
   let offset: number;
   if (h.magic.startsWith('ni')) {
-    if (!options.resolveDetached || !source) throw new FormatError('header of a .hdr/.img pair: the .img file is needed', source);
+    if (!options.resolveDetached || !source)
+      throw new FormatError('header of a .hdr/.img pair: the .img file is needed', source);
     const imgName = source.replace(/\.hdr(\.gz)?$/i, '.img');
-    const raw = options.resolveDetached(imgName.split(/[\\/]/).pop()!);
-    pixelBytes = isGzip(raw) ? inflateCapped(raw, { container: 'gzip', source: imgName, maxBytes: count * bytesPerVoxel }) : raw;
+    const parts = imgName.split(/[\\/]/);
+    const raw = options.resolveDetached(parts[parts.length - 1]);
+    pixelBytes = isGzip(raw)
+      ? inflateCapped(raw, { container: 'gzip', source: imgName, maxBytes: count * bytesPerVoxel })
+      : raw;
     offset = 0;
   } else {
-    pixelBytes = data;
-    offset = Math.max(h.voxOffset, h.headerSize);
-    if (!Number.isInteger(offset)) throw new FormatError(`vox_offset ${h.voxOffset} is not an integer`, source);
+    pixelBytes = bytes;
+    offset = voxelBytesNeeded(h, source, options).offset;
+    if (h.voxOffset < h.headerSize) {
+      const where = `voxels read from byte ${offset}`;
+      warnings.push(`${source ?? 'NIfTI'}: vox_offset ${h.voxOffset} is inside the header; ${where}`);
+    }
   }
-  const need = offset + count * bytesPerVoxel;
-  if (pixelBytes.length < need) {
-    throw new FormatError(`truncated: voxel data needs ${need} bytes, file holds ${pixelBytes.length}`, source);
+  let voxels: VoxelArray;
+  if (inflated) {
+    voxels = inflated;
+    if (h.littleEndian !== (new Uint8Array(new Uint16Array([1]).buffer)[0] === 1)) {
+      swapBytesInPlace(new Uint8Array(voxels.buffer, voxels.byteOffset, voxels.byteLength), bytesPerVoxel);
+    }
+  } else {
+    const need = offset + count * bytesPerVoxel;
+    if (pixelBytes.length < need) {
+      throw new FormatError(`truncated: voxel data needs ${need} bytes, file holds ${pixelBytes.length}`, source);
+    }
+    voxels = voxelsFromBytes(type, count, pixelBytes, offset, h.littleEndian, source);
   }
-  const voxels = voxelsFromBytes(type, count, pixelBytes, offset, h.littleEndian, source);
 
   const ras = rasAffine(h, warnings, source);
   const unit = unitScaleMm(h);
@@ -306,7 +387,13 @@ export function readNifti(bytes: Uint8Array, source?: string, options: ReadNifti
   if (!Array.prototype.every.call(m, Number.isFinite) || Math.abs(mat4Det3(m)) < 1e-12) {
     throw new GeometryError('affine is singular or not finite', source);
   }
-  const scaled = applyScaling(voxels, h.sclSlope, h.sclInter);
+  // NIfTI: a slope of 0 or one that is not finite means no scaling (nifti1_io takes a non-finite value as 0).
+  if (!Number.isFinite(h.sclSlope) || (!Number.isFinite(h.sclInter) && h.sclSlope !== 0)) {
+    const what = `${source ?? 'NIfTI'}: scl_slope ${h.sclSlope}, scl_inter ${h.sclInter}`;
+    const effect = Number.isFinite(h.sclSlope) ? ' (the intercept)' : ': no scaling applied';
+    warnings.push(`${what}: a value that is not finite is taken as 0${effect}`);
+  }
+  const scaled = applyScaling(voxels, h.sclSlope, Number.isFinite(h.sclInter) ? h.sclInter : 0);
   const volume = createVolume({
     data: scaled,
     dims,
@@ -316,11 +403,15 @@ export function readNifti(bytes: Uint8Array, source?: string, options: ReadNifti
   return { format: 'nifti', volume, warnings };
 }
 
-function voxelBytesNeeded(h: NiftiHeader, source?: string) {
+function voxelBytesNeeded(h: NiftiHeader, source?: string, limits: VoxelLimits = {}) {
   const nd = h.dim[0];
   if (!(nd >= 1 && nd <= 7)) throw new FormatError(`dim[0] = ${nd}: must be 1..7 (or the byte order is wrong)`, source);
   const type = DATATYPES[h.datatype];
-  if (!type) throw new FormatError(`unsupported datatype code ${h.datatype} (RGB, complex and 64-bit integers are not read)`, source);
+  if (!type)
+    throw new FormatError(
+      `unsupported datatype code ${h.datatype} (RGB, complex and 64-bit integers are not read)`,
+      source,
+    );
   const size = (i: number) => (i <= nd ? h.dim[i] : 1);
   const dims = [size(1), size(2), size(3)] as const;
   let extraVolumes = 1;
@@ -328,11 +419,20 @@ function voxelBytesNeeded(h: NiftiHeader, source?: string) {
   for (const d of dims) {
     if (!Number.isSafeInteger(d) || d < 1) throw new FormatError(`invalid dimension ${d}`, source);
   }
-  const count = dims[0] * dims[1] * dims[2];
-  if (count > MAX_VOXELS) throw new LimitError(`header claims ${dims.join(' x ')} voxels, more than ${MAX_VOXELS}`, source);
   const bytesPerVoxel = BYTES_PER_VOXEL[type];
-  const offset = Math.max(h.magic.startsWith('ni') ? 0 : h.voxOffset, h.headerSize);
-  return { type, count, bytesPerVoxel, dims, extraVolumes, end: offset + count * bytesPerVoxel };
+  const count = checkVoxelClaim(dims, bytesPerVoxel, source, limits);
+  if (count > MAX_VOXELS) {
+    throw new LimitError(`header claims ${dims.join(' x ')} voxels, more than ${MAX_VOXELS}`, source);
+  }
+  const single = !h.magic.startsWith('ni');
+  // vox_offset of a single file: a whole number of bytes, at most the 2 GiB budget past the header.
+  if (single && !(Number.isInteger(h.voxOffset) && h.voxOffset >= 0 && h.voxOffset <= 2 ** 31)) {
+    throw new FormatError(`vox_offset ${h.voxOffset} is not a byte offset (a whole number, not negative)`, source);
+  }
+  const offset = Math.max(single ? h.voxOffset : 0, h.headerSize);
+  const end = offset + count * bytesPerVoxel;
+  const fileEnd = offset + count * bytesPerVoxel * extraVolumes;
+  return { type, count, bytesPerVoxel, dims, extraVolumes, offset, end, fileEnd };
 }
 
 /** scl_slope/scl_inter (slope 0 or non-finite means none). Integer results stay integer when they fit. */
@@ -341,13 +441,15 @@ function applyScaling(v: VoxelArray, slope: number, inter: number): VoxelArray {
   if (slope === 1 && inter === 0) return v;
   const integerType = !(v instanceof Float32Array || v instanceof Float64Array);
   if (integerType && Number.isInteger(slope) && Number.isInteger(inter)) {
-    let lo = Infinity, hi = -Infinity;
+    let lo = Infinity,
+      hi = -Infinity;
     for (let i = 0; i < v.length; i++) {
       const x = v[i] * slope + inter;
       if (x < lo) lo = x;
       if (x > hi) hi = x;
     }
-    const type: VoxelType = lo >= -32768 && hi <= 32767 ? 'int16' : lo >= -(2 ** 31) && hi < 2 ** 31 ? 'int32' : 'float64';
+    const type: VoxelType =
+      lo >= -32768 && hi <= 32767 ? 'int16' : lo >= -(2 ** 31) && hi < 2 ** 31 ? 'int32' : 'float64';
     const out = allocateVoxels(type, v.length);
     for (let i = 0; i < v.length; i++) out[i] = v[i] * slope + inter;
     return out;
@@ -380,7 +482,8 @@ function affineToQuatern(m: Mat4): { b: number; c: number; d: number; qfac: numb
   const spacing = cols.map((v) => Math.hypot(v[0], v[1], v[2]));
   const u = cols.map((v, i) => v.map((x) => x / spacing[i]));
   const dotp = (a: number[], b: number[]) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-  if (Math.abs(dotp(u[0], u[1])) > 1e-5 || Math.abs(dotp(u[0], u[2])) > 1e-5 || Math.abs(dotp(u[1], u[2])) > 1e-5) return null;
+  if (Math.abs(dotp(u[0], u[1])) > 1e-5 || Math.abs(dotp(u[0], u[2])) > 1e-5 || Math.abs(dotp(u[1], u[2])) > 1e-5)
+    return null;
   const det =
     u[0][0] * (u[1][1] * u[2][2] - u[2][1] * u[1][2]) -
     u[1][0] * (u[0][1] * u[2][2] - u[2][1] * u[0][2]) +
@@ -388,9 +491,15 @@ function affineToQuatern(m: Mat4): { b: number; c: number; d: number; qfac: numb
   const qfac = det < 0 ? -1 : 1;
   if (qfac < 0) u[2] = u[2].map((x) => -x);
   // R[r][c] = u[c][r]
-  const r11 = u[0][0], r12 = u[1][0], r13 = u[2][0];
-  const r21 = u[0][1], r22 = u[1][1], r23 = u[2][1];
-  const r31 = u[0][2], r32 = u[1][2], r33 = u[2][2];
+  const r11 = u[0][0],
+    r12 = u[1][0],
+    r13 = u[2][0];
+  const r21 = u[0][1],
+    r22 = u[1][1],
+    r23 = u[2][1];
+  const r31 = u[0][2],
+    r32 = u[1][2],
+    r33 = u[2][2];
   let a = r11 + r22 + r33 + 1;
   let b: number, c: number, d: number;
   if (a > 0.5) {
@@ -399,15 +508,30 @@ function affineToQuatern(m: Mat4): { b: number; c: number; d: number; qfac: numb
     c = (0.25 * (r13 - r31)) / a;
     d = (0.25 * (r21 - r12)) / a;
   } else {
-    const xd = 1 + r11 - (r22 + r33), yd = 1 + r22 - (r11 + r33), zd = 1 + r33 - (r11 + r22);
+    const xd = 1 + r11 - (r22 + r33),
+      yd = 1 + r22 - (r11 + r33),
+      zd = 1 + r33 - (r11 + r22);
     if (xd > 1) {
-      b = 0.5 * Math.sqrt(xd); c = (0.25 * (r12 + r21)) / b; d = (0.25 * (r13 + r31)) / b; a = (0.25 * (r32 - r23)) / b;
+      b = 0.5 * Math.sqrt(xd);
+      c = (0.25 * (r12 + r21)) / b;
+      d = (0.25 * (r13 + r31)) / b;
+      a = (0.25 * (r32 - r23)) / b;
     } else if (yd > 1) {
-      c = 0.5 * Math.sqrt(yd); b = (0.25 * (r12 + r21)) / c; d = (0.25 * (r23 + r32)) / c; a = (0.25 * (r13 - r31)) / c;
+      c = 0.5 * Math.sqrt(yd);
+      b = (0.25 * (r12 + r21)) / c;
+      d = (0.25 * (r23 + r32)) / c;
+      a = (0.25 * (r13 - r31)) / c;
     } else {
-      d = 0.5 * Math.sqrt(zd); b = (0.25 * (r13 + r31)) / d; c = (0.25 * (r23 + r32)) / d; a = (0.25 * (r21 - r12)) / d;
+      d = 0.5 * Math.sqrt(zd);
+      b = (0.25 * (r13 + r31)) / d;
+      c = (0.25 * (r23 + r32)) / d;
+      a = (0.25 * (r21 - r12)) / d;
     }
-    if (a < 0) { b = -b; c = -c; d = -d; }
+    if (a < 0) {
+      b = -b;
+      c = -c;
+      d = -d;
+    }
   }
   return { b, c, d, qfac, spacing };
 }
@@ -419,7 +543,10 @@ function affineToQuatern(m: Mat4): { b: number; c: number; d: number; qfac: numb
  */
 export function writeNifti(volume: Volume, options: WriteNiftiOptions = {}): Uint8Array {
   const ras = Float64Array.from(volume.indexToPatient);
-  for (let c = 0; c < 4; c++) { ras[c] = -ras[c]; ras[4 + c] = -ras[4 + c]; }
+  for (let c = 0; c < 4; c++) {
+    ras[c] = -ras[c];
+    ras[4 + c] = -ras[4 + c];
+  }
   const q = affineToQuatern(ras);
   const geometryNumbers = [...ras.subarray(0, 12), ...(q ? q.spacing : [])];
   const L = (options.version ?? (geometryNumbers.every(f32Exact) ? 1 : 2)) === 1 ? NIFTI1 : NIFTI2;

@@ -1,5 +1,5 @@
 /** Shared by the key-value header formats (NRRD, MetaImage): raw voxel bytes into a typed array. */
-import { FormatError } from '../errors.js';
+import { FormatError, LimitError } from '../errors.js';
 import { BYTES_PER_VOXEL, allocateVoxels, type VoxelArray, type VoxelType } from '../volume/volume.js';
 
 const hostLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -16,12 +16,21 @@ export function voxelsFromBytes(
   const bpv = BYTES_PER_VOXEL[type];
   const need = offset + count * bpv;
   if (offset < 0 || src.length < need) {
-    throw new FormatError(`truncated: voxel data needs ${count * bpv} bytes at offset ${offset}, ${Math.max(0, src.length - offset)} available`, source);
+    throw new FormatError(
+      `truncated: voxel data needs ${count * bpv} bytes at offset ${offset}, ${Math.max(0, src.length - offset)} available`,
+      source,
+    );
   }
   const out = allocateVoxels(type, count, source);
   const dst = new Uint8Array(out.buffer, out.byteOffset, count * bpv);
   dst.set(src.subarray(offset, need));
-  if (bpv > 1 && littleEndian !== hostLittleEndian) {
+  if (littleEndian !== hostLittleEndian) swapBytesInPlace(dst, bpv);
+  return out;
+}
+
+/** Reverse the byte order of each bpv-byte value in dst. */
+export function swapBytesInPlace(dst: Uint8Array, bpv: number): void {
+  if (bpv > 1) {
     for (let i = 0; i < dst.length; i += bpv) {
       for (let a = i, b = i + bpv - 1; a < b; a++, b--) {
         const t = dst[a];
@@ -30,7 +39,43 @@ export function voxelsFromBytes(
       }
     }
   }
-  return out;
+}
+
+/** Most voxels along one axis Corridor accepts: no CT, CBCT or MR image has more than 65536. */
+export const MAX_AXIS_VOXELS = 65536;
+/** Default budget of one volume's voxel bytes (2 GiB); readers take a `maxVoxelBytes` option. */
+export const DEFAULT_MAX_VOXEL_BYTES = 2 ** 31;
+
+export interface VoxelLimits {
+  /** Most bytes of voxels one volume may claim (default DEFAULT_MAX_VOXEL_BYTES). */
+  maxVoxelBytes?: number;
+}
+
+/**
+ * Refuse geometry no medical image has before anything is allocated or inflated: an axis longer than
+ * MAX_AXIS_VOXELS, or more voxel bytes than the budget. Returns the voxel count.
+ */
+export function checkVoxelClaim(
+  dims: readonly number[],
+  bytesPerVoxel: number,
+  source?: string,
+  limits: VoxelLimits = {},
+): number {
+  const claim = `header claims ${dims.join(' x ')} voxels`;
+  dims.forEach((d, axis) => {
+    if (d > MAX_AXIS_VOXELS) {
+      const why = `axis ${axis} has ${d}, more than ${MAX_AXIS_VOXELS} (no medical image has)`;
+      throw new LimitError(`${claim}: ${why}`, source);
+    }
+  });
+  const count = dims.reduce((a, b) => a * b, 1);
+  const budget = limits.maxVoxelBytes ?? DEFAULT_MAX_VOXEL_BYTES;
+  if (count * bytesPerVoxel > budget) {
+    const size = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`);
+    const what = `${claim} of ${bytesPerVoxel} byte(s), ${size(count * bytesPerVoxel)}`;
+    throw new LimitError(`${what}: more than the ${size(budget)} budget (maxVoxelBytes)`, source);
+  }
+  return count;
 }
 
 /** The bytes of a voxel array in little-endian order (a view when the host is little-endian). */
@@ -42,6 +87,7 @@ export function voxelsToLittleEndianBytes(data: VoxelArray): Uint8Array {
 /** Parse a finite number or fail with a message naming the field. */
 export function parseNumber(text: string, field: string, source?: string): number {
   const x = Number(text.trim());
-  if (text.trim() === '' || !Number.isFinite(x)) throw new FormatError(`field "${field}": "${text}" is not a finite number`, source);
+  if (text.trim() === '' || !Number.isFinite(x))
+    throw new FormatError(`field "${field}": "${text}" is not a finite number`, source);
   return x;
 }

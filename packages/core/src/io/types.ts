@@ -15,3 +15,12 @@ export interface NamedBytes {
   name: string;
   bytes: Uint8Array;
 }
+
+/**
+ * A file whose bytes are read only when a reader gets to it, so a caller with many files never holds
+ * them all at once (readDicomSeries reads one, keeps what series assembly needs and moves on).
+ */
+export interface LazyNamedBytes {
+  name: string;
+  read: () => Promise<Uint8Array>;
+}

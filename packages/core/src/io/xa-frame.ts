@@ -87,11 +87,13 @@ export function xaGeometry(ds: DicomDataset, opts: XaReadOptions): XaGeometryRes
     // Without a pitch: the preset's detector width spread over the frame's columns.
     const w = opts.system.detectorColumns * opts.system.pixelPitchMm;
     colSpacing = rowSpacing = w / desc.columns;
-    assumed.push(`ImagerPixelSpacing (${colSpacing.toFixed(4)} mm: ${opts.system.id} detector width over ${desc.columns} columns)`);
+    assumed.push(
+      `ImagerPixelSpacing (${colSpacing.toFixed(4)} mm: ${opts.system.id} detector width over ${desc.columns} columns)`,
+    );
   }
   let isocenter = privateIsocenter(ds);
   if (!isocenter) {
-    isocenter = opts.isocenter ? [...opts.isocenter] as Point3 : [0, 0, 0];
+    isocenter = opts.isocenter ? ([...opts.isocenter] as Point3) : [0, 0, 0];
     assumed.push(opts.isocenter ? `isocentre (${isocenter.join(', ')}) given by the caller` : 'isocentre (0, 0, 0)');
   }
   const geometry: CarmGeometry = {
@@ -126,12 +128,19 @@ export interface XaFrame extends XaGeometryResult {
 }
 
 /** Reads one frame of an XA/RF file (default the first) with its geometry. */
-export async function readXaFrame(bytes: Uint8Array, name: string, opts: XaReadOptions & { frame?: number }): Promise<XaFrame> {
+export async function readXaFrame(
+  bytes: Uint8Array,
+  name: string,
+  opts: XaReadOptions & { frame?: number },
+): Promise<XaFrame> {
   const ds = parseDicom(bytes, name);
   const sop = ds.string('x00080016');
   const modality = ds.string('x00080060');
   if (sop !== XA_SOP_CLASS && sop !== RF_SOP_CLASS && modality !== 'XA' && modality !== 'RF') {
-    throw new FormatError(`not an X-ray angiography or fluoroscopy image (SOP class ${sop ?? 'missing'}, modality ${modality ?? 'missing'})`, name);
+    throw new FormatError(
+      `not an X-ray angiography or fluoroscopy image (SOP class ${sop ?? 'missing'}, modality ${modality ?? 'missing'})`,
+      name,
+    );
   }
   const g = xaGeometry(ds, opts);
   const frameIndex = opts.frame ?? 0;
@@ -139,11 +148,14 @@ export async function readXaFrame(bytes: Uint8Array, name: string, opts: XaReadO
     throw new FormatError(`frame ${frameIndex} does not exist (the file has ${g.numberOfFrames})`, name);
   }
   const desc = describePixels(ds);
-  if (desc.samplesPerPixel !== 1) throw new FormatError(`${desc.samplesPerPixel} samples per pixel: only grey frames are supported`, name);
+  if (desc.samplesPerPixel !== 1)
+    throw new FormatError(`${desc.samplesPerPixel} samples per pixel: only grey frames are supported`, name);
   const f = await decodeFrame(ds, frameIndex, desc);
   const n = f.columns * f.rows;
-  let lo = Infinity, hi = -Infinity;
-  const wc = num(ds, 'x00281050'), ww = num(ds, 'x00281051');
+  let lo = Infinity,
+    hi = -Infinity;
+  const wc = num(ds, 'x00281050'),
+    ww = num(ds, 'x00281051');
   if (wc !== undefined && ww !== undefined && ww > 1) {
     lo = wc - ww / 2;
     hi = wc + ww / 2;
@@ -186,7 +198,11 @@ export interface XaWriteOptions {
 export function writeXaFrame(opts: XaWriteOptions): Uint8Array {
   const g = opts.geometry;
   validateGeometry(g);
-  if (opts.gray.length !== g.columns * g.rows) throw new FormatError(`grey image holds ${opts.gray.length} values, ${g.columns} x ${g.rows} needs ${g.columns * g.rows}`, 'XA writer');
+  if (opts.gray.length !== g.columns * g.rows)
+    throw new FormatError(
+      `grey image holds ${opts.gray.length} values, ${g.columns} x ${g.rows} needs ${g.columns * g.rows}`,
+      'XA writer',
+    );
   const seed = opts.uidSeed ?? `corridor drr ${JSON.stringify(g)}`;
   const sopUid = uidFromText(`${seed} sop`);
   const ds = formatDS;

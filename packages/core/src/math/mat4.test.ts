@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { defined } from '../test-helpers/defined.js';
 import {
   mat4Copy,
   mat4Det3,
@@ -14,7 +15,8 @@ import {
 
 // An oblique, anisotropic, flipped affine far from the origin: hard to get right by accident.
 const oblique = () => {
-  const c = Math.cos(0.3), s = Math.sin(0.3);
+  const c = Math.cos(0.3),
+    s = Math.sin(0.3);
   return mat4FromRows([
     [0.7 * c, -1.3 * s, 0, -250.5],
     [0.7 * s, 1.3 * c, 0, 1200.25],
@@ -32,7 +34,7 @@ describe('mat4', () => {
   });
   it('inverts, also in place (out aliases input)', () => {
     const a = oblique();
-    const inv = mat4Invert(new Float64Array(16), a)!;
+    const inv = defined(mat4Invert(new Float64Array(16), a), 'the inverse');
     const prod = mat4Multiply(new Float64Array(16), a, inv);
     const id = mat4Identity(new Float64Array(16));
     for (let i = 0; i < 16; i++) expect(prod[i]).toBeCloseTo(id[i], 12);
@@ -41,7 +43,8 @@ describe('mat4', () => {
     for (let i = 0; i < 16; i++) expect(b[i]).toBeCloseTo(inv[i], 12);
   });
   it('multiply stays correct when out aliases an input', () => {
-    const a = oblique(), b = mat4Invert(new Float64Array(16), oblique())!;
+    const a = oblique(),
+      b = defined(mat4Invert(new Float64Array(16), oblique()), 'the inverse');
     const expected = mat4Multiply(new Float64Array(16), a, b);
     mat4Multiply(a, a, b);
     for (let i = 0; i < 16; i++) expect(a[i]).toBeCloseTo(expected[i], 12);
@@ -62,7 +65,8 @@ describe('mat4', () => {
 describe('mat4: output aliasing an input gives the same answer, bit for bit', () => {
   // A second matrix, not the inverse of the first, so a * b is not the identity and every element counts.
   const other = () => {
-    const c = Math.cos(-1.1), s = Math.sin(-1.1);
+    const c = Math.cos(-1.1),
+      s = Math.sin(-1.1);
     return mat4FromRows([
       [1.5, 0, 0, 33.3],
       [0, 0.9 * c, -0.9 * s, -71.25],
@@ -102,7 +106,7 @@ describe('mat4: output aliasing an input gives the same answer, bit for bit', ()
   });
 
   it('mat4Invert with out === a', () => {
-    const want = mat4Invert(new Float64Array(16), oblique())!;
+    const want = defined(mat4Invert(new Float64Array(16), oblique()), 'the inverse');
     const a = oblique();
     expect(mat4Invert(a, a)).toBe(a);
     expect(bits(a)).toEqual(bits(want));
@@ -151,6 +155,7 @@ describe('mat4: output aliasing an input gives the same answer, bit for bit', ()
     expect(mat4MaxAbsDiff(out, mat4Multiply(new Float64Array(16), oblique(), oblique()))).toBe(0);
     // Never called: tsc (npx tsc -p tsconfig.json) fails if any line below stops being a type error.
     const typeOnly = () => {
+      /* eslint-disable @typescript-eslint/no-unsafe-call -- each call below is a type error on purpose */
       // @ts-expect-error a ReadonlyMat4 is not a writable Mat4
       mat4Invert(ro, ro);
       // @ts-expect-error elements are read-only
@@ -161,6 +166,7 @@ describe('mat4: output aliasing an input gives the same answer, bit for bit', ()
       ro.set([1]);
       // @ts-expect-error no subarray (it would hand out a writable view)
       ro.subarray(0, 4);
+      /* eslint-enable @typescript-eslint/no-unsafe-call */
     };
     expect(typeof typeOnly).toBe('function');
   });

@@ -58,14 +58,38 @@ export function mat4Copy(out: Mat4, a: ReadonlyMat4): Mat4 {
 
 /** out = a * b (apply b first, then a). */
 export function mat4Multiply(out: Mat4, a: ReadonlyMat4, b: ReadonlyMat4): Mat4 {
-  const a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3];
-  const a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7];
-  const a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
-  const a30 = a[12], a31 = a[13], a32 = a[14], a33 = a[15];
-  const b00 = b[0], b01 = b[1], b02 = b[2], b03 = b[3];
-  const b10 = b[4], b11 = b[5], b12 = b[6], b13 = b[7];
-  const b20 = b[8], b21 = b[9], b22 = b[10], b23 = b[11];
-  const b30 = b[12], b31 = b[13], b32 = b[14], b33 = b[15];
+  const a00 = a[0],
+    a01 = a[1],
+    a02 = a[2],
+    a03 = a[3];
+  const a10 = a[4],
+    a11 = a[5],
+    a12 = a[6],
+    a13 = a[7];
+  const a20 = a[8],
+    a21 = a[9],
+    a22 = a[10],
+    a23 = a[11];
+  const a30 = a[12],
+    a31 = a[13],
+    a32 = a[14],
+    a33 = a[15];
+  const b00 = b[0],
+    b01 = b[1],
+    b02 = b[2],
+    b03 = b[3];
+  const b10 = b[4],
+    b11 = b[5],
+    b12 = b[6],
+    b13 = b[7];
+  const b20 = b[8],
+    b21 = b[9],
+    b22 = b[10],
+    b23 = b[11];
+  const b30 = b[12],
+    b31 = b[13],
+    b32 = b[14],
+    b33 = b[15];
   out[0] = a00 * b00 + a01 * b10 + a02 * b20 + a03 * b30;
   out[1] = a00 * b01 + a01 * b11 + a02 * b21 + a03 * b31;
   out[2] = a00 * b02 + a01 * b12 + a02 * b22 + a03 * b32;
@@ -87,10 +111,22 @@ export function mat4Multiply(out: Mat4, a: ReadonlyMat4, b: ReadonlyMat4): Mat4 
 
 /** out = inverse(a); returns null (out untouched) when a is singular. */
 export function mat4Invert(out: Mat4, a: ReadonlyMat4): Mat4 | null {
-  const a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3];
-  const a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7];
-  const a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
-  const a30 = a[12], a31 = a[13], a32 = a[14], a33 = a[15];
+  const a00 = a[0],
+    a01 = a[1],
+    a02 = a[2],
+    a03 = a[3];
+  const a10 = a[4],
+    a11 = a[5],
+    a12 = a[6],
+    a13 = a[7];
+  const a20 = a[8],
+    a21 = a[9],
+    a22 = a[10],
+    a23 = a[11];
+  const a30 = a[12],
+    a31 = a[13],
+    a32 = a[14],
+    a33 = a[15];
   const b00 = a00 * a11 - a01 * a10;
   const b01 = a00 * a12 - a02 * a10;
   const b02 = a00 * a13 - a03 * a10;
@@ -131,7 +167,9 @@ export function mat4Invert(out: Mat4, a: ReadonlyMat4): Mat4 | null {
 
 /** out = M * [p, 1] (affine point transform; M's bottom row is assumed 0 0 0 1). */
 export function mat4TransformPoint(out: Vec3, m: ReadonlyMat4, p: Readonly<Vec3>): Vec3 {
-  const x = p[0], y = p[1], z = p[2];
+  const x = p[0],
+    y = p[1],
+    z = p[2];
   out[0] = m[0] * x + m[1] * y + m[2] * z + m[3];
   out[1] = m[4] * x + m[5] * y + m[6] * z + m[7];
   out[2] = m[8] * x + m[9] * y + m[10] * z + m[11];
@@ -140,7 +178,9 @@ export function mat4TransformPoint(out: Vec3, m: ReadonlyMat4, p: Readonly<Vec3>
 
 /** out = M * [v, 0] (direction transform, no translation). */
 export function mat4TransformDirection(out: Vec3, m: ReadonlyMat4, v: Readonly<Vec3>): Vec3 {
-  const x = v[0], y = v[1], z = v[2];
+  const x = v[0],
+    y = v[1],
+    z = v[2];
   out[0] = m[0] * x + m[1] * y + m[2] * z;
   out[1] = m[4] * x + m[5] * y + m[6] * z;
   out[2] = m[8] * x + m[9] * y + m[10] * z;
@@ -149,11 +189,7 @@ export function mat4TransformDirection(out: Vec3, m: ReadonlyMat4, v: Readonly<V
 
 /** Determinant of the upper-left 3x3 (sign = handedness of an affine grid). */
 export function mat4Det3(m: ReadonlyMat4): number {
-  return (
-    m[0] * (m[5] * m[10] - m[6] * m[9]) -
-    m[1] * (m[4] * m[10] - m[6] * m[8]) +
-    m[2] * (m[4] * m[9] - m[5] * m[8])
-  );
+  return m[0] * (m[5] * m[10] - m[6] * m[9]) - m[1] * (m[4] * m[10] - m[6] * m[8]) + m[2] * (m[4] * m[9] - m[5] * m[8]);
 }
 
 export function mat4MaxAbsDiff(a: ReadonlyMat4, b: ReadonlyMat4): number {

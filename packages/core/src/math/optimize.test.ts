@@ -31,7 +31,10 @@ describe('nelderMead', () => {
 
   it('respects the evaluation budget', () => {
     let calls = 0;
-    const f = (x: number[]) => { calls++; return 100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2; };
+    const f = (x: number[]) => {
+      calls++;
+      return 100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2;
+    };
     const r = nelderMead(f, [-1.2, 1], { maxEvaluations: 30 });
     expect(calls).toBe(r.evaluations);
     // A single step may finish a shrink (n evaluations) past the budget check.
@@ -42,7 +45,14 @@ describe('nelderMead', () => {
   it('never hands the objective an array it later changes, and does not modify x0', () => {
     const x0 = [1, 2];
     const seen: number[][] = [];
-    nelderMead((x) => { seen.push(x); return x[0] ** 2 + x[1] ** 2; }, x0, { maxEvaluations: 50 });
+    nelderMead(
+      (x) => {
+        seen.push(x);
+        return x[0] ** 2 + x[1] ** 2;
+      },
+      x0,
+      { maxEvaluations: 50 },
+    );
     expect(x0).toEqual([1, 2]);
     expect(new Set(seen).size).toBe(seen.length);
   });
@@ -71,11 +81,21 @@ describe('multistart', () => {
 
   it('finds one of the four Himmelblau minima (value 0) from a grid of starts', () => {
     const f = (x: number[]) => (x[0] ** 2 + x[1] - 11) ** 2 + (x[0] + x[1] ** 2 - 7) ** 2;
-    const starts = [[-5, -5], [5, -5], [-5, 5], [5, 5]];
+    const starts = [
+      [-5, -5],
+      [5, -5],
+      [-5, 5],
+      [5, 5],
+    ];
     const r = multistart(f, starts);
     expect(r.value).toBeLessThan(1e-8);
     // The four known minima: (3, 2), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126).
-    const known = [[3, 2], [-2.805118, 3.131312], [-3.77931, -3.283186], [3.584428, -1.848126]];
+    const known = [
+      [3, 2],
+      [-2.805118, 3.131312],
+      [-3.77931, -3.283186],
+      [3.584428, -1.848126],
+    ];
     const found = r.runs.map((run) => known.findIndex((k) => Math.hypot(k[0] - run.x[0], k[1] - run.x[1]) < 1e-4));
     expect(found.every((i) => i >= 0)).toBe(true);
   });

@@ -47,9 +47,10 @@ function validateStart(x0: ArrayLike<number>): number[] {
 export function nelderMead(f: Objective, x0: ArrayLike<number>, options: NelderMeadOptions = {}): OptimizeResult {
   const start = validateStart(x0);
   const n = start.length;
-  const steps = typeof options.initialStep === 'number' || options.initialStep === undefined
-    ? new Array<number>(n).fill(options.initialStep ?? 1)
-    : Array.from(options.initialStep);
+  const steps =
+    typeof options.initialStep === 'number' || options.initialStep === undefined
+      ? new Array<number>(n).fill(options.initialStep ?? 1)
+      : Array.from(options.initialStep);
   if (steps.length !== n || !steps.every((s) => Number.isFinite(s) && s !== 0)) {
     throw new UsageError(`initialStep needs ${n} finite non-zero values`);
   }
@@ -100,7 +101,9 @@ function simplexRun(
   let converged = false;
   while (!outOfBudget()) {
     order.sort((a, b) => vals[a] - vals[b]);
-    const b = order[0], w = order[n], sw = order[n - 1];
+    const b = order[0],
+      w = order[n],
+      sw = order[n - 1];
     // Converged: simplex small around the best vertex and values flat.
     let size = 0;
     for (const i of order) for (let d = 0; d < n; d++) size = Math.max(size, Math.abs(pts[i][d] - pts[b][d]));
@@ -116,15 +119,29 @@ function simplexRun(
     if (fr < vals[b]) {
       const xe = along(centroid, pts[w], -2);
       const fe = evalf(xe);
-      if (fe < fr) { pts[w] = xe; vals[w] = fe; } else { pts[w] = xr; vals[w] = fr; }
+      if (fe < fr) {
+        pts[w] = xe;
+        vals[w] = fe;
+      } else {
+        pts[w] = xr;
+        vals[w] = fr;
+      }
       continue;
     }
-    if (fr < vals[sw]) { pts[w] = xr; vals[w] = fr; continue; }
+    if (fr < vals[sw]) {
+      pts[w] = xr;
+      vals[w] = fr;
+      continue;
+    }
     // Contraction: outside when the reflected point beats the worst, inside otherwise.
     const outside = fr < vals[w];
     const xc = along(centroid, pts[w], outside ? -0.5 : 0.5);
     const fc = evalf(xc);
-    if (outside ? fc <= fr : fc < vals[w]) { pts[w] = xc; vals[w] = fc; continue; }
+    if (outside ? fc <= fr : fc < vals[w]) {
+      pts[w] = xc;
+      vals[w] = fc;
+      continue;
+    }
     // Shrink toward the best vertex.
     for (const i of order) {
       if (i === b) continue;
@@ -148,7 +165,11 @@ export interface MultistartResult extends OptimizeResult {
  * Run Nelder-Mead (with restarts) from each start point and keep the best: a global search for
  * objectives with several basins. Ties keep the earlier start, so results do not depend on timing.
  */
-export function multistart(f: Objective, starts: readonly ArrayLike<number>[], options: NelderMeadOptions = {}): MultistartResult {
+export function multistart(
+  f: Objective,
+  starts: readonly ArrayLike<number>[],
+  options: NelderMeadOptions = {},
+): MultistartResult {
   if (starts.length === 0) throw new UsageError('multistart needs at least one start point');
   const runs = starts.map((s) => nelderMead(f, s, options));
   let bestStart = 0;

@@ -33,12 +33,19 @@ export class Rng {
   perpendicular(u: readonly [number, number, number]): [number, number, number] {
     // Any vector not parallel to u gives a basis of the perpendicular plane.
     const a: [number, number, number] = Math.abs(u[0]) < 0.9 ? [1, 0, 0] : [0, 1, 0];
-    let e1x = a[1] * u[2] - a[2] * u[1], e1y = a[2] * u[0] - a[0] * u[2], e1z = a[0] * u[1] - a[1] * u[0];
+    let e1x = a[1] * u[2] - a[2] * u[1],
+      e1y = a[2] * u[0] - a[0] * u[2],
+      e1z = a[0] * u[1] - a[1] * u[0];
     const n1 = Math.hypot(e1x, e1y, e1z);
-    e1x /= n1; e1y /= n1; e1z /= n1;
-    const e2x = u[1] * e1z - u[2] * e1y, e2y = u[2] * e1x - u[0] * e1z, e2z = u[0] * e1y - u[1] * e1x;
+    e1x /= n1;
+    e1y /= n1;
+    e1z /= n1;
+    const e2x = u[1] * e1z - u[2] * e1y,
+      e2y = u[2] * e1x - u[0] * e1z,
+      e2z = u[0] * e1y - u[1] * e1x;
     const phi = 2 * Math.PI * this.next();
-    const c = Math.cos(phi), s = Math.sin(phi);
+    const c = Math.cos(phi),
+      s = Math.sin(phi);
     return [c * e1x + s * e2x, c * e1y + s * e2y, c * e1z + s * e2z];
   }
 }

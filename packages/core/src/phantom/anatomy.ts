@@ -15,12 +15,36 @@ export type AnatomyVariant = 'fracture' | 'normal' | 'dysmorphic';
 
 /** Internal tissue classes (finer than the labels: cortex and cancellous of each bone differ in HU). */
 export const T = {
-  AIR: 0, TABLE_SHELL: 1, TABLE_CORE: 2, SKIN: 3, FAT: 4, MUSCLE: 5, PELVIC: 6, BLADDER: 7, DISC: 8,
-  S_CORTEX: 10, S_CANC: 11, FRACTURE: 12, SCLEROTIC: 13,
-  L5_CORTEX: 14, L5_CANC: 15, IL_L_CORTEX: 16, IL_L_CANC: 17, IL_R_CORTEX: 18, IL_R_CANC: 19,
-  SIJ_L: 20, SIJ_R: 21, FEM_L_CORTEX: 22, FEM_L_CANC: 23, FEM_R_CORTEX: 24, FEM_R_CANC: 25,
-  CANAL: 26, FORAMEN0: 27, // 27..34: S1L, S1R, S2L, S2R, S3L, S3R, S4L, S4R
-  INSTRUMENT: 35, CEMENT: 36, LEAK: 37,
+  AIR: 0,
+  TABLE_SHELL: 1,
+  TABLE_CORE: 2,
+  SKIN: 3,
+  FAT: 4,
+  MUSCLE: 5,
+  PELVIC: 6,
+  BLADDER: 7,
+  DISC: 8,
+  S_CORTEX: 10,
+  S_CANC: 11,
+  FRACTURE: 12,
+  SCLEROTIC: 13,
+  L5_CORTEX: 14,
+  L5_CANC: 15,
+  IL_L_CORTEX: 16,
+  IL_L_CANC: 17,
+  IL_R_CORTEX: 18,
+  IL_R_CANC: 19,
+  SIJ_L: 20,
+  SIJ_R: 21,
+  FEM_L_CORTEX: 22,
+  FEM_L_CANC: 23,
+  FEM_R_CORTEX: 24,
+  FEM_R_CANC: 25,
+  CANAL: 26,
+  FORAMEN0: 27, // 27..34: S1L, S1R, S2L, S2R, S3L, S3R, S4L, S4R
+  INSTRUMENT: 35,
+  CEMENT: 36,
+  LEAK: 37,
 } as const;
 export const TISSUE_COUNT = 38;
 
@@ -61,13 +85,21 @@ export function variantParams(variant: AnatomyVariant): VariantParams {
   if (variant === 'dysmorphic') {
     // Upper sacral dysmorphism: large, high S1 foramina and low-lying alae leave a 6 mm S1 window.
     return {
-      foramenS: [28, 48, 65, 81], anteriorRadius: [5.0, 3.5, 3.0, 2.5], posteriorRadius: [3.6, 2.7, 2.4, 2.1],
-      s1RadiusMm: 3.0, s1A: -1, s2A: -1,
+      foramenS: [28, 48, 65, 81],
+      anteriorRadius: [5.0, 3.5, 3.0, 2.5],
+      posteriorRadius: [3.6, 2.7, 2.4, 2.1],
+      s1RadiusMm: 3.0,
+      s1A: -1,
+      s2A: -1,
     };
   }
   return {
-    foramenS: [30, 47.5, 65, 81], anteriorRadius: [4.0, 3.5, 3.0, 2.5], posteriorRadius: [3.0, 2.7, 2.4, 2.1],
-    s1RadiusMm: 6.0, s1A: -1, s2A: -1,
+    foramenS: [30, 47.5, 65, 81],
+    anteriorRadius: [4.0, 3.5, 3.0, 2.5],
+    posteriorRadius: [3.0, 2.7, 2.4, 2.1],
+    s1RadiusMm: 6.0,
+    s1A: -1,
+    s2A: -1,
   };
 }
 
@@ -87,7 +119,8 @@ class Profile {
       if (s >= knots[knots.length - 1][0]) v = knots[knots.length - 1][1];
       else {
         for (let k = 0; k < knots.length - 1; k++) {
-          const [s0, v0] = knots[k], [s1, v1] = knots[k + 1];
+          const [s0, v0] = knots[k],
+            [s1, v1] = knots[k + 1];
           if (s >= s0 && s <= s1) {
             v = v0 + ((v1 - v0) * (s - s0)) / (s1 - s0);
             break;
@@ -124,7 +157,11 @@ export interface Capsule {
 export function capsule(a: Point3, b: Point3, r: number): Capsule {
   const d: Point3 = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
   return {
-    a, b, r, d, dd: d[0] * d[0] + d[1] * d[1] + d[2] * d[2],
+    a,
+    b,
+    r,
+    d,
+    dd: d[0] * d[0] + d[1] * d[1] + d[2] * d[2],
     min: [Math.min(a[0], b[0]) - r, Math.min(a[1], b[1]) - r, Math.min(a[2], b[2]) - r],
     max: [Math.max(a[0], b[0]) + r, Math.max(a[1], b[1]) + r, Math.max(a[2], b[2]) + r],
   };
@@ -132,11 +169,15 @@ export function capsule(a: Point3, b: Point3, r: number): Capsule {
 
 /** Exact signed distance to a capsule. */
 function capsuleSdf(c: Capsule, x: number, y: number, z: number): number {
-  const wx = x - c.a[0], wy = y - c.a[1], wz = z - c.a[2];
+  const wx = x - c.a[0],
+    wy = y - c.a[1],
+    wz = z - c.a[2];
   let t = (wx * c.d[0] + wy * c.d[1] + wz * c.d[2]) / c.dd;
   if (t < 0) t = 0;
   else if (t > 1) t = 1;
-  const ex = wx - t * c.d[0], ey = wy - t * c.d[1], ez = wz - t * c.d[2];
+  const ex = wx - t * c.d[0],
+    ey = wy - t * c.d[1],
+    ez = wz - t * c.d[2];
   return Math.sqrt(ex * ex + ey * ey + ez * ez) - c.r;
 }
 
@@ -160,8 +201,12 @@ function boxOf(points: ReadonlyArray<ArrayLike<number>>, margin: number): Box {
 
 /** Approximate signed distance to an axis-aligned ellipsoid (exact on the surface, good near it). */
 function ellipsoidSdf(x: number, y: number, z: number, rx: number, ry: number, rz: number): number {
-  const ux = x / rx, uy = y / ry, uz = z / rz;
-  const vx = ux / rx, vy = uy / ry, vz = uz / rz;
+  const ux = x / rx,
+    uy = y / ry,
+    uz = z / rz;
+  const vx = ux / rx,
+    vy = uy / ry,
+    vz = uz / rz;
   const k0 = Math.sqrt(ux * ux + uy * uy + uz * uz);
   const k1 = Math.sqrt(vx * vx + vy * vy + vz * vz);
   return k1 === 0 ? -Math.min(rx, ry, rz) : (k0 * (k0 - 1)) / k1;
@@ -185,7 +230,9 @@ interface OEllipsoid {
 }
 
 function oEllipsoidSdf(e: OEllipsoid, x: number, y: number, z: number): number {
-  const px = x - e.c[0], py = y - e.c[1], pz = z - e.c[2];
+  const px = x - e.c[0],
+    py = y - e.c[1],
+    pz = z - e.c[2];
   const l0 = px * e.u[0][0] + py * e.u[0][1] + pz * e.u[0][2];
   const l1 = px * e.u[1][0] + py * e.u[1][1] + pz * e.u[1][2];
   const l2 = px * e.u[2][0] + py * e.u[2][1] + pz * e.u[2][2];
@@ -209,7 +256,11 @@ export function rod(hub: Point3, tip: Point3, radius: number): Rod {
   const d: Point3 = [tip[0] - hub[0], tip[1] - hub[1], tip[2] - hub[2]];
   const length = Math.hypot(d[0], d[1], d[2]);
   return {
-    hub, tip, radius, length, u: [d[0] / length, d[1] / length, d[2] / length],
+    hub,
+    tip,
+    radius,
+    length,
+    u: [d[0] / length, d[1] / length, d[2] / length],
     min: [Math.min(hub[0], tip[0]) - radius, Math.min(hub[1], tip[1]) - radius, Math.min(hub[2], tip[2]) - radius],
     max: [Math.max(hub[0], tip[0]) + radius, Math.max(hub[1], tip[1]) + radius, Math.max(hub[2], tip[2]) + radius],
   };
@@ -217,7 +268,9 @@ export function rod(hub: Point3, tip: Point3, radius: number): Rod {
 
 export function insideRod(r: Rod, x: number, y: number, z: number): boolean {
   if (x < r.min[0] || x > r.max[0] || y < r.min[1] || y > r.max[1] || z < r.min[2] || z > r.max[2]) return false;
-  const wx = x - r.hub[0], wy = y - r.hub[1], wz = z - r.hub[2];
+  const wx = x - r.hub[0],
+    wy = y - r.hub[1],
+    wz = z - r.hub[2];
   const t = wx * r.u[0] + wy * r.u[1] + wz * r.u[2];
   if (t < 0 || t > r.length) return false;
   return wx * wx + wy * wy + wz * wz - t * t <= r.radius * r.radius;
@@ -237,7 +290,9 @@ export interface Deposit {
 }
 
 export function depositRadius(d: Deposit, x: number, y: number, z: number): number {
-  const px = x - d.center[0], py = y - d.center[1], pz = z - d.center[2];
+  const px = x - d.center[0],
+    py = y - d.center[1],
+    pz = z - d.center[2];
   const l0 = (px * d.u[0][0] + py * d.u[0][1] + pz * d.u[0][2]) / d.ratios[0];
   const l1 = (px * d.u[1][0] + py * d.u[1][1] + pz * d.u[1][2]) / d.ratios[1];
   const l2 = (px * d.u[2][0] + py * d.u[2][1] + pz * d.u[2][2]) / d.ratios[2];
@@ -258,18 +313,77 @@ export class PelvisModel {
   readonly foramina: [Capsule, Capsule][] = [];
   readonly canalPoints: Point3[] = [];
 
-  private readonly bodyW = new Profile([[0, 23], [30, 20], [52, 16], [72, 12.5], [89, 9.5], [104, 6]]);
-  private readonly bodyD = new Profile([[0, 15], [30, 13.5], [52, 10.5], [72, 8.5], [89, 7], [104, 5]]);
-  private readonly wingW = new Profile([[0, SACRUM_HALF_WIDTH], [50, SACRUM_HALF_WIDTH], [62, 44], [75, 30], [90, 16], [100, 10]]);
-  private readonly aAnt = new Profile([[0, 14], [30, 13], [52, 10], [75, 7], [100, 4]]);
-  private readonly aPost = new Profile([[0, -36], [30, -33], [52, -28], [72, -23], [89, -19], [100, -15]]);
-  private readonly canalW = new Profile([[-60, 11], [-10, 12], [0, 14], [30, 12], [52, 9], [72, 7], [90, 5], [96, 4]]);
-  private readonly canalD = new Profile([[-60, 8], [-10, 8], [0, 7.5], [30, 6], [52, 4.5], [72, 3.5], [90, 2.5], [96, 2]]);
+  private readonly bodyW = new Profile([
+    [0, 23],
+    [30, 20],
+    [52, 16],
+    [72, 12.5],
+    [89, 9.5],
+    [104, 6],
+  ]);
+  private readonly bodyD = new Profile([
+    [0, 15],
+    [30, 13.5],
+    [52, 10.5],
+    [72, 8.5],
+    [89, 7],
+    [104, 5],
+  ]);
+  private readonly wingW = new Profile([
+    [0, SACRUM_HALF_WIDTH],
+    [50, SACRUM_HALF_WIDTH],
+    [62, 44],
+    [75, 30],
+    [90, 16],
+    [100, 10],
+  ]);
+  private readonly aAnt = new Profile([
+    [0, 14],
+    [30, 13],
+    [52, 10],
+    [75, 7],
+    [100, 4],
+  ]);
+  private readonly aPost = new Profile([
+    [0, -36],
+    [30, -33],
+    [52, -28],
+    [72, -23],
+    [89, -19],
+    [100, -15],
+  ]);
+  private readonly canalW = new Profile([
+    [-60, 11],
+    [-10, 12],
+    [0, 14],
+    [30, 12],
+    [52, 9],
+    [72, 7],
+    [90, 5],
+    [96, 4],
+  ]);
+  private readonly canalD = new Profile([
+    [-60, 8],
+    [-10, 8],
+    [0, 7.5],
+    [30, 6],
+    [52, 4.5],
+    [72, 3.5],
+    [90, 2.5],
+    [96, 2],
+  ]);
   private readonly sacralExtras: Capsule[];
   private readonly l5Extras: Capsule[];
   private readonly ilium: {
-    sign: number; wing: OEllipsoid; body: OEllipsoid; rami: (Capsule & { box: Box })[]; acetabulum: Point3; acetabulumR: number;
-    blockBox: Box; wingBox: Box; bodyBox: Box;
+    sign: number;
+    wing: OEllipsoid;
+    body: OEllipsoid;
+    rami: (Capsule & { box: Box })[];
+    acetabulum: Point3;
+    acetabulumR: number;
+    blockBox: Box;
+    wingBox: Box;
+    bodyBox: Box;
   }[];
   private readonly femurs: { head: Point3; headR: number; neck: Capsule; box: Box }[];
   /** Bounds (design frame) of everything described in sacral coordinates: sacrum, canal, SI joints, L5, disc. */
@@ -304,7 +418,11 @@ export class PelvisModel {
         const start = this.sacralToDesign(side * (this.canalW.at(s) - 2), s, ac);
         const antA = Math.max(this.aAnt.at(s), this.bodyD.at(s)) + 6;
         const ant = capsule(start, this.sacralToDesign(side * anteriorExitX[level], s, antA), p.anteriorRadius[level]);
-        const post = capsule(start, this.sacralToDesign(side * posteriorExitX[level], s, this.aPost.at(s) - 6), p.posteriorRadius[level]);
+        const post = capsule(
+          start,
+          this.sacralToDesign(side * posteriorExitX[level], s, this.aPost.at(s) - 6),
+          p.posteriorRadius[level],
+        );
         this.foramina.push([ant, post]);
         this.canalPoints.push(start);
       }
@@ -326,7 +444,8 @@ export class PelvisModel {
       const pts: Point3[] = [];
       for (let i = 0; i <= 24; i++) {
         for (let j = 0; j <= 24; j++) {
-          const s = s0 + ((s1 - s0) * i) / 24, a = a0 + ((a1 - a0) * j) / 24;
+          const s = s0 + ((s1 - s0) * i) / 24,
+            a = a0 + ((a1 - a0) * j) / 24;
           pts.push(this.sacralToDesign(x0, s, a), this.sacralToDesign(x1, s, a));
         }
       }
@@ -334,21 +453,54 @@ export class PelvisModel {
       return boxOf(pts, margin);
     };
     const ellBox = (e: OEllipsoid, margin: number): Box => {
-      const ext = [0, 1, 2].map((i) => Math.sqrt((e.r[0] * e.u[0][i]) ** 2 + (e.r[1] * e.u[1][i]) ** 2 + (e.r[2] * e.u[2][i]) ** 2));
-      return Float64Array.of(e.c[0] - ext[0] - margin, e.c[1] - ext[1] - margin, e.c[2] - ext[2] - margin, e.c[0] + ext[0] + margin, e.c[1] + ext[1] + margin, e.c[2] + ext[2] + margin);
+      const ext = [0, 1, 2].map((i) =>
+        Math.sqrt((e.r[0] * e.u[0][i]) ** 2 + (e.r[1] * e.u[1][i]) ** 2 + (e.r[2] * e.u[2][i]) ** 2),
+      );
+      return Float64Array.of(
+        e.c[0] - ext[0] - margin,
+        e.c[1] - ext[1] - margin,
+        e.c[2] - ext[2] - margin,
+        e.c[0] + ext[0] + margin,
+        e.c[1] + ext[1] + margin,
+        e.c[2] + ext[2] + margin,
+      );
     };
     const capBox = (c: Capsule, margin: number) => Object.assign(c, { box: boxOf([c.min, c.max], margin) });
-    this.spineBox = sacralBox(-SACRUM_HALF_WIDTH - JOINT_WIDTH_MM, SACRUM_HALF_WIDTH + JOINT_WIDTH_MM, -70, 106, -66, 22, 2);
+    this.spineBox = sacralBox(
+      -SACRUM_HALF_WIDTH - JOINT_WIDTH_MM,
+      SACRUM_HALF_WIDTH + JOINT_WIDTH_MM,
+      -70,
+      106,
+      -66,
+      22,
+      2,
+    );
     this.ilium = [1, -1].map((sg) => {
       const wl = Math.sqrt(0.45 * 0.45 + 0.89 * 0.89);
       const u1: Point3 = [(sg * 0.45) / wl, -0.89 / wl, 0];
       const u3: Point3 = [(sg * 0.89) / wl, 0.45 / wl, 0];
       const wing: OEllipsoid = { c: [sg * 100, -25, 28], u: [u1, [0, 0, 1], u3], r: [62, 45, 5] };
-      const body: OEllipsoid = { c: [sg * 92, -38, -52], u: [[1, 0, 0], [0, 1, 0], [0, 0, 1]], r: [24, 28, 38] };
-      const xb = sg > 0 ? [SACRUM_HALF_WIDTH + JOINT_WIDTH_MM, ILIUM_LATERAL_X] : [-ILIUM_LATERAL_X, -SACRUM_HALF_WIDTH - JOINT_WIDTH_MM];
+      const body: OEllipsoid = {
+        c: [sg * 92, -38, -52],
+        u: [
+          [1, 0, 0],
+          [0, 1, 0],
+          [0, 0, 1],
+        ],
+        r: [24, 28, 38],
+      };
+      const xb =
+        sg > 0
+          ? [SACRUM_HALF_WIDTH + JOINT_WIDTH_MM, ILIUM_LATERAL_X]
+          : [-ILIUM_LATERAL_X, -SACRUM_HALF_WIDTH - JOINT_WIDTH_MM];
       return {
-        sign: sg, wing, body,
-        rami: [capBox(capsule([sg * 85, -60, -82], [sg * 12, -100, -97], 9), 8), capBox(capsule([sg * 90, -22, -80], [sg * 78, -8, -130], 11), 8)],
+        sign: sg,
+        wing,
+        body,
+        rami: [
+          capBox(capsule([sg * 85, -60, -82], [sg * 12, -100, -97], 9), 8),
+          capBox(capsule([sg * 90, -22, -80], [sg * 78, -8, -130], 11), 8),
+        ],
         acetabulum: [sg * 102, -50, -86] as Point3,
         acetabulumR: 26,
         blockBox: sacralBox(xb[0], xb[1], -26, 70, -50, 22, 1),
@@ -360,7 +512,20 @@ export class PelvisModel {
     this.femurs = [1, -1].map((sg) => {
       const head: Point3 = [sg * 102, -50, -86];
       const neck = capsule([sg * 102, -50, -86], [sg * 150, -40, -120], 15);
-      return { head, headR: 23.5, neck, box: boxOf([[head[0] - 23.5, head[1] - 23.5, head[2] - 23.5], [head[0] + 23.5, head[1] + 23.5, head[2] + 23.5], neck.min, neck.max], 1) };
+      return {
+        head,
+        headR: 23.5,
+        neck,
+        box: boxOf(
+          [
+            [head[0] - 23.5, head[1] - 23.5, head[2] - 23.5],
+            [head[0] + 23.5, head[1] + 23.5, head[2] + 23.5],
+            neck.min,
+            neck.max,
+          ],
+          1,
+        ),
+      };
     });
     const pb = Float64Array.of(Infinity, Infinity, Infinity, -Infinity, -Infinity, -Infinity);
     const grow = (b: Box) => {
@@ -370,7 +535,9 @@ export class PelvisModel {
       }
     };
     for (const il of this.ilium) {
-      grow(il.blockBox); grow(il.wingBox); grow(il.bodyBox);
+      grow(il.blockBox);
+      grow(il.wingBox);
+      grow(il.bodyBox);
       for (const r of il.rami) grow(r.box);
     }
     for (const f of this.femurs) grow(f.box);
@@ -381,7 +548,8 @@ export class PelvisModel {
 
   /** Sacral (x, s, a) to the design frame. */
   sacralToDesign(x: number, s: number, a: number): Point3 {
-    let sp = s, ap = a;
+    let sp = s,
+      ap = a;
     if (s > ARC_START) {
       const phi = (s - ARC_START) / ARC_RADIUS;
       const r = ARC_RADIUS - a;
@@ -400,7 +568,8 @@ export class PelvisModel {
       out[1] = ap;
       return;
     }
-    const dy = sp - ARC_START, da = ARC_RADIUS - ap;
+    const dy = sp - ARC_START,
+      da = ARC_RADIUS - ap;
     out[0] = ARC_START + ARC_RADIUS * Math.atan2(dy, da);
     out[1] = ARC_RADIUS - Math.sqrt(dy * dy + da * da);
   }
@@ -428,8 +597,12 @@ export class PelvisModel {
     const ax = Math.abs(x);
     // Vertebral bodies: one rounded box tapering with s.
     const rr = 3;
-    const bx = ax - this.bodyW.at(s) + rr, ba = Math.abs(a) - this.bodyD.at(s) + rr, bs = Math.abs(s - 52) - 52 + rr;
-    const px = bx > 0 ? bx : 0, pa = ba > 0 ? ba : 0, ps = bs > 0 ? bs : 0;
+    const bx = ax - this.bodyW.at(s) + rr,
+      ba = Math.abs(a) - this.bodyD.at(s) + rr,
+      bs = Math.abs(s - 52) - 52 + rr;
+    const px = bx > 0 ? bx : 0,
+      pa = ba > 0 ? ba : 0,
+      ps = bs > 0 ? bs : 0;
     const body = Math.sqrt(px * px + pa * pa + ps * ps) + Math.min(Math.max(bx, ba, bs), 0) - rr;
     // Lateral masses and dorsal elements: a sharp-edged slab (flat lateral face = the SI joint's sacral side).
     const slab = Math.max(ax - this.wingW.at(s), this.topS(ax) - s, s - 100, this.aPost.at(s) - a, a - this.aAnt.at(s));
@@ -445,20 +618,31 @@ export class PelvisModel {
   /** Signed distance-like value of the spinal canal (negative inside). */
   private canalSdf(x: number, s: number, a: number): number {
     if (s < -62 || s > 98) return 10;
-    const cw = this.canalW.at(s), cd = this.canalD.at(s);
-    const u = x / cw, v = (a - this.canalCenterA(s)) / cd;
+    const cw = this.canalW.at(s),
+      cd = this.canalD.at(s);
+    const u = x / cw,
+      v = (a - this.canalCenterA(s)) / cd;
     const k = Math.sqrt(u * u + v * v);
     return Math.max((k - 1) * Math.min(cw, cd), -60 - s, s - 96);
   }
 
   /** Index of the foramen channel containing the design point, or -1; also the distance to the nearest one. */
   private foramenAt(qx: number, qy: number, qz: number, out: Float64Array): number {
-    let best = 1e9, idx = -1;
+    let best = 1e9,
+      idx = -1;
     for (let f = 0; f < 8; f++) {
       const pair = this.foramina[f];
       for (let h = 0; h < 2; h++) {
         const c = pair[h];
-        if (qx < c.min[0] - 2 || qx > c.max[0] + 2 || qy < c.min[1] - 2 || qy > c.max[1] + 2 || qz < c.min[2] - 2 || qz > c.max[2] + 2) continue;
+        if (
+          qx < c.min[0] - 2 ||
+          qx > c.max[0] + 2 ||
+          qy < c.min[1] - 2 ||
+          qy > c.max[1] + 2 ||
+          qz < c.min[2] - 2 ||
+          qz > c.max[2] + 2
+        )
+          continue;
         const d = capsuleSdf(c, qx, qy, qz);
         if (d < best) {
           best = d;
@@ -472,8 +656,12 @@ export class PelvisModel {
 
   private l5SolidSdf(x: number, s: number, a: number, qx: number, qy: number, qz: number): number {
     const rr = 3;
-    const bx = Math.abs(x) - 25 + rr, ba = Math.abs(a - 0.5) - 15.5 + rr, bs = Math.abs(s + 25) - 13.5 + rr;
-    const px = bx > 0 ? bx : 0, pa = ba > 0 ? ba : 0, ps = bs > 0 ? bs : 0;
+    const bx = Math.abs(x) - 25 + rr,
+      ba = Math.abs(a - 0.5) - 15.5 + rr,
+      bs = Math.abs(s + 25) - 13.5 + rr;
+    const px = bx > 0 ? bx : 0,
+      pa = ba > 0 ? ba : 0,
+      ps = bs > 0 ? bs : 0;
     let d = Math.sqrt(px * px + pa * pa + ps * ps) + Math.min(Math.max(bx, ba, bs), 0) - rr;
     d = Math.min(d, Math.max(Math.abs(x) - 18, -40 - a, a + 14, -36 - s, s + 16));
     for (const c of this.l5Extras) {
@@ -492,7 +680,8 @@ export class PelvisModel {
       // Posterior ilium: flat medial face (SI joint) and flat lateral face (corridor entries), elliptic in (s, a).
       const tmp = this.tmp;
       this.designToSacral(tmp, qy, qz);
-      const es = (tmp[0] - 22) / 48, ea = (tmp[1] + 14) / 36;
+      const es = (tmp[0] - 22) / 48,
+        ea = (tmp[1] + 14) / 36;
       const ell = (Math.sqrt(es * es + ea * ea) - 1) * 36;
       const ax = il.sign * qx;
       d = Math.max(SACRUM_HALF_WIDTH + JOINT_WIDTH_MM - ax, ax - ILIUM_LATERAL_X, ell);
@@ -505,7 +694,9 @@ export class PelvisModel {
       if (inBox(c.box, qx, qy, qz)) rest = smin(rest, capsuleSdf(c, qx, qy, qz), 6);
     }
     if (rest < 1e8) {
-      const ex = qx - il.acetabulum[0], ey = qy - il.acetabulum[1], ez = qz - il.acetabulum[2];
+      const ex = qx - il.acetabulum[0],
+        ey = qy - il.acetabulum[1],
+        ez = qz - il.acetabulum[2];
       rest = Math.max(rest, il.acetabulumR - Math.sqrt(ex * ex + ey * ey + ez * ez));
     }
     return Math.min(d, rest);
@@ -514,7 +705,9 @@ export class PelvisModel {
   private femurSdf(side: number, qx: number, qy: number, qz: number): number {
     const fem = this.femurs[side];
     if (!inBox(fem.box, qx, qy, qz)) return 1e9;
-    const ex = qx - fem.head[0], ey = qy - fem.head[1], ez = qz - fem.head[2];
+    const ex = qx - fem.head[0],
+      ey = qy - fem.head[1],
+      ez = qz - fem.head[2];
     return Math.min(Math.sqrt(ex * ex + ey * ey + ez * ez) - fem.headR, capsuleSdf(fem.neck, qx, qy, qz));
   }
 
@@ -525,12 +718,14 @@ export class PelvisModel {
    * the painter's order: the first structure that claims the point wins.
    */
   classifyAnatomy(qx: number, qy: number, qz: number): number {
-    const ex = qx / 170, ey = (qy + 30) / 115;
+    const ex = qx / 170,
+      ey = (qy + 30) / 115;
     if (ex * ex + ey * ey > 1) return T.AIR;
     if (inBox(this.spineBox, qx, qy, qz)) {
       const tmp = this.tmp;
       this.designToSacral(tmp, qy, qz);
-      const s = tmp[0], a = tmp[1];
+      const s = tmp[0],
+        a = tmp[1];
       const x = qx;
       const ax = x < 0 ? -x : x;
       // Spinal canal: a hole in everything, also between L5 and S1.
@@ -545,7 +740,8 @@ export class PelvisModel {
           if (this.variant === 'fracture' && s > 4 && s < 78) {
             const fd = this.fractureDistance(x, s);
             if (fd <= FRACTURE_WIDTH_MM / 2) return T.FRACTURE;
-            if (-solid >= SACRAL_CORTEX_MM && holeDist >= HOLE_LINING_MM && fd <= FRACTURE_WIDTH_MM / 2 + SCLEROSIS_MM) return T.SCLEROTIC;
+            if (-solid >= SACRAL_CORTEX_MM && holeDist >= HOLE_LINING_MM && fd <= FRACTURE_WIDTH_MM / 2 + SCLEROSIS_MM)
+              return T.SCLEROTIC;
           }
           return -solid < SACRAL_CORTEX_MM || holeDist < HOLE_LINING_MM ? T.S_CORTEX : T.S_CANC;
         }
@@ -577,20 +773,27 @@ export class PelvisModel {
       }
     }
     // Soft tissue.
-    const ix = qx / 167.5, iy = (qy + 30) / 112.5;
+    const ix = qx / 167.5,
+      iy = (qy + 30) / 112.5;
     if (ix * ix + iy * iy > 1) return T.SKIN;
-    const mx = qx / 150, my = (qy + 28) / 94;
+    const mx = qx / 150,
+      my = (qy + 28) / 94;
     if (mx * mx + my * my > 1) return T.FAT;
-    const bx = qx / 40, by = (qy + 85) / 30, bz = (qz + 88) / 30;
+    const bx = qx / 40,
+      by = (qy + 85) / 30,
+      bz = (qz + 88) / 30;
     if (bx * bx + by * by + bz * bz < 1) return T.BLADDER;
-    const px = qx / 62, py = (qy + 58) / 48, pz = (qz + 45) / 75;
+    const px = qx / 62,
+      py = (qy + 58) / 48,
+      pz = (qz + 45) / 75;
     if (px * px + py * py + pz * pz < 1) return T.PELVIC;
     return T.MUSCLE;
   }
 
   /** Auricular (SI joint) surface of the sacrum, in (s, a). */
   inAuricularArea(s: number, a: number): boolean {
-    const u = (s - 28) / 30, v = (a + 8) / 22;
+    const u = (s - 28) / 30,
+      v = (a + 8) / 22;
     return u * u + v * v <= 1;
   }
 
@@ -606,7 +809,15 @@ export class PelvisModel {
   }
 
   /** classify() with only the first nr rods and nd deposits of the given lists (culled by the caller). */
-  classifyWith(qx: number, qy: number, qz: number, rods: readonly Rod[], nr: number, deposits: readonly Deposit[], nd: number): number {
+  classifyWith(
+    qx: number,
+    qy: number,
+    qz: number,
+    rods: readonly Rod[],
+    nr: number,
+    deposits: readonly Deposit[],
+    nd: number,
+  ): number {
     for (let i = 0; i < nr; i++) if (insideRod(rods[i], qx, qy, qz)) return T.INSTRUMENT;
     const t = this.classifyAnatomy(qx, qy, qz);
     for (let i = 0; i < nd; i++) {

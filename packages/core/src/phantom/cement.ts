@@ -9,7 +9,14 @@
 import { UsageError } from '../errors.js';
 import type { Point3 } from '../math/vec3.js';
 import {
-  FORAMEN_NAMES, T, TISSUE_COUNT, depositRadius, insideRod, type Deposit, type ForamenName, type PelvisModel,
+  FORAMEN_NAMES,
+  T,
+  TISSUE_COUNT,
+  depositRadius,
+  insideRod,
+  type Deposit,
+  type ForamenName,
+  type PelvisModel,
 } from './anatomy.js';
 import type { Placement } from './placement.js';
 import { r4, round4 } from './truth.js';
@@ -27,7 +34,10 @@ export interface CementRequest {
  * of the steel. `foramina` is the truth's (the leak starts 4 mm inside the named anterior opening).
  */
 export function placeCement(
-  model: PelvisModel, request: CementRequest, foramina: ForamenTruth[], place: Placement,
+  model: PelvisModel,
+  request: CementRequest,
+  foramina: ForamenTruth[],
+  place: Placement,
 ): { deposits: Deposit[]; cement: CementTruth[]; leak?: LeakTruth } {
   const { toWorld } = place;
   const cement: CementTruth[] = [];
@@ -58,13 +68,25 @@ export function placeCement(
   const t = tOpen - 4 / len;
   const center: Point3 = [c.a[0] + t * c.d[0], c.a[1] + t * c.d[1], c.a[2] + t * c.d[2]];
   const d: Deposit = {
-    center, u: [[1, 0, 0], [0, 1, 0], [0, 0, 1]], ratios: [1, 1, 1], rho: 0, allowed: allowedLeak, tissue: T.LEAK,
+    center,
+    u: [
+      [1, 0, 0],
+      [0, 1, 0],
+      [0, 0, 1],
+    ],
+    ratios: [1, 1, 1],
+    rho: 0,
+    allowed: allowedLeak,
+    tissue: T.LEAK,
   };
   const { rho, quadMm3 } = sizeDeposit(model, d, request.leakMl * 1000, 0.2, `leak ${request.leak}`);
   d.rho = rho;
   deposits.push(d);
   const leak: LeakTruth = {
-    foramen: request.leak, volumeMl: request.leakMl, quadratureMl: round4(quadMm3 / 1000), center: r4(toWorld(center)),
+    foramen: request.leak,
+    volumeMl: request.leakMl,
+    quadratureMl: round4(quadMm3 / 1000),
+    center: r4(toWorld(center)),
   };
   return { deposits, cement, leak };
 }
@@ -74,7 +96,11 @@ export function placeCement(
  * occupy are ranked by ellipsoidal radius, and rho is set between the n-th and (n+1)-th, n = target/h^3.
  */
 function sizeDeposit(
-  model: PelvisModel, d: Deposit, targetMm3: number, h: number, source: string,
+  model: PelvisModel,
+  d: Deposit,
+  targetMm3: number,
+  h: number,
+  source: string,
 ): { rho: number; quadMm3: number } {
   const n = Math.round(targetMm3 / (h * h * h));
   const ratioProduct = d.ratios[0] * d.ratios[1] * d.ratios[2];
@@ -86,7 +112,9 @@ function sizeDeposit(
     for (let k = -m; k <= m; k++) {
       for (let j = -m; j <= m; j++) {
         for (let i = -m; i <= m; i++) {
-          const x = d.center[0] + (i + 0.5) * h, y = d.center[1] + (j + 0.5) * h, z = d.center[2] + (k + 0.5) * h;
+          const x = d.center[0] + (i + 0.5) * h,
+            y = d.center[1] + (j + 0.5) * h,
+            z = d.center[2] + (k + 0.5) * h;
           const rho = depositRadius(d, x, y, z);
           if (rho > rhoMax) continue;
           let inRod = false;

@@ -18,8 +18,15 @@ export interface RadiusResult {
   limitTissue: number;
 }
 
-export function corridorSafeRadius(model: PelvisModel, entry: Point3, exit: Point3, corridorTissue: Uint8Array): RadiusResult {
-  const dx = exit[0] - entry[0], dy = exit[1] - entry[1], dz = exit[2] - entry[2];
+export function corridorSafeRadius(
+  model: PelvisModel,
+  entry: Point3,
+  exit: Point3,
+  corridorTissue: Uint8Array,
+): RadiusResult {
+  const dx = exit[0] - entry[0],
+    dy = exit[1] - entry[1],
+    dz = exit[2] - entry[2];
   const L = Math.hypot(dx, dy, dz);
   const u: Point3 = [dx / L, dy / L, dz / L];
   const h: Point3 = Math.abs(u[0]) < 0.9 ? [1, 0, 0] : [0, 0, 1];
@@ -37,12 +44,14 @@ export function corridorSafeRadius(model: PelvisModel, entry: Point3, exit: Poin
   };
   /** Distance along the ray to the first non-bone point, or Infinity within rLimit. */
   const ray = (t: number, theta: number, rLimit: number): number => {
-    const c = Math.cos(theta), s = Math.sin(theta);
+    const c = Math.cos(theta),
+      s = Math.sin(theta);
     if (!bone(t, c, s, 0)) return 0;
     let r0 = 0;
     for (let r = STEP; r <= rLimit + STEP; r += STEP) {
       if (!bone(t, c, s, r)) {
-        let lo = r0, hi = r;
+        let lo = r0,
+          hi = r;
         while (hi - lo > 1e-4) {
           const m = (lo + hi) / 2;
           if (bone(t, c, s, m)) lo = m;
@@ -55,7 +64,9 @@ export function corridorSafeRadius(model: PelvisModel, entry: Point3, exit: Poin
     return Infinity;
   };
 
-  let best = 30, bestT = NaN, bestTheta = NaN;
+  let best = 30,
+    bestT = NaN,
+    bestTheta = NaN;
   const nAngles = 48;
   for (let t = 0.25; t <= L - 0.25; t += 0.5) {
     for (let a = 0; a < nAngles; a++) {
@@ -69,7 +80,8 @@ export function corridorSafeRadius(model: PelvisModel, entry: Point3, exit: Poin
     }
   }
   if (Number.isNaN(bestT)) throw new RangeError('corridor: no non-bone point within 30 mm of the axis');
-  const t0 = bestT, th0 = bestTheta;
+  const t0 = bestT,
+    th0 = bestTheta;
   for (let dt = -1; dt <= 1 + 1e-9; dt += 0.05) {
     const t = Math.min(L - 0.05, Math.max(0.05, t0 + dt));
     for (let da = -6; da <= 6 + 1e-9; da += 0.25) {
@@ -82,7 +94,8 @@ export function corridorSafeRadius(model: PelvisModel, entry: Point3, exit: Poin
       }
     }
   }
-  const c = Math.cos(bestTheta), s = Math.sin(bestTheta);
+  const c = Math.cos(bestTheta),
+    s = Math.sin(bestTheta);
   const axisPoint: Point3 = [entry[0] + bestT * u[0], entry[1] + bestT * u[1], entry[2] + bestT * u[2]];
   const rr = best + 1e-3;
   const limitPoint: Point3 = [

@@ -21,8 +21,11 @@ export interface CtImaging {
 
 /** Degrades `hu` in place (noise, blur) and returns the int16 CT. */
 export function ctFromHu(
-  hu: Float32Array, dims: readonly [number, number, number], o: CtImaging,
-  onProgress?: (p: PhantomProgress) => void, signal?: AbortSignal,
+  hu: Float32Array,
+  dims: readonly [number, number, number],
+  o: CtImaging,
+  onProgress?: (p: PhantomProgress) => void,
+  signal?: AbortSignal,
 ): Int16Array {
   const sigmaVox = o.blurSigmaMm / o.voxelMm;
   const kernel = gaussianKernel(sigmaVox);
@@ -57,7 +60,11 @@ export function gaussianKernel(sigmaVox: number): Float64Array {
 
 /** Separable Gaussian blur in place, edges clamped. */
 function blur3(
-  data: Float32Array, dims: readonly number[], w: Float64Array, progress: (f: number) => void, signal?: AbortSignal,
+  data: Float32Array,
+  dims: readonly number[],
+  w: Float64Array,
+  progress: (f: number) => void,
+  signal?: AbortSignal,
 ) {
   const [nx, ny, nz] = dims;
   const R = (w.length - 1) / 2;

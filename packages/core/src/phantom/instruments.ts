@@ -26,11 +26,19 @@ interface RodKind {
 }
 
 const GUIDEPIN: RodKind = {
-  kind: 'guidepin', diameterMm: 2.8, hubOutMm: 30, offsetRange: [1, 3], angleRange: [1, 2.5],
+  kind: 'guidepin',
+  diameterMm: 2.8,
+  hubOutMm: 30,
+  offsetRange: [1, 3],
+  angleRange: [1, 2.5],
 };
 /** 11 gauge. */
 const TROCAR: RodKind = {
-  kind: 'trocar', diameterMm: 3.05, hubOutMm: 30, offsetRange: [1, 3], angleRange: [2, 5],
+  kind: 'trocar',
+  diameterMm: 3.05,
+  hubOutMm: 30,
+  offsetRange: [1, 3],
+  angleRange: [2, 5],
 };
 
 interface PlannedRod extends RodKind {
@@ -52,7 +60,9 @@ function plannedRods(paths: PlannedPaths): PlannedRod[] {
  * S1 pin, S2 pin, left trocar, right trocar) and their truth records (LPS mm).
  */
 export function placeInstruments(
-  paths: PlannedPaths, seed: number, place: Placement,
+  paths: PlannedPaths,
+  seed: number,
+  place: Placement,
 ): { rods: Rod[]; truth: InstrumentTruth[] } {
   const { toWorld } = place;
   const planned = plannedRods(paths);
@@ -64,15 +74,20 @@ export function placeInstruments(
     for (const p of planned) {
       const { entry: idealEntry, target: idealTarget } = p.ideal;
       const d: Point3 = [
-        idealTarget[0] - idealEntry[0], idealTarget[1] - idealEntry[1], idealTarget[2] - idealEntry[2],
+        idealTarget[0] - idealEntry[0],
+        idealTarget[1] - idealEntry[1],
+        idealTarget[2] - idealEntry[2],
       ];
       const len = Math.hypot(...d);
       const u: Point3 = [d[0] / len, d[1] / len, d[2] / len];
       const offset = rng.range(...p.offsetRange);
       const angleDeg = rng.range(...p.angleRange);
-      const w1 = rng.perpendicular(u), w2 = rng.perpendicular(u);
+      const w1 = rng.perpendicular(u),
+        w2 = rng.perpendicular(u);
       const entry: Point3 = [
-        idealEntry[0] + offset * w1[0], idealEntry[1] + offset * w1[1], idealEntry[2] + offset * w1[2],
+        idealEntry[0] + offset * w1[0],
+        idealEntry[1] + offset * w1[1],
+        idealEntry[2] + offset * w1[2],
       ];
       const v = tilt(u, w2, (angleDeg * Math.PI) / 180);
       const tip: Point3 = [entry[0] + len * v[0], entry[1] + len * v[1], entry[2] + len * v[2]];
@@ -80,9 +95,15 @@ export function placeInstruments(
       const r = rod(hub, tip, p.diameterMm / 2);
       rods.push(r);
       out.push({
-        name: p.name, kind: p.kind, diameterMm: p.diameterMm, tip: r4(toWorld(tip)), hub: r4(toWorld(hub)),
-        idealEntry: r4(toWorld(idealEntry)), idealTarget: r4(toWorld(idealTarget)),
-        entryOffsetMm: round4(offset), angleDeg: round4(angleDeg),
+        name: p.name,
+        kind: p.kind,
+        diameterMm: p.diameterMm,
+        tip: r4(toWorld(tip)),
+        hub: r4(toWorld(hub)),
+        idealEntry: r4(toWorld(idealEntry)),
+        idealTarget: r4(toWorld(idealTarget)),
+        entryOffsetMm: round4(offset),
+        angleDeg: round4(angleDeg),
         tipOffsetMm: round4(Math.hypot(tip[0] - idealTarget[0], tip[1] - idealTarget[1], tip[2] - idealTarget[2])),
         volumeMl: round4((Math.PI * (p.diameterMm / 2) ** 2 * r.length) / 1000),
       });
@@ -114,6 +135,7 @@ function segmentDistance(a: Rod, b: Rod): number {
 
 /** Rotate unit vector u by angle (rad) toward the perpendicular unit vector w. */
 function tilt(u: Point3, w: Point3, angle: number): Point3 {
-  const c = Math.cos(angle), s = Math.sin(angle);
+  const c = Math.cos(angle),
+    s = Math.sin(angle);
   return [c * u[0] + s * w[0], c * u[1] + s * w[1], c * u[2] + s * w[2]];
 }

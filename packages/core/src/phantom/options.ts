@@ -7,7 +7,11 @@
 import { UsageError } from '../errors.js';
 import { FORAMEN_NAMES, type AnatomyVariant, type ForamenName } from './anatomy.js';
 import {
-  PHANTOM_ANATOMIES, PHANTOM_DEFAULT_VOXEL_MM, PHANTOM_STAGES, type PhantomOptions, type PhantomStage,
+  PHANTOM_ANATOMIES,
+  PHANTOM_DEFAULT_VOXEL_MM,
+  PHANTOM_STAGES,
+  type PhantomOptions,
+  type PhantomStage,
 } from './types.js';
 
 /** PhantomOptions with every default applied (noise and blur off = 0). */

@@ -3,6 +3,7 @@
  * corridor radii by ray marching in the label volume, foramina by flood fill, volumes by voxel counts.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { defined } from '../test-helpers/defined.js';
 import { UsageError } from '../errors.js';
 import type { Volume } from '../volume/volume.js';
 import { generatePhantom, type GeneratedPhantom } from './generate.js';
@@ -23,7 +24,18 @@ function labelAt(v: Volume, p: ArrayLike<number>): number {
 
 /** Ids of the labels a trans-sacral corridor may cross, by name: bone and the SI joints. */
 function corridorIds(truth: PhantomTruth): Set<number> {
-  const names = ['cortex', 'cancellous', 'fracture', 'L5', 'iliumLeft', 'iliumRight', 'femurLeft', 'femurRight', 'sacroiliacJointLeft', 'sacroiliacJointRight'];
+  const names = [
+    'cortex',
+    'cancellous',
+    'fracture',
+    'L5',
+    'iliumLeft',
+    'iliumRight',
+    'femurLeft',
+    'femurRight',
+    'sacroiliacJointLeft',
+    'sacroiliacJointRight',
+  ];
   return new Set(names.map((n) => truth.labels[n]));
 }
 
@@ -43,7 +55,11 @@ function voxelSafeRadius(labels: Volume, c: CorridorTruth, ids: Set<number>): nu
   for (let t = 3; t <= L - 3; t += 0.5) {
     for (let k = 0; k < 64; k++) {
       const th = (2 * Math.PI * k) / 64;
-      const d = [Math.cos(th) * e1[0] + Math.sin(th) * e2[0], Math.cos(th) * e1[1] + Math.sin(th) * e2[1], Math.cos(th) * e1[2] + Math.sin(th) * e2[2]];
+      const d = [
+        Math.cos(th) * e1[0] + Math.sin(th) * e2[0],
+        Math.cos(th) * e1[1] + Math.sin(th) * e2[1],
+        Math.cos(th) * e1[2] + Math.sin(th) * e2[2],
+      ];
       for (let r = 0; r < best; r += 0.1) {
         const p = [0, 1, 2].map((a) => c.entry[a] + t * u[a] + r * d[a]);
         if (!ids.has(labelAt(labels, p))) {
@@ -59,15 +75,22 @@ function voxelSafeRadius(labels: Volume, c: CorridorTruth, ids: Set<number>): nu
 function countLabel(v: Volume, id: number, where?: (i: number, j: number, k: number) => boolean): number {
   const [nx, ny, nz] = v.dims;
   let n = 0;
-  for (let k = 0, o = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, o++) {
-    if (v.data[o] === id && (!where || where(i, j, k))) n++;
-  }
+  for (let k = 0, o = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++, o++) {
+        if (v.data[o] === id && (!where || where(i, j, k))) n++;
+      }
   return n;
 }
 
 function meanWhere(ct: Volume, labels: Volume, id: number): number {
-  let s = 0, n = 0;
-  for (let o = 0; o < labels.data.length; o++) if (labels.data[o] === id) { s += ct.data[o]; n++; }
+  let s = 0,
+    n = 0;
+  for (let o = 0; o < labels.data.length; o++)
+    if (labels.data[o] === id) {
+      s += ct.data[o];
+      n++;
+    }
   return s / n;
 }
 
@@ -94,15 +117,25 @@ describe('phantom: fracture case at 1 mm', () => {
 
   it('puts the patient left at +x: the left ilium label lies at larger x than the right', () => {
     const L = g.truth.labels;
-    let sl = 0, nl = 0, sr = 0, nr = 0;
+    let sl = 0,
+      nl = 0,
+      sr = 0,
+      nr = 0;
     const [nx, ny] = g.labels.dims;
     for (let o = 0; o < g.labels.data.length; o++) {
       const i = o % nx;
-      if (g.labels.data[o] === L.iliumLeft) { sl += i; nl++; }
-      if (g.labels.data[o] === L.iliumRight) { sr += i; nr++; }
+      if (g.labels.data[o] === L.iliumLeft) {
+        sl += i;
+        nl++;
+      }
+      if (g.labels.data[o] === L.iliumRight) {
+        sr += i;
+        nr++;
+      }
     }
     expect(nl).toBeGreaterThan(1000);
-    const xl = g.ct.indexToPatient[3] + sl / nl, xr = g.ct.indexToPatient[3] + sr / nr;
+    const xl = g.ct.indexToPatient[3] + sl / nl,
+      xr = g.ct.indexToPatient[3] + sr / nr;
     expect(xl).toBeGreaterThan(40);
     expect(xr).toBeLessThan(-40);
     expect(ny).toBeGreaterThan(0);
@@ -113,13 +146,35 @@ describe('phantom: fracture case at 1 mm', () => {
     for (const name of ['S1', 'S2'] as const) {
       const c = g.truth.corridors[name];
       const r = voxelSafeRadius(g.labels, c, ids);
-      expect(Math.abs(r - c.safeRadiusMm), `${name}: voxels ${r}, truth ${c.safeRadiusMm}`).toBeLessThanOrEqual(g.truth.voxelMm);
+      expect(Math.abs(r - c.safeRadiusMm), `${name}: voxels ${r}, truth ${c.safeRadiusMm}`).toBeLessThanOrEqual(
+        g.truth.voxelMm,
+      );
       // Entry and exit lie on the lateral iliac cortex: just outside is soft tissue, just inside is ilium.
       const u = [0, 1, 2].map((a) => (c.exit[a] - c.entry[a]) / c.lengthMm);
-      expect(labelAt(g.labels, c.entry.map((x, a) => x - 2 * u[a]))).not.toBe(g.truth.labels.iliumRight);
-      expect(labelAt(g.labels, c.entry.map((x, a) => x + 2 * u[a]))).toBe(g.truth.labels.iliumRight);
-      expect(labelAt(g.labels, c.exit.map((x, a) => x + 2 * u[a]))).not.toBe(g.truth.labels.iliumLeft);
-      expect(labelAt(g.labels, c.exit.map((x, a) => x - 2 * u[a]))).toBe(g.truth.labels.iliumLeft);
+      expect(
+        labelAt(
+          g.labels,
+          c.entry.map((x, a) => x - 2 * u[a]),
+        ),
+      ).not.toBe(g.truth.labels.iliumRight);
+      expect(
+        labelAt(
+          g.labels,
+          c.entry.map((x, a) => x + 2 * u[a]),
+        ),
+      ).toBe(g.truth.labels.iliumRight);
+      expect(
+        labelAt(
+          g.labels,
+          c.exit.map((x, a) => x + 2 * u[a]),
+        ),
+      ).not.toBe(g.truth.labels.iliumLeft);
+      expect(
+        labelAt(
+          g.labels,
+          c.exit.map((x, a) => x - 2 * u[a]),
+        ),
+      ).toBe(g.truth.labels.iliumLeft);
     }
     // A normal-sized sacrum: S1 takes a 7.3 mm screw with margin (radius 5-7 mm), S2 a bit less.
     expect(g.truth.corridors.S1.safeRadiusMm).toBeGreaterThanOrEqual(5);
@@ -149,18 +204,27 @@ describe('phantom: fracture case at 1 mm', () => {
       const queue: number[] = [];
       for (let o = 0; o < d.length; o++) {
         if (d[o] !== id) continue;
-        const i = o % nx, j = Math.floor(o / nx) % ny, k = Math.floor(o / (nx * ny));
+        const i = o % nx,
+          j = Math.floor(o / nx) % ny,
+          k = Math.floor(o / (nx * ny));
         if (i === 0 || j === 0 || k === 0 || i === nx - 1 || j === ny - 1 || k === nz - 1) continue;
-        if (steps.some((s) => d[o + s] === L.canal)) { seen[o] = 1; queue.push(o); }
+        if (steps.some((s) => d[o + s] === L.canal)) {
+          seen[o] = 1;
+          queue.push(o);
+        }
       }
       expect(queue.length, `${f.name} touches the canal`).toBeGreaterThan(0);
       const exits: number[][] = [];
       for (let q = 0; q < queue.length; q++) {
         const o = queue[q];
-        if (steps.some((s) => isOutside(d[o + s]))) exits.push([o % nx, Math.floor(o / nx) % ny, Math.floor(o / (nx * ny))]);
+        if (steps.some((s) => isOutside(d[o + s])))
+          exits.push([o % nx, Math.floor(o / nx) % ny, Math.floor(o / (nx * ny))]);
         for (const s of steps) {
           const n = o + s;
-          if (!seen[n] && d[n] === id) { seen[n] = 1; queue.push(n); }
+          if (!seen[n] && d[n] === id) {
+            seen[n] = 1;
+            queue.push(n);
+          }
         }
       }
       // The flood reaches soft tissue at both openings the truth names (within 4 mm of each centre).
@@ -215,13 +279,21 @@ describe('phantom: variants', () => {
 describe('phantom: instruments and cement', () => {
   let g: GeneratedPhantom;
   beforeAll(() => {
-    g = generatePhantom({ stage: 'cement', voxelMm: 0.8, seed: 11, cementMl: [4, 3], leak: 'S1L', noise: false, blur: false });
+    g = generatePhantom({
+      stage: 'cement',
+      voxelMm: 0.8,
+      seed: 11,
+      cementMl: [4, 3],
+      leak: 'S1L',
+      noise: false,
+      blur: false,
+    });
   });
 
   it('matches instrument, cement and leak label volumes to the truth within 3%', () => {
     const L = g.truth.labels;
     const v3 = g.truth.voxelMm ** 3 / 1000; // ml per voxel
-    const inst = g.truth.instruments!;
+    const inst = defined(g.truth.instruments, 'instrument truth');
     expect(inst.map((i) => i.kind)).toEqual(['guidepin', 'guidepin', 'trocar', 'trocar']);
     const instMl = inst.reduce((s, i) => s + i.volumeMl, 0);
     // Independent of the generator: a flat-ended cylinder from hub to tip.
@@ -229,21 +301,26 @@ describe('phantom: instruments and cement', () => {
       const len = Math.hypot(i.tip[0] - i.hub[0], i.tip[1] - i.hub[1], i.tip[2] - i.hub[2]);
       expect(i.volumeMl).toBeCloseTo((Math.PI * (i.diameterMm / 2) ** 2 * len) / 1000, 3);
     }
-    expect(Math.abs(countLabel(g.labels, L.instrument) * v3 / instMl - 1)).toBeLessThan(0.03);
+    expect(Math.abs((countLabel(g.labels, L.instrument) * v3) / instMl - 1)).toBeLessThan(0.03);
     // Cement: left deposit at +x of the midline, right at -x.
     const midI = g.labels.patientToIndex[0] * g.truth.landmarks.s1EndplateCenter[0] + g.labels.patientToIndex[3];
     const left = countLabel(g.labels, L.cement, (i) => i > midI) * v3;
     const right = countLabel(g.labels, L.cement, (i) => i < midI) * v3;
-    expect(g.truth.cement!.map((c) => [c.site, c.volumeMl])).toEqual([['left', 4], ['right', 3]]);
+    const cement = defined(g.truth.cement, 'cement truth');
+    expect(cement.map((c) => [c.site, c.volumeMl])).toEqual([
+      ['left', 4],
+      ['right', 3],
+    ]);
     expect(Math.abs(left / 4 - 1)).toBeLessThan(0.03);
     expect(Math.abs(right / 3 - 1)).toBeLessThan(0.03);
-    expect(g.truth.leak!.foramen).toBe('S1L');
-    expect(Math.abs(countLabel(g.labels, L.cementLeak) * v3 / g.truth.leak!.volumeMl - 1)).toBeLessThan(0.03);
+    const leak = defined(g.truth.leak, 'leak truth');
+    expect(leak.foramen).toBe('S1L');
+    expect(Math.abs((countLabel(g.labels, L.cementLeak) * v3) / leak.volumeMl - 1)).toBeLessThan(0.03);
   });
 
   it('places each instrument where the truth says, deliberately off its ideal path', () => {
     const L = g.truth.labels;
-    for (const i of g.truth.instruments!) {
+    for (const i of defined(g.truth.instruments, 'instrument truth')) {
       // Voxels on the truth axis (away from the ends) are instrument.
       for (let t = 0.05; t <= 0.95; t += 0.05) {
         const p = [0, 1, 2].map((a) => i.hub[a] + t * (i.tip[a] - i.hub[a]));
@@ -256,7 +333,8 @@ describe('phantom: instruments and cement', () => {
       // Angle between the actual and the ideal direction, from the truth's own points.
       const a = [0, 1, 2].map((k) => i.tip[k] - i.hub[k]);
       const b = [0, 1, 2].map((k) => i.idealTarget[k] - i.idealEntry[k]);
-      const cos = (a[0] * b[0] + a[1] * b[1] + a[2] * b[2]) / (Math.hypot(a[0], a[1], a[2]) * Math.hypot(b[0], b[1], b[2]));
+      const cos =
+        (a[0] * b[0] + a[1] * b[1] + a[2] * b[2]) / (Math.hypot(a[0], a[1], a[2]) * Math.hypot(b[0], b[1], b[2]));
       expect((Math.acos(Math.min(1, cos)) * 180) / Math.PI).toBeCloseTo(i.angleDeg, 2);
       expect(i.tipOffsetMm).toBeGreaterThan(0.5);
     }
@@ -282,7 +360,8 @@ describe('phantom: determinism', () => {
     expect(Buffer.from(a.labels.data.buffer).equals(Buffer.from(b.labels.data.buffer))).toBe(true);
     expect(JSON.stringify(a.truth)).toBe(JSON.stringify(b.truth));
     const c = generatePhantom({ ...opts, seed: 6 });
-    expect(c.truth.instruments![0].tip).not.toEqual(a.truth.instruments![0].tip);
+    const tipOf = (t: PhantomTruth) => defined(t.instruments, 'instrument truth')[0].tip;
+    expect(tipOf(c.truth)).not.toEqual(tipOf(a.truth));
     expect(Buffer.from(c.ct.data.buffer).equals(Buffer.from(a.ct.data.buffer))).toBe(false);
     // The anatomy (and so the corridors) does not depend on the seed.
     expect(c.truth.corridors).toEqual(a.truth.corridors);

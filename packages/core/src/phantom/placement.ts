@@ -21,20 +21,27 @@ const FOV_MAX: Point3 = [180, 100, 66];
 /** Design y of the table top (mm); the table is world-flat, it does not turn with the patient. */
 export const TABLE_TOP_Y = 87;
 
-/** The design frame in LPS: R (row-major 3x3, design -> world) and the conversions it defines. */
+/**
+ * The design frame in LPS: R (row-major 3x3, design -> world) and the conversions it defines. The
+ * conversions are plain functions (no `this`), so they can be taken off the object and passed around.
+ */
 export interface Placement {
   R: number[];
   /** Design point -> LPS mm. */
-  toWorld(q: ArrayLike<number>): Point3;
+  toWorld: (q: ArrayLike<number>) => Point3;
   /** Design direction -> LPS direction. */
-  dirToWorld(v: ArrayLike<number>): Point3;
+  dirToWorld: (v: ArrayLike<number>) => Point3;
   /** LPS mm -> design point (the inverse of toWorld). */
-  fromWorld(p: ArrayLike<number>): Point3;
+  fromWorld: (p: ArrayLike<number>) => Point3;
 }
 
 export function patientPlacement(): Placement {
-  const a = (ROT_Z_DEG * Math.PI) / 180, b = (ROT_Y_DEG * Math.PI) / 180;
-  const ca = Math.cos(a), sa = Math.sin(a), cb = Math.cos(b), sb = Math.sin(b);
+  const a = (ROT_Z_DEG * Math.PI) / 180,
+    b = (ROT_Y_DEG * Math.PI) / 180;
+  const ca = Math.cos(a),
+    sa = Math.sin(a),
+    cb = Math.cos(b),
+    sb = Math.sin(b);
   // Rz(a) * Ry(b), row-major 3x3.
   const R = [ca * cb, -sa, ca * sb, sa * cb, ca, sa * sb, -sb, 0, cb];
   return {
@@ -50,10 +57,10 @@ export function patientPlacement(): Placement {
       R[6] * v[0] + R[7] * v[1] + R[8] * v[2],
     ],
     fromWorld: (p) => {
-      const x = p[0] - OFFSET[0], y = p[1] - OFFSET[1], z = p[2] - OFFSET[2];
-      return [
-        R[0] * x + R[3] * y + R[6] * z, R[1] * x + R[4] * y + R[7] * z, R[2] * x + R[5] * y + R[8] * z,
-      ];
+      const x = p[0] - OFFSET[0],
+        y = p[1] - OFFSET[1],
+        z = p[2] - OFFSET[2];
+      return [R[0] * x + R[3] * y + R[6] * z, R[1] * x + R[4] * y + R[7] * z, R[2] * x + R[5] * y + R[8] * z];
     },
   };
 }

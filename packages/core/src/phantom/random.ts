@@ -16,7 +16,7 @@ export function addNoise(out: Float32Array, sd: number, seed: number): void {
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     const r1 = (t ^ (t >>> 14)) >>> 0;
-    t = (state = (state + 0x6d2b79f5) >>> 0);
+    t = state = (state + 0x6d2b79f5) >>> 0;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     const r2 = (t ^ (t >>> 14)) >>> 0;

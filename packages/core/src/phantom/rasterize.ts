@@ -14,8 +14,12 @@ import type { PhantomProgress } from './types.js';
 
 /** Label ids and nominal HU (before noise and blur) of every voxel, i fastest. */
 export function rasterize(
-  model: PelvisModel, grid: PhantomGrid, place: Placement, huOf: Float32Array,
-  onProgress?: (p: PhantomProgress) => void, signal?: AbortSignal,
+  model: PelvisModel,
+  grid: PhantomGrid,
+  place: Placement,
+  huOf: Float32Array,
+  onProgress?: (p: PhantomProgress) => void,
+  signal?: AbortSignal,
 ): { labels: Uint8Array; hu: Float32Array } {
   const { origin, n, voxelMm: v } = grid;
   const Rm = place.R;
@@ -23,7 +27,9 @@ export function rasterize(
   const labels = new Uint8Array(n);
   const hu = new Float32Array(n);
   // Design coordinates of a world point: q = R^T (p - OFFSET); along i only p.x changes.
-  const dqx = Rm[0] * v, dqy = Rm[1] * v, dqz = Rm[2] * v;
+  const dqx = Rm[0] * v,
+    dqy = Rm[1] * v,
+    dqz = Rm[2] * v;
   const tableTop = OFFSET[1] + TABLE_TOP_Y;
   const rowRods: Rod[] = model.rods.slice();
   const rowDeposits: Deposit[] = model.deposits.slice();
@@ -48,14 +54,18 @@ export function rasterize(
       let qy = Rm[1] * px0 + Rm[4] * py + Rm[7] * pz;
       let qz = Rm[2] * px0 + Rm[5] * py + Rm[8] * pz;
       // Overlays whose bounds meet this row's (narrow) band of design y and z.
-      const y0 = Math.min(qy, qy + (nx - 1) * dqy), y1 = Math.max(qy, qy + (nx - 1) * dqy);
-      const z0 = Math.min(qz, qz + (nx - 1) * dqz), z1 = Math.max(qz, qz + (nx - 1) * dqz);
-      let nr = 0, nd = 0;
+      const y0 = Math.min(qy, qy + (nx - 1) * dqy),
+        y1 = Math.max(qy, qy + (nx - 1) * dqy);
+      const z0 = Math.min(qz, qz + (nx - 1) * dqz),
+        z1 = Math.max(qz, qz + (nx - 1) * dqz);
+      let nr = 0,
+        nd = 0;
       for (const r of model.rods) {
         if (r.max[1] >= y0 && r.min[1] <= y1 && r.max[2] >= z0 && r.min[2] <= z1) rowRods[nr++] = r;
       }
       for (let d = 0; d < model.deposits.length; d++) {
-        const e = depositExtent[d], c = model.deposits[d].center;
+        const e = depositExtent[d],
+          c = model.deposits[d].center;
         if (c[1] + e >= y0 && c[1] - e <= y1 && c[2] + e >= z0 && c[2] - e <= z1) {
           rowDeposits[nd++] = model.deposits[d];
         }

@@ -10,17 +10,26 @@
 import { mat4ToRows } from '../math/mat4.js';
 import type { Point3 } from '../math/vec3.js';
 import {
-  FORAMEN_NAMES, FRACTURE_WIDTH_MM, ILIUM_LATERAL_X, SACRAL_SLOPE_DEG, T, TISSUE_COUNT, type PelvisModel,
+  FORAMEN_NAMES,
+  FRACTURE_WIDTH_MM,
+  ILIUM_LATERAL_X,
+  SACRAL_SLOPE_DEG,
+  T,
+  TISSUE_COUNT,
+  type PelvisModel,
 } from './anatomy.js';
 import { corridorSafeRadius } from './corridor.js';
-import {
-  BONE_LABELS, CORRIDOR_LABELS, LABEL_OF_TISSUE, PHANTOM_LABELS, labelName, nominalHuByName,
-} from './labels.js';
+import { BONE_LABELS, CORRIDOR_LABELS, LABEL_OF_TISSUE, PHANTOM_LABELS, labelName, nominalHuByName } from './labels.js';
 import { throwIfCancelled, type ResolvedOptions } from './options.js';
 import { ROT_Y_DEG, ROT_Z_DEG, type PhantomGrid, type Placement } from './placement.js';
 import {
-  PHANTOM_TRUTH_SCHEMA_VERSION, type CementTruth, type CorridorTruth, type ForamenTruth, type InstrumentTruth,
-  type LeakTruth, type PhantomTruth,
+  PHANTOM_TRUTH_SCHEMA_VERSION,
+  type CementTruth,
+  type CorridorTruth,
+  type ForamenTruth,
+  type InstrumentTruth,
+  type LeakTruth,
+  type PhantomTruth,
 } from './types.js';
 
 /** The truth's precision: 1e-4 (mm, ml or deg). */
@@ -44,7 +53,8 @@ export interface PlannedPaths {
 export function plannedPaths(model: PelvisModel): PlannedPaths {
   const sd = (x: number, s: number, a: number) => model.sacralToDesign(x, s, a);
   const axis = (s: number, a: number): PlannedPath => ({
-    entry: sd(-ILIUM_LATERAL_X, s, a), target: sd(ILIUM_LATERAL_X, s, a),
+    entry: sd(-ILIUM_LATERAL_X, s, a),
+    target: sd(ILIUM_LATERAL_X, s, a),
   });
   const alarS = 30;
   const alar = (side: 1 | -1): PlannedPath => ({
@@ -59,7 +69,10 @@ export function plannedPaths(model: PelvisModel): PlannedPaths {
 
 /** Safe radius of the S1 and S2 corridors, measured on the anatomy (the same in every stage). */
 export function corridorTruth(
-  model: PelvisModel, paths: PlannedPaths, place: Placement, signal?: AbortSignal,
+  model: PelvisModel,
+  paths: PlannedPaths,
+  place: Placement,
+  signal?: AbortSignal,
 ): { S1: CorridorTruth; S2: CorridorTruth } {
   const { toWorld } = place;
   const corridorTissue = new Uint8Array(TISSUE_COUNT);
@@ -91,7 +104,8 @@ export function foramenTruth(model: PelvisModel, place: Placement): ForamenTruth
     const opening = (c: typeof ant): Point3 => {
       // Last point of the channel axis still inside the foramen (inside bone), found by bisection.
       const at = (t: number): Point3 => [c.a[0] + t * c.d[0], c.a[1] + t * c.d[1], c.a[2] + t * c.d[2]];
-      let lo = 0, hi = 1;
+      let lo = 0,
+        hi = 1;
       for (let t = 0; t <= 1; t += 0.005) {
         if (model.classifyAnatomy(...at(t)) === T.FORAMEN0 + f) lo = t;
       }
@@ -104,8 +118,11 @@ export function foramenTruth(model: PelvisModel, place: Placement): ForamenTruth
       return at((lo + hi) / 2);
     };
     return {
-      name, center: r4(toWorld(opening(ant))), radiusMm: ant.r,
-      posteriorCenter: r4(toWorld(opening(post))), posteriorRadiusMm: post.r,
+      name,
+      center: r4(toWorld(opening(ant))),
+      radiusMm: ant.r,
+      posteriorCenter: r4(toWorld(opening(post))),
+      posteriorRadiusMm: post.r,
       canalPoint: r4(toWorld(model.canalPoints[f])),
     };
   });
@@ -120,8 +137,10 @@ function fractureTruth(model: PelvisModel, place: Placement): PhantomTruth['frac
     const p = model.sacralToDesign(side * 34, 30, 0);
     const nDesign = normalize3([side * 1, -0.06 * model.t0[1], -0.06 * model.t0[2]]);
     fractures.push({
-      side: side === 1 ? 'left' : 'right', widthMm: FRACTURE_WIDTH_MM,
-      pointOnCleft: r4(place.toWorld(p)), normal: r4(place.dirToWorld(nDesign)),
+      side: side === 1 ? 'left' : 'right',
+      widthMm: FRACTURE_WIDTH_MM,
+      pointOnCleft: r4(place.toWorld(p)),
+      normal: r4(place.dirToWorld(nDesign)),
     });
   }
   return fractures;
@@ -170,8 +189,12 @@ export function buildTruth(parts: TruthParts): PhantomTruth {
     boneLabelIds: [...BONE_LABELS],
     corridorLabelIds: [...CORRIDOR_LABELS],
     boneGroups: {
-      sacrum: [L.cortex, L.cancellous, L.fracture], iliumLeft: [L.iliumLeft], iliumRight: [L.iliumRight],
-      L5: [L.L5], femurLeft: [L.femurLeft], femurRight: [L.femurRight],
+      sacrum: [L.cortex, L.cancellous, L.fracture],
+      iliumLeft: [L.iliumLeft],
+      iliumRight: [L.iliumRight],
+      L5: [L.L5],
+      femurLeft: [L.femurLeft],
+      femurRight: [L.femurRight],
     },
     criticalLabelIds: { canal: [L.canal], foramina: [L.S1L, L.S1R, L.S2L, L.S2R, L.S3L, L.S3R, L.S4L, L.S4R] },
     nominalHu: nominal,

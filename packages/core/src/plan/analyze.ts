@@ -107,8 +107,10 @@ export function radialScan(
 ): RadialScan {
   const v = map.structures;
   const [nx, ny, nz] = v.dims;
-  const m = v.indexToPatient, inv = v.patientToIndex;
-  const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
+  const m = v.indexToPatient,
+    inv = v.patientToIndex;
+  const lo = [Infinity, Infinity, Infinity],
+    hi = [-Infinity, -Infinity, -Infinity];
   for (const t of [t0, t1]) {
     const p = [o[0] + t * u[0], o[1] + t * u[1], o[2] + t * u[2]];
     for (let a = 0; a < 3; a++) {
@@ -118,13 +120,17 @@ export function radialScan(
       hi[a] = Math.max(hi[a], c + r);
     }
   }
-  const i0 = Math.max(0, Math.floor(lo[0])), i1 = Math.min(nx - 1, Math.ceil(hi[0]));
-  const j0 = Math.max(0, Math.floor(lo[1])), j1 = Math.min(ny - 1, Math.ceil(hi[1]));
-  const k0 = Math.max(0, Math.floor(lo[2])), k1 = Math.min(nz - 1, Math.ceil(hi[2]));
+  const i0 = Math.max(0, Math.floor(lo[0])),
+    i1 = Math.min(nx - 1, Math.ceil(hi[0]));
+  const j0 = Math.max(0, Math.floor(lo[1])),
+    j1 = Math.min(ny - 1, Math.ceil(hi[1]));
+  const k0 = Math.max(0, Math.floor(lo[2])),
+    k1 = Math.min(nz - 1, Math.ceil(hi[2]));
   const off = map.boundaryOffsetMm;
   const codes = v.data;
   const R2 = searchRadiusMm * searchRadiusMm;
-  let minR2 = Infinity, minAtT = NaN;
+  let minR2 = Infinity,
+    minAtT = NaN;
   const overlaps = new Map<number, [number, number][]>();
   const reach = toolRadiusMm + off; // perpendicular distance below which the tool overlaps the voxel's boundary
   const reach2 = reach * reach;
@@ -163,7 +169,8 @@ export function analyzePath(map: CorridorMap, path: PlanPath, options: AnalyzeOp
   const toolR = path.diameterMm / 2;
   const cortexZone = options.cortexZoneMm ?? Math.max(path.diameterMm, 3);
   const searchR = Math.max(options.searchRadiusMm ?? 25, toolR + marginMm + 2);
-  const e = path.entry, tg = path.target;
+  const e = path.entry,
+    tg = path.target;
   const L = Math.hypot(tg[0] - e[0], tg[1] - e[1], tg[2] - e[2]);
   if (!(L > 0)) throw new PlanError('entry and target coincide', path.id);
   const u: Point3 = [(tg[0] - e[0]) / L, (tg[1] - e[1]) / L, (tg[2] - e[2]) / L];
@@ -175,7 +182,8 @@ export function analyzePath(map: CorridorMap, path: PlanPath, options: AnalyzeOp
 
   // Walk the axis: bone length, envelope entry and exit, axis samples inside forbidden structures.
   let inBone = 0;
-  let tIn = NaN, tOut = NaN;
+  let tIn = NaN,
+    tOut = NaN;
   let prevInside = false;
   const codes = new Uint8Array(nSteps + 1);
   for (let s = 0; s <= nSteps; s++) {
@@ -246,12 +254,22 @@ export function analyzePath(map: CorridorMap, path: PlanPath, options: AnalyzeOp
     list.sort((a, b) => a[0] - b[0]);
     let cur: { from: number; to: number; depth: number; t: number } | null = null;
     const flush = () => {
-      if (cur) breaches.push({ structure: map.names[code] ?? `structure ${code}`, at: at(cur.t), depthMm: cur.depth, fromMm: cur.from, toMm: cur.to });
+      if (cur)
+        breaches.push({
+          structure: map.names[code] ?? `structure ${code}`,
+          at: at(cur.t),
+          depthMm: cur.depth,
+          fromMm: cur.from,
+          toMm: cur.to,
+        });
     };
     for (const [t, depth] of list) {
       if (cur && t - cur.to <= gap) {
         cur.to = t;
-        if (depth > cur.depth) { cur.depth = depth; cur.t = t; }
+        if (depth > cur.depth) {
+          cur.depth = depth;
+          cur.t = t;
+        }
       } else {
         flush();
         cur = { from: t, to: t, depth, t };

@@ -4,11 +4,20 @@ import { UsageError } from '../errors.js';
 import { createVolume, indexToPatientFrom, type Volume } from '../volume/volume.js';
 import { detectLabelAnatomy, phantomAnatomy, sacralRegion } from './anatomy.js';
 
-function grid(values: number[], dims: [number, number, number] = [values.length, 1, 1], spacing: [number, number, number] = [1, 1, 1]): Volume {
+function grid(
+  values: number[],
+  dims: [number, number, number] = [values.length, 1, 1],
+  spacing: [number, number, number] = [1, 1, 1],
+): Volume {
   const n = dims[0] * dims[1] * dims[2];
   const data = new Uint8Array(n);
   data.set(values.slice(0, n));
-  return createVolume({ data, dims, indexToPatient: indexToPatientFrom([0, 0, 0], spacing), meta: { source: 'made-up labels' } });
+  return createVolume({
+    data,
+    dims,
+    indexToPatient: indexToPatientFrom([0, 0, 0], spacing),
+    meta: { source: 'made-up labels' },
+  });
 }
 
 describe('detectLabelAnatomy', () => {
@@ -28,11 +37,28 @@ describe('detectLabelAnatomy', () => {
 
 describe('phantomAnatomy', () => {
   it('takes label ids from truth.json and rejects malformed lists', () => {
-    const a = phantomAnatomy({ boneGroups: { sacrum: [1, 2], iliumLeft: [3], iliumRight: [4] }, criticalLabelIds: { canal: [5], foramina: [6, 7] } });
-    expect(a.boneGroups).toEqual([[1, 2], [3, 4]]);
-    expect(a.critical).toEqual([{ name: 'spinal canal', labels: [5] }, { name: 'sacral foramen', labels: [6, 7] }]);
+    const a = phantomAnatomy({
+      boneGroups: { sacrum: [1, 2], iliumLeft: [3], iliumRight: [4] },
+      criticalLabelIds: { canal: [5], foramina: [6, 7] },
+    });
+    expect(a.boneGroups).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(a.critical).toEqual([
+      { name: 'spinal canal', labels: [5] },
+      { name: 'sacral foramen', labels: [6, 7] },
+    ]);
     expect(a.seeds).toEqual({ foramina: [6, 7], canal: [5] });
-    expect(() => phantomAnatomy({ boneGroups: { sacrum: [], iliumLeft: [3], iliumRight: [4] }, criticalLabelIds: { canal: [5], foramina: [6] } }, 'x/truth.json')).toThrow(/boneGroups.sacrum.*x\/truth.json|x\/truth.json/);
+    expect(() =>
+      phantomAnatomy(
+        {
+          boneGroups: { sacrum: [], iliumLeft: [3], iliumRight: [4] },
+          criticalLabelIds: { canal: [5], foramina: [6] },
+        },
+        'x/truth.json',
+      ),
+    ).toThrow(/boneGroups.sacrum.*x\/truth.json|x\/truth.json/);
   });
 });
 
@@ -42,7 +68,8 @@ describe('sacralRegion', () => {
     const v = grid([], dims, [2, 2, 2]);
     const d = v.data as Uint8Array;
     // Sacrum voxels i 40-59, j 20-29, k 10-19; something else (label 9) everywhere at i = 0.
-    for (let k = 10; k < 20; k++) for (let j = 20; j < 30; j++) for (let i = 40; i < 60; i++) d[i + 100 * (j + 60 * k)] = 7;
+    for (let k = 10; k < 20; k++)
+      for (let j = 20; j < 30; j++) for (let i = 40; i < 60; i++) d[i + 100 * (j + 60 * k)] = 7;
     for (let k = 0; k < 50; k++) for (let j = 0; j < 60; j++) d[100 * (j + 60 * k)] = 9;
     const r = sacralRegion(v, [7], { lateralMm: 30, marginMm: 10 });
     // x: 40 - (10 + 30) / 2 = 20 .. 59 + 20 = 79; y: 20 - 5 .. 29 + 5; z: 10 - 5 .. 19 + 5.

@@ -7,6 +7,7 @@
 import { UsageError } from '../errors.js';
 import type { Volume } from '../volume/volume.js';
 import { crop } from '../volume/resample.js';
+import { maskBoundingBox } from '../volume/morphology.js';
 import { PlanError } from './model.js';
 import type { CriticalStructure } from './corridor-map.js';
 import type { SacralSeedOptions } from './seeds.js';
@@ -56,7 +57,8 @@ function labelList(v: unknown, what: string, source: string): number[] {
  * are read from it.
  */
 export function phantomAnatomy(ids?: PhantomLabelIds, source = 'truth.json'): LabelAnatomy {
-  const bg = ids?.boneGroups, cr = ids?.criticalLabelIds;
+  const bg = ids?.boneGroups,
+    cr = ids?.criticalLabelIds;
   if (ids && (typeof bg !== 'object' || bg === null || typeof cr !== 'object' || cr === null)) {
     throw new UsageError('no boneGroups / criticalLabelIds objects', source);
   }
@@ -101,9 +103,11 @@ export function detectLabelAnatomy(labels: Volume): LabelAnatomyName {
   const present = labelsPresent(labels);
   if (present.has(77) && present.has(78)) return 'totalsegmentator';
   const max = Math.max(...present);
-  if ((present.has(10) || present.has(11)) && present.has(14) && present.has(15) && present.has(20) && max <= 32) return 'phantom';
+  if ((present.has(10) || present.has(11)) && present.has(14) && present.has(15) && present.has(20) && max <= 32)
+    return 'phantom';
   throw new UsageError(
-    'cannot tell which segmentation this is (neither TotalSegmentator hips 77/78 nor the phantom labels 10/11, 14, 15, 20): name the anatomy or give the bone and critical labels',
+    'cannot tell which segmentation this is (neither TotalSegmentator hips 77/78 nor the phantom labels ' +
+      '10/11, 14, 15, 20): name the anatomy or give the bone and critical labels',
     labels.meta.source ?? 'labels',
   );
 }
@@ -111,7 +115,10 @@ export function detectLabelAnatomy(labels: Volume): LabelAnatomyName {
 export interface SacralRegionOptions {
   /** How far (mm, along patient x) the region reaches beyond the sacrum on each side: into the ilia. Default 45. */
   lateralMm?: number;
-  /** Margin (mm) around the sacrum in the other directions: more than any clearance radius that decides a sacral path. Default 12. */
+  /**
+   * Margin (mm) around the sacrum in the other directions: more than any clearance radius that decides a sacral path.
+   * Default 12.
+   */
   marginMm?: number;
 }
 
@@ -124,23 +131,13 @@ export interface SacralRegionOptions {
  */
 export function sacralRegion(labels: Volume, sacrum: number[], options: SacralRegionOptions = {}): Volume {
   const src = labels.meta.source ?? 'labels';
-  const lateralMm = options.lateralMm ?? 45, marginMm = options.marginMm ?? 12;
+  const lateralMm = options.lateralMm ?? 45,
+    marginMm = options.marginMm ?? 12;
   const isS = new Uint8Array(65536);
   for (const l of sacrum) isS[l & 0xffff] = 1;
-  const [nx, ny, nz] = labels.dims;
-  const d = labels.data;
-  const min = [nx, ny, nz], max = [-1, -1, -1];
-  for (let k = 0, o = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, o++) {
-    const v = d[o];
-    if (!(v >= 0 && v < 65536) || !isS[v]) continue;
-    if (i < min[0]) min[0] = i;
-    if (i > max[0]) max[0] = i;
-    if (j < min[1]) min[1] = j;
-    if (j > max[1]) max[1] = j;
-    if (k < min[2]) min[2] = k;
-    if (k > max[2]) max[2] = k;
-  }
-  if (max[0] < 0) throw new PlanError(`no sacrum label (${sacrum.join(', ')}) in the segmentation`, src);
+  const box = maskBoundingBox(labels.data, labels.dims, (v) => v >= 0 && v < 65536 && isS[v] === 1, [0, 0, 0]);
+  if (!box) throw new PlanError(`no sacrum label (${sacrum.join(', ')}) in the segmentation`, src);
+  const { min, max } = box;
   const m = labels.indexToPatient;
   for (let a = 0; a < 3; a++) {
     // Index axis a's share of patient x: an oblique grid grows each axis by its projection.

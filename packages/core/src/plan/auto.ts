@@ -71,7 +71,14 @@ interface Segment {
  * continuously as the line moves (a length quantized to whole steps leaves the optimizers flat steps
  * to stall on).
  */
-function envelopeRun(map: CorridorMap, p: Point3, d: Point3, step: number, maxT: number, boneOnly = false): Segment | null {
+function envelopeRun(
+  map: CorridorMap,
+  p: Point3,
+  d: Point3,
+  step: number,
+  maxT: number,
+  boneOnly = false,
+): Segment | null {
   const q = [0, 0, 0];
   const inside = (t: number) => {
     q[0] = p[0] + t * d[0];
@@ -104,11 +111,15 @@ function envelopeRun(map: CorridorMap, p: Point3, d: Point3, step: number, maxT:
  * (mm^2) of the clearance radius capped at `cap` (default no cap).
  */
 function axisClearance(map: CorridorMap, p: Point3, d: Point3, t0: number, t1: number, step: number, cap = Infinity) {
-  let min = Infinity, sum = 0, n = 0, capped = 0;
+  let min = Infinity,
+    sum = 0,
+    n = 0,
+    capped = 0;
   const q = [0, 0, 0];
   // Samples at whole multiples of step from the line's origin (not from t0, which moves with the line's
   // ends), each standing for the stretch halfway to its neighbours, cut at t0 and t1.
-  const k0 = Math.ceil(t0 / step), k1 = Math.floor(t1 / step);
+  const k0 = Math.ceil(t0 / step),
+    k1 = Math.floor(t1 / step);
   for (let k = k0; k <= k1; k++) {
     const t = k * step;
     q[0] = p[0] + t * d[0];
@@ -141,15 +152,22 @@ function finish(
   const notes: string[] = [];
   const res: AutoPathResult = { path, analysis, evaluations, notes };
   if (analysis.fits && analysis.minClearanceMm !== null) {
-    notes.push(`${path.name}: a ${path.diameterMm} mm ${path.kind} fits with ${analysis.minClearanceMm.toFixed(1)} mm clearance (margin ${analysis.marginMm} mm)`);
+    notes.push(
+      `${path.name}: a ${path.diameterMm} mm ${path.kind} fits with ` +
+        `${analysis.minClearanceMm.toFixed(1)} mm clearance (margin ${analysis.marginMm} mm)`,
+    );
   } else {
     // "The widest tool is 0.0 mm" says nothing: when even a wire does not fit, give the axis's clearance
     // radius, so the physician sees how far from fitting it is (and whether a smaller margin would do).
     const radius = (analysis.minClearanceMm ?? -Infinity) + path.diameterMm / 2;
-    const widest = analysis.maxDiameterMm > 0
-      ? `the widest tool that fits this axis is ${analysis.maxDiameterMm.toFixed(1)} mm`
-      : `no tool fits this axis with that margin: its clearance radius is ${Math.max(0, radius).toFixed(1)} mm`;
-    notes.push(`${path.name}: no corridor fits a ${path.diameterMm} mm ${path.kind} with a ${analysis.marginMm} mm margin; ${widest}`);
+    const widest =
+      analysis.maxDiameterMm > 0
+        ? `the widest tool that fits this axis is ${analysis.maxDiameterMm.toFixed(1)} mm`
+        : `no tool fits this axis with that margin: its clearance radius is ${Math.max(0, radius).toFixed(1)} mm`;
+    notes.push(
+      `${path.name}: no corridor fits a ${path.diameterMm} mm ${path.kind} ` +
+        `with a ${analysis.marginMm} mm margin; ${widest}`,
+    );
   }
   if ((path.kind === 'screw' || path.kind === 'guidepin') && analysis.cortexEntry) {
     const order = lengthToOrder(analysis.boneToBoneMm, catalogue ?? steppedCatalogue());
@@ -158,12 +176,17 @@ function finish(
       // Thread in bone on each side: the ordered screw from the entry cortex, split at the midline plane.
       const e = analysis.cortexEntry;
       const L = analysis.lengthMm;
-      const u = [(path.target[0] - path.entry[0]) / L, (path.target[1] - path.entry[1]) / L, (path.target[2] - path.entry[2]) / L];
+      const u = [
+        (path.target[0] - path.entry[0]) / L,
+        (path.target[1] - path.entry[1]) / L,
+        (path.target[2] - path.entry[2]) / L,
+      ];
       const tEntry = (e[0] - path.entry[0]) * u[0] + (e[1] - path.entry[1]) * u[1] + (e[2] - path.entry[2]) * u[2];
       const tMid = Math.abs(u[0]) > 1e-9 ? (midlineX - path.entry[0]) / u[0] : tEntry + order / 2;
       const sp = map.structures.spacing;
       const step = Math.min(sp[0], sp[1], sp[2]) / 4;
-      let a = 0, b = 0;
+      let a = 0,
+        b = 0;
       for (let t = tEntry + step / 2; t < tEntry + order; t += step) {
         const q: Point3 = [path.entry[0] + t * u[0], path.entry[1] + t * u[1], path.entry[2] + t * u[2]];
         const inBone = codeAt(map, q) === 0;
@@ -188,18 +211,25 @@ export function planTransSacral(map: CorridorMap, options: TransSacralOptions): 
   const walkStep = h / 2;
   const cortexZone = Math.max(tool.diameterMm, 3);
   // The lateral reach the axis must have: most of the envelope's half-width on a level line through the seed.
-  let minHalf = options.minHalfSpanMm;
-  if (minHalf === undefined) {
+  let halfSpan = options.minHalfSpanMm;
+  if (halfSpan === undefined) {
     // The farthest bone on a level line through the seed, on each side: the lateral iliac cortices.
-    let far0 = 0, far1 = 0;
+    let far0 = 0,
+      far1 = 0;
     for (let t = 0; t < 300; t += walkStep) {
       if (codeAt(map, [xm + t, options.seed[1], options.seed[2]]) !== OUTSIDE) far1 = t;
       if (codeAt(map, [xm - t, options.seed[1], options.seed[2]]) !== OUTSIDE) far0 = t;
     }
-    if (!(far0 > 0 && far1 > 0)) throw new PlanError(`no bone on either side of the seed (${options.seed.map((x) => x.toFixed(1)).join(', ')})`, options.id);
-    minHalf = 0.8 * Math.min(far0, far1);
+    if (!(far0 > 0 && far1 > 0))
+      throw new PlanError(
+        `no bone on either side of the seed (${options.seed.map((x) => x.toFixed(1)).join(', ')})`,
+        options.id,
+      );
+    halfSpan = 0.8 * Math.min(far0, far1);
   }
-  const y0 = options.seed[1], z0 = options.seed[2];
+  const minHalf = halfSpan;
+  const y0 = options.seed[1],
+    z0 = options.seed[2];
   const line = (x: number[]) => {
     const p: Point3 = [xm, y0 + x[0], z0 + x[1]];
     const d = normalize3(1, x[2], x[3]);
@@ -213,8 +243,9 @@ export function planTransSacral(map: CorridorMap, options: TransSacralOptions): 
     const run = envelopeRun(map, p, d, walkStep, 400);
     if (!run) return 100 + penalty + sampleTrilinear(map.depth, p, 50);
     // Both ends must reach the ilia: penalize the shortfall of the lateral reach (in x).
-    const reachL = run.t1 * d[0], reachR = -run.t0 * d[0];
-    penalty += Math.max(0, minHalf! - reachL) + Math.max(0, minHalf! - reachR);
+    const reachL = run.t1 * d[0],
+      reachR = -run.t0 * d[0];
+    penalty += Math.max(0, minHalf - reachL) + Math.max(0, minHalf - reachR);
     const prof = axisClearance(map, p, d, run.t0 + cortexZone, run.t1 - cortexZone, h / 2);
     return -(prof.min + 0.02 * prof.mean) + penalty;
   };
@@ -233,7 +264,12 @@ export function planTransSacral(map: CorridorMap, options: TransSacralOptions): 
     if (starts.length >= 6) break;
     if (starts.every((t) => Math.hypot(t[0] - s.x[0], t[1] - s.x[1]) > 2 * scanStep)) starts.push(s.x);
   }
-  const best = multistart(objective, starts, { initialStep: [scanStep, scanStep, 0.08, 0.08], xTolerance: 0.02, fTolerance: 1e-4, maxEvaluations: 600 });
+  const best = multistart(objective, starts, {
+    initialStep: [scanStep, scanStep, 0.08, 0.08],
+    xTolerance: 0.02,
+    fTolerance: 1e-4,
+    maxEvaluations: 600,
+  });
   const { p, d } = line(best.x);
   const run = envelopeRun(map, p, d, walkStep, 400);
   if (!run) throw new PlanError('no axis through bone was found near the seed', options.id);
@@ -250,7 +286,14 @@ export function planTransSacral(map: CorridorMap, options: TransSacralOptions): 
     entry: fromRight ? right : left,
     target: fromRight ? left : right,
   };
-  return finish(map, path, { marginMm: options.marginMm, cortexZoneMm: cortexZone }, scored.length + best.evaluations, options.catalogue, xm);
+  return finish(
+    map,
+    path,
+    { marginMm: options.marginMm, cortexZoneMm: cortexZone },
+    scored.length + best.evaluations,
+    options.catalogue,
+    xm,
+  );
 }
 
 export interface AlarOptions {
@@ -319,9 +362,14 @@ export function planAlar(map: CorridorMap, options: AlarOptions): AutoPathResult
   const c0 = [l[1] * a[2] - l[2] * a[1], l[2] * a[0] - l[0] * a[2], l[0] * a[1] - l[1] * a[0]];
   const c: Point3 = c0[2] >= 0 ? normalize3(c0[0], c0[1], c0[2]) : normalize3(-c0[0], -c0[1], -c0[2]);
   const line = (x: number[]) => {
-    const ox = s * x[0], dx = s * x[2];
+    const ox = s * x[0],
+      dx = s * x[2];
     const p: Point3 = [sx + ox * l[0] + x[1] * c[0], sy + ox * l[1] + x[1] * c[1], sz + ox * l[2] + x[1] * c[2]];
-    const d = normalize3(dx * l[0] + a[0] + x[3] * c[0], dx * l[1] + a[1] + x[3] * c[1], dx * l[2] + a[2] + x[3] * c[2]);
+    const d = normalize3(
+      dx * l[0] + a[0] + x[3] * c[0],
+      dx * l[1] + a[1] + x[3] * c[1],
+      dx * l[2] + a[2] + x[3] * c[2],
+    );
     return { p, d };
   };
   const geometry = (x: number[]) => {
@@ -345,42 +393,53 @@ export function planAlar(map: CorridorMap, options: AlarOptions): AutoPathResult
    * that moves smoothly with the anatomy and the seed. 'clearance': clearance first (full credit up to
    * need + 1 mm), then length, for an ala too narrow for the first to find a path that fits.
    */
-  const objectiveFor = (minCranial: number, kind: 'central' | 'clearance') => (x: number[]): number => {
-    let penalty = 0;
-    for (let a = 0; a < 2; a++) penalty += Math.max(0, Math.abs(x[a]) - search);
-    // Lateral slope from -0.2 (a little medial) to 0.6: the sacroiliac joint runs laterally as it goes
-    // forward, so an axis aimed medially from a lateral entry would start in the ilium and cross it.
-    penalty += 50 * Math.max(0, x[2] - 0.6) + 50 * Math.max(0, -0.2 - x[2]);
-    penalty += 50 * Math.max(0, x[3] - 3) + 50 * Math.max(0, minCranial - x[3]);
-    const g = geometry(x);
-    if (!g) return 100 + penalty + sampleTrilinear(map.depth, line(x).p, 50);
-    const len = g.tEnd - g.t0;
-    if (len < 3 * cortexZone) return 50 + penalty - len;
-    const prof = axisClearance(map, g.p, g.d, g.t0 + cortexZone, g.tEnd, h / 2, ALAR_CLEARANCE_CAP_MM);
-    penalty += Math.max(0, minLength - len);
-    if (kind === 'clearance') return -(10 * Math.min(prof.min, need + 1) + 0.05 * len + 0.02 * prof.mean) + penalty;
-    // The shortfall is measured past the entry: within `need` of the cortex zone the distance to the
-    // posterior surface, a voxel staircase, decides it, and the search would chase its steps.
-    const deep = axisClearance(map, g.p, g.d, g.t0 + cortexZone + need, g.tEnd, h / 2);
-    penalty += SHORTFALL_COST * Math.max(0, need - deep.min);
-    penalty += SEED_PULL * (x[0] * x[0] + x[1] * x[1]) + LATERAL_PULL * x[2] * x[2];
-    const meanCapped = prof.capped / Math.max(1e-9, g.tEnd - g.t0 - cortexZone);
-    return -(len + CENTRAL_WEIGHT * meanCapped) + penalty;
-  };
+  const objectiveFor =
+    (minCranial: number, kind: 'central' | 'clearance') =>
+    (x: number[]): number => {
+      let penalty = 0;
+      for (let a = 0; a < 2; a++) penalty += Math.max(0, Math.abs(x[a]) - search);
+      // Lateral slope from -0.2 (a little medial) to 0.6: the sacroiliac joint runs laterally as it goes
+      // forward, so an axis aimed medially from a lateral entry would start in the ilium and cross it.
+      penalty += 50 * Math.max(0, x[2] - 0.6) + 50 * Math.max(0, -0.2 - x[2]);
+      penalty += 50 * Math.max(0, x[3] - 3) + 50 * Math.max(0, minCranial - x[3]);
+      const g = geometry(x);
+      if (!g) return 100 + penalty + sampleTrilinear(map.depth, line(x).p, 50);
+      const len = g.tEnd - g.t0;
+      if (len < 3 * cortexZone) return 50 + penalty - len;
+      const prof = axisClearance(map, g.p, g.d, g.t0 + cortexZone, g.tEnd, h / 2, ALAR_CLEARANCE_CAP_MM);
+      penalty += Math.max(0, minLength - len);
+      if (kind === 'clearance') return -(10 * Math.min(prof.min, need + 1) + 0.05 * len + 0.02 * prof.mean) + penalty;
+      // The shortfall is measured past the entry: within `need` of the cortex zone the distance to the
+      // posterior surface, a voxel staircase, decides it, and the search would chase its steps.
+      const deep = axisClearance(map, g.p, g.d, g.t0 + cortexZone + need, g.tEnd, h / 2);
+      penalty += SHORTFALL_COST * Math.max(0, need - deep.min);
+      penalty += SEED_PULL * (x[0] * x[0] + x[1] * x[1]) + LATERAL_PULL * x[2] * x[2];
+      const meanCapped = prof.capped / Math.max(1e-9, g.tEnd - g.t0 - cortexZone);
+      return -(len + CENTRAL_WEIGHT * meanCapped) + penalty;
+    };
   const search1 = (minCranial: number, slopes: number[], kind: 'central' | 'clearance') => {
     const objective = objectiveFor(minCranial, kind);
     const starts: number[][] = [];
     // A scan of the crossing point and both slopes; the best few (2 mm apart at least) start local searches.
-    const grid = (lo: number, hi: number, st: number) => Array.from({ length: Math.round((hi - lo) / st) + 1 }, (_, i) => lo + i * st);
+    const grid = (lo: number, hi: number, st: number) =>
+      Array.from({ length: Math.round((hi - lo) / st) + 1 }, (_, i) => lo + i * st);
     const cross = grid(-search, search, 2);
-    for (const dx of cross) for (const dz of cross) for (const lx of grid(-0.2, 0.4, 0.2)) for (const cz of slopes) starts.push([dx, dz, lx, cz]);
+    for (const dx of cross)
+      for (const dz of cross)
+        for (const lx of grid(-0.2, 0.4, 0.2)) for (const cz of slopes) starts.push([dx, dz, lx, cz]);
     const ranked = starts.map((x) => ({ x, f: objective(x) })).sort((a, b) => a.f - b.f);
     const scored: number[][] = [];
     for (const r of ranked) {
       if (scored.length >= 6) break;
-      if (scored.every((q) => Math.hypot(q[0] - r.x[0], q[1] - r.x[1]) > 2 || Math.abs(q[3] - r.x[3]) > 0.3)) scored.push(r.x);
+      if (scored.every((q) => Math.hypot(q[0] - r.x[0], q[1] - r.x[1]) > 2 || Math.abs(q[3] - r.x[3]) > 0.3))
+        scored.push(r.x);
     }
-    const r = multistart(objective, scored, { initialStep: [2, 2, 0.1, 0.25], xTolerance: 0.02, fTolerance: 1e-4, maxEvaluations: 500 });
+    const r = multistart(objective, scored, {
+      initialStep: [2, 2, 0.1, 0.25],
+      xTolerance: 0.02,
+      fTolerance: 1e-4,
+      maxEvaluations: 500,
+    });
     return { runs: r.runs, evaluations: starts.length + r.evaluations };
   };
   const pathOf = (x: number[]): PlanPath | null => {
@@ -402,9 +461,13 @@ export function planAlar(map: CorridorMap, options: AlarOptions): AutoPathResult
   // for the most central path; with every slope down to perpendicular to a tilted sacrum's dorsal surface
   // (caudal-anterior); then both again with clearance first, for an ala too narrow for the first two.
   const analyzeOptions = { marginMm: margin, cortexZoneMm: cortexZone };
-  const LONG_AXIS = [0, 0.3, 0.6, 1, 1.5, 2.2], ALL = [-1.2, -0.6, 0, 0.6, 1.2, 2];
+  const LONG_AXIS = [0, 0.3, 0.6, 1, 1.5, 2.2],
+    ALL = [-1.2, -0.6, 0, 0.6, 1.2, 2];
   const plans: [number, number[], 'central' | 'clearance'][] = [
-    [0, LONG_AXIS, 'central'], [-1.5, ALL, 'central'], [0, LONG_AXIS, 'clearance'], [-1.5, ALL, 'clearance'],
+    [0, LONG_AXIS, 'central'],
+    [-1.5, ALL, 'central'],
+    [0, LONG_AXIS, 'clearance'],
+    [-1.5, ALL, 'clearance'],
   ];
   type Candidate = { value: number; path: PlanPath; fits: boolean; clearance: number };
   let best: Candidate | null = null;
@@ -419,7 +482,9 @@ export function planAlar(map: CorridorMap, options: AlarOptions): AutoPathResult
       const c: Candidate = { value: r.value, path, fits: a.fits, clearance: a.minClearanceMm ?? -Infinity };
       // Fits first. Two that fit come from the same search (the loop stops after the first search with
       // one): its objective decides. Of two that do not, the one that clears more.
-      const better = !best || (c.fits && !best.fits) ||
+      const better =
+        !best ||
+        (c.fits && !best.fits) ||
         (c.fits && best.fits ? c.value < best.value : !c.fits && !best.fits && c.clearance > best.clearance);
       if (better) best = c;
     }

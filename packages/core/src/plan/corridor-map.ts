@@ -15,7 +15,7 @@ import { squaredDistanceTransform } from '../volume/edt.js';
 import { createVolume, withData, type Volume } from '../volume/volume.js';
 import { crop } from '../volume/resample.js';
 import { patientToIndexContinuous } from '../volume/sample.js';
-import { fillSliceHoles, floodFromBorder, smoothBinomial } from '../volume/morphology.js';
+import { fillSliceHoles, floodFromBorder, maskBoundingBox, smoothBinomial } from '../volume/morphology.js';
 import type { Point3 } from '../math/vec3.js';
 
 export const BONE = 0;
@@ -61,31 +61,6 @@ export interface LabelMapOptions {
   marginMm?: number;
 }
 
-/** Bounding box (voxel indices, inclusive) of voxels for which `keep` is true, grown by margin voxels. */
-function boundingBox(data: ArrayLike<number>, dims: readonly number[], keep: (v: number) => boolean, marginVox: readonly number[]) {
-  const [nx, ny, nz] = dims;
-  const min = [nx, ny, nz], max = [-1, -1, -1];
-  for (let k = 0, o = 0; k < nz; k++) {
-    for (let j = 0; j < ny; j++) {
-      for (let i = 0; i < nx; i++, o++) {
-        if (!keep(data[o])) continue;
-        if (i < min[0]) min[0] = i;
-        if (i > max[0]) max[0] = i;
-        if (j < min[1]) min[1] = j;
-        if (j > max[1]) max[1] = j;
-        if (k < min[2]) min[2] = k;
-        if (k > max[2]) max[2] = k;
-      }
-    }
-  }
-  if (max[0] < 0) return null;
-  for (let a = 0; a < 3; a++) {
-    min[a] = Math.max(0, min[a] - marginVox[a]);
-    max[a] = Math.min(dims[a] - 1, max[a] + marginVox[a]);
-  }
-  return { min, max };
-}
-
 function sqrtInPlace(a: Float64Array): Float64Array {
   for (let i = 0; i < a.length; i++) a[i] = Math.sqrt(a[i]);
   return a;
@@ -102,8 +77,14 @@ export function corridorMapFromStructures(structures: Volume<Uint8Array>, names:
     else notBone[i] = 1;
   }
   const src = structures.meta.source ?? 'corridor map';
-  const clearance = withData(structures, sqrtInPlace(squaredDistanceTransform(bone, structures.dims, structures.spacing, { source: src })));
-  const depth = withData(structures, sqrtInPlace(squaredDistanceTransform(notBone, structures.dims, structures.spacing, { source: src })));
+  const clearance = withData(
+    structures,
+    sqrtInPlace(squaredDistanceTransform(bone, structures.dims, structures.spacing, { source: src })),
+  );
+  const depth = withData(
+    structures,
+    sqrtInPlace(squaredDistanceTransform(notBone, structures.dims, structures.spacing, { source: src })),
+  );
   const sp = structures.spacing;
   return { structures, names, clearance, depth, boundaryOffsetMm: (sp[0] + sp[1] + sp[2]) / 6 };
 }
@@ -114,16 +95,31 @@ export function corridorMapFromStructures(structures: Volume<Uint8Array>, names:
  */
 export function corridorMapFromLabels(labels: Volume, options: LabelMapOptions): CorridorMap {
   const src = labels.meta.source ?? 'labels';
-  if (!options.boneGroups.length || !options.boneGroups.every((g) => g.length > 0)) throw new UsageError('boneGroups must list at least one label per group', src);
+  if (!options.boneGroups.length || !options.boneGroups.every((g) => g.length > 0))
+    throw new UsageError('boneGroups must list at least one label per group', src);
   const lut = new Int16Array(65536).fill(-1); // label -> bone group
-  options.boneGroups.forEach((g, gi) => g.forEach((l) => { lut[l & 0xffff] = gi; }));
+  options.boneGroups.forEach((g, gi) =>
+    g.forEach((l) => {
+      lut[l & 0xffff] = gi;
+    }),
+  );
   const critical = options.critical ?? [];
   const critLut = new Uint8Array(65536);
-  critical.forEach((c, ci) => c.labels.forEach((l) => { critLut[l & 0xffff] = 2 + ci; }));
+  critical.forEach((c, ci) =>
+    c.labels.forEach((l) => {
+      critLut[l & 0xffff] = 2 + ci;
+    }),
+  );
   const isBoneLabel = (v: number) => Number.isInteger(v) && v >= 0 && v < 65536 && lut[v] >= 0;
   const marginMm = options.marginMm ?? 20;
-  const box = boundingBox(labels.data, labels.dims, isBoneLabel, labels.spacing.map((s) => Math.ceil(marginMm / s)));
-  if (!box) throw new UsageError(`no voxel carries any of the bone labels ${options.boneGroups.flat().join(', ')}`, src);
+  const box = maskBoundingBox(
+    labels.data,
+    labels.dims,
+    isBoneLabel,
+    labels.spacing.map((s) => Math.ceil(marginMm / s)),
+  );
+  if (!box)
+    throw new UsageError(`no voxel carries any of the bone labels ${options.boneGroups.flat().join(', ')}`, src);
   const cropped = crop(labels, box.min, box.max);
   const d = cropped.data;
   const n = d.length;
@@ -149,7 +145,12 @@ export function corridorMapFromLabels(labels: Volume, options: LabelMapOptions):
     }
     for (let i = 0; i < n; i++) if (codes[i] === OUTSIDE && near[i] >= 2) codes[i] = BONE;
   }
-  const structures = createVolume({ data: codes, dims: cropped.dims, indexToPatient: cropped.indexToPatient, meta: { source: src } });
+  const structures = createVolume({
+    data: codes,
+    dims: cropped.dims,
+    indexToPatient: cropped.indexToPatient,
+    meta: { source: src },
+  });
   return corridorMapFromStructures(structures, ['bone', 'outside bone', ...critical.map((c) => c.name)]);
 }
 
@@ -190,7 +191,8 @@ export interface IntensityMapOptions {
 /** The index axis whose direction is closest to the patient axis (0 x, 1 y, 2 z). */
 function indexAxisAlong(ct: Volume, patientAxis: number): 0 | 1 | 2 {
   const m = ct.indexToPatient;
-  let best: 0 | 1 | 2 = 0, bestCos = -1;
+  let best: 0 | 1 | 2 = 0,
+    bestCos = -1;
   for (const a of [0, 1, 2] as const) {
     const len = Math.hypot(m[a], m[4 + a], m[8 + a]);
     const c = Math.abs(m[patientAxis * 4 + a]) / len;
@@ -249,7 +251,8 @@ export function boneMaskFromIntensity(ct: Volume, options: IntensityMapOptions =
   const outside = floodFromBorder(open, dims, false, undefined, scratch);
   const filledDilated = new Uint8Array(n);
   for (let i = 0; i < n; i++) filledDilated[i] = outside[i] ? 0 : 1;
-  for (const normal of new Set(normals)) fillSliceHoles(dilated, dims, indexAxisAlong(ct, 'xyz'.indexOf(normal)), filledDilated);
+  for (const normal of new Set(normals))
+    fillSliceHoles(dilated, dims, indexAxisAlong(ct, 'xyz'.indexOf(normal)), filledDilated);
   const toOutside2 = squaredDistanceTransform(filledDilated, dims, ct.spacing, { source: src });
   const filled = dilated; // reused
   for (let i = 0; i < n; i++) filled[i] = toOutside2[i] > seal2 ? 1 : 0;
@@ -267,7 +270,8 @@ export function corridorMapFromIntensity(ct: Volume, options: IntensityMapOption
   let vol = ct;
   if (options.seeds && options.seeds.length) {
     const r = options.seedRadiusMm ?? 120;
-    const min = [Infinity, Infinity, Infinity], max = [-Infinity, -Infinity, -Infinity];
+    const min = [Infinity, Infinity, Infinity],
+      max = [-Infinity, -Infinity, -Infinity];
     const idx = [0, 0, 0];
     for (const s of options.seeds) {
       // Corners of the seed's cube, in index space, bound the crop box.
@@ -288,6 +292,11 @@ export function corridorMapFromIntensity(ct: Volume, options: IntensityMapOption
   const bone = boneMaskFromIntensity(vol, options);
   const codes = new Uint8Array(bone.length);
   for (let i = 0; i < bone.length; i++) codes[i] = bone[i] ? BONE : OUTSIDE;
-  const structures = createVolume({ data: codes, dims: vol.dims, indexToPatient: vol.indexToPatient, meta: { source: ct.meta.source ?? 'CT' } });
+  const structures = createVolume({
+    data: codes,
+    dims: vol.dims,
+    indexToPatient: vol.indexToPatient,
+    meta: { source: ct.meta.source ?? 'CT' },
+  });
   return corridorMapFromStructures(structures, ['bone', 'outside bone']);
 }

@@ -7,7 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { createVolume, type Volume } from '../volume/volume.js';
 import { boneMaskFromIntensity } from './corridor-map.js';
 
-const MUSCLE = 40, MARROW = 40, FAT = -90, CORTEX = 500;
+const MUSCLE = 40,
+  MARROW = 40,
+  FAT = -90,
+  CORTEX = 500;
 const N = 64;
 
 interface Phantom {
@@ -27,45 +30,58 @@ function makePhantom(): Phantom {
   const truth = new Uint8Array(N * N * N);
   const at = (i: number, j: number, k: number) => i + N * (j + N * k);
   const box = (x0: number, x1: number, y0: number, y1: number, z0: number, z1: number) => {
-    for (let k = z0; k <= z1; k++) for (let j = y0; j <= y1; j++) for (let i = x0; i <= x1; i++) {
-      const shell = i === x0 || i === x1 || j === y0 || j === y1 || k === z0 || k === z1;
-      data[at(i, j, k)] = shell ? CORTEX : MARROW;
-      truth[at(i, j, k)] = 1;
-    }
+    for (let k = z0; k <= z1; k++)
+      for (let j = y0; j <= y1; j++)
+        for (let i = x0; i <= x1; i++) {
+          const shell = i === x0 || i === x1 || j === y0 || j === y1 || k === z0 || k === z1;
+          data[at(i, j, k)] = shell ? CORTEX : MARROW;
+          truth[at(i, j, k)] = 1;
+        }
   };
   box(8, 28, 12, 50, 12, 50);
   box(36, 56, 12, 50, 12, 50);
   // Gap in box A's x = 8 face: marrow density where the cortex should be.
   for (let k = 30; k < 32; k++) for (let j = 30; j < 32; j++) data[at(8, j, k)] = MARROW;
   // Canal through box A along z: fat inside radius 3.5, cortex in the ring 3.5-4.5 (inside the box).
-  for (let k = 0; k < N; k++) for (let j = 0; j < N; j++) for (let i = 0; i < N; i++) {
-    const r = Math.hypot(i - 18, j - 40);
-    if (r < 3.5) {
-      data[at(i, j, k)] = FAT;
-      truth[at(i, j, k)] = 0;
-    } else if (r < 4.5 && k >= 12 && k <= 50) {
-      data[at(i, j, k)] = CORTEX;
-      truth[at(i, j, k)] = 1;
-    }
-  }
+  for (let k = 0; k < N; k++)
+    for (let j = 0; j < N; j++)
+      for (let i = 0; i < N; i++) {
+        const r = Math.hypot(i - 18, j - 40);
+        if (r < 3.5) {
+          data[at(i, j, k)] = FAT;
+          truth[at(i, j, k)] = 0;
+        } else if (r < 4.5 && k >= 12 && k <= 50) {
+          data[at(i, j, k)] = CORTEX;
+          truth[at(i, j, k)] = 1;
+        }
+      }
   // Box B: opening in the y = 50 face, and a fat channel from there to the border (y = 63).
-  for (let k = 27; k < 36; k++) for (let i = 42; i < 51; i++) {
-    data[at(i, 50, k)] = MARROW;
-    for (let j = 51; j < N; j++) data[at(i, j, k)] = FAT;
-  }
-  const ct = createVolume({ data, dims: [N, N, N], indexToPatient: Float64Array.from([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]), meta: { source: 'synthetic' } });
+  for (let k = 27; k < 36; k++)
+    for (let i = 42; i < 51; i++) {
+      data[at(i, 50, k)] = MARROW;
+      for (let j = 51; j < N; j++) data[at(i, j, k)] = FAT;
+    }
+  const ct = createVolume({
+    data,
+    dims: [N, N, N],
+    indexToPatient: Float64Array.from([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]),
+    meta: { source: 'synthetic' },
+  });
   return { ct, truth };
 }
 
 /** Agreement of a mask with the truth inside a region given by a predicate on indices. */
 function agreement(mask: Uint8Array, truth: Uint8Array, keep: (i: number, j: number, k: number) => boolean) {
-  let same = 0, total = 0;
-  for (let k = 0; k < N; k++) for (let j = 0; j < N; j++) for (let i = 0; i < N; i++) {
-    if (!keep(i, j, k)) continue;
-    const o = i + N * (j + N * k);
-    total++;
-    if (mask[o] === truth[o]) same++;
-  }
+  let same = 0,
+    total = 0;
+  for (let k = 0; k < N; k++)
+    for (let j = 0; j < N; j++)
+      for (let i = 0; i < N; i++) {
+        if (!keep(i, j, k)) continue;
+        const o = i + N * (j + N * k);
+        total++;
+        if (mask[o] === truth[o]) same++;
+      }
   return same / total;
 }
 
@@ -79,8 +95,9 @@ describe('boneMaskFromIntensity', () => {
   const { ct, truth } = makePhantom();
   const before = ct.data.slice();
 
-  it('a plain threshold keeps only the cortex; the mask fills the marrow behind a sealed gap and keeps the canal out', () => {
-    let plainMarrow = 0, marrow = 0;
+  it('a plain threshold keeps only the cortex; the mask fills marrow behind a sealed gap, not the canal', () => {
+    let plainMarrow = 0,
+      marrow = 0;
     for (let o = 0; o < truth.length; o++) {
       if (!truth[o] || ct.data[o] !== MARROW) continue;
       marrow++;

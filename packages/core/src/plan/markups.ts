@@ -8,10 +8,19 @@
  * the markup's name, "NAME [id, kind, DIAMETER mm]", which survives a save from Slicer.
  */
 import type { Point3 } from '../math/vec3.js';
-import { PLAN_SCHEMA_VERSION, PlanError, validatePath, type Plan, type PlanPath, type PlanVolumeRef, type ToolKind } from './model.js';
+import {
+  PLAN_SCHEMA_VERSION,
+  PlanError,
+  validatePath,
+  type Plan,
+  type PlanPath,
+  type PlanVolumeRef,
+  type ToolKind,
+} from './model.js';
 
 export const SLICER_MARKUPS_SCHEMA =
-  'https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/markups-schema-v1.0.3.json#';
+  'https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/' +
+  'markups-schema-v1.0.3.json#';
 
 function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -31,10 +40,36 @@ export function planToSlicerMarkups(plan: Plan): Record<string, unknown> {
       labelFormat: '%N-%d',
       lastUsedControlPointNumber: 2,
       controlPoints: [
-        { id: '1', label: `${p.id}-entry`, description: 'entry', position: [...p.entry], positionStatus: 'defined', selected: true, locked: false, visibility: true },
-        { id: '2', label: `${p.id}-target`, description: 'target', position: [...p.target], positionStatus: 'defined', selected: true, locked: false, visibility: true },
+        {
+          id: '1',
+          label: `${p.id}-entry`,
+          description: 'entry',
+          position: [...p.entry],
+          positionStatus: 'defined',
+          selected: true,
+          locked: false,
+          visibility: true,
+        },
+        {
+          id: '2',
+          label: `${p.id}-target`,
+          description: 'target',
+          position: [...p.target],
+          positionStatus: 'defined',
+          selected: true,
+          locked: false,
+          visibility: true,
+        },
       ],
-      measurements: [{ name: 'length', enabled: true, value: Math.hypot(p.target[0] - p.entry[0], p.target[1] - p.entry[1], p.target[2] - p.entry[2]), units: 'mm', printFormat: '%-#4.4g%s' }],
+      measurements: [
+        {
+          name: 'length',
+          enabled: true,
+          value: Math.hypot(p.target[0] - p.entry[0], p.target[1] - p.entry[1], p.target[2] - p.entry[2]),
+          units: 'mm',
+          printFormat: '%-#4.4g%s',
+        },
+      ],
       corridor: { id: p.id, name: p.name, kind: p.kind, diameterMm: p.diameterMm },
     })),
   };
@@ -68,7 +103,8 @@ export function slicerMarkupsToPlan(
       throw new PlanError(`not valid JSON: ${(err as Error).message}`, source);
     }
   }
-  if (!isObject(obj) || !Array.isArray(obj.markups)) throw new PlanError('not a Slicer markups file (no "markups" array)', source);
+  if (!isObject(obj) || !Array.isArray(obj.markups))
+    throw new PlanError('not a Slicer markups file (no "markups" array)', source);
   const schema = obj['@schema'];
   if (schema !== undefined && (typeof schema !== 'string' || !/markups-schema-v1\.\d+\.\d+\.json/.test(schema))) {
     throw new PlanError(`unsupported markups schema ${JSON.stringify(schema)}`, source);
@@ -85,14 +121,22 @@ export function slicerMarkupsToPlan(
       return;
     }
     const cs = m.coordinateSystem ?? 'LPS';
-    if (cs !== 'LPS' && cs !== 'RAS') throw new PlanError(`${where}: coordinateSystem ${JSON.stringify(cs)} is neither LPS nor RAS`, source);
+    if (cs !== 'LPS' && cs !== 'RAS')
+      throw new PlanError(`${where}: coordinateSystem ${JSON.stringify(cs)} is neither LPS nor RAS`, source);
     const units = m.coordinateUnits ?? 'mm';
-    const unitName = Array.isArray(units) ? units[0] : units;
-    if (unitName !== 'mm' && unitName !== 'um') throw new PlanError(`${where}: coordinateUnits ${JSON.stringify(units)} not supported`, source);
+    const unitName: unknown = Array.isArray(units) ? units[0] : units;
+    if (unitName !== 'mm' && unitName !== 'um')
+      throw new PlanError(`${where}: coordinateUnits ${JSON.stringify(units)} not supported`, source);
     const toMm = unitName === 'um' ? 1e-3 : 1;
     if (!Array.isArray(m.controlPoints)) throw new PlanError(`${where}: controlPoints missing`, source);
-    const pts = m.controlPoints.filter((c) => isObject(c) && (c.positionStatus === undefined || c.positionStatus === 'defined'));
-    if (pts.length !== 2) throw new PlanError(`${where} ("${name}"): a line needs exactly two defined control points, found ${pts.length}`, source);
+    const pts = m.controlPoints.filter(
+      (c) => isObject(c) && (c.positionStatus === undefined || c.positionStatus === 'defined'),
+    );
+    if (pts.length !== 2)
+      throw new PlanError(
+        `${where} ("${name}"): a line needs exactly two defined control points, found ${pts.length}`,
+        source,
+      );
     const [entry, target] = pts.map((c, i): Point3 => {
       const p = (c as Record<string, unknown>).position;
       if (!Array.isArray(p) || p.length !== 3 || !p.every((v) => typeof v === 'number' && Number.isFinite(v))) {
@@ -104,7 +148,15 @@ export function slicerMarkupsToPlan(
     // Our own properties first, then what the name encodes, then the defaults.
     const c = isObject(m.corridor) ? m.corridor : {};
     const parsed = NAME_RE.exec(name);
-    let id = typeof c.id === 'string' ? c.id : parsed ? parsed[2] : name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 64) || `line-${n + 1}`;
+    let id =
+      typeof c.id === 'string'
+        ? c.id
+        : parsed
+          ? parsed[2]
+          : name
+              .replace(/[^A-Za-z0-9._-]+/g, '-')
+              .replace(/^-+|-+$/g, '')
+              .slice(0, 64) || `line-${n + 1}`;
     if (used.has(id)) id = `${id}-${n + 1}`;
     used.add(id);
     const path = validatePath(
@@ -112,7 +164,8 @@ export function slicerMarkupsToPlan(
         id,
         name: typeof c.name === 'string' ? c.name : parsed ? parsed[1] : name,
         kind: typeof c.kind === 'string' ? c.kind : parsed ? parsed[3] : (defaults.kind ?? 'guidepin'),
-        diameterMm: typeof c.diameterMm === 'number' ? c.diameterMm : parsed ? Number(parsed[4]) : (defaults.diameterMm ?? 2.8),
+        diameterMm:
+          typeof c.diameterMm === 'number' ? c.diameterMm : parsed ? Number(parsed[4]) : (defaults.diameterMm ?? 2.8),
         entry,
         target,
       },

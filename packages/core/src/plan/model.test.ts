@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { defined } from '../test-helpers/defined.js';
 import { mergePlanPaths, parsePlan, planToJson, PlanError, type Plan } from './model.js';
 import { planToSlicerMarkups, slicerMarkupsToPlan } from './markups.js';
 import { lengthToOrder, parseToolSpec, steppedCatalogue } from './tools.js';
@@ -6,32 +7,67 @@ import { indexToPatientFrom } from '../volume/volume.js';
 
 const plan: Plan = {
   schemaVersion: 1,
-  volume: { file: 'ct.nii.gz', indexToPatient: indexToPatientFrom([177.96, -11.32, 94.3], [3, 3, 3], [[-1, 0, 0], [0, -1, 0], [0, 0, 1]]) },
+  volume: {
+    file: 'ct.nii.gz',
+    indexToPatient: indexToPatientFrom(
+      [177.96, -11.32, 94.3],
+      [3, 3, 3],
+      [
+        [-1, 0, 0],
+        [0, -1, 0],
+        [0, 0, 1],
+      ],
+    ),
+  },
   paths: [
-    { id: 's1', name: 'S1 trans-sacral', kind: 'screw', diameterMm: 7.3, entry: [-71.123456789, 12.5, 1003.25], target: [70.987654321, 10.1, 1001.75] },
-    { id: 'alar-left', name: 'Alar left', kind: 'trocar', diameterMm: 3.048, entry: [30.000001, 40.5, 960.2], target: [35.1, -5.3, 1000.9] },
+    {
+      id: 's1',
+      name: 'S1 trans-sacral',
+      kind: 'screw',
+      diameterMm: 7.3,
+      entry: [-71.123456789, 12.5, 1003.25],
+      target: [70.987654321, 10.1, 1001.75],
+    },
+    {
+      id: 'alar-left',
+      name: 'Alar left',
+      kind: 'trocar',
+      diameterMm: 3.048,
+      entry: [30.000001, 40.5, 960.2],
+      target: [35.1, -5.3, 1000.9],
+    },
   ],
 };
 
 describe('plan.json', () => {
   it('merges paths into a plan: same id replaced in place, new ids appended; another geometry refused', () => {
     const s1b = { ...plan.paths[0], entry: [-70, 12, 1003] as [number, number, number] };
-    const s2 = { id: 's2', name: 'S2 trans-sacral', kind: 'screw' as const, diameterMm: 7.3, entry: [-60, 30, 980] as [number, number, number], target: [60, 30, 980] as [number, number, number] };
+    const s2 = {
+      id: 's2',
+      name: 'S2 trans-sacral',
+      kind: 'screw' as const,
+      diameterMm: 7.3,
+      entry: [-60, 30, 980] as [number, number, number],
+      target: [60, 30, 980] as [number, number, number],
+    };
     const m = mergePlanPaths(plan, [s2, s1b], plan.volume.indexToPatient, 'p.json');
     expect(m.paths.map((p) => p.id)).toEqual(['s1', 'alar-left', 's2']);
     expect(m.paths[0].entry).toEqual([-70, 12, 1003]);
     expect(m.paths[1]).toEqual(plan.paths[1]);
     expect(plan.paths[0].entry[0]).toBe(-71.123456789); // the base plan is not modified
-    const shifted = Float64Array.from(plan.volume.indexToPatient!);
+    const shifted = Float64Array.from(defined(plan.volume.indexToPatient, "the plan's indexToPatient"));
     shifted[3] += 0.5;
     expect(() => mergePlanPaths(plan, [s2], shifted, 'p.json')).toThrow(/p\.json: .*another geometry/);
-    expect(mergePlanPaths({ ...plan, volume: { file: 'ct.nii.gz' } }, [s2], shifted, 'p.json').volume.indexToPatient).toEqual(shifted);
+    expect(
+      mergePlanPaths({ ...plan, volume: { file: 'ct.nii.gz' } }, [s2], shifted, 'p.json').volume.indexToPatient,
+    ).toEqual(shifted);
   });
 
   it('round-trips through JSON text unchanged', () => {
     const back = parsePlan(JSON.stringify(planToJson(plan)), 'p.json');
     expect(back.paths).toEqual(plan.paths);
-    expect([...back.volume.indexToPatient!]).toEqual([...plan.volume.indexToPatient!]);
+    const written = defined(plan.volume.indexToPatient, "the plan's indexToPatient");
+    expect([...defined(back.volume.indexToPatient, "the read plan's indexToPatient")]).toEqual([...written]);
     expect(back.volume.file).toBe('ct.nii.gz');
   });
 
@@ -79,10 +115,15 @@ describe('3D Slicer markups (.mrk.json)', () => {
   it('reads a line saved by Slicer in RAS (x and y negated) and keeps tool data encoded in the name', () => {
     // What Slicer writes after a save: its own properties only (our "corridor" object dropped), RAS.
     const slicerDoc = {
-      '@schema': 'https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/markups-schema-v1.0.3.json#',
+      '@schema':
+        'https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/' +
+        'markups-schema-v1.0.3.json#',
       markups: [
         {
-          type: 'Line', coordinateSystem: 'RAS', coordinateUnits: 'mm', name: 'S2 trans-sacral [s2, screw, 7.3 mm]',
+          type: 'Line',
+          coordinateSystem: 'RAS',
+          coordinateUnits: 'mm',
+          name: 'S2 trans-sacral [s2, screw, 7.3 mm]',
           controlPoints: [
             { id: '1', label: 's2-entry', position: [71.5, -12.25, 980.0], positionStatus: 'defined' },
             { id: '2', label: 's2-target', position: [-70.5, -14.0, 979.5], positionStatus: 'defined' },
@@ -94,15 +135,32 @@ describe('3D Slicer markups (.mrk.json)', () => {
     };
     const { plan: p, skipped } = slicerMarkupsToPlan(slicerDoc, 'slicer.mrk.json');
     expect(skipped).toEqual(['F (Fiducial)']);
-    expect(p.paths[0]).toEqual({ id: 's2', name: 'S2 trans-sacral', kind: 'screw', diameterMm: 7.3, entry: [-71.5, 12.25, 980], target: [70.5, 14, 979.5] });
+    expect(p.paths[0]).toEqual({
+      id: 's2',
+      name: 'S2 trans-sacral',
+      kind: 'screw',
+      diameterMm: 7.3,
+      entry: [-71.5, 12.25, 980],
+      target: [70.5, 14, 979.5],
+    });
     // A line drawn in Slicer: LPS by default, id from its name, default kind and diameter.
-    expect(p.paths[1]).toMatchObject({ id: 'my-line', kind: 'guidepin', diameterMm: 2.8, entry: [1, 2, 3], target: [4, 5, 6] });
+    expect(p.paths[1]).toMatchObject({
+      id: 'my-line',
+      kind: 'guidepin',
+      diameterMm: 2.8,
+      entry: [1, 2, 3],
+      target: [4, 5, 6],
+    });
   });
 
   it('rejects files that are not markups, other coordinate systems, and lines without two points', () => {
     expect(() => slicerMarkupsToPlan({ foo: 1 }, 'x.json')).toThrow(/x\.json: not a Slicer markups file/);
-    expect(() => slicerMarkupsToPlan({ markups: [{ type: 'Line', coordinateSystem: 'XYZ', controlPoints: [] }] }, 'x')).toThrow(/neither LPS nor RAS/);
-    expect(() => slicerMarkupsToPlan({ markups: [{ type: 'Line', controlPoints: [{ position: [0, 0, 0] }] }] }, 'x')).toThrow(/exactly two/);
+    expect(() =>
+      slicerMarkupsToPlan({ markups: [{ type: 'Line', coordinateSystem: 'XYZ', controlPoints: [] }] }, 'x'),
+    ).toThrow(/neither LPS nor RAS/);
+    expect(() =>
+      slicerMarkupsToPlan({ markups: [{ type: 'Line', controlPoints: [{ position: [0, 0, 0] }] }] }, 'x'),
+    ).toThrow(/exactly two/);
   });
 });
 

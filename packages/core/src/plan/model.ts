@@ -84,8 +84,12 @@ function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
+function isPoint3(x: unknown): x is Point3 {
+  return Array.isArray(x) && x.length === 3 && x.every((v) => typeof v === 'number' && Number.isFinite(v));
+}
+
 function point(x: unknown, what: string, source: string): Point3 {
-  if (!Array.isArray(x) || x.length !== 3 || !x.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+  if (!isPoint3(x)) {
     throw new PlanError(`${what} must be three finite numbers (LPS mm)`, source);
   }
   return [x[0], x[1], x[2]];
@@ -95,7 +99,8 @@ function point(x: unknown, what: string, source: string): Point3 {
 export function validatePath(p: unknown, where: string, source: string): PlanPath {
   if (!isObject(p)) throw new PlanError(`${where} is not an object`, source);
   const id = p.id;
-  if (typeof id !== 'string' || !ID_RE.test(id)) throw new PlanError(`${where}: id must be 1-64 letters, digits, '.', '_' or '-'`, source);
+  if (typeof id !== 'string' || !ID_RE.test(id))
+    throw new PlanError(`${where}: id must be 1-64 letters, digits, '.', '_' or '-'`, source);
   const at = `path "${id}"`;
   const name = p.name === undefined ? id : p.name;
   if (typeof name !== 'string') throw new PlanError(`${at}: name must be a string`, source);
@@ -134,7 +139,8 @@ export function parsePlan(json: unknown, source = 'plan'): Plan {
   if (!isObject(obj)) throw new PlanError('plan must be a JSON object', source);
   const sv = obj.schemaVersion;
   if (typeof sv !== 'number' || !Number.isInteger(sv)) throw new PlanError('schemaVersion missing', source);
-  if (sv > PLAN_SCHEMA_VERSION) throw new PlanError(`schemaVersion ${sv} is newer than this reader (${PLAN_SCHEMA_VERSION})`, source);
+  if (sv > PLAN_SCHEMA_VERSION)
+    throw new PlanError(`schemaVersion ${sv} is newer than this reader (${PLAN_SCHEMA_VERSION})`, source);
   const vol = obj.volume === undefined ? {} : obj.volume;
   if (!isObject(vol)) throw new PlanError('volume must be an object', source);
   const volume: PlanVolumeRef = {};
@@ -143,12 +149,19 @@ export function parsePlan(json: unknown, source = 'plan'): Plan {
     volume.file = vol.file;
   }
   if (vol.seriesInstanceUid !== undefined) {
-    if (typeof vol.seriesInstanceUid !== 'string') throw new PlanError('volume.seriesInstanceUid must be a string', source);
+    if (typeof vol.seriesInstanceUid !== 'string')
+      throw new PlanError('volume.seriesInstanceUid must be a string', source);
     volume.seriesInstanceUid = vol.seriesInstanceUid;
   }
   if (vol.indexToPatient !== undefined) {
     const rows = vol.indexToPatient;
-    if (!Array.isArray(rows) || rows.length !== 4 || !rows.every((r) => Array.isArray(r) && r.length === 4 && r.every((v) => typeof v === 'number' && Number.isFinite(v)))) {
+    if (
+      !Array.isArray(rows) ||
+      rows.length !== 4 ||
+      !rows.every(
+        (r) => Array.isArray(r) && r.length === 4 && r.every((v) => typeof v === 'number' && Number.isFinite(v)),
+      )
+    ) {
       throw new PlanError('volume.indexToPatient must be 4 rows of 4 finite numbers (row-major)', source);
     }
     volume.indexToPatient = mat4FromRows(rows as number[][]);
@@ -227,13 +240,22 @@ export function pathLengthMm(p: Pick<PlanPath, 'entry' | 'target'>): number {
 /**
  * `base` with `paths` added: a path whose id is already in the plan replaces it in place, the others go at
  * the end. Refuses (PlanError naming `source`) when the two were planned on volumes of different geometry
- * (indexToPatient differing by more than SAME_GEOMETRY_TOLERANCE_MM in any element), where the same LPS points would mean
- * different anatomy. Used to plan a path with other settings and add it to a plan already saved.
+ * (indexToPatient differing by more than SAME_GEOMETRY_TOLERANCE_MM in any element), where the same LPS
+ * points would mean different anatomy. Used to plan a path with other settings and add it to a plan already
+ * saved.
  */
-export function mergePlanPaths(base: Plan, paths: PlanPath[], indexToPatient: ReadonlyMat4 | undefined, source: string): Plan {
+export function mergePlanPaths(
+  base: Plan,
+  paths: PlanPath[],
+  indexToPatient: ReadonlyMat4 | undefined,
+  source: string,
+): Plan {
   const a = base.volume.indexToPatient;
   if (a && indexToPatient && mat4MaxAbsDiff(a, indexToPatient) > SAME_GEOMETRY_TOLERANCE_MM) {
-    throw new PlanError('this plan was made on a volume of another geometry (indexToPatient differs); not adding to it', source);
+    throw new PlanError(
+      'this plan was made on a volume of another geometry (indexToPatient differs); not adding to it',
+      source,
+    );
   }
   const merged = base.paths.map((p) => paths.find((q) => q.id === p.id) ?? p);
   for (const q of paths) if (!base.paths.some((p) => p.id === q.id)) merged.push(q);

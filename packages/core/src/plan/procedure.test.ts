@@ -42,7 +42,11 @@ function numbersIn(x: unknown, out: number[] = []): number[] {
 describe('openPlanningCase and planSacralPaths refuse what does not belong together', () => {
   it('labels on another grid: a GeometryError naming both grids, nothing planned', () => {
     // The same labels cropped by 3 voxels: another patient's segmentation would be as wrong.
-    const other = crop(ph.labels, [3, 3, 3], ph.labels.dims.map((d: number) => d - 1));
+    const other = crop(
+      ph.labels,
+      [3, 3, 3],
+      ph.labels.dims.map((d: number) => d - 1),
+    );
     let err: unknown;
     try {
       openPlanningCase({ ct: ph.ct, labels: other });
@@ -59,14 +63,23 @@ describe('openPlanningCase and planSacralPaths refuse what does not belong toget
   it('labels whose grid is shifted by 2 mm but has the same dims are refused too', () => {
     const m = Float64Array.from(ph.labels.indexToPatient);
     m[3] += 2;
-    const shifted = createVolume({ data: ph.labels.data, dims: ph.labels.dims, indexToPatient: m, meta: { source: 'shifted.nii.gz' } });
-    expect(() => openPlanningCase({ ct: ph.ct, labels: shifted })).toThrow(/shifted\.nii\.gz: the segmentation is not on the CT's grid/);
+    const shifted = createVolume({
+      data: ph.labels.data,
+      dims: ph.labels.dims,
+      indexToPatient: m,
+      meta: { source: 'shifted.nii.gz' },
+    });
+    expect(() => openPlanningCase({ ct: ph.ct, labels: shifted })).toThrow(
+      /shifted\.nii\.gz: the segmentation is not on the CT's grid/,
+    );
   });
 
   it('a seed outside the volume: a GeometryError naming the point and the grid', () => {
     const far: [number, number, number] = [ph.ct.indexToPatient[3] - 500, 0, 0];
     expect(() => planSacralPaths(pc, { paths: ['s1'], seeds: { s1: far } })).toThrow(GeometryError);
-    expect(() => planSacralPaths(pc, { paths: ['s1'], seeds: { s1: far } })).toThrow(new RegExp(`\\(${far[0].toFixed(1)}, 0\\.0, 0\\.0\\)`));
+    expect(() => planSacralPaths(pc, { paths: ['s1'], seeds: { s1: far } })).toThrow(
+      new RegExp(`\\(${far[0].toFixed(1)}, 0\\.0, 0\\.0\\)`),
+    );
   });
 
   it('without labels, a path with no seed is refused with what to do', () => {
@@ -89,13 +102,29 @@ describe('openPlanningCase and planSacralPaths refuse what does not belong toget
 describe('plan, then analyse with defaults', () => {
   it('each path records the margin it was planned with: S1/S2 1 mm, alar 2 mm', () => {
     const m = Object.fromEntries(planned.paths.map((p) => [p.path.id, p.path.marginMm]));
-    expect(m).toEqual({ s1: DEFAULT_MARGIN_MM, s2: DEFAULT_MARGIN_MM, 'alar-left': DEFAULT_ALAR_MARGIN_MM, 'alar-right': DEFAULT_ALAR_MARGIN_MM });
+    expect(m).toEqual({
+      s1: DEFAULT_MARGIN_MM,
+      s2: DEFAULT_MARGIN_MM,
+      'alar-left': DEFAULT_ALAR_MARGIN_MM,
+      'alar-right': DEFAULT_ALAR_MARGIN_MM,
+    });
     for (const p of planned.paths) expect(p.analysis.marginMm).toBe(p.path.marginMm);
   });
 
   it('the saved plan, read back and analysed with no options, gives the same fit, clearance and widest tool', () => {
-    const plan = parsePlan(JSON.stringify(planToJson({ schemaVersion: 1, volume: { indexToPatient: ph.ct.indexToPatient }, paths: planned.paths.map((p) => p.path) })));
-    const again = analyzePlanPaths(openPlanningCase({ ct: ph.ct, labels: ph.labels, anatomy: phantomAnatomy() }), plan.paths);
+    const plan = parsePlan(
+      JSON.stringify(
+        planToJson({
+          schemaVersion: 1,
+          volume: { indexToPatient: ph.ct.indexToPatient },
+          paths: planned.paths.map((p) => p.path),
+        }),
+      ),
+    );
+    const again = analyzePlanPaths(
+      openPlanningCase({ ct: ph.ct, labels: ph.labels, anatomy: phantomAnatomy() }),
+      plan.paths,
+    );
     planned.paths.forEach((p, i) => {
       const a = again[i].analysis;
       expect(a.fits).toBe(p.analysis.fits);
@@ -110,13 +139,23 @@ describe('plan, then analyse with defaults', () => {
     const s1 = planned.paths[0];
     const [r] = analyzePlanPaths(pc, [s1.path], { marginMm: 3 });
     expect(r.analysis.marginMm).toBe(3);
-    expect(r.analysis.maxDiameterMm).toBeCloseTo(Math.max(0, s1.analysis.maxDiameterMm - 2 * (3 - DEFAULT_MARGIN_MM)), 9);
+    expect(r.analysis.maxDiameterMm).toBeCloseTo(
+      Math.max(0, s1.analysis.maxDiameterMm - 2 * (3 - DEFAULT_MARGIN_MM)),
+      9,
+    );
   });
 
   it('no Infinity or NaN in the results, also for a path that never touches bone', () => {
     const c = ph.truth.corridors.S1;
     // 60 mm posterior of the S1 corridor, in soft tissue.
-    const miss: PlanPath = { id: 'miss', name: 'miss', kind: 'needle', diameterMm: 3, entry: [c.entry[0], c.entry[1] + 60, c.entry[2]], target: [c.exit[0], c.exit[1] + 60, c.exit[2]] };
+    const miss: PlanPath = {
+      id: 'miss',
+      name: 'miss',
+      kind: 'needle',
+      diameterMm: 3,
+      entry: [c.entry[0], c.entry[1] + 60, c.entry[2]],
+      target: [c.exit[0], c.exit[1] + 60, c.exit[2]],
+    };
     const [r] = analyzePlanPaths(pc, [miss]);
     expect(r.analysis.minClearanceMm).toBeNull();
     expect(r.analysis.fits).toBe(false);
@@ -141,7 +180,7 @@ describe('alar paths on the phantom at 0.8 mm: mirror images, and steady under s
     alar = planSacralPaths(pc8, { paths: ['alar-left', 'alar-right'] });
   }, 120_000);
 
-  it('left and right mirror each other across the sacrum\'s midsagittal plane within 1 mm and 1 degree', () => {
+  it("left and right mirror each other across the sacrum's midsagittal plane within 1 mm and 1 degree", () => {
     // The plane, independently of the planner: the truth's two alar paths are mirror images by
     // construction, so corresponding points differ along the plane's normal and their mean lies on it
     // (the phantom lies rotated on the table: 2 degrees about z, 1 about y).
@@ -153,8 +192,10 @@ describe('alar paths on the phantom at 0.8 mm: mirror images, and steady under s
       return p.map((x, k) => x - 2 * d * n[k]);
     };
     const [L, R] = alar.paths.map((p) => p.path);
-    const mEntry = mirror(L.entry), mTarget = mirror(L.target);
-    const uM = unit(sub(mTarget, mEntry)), uR = unit(sub(R.target, R.entry));
+    const mEntry = mirror(L.entry),
+      mTarget = mirror(L.target);
+    const uM = unit(sub(mTarget, mEntry)),
+      uR = unit(sub(R.target, R.entry));
     const angleDeg = (Math.acos(Math.min(1, dot(uM, uR))) * 180) / Math.PI;
     expect(angleDeg).toBeLessThan(1); // measured 0.98
     const offLine = (p: readonly number[]) => {
@@ -177,7 +218,14 @@ describe('alar paths on the phantom at 0.8 mm: mirror images, and steady under s
     let worst = 0;
     for (const id of Object.keys(seeds) as ('alar-left' | 'alar-right')[]) {
       const s = id === 'alar-left' ? derived.alarLeft : derived.alarRight;
-      for (const d of [[0.5, 0, 0], [-0.5, 0, 0], [0, 0.5, 0], [0, -0.5, 0], [0, 0, 0.5], [0, 0, -0.5]]) {
+      for (const d of [
+        [0.5, 0, 0],
+        [-0.5, 0, 0],
+        [0, 0.5, 0],
+        [0, -0.5, 0],
+        [0, 0, 0.5],
+        [0, 0, -0.5],
+      ]) {
         const seed = [s[0] + d[0], s[1] + d[1], s[2] + d[2]] as [number, number, number];
         const q = planSacralPaths(pc8, { paths: [id], seeds: { [id]: seed } }).paths[0].path;
         const b = base[id];

@@ -20,15 +20,22 @@ import type { Point3 } from '../math/vec3.js';
 import { patientToIndexContinuous } from '../volume/sample.js';
 import type { Volume } from '../volume/volume.js';
 import { analyzePath, radialScan, type PathAnalysis } from './analyze.js';
-import { detectLabelAnatomy, phantomAnatomy, sacralRegion, totalSegmentatorAnatomy, type LabelAnatomy } from './anatomy.js';
+import {
+  detectLabelAnatomy,
+  phantomAnatomy,
+  sacralRegion,
+  totalSegmentatorAnatomy,
+  type LabelAnatomy,
+} from './anatomy.js';
 import { planAlar, planTransSacral, type AutoPathResult } from './auto.js';
 import { BONE_MASK_PRESET_NAMES, boneMaskPresetOptions, type BoneMaskPresetName } from './bone-mask-presets.js';
+import { DEFAULT_ALAR_MARGIN_MM, DEFAULT_MARGIN_MM, SAME_GEOMETRY_TOLERANCE_MM } from './clinical.js';
 import {
-  DEFAULT_ALAR_MARGIN_MM,
-  DEFAULT_MARGIN_MM,
-  SAME_GEOMETRY_TOLERANCE_MM,
-} from './clinical.js';
-import { corridorMapFromIntensity, corridorMapFromLabels, type CorridorMap, type IntensityMapOptions } from './corridor-map.js';
+  corridorMapFromIntensity,
+  corridorMapFromLabels,
+  type CorridorMap,
+  type IntensityMapOptions,
+} from './corridor-map.js';
 import { PlanError, type Plan, type PlanMapSettings, type PlanPath } from './model.js';
 import { sacralSeedsFromLabels, type SacralSeeds } from './seeds.js';
 import { DEFAULT_TOOLS, steppedCatalogue, type Catalogue, type ToolSpec } from './tools.js';
@@ -86,12 +93,19 @@ export function describeGrid(v: { dims: readonly number[]; indexToPatient: Reado
   const m = v.indexToPatient;
   const sp = [0, 1, 2].map((c) => Math.hypot(m[c], m[4 + c], m[8 + c]));
   const f = (x: number) => (Math.abs(x) < 1e-9 ? '0' : x.toFixed(2).replace(/\.?0+$/, ''));
-  return `${v.dims.join(' x ')} voxels of ${sp.map(f).join(' x ')} mm, first voxel at (${[m[3], m[7], m[11]].map(f).join(', ')}) mm LPS`;
+  const origin = [m[3], m[7], m[11]].map(f).join(', ');
+  return `${v.dims.join(' x ')} voxels of ${sp.map(f).join(' x ')} mm, first voxel at (${origin}) mm LPS`;
 }
 
 /** True when two grids have the same dims and indexToPatient within SAME_GEOMETRY_TOLERANCE_MM. */
-export function sameGrid(a: { dims: readonly number[]; indexToPatient: ReadonlyMat4 }, b: { dims: readonly number[]; indexToPatient: ReadonlyMat4 }): boolean {
-  return a.dims.every((d, i) => d === b.dims[i]) && mat4MaxAbsDiff(a.indexToPatient, b.indexToPatient) <= SAME_GEOMETRY_TOLERANCE_MM;
+export function sameGrid(
+  a: { dims: readonly number[]; indexToPatient: ReadonlyMat4 },
+  b: { dims: readonly number[]; indexToPatient: ReadonlyMat4 },
+): boolean {
+  return (
+    a.dims.every((d, i) => d === b.dims[i]) &&
+    mat4MaxAbsDiff(a.indexToPatient, b.indexToPatient) <= SAME_GEOMETRY_TOLERANCE_MM
+  );
 }
 
 /**
@@ -111,7 +125,8 @@ export function openPlanningCase(init: PlanningCaseInit): PlanningCase {
   const { ct } = init;
   const labels = init.labels ?? null;
   if (labels && !sameGrid(ct, labels)) {
-    const ls = labels.meta.source ?? 'labels', cs = ct.meta.source ?? 'CT';
+    const ls = labels.meta.source ?? 'labels',
+      cs = ct.meta.source ?? 'CT';
     throw new GeometryError(
       `the segmentation is not on the CT's grid: labels ${describeGrid(labels)}; CT (${cs}) ${describeGrid(ct)}. ` +
         'Resample the segmentation onto the CT, or give the segmentation made on this CT',
@@ -151,7 +166,11 @@ function intensityOptions(s: BoneMaskSettings): IntensityMapOptions {
 
 /** Bone mask settings as a path records them (PlanMapSettings), and back. */
 function recordIntensity(s: BoneMaskSettings, cropAround: Point3[]): PlanMapSettings {
-  const out: PlanMapSettings = { source: 'intensity', boneMask: s.preset, cropAround: cropAround.map((p) => [p[0], p[1], p[2]]) };
+  const out: PlanMapSettings = {
+    source: 'intensity',
+    boneMask: s.preset,
+    cropAround: cropAround.map((p) => [p[0], p[1], p[2]]),
+  };
   if (s.cortexHu !== undefined) out.cortexHu = s.cortexHu;
   if (s.sealMm !== undefined) out.sealMm = s.sealMm;
   if (s.softTissueHu !== undefined) out.softTissueHu = s.softTissueHu;
@@ -164,7 +183,13 @@ function settingsFromRecord(m: PlanMapSettings, source: string): BoneMaskSetting
   if (!BONE_MASK_PRESET_NAMES.includes(preset as BoneMaskPresetName)) {
     throw new PlanError(`the plan's bone mask "${preset}" is not one of ${BONE_MASK_PRESET_NAMES.join(', ')}`, source);
   }
-  return { preset: preset as BoneMaskPresetName, cortexHu: m.cortexHu, sealMm: m.sealMm, softTissueHu: m.softTissueHu, slicePlaneNormals: m.slicePlaneNormals };
+  return {
+    preset: preset as BoneMaskPresetName,
+    cortexHu: m.cortexHu,
+    sealMm: m.sealMm,
+    softTissueHu: m.softTissueHu,
+    slicePlaneNormals: m.slicePlaneNormals,
+  };
 }
 
 function inGrid(v: Volume, p: ArrayLike<number>): boolean {
@@ -176,7 +201,13 @@ function inGrid(v: Volume, p: ArrayLike<number>): boolean {
  * The corridor map of the case for these points. Labels: the sacral region (sacralRegion), or the whole
  * segmentation when a point lies outside the region. Intensities: cropped around `cropAround`.
  */
-function caseMap(c: PlanningCase, boneMask: BoneMaskSettings | undefined, points: Point3[], cropAround: Point3[], progress?: ProgressFn): CorridorMap {
+function caseMap(
+  c: PlanningCase,
+  boneMask: BoneMaskSettings | undefined,
+  points: Point3[],
+  cropAround: Point3[],
+  progress?: ProgressFn,
+): CorridorMap {
   if (c.labels && c.anatomy) {
     const anatomy = c.anatomy;
     const labels = c.labels;
@@ -200,7 +231,10 @@ function caseMap(c: PlanningCase, boneMask: BoneMaskSettings | undefined, points
   if (!map) {
     progress?.(0, 1, 'bone from intensities');
     const opts = intensityOptions(settings);
-    map = corridorMapFromIntensity(c.ct, cropAround.length ? { ...opts, seeds: cropAround, seedRadiusMm: INTENSITY_CROP_RADIUS_MM } : opts);
+    map = corridorMapFromIntensity(
+      c.ct,
+      cropAround.length ? { ...opts, seeds: cropAround, seedRadiusMm: INTENSITY_CROP_RADIUS_MM } : opts,
+    );
     // Keep a few: the workstation switches presets back and forth.
     if (c.maps.size >= 4) c.maps.delete(c.maps.keys().next().value as string);
     c.maps.set(key, map);
@@ -224,8 +258,14 @@ const PROFILE_REACH_MM = 15;
  * The clearance profile of a path on a map: in each bin of stepMm along the intraosseous segment, the
  * smallest clearance radius of the forbidden voxels minus the tool radius (radialScan, every voxel).
  */
-export function clearanceProfile(map: CorridorMap, path: PlanPath, analysis: PathAnalysis, stepMm = PROFILE_STEP_MM): ClearanceProfile {
-  const e = path.entry, g = path.target;
+export function clearanceProfile(
+  map: CorridorMap,
+  path: PlanPath,
+  analysis: PathAnalysis,
+  stepMm = PROFILE_STEP_MM,
+): ClearanceProfile {
+  const e = path.entry,
+    g = path.target;
   const L = analysis.lengthMm;
   const u = [(g[0] - e[0]) / L, (g[1] - e[1]) / L, (g[2] - e[2]) / L];
   const dist = (q: Point3 | null) => (q ? Math.hypot(q[0] - e[0], q[1] - e[1], q[2] - e[2]) : NaN);
@@ -235,7 +275,8 @@ export function clearanceProfile(map: CorridorMap, path: PlanPath, analysis: Pat
   const n = Math.max(1, Math.ceil(L / stepMm));
   const out: (number | null)[] = [];
   for (let b = 0; b < n; b++) {
-    const a = b * stepMm, z = Math.min(L, (b + 1) * stepMm);
+    const a = b * stepMm,
+      z = Math.min(L, (b + 1) * stepMm);
     if (z <= t0 || a >= t1) {
       out.push(null); // outside the intraosseous segment: the tool is in soft tissue there by design
       continue;
@@ -315,7 +356,9 @@ function planned(map: CorridorMap, r: AutoPathResult): PlannedPath {
 export function planSacralPaths(c: PlanningCase, options: PlanSacralOptions): SacralPlanResult {
   const ids = [...new Set(options.paths)];
   if (!ids.length) throw new UsageError('no path to plan: name at least one of ' + SACRAL_PATH_IDS.join(', '));
-  for (const id of ids) if (!SACRAL_PATH_IDS.includes(id)) throw new UsageError(`unknown path "${String(id)}" (have ${SACRAL_PATH_IDS.join(', ')})`);
+  for (const id of ids)
+    if (!SACRAL_PATH_IDS.includes(id))
+      throw new UsageError(`unknown path "${String(id)}" (have ${SACRAL_PATH_IDS.join(', ')})`);
   const userSeeds = options.seeds ?? {};
   for (const [id, p] of Object.entries(userSeeds)) {
     if (!SACRAL_PATH_IDS.includes(id as SacralPathId)) throw new UsageError(`seed for an unknown path "${id}"`);
@@ -330,7 +373,11 @@ export function planSacralPaths(c: PlanningCase, options: PlanSacralOptions): Sa
   const catalogue = options.catalogue ?? steppedCatalogue();
   const derived = labelSeeds(c);
   const seedFor = (id: SacralPathId): Point3 => {
-    const s = userSeeds[id] ?? (derived ? { s1: derived.s1, s2: derived.s2, 'alar-left': derived.alarLeft, 'alar-right': derived.alarRight }[id] : undefined);
+    const s =
+      userSeeds[id] ??
+      (derived
+        ? { s1: derived.s1, s2: derived.s2, 'alar-left': derived.alarLeft, 'alar-right': derived.alarRight }[id]
+        : undefined);
     if (!s) {
       const where = id.startsWith('alar') ? 'the ala' : `the ${id.toUpperCase()} body`;
       throw new PlanError(`no segmentation to find the ${id} seed in: give a seed point in ${where} (LPS mm)`, id);
@@ -341,9 +388,10 @@ export function planSacralPaths(c: PlanningCase, options: PlanSacralOptions): Sa
   const progress = options.onProgress;
   checkAborted(options.signal);
   const map = caseMap(c, options.boneMask, seeds, seeds, progress);
-  const record: PlanMapSettings = c.labels && c.anatomy
-    ? { source: 'labels', anatomy: c.anatomy.name }
-    : recordIntensity(options.boneMask ?? { preset: 'standard' }, seeds);
+  const record: PlanMapSettings =
+    c.labels && c.anatomy
+      ? { source: 'labels', anatomy: c.anatomy.name }
+      : recordIntensity(options.boneMask ?? { preset: 'standard' }, seeds);
   // The midline: from the labels, else the user's S1 (or S2) seed, else each trans-sacral seed's own x.
   const midlineX = derived?.midlineX ?? userSeeds.s1?.[0] ?? userSeeds.s2?.[0];
   const out: PlannedPath[] = [];
@@ -358,10 +406,27 @@ export function planSacralPaths(c: PlanningCase, options: PlanSacralOptions): Sa
       // The derived seeds come with a search radius that keeps S1 and S2 apart; a user's seed keeps the
       // default or searchMm (a narrow S2 next to a wide S1 needs a small one, or S2 drifts to S1).
       const searchMm = userSeeds[id] ? options.searchMm : derived?.levelSearchMm;
-      r = planTransSacral(map, { id, name: SACRAL_PATH_NAMES[id], tool: screw, seed, midlineX: midlineX ?? seed[0], searchMm, marginMm: pathMargin, catalogue });
+      r = planTransSacral(map, {
+        id,
+        name: SACRAL_PATH_NAMES[id],
+        tool: screw,
+        seed,
+        midlineX: midlineX ?? seed[0],
+        searchMm,
+        marginMm: pathMargin,
+        catalogue,
+      });
     } else {
       const side = id === 'alar-left' ? 'left' : 'right';
-      r = planAlar(map, { id, name: SACRAL_PATH_NAMES[id], tool: alarTool, side, seed, marginMm: pathMargin, lateralAxis: derived?.lateralAxis });
+      r = planAlar(map, {
+        id,
+        name: SACRAL_PATH_NAMES[id],
+        tool: alarTool,
+        side,
+        seed,
+        marginMm: pathMargin,
+        lateralAxis: derived?.lateralAxis,
+      });
     }
     r.path = { ...r.path, marginMm: pathMargin, map: record };
     out.push(planned(map, r));
@@ -404,7 +469,8 @@ export function checkPlanGrid(c: PlanningCase, plan: Pick<Plan, 'volume'>, sourc
   if (mat4MaxAbsDiff(m, c.ct.indexToPatient) > SAME_GEOMETRY_TOLERANCE_MM) {
     throw new GeometryError(
       `the plan was made on another grid: plan ${describeGrid({ dims: c.ct.dims, indexToPatient: m })}; ` +
-        `CT ${describeGrid(c.ct)} (the plan records no dims: the CT's are shown). Analyse it on the volume it was made on`,
+        `CT ${describeGrid(c.ct)} (the plan records no dims: the CT's are shown). ` +
+        'Analyse it on the volume it was made on',
       source,
     );
   }
@@ -412,8 +478,13 @@ export function checkPlanGrid(c: PlanningCase, plan: Pick<Plan, 'volume'>, sourc
 }
 
 /** Analyse paths on the case, each with its own margin and map settings unless overridden. */
-export function analyzePlanPaths(c: PlanningCase, paths: readonly PlanPath[], options: AnalyzePathsOptions = {}): PathReport[] {
-  if (options.marginMm !== undefined && !(options.marginMm >= 0)) throw new UsageError('the margin must be a non-negative number (mm)');
+export function analyzePlanPaths(
+  c: PlanningCase,
+  paths: readonly PlanPath[],
+  options: AnalyzePathsOptions = {},
+): PathReport[] {
+  if (options.marginMm !== undefined && !(options.marginMm >= 0))
+    throw new UsageError('the margin must be a non-negative number (mm)');
   // Without labels, paths sharing map settings share a map cropped around all their recorded points.
   const groups = new Map<string, { settings?: BoneMaskSettings; crop: Point3[]; idx: number[] }>();
   paths.forEach((p, i) => {
@@ -432,7 +503,8 @@ export function analyzePlanPaths(c: PlanningCase, paths: readonly PlanPath[], op
     const pts = g.idx.flatMap((i) => [paths[i].entry, paths[i].target]);
     let map = caseMap(c, g.settings, pts, dedupe(g.crop), options.onProgress);
     // A path moved beyond the crop it recorded: crop around its points as well.
-    if (!c.labels && !pts.every((p) => inGrid(map.structures, p))) map = caseMap(c, g.settings, pts, dedupe([...g.crop, ...pts]), options.onProgress);
+    if (!c.labels && !pts.every((p) => inGrid(map.structures, p)))
+      map = caseMap(c, g.settings, pts, dedupe([...g.crop, ...pts]), options.onProgress);
     for (const i of g.idx) {
       const marginMm = options.marginMm ?? paths[i].marginMm ?? options.defaultMarginMm;
       const analysis = analyzePath(map, paths[i], { marginMm });

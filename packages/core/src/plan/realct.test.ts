@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
+import { defined } from '../test-helpers/defined.js';
 import { createVolume, type Volume } from '../volume/volume.js';
 import { sampleNearest } from '../volume/sample.js';
 import { corridorMapFromLabels } from './corridor-map.js';
@@ -20,7 +21,8 @@ import type { Point3 } from '../math/vec3.js';
 function sharedData(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let n = 0; n < 8; n++) {
-    if (existsSync(path.join(dir, 'packages')) && existsSync(path.join(dir, 'package.json'))) return path.join(dir, '..', 'shared', 'data');
+    if (existsSync(path.join(dir, 'packages')) && existsSync(path.join(dir, 'package.json')))
+      return path.join(dir, '..', 'shared', 'data');
     dir = path.dirname(dir);
   }
   return path.resolve('..', 'shared', 'data');
@@ -39,7 +41,8 @@ function readLabels(file: string): Volume {
   const n = dims[0] * dims[1] * dims[2];
   const data = b.slice(off, off + n);
   const m = new Float64Array(16);
-  for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) m[r * 4 + c] = dv.getFloat32(280 + (r * 4 + c) * 4, true) * (r < 2 ? -1 : 1);
+  for (let r = 0; r < 3; r++)
+    for (let c = 0; c < 4; c++) m[r * 4 + c] = dv.getFloat32(280 + (r * 4 + c) * 4, true) * (r < 2 ? -1 : 1);
   m[15] = 1;
   return createVolume({ data, dims, indexToPatient: m, meta: { source: file } });
 }
@@ -48,7 +51,10 @@ const file = path.join(sharedData(), 'abdomen-pelvis-ct', 'labels.nii.gz');
 
 describe.skipIf(!existsSync(file))('real CT labels (3 mm)', () => {
   const labels = readLabels(file);
-  const map = corridorMapFromLabels(labels, { boneGroups: [[25, 26], [77], [78]], critical: [{ name: 'spinal canal', labels: [79] }] });
+  const map = corridorMapFromLabels(labels, {
+    boneGroups: [[25, 26], [77], [78]],
+    critical: [{ name: 'spinal canal', labels: [79] }],
+  });
   const seeds = sacralSeedsFromLabels(labels, [25], [26]);
   const screw = { kind: 'screw' as const, diameterMm: 7.3 };
 
@@ -56,7 +62,14 @@ describe.skipIf(!existsSync(file))('real CT labels (3 mm)', () => {
   function labelsAlong(a: Point3, b: Point3): number[] {
     const L = Math.hypot(b[0] - a[0], b[1] - a[1], b[2] - a[2]);
     const out: number[] = [];
-    for (let t = 0; t <= L; t += 0.5) out.push(sampleNearest(labels, [0, 1, 2].map((i) => a[i] + ((b[i] - a[i]) * t) / L), -1));
+    for (let t = 0; t <= L; t += 0.5)
+      out.push(
+        sampleNearest(
+          labels,
+          [0, 1, 2].map((i) => a[i] + ((b[i] - a[i]) * t) / L),
+          -1,
+        ),
+      );
     return out;
   }
 
@@ -64,12 +77,13 @@ describe.skipIf(!existsSync(file))('real CT labels (3 mm)', () => {
     it(`${level}: the automatic path runs from hip to hip inside labels 25/26/77/78 and crosses the midline`, () => {
       const r = planTransSacral(map, { id: level, tool: screw, seed: seeds[level], midlineX: seeds.midlineX });
       const a = r.analysis;
-      expect(a.cortexEntry).not.toBeNull();
-      expect(a.cortexExit).not.toBeNull();
-      const along = labelsAlong(a.cortexEntry!, a.cortexExit!);
+      const entry = defined(a.cortexEntry, 'cortex entry');
+      const exit = defined(a.cortexExit, 'cortex exit');
+      const along = labelsAlong(entry, exit);
       // Inside the bone labels all the way, except joint gaps between two bones (label 0) of at most
       // two voxels (6 mm); never another structure (muscle, vessel, canal).
-      let gap = 0, maxGap = 0;
+      let gap = 0,
+        maxGap = 0;
       for (const l of along) {
         expect([0, 25, 26, 77, 78]).toContain(l);
         gap = l === 0 ? gap + 0.5 : 0;
@@ -77,15 +91,17 @@ describe.skipIf(!existsSync(file))('real CT labels (3 mm)', () => {
       }
       expect(maxGap).toBeLessThanOrEqual(6);
       // Ends in the two hips, through the sacrum.
-      const first = along.find((l) => l !== 0), last = [...along].reverse().find((l) => l !== 0);
+      const first = along.find((l) => l !== 0),
+        last = [...along].reverse().find((l) => l !== 0);
       expect(new Set([first, last])).toEqual(new Set([77, 78]));
       expect(along.some((l) => l === 25 || l === 26)).toBe(true);
       // Crosses the midline: the two cortices lie on opposite sides of it, each at least 40 mm away.
-      expect((a.cortexEntry![0] - seeds.midlineX) * (a.cortexExit![0] - seeds.midlineX)).toBeLessThan(0);
-      expect(Math.min(Math.abs(a.cortexEntry![0] - seeds.midlineX), Math.abs(a.cortexExit![0] - seeds.midlineX))).toBeGreaterThan(40);
+      expect((entry[0] - seeds.midlineX) * (exit[0] - seeds.midlineX)).toBeLessThan(0);
+      expect(Math.min(Math.abs(entry[0] - seeds.midlineX), Math.abs(exit[0] - seeds.midlineX))).toBeGreaterThan(40);
       expect(a.breaches.filter((b) => b.structure === 'spinal canal')).toEqual([]);
-      expect(r.orderLengthMm! % 5).toBe(0);
-      expect(r.orderLengthMm!).toBeLessThanOrEqual(a.boneToBoneMm);
+      const orderLength = defined(r.orderLengthMm, 'order length');
+      expect(orderLength % 5).toBe(0);
+      expect(orderLength).toBeLessThanOrEqual(a.boneToBoneMm);
     });
   }
 
@@ -95,21 +111,32 @@ describe.skipIf(!existsSync(file))('real CT labels (3 mm)', () => {
     const m = labels.indexToPatient;
     const c = [0, 0, 0];
     let n = 0;
-    for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
-      if (labels.data[i + nx * (j + ny * k)] !== 79) continue;
-      const p = [0, 1, 2].map((r) => m[r * 4] * i + m[r * 4 + 1] * j + m[r * 4 + 2] * k + m[r * 4 + 3]);
-      if (Math.abs(p[2] - seeds.s1[2]) > 6) continue;
-      c[0] += p[0]; c[1] += p[1]; c[2] += p[2]; n++;
-    }
+    for (let k = 0; k < nz; k++)
+      for (let j = 0; j < ny; j++)
+        for (let i = 0; i < nx; i++) {
+          if (labels.data[i + nx * (j + ny * k)] !== 79) continue;
+          const p = [0, 1, 2].map((r) => m[r * 4] * i + m[r * 4 + 1] * j + m[r * 4 + 2] * k + m[r * 4 + 3]);
+          if (Math.abs(p[2] - seeds.s1[2]) > 6) continue;
+          c[0] += p[0];
+          c[1] += p[1];
+          c[2] += p[2];
+          n++;
+        }
     expect(n).toBeGreaterThan(0);
     const centre: Point3 = [c[0] / n, c[1] / n, c[2] / n];
-    const a = analyzePath(map, { id: 'bad', name: 'through the canal', ...screw, entry: [centre[0] - 90, centre[1], centre[2]], target: [centre[0] + 90, centre[1], centre[2]] });
+    const a = analyzePath(map, {
+      id: 'bad',
+      name: 'through the canal',
+      ...screw,
+      entry: [centre[0] - 90, centre[1], centre[2]],
+      target: [centre[0] + 90, centre[1], centre[2]],
+    });
     expect(a.fits).toBe(false);
     expect(a.breaches.length).toBeGreaterThan(0);
     expect(a.breaches.some((b) => b.structure === 'spinal canal' || b.structure === 'outside bone')).toBe(true);
   });
 
-  it('planning on the sacral region alone (sacralRegion) gives the same S1 and S2 paths as on the whole segmentation', () => {
+  it('planning on the sacral region alone (sacralRegion) gives the S1 and S2 paths of the whole segmentation', () => {
     const an = totalSegmentatorAnatomy();
     const region = sacralRegion(labels, an.sacrum);
     expect(region.data.length).toBeLessThan(labels.data.length / 2);
@@ -123,18 +150,23 @@ describe.skipIf(!existsSync(file))('real CT labels (3 mm)', () => {
         expect(part.path.entry[k]).toBeCloseTo(whole.path.entry[k], 6);
         expect(part.path.target[k]).toBeCloseTo(whole.path.target[k], 6);
       }
-      expect((part.analysis.minClearanceMm ?? NaN)).toBeCloseTo((whole.analysis.minClearanceMm ?? NaN), 9);
+      expect(part.analysis.minClearanceMm ?? NaN).toBeCloseTo(whole.analysis.minClearanceMm ?? NaN, 9);
     }
   });
 
   for (const side of ['left', 'right'] as const) {
-    it(`alar ${side}: an 11-gauge trocar path of at least 30 mm in the sacrum, on its side, with 2 mm clearance`, () => {
-      const r = planAlar(map, { id: `alar-${side}`, side, tool: { kind: 'trocar', diameterMm: 3.05 }, seed: side === 'left' ? seeds.alarLeft : seeds.alarRight });
+    it(`alar ${side}: an 11-gauge trocar path of >= 30 mm in the sacrum, on its side, with 2 mm clearance`, () => {
+      const r = planAlar(map, {
+        id: `alar-${side}`,
+        side,
+        tool: { kind: 'trocar', diameterMm: 3.05 },
+        seed: side === 'left' ? seeds.alarLeft : seeds.alarRight,
+      });
       const a = r.analysis;
       expect(a.fits).toBe(true);
-      expect((a.minClearanceMm ?? NaN)).toBeGreaterThanOrEqual(2);
+      expect(a.minClearanceMm ?? NaN).toBeGreaterThanOrEqual(2);
       // From the posterior cortex to the tip: sacrum labels (25/26) only, read straight from the labels.
-      const along = labelsAlong(a.cortexEntry!, r.path.target);
+      const along = labelsAlong(defined(a.cortexEntry, 'cortex entry'), r.path.target);
       expect(along.length * 0.5).toBeGreaterThan(30);
       // The first sample may still lie in the cortex voxel's neighbour (within a voxel of the boundary).
       for (const l of along.slice(6)) expect([25, 26]).toContain(l);

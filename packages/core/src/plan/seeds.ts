@@ -66,7 +66,9 @@ function runsAlong(p: Point3, d: Point3, reach: number, step: number, inside: (q
   let start = NaN;
   const q: Point3 = [0, 0, 0];
   for (let t = -reach; t <= reach + 1e-9; t += step) {
-    q[0] = p[0] + t * d[0]; q[1] = p[1] + t * d[1]; q[2] = p[2] + t * d[2];
+    q[0] = p[0] + t * d[0];
+    q[1] = p[1] + t * d[1];
+    q[2] = p[2] + t * d[2];
     const ins = inside(q);
     if (ins && Number.isNaN(start)) start = t;
     if (!ins && !Number.isNaN(start)) {
@@ -96,17 +98,25 @@ function runsAlong(p: Point3, d: Point3, reach: number, step: number, inside: (q
  * sacrum), S2 the sacrum 6-22 mm below S1's caudal end, and the alar seeds lie lateral of the S1/S2
  * junction at 45% of the way from the midline to the sacrum's lateral edge.
  */
-export function sacralSeedsFromLabels(labels: Volume, sacrum: number[], s1OrOptions?: number[] | SacralSeedOptions): SacralSeeds {
+export function sacralSeedsFromLabels(
+  labels: Volume,
+  sacrum: number[],
+  s1OrOptions?: number[] | SacralSeedOptions,
+): SacralSeeds {
   const opts: SacralSeedOptions = Array.isArray(s1OrOptions) ? { s1: s1OrOptions } : (s1OrOptions ?? {});
   const src = labels.meta.source ?? 'labels';
-  const isS = new Uint8Array(65536), isS1 = new Uint8Array(65536), isCanal = new Uint8Array(65536);
+  const isS = new Uint8Array(65536),
+    isS1 = new Uint8Array(65536),
+    isCanal = new Uint8Array(65536);
   // foramen label -> 1 + its index in opts.foramina
   const foramenIndex = new Uint16Array(65536);
   for (const l of sacrum) isS[l & 0xffff] = 1;
   for (const l of opts.s1 ?? []) isS1[l & 0xffff] = 1;
   for (const l of opts.canal ?? []) isCanal[l & 0xffff] = 1;
   const foramina = [...new Set(opts.foramina ?? [])];
-  foramina.forEach((l, i) => { foramenIndex[l & 0xffff] = i + 1; });
+  foramina.forEach((l, i) => {
+    foramenIndex[l & 0xffff] = i + 1;
+  });
   const fStats: LabelStats[] = foramina.map(() => ({ n: 0, sx: 0, sy: 0, sz: 0, xMin: Infinity, xMax: -Infinity }));
   const [nx, ny, nz] = labels.dims;
   const m = labels.indexToPatient;
@@ -114,56 +124,76 @@ export function sacralSeedsFromLabels(labels: Volume, sacrum: number[], s1OrOpti
   // Patient z of every sacral voxel (S1 included): axial extent and the S1 centroid.
   let zTop = -Infinity;
   const c1 = [0, 0, 0];
-  let n1 = 0, zS1Bottom = Infinity;
-  let sacrumSumX = 0, sacrumN = 0;
+  let n1 = 0,
+    zS1Bottom = Infinity;
+  let sacrumSumX = 0,
+    sacrumN = 0;
   const pos = [0, 0, 0];
   const toP = (i: number, j: number, k: number) => {
     for (let r = 0; r < 3; r++) pos[r] = m[r * 4] * i + m[r * 4 + 1] * j + m[r * 4 + 2] * k + m[r * 4 + 3];
     return pos;
   };
-  for (let k = 0, o = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, o++) {
-    const v = d[o];
-    if (!(v >= 0 && v < 65536)) continue;
-    const fi = foramenIndex[v];
-    if (fi) {
-      const p = toP(i, j, k);
-      const st = fStats[fi - 1];
-      st.n++; st.sx += p[0]; st.sy += p[1]; st.sz += p[2];
-      if (p[0] < st.xMin) st.xMin = p[0];
-      if (p[0] > st.xMax) st.xMax = p[0];
-      continue;
-    }
-    if (!isS[v] && !isS1[v]) continue;
-    const p = toP(i, j, k);
-    if (p[2] > zTop) zTop = p[2];
-    sacrumSumX += p[0];
-    sacrumN++;
-    if (isS1[v]) {
-      c1[0] += p[0]; c1[1] += p[1]; c1[2] += p[2]; n1++;
-      if (p[2] < zS1Bottom) zS1Bottom = p[2];
-    }
-  }
+  for (let k = 0, o = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++, o++) {
+        const v = d[o];
+        if (!(v >= 0 && v < 65536)) continue;
+        const fi = foramenIndex[v];
+        if (fi) {
+          const p = toP(i, j, k);
+          const st = fStats[fi - 1];
+          st.n++;
+          st.sx += p[0];
+          st.sy += p[1];
+          st.sz += p[2];
+          if (p[0] < st.xMin) st.xMin = p[0];
+          if (p[0] > st.xMax) st.xMax = p[0];
+          continue;
+        }
+        if (!isS[v] && !isS1[v]) continue;
+        const p = toP(i, j, k);
+        if (p[2] > zTop) zTop = p[2];
+        sacrumSumX += p[0];
+        sacrumN++;
+        if (isS1[v]) {
+          c1[0] += p[0];
+          c1[1] += p[1];
+          c1[2] += p[2];
+          n1++;
+          if (p[2] < zS1Bottom) zS1Bottom = p[2];
+        }
+      }
   if (!Number.isFinite(zTop)) throw new PlanError(`no sacrum label (${sacrum.join(', ')}) in the segmentation`, src);
   const isSacrum = (q: Point3) => {
     const v = sampleNearest(labels, q, -1);
     return v >= 0 && v < 65536 && (isS[v] === 1 || isS1[v] === 1);
   };
-  const fromForamina = foramina.length ? seedsFromForamina(labels, foramina, fStats, sacrumSumX / sacrumN, isSacrum, isCanal) : null;
+  const fromForamina = foramina.length
+    ? seedsFromForamina(labels, foramina, fStats, sacrumSumX / sacrumN, isSacrum, isCanal)
+    : null;
   if (fromForamina) return fromForamina;
 
   const sumSlab = (z0: number, z1: number) => {
     const c = [0, 0, 0];
-    let n = 0, xMin = Infinity, xMax = -Infinity;
-    for (let k = 0, o = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, o++) {
-      const v = d[o];
-      if (!(v >= 0 && v < 65536) || (!isS[v] && !isS1[v])) continue;
-      const p = toP(i, j, k);
-      if (p[2] < z0 || p[2] > z1) continue;
-      c[0] += p[0]; c[1] += p[1]; c[2] += p[2]; n++;
-      if (p[0] < xMin) xMin = p[0];
-      if (p[0] > xMax) xMax = p[0];
-    }
-    if (!n) throw new PlanError(`the sacrum label has no voxels between z = ${z0.toFixed(1)} and ${z1.toFixed(1)} mm`, src);
+    let n = 0,
+      xMin = Infinity,
+      xMax = -Infinity;
+    for (let k = 0, o = 0; k < nz; k++)
+      for (let j = 0; j < ny; j++)
+        for (let i = 0; i < nx; i++, o++) {
+          const v = d[o];
+          if (!(v >= 0 && v < 65536) || (!isS[v] && !isS1[v])) continue;
+          const p = toP(i, j, k);
+          if (p[2] < z0 || p[2] > z1) continue;
+          c[0] += p[0];
+          c[1] += p[1];
+          c[2] += p[2];
+          n++;
+          if (p[0] < xMin) xMin = p[0];
+          if (p[0] > xMax) xMax = p[0];
+        }
+    if (!n)
+      throw new PlanError(`the sacrum label has no voxels between z = ${z0.toFixed(1)} and ${z1.toFixed(1)} mm`, src);
     return { c: [c[0] / n, c[1] / n, c[2] / n] as Point3, xMin, xMax };
   };
   let s1Seed: Point3;
@@ -181,7 +211,16 @@ export function sacralSeedsFromLabels(labels: Volume, sacrum: number[], s1OrOpti
   const frac = 0.45;
   const alarLeft: Point3 = [xm + frac * (junction.xMax - xm), junction.c[1], junction.c[2]];
   const alarRight: Point3 = [xm - frac * (xm - junction.xMin), junction.c[1], junction.c[2]];
-  return { s1: s1Seed, s2: s2.c, midlineX: xm, alarLeft, alarRight, levelSearchMm: levelSearch(s1Seed, s2.c), levelsFrom: n1 > 0 ? 'S1 label' : 'top of the sacrum', lateralAxis: [1, 0, 0] };
+  return {
+    s1: s1Seed,
+    s2: s2.c,
+    midlineX: xm,
+    alarLeft,
+    alarRight,
+    levelSearchMm: levelSearch(s1Seed, s2.c),
+    levelsFrom: n1 > 0 ? 'S1 label' : 'top of the sacrum',
+    lateralAxis: [1, 0, 0],
+  };
 }
 
 /** Distance of t = 0 from a run (0 inside it). */
@@ -203,7 +242,8 @@ function seedsFromForamina(
   isCanal: Uint8Array,
 ): SacralSeeds | null {
   type C = { label: number; c: Point3 };
-  const left: C[] = [], right: C[] = [];
+  const left: C[] = [],
+    right: C[] = [];
   foramina.forEach((label, i) => {
     const st = stats[i];
     if (st.n === 0) return;
@@ -216,7 +256,8 @@ function seedsFromForamina(
   left.sort((a, b) => b.c[2] - a.c[2]);
   right.sort((a, b) => b.c[2] - a.c[2]);
   const mid = (a: Point3, b: Point3): Point3 => [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2];
-  const f1 = mid(left[0].c, right[0].c), f2 = mid(left[1].c, right[1].c);
+  const f1 = mid(left[0].c, right[0].c),
+    f2 = mid(left[1].c, right[1].c);
   const xm = f1[0];
   // Sacral axis (caudal) and anterior direction, in the sagittal plane.
   const sLen = Math.hypot(f2[1] - f1[1], f2[2] - f1[2]);
@@ -247,7 +288,8 @@ function seedsFromForamina(
   };
   const level1: Point3 = [xm, f1[1] - (f2[1] - f1[1]) / 2, f1[2] - (f2[2] - f1[2]) / 2];
   const level2: Point3 = [xm, (f1[1] + f2[1]) / 2, (f1[2] + f2[2]) / 2];
-  const s1 = bodyMiddle(level1), s2 = bodyMiddle(level2);
+  const s1 = bodyMiddle(level1),
+    s2 = bodyMiddle(level2);
   if (!s1 || !s2) return null;
   // Alar seeds: lateral edge of the top two foramina on that side, lateral edge of the sacrum at the S2
   // body seed (gaps up to 10 mm, a foramen's width, are crossed), halfway between.
@@ -260,7 +302,8 @@ function seedsFromForamina(
     return e;
   };
   const meanOf = (side: C[]) => [0, 1, 2].map((k) => (side[0].c[k] + side[1].c[k]) / 2);
-  const ml = meanOf(left), mr = meanOf(right);
+  const ml = meanOf(left),
+    mr = meanOf(right);
   const lr = Math.hypot(ml[0] - mr[0], ml[1] - mr[1], ml[2] - mr[2]);
   const lateralAxis: Point3 = [(ml[0] - mr[0]) / lr, (ml[1] - mr[1]) / lr, (ml[2] - mr[2]) / lr];
   // The anterior direction made normal to the lateral axis: the alar seeds of a sacrum lying rotated on
@@ -288,7 +331,13 @@ function seedsFromForamina(
     return [p[0] + t * a2[0], p[1] + t * a2[1], p[2] + t * a2[2]];
   };
   return {
-    s1, s2, midlineX: xm, alarLeft: alar(1, left), alarRight: alar(-1, right),
-    levelSearchMm: levelSearch(s1, s2), levelsFrom: 'foramina', lateralAxis,
+    s1,
+    s2,
+    midlineX: xm,
+    alarLeft: alar(1, left),
+    alarRight: alar(-1, right),
+    levelSearchMm: levelSearch(s1, s2),
+    levelsFrom: 'foramina',
+    lateralAxis,
   };
 }

@@ -8,8 +8,20 @@ import { MAX_TOOL_DIAMETER_MM } from './clinical.js';
 
 /** Outer diameters (mm) of needle gauges (Stubs / Birmingham wire gauge, ISO 9626 nominal). */
 export const GAUGE_OUTER_DIAMETER_MM: Readonly<Record<number, number>> = {
-  8: 4.191, 10: 3.404, 11: 3.048, 12: 2.769, 13: 2.413, 14: 2.108, 15: 1.829, 16: 1.651, 17: 1.473,
-  18: 1.27, 19: 1.067, 20: 0.908, 21: 0.819, 22: 0.718,
+  8: 4.191,
+  10: 3.404,
+  11: 3.048,
+  12: 2.769,
+  13: 2.413,
+  14: 2.108,
+  15: 1.829,
+  16: 1.651,
+  17: 1.473,
+  18: 1.27,
+  19: 1.067,
+  20: 0.908,
+  21: 0.819,
+  22: 0.718,
 };
 
 export interface ToolSpec {
@@ -35,7 +47,8 @@ export function parseToolSpec(spec: string): ToolSpec {
   const size = Number(m[2]);
   if (m[3] && m[3].toLowerCase() === 'g') {
     const d = GAUGE_OUTER_DIAMETER_MM[size];
-    if (d === undefined) throw new UsageError(`unknown needle gauge ${m[2]}G (known: ${Object.keys(GAUGE_OUTER_DIAMETER_MM).join(', ')})`);
+    if (d === undefined)
+      throw new UsageError(`unknown needle gauge ${m[2]}G (known: ${Object.keys(GAUGE_OUTER_DIAMETER_MM).join(', ')})`);
     return { kind, diameterMm: d };
   }
   if (!(size > 0 && size <= MAX_TOOL_DIAMETER_MM)) {
@@ -51,7 +64,8 @@ export interface Catalogue {
 
 /** A catalogue of lengths from minMm to maxMm in stepMm steps (default 20..200 mm in 5 mm steps). */
 export function steppedCatalogue(stepMm = 5, minMm = 20, maxMm = 200): Catalogue {
-  if (!(stepMm > 0) || !(maxMm >= minMm) || !(minMm > 0)) throw new UsageError(`bad catalogue ${minMm}..${maxMm} step ${stepMm}`);
+  if (!(stepMm > 0) || !(maxMm >= minMm) || !(minMm > 0))
+    throw new UsageError(`bad catalogue ${minMm}..${maxMm} step ${stepMm}`);
   const lengthsMm: number[] = [];
   for (let l = minMm; l <= maxMm + 1e-9; l += stepMm) lengthsMm.push(Math.round(l * 1000) / 1000);
   return { lengthsMm };

@@ -22,11 +22,13 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { defined } from '../test-helpers/defined.js';
 import { sharedData } from '../test-helpers/data.js';
 import { readNifti } from '../io/nifti.js';
 import type { Volume } from '../volume/volume.js';
 import type { Point3 } from '../math/vec3.js';
 import { corridorMapFromIntensity, BONE, type CorridorMap } from './corridor-map.js';
+import type { PathAnalysis } from './analyze.js';
 import { planAlar, planTransSacral, type AutoPathResult } from './auto.js';
 import { boneMaskPresetOptions } from './bone-mask-presets.js';
 
@@ -46,8 +48,14 @@ const SI_JOINT_X = { right: 189, left: 309 };
  * Fat-filled sacral foramina and the sacral canal, located on the slices (axial z = 962 mm: two round
  * fat-density holes; z = 975-985 mm: the canal behind the S1 body, -45 to -60 HU).
  */
-const FORAMINA: Point3[] = [[226, 319, 962], [269, 319, 962]];
-const CANAL: Point3[] = [[246, 312, 981], [246, 316, 975]];
+const FORAMINA: Point3[] = [
+  [226, 319, 962],
+  [269, 319, 962],
+];
+const CANAL: Point3[] = [
+  [246, 312, 981],
+  [246, 316, 975],
+];
 /** Reference soft tissues, same slice: subcutaneous fat (right flank) and the right gluteal muscle. */
 const FAT: Point3 = [66, 296, 981];
 const MUSCLE: Point3 = [141, 321, 981];
@@ -57,7 +65,9 @@ const ALA_MARROW: Point3 = [216, 283, 982];
 /** The CT's HU at the voxel nearest to p (LPS mm), from the volume's own patient-to-index matrix. */
 function hu(ct: Volume, p: ArrayLike<number>): number {
   const m = ct.patientToIndex;
-  const ijk = [0, 1, 2].map((r) => Math.round(m[r * 4] * p[0] + m[r * 4 + 1] * p[1] + m[r * 4 + 2] * p[2] + m[r * 4 + 3]));
+  const ijk = [0, 1, 2].map((r) =>
+    Math.round(m[r * 4] * p[0] + m[r * 4 + 1] * p[1] + m[r * 4 + 2] * p[2] + m[r * 4 + 3]),
+  );
   const [nx, ny, nz] = ct.dims;
   if (ijk.some((v, a) => v < 0 || v >= [nx, ny, nz][a])) return -1024;
   return ct.data[ijk[0] + nx * (ijk[1] + ny * ijk[2])];
@@ -66,7 +76,9 @@ function hu(ct: Volume, p: ArrayLike<number>): number {
 /** Mean HU of a cube of (2 half + 1)^3 voxels around p: 5 x 5 x 5 by default. */
 function roiMean(ct: Volume, p: ArrayLike<number>, half = 2): number {
   let s = 0;
-  for (let dz = -half; dz <= half; dz++) for (let dy = -half; dy <= half; dy++) for (let dx = -half; dx <= half; dx++) s += hu(ct, [p[0] + dx, p[1] + dy, p[2] + dz]);
+  for (let dz = -half; dz <= half; dz++)
+    for (let dy = -half; dy <= half; dy++)
+      for (let dx = -half; dx <= half; dx++) s += hu(ct, [p[0] + dx, p[1] + dy, p[2] + dz]);
   return s / (2 * half + 1) ** 3;
 }
 
@@ -77,6 +89,11 @@ function normalPlane(u: number[]): [number[], number[]] {
   const n1 = Math.hypot(e1[0], e1[1], e1[2]);
   e1 = e1.map((v) => v / n1);
   return [e1, [u[1] * e1[2] - u[2] * e1[1], u[2] * e1[0] - u[0] * e1[2], u[0] * e1[1] - u[1] * e1[0]]];
+}
+
+/** The cortex entry and exit of an analysis, sorted by x. */
+function cortexEnds(a: PathAnalysis): Point3[] {
+  return [defined(a.cortexEntry, 'cortex entry'), defined(a.cortexExit, 'cortex exit')].sort((p, q) => p[0] - q[0]);
 }
 
 /** Where the segment between two ends (sorted by x) crosses the midline plane x = MIDLINE_X. */
@@ -102,7 +119,10 @@ function cylinder(ct: Volume, a: Point3, b: Point3) {
     for (const r of [1.5, 3]) {
       for (let q = 0; q < 8; q++) {
         const th = (q * Math.PI) / 4;
-        const v = hu(ct, [0, 1, 2].map((i) => c[i] + r * (Math.cos(th) * e1[i] + Math.sin(th) * e2[i])));
+        const v = hu(
+          ct,
+          [0, 1, 2].map((i) => c[i] + r * (Math.cos(th) * e1[i] + Math.sin(th) * e2[i])),
+        );
         s += v;
         all.push(v);
       }
@@ -138,7 +158,12 @@ function enclosedByCortex(ct: Volume, p: ArrayLike<number>, u: number[], maxMm: 
     let hit = false;
     for (let t = 0; t <= maxMm && !hit; t += 0.5) {
       for (let o = 0; o < 27 && !hit; o++) {
-        hit = hu(ct, [p[0] + t * d[0] + (o % 3) - 1, p[1] + t * d[1] + (Math.floor(o / 3) % 3) - 1, p[2] + t * d[2] + Math.floor(o / 9) - 1]) >= 200;
+        hit =
+          hu(ct, [
+            p[0] + t * d[0] + (o % 3) - 1,
+            p[1] + t * d[1] + (Math.floor(o / 3) % 3) - 1,
+            p[2] + t * d[2] + Math.floor(o / 9) - 1,
+          ]) >= 200;
       }
     }
     if (!hit) return false;
@@ -149,7 +174,9 @@ function enclosedByCortex(ct: Volume, p: ArrayLike<number>, u: number[], maxMm: 
 function codeAt(map: CorridorMap, p: Point3): number {
   const v = map.structures;
   const m = v.patientToIndex;
-  const ijk = [0, 1, 2].map((r) => Math.round(m[r * 4] * p[0] + m[r * 4 + 1] * p[1] + m[r * 4 + 2] * p[2] + m[r * 4 + 3]));
+  const ijk = [0, 1, 2].map((r) =>
+    Math.round(m[r * 4] * p[0] + m[r * 4 + 1] * p[1] + m[r * 4 + 2] * p[2] + m[r * 4 + 3]),
+  );
   return v.data[ijk[0] + v.dims[0] * (ijk[1] + v.dims[1] * ijk[2])];
 }
 
@@ -182,8 +209,16 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
     const last = cylinder(ct, [ends[1][0] - 4, ends[1][1], ends[1][2]], ends[1]).all;
     expect(Math.max(...first)).toBeGreaterThan(300);
     expect(Math.max(...last)).toBeGreaterThan(300);
-    const beyondR = cylinder(ct, [ends[0][0] - 6, ends[0][1], ends[0][2]], [ends[0][0] - 2, ends[0][1], ends[0][2]]).all;
-    const beyondL = cylinder(ct, [ends[1][0] + 2, ends[1][1], ends[1][2]], [ends[1][0] + 6, ends[1][1], ends[1][2]]).all;
+    const beyondR = cylinder(
+      ct,
+      [ends[0][0] - 6, ends[0][1], ends[0][2]],
+      [ends[0][0] - 2, ends[0][1], ends[0][2]],
+    ).all;
+    const beyondL = cylinder(
+      ct,
+      [ends[1][0] + 2, ends[1][1], ends[1][2]],
+      [ends[1][0] + 6, ends[1][1], ends[1][2]],
+    ).all;
     expect(mean(beyondR)).toBeLessThan(100);
     expect(mean(beyondL)).toBeLessThan(100);
   }
@@ -227,12 +262,15 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
   it('the mask counts the cancellous interior as bone and keeps canal and foramina out', () => {
     // A plain threshold at the cortex level (200 HU) calls the alar marrow soft tissue: fewer than 1 in 10
     // voxels of a 5 mm cube reach it. The filled mask calls the whole cube bone.
-    let plain = 0, filled = 0;
-    for (let dz = -2; dz <= 2; dz++) for (let dy = -2; dy <= 2; dy++) for (let dx = -2; dx <= 2; dx++) {
-      const p: Point3 = [ALA_MARROW[0] + dx, ALA_MARROW[1] + dy, ALA_MARROW[2] + dz];
-      if (hu(ct, p) >= 200) plain++;
-      if (codeAt(map, p) === BONE) filled++;
-    }
+    let plain = 0,
+      filled = 0;
+    for (let dz = -2; dz <= 2; dz++)
+      for (let dy = -2; dy <= 2; dy++)
+        for (let dx = -2; dx <= 2; dx++) {
+          const p: Point3 = [ALA_MARROW[0] + dx, ALA_MARROW[1] + dy, ALA_MARROW[2] + dz];
+          if (hu(ct, p) >= 200) plain++;
+          if (codeAt(map, p) === BONE) filled++;
+        }
     expect(plain).toBeLessThan(13);
     expect(filled).toBe(125);
     for (const p of [...FORAMINA, ...CANAL, FAT, MUSCLE]) expect(codeAt(map, p)).not.toBe(BONE);
@@ -240,9 +278,7 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
 
   it('S1: ilium to ilium through the sacral body, bone density along its whole length', () => {
     const a = s1.analysis;
-    expect(a.cortexEntry).not.toBeNull();
-    expect(a.cortexExit).not.toBeNull();
-    const ends = [a.cortexEntry!, a.cortexExit!].sort((p, q) => p[0] - q[0]);
+    const ends = cortexEnds(a);
     // Both ends lateral to the sacroiliac joints (in the ilia), on opposite sides of the midline.
     expect(ends[0][0]).toBeLessThan(SI_JOINT_X.right - 10);
     expect(ends[1][0]).toBeGreaterThan(SI_JOINT_X.left + 10);
@@ -256,14 +292,12 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
     expect(cyl.all.filter((v) => v >= 200).length / cyl.all.length).toBeLessThan(0.5);
     expect(a.boneToBoneMm).toBeGreaterThan(150);
     expect(a.breaches).toEqual([]);
-    expect((a.minClearanceMm ?? NaN)).toBeGreaterThan(0);
+    expect(a.minClearanceMm ?? NaN).toBeGreaterThan(0);
   });
 
   it('S2: ilium to ilium through the S2 body, bone density along its whole length; no room for a 7.3 mm screw', () => {
     const a = s2.analysis;
-    expect(a.cortexEntry).not.toBeNull();
-    expect(a.cortexExit).not.toBeNull();
-    const ends = [a.cortexEntry!, a.cortexExit!].sort((p, q) => p[0] - q[0]);
+    const ends = cortexEnds(a);
     // In the ilia: beyond the sacroiliac joints (the sacrum narrows caudally, so the joints at S2 lie no
     // farther out than those measured at S1), each end at the lateral iliac cortex.
     expect(ends[0][0]).toBeLessThan(SI_JOINT_X.right - 5);
@@ -272,7 +306,7 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
     // At the S2 level: where it crosses the midline, near the S2 body's centre and well caudal to the S1
     // axis (the sacrum is steep here: S2 lies behind and below S1), in bone.
     const mid = midlineCrossing(ends);
-    const mid1 = midlineCrossing([s1.analysis.cortexEntry!, s1.analysis.cortexExit!].sort((p, q) => p[0] - q[0]));
+    const mid1 = midlineCrossing(cortexEnds(s1.analysis));
     expect(Math.hypot(mid[1] - S2_SEED[1], mid[2] - S2_SEED[2])).toBeLessThan(10);
     expect(mid1[2] - mid[2]).toBeGreaterThan(12);
     expect(Math.hypot(mid[1] - mid1[1], mid[2] - mid1[2])).toBeGreaterThan(20);
@@ -299,7 +333,7 @@ describe.skipIf(!existsSync(file))('real CT at 1 mm, intensities only (Visible H
     // says that no 7.3 mm screw fits and how much room the axis has.
     expect(a.fits).toBe(false);
     expect(a.maxDiameterMm).toBeLessThan(screw.diameterMm);
-    expect((a.minClearanceMm ?? NaN)).toBeLessThan(0);
+    expect(a.minClearanceMm ?? NaN).toBeLessThan(0);
     expect((a.minClearanceMm ?? NaN) + screw.diameterMm / 2).toBeGreaterThan(0);
     expect(s2.notes.join(' ')).toMatch(/no corridor fits a 7.3 mm screw/);
     // Where a 7.3 mm screw would leave the bone: at the foramina found on the slices (FORAMINA), one on

@@ -8,17 +8,21 @@ import { uniformSource as rng } from '../math/random.js';
 function bruteForce(mask: Uint8Array, dims: Dims3, sp: number[]): Float64Array {
   const [nx, ny, nz] = dims;
   const bg: number[][] = [];
-  for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
-    if (mask[i + nx * (j + ny * k)] === 0) bg.push([i * sp[0], j * sp[1], k * sp[2]]);
-  }
+  for (let k = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++) {
+        if (mask[i + nx * (j + ny * k)] === 0) bg.push([i * sp[0], j * sp[1], k * sp[2]]);
+      }
   const out = new Float64Array(mask.length);
-  for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
-    const o = i + nx * (j + ny * k);
-    if (mask[o] === 0) continue;
-    let best = Infinity;
-    for (const b of bg) best = Math.min(best, Math.hypot(i * sp[0] - b[0], j * sp[1] - b[1], k * sp[2] - b[2]));
-    out[o] = best;
-  }
+  for (let k = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++) {
+        const o = i + nx * (j + ny * k);
+        if (mask[o] === 0) continue;
+        let best = Infinity;
+        for (const b of bg) best = Math.min(best, Math.hypot(i * sp[0] - b[0], j * sp[1] - b[1], k * sp[2] - b[2]));
+        out[o] = best;
+      }
   return out;
 }
 
@@ -104,6 +108,8 @@ describe('distanceTransform (exact EDT)', () => {
   });
 
   it('can be cancelled through the progress callback', () => {
-    expect(() => distanceTransform(new Uint8Array(8), [2, 2, 2], [1, 1, 1], { onProgress: () => false })).toThrow(/cancelled/);
+    expect(() => distanceTransform(new Uint8Array(8), [2, 2, 2], [1, 1, 1], { onProgress: () => false })).toThrow(
+      /cancelled/,
+    );
   });
 });

@@ -31,10 +31,12 @@ export type MaskArray = ArrayLike<number>;
 
 function checkArgs(mask: MaskArray, dims: Dims3, spacing: ArrayLike<number>, source: string): number {
   const n = voxelCount(dims, source);
-  if (mask.length !== n) throw new UsageError(`mask holds ${mask.length} values, dimensions ${dims.join(' x ')} need ${n}`, source);
+  if (mask.length !== n)
+    throw new UsageError(`mask holds ${mask.length} values, dimensions ${dims.join(' x ')} need ${n}`, source);
   if (spacing.length !== 3) throw new UsageError('spacing needs three values', source);
   for (let a = 0; a < 3; a++) {
-    if (!(spacing[a] > 0) || !Number.isFinite(spacing[a])) throw new UsageError(`spacing must be positive and finite, got ${spacing[a]}`, source);
+    if (!(spacing[a] > 0) || !Number.isFinite(spacing[a]))
+      throw new UsageError(`spacing must be positive and finite, got ${spacing[a]}`, source);
   }
   return n;
 }
@@ -129,7 +131,9 @@ function edtCore(
 ): Float64Array {
   const n = checkArgs(mask, dims, spacing, source);
   const [nx, ny, nz] = dims;
-  const sx2 = spacing[0] * spacing[0], sy2 = spacing[1] * spacing[1], sz2 = spacing[2] * spacing[2];
+  const sx2 = spacing[0] * spacing[0],
+    sy2 = spacing[1] * spacing[1],
+    sz2 = spacing[2] * spacing[2];
   const out = new Float64Array(n);
   const progress = (fr: number) => {
     if (onProgress && onProgress(fr) === false) throw new UsageError('cancelled', source);

@@ -29,7 +29,9 @@ export function floodFromBorder(
   scratch: FloodScratch = {},
 ): Uint8Array {
   const [nx, ny, nz] = dims;
-  const px = nx + 2, py = ny + 2, pxy = px * py;
+  const px = nx + 2,
+    py = ny + 2,
+    pxy = px * py;
   const pz = planar ? 1 : nz + 2;
   const size = pxy * pz;
   const state = scratch.state && scratch.state.length >= size ? scratch.state : new Uint8Array(size);
@@ -55,12 +57,30 @@ export function floodFromBorder(
   const sk = planar ? px : pxy;
   while (top > 0) {
     const q = stack[--top];
-    if (state[q - 1] === 0) { state[q - 1] = 2; stack[top++] = q - 1; }
-    if (state[q + 1] === 0) { state[q + 1] = 2; stack[top++] = q + 1; }
-    if (state[q - px] === 0) { state[q - px] = 2; stack[top++] = q - px; }
-    if (state[q + px] === 0) { state[q + px] = 2; stack[top++] = q + px; }
-    if (state[q - sk] === 0) { state[q - sk] = 2; stack[top++] = q - sk; }
-    if (state[q + sk] === 0) { state[q + sk] = 2; stack[top++] = q + sk; }
+    if (state[q - 1] === 0) {
+      state[q - 1] = 2;
+      stack[top++] = q - 1;
+    }
+    if (state[q + 1] === 0) {
+      state[q + 1] = 2;
+      stack[top++] = q + 1;
+    }
+    if (state[q - px] === 0) {
+      state[q - px] = 2;
+      stack[top++] = q - px;
+    }
+    if (state[q + px] === 0) {
+      state[q + px] = 2;
+      stack[top++] = q + px;
+    }
+    if (state[q - sk] === 0) {
+      state[q - sk] = 2;
+      stack[top++] = q - sk;
+    }
+    if (state[q + sk] === 0) {
+      state[q + sk] = 2;
+      stack[top++] = q + sk;
+    }
   }
   const reached = out ?? new Uint8Array(nx * ny * nz);
   for (let k = 0, o = 0; k < nz; k++) {
@@ -80,7 +100,10 @@ export function floodFromBorder(
 export function fillSliceHoles(solid: Uint8Array, dims: readonly number[], axis: 0 | 1 | 2, out: Uint8Array): void {
   const strides = [1, dims[0], dims[0] * dims[1]];
   const [ua, va] = axis === 0 ? [1, 2] : axis === 1 ? [0, 2] : [0, 1];
-  const nu = dims[ua], nv = dims[va], su = strides[ua], sv = strides[va];
+  const nu = dims[ua],
+    nv = dims[va],
+    su = strides[ua],
+    sv = strides[va];
   const open = new Uint8Array(nu * nv);
   const reached = new Uint8Array(nu * nv);
   const scratch: FloodScratch = { state: new Uint8Array((nu + 2) * (nv + 2)), stack: new Int32Array(nu * nv) };
@@ -107,13 +130,15 @@ export function smoothBinomial(data: ArrayLike<number>, dims: readonly number[],
   const sxy = nx * ny;
   for (let p = 0; p < passes; p++) {
     for (let axis = 0; axis < 3; axis++) {
-      const st = axis === 0 ? 1 : axis === 1 ? nx : sxy, len = dims[axis];
+      const st = axis === 0 ? 1 : axis === 1 ? nx : sxy,
+        len = dims[axis];
       if (len < 2) continue;
       // Lines along `axis`: start offsets o0, then len samples st apart.
       const lines = n / len;
       for (let l = 0; l < lines; l++) {
         const o0 = axis === 0 ? l * nx : axis === 1 ? (l % nx) + Math.floor(l / nx) * sxy : l;
-        let prev = a[o0], cur = prev;
+        let prev = a[o0],
+          cur = prev;
         for (let c = 0, o = o0; c < len; c++, o += st) {
           const next = c < len - 1 ? a[o + st] : cur;
           b[o] = 0.25 * (prev + next) + 0.5 * cur;
@@ -127,4 +152,35 @@ export function smoothBinomial(data: ArrayLike<number>, dims: readonly number[],
     }
   }
   return a;
+}
+
+/** Bounding box (voxel indices, inclusive) of voxels for which `keep` is true, grown by margin voxels. */
+export function maskBoundingBox(
+  data: ArrayLike<number>,
+  dims: readonly number[],
+  keep: (v: number) => boolean,
+  marginVox: readonly number[],
+) {
+  const [nx, ny, nz] = dims;
+  const min = [nx, ny, nz],
+    max = [-1, -1, -1];
+  for (let k = 0, o = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++, o++) {
+        if (!keep(data[o])) continue;
+        if (i < min[0]) min[0] = i;
+        if (i > max[0]) max[0] = i;
+        if (j < min[1]) min[1] = j;
+        if (j > max[1]) max[1] = j;
+        if (k < min[2]) min[2] = k;
+        if (k > max[2]) max[2] = k;
+      }
+    }
+  }
+  if (max[0] < 0) return null;
+  for (let a = 0; a < 3; a++) {
+    min[a] = Math.max(0, min[a] - marginVox[a]);
+    max[a] = Math.min(dims[a] - 1, max[a] + marginVox[a]);
+  }
+  return { min, max };
 }

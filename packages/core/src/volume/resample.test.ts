@@ -17,7 +17,9 @@ type V3 = [number, number, number];
 function rotationColumns(axis: V3, angle: number): [V3, V3, V3] {
   const n = Math.hypot(...axis);
   const [x, y, z] = axis.map((v) => v / n);
-  const c = Math.cos(angle), s = Math.sin(angle), t = 1 - c;
+  const c = Math.cos(angle),
+    s = Math.sin(angle),
+    t = 1 - c;
   return [
     [t * x * x + c, t * x * y + s * z, t * x * z - s * y],
     [t * x * y - s * z, t * y * y + c, t * y * z + s * x],
@@ -35,11 +37,15 @@ function grid(origin: V3, spacing: V3, dirs: [V3, V3, V3], dims: Dims3) {
   /** Continuous index of p: the directions are orthonormal, so index_a = dirs[a] . (p - origin) / spacing[a]. */
   const index = (p: V3): V3 =>
     [0, 1, 2].map((a) => dirs[a].reduce((sum, d, r) => sum + d * (p[r] - origin[r]), 0) / spacing[a]) as V3;
-  const det = spacing[0] * spacing[1] * spacing[2] * Math.sign(
-    dirs[0][0] * (dirs[1][1] * dirs[2][2] - dirs[2][1] * dirs[1][2]) -
-    dirs[1][0] * (dirs[0][1] * dirs[2][2] - dirs[2][1] * dirs[0][2]) +
-    dirs[2][0] * (dirs[0][1] * dirs[1][2] - dirs[1][1] * dirs[0][2]),
-  );
+  const det =
+    spacing[0] *
+    spacing[1] *
+    spacing[2] *
+    Math.sign(
+      dirs[0][0] * (dirs[1][1] * dirs[2][2] - dirs[2][1] * dirs[1][2]) -
+        dirs[1][0] * (dirs[0][1] * dirs[2][2] - dirs[2][1] * dirs[0][2]) +
+        dirs[2][0] * (dirs[0][1] * dirs[1][2] - dirs[1][1] * dirs[0][2]),
+    );
   return { origin, spacing, dirs, dims, indexToPatient, position, index, det };
 }
 
@@ -74,7 +80,9 @@ function targetGrid() {
   const origin = [0, 1, 2].map(
     (r) => centre[r] - [0, 1, 2].reduce((sum, a) => sum + ((dims[a] - 1) / 2) * spacing[a] * dirs[a][r], 0),
   ) as V3;
-  origin[0] += 0.123; origin[1] -= 0.071; origin[2] += 0.05; // off-centre: no symmetric coincidences
+  origin[0] += 0.123;
+  origin[1] -= 0.071;
+  origin[2] += 0.05; // off-centre: no symmetric coincidences
   return grid(origin, spacing, dirs, dims);
 }
 
@@ -100,7 +108,10 @@ describe('resample: every voxel against a linear field', () => {
     const [nx, ny, nz] = tgt.dims;
     expect(r.dims).toEqual([14, 15, 12]);
     expect(r.data).toBeInstanceOf(Float64Array); // source's type by default
-    let inside = 0, outside = 0, ambiguous = 0, worst = 0;
+    let inside = 0,
+      outside = 0,
+      ambiguous = 0,
+      worst = 0;
     for (let k = 0; k < nz; k++) {
       for (let j = 0; j < ny; j++) {
         for (let i = 0; i < nx; i++) {
@@ -133,13 +144,18 @@ describe('resample: every voxel against a linear field', () => {
   it('nearest: inside voxels hold the value of the source voxel whose centre is nearest, in index terms', () => {
     const r = resample(src, tgt, { interpolation: 'nearest', outside: OUT });
     const [nx, ny, nz] = tgt.dims;
-    let inside = 0, outside = 0, ties = 0;
+    let inside = 0,
+      outside = 0,
+      ties = 0;
     for (let k = 0; k < nz; k++) {
       for (let j = 0; j < ny; j++) {
         for (let i = 0; i < nx; i++) {
           const idx = SRC.index(tgt.position(i, j, k));
           const v = r.data[i + nx * (j + ny * k)];
-          if (idx.some((x) => Math.abs(x - Math.floor(x) - 0.5) < 1e-6)) { ties++; continue; }
+          if (idx.some((x) => Math.abs(x - Math.floor(x) - 0.5) < 1e-6)) {
+            ties++;
+            continue;
+          }
           const w = where(idx, -0.5, (a) => SRC.dims[a] - 0.5, 1e-6);
           if (w === 1) {
             inside++;
@@ -199,7 +215,8 @@ describe('resample: every voxel against a linear field', () => {
 describe('crop keeps every voxel at its patient position', () => {
   it('each of the 6 x 6 x 3 voxels: same value and same LPS centre (to 1e-9 mm) as in the source', () => {
     const src = sourceVolume();
-    const min = [2, 1, 3], max = [7, 6, 5];
+    const min = [2, 1, 3],
+      max = [7, 6, 5];
     const c = crop(src, min, max);
     expect(c.dims).toEqual([6, 6, 3]);
     const m = c.indexToPatient;
@@ -207,7 +224,9 @@ describe('crop keeps every voxel at its patient position', () => {
     for (let k = 0; k < 3; k++) {
       for (let j = 0; j < 6; j++) {
         for (let i = 0; i < 6; i++) {
-          const si = i + min[0], sj = j + min[1], sk = k + min[2];
+          const si = i + min[0],
+            sj = j + min[1],
+            sk = k + min[2];
           expect(c.data[i + 6 * (j + 6 * k)]).toBe(src.data[si + 9 * (sj + 8 * sk)]);
           const want = SRC.position(si, sj, sk);
           for (let r = 0; r < 3; r++) {

@@ -101,7 +101,13 @@ export function resampleToSpacing(
 export function crop(source: Volume, min: readonly number[], max: readonly number[]): Volume {
   const [nx, ny] = source.dims;
   for (let a = 0; a < 3; a++) {
-    if (!(Number.isInteger(min[a]) && Number.isInteger(max[a]) && min[a] >= 0 && max[a] < source.dims[a] && min[a] <= max[a])) {
+    if (!(
+      Number.isInteger(min[a]) &&
+      Number.isInteger(max[a]) &&
+      min[a] >= 0 &&
+      max[a] < source.dims[a] &&
+      min[a] <= max[a]
+    )) {
       throw new GeometryError(
         `crop box [${min.join(',')}]..[${max.join(',')}] outside dims ${source.dims.join(' x ')}`,
         source.meta.source,

@@ -9,13 +9,19 @@ import { createVolume, indexToPatientFrom, type Volume } from './volume.js';
 function rotationColumns(axis: number[], angle: number): [number[], number[], number[]] {
   const n = Math.hypot(axis[0], axis[1], axis[2]);
   const [x, y, z] = [axis[0] / n, axis[1] / n, axis[2] / n];
-  const c = Math.cos(angle), s = Math.sin(angle), t = 1 - c;
+  const c = Math.cos(angle),
+    s = Math.sin(angle),
+    t = 1 - c;
   const r = [
     [t * x * x + c, t * x * y - s * z, t * x * z + s * y],
     [t * x * y + s * z, t * y * y + c, t * y * z - s * x],
     [t * x * z - s * y, t * y * z + s * x, t * z * z + c],
   ];
-  return [[r[0][0], r[1][0], r[2][0]], [r[0][1], r[1][1], r[2][1]], [r[0][2], r[1][2], r[2][2]]];
+  return [
+    [r[0][0], r[1][0], r[2][0]],
+    [r[0][1], r[1][1], r[2][1]],
+    [r[0][2], r[1][2], r[2][2]],
+  ];
 }
 
 /**
@@ -31,10 +37,12 @@ function obliqueGrid(spacing: number[], dims: [number, number, number]) {
 function volumeOf(m: Float64Array, dims: [number, number, number], f: (p: number[], n: number) => number) {
   const [nx, ny, nz] = dims;
   const data = new Float64Array(nx * ny * nz);
-  for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
-    const n = i + nx * (j + ny * k);
-    data[n] = f(mat4TransformPoint([0, 0, 0], m, [i, j, k]) as number[], n);
-  }
+  for (let k = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++) {
+        const n = i + nx * (j + ny * k);
+        data[n] = f(mat4TransformPoint([0, 0, 0], m, [i, j, k]) as number[], n);
+      }
   return createVolume({ data, dims, indexToPatient: m });
 }
 
@@ -43,9 +51,13 @@ function obliquePlane(vol: Volume): ReslicePlane {
   const [u, v] = rotationColumns([-0.7, 0.2, 0.4], 1.1);
   const [nx, ny, nz] = vol.dims;
   const centre = mat4TransformPoint([0, 0, 0], vol.indexToPatient, [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2]);
-  const pixelSizeMm = 0.37, width = 61, height = 47;
-  const origin = [0, 1, 2].map((r) => centre[r] - ((width - 1) / 2) * pixelSizeMm * u[r]
-    - ((height - 1) / 2) * pixelSizeMm * v[r] + 0.113 * (r + 1));
+  const pixelSizeMm = 0.37,
+    width = 61,
+    height = 47;
+  const origin = [0, 1, 2].map(
+    (r) =>
+      centre[r] - ((width - 1) / 2) * pixelSizeMm * u[r] - ((height - 1) / 2) * pixelSizeMm * v[r] + 0.113 * (r + 1),
+  );
   return { origin, u, v, pixelSizeMm, width, height };
 }
 
@@ -56,7 +68,7 @@ function pixelPoint(pl: ReslicePlane, x: number, y: number): number[] {
 }
 
 // A pseudo-random field (not linear, not smooth): any mismatch of index, weight or edge rule shows.
-const noise = (_p: number[], n: number) => Math.sin(n * 12.9898) * 43758.5453 % 1000;
+const noise = (_p: number[], n: number) => (Math.sin(n * 12.9898) * 43758.5453) % 1000;
 
 describe('reslicePlane', () => {
   const { m, dims } = obliqueGrid([0.8, 1.1, 2.5], [13, 11, 9]);
@@ -65,18 +77,25 @@ describe('reslicePlane', () => {
 
   it('equals sampleTrilinear and sampleNearest at every pixel of an oblique plane, inside and outside', () => {
     const lin = reslicePlane(new Float64Array(plane.width * plane.height), vol, plane, { outside: -7 });
-    const near = reslicePlane(new Float64Array(plane.width * plane.height), vol, plane,
-      { interpolation: 'nearest', outside: -7 });
-    let worst = 0, inside = 0, insideNearest = 0;
-    for (let y = 0; y < plane.height; y++) for (let x = 0; x < plane.width; x++) {
-      const p = pixelPoint(plane, x, y), o = x + plane.width * y;
-      const t = sampleTrilinear(vol, p, -7), q = sampleNearest(vol, p, -7);
-      // Same index within round-off (~1e-13 voxel): with voxel differences below 2000, values agree to 1e-9.
-      worst = Math.max(worst, Math.abs(lin[o] - t));
-      expect(near[o]).toBe(q); // nearest voxel: the same voxel, so exactly the same value
-      if (t !== -7) inside++;
-      if (q !== -7) insideNearest++;
-    }
+    const near = reslicePlane(new Float64Array(plane.width * plane.height), vol, plane, {
+      interpolation: 'nearest',
+      outside: -7,
+    });
+    let worst = 0,
+      inside = 0,
+      insideNearest = 0;
+    for (let y = 0; y < plane.height; y++)
+      for (let x = 0; x < plane.width; x++) {
+        const p = pixelPoint(plane, x, y),
+          o = x + plane.width * y;
+        const t = sampleTrilinear(vol, p, -7),
+          q = sampleNearest(vol, p, -7);
+        // Same index within round-off (~1e-13 voxel): with voxel differences below 2000, values agree to 1e-9.
+        worst = Math.max(worst, Math.abs(lin[o] - t));
+        expect(near[o]).toBe(q); // nearest voxel: the same voxel, so exactly the same value
+        if (t !== -7) inside++;
+        if (q !== -7) insideNearest++;
+      }
     expect(worst).toBeLessThan(1e-9);
     // Both regimes are exercised: the plane (22.2 x 17.0 mm) crosses a 9.6 x 11 x 20 mm volume, so some
     // of its 2867 pixels are inside and some outside; nearest reaches half a voxel further, so it has more.
@@ -89,23 +108,26 @@ describe('reslicePlane', () => {
     const f = (p: number[]) => 2 * p[0] - 3 * p[1] + 0.5 * p[2] + 11;
     const lv = volumeOf(m, dims, f);
     const out = reslicePlane(null, lv, plane, { outside: NaN });
-    let worst = 0, inside = 0;
-    for (let y = 0; y < plane.height; y++) for (let x = 0; x < plane.width; x++) {
-      const v = out[x + plane.width * y];
-      if (Number.isNaN(v)) continue;
-      inside++;
-      // Float32 output: values of about 2000 are held to 2000 * 2^-24 = 1.2e-4; 2e-4 allows for that.
-      worst = Math.max(worst, Math.abs(v - f(pixelPoint(plane, x, y))));
-    }
+    let worst = 0,
+      inside = 0;
+    for (let y = 0; y < plane.height; y++)
+      for (let x = 0; x < plane.width; x++) {
+        const v = out[x + plane.width * y];
+        if (Number.isNaN(v)) continue;
+        inside++;
+        // Float32 output: values of about 2000 are held to 2000 * 2^-24 = 1.2e-4; 2e-4 allows for that.
+        worst = Math.max(worst, Math.abs(v - f(pixelPoint(plane, x, y))));
+      }
     expect(out).toBeInstanceOf(Float32Array);
     expect(inside).toBeGreaterThan(300);
     expect(worst).toBeLessThan(2e-4);
     const exact = reslicePlane(new Float64Array(plane.width * plane.height), lv, plane, { outside: NaN });
     let worst64 = 0;
-    for (let y = 0; y < plane.height; y++) for (let x = 0; x < plane.width; x++) {
-      const v = exact[x + plane.width * y];
-      if (!Number.isNaN(v)) worst64 = Math.max(worst64, Math.abs(v - f(pixelPoint(plane, x, y))));
-    }
+    for (let y = 0; y < plane.height; y++)
+      for (let x = 0; x < plane.width; x++) {
+        const v = exact[x + plane.width * y];
+        if (!Number.isNaN(v)) worst64 = Math.max(worst64, Math.abs(v - f(pixelPoint(plane, x, y))));
+      }
     // Float64 output: only double round-off of values about 2000 (2000 * 2^-52 = 4e-13, a few operations).
     expect(worst64).toBeLessThan(1e-9);
   });
@@ -118,18 +140,21 @@ describe('reslicePlane', () => {
     for (const k of [0, nz - 1]) {
       // One pixel of border around the face: pixel (x, y) = voxel (x - 1, y - 1, k).
       const c = mat4TransformPoint([0, 0, 0], g.m, [-1, -1, k]);
-      const u = [g.m[0] / 0.7, g.m[4] / 0.7, g.m[8] / 0.7], v = [g.m[1] / 0.7, g.m[5] / 0.7, g.m[9] / 0.7];
+      const u = [g.m[0] / 0.7, g.m[4] / 0.7, g.m[8] / 0.7],
+        v = [g.m[1] / 0.7, g.m[5] / 0.7, g.m[9] / 0.7];
       const pl: ReslicePlane = { origin: c, u, v, pixelSizeMm: 0.7, width: nx + 2, height: ny + 2 };
       for (const interpolation of ['linear', 'nearest'] as const) {
         const out = reslicePlane(new Float64Array(pl.width * pl.height), ev, pl, { interpolation, outside: -1 });
-        for (let y = 0; y < pl.height; y++) for (let x = 0; x < pl.width; x++) {
-          const i = x - 1, j = y - 1;
-          const inside = i >= 0 && j >= 0 && i < nx && j < ny;
-          // On a voxel centre both samplers return that voxel's value (to round-off of the index, ~1e-13
-          // voxel, times voxel differences below 2000); a whole voxel beyond the grid is outside for both.
-          if (inside) expect(Math.abs(out[x + pl.width * y] - ev.data[i + nx * (j + ny * k)])).toBeLessThan(1e-9);
-          else expect(out[x + pl.width * y]).toBe(-1);
-        }
+        for (let y = 0; y < pl.height; y++)
+          for (let x = 0; x < pl.width; x++) {
+            const i = x - 1,
+              j = y - 1;
+            const inside = i >= 0 && j >= 0 && i < nx && j < ny;
+            // On a voxel centre both samplers return that voxel's value (to round-off of the index, ~1e-13
+            // voxel, times voxel differences below 2000); a whole voxel beyond the grid is outside for both.
+            if (inside) expect(Math.abs(out[x + pl.width * y] - ev.data[i + nx * (j + ny * k)])).toBeLessThan(1e-9);
+            else expect(out[x + pl.width * y]).toBe(-1);
+          }
       }
     }
   });

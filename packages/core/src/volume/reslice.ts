@@ -44,11 +44,13 @@ const AXIS_TOLERANCE = 1e-6;
 
 function checkPlane(plane: ReslicePlane): void {
   const { u, v, pixelSizeMm, width, height } = plane;
-  const nu = Math.hypot(u[0], u[1], u[2]), nv = Math.hypot(v[0], v[1], v[2]);
+  const nu = Math.hypot(u[0], u[1], u[2]),
+    nv = Math.hypot(v[0], v[1], v[2]);
   const uv = u[0] * v[0] + u[1] * v[1] + u[2] * v[2];
   if (!(Math.abs(nu - 1) <= AXIS_TOLERANCE && Math.abs(nv - 1) <= AXIS_TOLERANCE && Math.abs(uv) <= AXIS_TOLERANCE)) {
-    throw new GeometryError(`reslice plane: u and v must be perpendicular unit vectors (|u| = ${nu}, |v| = ${nv}, ` +
-      `u . v = ${uv})`);
+    throw new GeometryError(
+      `reslice plane: u and v must be perpendicular unit vectors (|u| = ${nu}, |v| = ${nv}, ` + `u . v = ${uv})`,
+    );
   }
   if (!(pixelSizeMm > 0 && Number.isFinite(pixelSizeMm))) {
     throw new UsageError(`reslice plane: pixelSizeMm must be a positive number, not ${pixelSizeMm}`);
@@ -99,7 +101,9 @@ export function reslicePlane<T extends Float32Array | Float64Array = Float32Arra
   let o = 0;
   for (let y = 0; y < H; y++) {
     // Each row starts from pixel (0, 0) by a multiplication, so round-off does not build up down the image.
-    let fi = b0i + y * bi, fj = b0j + y * bj, fk = b0k + y * bk;
+    let fi = b0i + y * bi,
+      fj = b0j + y * bj,
+      fk = b0k + y * bk;
     if (nearest) {
       for (let x = 0; x < W; x++, fi += ai, fj += aj, fk += ak) {
         dst[o++] = sampleIndexNearest(volume, fi, fj, fk, outside);

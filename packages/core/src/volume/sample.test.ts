@@ -4,6 +4,7 @@
  * (Math.round: [-0.5, n - 0.5)); NaN is outside for both.
  */
 import { describe, expect, it } from 'vitest';
+import { defined } from '../test-helpers/defined.js';
 import {
   EDGE_EPS,
   patientToIndexContinuous,
@@ -23,8 +24,17 @@ const valueAt = (i: number, j: number, k: number) => 100 + i + DIMS[0] * (j + DI
 function volume() {
   const data = new Float32Array(DIMS[0] * DIMS[1] * DIMS[2]).map((_, n) => 100 + n);
   // Oblique (0.6 rad about z), anisotropic, k flipped, far origin: patient-point tests go through it.
-  const c = Math.cos(0.6), s = Math.sin(0.6);
-  const m = indexToPatientFrom([-312.4, 187.9, 1043.2], [0.7, 1.3, 2.1], [[c, s, 0], [-s, c, 0], [0, 0, -1]]);
+  const c = Math.cos(0.6),
+    s = Math.sin(0.6);
+  const m = indexToPatientFrom(
+    [-312.4, 187.9, 1043.2],
+    [0.7, 1.3, 2.1],
+    [
+      [c, s, 0],
+      [-s, c, 0],
+      [0, 0, -1],
+    ],
+  );
   return createVolume({ data, dims: DIMS, indexToPatient: m });
 }
 
@@ -94,7 +104,7 @@ describe('sample: edge of the grid', () => {
     expect(sampleTrilinear(vol, toPatient(-1e-5, 2, 3), OUT)).toBe(OUT);
     expect(sampleNearest(vol, toPatient(1, 2, 4.49), OUT)).toBe(valueAt(1, 2, 4));
     expect(sampleNearest(vol, toPatient(1, 2, 4.51), OUT)).toBe(OUT);
-    const r = patientToIndexRounded(vol, toPatient(-0.49, 3.4, 0.2))!;
+    const r = defined(patientToIndexRounded(vol, toPatient(-0.49, 3.4, 0.2)), 'the rounded index');
     expect(r).toEqual([0, 3, 0]);
     expect(Object.is(r[0], 0)).toBe(true); // not -0 (Math.round(-0.49) is -0)
     expect(patientToIndexRounded(vol, toPatient(-0.51, 3, 0))).toBeNull();

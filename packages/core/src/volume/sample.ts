@@ -23,7 +23,9 @@ export const EDGE_EPS = 1e-6;
 /** Continuous voxel index of a patient point, written into out (out may be p itself). */
 export function patientToIndexContinuous(out: number[] | Float64Array, volume: Volume, p: ArrayLike<number>) {
   const m = volume.patientToIndex;
-  const x = p[0], y = p[1], z = p[2];
+  const x = p[0],
+    y = p[1],
+    z = p[2];
   out[0] = m[0] * x + m[1] * y + m[2] * z + m[3];
   out[1] = m[4] * x + m[5] * y + m[6] * z + m[7];
   out[2] = m[8] * x + m[9] * y + m[10] * z + m[11];
@@ -33,7 +35,9 @@ export function patientToIndexContinuous(out: number[] | Float64Array, volume: V
 /** Nearest voxel index of a patient point, or null outside the grid (same bounds as sampleIndexNearest). */
 export function patientToIndexRounded(volume: Volume, p: ArrayLike<number>): [number, number, number] | null {
   const c = patientToIndexContinuous([0, 0, 0], volume, p);
-  const i = Math.round(c[0]), j = Math.round(c[1]), k = Math.round(c[2]);
+  const i = Math.round(c[0]),
+    j = Math.round(c[1]),
+    k = Math.round(c[2]);
   const [nx, ny, nz] = volume.dims;
   // "not inside" rather than "outside": a NaN point (NaN index) must give null, not [NaN, NaN, NaN].
   if (!(i >= 0 && j >= 0 && k >= 0 && i < nx && j < ny && k < nz)) return null;
@@ -45,19 +49,29 @@ export function sampleIndexTrilinear(volume: Volume, fi: number, fj: number, fk:
   const [nx, ny, nz] = volume.dims;
   // Round-off from composing affines puts an edge voxel centre at -1e-13: accept EDGE_EPS and clamp.
   const inside =
-    fi >= -EDGE_EPS && fj >= -EDGE_EPS && fk >= -EDGE_EPS &&
-    fi <= nx - 1 + EDGE_EPS && fj <= ny - 1 + EDGE_EPS && fk <= nz - 1 + EDGE_EPS;
+    fi >= -EDGE_EPS &&
+    fj >= -EDGE_EPS &&
+    fk >= -EDGE_EPS &&
+    fi <= nx - 1 + EDGE_EPS &&
+    fj <= ny - 1 + EDGE_EPS &&
+    fk <= nz - 1 + EDGE_EPS;
   if (!inside) return outside; // written as "not inside" so that NaN is outside too
   fi = fi < 0 ? 0 : fi > nx - 1 ? nx - 1 : fi;
   fj = fj < 0 ? 0 : fj > ny - 1 ? ny - 1 : fj;
   fk = fk < 0 ? 0 : fk > nz - 1 ? nz - 1 : fk;
-  let i0 = Math.floor(fi), j0 = Math.floor(fj), k0 = Math.floor(fk);
+  let i0 = Math.floor(fi),
+    j0 = Math.floor(fj),
+    k0 = Math.floor(fk);
   // On the far face, step back one cell so the weight of the missing neighbour is zero.
   if (i0 === nx - 1 && nx > 1) i0--;
   if (j0 === ny - 1 && ny > 1) j0--;
   if (k0 === nz - 1 && nz > 1) k0--;
-  const ti = fi - i0, tj = fj - j0, tk = fk - k0;
-  const sx = nx > 1 ? 1 : 0, sy = ny > 1 ? nx : 0, sz = nz > 1 ? nx * ny : 0;
+  const ti = fi - i0,
+    tj = fj - j0,
+    tk = fk - k0;
+  const sx = nx > 1 ? 1 : 0,
+    sy = ny > 1 ? nx : 0,
+    sz = nz > 1 ? nx * ny : 0;
   const d = volume.data;
   const b = i0 + nx * (j0 + ny * k0);
   const c00 = d[b] + (d[b + sx] - d[b]) * ti;
@@ -71,7 +85,9 @@ export function sampleIndexTrilinear(volume: Volume, fi: number, fj: number, fk:
 
 /** Value at a continuous index, nearest voxel; `outside` more than half a voxel beyond the grid. */
 export function sampleIndexNearest(volume: Volume, fi: number, fj: number, fk: number, outside = 0): number {
-  const i = Math.round(fi), j = Math.round(fj), k = Math.round(fk);
+  const i = Math.round(fi),
+    j = Math.round(fj),
+    k = Math.round(fk);
   const [nx, ny, nz] = volume.dims;
   if (!(i >= 0 && j >= 0 && k >= 0 && i < nx && j < ny && k < nz)) return outside;
   return volume.data[i + nx * (j + ny * k)];

@@ -7,15 +7,25 @@ import { crop, resample, resampleToSpacing } from './resample.js';
 
 // Oblique, anisotropic, flipped k, origin far from zero.
 function obliqueVolume() {
-  const c = Math.cos(0.4), s = Math.sin(0.4);
-  const m = indexToPatientFrom([-300.25, 410.5, 1020], [0.8, 1.1, 2.5], [[c, s, 0], [-s, c, 0], [0, 0, -1]]);
+  const c = Math.cos(0.4),
+    s = Math.sin(0.4);
+  const m = indexToPatientFrom(
+    [-300.25, 410.5, 1020],
+    [0.8, 1.1, 2.5],
+    [
+      [c, s, 0],
+      [-s, c, 0],
+      [0, 0, -1],
+    ],
+  );
   const dims = [7, 6, 5] as const;
   const data = new Float32Array(7 * 6 * 5);
   // A linear function of patient position: trilinear interpolation must reproduce it exactly.
   const f = (p: number[]) => 2 * p[0] - 3 * p[1] + 0.5 * p[2];
   for (let k = 0; k < 5; k++)
     for (let j = 0; j < 6; j++)
-      for (let i = 0; i < 7; i++) data[i + 7 * (j + 6 * k)] = f(mat4TransformPoint([0, 0, 0], m, [i, j, k]) as number[]);
+      for (let i = 0; i < 7; i++)
+        data[i + 7 * (j + 6 * k)] = f(mat4TransformPoint([0, 0, 0], m, [i, j, k]) as number[]);
   return { vol: createVolume({ data, dims, indexToPatient: m }), f, m };
 }
 
@@ -32,8 +42,20 @@ describe('Volume', () => {
     expect(back[2]).toBeCloseTo(2.75, 10);
   });
   it('refuses wrong sizes, singular and non-affine geometry, huge allocations', () => {
-    expect(() => createVolume({ data: new Uint8Array(5), dims: [2, 2, 2], indexToPatient: indexToPatientFrom([0, 0, 0], [1, 1, 1]) })).toThrow(GeometryError);
-    expect(() => createVolume({ data: new Uint8Array(8), dims: [2, 2, 2], indexToPatient: indexToPatientFrom([0, 0, 0], [1, 0, 1]) })).toThrow(/singular/);
+    expect(() =>
+      createVolume({
+        data: new Uint8Array(5),
+        dims: [2, 2, 2],
+        indexToPatient: indexToPatientFrom([0, 0, 0], [1, 1, 1]),
+      }),
+    ).toThrow(GeometryError);
+    expect(() =>
+      createVolume({
+        data: new Uint8Array(8),
+        dims: [2, 2, 2],
+        indexToPatient: indexToPatientFrom([0, 0, 0], [1, 0, 1]),
+      }),
+    ).toThrow(/singular/);
     expect(() => allocateVoxels('int16', 1e15)).toThrow(LimitError);
   });
   it('samples trilinearly: exact for a linear field at any oblique point; nearest at voxel centres', () => {
@@ -49,10 +71,20 @@ describe('Volume', () => {
   });
   it('resamples onto an axis-aligned grid and to another spacing, exactly for a linear field', () => {
     const { vol, f } = obliqueVolume();
-    const target = { dims: [4, 4, 3] as const, indexToPatient: mat4FromRows([[0.5, 0, 0, -299], [0, 0.5, 0, 410], [0, 0, 0.5, 1015], [0, 0, 0, 1]]) };
+    const target = {
+      dims: [4, 4, 3] as const,
+      indexToPatient: mat4FromRows([
+        [0.5, 0, 0, -299],
+        [0, 0.5, 0, 410],
+        [0, 0, 0.5, 1015],
+        [0, 0, 0, 1],
+      ]),
+    };
     const r = resample(vol, target, { outside: NaN });
     for (let n = 0; n < r.data.length; n++) {
-      const i = n % 4, j = Math.floor(n / 4) % 4, k = Math.floor(n / 16);
+      const i = n % 4,
+        j = Math.floor(n / 4) % 4,
+        k = Math.floor(n / 16);
       const p = mat4TransformPoint([0, 0, 0], target.indexToPatient, [i, j, k]) as number[];
       if (!Number.isNaN(r.data[n])) expect(r.data[n]).toBeCloseTo(f(p), 3);
     }
@@ -72,11 +104,19 @@ describe('Volume', () => {
 
 describe('Volume geometry cannot change without its inverse (issue 13)', () => {
   const make = () => {
-    const m = indexToPatientFrom([-312.4, 187.9, 1043.2], [0.7, 1.3, 2.1], [[0, 1, 0], [1, 0, 0], [0, 0, -1]]);
+    const m = indexToPatientFrom(
+      [-312.4, 187.9, 1043.2],
+      [0.7, 1.3, 2.1],
+      [
+        [0, 1, 0],
+        [1, 0, 0],
+        [0, 0, -1],
+      ],
+    );
     return { m, vol: createVolume({ data: new Int16Array(24), dims: [2, 3, 4], indexToPatient: m }) };
   };
 
-  it('createVolume copies indexToPatient: changing the caller\'s array afterwards changes nothing', () => {
+  it("createVolume copies indexToPatient: changing the caller's array afterwards changes nothing", () => {
     const { m, vol } = make();
     m[3] = 0; // the caller's array, not the volume's
     expect(vol.indexToPatient).not.toBe(m);
@@ -94,12 +134,18 @@ describe('Volume geometry cannot change without its inverse (issue 13)', () => {
     expect(Object.isFrozen(vol.spacing)).toBe(true);
     const other = indexToPatientFrom([0, 0, 0], [1, 1, 1]);
     // ES modules are strict: assigning to a frozen object's property throws TypeError.
-    // @ts-expect-error indexToPatient is readonly
-    expect(() => { vol.indexToPatient = other; }).toThrow(TypeError);
-    // @ts-expect-error patientToIndex is readonly
-    expect(() => { vol.patientToIndex = other; }).toThrow(TypeError);
+    expect(() => {
+      // @ts-expect-error indexToPatient is readonly
+      vol.indexToPatient = other;
+    }).toThrow(TypeError);
+    expect(() => {
+      // @ts-expect-error patientToIndex is readonly
+      vol.patientToIndex = other;
+    }).toThrow(TypeError);
     expect(vol.indexToPatient[3]).toBe(-312.4);
-    expect(() => { (vol.dims as unknown as number[])[0] = 9; }).toThrow(TypeError);
+    expect(() => {
+      (vol.dims as unknown as number[])[0] = 9;
+    }).toThrow(TypeError);
     vol.data[5] = 123; // data is deliberately not frozen: filters write their outputs in place
     expect(vol.data[5]).toBe(123);
   });
@@ -108,6 +154,7 @@ describe('Volume geometry cannot change without its inverse (issue 13)', () => {
     const { vol } = make();
     // Never called: at run time a Float64Array would accept these; the guarantee is the type's.
     const typeOnly = () => {
+      /* eslint-disable @typescript-eslint/no-unsafe-call -- each call below is a type error on purpose */
       // @ts-expect-error elements of a ReadonlyMat4 are read-only
       vol.indexToPatient[3] = 0;
       // @ts-expect-error no fill on a ReadonlyMat4
@@ -116,6 +163,7 @@ describe('Volume geometry cannot change without its inverse (issue 13)', () => {
       vol.indexToPatient.set([1, 2, 3]);
       // @ts-expect-error no copyWithin, sort, reverse either
       vol.indexToPatient.reverse();
+      /* eslint-enable @typescript-eslint/no-unsafe-call */
     };
     expect(typeof typeOnly).toBe('function');
     // Reading works as on a Float64Array, at the same cost (it is one at run time).

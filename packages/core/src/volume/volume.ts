@@ -12,14 +12,7 @@ import { GeometryError, LimitError } from '../errors.js';
 import { mat4Invert, type Mat4, type ReadonlyMat4 } from '../math/mat4.js';
 
 export type VoxelArray =
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array;
+  Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array;
 
 export type VoxelType = 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'float32' | 'float64';
 
@@ -76,7 +69,14 @@ export function voxelTypeOf(data: VoxelArray): VoxelType {
 }
 
 export const BYTES_PER_VOXEL: Record<VoxelType, number> = {
-  int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, float32: 4, float64: 8,
+  int8: 1,
+  uint8: 1,
+  int16: 2,
+  uint16: 2,
+  int32: 4,
+  uint32: 4,
+  float32: 4,
+  float64: 8,
 };
 
 /**
@@ -88,14 +88,22 @@ export function allocateVoxels(type: VoxelType, count: number, source?: string):
     throw new LimitError(`refusing to allocate ${count} voxels (limit ${MAX_VOXELS})`, source);
   }
   switch (type) {
-    case 'int8': return new Int8Array(count);
-    case 'uint8': return new Uint8Array(count);
-    case 'int16': return new Int16Array(count);
-    case 'uint16': return new Uint16Array(count);
-    case 'int32': return new Int32Array(count);
-    case 'uint32': return new Uint32Array(count);
-    case 'float32': return new Float32Array(count);
-    case 'float64': return new Float64Array(count);
+    case 'int8':
+      return new Int8Array(count);
+    case 'uint8':
+      return new Uint8Array(count);
+    case 'int16':
+      return new Int16Array(count);
+    case 'uint16':
+      return new Uint16Array(count);
+    case 'int32':
+      return new Int32Array(count);
+    case 'uint32':
+      return new Uint32Array(count);
+    case 'float32':
+      return new Float32Array(count);
+    case 'float64':
+      return new Float64Array(count);
   }
 }
 
@@ -141,7 +149,9 @@ export function createVolume<T extends VoxelArray>(init: VolumeInit<T>): Volume<
   if (!inv) throw new GeometryError('indexToPatient is singular', source);
   const f = forward;
   const spacing = Object.freeze([0, 1, 2].map((c) => Math.hypot(f[c], f[4 + c], f[8 + c]))) as unknown as readonly [
-    number, number, number,
+    number,
+    number,
+    number,
   ];
   const volume: Volume<T> = {
     data: init.data,
@@ -205,7 +215,9 @@ export interface VolumeStats {
 
 export function volumeStats(volume: Volume): VolumeStats {
   const d = volume.data;
-  let min = Infinity, max = -Infinity, sum = 0;
+  let min = Infinity,
+    max = -Infinity,
+    sum = 0;
   for (let i = 0; i < d.length; i++) {
     const v = d[i];
     if (v < min) min = v;

@@ -34,13 +34,16 @@ export function benchVolume(): Volume<Int16Array> {
   const d = src.data;
   // Centre of the source grid in LPS.
   const m = src.indexToPatient;
-  const c = [0, 1, 2].map((r) => m[r * 4] * ((sx - 1) / 2) + m[r * 4 + 1] * ((sy - 1) / 2) + m[r * 4 + 2] * ((sz - 1) / 2) + m[r * 4 + 3]);
+  const c = [0, 1, 2].map(
+    (r) => m[r * 4] * ((sx - 1) / 2) + m[r * 4 + 1] * ((sy - 1) / 2) + m[r * 4 + 2] * ((sz - 1) / 2) + m[r * 4 + 3],
+  );
   const origin = [0, 1, 2].map((a) => c[a] - ((DIMS[a] - 1) / 2) * SPACING);
   const dst = indexToPatientFrom(origin, [SPACING, SPACING, SPACING]);
   const inv = src.patientToIndex;
   // Per-axis source coordinates (the grids are both axis-aligned, possibly flipped).
   const axisMap = (a: number, n: number, ns: number, mirror: boolean) => {
-    const i0 = new Int32Array(n), w = new Float32Array(n);
+    const i0 = new Int32Array(n),
+      w = new Float32Array(n);
     for (let t = 0; t < n; t++) {
       const p = [origin[0], origin[1], origin[2]];
       p[a] += t * SPACING;
@@ -61,13 +64,17 @@ export function benchVolume(): Volume<Int16Array> {
     }
     return { i0, w };
   };
-  const X = axisMap(0, DIMS[0], sx, false), Y = axisMap(1, DIMS[1], sy, false), Z = axisMap(2, DIMS[2], sz, true);
+  const X = axisMap(0, DIMS[0], sx, false),
+    Y = axisMap(1, DIMS[1], sy, false),
+    Z = axisMap(2, DIMS[2], sz, true);
   const out = new Int16Array(DIMS[0] * DIMS[1] * DIMS[2]).fill(-1000);
   let o = 0;
   for (let k = 0; k < DIMS[2]; k++) {
-    const zk = Z.i0[k], wz = Z.w[k];
+    const zk = Z.i0[k],
+      wz = Z.w[k];
     for (let j = 0; j < DIMS[1]; j++) {
-      const yj = Y.i0[j], wy = Y.w[j];
+      const yj = Y.i0[j],
+        wy = Y.w[j];
       for (let i = 0; i < DIMS[0]; i++, o++) {
         const xi = X.i0[i];
         if (xi < 0 || yj < 0 || zk < 0) continue;
@@ -78,27 +85,49 @@ export function benchVolume(): Volume<Int16Array> {
         const c10 = d[b + sx] + (d[b + sx + 1] - d[b + sx]) * wx;
         const c01 = d[b + sxy] + (d[b + sxy + 1] - d[b + sxy]) * wx;
         const c11 = d[b + sxy + sx] + (d[b + sxy + sx + 1] - d[b + sxy + sx]) * wx;
-        const c0 = c00 + (c10 - c00) * wy, c1 = c01 + (c11 - c01) * wy;
+        const c0 = c00 + (c10 - c00) * wy,
+          c1 = c01 + (c11 - c01) * wy;
         out[o] = Math.round(c0 + (c1 - c0) * wz);
       }
     }
   }
-  return createVolume({ data: out, dims: DIMS, indexToPatient: dst, meta: { source: `${file} resampled to 512x430x480 at 0.7 mm` } });
+  return createVolume({
+    data: out,
+    dims: DIMS,
+    indexToPatient: dst,
+    meta: { source: `${file} resampled to 512x430x480 at 0.7 mm` },
+  });
 }
 
 function volumeCenter(v: Volume): Point3 {
   const m = v.indexToPatient;
-  return [0, 1, 2].map((r) => m[r * 4] * ((v.dims[0] - 1) / 2) + m[r * 4 + 1] * ((v.dims[1] - 1) / 2) + m[r * 4 + 2] * ((v.dims[2] - 1) / 2) + m[r * 4 + 3]) as Point3;
+  return [0, 1, 2].map(
+    (r) =>
+      m[r * 4] * ((v.dims[0] - 1) / 2) +
+      m[r * 4 + 1] * ((v.dims[1] - 1) / 2) +
+      m[r * 4 + 2] * ((v.dims[2] - 1) / 2) +
+      m[r * 4 + 3],
+  ) as Point3;
 }
 
 /** MetaImage (.mha) of an axis-aligned int16 volume, for plastimatch. */
 function writeMha(file: string, v: Volume<Int16Array>) {
   const m = v.indexToPatient;
   const header = [
-    'ObjectType = Image', 'NDims = 3', 'BinaryData = True', 'BinaryDataByteOrderMSB = False', 'CompressedData = False',
+    'ObjectType = Image',
+    'NDims = 3',
+    'BinaryData = True',
+    'BinaryDataByteOrderMSB = False',
+    'CompressedData = False',
     `TransformMatrix = ${[0, 1, 2].flatMap((c) => [0, 1, 2].map((r) => m[r * 4 + c] / v.spacing[c])).join(' ')}`,
-    `Offset = ${m[3]} ${m[7]} ${m[11]}`, 'CenterOfRotation = 0 0 0', 'AnatomicalOrientation = RAI',
-    `ElementSpacing = ${v.spacing.join(' ')}`, `DimSize = ${v.dims.join(' ')}`, 'ElementType = MET_SHORT', 'ElementDataFile = LOCAL', '',
+    `Offset = ${m[3]} ${m[7]} ${m[11]}`,
+    'CenterOfRotation = 0 0 0',
+    'AnatomicalOrientation = RAI',
+    `ElementSpacing = ${v.spacing.join(' ')}`,
+    `DimSize = ${v.dims.join(' ')}`,
+    'ElementType = MET_SHORT',
+    'ElementDataFile = LOCAL',
+    '',
   ].join('\n');
   const h = new TextEncoder().encode(header);
   const out = new Uint8Array(h.length + v.data.byteLength);
@@ -118,16 +147,21 @@ function hasPlastimatch(): boolean {
 
 /** Pearson correlation of two images. */
 function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let sa = 0, sb = 0;
+  let sa = 0,
+    sb = 0;
   const n = a.length;
   for (let i = 0; i < n; i++) {
     sa += a[i];
     sb += b[i];
   }
-  const ma = sa / n, mb = sb / n;
-  let sab = 0, saa = 0, sbb = 0;
+  const ma = sa / n,
+    mb = sb / n;
+  let sab = 0,
+    saa = 0,
+    sbb = 0;
   for (let i = 0; i < n; i++) {
-    const x = a[i] - ma, y = b[i] - mb;
+    const x = a[i] - ma,
+      y = b[i] - mb;
     sab += x * y;
     saa += x * x;
     sbb += y * y;
@@ -147,33 +181,78 @@ export async function benchDrr(): Promise<BenchRow[]> {
   const transposeMs = performance.now() - t1;
   const iso = volumeCenter(vol);
   const pool = DrrPool.create(dv);
-  const size = 512, pitch = 0.8, sid = 1200, sod = 785;
+  const size = 512,
+    pitch = 0.8,
+    sid = 1200,
+    sod = 785;
   const geometry = (primaryDeg: number, secondaryDeg: number): CarmGeometry => ({
-    sidMm: sid, sodMm: sod, columns: size, rows: size, columnSpacingMm: pitch, rowSpacingMm: pitch, primaryDeg, secondaryDeg, isocenter: iso,
+    sidMm: sid,
+    sodMm: sod,
+    columns: size,
+    rows: size,
+    columnSpacingMm: pitch,
+    rowSpacingMm: pitch,
+    primaryDeg,
+    secondaryDeg,
+    isocenter: iso,
   });
-  const views: [string, number, number][] = [['AP', 0, 0], ['inlet (caudal 30)', 0, -30], ['outlet (cranial 35)', 0, 35], ['lateral (LAO 90)', 90, 0]];
+  const views: [string, number, number][] = [
+    ['AP', 0, 0],
+    ['inlet (caudal 30)', 0, -30],
+    ['outlet (cranial 35)', 0, 35],
+    ['lateral (LAO 90)', 90, 0],
+  ];
   const out = new Float32Array(size * size);
   const ours: Record<string, number> = {};
   try {
-    rows.push({ name: 'DRR volume preparation (HU to 16-bit attenuation, occupancy)', value: prepMs, unit: 'ms', notes: `512x430x480 at 0.7 mm (105.7 M voxels), once per volume` });
-    if (transposed) rows.push({ name: 'DRR j-fastest copy for lateral views', value: transposeMs, unit: 'ms', notes: 'once per volume, made by the pool on the first view swept along i' });
+    rows.push({
+      name: 'DRR volume preparation (HU to 16-bit attenuation, occupancy)',
+      value: prepMs,
+      unit: 'ms',
+      notes: `512x430x480 at 0.7 mm (105.7 M voxels), once per volume`,
+    });
+    if (transposed)
+      rows.push({
+        name: 'DRR j-fastest copy for lateral views',
+        value: transposeMs,
+        unit: 'ms',
+        notes: 'once per volume, made by the pool on the first view swept along i',
+      });
     // The first image of a fresh pool includes compiling the kernel in each worker (the JIT tiers up over a
     // few images); reported on its own, and the per-view figures are of warm workers.
     const tFirst = performance.now();
     await pool.render(geometry(0, 0), out);
-    rows.push({ name: 'DRR 512x512, first image of a new pool (AP)', value: performance.now() - tFirst, unit: 'ms', notes: `${pool.threads} worker threads just started: includes their JIT compilation` });
+    rows.push({
+      name: 'DRR 512x512, first image of a new pool (AP)',
+      value: performance.now() - tFirst,
+      unit: 'ms',
+      notes: `${pool.threads} worker threads just started: includes their JIT compilation`,
+    });
     for (let i = 0; i < 3; i++) await pool.render(geometry(0, 0), out);
     for (const [name, a, b] of views) {
       await pool.render(geometry(a, b), out);
       const { ms } = await timeMedian(7, () => pool.render(geometry(a, b), out));
       ours[name] = ms;
-      rows.push({ name: `DRR 512x512, ${name}`, value: ms, unit: 'ms', notes: `median of 7 after 2 of warm-up, ${pool.threads} worker threads, Joseph's method by plane sweep${dv.simd ? ' (WebAssembly SIMD row loops)' : ' (JavaScript row loops: no WebAssembly SIMD here)'}; goal < 200 ms` });
+      rows.push({
+        name: `DRR 512x512, ${name}`,
+        value: ms,
+        unit: 'ms',
+        notes:
+          `median of 7 after 2 of warm-up, ${pool.threads} worker threads, Joseph's method by plane sweep` +
+          `${dv.simd ? ' (WebAssembly SIMD row loops)' : ' (JavaScript row loops: no WebAssembly SIMD here)'}; ` +
+          'goal < 200 ms',
+      });
     }
   } finally {
     await pool.close();
   }
   if (!hasPlastimatch()) {
-    rows.push({ name: 'plastimatch drr comparison', value: NaN, unit: '', notes: 'plastimatch not on PATH: run bench/setup-plastimatch.sh' });
+    rows.push({
+      name: 'plastimatch drr comparison',
+      value: NaN,
+      unit: '',
+      notes: 'plastimatch not on PATH: run bench/setup-plastimatch.sh',
+    });
     return rows;
   }
   const dir = mkdtempSync(path.join(tmpdir(), 'corridor-bench-drr-'));
@@ -185,9 +264,31 @@ export async function benchDrr(): Promise<BenchRow[]> {
     // (cos 90 rad, sin 90 rad)); 3 pi / 2 gives the normal (0, -1, 0) that --nrm "0 1 0" prints.
     const g = geometry(0, 0);
     const args = (n: number, prefix: string) => [
-      'drr', '-i', 'exact', '-t', 'raw', '-r', `${size} ${size}`, '-z', `${size * pitch} ${size * pitch}`,
-      '--sad', String(sod), '--sid', String(sid), '-o', iso.join(' '), '-y', String((3 * Math.PI) / 2),
-      '-a', String(n), '-N', '0.00001', '-I', mha, '-O', path.join(dir, prefix),
+      'drr',
+      '-i',
+      'exact',
+      '-t',
+      'raw',
+      '-r',
+      `${size} ${size}`,
+      '-z',
+      `${size * pitch} ${size * pitch}`,
+      '--sad',
+      String(sod),
+      '--sid',
+      String(sid),
+      '-o',
+      iso.join(' '),
+      '-y',
+      String((3 * Math.PI) / 2),
+      '-a',
+      String(n),
+      '-N',
+      '0.00001',
+      '-I',
+      mha,
+      '-O',
+      path.join(dir, prefix),
     ];
     const run = (n: number, prefix: string) => {
       const t = performance.now();
@@ -198,7 +299,14 @@ export async function benchDrr(): Promise<BenchRow[]> {
     const t1 = Math.min(run(1, 'one'), run(1, 'one'));
     const tk = run(1 + K, 'many');
     const perImage = (tk - t1) / K;
-    rows.push({ name: 'plastimatch drr 512x512 AP (exact)', value: perImage, unit: 'ms', notes: `(time of ${1 + K} views 1e-5 rad apart - time of 1) / ${K}, loading excluded; same volume and geometry, ${os.cpus().length} cores` });
+    rows.push({
+      name: 'plastimatch drr 512x512 AP (exact)',
+      value: perImage,
+      unit: 'ms',
+      notes:
+        `(time of ${1 + K} views 1e-5 rad apart - time of 1) / ${K}, loading excluded; ` +
+        `same volume and geometry, ${os.cpus().length} cores`,
+    });
     rows.push({ name: 'speed-up over plastimatch, AP', value: perImage / ours['AP'], unit: 'x', notes: 'goal >= 3' });
     // Agreement: plastimatch's raw output (float32 line integrals, its own HU conversion) vs ours.
     const raw = readFileSync(path.join(dir, 'one0000.raw'));
@@ -212,13 +320,26 @@ export async function benchDrr(): Promise<BenchRow[]> {
     }
     // Orientation of plastimatch's rows/columns relative to ours is found, not assumed: best of 4 flips.
     let best = { r: -2, flip: '' };
-    for (const [fc, fr] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+    for (const [fc, fr] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ] as const) {
       const t = new Float32Array(size * size);
-      for (let r = 0; r < size; r++) for (let c = 0; c < size; c++) t[r * size + c] = theirs[(fr ? size - 1 - r : r) * size + (fc ? size - 1 - c : c)];
+      for (let r = 0; r < size; r++)
+        for (let c = 0; c < size; c++)
+          t[r * size + c] = theirs[(fr ? size - 1 - r : r) * size + (fc ? size - 1 - c : c)];
       const rr = correlation(mine, t);
-      if (rr > best.r) best = { r: rr, flip: `${fc ? 'columns flipped' : 'columns as is'}, ${fr ? 'rows flipped' : 'rows as is'}` };
+      if (rr > best.r)
+        best = { r: rr, flip: `${fc ? 'columns flipped' : 'columns as is'}, ${fr ? 'rows flipped' : 'rows as is'}` };
     }
-    rows.push({ name: 'agreement with plastimatch, AP (Pearson r)', value: best.r, unit: '', notes: `line integrals, ours (kV-weighted attenuation) vs plastimatch's HU conversion; ${best.flip}` });
+    rows.push({
+      name: 'agreement with plastimatch, AP (Pearson r)',
+      value: best.r,
+      unit: '',
+      notes: `line integrals, ours (kV-weighted attenuation) vs plastimatch's HU conversion; ${best.flip}`,
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -14,7 +14,9 @@ export async function benchPhantom(): Promise<BenchRow[]> {
       name: `Phantom generation, default (fracture, plan, ${PHANTOM_DEFAULT_VOXEL_MM} mm)`,
       value: ms / 1000,
       unit: 's',
-      notes: `${nx} x ${ny} x ${nz} = ${((nx * ny * nz) / 1e6).toFixed(1)} M voxels, noise + blur, truth included; median of 3; goal < 10 s`,
+      notes:
+        `${nx} x ${ny} x ${nz} = ${((nx * ny * nz) / 1e6).toFixed(1)} M voxels, ` +
+        'noise + blur, truth included; median of 3; goal < 10 s',
     },
     {
       name: `Phantom generation, cement stage with a leak (${PHANTOM_DEFAULT_VOXEL_MM} mm)`,

@@ -20,15 +20,15 @@ import {
   PHANTOM_DEFAULT_VOXEL_MM,
   boneMaskPresetOptions,
   corridorMapFromIntensity,
-  corridorMapFromLabels,
   distanceTransform,
+  SACRAL_PATH_IDS,
   generatePhantom,
+  openPlanningCase,
+  planSacralPaths,
   parseToolSpec,
   phantomAnatomy,
   planAlar,
   planTransSacral,
-  sacralRegion,
-  sacralSeedsFromLabels,
   totalSegmentatorAnatomy,
   type LabelAnatomy,
   type Point3,
@@ -49,7 +49,9 @@ export function benchMask(nx = 512, ny = 430, nz = 480): Uint8Array {
   for (let k = 0, o = 0; k < nz; k++) {
     for (let j = 0; j < ny; j++) {
       for (let i = 0; i < nx; i++, o++) {
-        const x = (i - nx / 2) / (0.39 * nx), y = (j - ny / 2) / (0.37 * ny), z = (k - nz / 2) / (0.42 * nz);
+        const x = (i - nx / 2) / (0.39 * nx),
+          y = (j - ny / 2) / (0.37 * ny),
+          z = (k - nz / 2) / (0.42 * nz);
         const r = x * x + y * y + z * z;
         const h = ((i * 73856093) ^ (j * 19349663) ^ (k * 83492791)) >>> 0;
         mask[o] = r < 1 && r > 0.05 && h % 1000 > 2 ? 1 : 0;
@@ -77,14 +79,25 @@ export async function edtVersusScipy(): Promise<BenchRow[]> {
   const mask = benchMask(...dims);
   const ours = await timeMedian(3, () => distanceTransform(mask, dims, spacing));
   const rows: BenchRow[] = [
-    { name: 'EDT 512x430x480, corridor (FH, float64, 1 thread)', value: ours.ms / 1000, unit: 's', notes: `spacing ${spacing.join(' x ')} mm, median of 3` },
+    {
+      name: 'EDT 512x430x480, corridor (FH, float64, 1 thread)',
+      value: ours.ms / 1000,
+      unit: 's',
+      notes: `spacing ${spacing.join(' x ')} mm, median of 3`,
+    },
   ];
   const dir = await mkdtemp(path.join(os.tmpdir(), 'corridor-edt-'));
   try {
     await writeFile(path.join(dir, 'mask.u8'), mask);
     const script = path.join(dir, 'edt.py');
     await writeFile(script, SCIPY);
-    const skipped = (why: string) => rows.push({ name: 'EDT 512x430x480, SciPy distance_transform_edt', value: NaN, unit: 's', notes: `skipped: ${why} (bench/setup-scipy.sh installs python3-scipy)` });
+    const skipped = (why: string) =>
+      rows.push({
+        name: 'EDT 512x430x480, SciPy distance_transform_edt',
+        value: NaN,
+        unit: 's',
+        notes: `skipped: ${why} (bench/setup-scipy.sh installs python3-scipy)`,
+      });
     try {
       await access(DEBIAN_PYTHON);
       await run(DEBIAN_PYTHON, ['-c', 'import scipy.ndimage']);
@@ -94,7 +107,9 @@ export async function edtVersusScipy(): Promise<BenchRow[]> {
     }
     let scipyS: number;
     try {
-      const { stdout } = await run(DEBIAN_PYTHON, [script, dir, ...dims.map(String), ...spacing.map(String)], { maxBuffer: 1 << 20 });
+      const { stdout } = await run(DEBIAN_PYTHON, [script, dir, ...dims.map(String), ...spacing.map(String)], {
+        maxBuffer: 1 << 20,
+      });
       scipyS = Number(stdout.trim());
     } catch (err) {
       skipped(`SciPy failed: ${(err as Error).message.split('\n')[0]}`);
@@ -108,53 +123,75 @@ export async function edtVersusScipy(): Promise<BenchRow[]> {
       const e = Math.abs(d[i] - ref[i]);
       if (e > maxDiff) maxDiff = e;
     }
-    rows.push({ name: 'EDT 512x430x480, SciPy distance_transform_edt', value: scipyS, unit: 's', notes: 'same mask and spacing, one run' });
+    rows.push({
+      name: 'EDT 512x430x480, SciPy distance_transform_edt',
+      value: scipyS,
+      unit: 's',
+      notes: 'same mask and spacing, one run',
+    });
     rows.push({ name: 'EDT speed-up over SciPy', value: scipyS / (ours.ms / 1000), unit: 'x', notes: 'goal >= 5' });
-    rows.push({ name: 'EDT largest difference from SciPy', value: maxDiff, unit: 'mm', notes: `over all ${d.length} voxels; goal <= 1e-6` });
+    rows.push({
+      name: 'EDT largest difference from SciPy',
+      value: maxDiff,
+      unit: 'mm',
+      notes: `over all ${d.length} voxels; goal <= 1e-6`,
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
   return rows;
 }
 
-/** The four automatic paths on one segmentation: region, corridor map (distance transforms), seeds, plans. */
-function planFour(labels: Volume, anatomy: LabelAnatomy) {
-  const region = sacralRegion(labels, anatomy.sacrum);
-  const map = corridorMapFromLabels(region, { boneGroups: anatomy.boneGroups, critical: anatomy.critical });
-  const seeds = sacralSeedsFromLabels(region, anatomy.sacrum, anatomy.seeds);
-  const screw = parseToolSpec('screw:7.3'), trocar = parseToolSpec('trocar:11G');
-  return [
-    planTransSacral(map, { id: 's1', tool: screw, seed: seeds.s1, midlineX: seeds.midlineX, searchMm: seeds.levelSearchMm }),
-    planTransSacral(map, { id: 's2', tool: screw, seed: seeds.s2, midlineX: seeds.midlineX, searchMm: seeds.levelSearchMm }),
-    planAlar(map, { id: 'alar-left', tool: trocar, side: 'left', seed: seeds.alarLeft }),
-    planAlar(map, { id: 'alar-right', tool: trocar, side: 'right', seed: seeds.alarRight }),
-  ];
+/**
+ * The four automatic paths on one segmentation, as every front end plans them (core's planSacralPaths):
+ * sacral region, corridor map (distance transforms), seeds, the four optimizations and their analyses.
+ */
+function planFour(ct: Volume, labels: Volume, anatomy: LabelAnatomy) {
+  return planSacralPaths(openPlanningCase({ ct, labels, anatomy }), { paths: SACRAL_PATH_IDS }).paths;
 }
 
 async function planPhantom(): Promise<BenchRow[]> {
   const ph = generatePhantom({ voxelMm: PHANTOM_DEFAULT_VOXEL_MM });
   const anatomy = phantomAnatomy(ph.truth);
-  const r = await timeMedian(3, () => planFour(ph.labels, anatomy));
-  const fits = r.result.map((x) => `${x.path.id} ${x.analysis.fits ? 'fits' : 'no fit'} (${x.analysis.minClearanceMm?.toFixed(1) ?? "-"} mm)`).join(', ');
-  return [{
-    name: `Auto-plan S1, S2, 2 alar (phantom fracture, ${PHANTOM_DEFAULT_VOXEL_MM} mm)`,
-    value: r.ms / 1000,
-    unit: 's',
-    notes: `${ph.labels.dims.join('x')} voxels; sacral region, distance transforms, seeds and the four optimizations included, median of 3; goal < 3 s; ${fits}`,
-  }];
+  const r = await timeMedian(3, () => planFour(ph.ct, ph.labels, anatomy));
+  const fits = r.result
+    .map(
+      (x) => `${x.path.id} ${x.analysis.fits ? 'fits' : 'no fit'} (${x.analysis.minClearanceMm?.toFixed(1) ?? '-'} mm)`,
+    )
+    .join(', ');
+  return [
+    {
+      name: `Auto-plan S1, S2, 2 alar (phantom fracture, ${PHANTOM_DEFAULT_VOXEL_MM} mm)`,
+      value: r.ms / 1000,
+      unit: 's',
+      notes:
+        `${ph.labels.dims.join('x')} voxels; sacral region, distance transforms, seeds and the four optimizations ` +
+        `included, median of 3; goal < 3 s; ${fits}`,
+    },
+  ];
 }
 
 async function planRealCt(): Promise<BenchRow[]> {
   const file = path.join(sharedDataDir(), 'abdomen-pelvis-ct', 'labels.nii.gz');
-  const { series } = await loadPath(file);
-  const labels = series[0].volume;
-  const r = await timeMedian(3, () => planFour(labels, totalSegmentatorAnatomy()));
-  return [{ name: 'Auto-plan S1, S2, 2 alar (real CT labels, 3 mm)', value: r.ms / 1000, unit: 's', notes: `${labels.dims.join('x')} voxels, distance transforms included, median of 3` }];
+  const labels = (await loadPath(file)).series[0].volume;
+  const ct = (await loadPath(path.join(path.dirname(file), 'ct.nii.gz'))).series[0].volume;
+  const r = await timeMedian(3, () => planFour(ct, labels, totalSegmentatorAnatomy()));
+  return [
+    {
+      name: 'Auto-plan S1, S2, 2 alar (real CT labels, 3 mm)',
+      value: r.ms / 1000,
+      unit: 's',
+      notes: `${labels.dims.join('x')} voxels, distance transforms included, median of 3`,
+    },
+  ];
 }
 
 /** The seeds a user clicks on the Visible Human pelvis (core's vhf.test.ts explains each). */
 const VHF_SEEDS: Record<'s1' | 's2' | 'alarLeft' | 'alarRight', Point3> = {
-  s1: [246, 284, 982], s2: [246, 316, 961], alarLeft: [300, 292, 972], alarRight: [200, 300, 966],
+  s1: [246, 284, 982],
+  s2: [246, 316, 961],
+  alarLeft: [300, 292, 972],
+  alarRight: [200, 300, 966],
 };
 
 async function planFromIntensities(): Promise<BenchRow[]> {
@@ -167,12 +204,20 @@ async function planFromIntensities(): Promise<BenchRow[]> {
   }
   const { series } = await loadPath(file);
   const ct = series[0].volume;
-  const screw = parseToolSpec('screw:7.3'), trocar = parseToolSpec('trocar:11G');
-  const s = VHF_SEEDS, midlineX = s.s1[0];
+  const screw = parseToolSpec('screw:7.3'),
+    trocar = parseToolSpec('trocar:11G');
+  const s = VHF_SEEDS,
+    midlineX = s.s1[0];
   const r = await timeMedian(3, () => {
     // Two maps, as a user plans this sacrum: S1 and the alae on "demineralized", S2 on "demineralized-faint-cortex".
-    const map = corridorMapFromIntensity(ct, { seeds: [s.s1, s.alarLeft, s.alarRight], ...boneMaskPresetOptions('demineralized') });
-    const mapS2 = corridorMapFromIntensity(ct, { seeds: [s.s2], ...boneMaskPresetOptions('demineralized-faint-cortex') });
+    const map = corridorMapFromIntensity(ct, {
+      seeds: [s.s1, s.alarLeft, s.alarRight],
+      ...boneMaskPresetOptions('demineralized'),
+    });
+    const mapS2 = corridorMapFromIntensity(ct, {
+      seeds: [s.s2],
+      ...boneMaskPresetOptions('demineralized-faint-cortex'),
+    });
     return [
       planTransSacral(map, { id: 's1', tool: screw, seed: s.s1, midlineX }),
       planTransSacral(mapS2, { id: 's2', tool: screw, seed: s.s2, midlineX }),
@@ -180,10 +225,28 @@ async function planFromIntensities(): Promise<BenchRow[]> {
       planAlar(map, { id: 'alar-right', tool: trocar, side: 'right', seed: s.alarRight }),
     ];
   });
-  const fits = r.result.map((x) => `${x.path.id} ${x.analysis.fits ? 'fits' : 'no fit'} (${x.analysis.minClearanceMm?.toFixed(1) ?? "-"} mm)`).join(', ');
-  return [{ name, value: r.ms / 1000, unit: 's', notes: `${ct.dims.join('x')} voxels; two bone masks (crops of 240 mm about the seeds), distance transforms and the four optimizations included, median of 3; ${fits}` }];
+  const fits = r.result
+    .map(
+      (x) => `${x.path.id} ${x.analysis.fits ? 'fits' : 'no fit'} (${x.analysis.minClearanceMm?.toFixed(1) ?? '-'} mm)`,
+    )
+    .join(', ');
+  return [
+    {
+      name,
+      value: r.ms / 1000,
+      unit: 's',
+      notes:
+        `${ct.dims.join('x')} voxels; two bone masks (crops of 240 mm about the seeds), distance transforms ` +
+        `and the four optimizations included, median of 3; ${fits}`,
+    },
+  ];
 }
 
 export async function benchPlan(): Promise<BenchRow[]> {
-  return [...(await planPhantom()), ...(await planRealCt()), ...(await planFromIntensities()), ...(await edtVersusScipy())];
+  return [
+    ...(await planPhantom()),
+    ...(await planRealCt()),
+    ...(await planFromIntensities()),
+    ...(await edtVersusScipy()),
+  ];
 }

@@ -2,7 +2,7 @@
  * `npm run bench`: runs every benchmark in this process, one after another (so they do not compete for
  * the two cores), and writes a markdown table with the machine and the figures.
  */
-import { writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../io/atomic-write.js';
 import os from 'node:os';
 import type { BenchRow } from './types.js';
 import { benchDicom } from './dicom.js';
@@ -28,7 +28,8 @@ export async function runBenchmarks(
   const lines = [
     '# Corridor benchmarks',
     '',
-    `Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString()}`,
+    `Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ` +
+      `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString()}`,
     '',
     '| suite | benchmark | value | unit | notes |',
     '| --- | --- | ---: | --- | --- |',
@@ -44,7 +45,7 @@ export async function runBenchmarks(
     }
   }
   const table = lines.join('\n') + '\n';
-  await writeFile(outFile, table);
+  await writeFileAtomic(outFile, table);
   return table;
 }
 

@@ -3,16 +3,54 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decode as decodePng } from 'fast-png';
-import { carmPreset, generatePhantom, readXaFrame, writeNifti, type PathLike } from '@corridor/core';
+import {
+  carmPreset,
+  generatePhantom,
+  readXaFrame,
+  writeNifti,
+  type CarmGeometry,
+  type PathLike,
+  type PathOverlay,
+  type PathViews,
+  type Point3,
+} from '@corridor/core';
 import { runCli } from '../test-helpers/run-cli.js';
 import { sharedDataDir } from '../io/shared-data.js';
 
 const run = runCli;
+
+/** What the commands print with --json, as far as these tests read it. */
+interface ViewsJson {
+  paths: PathViews[];
+}
+type PathPxJson = Pick<PathOverlay, 'id' | 'entryPx' | 'targetPx'>;
+interface DrrJson {
+  isocenter: Point3;
+  geometry: CarmGeometry;
+  paths: PathPxJson[];
+}
+interface OverlayJson {
+  verified: boolean;
+  geometry: CarmGeometry;
+  assumed: string[];
+  paths: PathPxJson[];
+}
 afterEach(() => vi.restoreAllMocks());
 
 /** Independent pinhole from docs/conventions.md, written out again here (not the code under test). */
-function pinhole(a: number, b: number, iso: number[], sid: number, sod: number, cols: number, rows: number, px: number, p: number[]) {
-  const ra = (a * Math.PI) / 180, rb = (b * Math.PI) / 180;
+function pinhole(
+  a: number,
+  b: number,
+  iso: number[],
+  sid: number,
+  sod: number,
+  cols: number,
+  rows: number,
+  px: number,
+  p: number[],
+) {
+  const ra = (a * Math.PI) / 180,
+    rb = (b * Math.PI) / 180;
   const d = [Math.sin(ra) * Math.cos(rb), -Math.cos(ra) * Math.cos(rb), Math.sin(rb)];
   const u = [Math.cos(ra), Math.sin(ra), 0];
   const v = [Math.sin(ra) * Math.sin(rb), -Math.cos(ra) * Math.sin(rb), -Math.cos(rb)];
@@ -20,7 +58,10 @@ function pinhole(a: number, b: number, iso: number[], sid: number, sod: number, 
   const w = p.map((x, i) => x - S[i]);
   const depth = w[0] * d[0] + w[1] * d[1] + w[2] * d[2];
   const k = sid / depth;
-  return [(cols - 1) / 2 + (k * (w[0] * u[0] + w[1] * u[1] + w[2] * u[2])) / px, (rows - 1) / 2 + (k * (w[0] * v[0] + w[1] * v[1] + w[2] * v[2])) / px];
+  return [
+    (cols - 1) / 2 + (k * (w[0] * u[0] + w[1] * u[1] + w[2] * u[2])) / px,
+    (rows - 1) / 2 + (k * (w[0] * v[0] + w[1] * v[1] + w[2] * v[2])) / px,
+  ];
 }
 
 describe('corridor views / drr / overlay', () => {
@@ -34,17 +75,31 @@ describe('corridor views / drr / overlay', () => {
     writeFileSync(ct, writeNifti(ph.ct));
     const t = ph.truth;
     paths = [
-      { id: 's1', name: 'S1 trans-sacral', kind: 'screw', diameterMm: 7.3, entry: t.corridors.S1.entry, target: t.corridors.S1.exit },
-      { id: 'alar-left', name: 'Alar left', kind: 'trocar', diameterMm: 3.05, entry: t.alarPaths.left.entry, target: t.alarPaths.left.target },
+      {
+        id: 's1',
+        name: 'S1 trans-sacral',
+        kind: 'screw',
+        diameterMm: 7.3,
+        entry: t.corridors.S1.entry,
+        target: t.corridors.S1.exit,
+      },
+      {
+        id: 'alar-left',
+        name: 'Alar left',
+        kind: 'trocar',
+        diameterMm: 3.05,
+        entry: t.alarPaths.left.entry,
+        target: t.alarPaths.left.target,
+      },
     ] as PathLike[];
     writeFileSync(plan, JSON.stringify({ schemaVersion: 1, volume: { file: 'ct.nii.gz' }, paths }));
   });
 
-  it('views --json gives per path bull\'s-eye and progress views; the S1 screw is seen end-on laterally', async () => {
+  it("views --json gives per path bull's-eye and progress views; the S1 screw is seen end-on laterally", async () => {
     const r = await run('views', plan, '--json');
     expect(r.code).toBe(0);
-    const j = JSON.parse(r.out);
-    expect(j.paths.map((p: { id: string }) => p.id)).toEqual(['s1', 'alar-left']);
+    const j = JSON.parse(r.out) as ViewsJson;
+    expect(j.paths.map((p) => p.id)).toEqual(['s1', 'alar-left']);
     const s1 = j.paths[0];
     // S1 runs right (entry, x = -80) to left: detector on the right = RAO, about 90 (patient rotated 2 deg).
     expect(s1.bullseye.primaryDeg).toBeGreaterThan(-95);
@@ -55,12 +110,34 @@ describe('corridor views / drr / overlay', () => {
     for (const k of ['primaryDeg', 'secondaryDeg', 'isocenter', 'reachable']) expect(s1.progress).toHaveProperty(k);
   });
 
-  it('drr --json: the matrix and projected paths agree with a pinhole computed here; PNG, raw and DICOM written', async () => {
-    const png = path.join(dir, 'ap.png'), raw = path.join(dir, 'ap.nii.gz'), dcm = path.join(dir, 'ap.dcm');
-    const r = await run('drr', ct, '--plan', plan, '--primary', '10', '--secondary', '-25', '--size', '128', '--threads', '2', '--out', png, '--raw', raw, '--dicom', dcm, '--json');
+  it('drr --json: matrix and projected paths match a pinhole computed here; PNG, raw and DICOM written', async () => {
+    const png = path.join(dir, 'ap.png'),
+      raw = path.join(dir, 'ap.nii.gz'),
+      dcm = path.join(dir, 'ap.dcm');
+    const r = await run(
+      'drr',
+      ct,
+      '--plan',
+      plan,
+      '--primary',
+      '10',
+      '--secondary',
+      '-25',
+      '--size',
+      '128',
+      '--threads',
+      '2',
+      '--out',
+      png,
+      '--raw',
+      raw,
+      '--dicom',
+      dcm,
+      '--json',
+    );
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    const j = JSON.parse(r.out);
+    const j = JSON.parse(r.out) as DrrJson;
     const s = carmPreset('artis-zee-floor');
     const px = (1920 * 0.154) / 128;
     for (const [i, p] of paths.entries()) {
@@ -77,7 +154,7 @@ describe('corridor views / drr / overlay', () => {
     // The overlay command on our own frame reproduces the drr's projected points.
     const o = await run('overlay', dcm, '--plan', plan, '--json');
     expect(o.code).toBe(0);
-    const oj = JSON.parse(o.out);
+    const oj = JSON.parse(o.out) as OverlayJson;
     expect(oj.verified).toBe(true);
     expect(oj.paths[0].entryPx[0]).toBeCloseTo(j.paths[0].entryPx[0], 3);
     expect(oj.paths[1].targetPx[1]).toBeCloseTo(j.paths[1].targetPx[1], 3);
@@ -88,7 +165,7 @@ describe('corridor views / drr / overlay', () => {
     const out = path.join(dir, 'xa.png');
     const r = await run('overlay', xa, '--plan', plan, '--frame', '10', '--out', out, '--json');
     expect(r.code).toBe(0);
-    const j = JSON.parse(r.out);
+    const j = JSON.parse(r.out) as OverlayJson;
     expect(j.verified).toBe(false);
     expect(j.geometry.primaryDeg).toBe(-32);
     expect(j.assumed.join(' ')).toMatch(/DistanceSourceToDetector/);

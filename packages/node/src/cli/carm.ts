@@ -3,7 +3,7 @@
  * fluoroscopy from a CT/CBCT, with the plan overlaid) and `corridor overlay` (the plan on a real XA/RF
  * frame). All computation is core's; this module reads files, parses flags, runs the worker pool, writes.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { encode as encodePng } from 'fast-png';
 import {
@@ -35,19 +35,34 @@ import {
 } from '@corridor/core';
 import { loadPath } from '../io/load.js';
 import { DrrPool, prepareSharedDrrVolume } from '../drr/pool.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
+import { checkOutputs } from '../io/output-guard.js';
 
 type Opts = Record<string, string | boolean | undefined>;
 
-function numberOpt(v: string | boolean | undefined, name: string, check: (x: number) => boolean = Number.isFinite): number | undefined {
+function numberOpt(
+  v: string | boolean | undefined,
+  name: string,
+  check: (x: number) => boolean = Number.isFinite,
+): number | undefined {
   if (v === undefined) return undefined;
   const x = Number(v);
   if (typeof v !== 'string' || !check(x)) throw new UsageError(`${name} "${String(v)}" is not a valid number`);
   return x;
 }
 
+/** numberOpt for an option that has a default (or is required): missing is a usage error. */
+function requiredNumberOpt(v: string | boolean | undefined, name: string, check?: (x: number) => boolean): number {
+  const x = numberOpt(v, name, check);
+  if (x === undefined) throw new UsageError(`${name} is required`);
+  return x;
+}
+
 function pointOpt(v: string | boolean | undefined, name: string): Point3 | undefined {
   if (v === undefined) return undefined;
-  const p = String(v).split(',').map((s) => Number(s.trim()));
+  const p = String(v)
+    .split(',')
+    .map((s) => Number(s.trim()));
   if (p.length !== 3 || !p.every(Number.isFinite)) throw new UsageError(`${name} "${String(v)}" is not x,y,z (LPS mm)`);
   return p as Point3;
 }
@@ -96,11 +111,22 @@ function planCenter(paths: readonly PathLike[]): Point3 {
 }
 
 function overlayJson(o: PathOverlay) {
-  return { id: o.id, name: o.name, entryPx: o.entryPx, targetPx: o.targetPx, lengthPx: o.lengthPx, outline: o.outline, ring: o.ring, endOn: o.endOn, inImage: o.inImage };
+  return {
+    id: o.id,
+    name: o.name,
+    entryPx: o.entryPx,
+    targetPx: o.targetPx,
+    lengthPx: o.lengthPx,
+    outline: o.outline,
+    ring: o.ring,
+    endOn: o.endOn,
+    inImage: o.inImage,
+  };
 }
 
 async function writePng(file: string, rgba: Uint8ClampedArray, columns: number, rows: number) {
-  await writeFile(file, encodePng({ width: columns, height: rows, data: new Uint8Array(rgba.buffer, rgba.byteOffset, rgba.length), channels: 4, depth: 8 }));
+  const data = new Uint8Array(rgba.buffer, rgba.byteOffset, rgba.length);
+  await writeFileAtomic(file, encodePng({ width: columns, height: rows, data, channels: 4, depth: 8 }));
 }
 
 /** Line integrals as a 2D float NIfTI placed on the detector plane (i along columns, j along rows). */
@@ -115,7 +141,12 @@ function detectorImageVolume(g: CarmGeometry, values: Float32Array): Volume {
     m[r * 4 + 3] = o[r];
   }
   m[15] = 1;
-  return createVolume({ data: values, dims: [g.columns, g.rows, 1], indexToPatient: m, meta: { source: 'corridor drr line integrals' } });
+  return createVolume({
+    data: values,
+    dims: [g.columns, g.rows, 1],
+    indexToPatient: m,
+    meta: { source: 'corridor drr line integrals' },
+  });
 }
 
 export function register(program: Command): void {
@@ -136,13 +167,23 @@ export function register(program: Command): void {
         return;
       }
       const f = (x: number) => x.toFixed(1);
-      const ang = (a: number, b: number) => `${a >= 0 ? 'LAO' : 'RAO'} ${f(Math.abs(a))}, ${b >= 0 ? 'CRAN' : 'CAUD'} ${f(Math.abs(b))}`;
+      const ang = (a: number, b: number) =>
+        `${a >= 0 ? 'LAO' : 'RAO'} ${f(Math.abs(a))}, ${b >= 0 ? 'CRAN' : 'CAUD'} ${f(Math.abs(b))}`;
       console.log(`C-arm: ${system.name}`);
       for (const v of views) {
         console.log(`${v.name} [${v.id}], ${f(v.lengthMm)} mm`);
-        for (const [label, w] of [["bull's-eye", v.bullseye], ['progress  ', v.progress]] as const) {
-          const alt = w.alternative ? `; nearest reachable ${ang(w.alternative.primaryDeg, w.alternative.secondaryDeg)} (${f(w.alternative.errorDeg)} deg off)` : '';
-          console.log(`  ${label} ${ang(w.primaryDeg, w.secondaryDeg)}, isocentre (${w.isocenter.map(f).join(', ')}) ${w.reachable ? 'reachable' : 'NOT REACHABLE'}${alt}`);
+        for (const [label, w] of [
+          ["bull's-eye", v.bullseye],
+          ['progress  ', v.progress],
+        ] as const) {
+          const alt = w.alternative
+            ? `; nearest reachable ${ang(w.alternative.primaryDeg, w.alternative.secondaryDeg)} ` +
+              `(${f(w.alternative.errorDeg)} deg off)`
+            : '';
+          console.log(
+            `  ${label} ${ang(w.primaryDeg, w.secondaryDeg)}, isocentre (${w.isocenter.map(f).join(', ')}) ` +
+              `${w.reachable ? 'reachable' : 'NOT REACHABLE'}${alt}`,
+          );
         }
       }
     });
@@ -157,7 +198,10 @@ export function register(program: Command): void {
     .option('--carm <preset>', `C-arm preset (${presets})`, DEFAULT_CARM_PRESET)
     .option('--sid <mm>', 'source to detector distance (overrides the preset)')
     .option('--sod <mm>', 'source to isocentre distance (overrides the preset)')
-    .option('--isocenter <x,y,z>', 'patient point at the isocentre, LPS mm (default: the plan centre, else the volume centre)')
+    .option(
+      '--isocenter <x,y,z>',
+      'patient point at the isocentre, LPS mm (default: the plan centre, else the volume centre)',
+    )
     .option('--size <pixels>', 'image width in pixels', '512')
     .option('--kvp <kv>', 'tube voltage (default: the preset)')
     .option('--seed <n>', 'noise seed', '1')
@@ -166,17 +210,30 @@ export function register(program: Command): void {
     .option('--raw <nii>', 'write the line integrals as a 2D float NIfTI')
     .option('--dicom <dcm>', 'write the image as a DICOM XA frame')
     .option('--json', 'print the projection matrix, isocentre and projected paths as JSON')
+    .option('--force', 'write the outputs even over an input or a file of another kind')
     .action(async (volumePath: string, opts: Opts) => {
+      const outputs = (
+        [
+          ['out', 'png'],
+          ['raw', 'volume'],
+          ['dicom', 'dicom'],
+        ] as const
+      )
+        .filter(([flag]) => opts[flag])
+        .map(([flag, kind]) => ({ file: String(opts[flag]), kind }));
+      const drrInputs = [volumePath, ...(opts.plan ? [String(opts.plan)] : [])];
+      await checkOutputs(outputs, drrInputs, { force: !!opts.force });
       const system = systemFrom(opts);
-      const primaryDeg = numberOpt(opts.primary, '--primary')!;
-      const secondaryDeg = numberOpt(opts.secondary, '--secondary', (x) => Math.abs(x) <= 90)!;
-      const size = numberOpt(opts.size, '--size', (x) => Number.isInteger(x) && x >= 16 && x <= 4096)!;
+      const primaryDeg = requiredNumberOpt(opts.primary, '--primary');
+      const secondaryDeg = requiredNumberOpt(opts.secondary, '--secondary', (x) => Math.abs(x) <= 90);
+      const size = requiredNumberOpt(opts.size, '--size', (x) => Number.isInteger(x) && x >= 16 && x <= 4096);
       const kvp = numberOpt(opts.kvp, '--kvp', (x) => x >= 40 && x <= 150) ?? system.kvp;
-      const seed = numberOpt(opts.seed, '--seed', Number.isInteger)!;
+      const seed = requiredNumberOpt(opts.seed, '--seed', Number.isInteger);
       const threads = numberOpt(opts.threads, '--threads', (x) => Number.isInteger(x) && x >= 1 && x <= 64);
       const paths = opts.plan ? await readPlanPaths(String(opts.plan)) : [];
       const volume = await loadVolume(volumePath);
-      const isocenter = pointOpt(opts.isocenter, '--isocenter') ?? (paths.length ? planCenter(paths) : volumeCenter(volume));
+      const isocenter =
+        pointOpt(opts.isocenter, '--isocenter') ?? (paths.length ? planCenter(paths) : volumeCenter(volume));
       const g = carmGeometry(system, { primaryDeg, secondaryDeg, isocenter }, { size });
       const P = projectionMatrix(g);
       const dv = prepareSharedDrrVolume(volume, { attenuation: { kvp } });
@@ -193,8 +250,11 @@ export function register(program: Command): void {
         const rgba = drawOverlay(grayToRgba(img.gray, g.columns, g.rows), g.columns, g.rows, overlays);
         await writePng(String(opts.out), rgba, g.columns, g.rows);
       }
-      if (opts.raw) await writeFile(String(opts.raw), writeNifti(detectorImageVolume(g, lineIntegrals)));
-      if (opts.dicom) await writeFile(String(opts.dicom), writeXaFrame({ gray: img.gray, geometry: g, kvp, seriesDescription: `Corridor DRR ${system.id}` }));
+      if (opts.raw) await writeFileAtomic(String(opts.raw), writeNifti(detectorImageVolume(g, lineIntegrals)));
+      if (opts.dicom) {
+        const xa = writeXaFrame({ gray: img.gray, geometry: g, kvp, seriesDescription: `Corridor DRR ${system.id}` });
+        await writeFileAtomic(String(opts.dicom), xa);
+      }
       const result = {
         schemaVersion: 1,
         carm: system.id,
@@ -206,9 +266,22 @@ export function register(program: Command): void {
       };
       if (opts.json) console.log(JSON.stringify(result, null, 2));
       else {
-        console.log(`DRR ${g.columns} x ${g.rows}, ${primaryDeg} / ${secondaryDeg} deg, isocentre (${isocenter.map((x) => x.toFixed(1)).join(', ')}), ${kvp} kV`);
-        for (const o of overlays) console.log(`  ${o.name}: entry (${o.entryPx.map((x) => x.toFixed(1)).join(', ')}) px, target (${o.targetPx.map((x) => x.toFixed(1)).join(', ')}) px${o.inImage ? '' : ' (outside the image)'}`);
-        for (const [flag, what] of [['out', 'image'], ['raw', 'line integrals'], ['dicom', 'DICOM XA frame']] as const) if (opts[flag]) console.log(`  ${what} written to ${String(opts[flag])}`);
+        const join1 = (p: readonly number[]) => p.map((x) => x.toFixed(1)).join(', ');
+        console.log(
+          `DRR ${g.columns} x ${g.rows}, ${primaryDeg} / ${secondaryDeg} deg, ` +
+            `isocentre (${join1(isocenter)}), ${kvp} kV`,
+        );
+        for (const o of overlays)
+          console.log(
+            `  ${o.name}: entry (${join1(o.entryPx)}) px, target (${join1(o.targetPx)}) px` +
+              `${o.inImage ? '' : ' (outside the image)'}`,
+          );
+        for (const [flag, what] of [
+          ['out', 'image'],
+          ['raw', 'line integrals'],
+          ['dicom', 'DICOM XA frame'],
+        ] as const)
+          if (opts[flag]) console.log(`  ${what} written to ${String(opts[flag])}`);
       }
     });
 
@@ -218,14 +291,20 @@ export function register(program: Command): void {
     .argument('<frame>', 'DICOM XA or RF file')
     .requiredOption('--plan <plan>', 'plan.json')
     .option('--carm <preset>', `C-arm preset for missing tags (${presets})`, DEFAULT_CARM_PRESET)
-    .option('--isocenter <x,y,z>', 'patient point at the isocentre, LPS mm (default: from the file, else the plan centre)')
+    .option(
+      '--isocenter <x,y,z>',
+      'patient point at the isocentre, LPS mm (default: from the file, else the plan centre)',
+    )
     .option('--frame <n>', 'frame of a multi-frame file (0-based)', '0')
     .option('--out <png>', 'write the frame with the overlay as PNG')
     .option('--json', 'print the geometry, what was assumed and the projected paths as JSON')
+    .option('--force', 'write --out even over an input or a file that is not a PNG')
     .action(async (framePath: string, opts: Opts) => {
+      const overlayOut = opts.out ? [{ file: String(opts.out), kind: 'png' as const }] : [];
+      await checkOutputs(overlayOut, [framePath, String(opts.plan)], { force: !!opts.force });
       const system = systemFrom(opts);
       const paths = await readPlanPaths(String(opts.plan));
-      const frame = numberOpt(opts.frame, '--frame', (x) => Number.isInteger(x) && x >= 0)!;
+      const frame = requiredNumberOpt(opts.frame, '--frame', (x) => Number.isInteger(x) && x >= 0);
       let bytes: Uint8Array;
       try {
         bytes = await readFile(framePath);
@@ -233,16 +312,28 @@ export function register(program: Command): void {
         throw new UsageError('cannot read frame file', framePath);
       }
       const given = pointOpt(opts.isocenter, '--isocenter');
-      const f = await readXaFrame(bytes, framePath, { system, frame, isocenter: given ?? (paths.length ? planCenter(paths) : undefined) });
+      const f = await readXaFrame(bytes, framePath, {
+        system,
+        frame,
+        isocenter: given ?? (paths.length ? planCenter(paths) : undefined),
+      });
       if (!given) {
         // The plan centre is a guess, not a registration: say so.
-        f.assumed = f.assumed.map((a) => a.replace(/given by the caller$/, 'guessed from the plan centre (no registration)'));
+        f.assumed = f.assumed.map((a) =>
+          a.replace(/given by the caller$/, 'guessed from the plan centre (no registration)'),
+        );
         if (f.assumed.some((a) => a.includes('guessed'))) f.verified = false;
       }
       const P = projectionMatrix(f.geometry);
       const overlays = overlayGeometry(P, paths, f.geometry.columns, f.geometry.rows);
       if (opts.out) {
-        const rgba = drawOverlay(grayToRgba(f.gray, f.geometry.columns, f.geometry.rows), f.geometry.columns, f.geometry.rows, overlays, { unverified: !f.verified });
+        const rgba = drawOverlay(
+          grayToRgba(f.gray, f.geometry.columns, f.geometry.rows),
+          f.geometry.columns,
+          f.geometry.rows,
+          overlays,
+          { unverified: !f.verified },
+        );
         await writePng(String(opts.out), rgba, f.geometry.columns, f.geometry.rows);
       }
       const result = {
@@ -258,9 +349,14 @@ export function register(program: Command): void {
       };
       if (opts.json) console.log(JSON.stringify(result, null, 2));
       else {
-        console.log(`${framePath}: frame ${f.frameIndex + 1} of ${f.numberOfFrames}, ${f.geometry.primaryDeg} / ${f.geometry.secondaryDeg} deg`);
+        const join1 = (p: readonly number[]) => p.map((x) => x.toFixed(1)).join(', ');
+        console.log(
+          `${framePath}: frame ${f.frameIndex + 1} of ${f.numberOfFrames}, ` +
+            `${f.geometry.primaryDeg} / ${f.geometry.secondaryDeg} deg`,
+        );
         if (!f.verified) console.log(`  UNVERIFIED GEOMETRY: assumed ${f.assumed.join('; ')}`);
-        for (const o of overlays) console.log(`  ${o.name}: entry (${o.entryPx.map((x) => x.toFixed(1)).join(', ')}) px, target (${o.targetPx.map((x) => x.toFixed(1)).join(', ')}) px`);
+        for (const o of overlays)
+          console.log(`  ${o.name}: entry (${join1(o.entryPx)}) px, target (${join1(o.targetPx)}) px`);
         if (opts.out) console.log(`  image written to ${String(opts.out)}`);
       }
     });

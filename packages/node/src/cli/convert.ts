@@ -1,8 +1,8 @@
-import { writeFile, mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { UsageError, writeNifti, writeNrrd, type LoadedSeries, type Volume } from '@corridor/core';
 import { loadPath } from '../io/load.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
+import { checkOutputs } from '../io/output-guard.js';
 
 /** Encode a volume for a file name: .nii.gz, .nii, .nrrd (gzip) or .nhdr is not offered (one file only). */
 export function encodeForPath(volume: Volume, out: string): Uint8Array {
@@ -17,7 +17,9 @@ function pickSeries(series: LoadedSeries[], which: string | undefined, input: st
   if (series.length === 0) throw new UsageError('no image series found', input);
   if (which === undefined) {
     if (series.length > 1) {
-      const list = series.map((s, n) => `${n + 1}: ${s.volume.meta.seriesInstanceUid ?? s.volume.meta.source}`).join('; ');
+      const list = series
+        .map((s, n) => `${n + 1}: ${s.volume.meta.seriesInstanceUid ?? s.volume.meta.source}`)
+        .join('; ');
       throw new UsageError(`${series.length} series found, choose one with --series (${list})`, input);
     }
     return series[0];
@@ -36,12 +38,13 @@ export function register(program: Command): void {
     .argument('<in>', 'input file or folder')
     .argument('<out>', 'output file (.nii.gz, .nii or .nrrd)')
     .option('--series <n|uid>', 'which series, when the input holds several (1-based number or SeriesInstanceUID)')
-    .action(async (input: string, out: string, opts: { series?: string }) => {
+    .option('--force', 'write <out> even over the input or a file that is not an image volume')
+    .action(async (input: string, out: string, opts: { series?: string; force?: boolean }) => {
+      await checkOutputs([{ file: out, kind: 'volume' }], [input], { force: opts.force });
       const { series } = await loadPath(input);
       const s = pickSeries(series, opts.series, input);
       const bytes = encodeForPath(s.volume, out);
-      await mkdir(path.dirname(path.resolve(out)), { recursive: true });
-      await writeFile(out, bytes);
+      await writeFileAtomic(out, bytes, { makeDir: true });
       for (const w of s.warnings) console.error(`warning: ${w}`);
       console.log(`wrote ${out} (${s.volume.dims.join(' x ')} voxels)`);
     });

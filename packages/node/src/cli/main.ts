@@ -28,7 +28,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
     if (err instanceof CorridorError) {
-      console.error(`corridor: ${err.name}: ${err.message}`);
+      // Messages quote header text and file names: no control character reaches the terminal raw.
+      console.error(`corridor: ${err.name}: ${info.printable(err.message)}`);
       return 2;
     }
     throw err;

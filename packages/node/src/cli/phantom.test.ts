@@ -9,11 +9,25 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gunzipSync } from 'fflate';
 import dicomParser from 'dicom-parser';
-import { generatePhantom, type GeneratedPhantom } from '@corridor/core';
+import { generatePhantom, type GeneratedPhantom, type PhantomTruth } from '@corridor/core';
 import { main } from './main.js';
 import { loadPath } from '../io/load.js';
+import { defined } from '../test-helpers/defined.js';
 
-const ARGS = ['--voxel', '3', '--stage', 'cement', '--leak', 'S2L', '--seed', '9', '--cement-ml', '3.5,4.5', '--dicom', '--quiet'];
+const ARGS = [
+  '--voxel',
+  '3',
+  '--stage',
+  'cement',
+  '--leak',
+  'S2L',
+  '--seed',
+  '9',
+  '--cement-ml',
+  '3.5,4.5',
+  '--dicom',
+  '--quiet',
+];
 
 async function listAll(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -44,7 +58,8 @@ describe('corridor phantom', () => {
   });
 
   it('writes byte-identical files for the same flags', async () => {
-    const a = await listAll(dirA), b = await listAll(dirB);
+    const a = await listAll(dirA),
+      b = await listAll(dirB);
     expect(a.map((p) => path.relative(dirA, p))).toEqual(b.map((p) => path.relative(dirB, p)));
     expect(a.map((p) => path.relative(dirA, p)).slice(0, 1)).toEqual(['ct.nii.gz']);
     expect(a.some((p) => p.endsWith('truth.json'))).toBe(true);
@@ -52,14 +67,17 @@ describe('corridor phantom', () => {
     for (let i = 0; i < a.length; i++) {
       expect(Buffer.compare(await readFile(a[i]), await readFile(b[i])), a[i]).toBe(0);
     }
-    const truth = JSON.parse(await readFile(path.join(dirA, 'truth.json'), 'utf8'));
+    const truth = JSON.parse(await readFile(path.join(dirA, 'truth.json'), 'utf8')) as PhantomTruth;
     expect(truth).toEqual(JSON.parse(JSON.stringify(ref.truth)));
-    expect(truth.cement.map((c: { volumeMl: number }) => c.volumeMl)).toEqual([3.5, 4.5]);
-    expect(truth.leak.foramen).toBe('S2L');
+    expect(defined(truth.cement, 'cement truth').map((c) => c.volumeMl)).toEqual([3.5, 4.5]);
+    expect(defined(truth.leak, 'leak truth').foramen).toBe('S2L');
   });
 
   it('ct.nii.gz and labels.nii.gz read back (project reader) to the generated voxels and geometry', async () => {
-    for (const [name, vol] of [['ct.nii.gz', ref.ct], ['labels.nii.gz', ref.labels]] as const) {
+    for (const [name, vol] of [
+      ['ct.nii.gz', ref.ct],
+      ['labels.nii.gz', ref.labels],
+    ] as const) {
       const { series } = await loadPath(path.join(dirA, name));
       expect(series).toHaveLength(1);
       const v = series[0].volume;
@@ -69,7 +87,7 @@ describe('corridor phantom', () => {
     }
   });
 
-  it('ct.nii.gz has the right header for an independent NIfTI-1 parser (RAS affine = LPS with x, y negated)', async () => {
+  it('ct.nii.gz: the right header for an independent NIfTI-1 parser (RAS affine = LPS with x, y negated)', async () => {
     const bytes = gunzipSync(new Uint8Array(await readFile(path.join(dirA, 'ct.nii.gz'))));
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     expect(dv.getInt32(0, true)).toBe(348);
@@ -86,7 +104,8 @@ describe('corridor phantom', () => {
       }
     }
     const off = Math.round(dv.getFloat32(108, true));
-    const slope = dv.getFloat32(112, true) || 1, inter = dv.getFloat32(116, true);
+    const slope = dv.getFloat32(112, true) || 1,
+      inter = dv.getFloat32(116, true);
     const n = ref.ct.data.length;
     const data = new Int16Array(bytes.slice(off, off + 2 * n).buffer);
     let diff = 0;
@@ -103,7 +122,7 @@ describe('corridor phantom', () => {
     expect(Array.from(v.data)).toEqual(Array.from(ref.ct.data));
   });
 
-  it('the DICOM series has supine head-first geometry and matches for an independent reader (dicom-parser)', async () => {
+  it('the DICOM series has supine head-first geometry, matches for an independent reader (dicom-parser)', async () => {
     const files = (await readdir(path.join(dirA, 'dicom'))).sort();
     const [nx, ny, nz] = ref.ct.dims;
     expect(files).toHaveLength(nz);
@@ -115,36 +134,65 @@ describe('corridor phantom', () => {
       // slices from feet to head; PatientPosition says so too.
       expect(ds.string('x00080060')).toBe('CT');
       expect(ds.string('x00185100')).toBe('HFS');
-      const iop = ds.string('x00200037')!.split('\\').map(Number);
+      const iop = defined(ds.string('x00200037'), 'ImageOrientationPatient').split('\\').map(Number);
       expect(iop).toEqual([1, 0, 0, 0, 1, 0]);
-      const ps = ds.string('x00280030')!.split('\\').map(Number);
+      const ps = defined(ds.string('x00280030'), 'PixelSpacing').split('\\').map(Number);
       expect(ps[0]).toBeCloseTo(m[5], 4);
       expect(ps[1]).toBeCloseTo(m[0], 4);
       expect(ds.uint16('x00280010')).toBe(ny);
       expect(ds.uint16('x00280011')).toBe(nx);
-      const ipp = ds.string('x00200032')!.split('\\').map(Number);
+      const ipp = defined(ds.string('x00200032'), 'ImagePositionPatient').split('\\').map(Number);
       expect(ipp[0]).toBeCloseTo(m[3], 3);
       expect(ipp[1]).toBeCloseTo(m[7], 3);
       const k = Math.round((ipp[2] - m[11]) / m[10]);
       expect(ipp[2]).toBeCloseTo(m[11] + k * m[10], 3);
       expect(k >= 0 && k < nz && !seen.has(k)).toBe(true);
       seen.add(k);
-      const slope = Number(ds.string('x00281053') ?? 1), inter = Number(ds.string('x00281052') ?? 0);
+      const slope = Number(ds.string('x00281053') ?? 1),
+        inter = Number(ds.string('x00281052') ?? 0);
       const el = ds.elements.x7fe00010;
       const signed = ds.uint16('x00280103') === 1;
       const raw = signed
-        ? new Int16Array(ds.byteArray.buffer.slice(ds.byteArray.byteOffset + el.dataOffset, ds.byteArray.byteOffset + el.dataOffset + el.length))
-        : new Uint16Array(ds.byteArray.buffer.slice(ds.byteArray.byteOffset + el.dataOffset, ds.byteArray.byteOffset + el.dataOffset + el.length));
+        ? new Int16Array(
+            ds.byteArray.buffer.slice(
+              ds.byteArray.byteOffset + el.dataOffset,
+              ds.byteArray.byteOffset + el.dataOffset + el.length,
+            ),
+          )
+        : new Uint16Array(
+            ds.byteArray.buffer.slice(
+              ds.byteArray.byteOffset + el.dataOffset,
+              ds.byteArray.byteOffset + el.dataOffset + el.length,
+            ),
+          );
       let diff = 0;
-      for (let i = 0; i < nx * ny; i++) diff = Math.max(diff, Math.abs(raw[i] * slope + inter - ref.ct.data[k * nx * ny + i]));
+      for (let i = 0; i < nx * ny; i++)
+        diff = Math.max(diff, Math.abs(raw[i] * slope + inter - ref.ct.data[k * nx * ny + i]));
       expect(diff, f).toBe(0);
     }
     expect(seen.size).toBe(nz);
   });
 
   it('refuses bad flags with exit code 2', async () => {
-    expect(await main(['node', 'corridor', 'phantom', '--out', path.join(tmp, 'c'), '--anatomy', 'broken', '--quiet'])).toBe(2);
-    expect(await main(['node', 'corridor', 'phantom', '--out', path.join(tmp, 'c'), '--leak', 'S1L', '--quiet'])).toBe(2);
-    expect(await main(['node', 'corridor', 'phantom', '--out', path.join(tmp, 'c'), '--stage', 'cement', '--cement-ml', '4', '--quiet'])).toBe(2);
+    expect(
+      await main(['node', 'corridor', 'phantom', '--out', path.join(tmp, 'c'), '--anatomy', 'broken', '--quiet']),
+    ).toBe(2);
+    expect(await main(['node', 'corridor', 'phantom', '--out', path.join(tmp, 'c'), '--leak', 'S1L', '--quiet'])).toBe(
+      2,
+    );
+    expect(
+      await main([
+        'node',
+        'corridor',
+        'phantom',
+        '--out',
+        path.join(tmp, 'c'),
+        '--stage',
+        'cement',
+        '--cement-ml',
+        '4',
+        '--quiet',
+      ]),
+    ).toBe(2);
   });
 });

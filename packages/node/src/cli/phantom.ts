@@ -3,7 +3,7 @@
  * truth.json and optionally a DICOM CT series. All computation is core's; this module parses flags and
  * writes files. Same flags give byte-identical files.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import {
@@ -12,7 +12,9 @@ import {
   PHANTOM_DEFAULT_VOXEL_MM,
   PHANTOM_STAGES,
   UsageError,
+  WriteError,
   generatePhantom,
+  parseDicom,
   writeDicomSeries,
   writeNifti,
   type AnatomyVariant,
@@ -20,6 +22,8 @@ import {
   type PhantomOptions,
   type PhantomStage,
 } from '@corridor/core';
+import { writeFileAtomic } from '../io/atomic-write.js';
+import { checkOutputs } from '../io/output-guard.js';
 
 export interface PhantomCliOptions {
   out: string;
@@ -34,22 +38,34 @@ export interface PhantomCliOptions {
   noise: boolean;
   blur: boolean;
   quiet?: boolean;
+  force?: boolean;
 }
 
 function parseOptions(o: PhantomCliOptions): PhantomOptions {
-  if (!PHANTOM_ANATOMIES.includes(o.anatomy as AnatomyVariant)) throw new UsageError(`--anatomy "${o.anatomy}" is not one of ${PHANTOM_ANATOMIES.join(', ')}`);
-  if (!PHANTOM_STAGES.includes(o.stage as PhantomStage)) throw new UsageError(`--stage "${o.stage}" is not one of ${PHANTOM_STAGES.join(', ')}`);
+  if (!PHANTOM_ANATOMIES.includes(o.anatomy as AnatomyVariant))
+    throw new UsageError(`--anatomy "${o.anatomy}" is not one of ${PHANTOM_ANATOMIES.join(', ')}`);
+  if (!PHANTOM_STAGES.includes(o.stage as PhantomStage))
+    throw new UsageError(`--stage "${o.stage}" is not one of ${PHANTOM_STAGES.join(', ')}`);
   const voxelMm = Number(o.voxel);
   if (!Number.isFinite(voxelMm)) throw new UsageError(`--voxel "${o.voxel}" is not a number (mm)`);
   if (!/^\d+$/.test(o.seed)) throw new UsageError(`--seed "${o.seed}" is not a non-negative integer`);
-  const opts: PhantomOptions = { anatomy: o.anatomy as AnatomyVariant, stage: o.stage as PhantomStage, voxelMm, seed: Number(o.seed), noise: o.noise, blur: o.blur };
+  const opts: PhantomOptions = {
+    anatomy: o.anatomy as AnatomyVariant,
+    stage: o.stage as PhantomStage,
+    voxelMm,
+    seed: Number(o.seed),
+    noise: o.noise,
+    blur: o.blur,
+  };
   if (o.cementMl !== undefined) {
     const parts = o.cementMl.split(',').map((x) => Number(x.trim()));
-    if (parts.length !== 2 || !parts.every(Number.isFinite)) throw new UsageError(`--cement-ml "${o.cementMl}" is not LEFT,RIGHT (ml)`);
+    if (parts.length !== 2 || !parts.every(Number.isFinite))
+      throw new UsageError(`--cement-ml "${o.cementMl}" is not LEFT,RIGHT (ml)`);
     opts.cementMl = [parts[0], parts[1]];
   }
   if (o.leak !== undefined) {
-    if (!FORAMEN_NAMES.includes(o.leak as ForamenName)) throw new UsageError(`--leak "${o.leak}" is not one of ${FORAMEN_NAMES.join(', ')}`);
+    if (!FORAMEN_NAMES.includes(o.leak as ForamenName))
+      throw new UsageError(`--leak "${o.leak}" is not one of ${FORAMEN_NAMES.join(', ')}`);
     opts.leak = o.leak as ForamenName;
   }
   if (o.leakMl !== undefined) {
@@ -63,9 +79,71 @@ function parseOptions(o: PhantomCliOptions): PhantomOptions {
   return opts;
 }
 
+const PHANTOM_PATIENT = 'Corridor^Phantom';
+
+/** Whether a file is a slice of a series `corridor phantom` wrote (its manufacturer and patient name). */
+async function isPhantomSlice(file: string): Promise<boolean> {
+  try {
+    const ds = parseDicom(await readFile(file), file);
+    return ds.string('x00080070') === 'Corridor' && ds.string('x00100010') === PHANTOM_PATIENT;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The files in DIR/dicom that an earlier `corridor phantom --dicom` wrote (removed before the new
+ * series is written, so two series never mix). Anything else there (a user's file, a folder) makes the
+ * command refuse unless --force; even then it is left alone, never deleted.
+ */
+async function ownDicomFiles(dicomDir: string, force: boolean): Promise<string[]> {
+  let names: string[];
+  try {
+    const st = await stat(dicomDir);
+    if (!st.isDirectory()) {
+      throw new WriteError('is not a folder; refusing to replace it with a DICOM series', dicomDir, 'kind');
+    }
+    names = await readdir(dicomDir);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return [];
+    throw err;
+  }
+  const own: string[] = [];
+  const foreign: string[] = [];
+  for (const n of names) {
+    const p = path.join(dicomDir, n);
+    const st = await stat(p);
+    if (st.isFile() && (await isPhantomSlice(p))) own.push(p);
+    else foreign.push(n);
+  }
+  if (foreign.length && !force) {
+    const list = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? `, ... (${foreign.length} in all)` : '');
+    throw new WriteError(
+      `holds files that are not a phantom series (${list}); refusing to write the series beside ` +
+        'them (use another --out, or --force to write beside them; they are never deleted)',
+      dicomDir,
+      'foreign',
+    );
+  }
+  return own;
+}
+
 /** Generate and write the phantom; returns the paths written. */
 export async function writePhantom(o: PhantomCliOptions): Promise<string[]> {
   const options = parseOptions(o);
+  const dir = o.out;
+  const kinds = [
+    ['ct.nii.gz', 'volume'],
+    ['labels.nii.gz', 'volume'],
+    ['truth.json', 'phantom-truth'],
+  ] as const;
+  await checkOutputs(
+    kinds.map(([name, kind]) => ({ file: path.join(dir, name), kind })),
+    [],
+    { force: o.force },
+  );
+  const dicomDir = path.join(dir, 'dicom');
+  const oldSlices = o.dicom ? await ownDicomFiles(dicomDir, !!o.force) : [];
   const log = (s: string) => {
     if (!o.quiet) process.stderr.write(s);
   };
@@ -76,36 +154,38 @@ export async function writePhantom(o: PhantomCliOptions): Promise<string[]> {
     else if (p.phase === 'voxelize') log('.');
     lastPhase = p.phase;
   });
-  log(`\nphantom: generated ${ct.dims.join(' x ')} voxels of ${truth.voxelMm} mm in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
-  const dir = o.out;
+  log(
+    `\nphantom: generated ${ct.dims.join(' x ')} voxels of ${truth.voxelMm} mm ` +
+      `in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
   await mkdir(dir, { recursive: true });
   const written: string[] = [];
   const put = async (name: string, bytes: Uint8Array | string) => {
     const p = path.join(dir, name);
-    await writeFile(p, bytes);
+    await writeFileAtomic(p, bytes);
     written.push(p);
   };
   await put('ct.nii.gz', writeNifti(ct, { gzip: true }));
   await put('labels.nii.gz', writeNifti(labels, { gzip: true }));
   await put('truth.json', JSON.stringify(truth, null, 2) + '\n');
   if (o.dicom) {
-    const dicomDir = path.join(dir, 'dicom');
-    // A stale series from another run would mix with this one in a folder reader.
-    await rm(dicomDir, { recursive: true, force: true });
     await mkdir(dicomDir, { recursive: true });
     const files = writeDicomSeries(ct, {
-      patientName: 'Corridor^Phantom',
+      patientName: PHANTOM_PATIENT,
       patientId: `PHANTOM-${truth.anatomy.toUpperCase()}`,
       studyDescription: 'Corridor synthetic pelvis',
       seriesDescription: `phantom ${truth.anatomy} ${truth.stage} ${truth.voxelMm} mm seed ${truth.seed}`,
       manufacturer: 'Corridor',
       patientPosition: 'HFS',
-      uidSeed: `phantom:${truth.anatomy}:${truth.stage}:${truth.voxelMm}:${truth.seed}:${options.cementMl?.join(',') ?? ''}:${options.leak ?? ''}:${options.leakMl ?? ''}:${o.noise}:${o.blur}`,
+      uidSeed:
+        `phantom:${truth.anatomy}:${truth.stage}:${truth.voxelMm}:${truth.seed}:` +
+        `${options.cementMl?.join(',') ?? ''}:${options.leak ?? ''}:${options.leakMl ?? ''}:${o.noise}:${o.blur}`,
     });
-    for (const f of files) {
-      const p = path.join(dicomDir, f.name);
-      await writeFile(p, f.bytes);
-    }
+    // A stale series from another run would mix with this one in a folder reader: its slices that this
+    // run does not replace are removed (only those: see ownDicomFiles).
+    const names = new Set(files.map((f) => path.join(dicomDir, f.name)));
+    for (const old of oldSlices) if (!names.has(old)) await unlink(old);
+    for (const f of files) await writeFileAtomic(path.join(dicomDir, f.name), f.bytes);
     written.push(dicomDir);
   }
   log(`phantom: wrote ${written.join(', ')}\n`);
@@ -128,6 +208,7 @@ export function register(program: Command): void {
     .option('--no-noise', 'no CBCT-like noise')
     .option('--no-blur', 'no CBCT-like blur')
     .option('--quiet', 'no progress output')
+    .option('--force', 'write over files of another kind, and a series beside foreign files in DIR/dicom')
     .action(async (opts: PhantomCliOptions) => {
       await writePhantom(opts);
     });

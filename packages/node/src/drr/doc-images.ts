@@ -3,7 +3,8 @@
  * rendered as virtual fluoroscopy with its four planned paths (S1, S2 trans-sacral screws, alar
  * trocars) overlaid. Run from the repository root after a build: node packages/node/dist/drr/doc-images.js
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../io/atomic-write.js';
 import path from 'node:path';
 import { encode as encodePng } from 'fast-png';
 import {
@@ -26,23 +27,47 @@ export async function makeDocImages(outDir = 'docs/images'): Promise<string[]> {
   const paths: PathLike[] = [
     { id: 's1', name: 'S1 trans-sacral', diameterMm: 7.3, entry: t.corridors.S1.entry, target: t.corridors.S1.exit },
     { id: 's2', name: 'S2 trans-sacral', diameterMm: 7.3, entry: t.corridors.S2.entry, target: t.corridors.S2.exit },
-    { id: 'alar-left', name: 'Alar left', diameterMm: 3.05, entry: t.alarPaths.left.entry, target: t.alarPaths.left.target },
-    { id: 'alar-right', name: 'Alar right', diameterMm: 3.05, entry: t.alarPaths.right.entry, target: t.alarPaths.right.target },
+    {
+      id: 'alar-left',
+      name: 'Alar left',
+      diameterMm: 3.05,
+      entry: t.alarPaths.left.entry,
+      target: t.alarPaths.left.target,
+    },
+    {
+      id: 'alar-right',
+      name: 'Alar right',
+      diameterMm: 3.05,
+      entry: t.alarPaths.right.entry,
+      target: t.alarPaths.right.target,
+    },
   ];
-  const iso = [0, 1, 2].map((i) => paths.reduce((s, p) => s + (p.entry[i] + p.target[i]) / 2, 0) / paths.length) as Point3;
+  const iso = [0, 1, 2].map(
+    (i) => paths.reduce((s, p) => s + (p.entry[i] + p.target[i]) / 2, 0) / paths.length,
+  ) as Point3;
   const system = carmPreset('artis-zee-floor');
   const dv = prepareSharedDrrVolume(ct, { attenuation: { kvp: system.kvp } });
   const pool = DrrPool.create(dv);
   mkdirSync(outDir, { recursive: true });
   const written: string[] = [];
   try {
-    for (const [name, a, b] of [['ap', 0, 0], ['inlet', 0, -30], ['outlet', 0, 35]] as const) {
+    for (const [name, a, b] of [
+      ['ap', 0, 0],
+      ['inlet', 0, -30],
+      ['outlet', 0, 35],
+    ] as const) {
       const g = carmGeometry(system, { primaryDeg: a, secondaryDeg: b, isocenter: iso }, { size: 512, fieldMm: 300 });
       const li = await pool.render(g);
       const img = fluoroscopyImage(li, g.columns, g.rows, { seed: 7 });
-      const rgba = drawOverlay(grayToRgba(img.gray, g.columns, g.rows), g.columns, g.rows, overlayGeometry(projectionMatrix(g), paths, g.columns, g.rows));
+      const rgba = drawOverlay(
+        grayToRgba(img.gray, g.columns, g.rows),
+        g.columns,
+        g.rows,
+        overlayGeometry(projectionMatrix(g), paths, g.columns, g.rows),
+      );
       const file = path.join(outDir, `drr-${name}.png`);
-      writeFileSync(file, encodePng({ width: g.columns, height: g.rows, data: new Uint8Array(rgba.buffer), channels: 4, depth: 8 }));
+      const data = new Uint8Array(rgba.buffer);
+      await writeFileAtomic(file, encodePng({ width: g.columns, height: g.rows, data, channels: 4, depth: 8 }));
       written.push(file);
     }
   } finally {
@@ -52,5 +77,10 @@ export async function makeDocImages(outDir = 'docs/images'): Promise<string[]> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  makeDocImages(process.argv[2]).then((f) => console.log(f.join('\n')));
+  void makeDocImages(process.argv[2])
+    .then((f) => console.log(f.join('\n')))
+    .catch((err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    });
 }

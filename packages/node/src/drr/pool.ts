@@ -47,7 +47,11 @@ let simd = null;
 if (workerData.simd) {
   const s = workerData.simd;
   const inst = new WebAssembly.Instance(s.module, { env: { mem: s.memory } });
-  simd = { hrow: inst.exports.hrow, hrow1: inst.exports.hrow1, accrow: inst.exports.accrow, f32: new Float32Array(s.memory.buffer), i32: new Int32Array(s.memory.buffer), scratch: s.scratch, scratchBytes: s.scratchBytes };
+  simd = {
+    hrow: inst.exports.hrow, hrow1: inst.exports.hrow1, accrow: inst.exports.accrow,
+    f32: new Float32Array(s.memory.buffer), i32: new Int32Array(s.memory.buffer),
+    scratch: s.scratch, scratchBytes: s.scratchBytes,
+  };
 }
 let out = null, params = null;
 parentPort.on('message', (m) => {
@@ -118,10 +122,14 @@ export class DrrPool {
   /** Start workers for a volume prepared in shared memory (prepareSharedDrrVolume). */
   static create(dv: DrrVolume, opts: PoolOptions = {}): DrrPool {
     if (!isShared(dv.mu) || !isShared(dv.occupancy)) {
-      throw new DrrError('the volume must be prepared in shared memory (prepareSharedDrrVolume) to be used by workers', dv.source);
+      throw new DrrError(
+        'the volume must be prepared in shared memory (prepareSharedDrrVolume) to be used by workers',
+        dv.source,
+      );
     }
     const threads = opts.threads ?? Math.max(1, os.availableParallelism());
-    if (!(Number.isInteger(threads) && threads >= 1 && threads <= 256)) throw new DrrError(`threads must be 1..256 (got ${threads})`);
+    if (!(Number.isInteger(threads) && threads >= 1 && threads <= 256))
+      throw new DrrError(`threads must be 1..256 (got ${threads})`);
     // Each worker gets its own scratch in the shared WebAssembly memory: areas that closed pools gave
     // back, and the memory grown for the rest.
     const sm = dv.simd && isSharedBuffer(dv.simd.memory.buffer) ? dv.simd : undefined;
@@ -135,7 +143,10 @@ export class DrrPool {
       else free.push(...reused);
     }
     const workers = Array.from({ length: threads }, (_, i) => {
-      const simd = sm && scratch ? { memory: sm.memory, module: sm.module, scratch: scratch[i], scratchBytes: sm.scratchBytes } : null;
+      const simd =
+        sm && scratch
+          ? { memory: sm.memory, module: sm.module, scratch: scratch[i], scratchBytes: sm.scratchBytes }
+          : null;
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { mu: dv.mu, occupancy: dv.occupancy, simd } });
       w.unref();
       return w;
@@ -160,7 +171,12 @@ export class DrrPool {
     try {
       drrParams(this.dv, g, this.params, rays);
       // Views swept along i read rows along j: made contiguous once per volume by a transposed copy.
-      if (this.dv.simd && this.dv.simd.transposedJ === undefined && drrSweepAxis(this.params) === 0 && addDrrTransposedCopy(this.dv)) {
+      if (
+        this.dv.simd &&
+        this.dv.simd.transposedJ === undefined &&
+        drrSweepAxis(this.params) === 0 &&
+        addDrrTransposedCopy(this.dv)
+      ) {
         drrParams(this.dv, g, this.params, rays);
       }
       if (this.out.length !== n) {
@@ -203,7 +219,9 @@ export class DrrPool {
                 // A worker that has not seen the current output buffer gets it with its first band.
                 const fresh = this.workerOutVersion[wi] !== this.outVersion;
                 this.workerOutVersion[wi] = this.outVersion;
-                w.postMessage(fresh ? { id: ++id, out: this.out, rows: bands[next++] } : { id: ++id, rows: bands[next++] });
+                w.postMessage(
+                  fresh ? { id: ++id, out: this.out, rows: bands[next++] } : { id: ++id, rows: bands[next++] },
+                );
               } else {
                 cleanup();
                 resolve();

@@ -76,11 +76,17 @@ export async function buildWeb(webDir: string, log: (line: string) => void = () 
     const pkgPath = req.resolve('vite/package.json');
     viteBin = path.join(path.dirname(pkgPath), 'bin', 'vite.js');
   } catch {
-    throw new UsageError('Vite is not installed, so the web app cannot be built: run `npm install` at the repository root', webDir);
+    throw new UsageError(
+      'Vite is not installed, so the web app cannot be built: run `npm install` at the repository root',
+      webDir,
+    );
   }
   const output: string[] = [];
   const code = await new Promise<number>((resolve, reject) => {
-    const child = spawn(process.execPath, [viteBin, 'build', '--logLevel', 'warn'], { cwd: webDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [viteBin, 'build', '--logLevel', 'warn'], {
+      cwd: webDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const collect = (b: Buffer) => {
       for (const line of b.toString().split('\n')) {
         if (!line.trim()) continue;
@@ -97,7 +103,10 @@ export async function buildWeb(webDir: string, log: (line: string) => void = () 
 }
 
 /** Build when dist is missing or stale (or always with force); says what it did. */
-export async function ensureWebBuild(webDir: string, opts: { force?: boolean; log?: (line: string) => void } = {}): Promise<'built' | 'fresh'> {
+export async function ensureWebBuild(
+  webDir: string,
+  opts: { force?: boolean; log?: (line: string) => void } = {},
+): Promise<'built' | 'fresh'> {
   const state = await webBuildState(webDir);
   if (state.fresh && !opts.force) return 'fresh';
   await buildWeb(webDir, opts.log);

@@ -8,7 +8,12 @@ import { webBuildState } from './build.js';
 import { resolvePort } from '../cli/start.js';
 
 /** A raw GET with a chosen Host header (fetch does not let us set Host). */
-function get(port: number, urlPath: string, host = `127.0.0.1:${port}`, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function get(
+  port: number,
+  urlPath: string,
+  host = `127.0.0.1:${port}`,
+  method = 'GET',
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: urlPath, method, headers: { host } }, (res) => {
       let body = '';
@@ -66,7 +71,14 @@ describe('workstation server', () => {
   });
 
   it('refuses paths outside the app folder, encoded or through a symlink', async () => {
-    for (const p of ['/../secret.txt', '/%2e%2e/secret.txt', '/assets/%2e%2e/%2e%2e/secret.txt', '/link.txt', '/%00', '/%E0%A4%A']) {
+    for (const p of [
+      '/../secret.txt',
+      '/%2e%2e/secret.txt',
+      '/assets/%2e%2e/%2e%2e/secret.txt',
+      '/link.txt',
+      '/%00',
+      '/%E0%A4%A',
+    ]) {
       const r = await get(srv.port, p);
       expect(r.status, p).toBe(404);
       expect(r.body).not.toContain('patient data');
@@ -132,7 +144,13 @@ describe('webBuildState', () => {
     expect((await webBuildState(web)).built).toBe(false);
     await writeFile(path.join(web, 'dist', 'index.html'), 'x');
     const t = Date.now() / 1000;
-    for (const p of [path.join(web, 'src', 'main.ts'), path.join(web, 'src'), path.join(d, 'core', 'src', 'a.ts'), path.join(d, 'core', 'src')]) await utimes(p, t - 100, t - 100);
+    for (const p of [
+      path.join(web, 'src', 'main.ts'),
+      path.join(web, 'src'),
+      path.join(d, 'core', 'src', 'a.ts'),
+      path.join(d, 'core', 'src'),
+    ])
+      await utimes(p, t - 100, t - 100);
     await utimes(path.join(web, 'dist', 'index.html'), t - 50, t - 50);
     const fresh = await webBuildState(web);
     expect(fresh.built).toBe(true);

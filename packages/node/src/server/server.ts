@@ -128,7 +128,12 @@ export async function resolveStatic(root: string, urlPath: string): Promise<stri
 }
 
 /** The request handler, separate from listening so tests can see what each request gets. */
-export function createHandler(options: { webRoot: string; host: string; port: () => number; onRequest?: ServerOptions['onRequest'] }) {
+export function createHandler(options: {
+  webRoot: string;
+  host: string;
+  port: () => number;
+  onRequest?: ServerOptions['onRequest'];
+}) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -184,10 +189,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const s = await stat(path.join(options.webRoot, 'index.html'));
     if (!s.isFile()) throw new Error('not a file');
   } catch {
-    throw new UsageError('the web app is not built (no index.html); run `corridor start` without --no-build', options.webRoot);
+    throw new UsageError(
+      'the web app is not built (no index.html); run `corridor start` without --no-build',
+      options.webRoot,
+    );
   }
   let boundPort = port;
-  const handler = createHandler({ webRoot: options.webRoot, host, port: () => boundPort, onRequest: options.onRequest });
+  const handler = createHandler({
+    webRoot: options.webRoot,
+    host,
+    port: () => boundPort,
+    onRequest: options.onRequest,
+  });
   const server = createHttpServer((req, res) => {
     handler(req, res).catch((err: unknown) => {
       // A failure while serving a file is reported to the client and the log, never dropped.
@@ -198,7 +211,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'EADDRINUSE' ? new UsageError(`port ${port} is already in use (set PORT or --port to another)`, `${host}:${port}`) : err);
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new UsageError(`port ${port} is already in use (set PORT or --port to another)`, `${host}:${port}`)
+          : err,
+      );
     };
     server.once('error', onError);
     server.listen(port, host, () => {

@@ -38,7 +38,9 @@ export const CHROMIUM_ARGS = [
   '--disable-default-apps',
 ];
 
-export async function startHarness(opts: { viewport?: { width: number; height: number }; extraArgs?: string[] } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { viewport?: { width: number; height: number }; extraArgs?: string[] } = {},
+): Promise<Harness> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test does) or set CORRIDOR_CHROMIUM`);
   }

@@ -10,8 +10,22 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { carmGeometry, carmPreset, generatePhantom, prepareDrrVolume, renderLineIntegrals, type Point3 } from '@corridor/core';
-import { createVolume, indexToPatientFrom, projectionMatrix, projectPoint, readNifti, writeNifti } from '@corridor/core';
+import {
+  carmGeometry,
+  carmPreset,
+  generatePhantom,
+  prepareDrrVolume,
+  renderLineIntegrals,
+  type Point3,
+} from '@corridor/core';
+import {
+  createVolume,
+  indexToPatientFrom,
+  projectionMatrix,
+  projectPoint,
+  readNifti,
+  writeNifti,
+} from '@corridor/core';
 import { ARTIFACTS, screenshot, shownErrors, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -25,10 +39,20 @@ afterAll(async () => {
 });
 
 function correlation(a: ArrayLike<number>, b: ArrayLike<number>, keep: (i: number) => boolean): number {
-  let n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  let n = 0,
+    sa = 0,
+    sb = 0,
+    saa = 0,
+    sbb = 0,
+    sab = 0;
   for (let i = 0; i < a.length; i++) {
     if (!keep(i)) continue;
-    n++; sa += a[i]; sb += b[i]; saa += a[i] * a[i]; sbb += b[i] * b[i]; sab += a[i] * b[i];
+    n++;
+    sa += a[i];
+    sb += b[i];
+    saa += a[i] * a[i];
+    sbb += b[i] * b[i];
+    sab += a[i] * b[i];
   }
   const cov = sab / n - (sa / n) * (sb / n);
   return cov / Math.sqrt((saa / n - (sa / n) ** 2) * (sbb / n - (sb / n) ** 2));
@@ -38,15 +62,20 @@ it('renders the same projection on the GPU path as core computes on the CPU (LAO
   await h.page.goto(`${h.server.url}?renderer=gl-any`);
   await h.page.waitForSelector('body[data-first-image-ms]', { timeout: 90_000 });
   expect(await h.page.getAttribute('.fluoro-view', 'data-renderer')).toBe('gpu');
-  const iso = (await h.page.evaluate(`window.corridor.app.store.carm.isocenter`)) as Point3;
+  const iso = await h.page.evaluate<Point3>(`window.corridor.app.store.carm.isocenter`);
   await h.page.evaluate(`window.corridor.app.store.setCarm({ primaryDeg: 30, secondaryDeg: 15 })`);
-  const gray = (await h.page.evaluate(`Array.from(window.corridor.fluoro.shownGray())`)) as number[];
+  const gray = await h.page.evaluate<number[]>(`Array.from(window.corridor.fluoro.shownGray())`);
   await screenshot(h.page, 'webgl-lao30-cran15');
   expect(gray).toHaveLength(512 * 512);
 
-  // The same case, pose and detector with core's CPU kernel (the app's phantom is 1.5 mm; its field is 290 mm, FIELD_MM in views/fluoro-view.ts).
+  // The same case, pose and detector with core's CPU kernel (the app's phantom is 1.5 mm; its field is
+  // 290 mm, FIELD_MM in views/fluoro-view.ts).
   const ph = generatePhantom({ voxelMm: 1.5 });
-  const g = carmGeometry(carmPreset('artis-zee-floor'), { primaryDeg: 30, secondaryDeg: 15, isocenter: iso }, { size: 512, fieldMm: 290 });
+  const g = carmGeometry(
+    carmPreset('artis-zee-floor'),
+    { primaryDeg: 30, secondaryDeg: 15, isocenter: iso },
+    { size: 512, fieldMm: 290 },
+  );
   const li = renderLineIntegrals(prepareDrrVolume(ph.ct), g);
   const neg = Array.from(li, (x) => -x);
   const mirrored = new Float64Array(neg.length);
@@ -68,8 +97,13 @@ it('renders the same projection on the GPU path as core computes on the CPU (LAO
  * core, as the page reads it; the marker's centre is the mean of its eight voxel centres (LPS mm).
  */
 async function markerCase(): Promise<{ file: string; marker: Point3; center: Point3 }> {
-  const ax = [0.2, -0.4, 0.9], n = Math.hypot(ax[0], ax[1], ax[2]), a = 0.35;
-  const [x, y, z] = ax.map((q) => q / n), c = Math.cos(a), s = Math.sin(a), t = 1 - c;
+  const ax = [0.2, -0.4, 0.9],
+    n = Math.hypot(ax[0], ax[1], ax[2]),
+    a = 0.35;
+  const [x, y, z] = ax.map((q) => q / n),
+    c = Math.cos(a),
+    s = Math.sin(a),
+    t = 1 - c;
   const col = (r: number[][], j: number) => [r[0][j], r[1][j], r[2][j]];
   const rot = [
     [t * x * x + c, t * x * y - s * z, t * x * z + s * y],
@@ -83,16 +117,18 @@ async function markerCase(): Promise<{ file: string; marker: Point3; center: Poi
   const data = new Int16Array(dims[0] * dims[1] * dims[2]).fill(-1000);
   // Off the centre by about 14, 9 and 11 voxels, so a mirrored or swapped axis would move it far.
   const b = [50, 41, 17];
-  for (let dk = 0; dk < 2; dk++) for (let dj = 0; dj < 2; dj++) for (let di = 0; di < 2; di++) {
-    data[b[0] + di + dims[0] * (b[1] + dj + dims[1] * (b[2] + dk))] = 3000;
-  }
+  for (let dk = 0; dk < 2; dk++)
+    for (let dj = 0; dj < 2; dj++)
+      for (let di = 0; di < 2; di++) {
+        data[b[0] + di + dims[0] * (b[1] + dj + dims[1] * (b[2] + dk))] = 3000;
+      }
   const vol = createVolume({ data, dims, indexToPatient: m });
   const bytes = writeNifti(vol, { gzip: true, description: 'webgl marker' });
   const file = path.join(ARTIFACTS, 'webgl-marker.nii.gz');
   await writeFile(file, bytes);
   const back = readNifti(bytes, file).volume.indexToPatient;
-  const at = (i: number, j: number, kk: number): Point3 => [0, 1, 2].map((r) =>
-    back[r * 4] * i + back[r * 4 + 1] * j + back[r * 4 + 2] * kk + back[r * 4 + 3]) as Point3;
+  const at = (i: number, j: number, kk: number): Point3 =>
+    [0, 1, 2].map((r) => back[r * 4] * i + back[r * 4 + 1] * j + back[r * 4 + 2] * kk + back[r * 4 + 3]) as Point3;
   return { file, marker: at(b[0] + 0.5, b[1] + 0.5, b[2] + 0.5), center: at(35.5, 31.5, 27.5) };
 }
 
@@ -101,14 +137,20 @@ async function markerCase(): Promise<{ file: string; marker: Point3; center: Poi
  * (air everywhere else), each pixel weighs its difference from it (pixels within 1 grey level of it: 0).
  */
 function markerCentroid(gray: ArrayLike<number>, size: number): { col: number; row: number; pixels: number } {
-  const hist = new Array(256).fill(0);
+  const hist = new Array<number>(256).fill(0);
   for (let i = 0; i < gray.length; i++) hist[gray[i]]++;
   const bg = hist.indexOf(Math.max(...hist));
-  let sw = 0, sc = 0, sr = 0, pixels = 0;
+  let sw = 0,
+    sc = 0,
+    sr = 0,
+    pixels = 0;
   for (let i = 0; i < gray.length; i++) {
     const w = Math.abs(gray[i] - bg);
     if (w <= 1) continue;
-    pixels++; sw += w; sc += w * (i % size); sr += w * Math.floor(i / size);
+    pixels++;
+    sw += w;
+    sc += w * (i % size);
+    sr += w * Math.floor(i / size);
   }
   return { col: sc / sw, row: sr / sw, pixels };
 }
@@ -123,14 +165,16 @@ async function markerOnScreen(renderer: 'gl-any' | 'cpu') {
   await h.page.setInputFiles('input[data-field=images]', mc.file);
   await h.page.waitForSelector('body[data-case="webgl marker"]', { timeout: 60_000 });
   type Doc = { document: { body: { dataset: Record<string, string> } } };
-  await h.page.waitForFunction(() => (globalThis as unknown as Doc).document.body.dataset.state === 'ready', null,
-    { timeout: 60_000 });
+  await h.page.waitForFunction(() => (globalThis as unknown as Doc).document.body.dataset.state === 'ready', null, {
+    timeout: 60_000,
+  });
   const frames = Number(await h.page.getAttribute('.fluoro-view', 'data-frames'));
   const pose = { ...MARKER_POSE, isocenter: mc.center };
   await h.page.evaluate(`window.corridor.app.store.setCarm(${JSON.stringify(pose)})`);
   // The GPU path draws at once; the CPU path draws a coarse frame, then the full one 180 ms later (a frame of
   // the pose before may still be on its way): wait until a full frame has been drawn and none follows for 1 s.
-  let last = frames, quietSince = Date.now();
+  let last = frames,
+    quietSince = Date.now();
   for (const t0 = Date.now(); Date.now() - t0 < 60_000; await new Promise((r) => setTimeout(r, 100))) {
     const now = Number(await h.page.getAttribute('.fluoro-view', 'data-frames'));
     if (now !== last) [last, quietSince] = [now, Date.now()];
@@ -138,7 +182,7 @@ async function markerOnScreen(renderer: 'gl-any' | 'cpu') {
     if (last > frames && size === '512' && Date.now() - quietSince > 1000) break;
   }
   const shown = (await h.page.getAttribute('.fluoro-view', 'data-renderer')) as string;
-  const gray = (await h.page.evaluate(`Array.from(window.corridor.fluoro.shownGray())`)) as number[];
+  const gray = await h.page.evaluate<number[]>(`Array.from(window.corridor.fluoro.shownGray())`);
   await screenshot(h.page, `webgl-marker-${shown}`);
   expect(gray).toHaveLength(512 * 512);
   // Core's projection of the marker for the same pose and detector (the app's 290 mm field, FIELD_MM).
@@ -148,9 +192,11 @@ async function markerOnScreen(renderer: 'gl-any' | 'cpu') {
   const err = Math.hypot(got.col - want[0], got.row - want[1]);
   // Mirrored about the image centre column: where a flipped detector axis would put it.
   const mirrored = Math.hypot(got.col - (511 - want[0]), got.row - want[1]);
-  console.log(`${shown}: marker at (${got.col.toFixed(3)}, ${got.row.toFixed(3)}) px over ${got.pixels} px, ` +
-    `core (${want[0].toFixed(3)}, ${want[1].toFixed(3)}): ${err.toFixed(3)} px off; ` +
-    `mirrored ${mirrored.toFixed(1)} px`);
+  console.log(
+    `${shown}: marker at (${got.col.toFixed(3)}, ${got.row.toFixed(3)}) px over ${got.pixels} px, ` +
+      `core (${want[0].toFixed(3)}, ${want[1].toFixed(3)}): ${err.toFixed(3)} px off; ` +
+      `mirrored ${mirrored.toFixed(1)} px`,
+  );
   expect(await shownErrors(h.page)).toEqual([]);
   return { shown, err, mirrored, pixels: got.pixels };
 }

@@ -6,6 +6,7 @@ import { CARM_PRESETS, bullseyeView, carmPreset, progressView, type CarmView } f
 import type { Shell } from '../shell.js';
 import type { FluoroView } from '../views/fluoro-view.js';
 import { fmt1, fmtPoint } from '../geometry.js';
+import { find } from '../dom.js';
 
 export class CarmPanel {
   private primary: { range: HTMLInputElement; num: HTMLInputElement };
@@ -13,24 +14,43 @@ export class CarmPanel {
   private viewsEl: HTMLElement;
   private isoEl: HTMLElement;
 
-  constructor(private root: HTMLElement, private shell: Shell, private fluoro: FluoroView) {
+  constructor(
+    private root: HTMLElement,
+    private shell: Shell,
+    private fluoro: FluoroView,
+  ) {
     const st = shell.app.store;
     const sys = fluoro.system;
     root.innerHTML = `
       <h2>C-arm</h2>
       <div class="fluoro-slot"></div>
-      <div class="row"><label>Image</label><label title="Core's fluoroscopy model on full frames: quantum noise and edge enhancement (slower on a CPU)"><input type="checkbox" data-field="realistic"> quantum noise and edge enhancement</label></div>
-      <div class="row"><label>System</label><select data-field="preset">${Object.values(CARM_PRESETS).map((p) => `<option value="${p.id}">${p.name}</option>`).join('')}</select></div>
-      <div class="row"><label title="Primary angle: LAO positive, RAO negative">Primary</label><input type="range" data-field="primary-range" step="0.5"><input type="number" data-field="primary" step="0.5" aria-label="Primary angle, degrees"><span class="unit">° <span data-field="primary-name"></span></span></div>
-      <div class="row"><label title="Secondary angle: cranial positive, caudal negative">Secondary</label><input type="range" data-field="secondary-range" step="0.5"><input type="number" data-field="secondary" step="0.5" aria-label="Secondary angle, degrees"><span class="unit">° <span data-field="secondary-name"></span></span></div>
-      <div class="row"><label>Isocentre</label><span data-field="iso"></span><button data-action="iso-crosshair" title="Move the table so the crosshair is at the isocentre (I)">to crosshair<kbd>I</kbd></button><button data-action="ap" title="AP view (0°, 0°)">AP</button><button data-action="lat" title="Lateral (LAO 90°)">Lateral</button></div>
-      <table class="views-table"><thead><tr><th>Path</th><th>Bull's-eye <kbd>E</kbd></th><th>Progress <kbd>G</kbd></th></tr></thead><tbody></tbody></table>
-      <div class="row"><label>XA/RF frame</label><input type="file" data-field="xa" accept=".dcm,application/dicom,*/*"><button data-action="toggle-xa" disabled>Show DRR</button></div>`;
-    root.querySelector('.fluoro-slot')!.appendChild(fluoro.root);
-    const q = <T extends HTMLElement>(s: string) => root.querySelector<T>(`[data-field=${s}]`)!;
+      <div class="row"><label>Image</label><label
+          title="Core's fluoroscopy model on full frames: quantum noise and edge enhancement (slower on a CPU)"
+          ><input type="checkbox" data-field="realistic"> quantum noise and edge enhancement</label></div>
+      <div class="row"><label>System</label><select data-field="preset">${Object.values(CARM_PRESETS)
+        .map((p) => `<option value="${p.id}">${p.name}</option>`)
+        .join('')}</select></div>
+      <div class="row"><label title="Primary angle: LAO positive, RAO negative">Primary</label><input
+          type="range" data-field="primary-range" step="0.5"><input
+          type="number" data-field="primary" step="0.5" aria-label="Primary angle, degrees"><span
+          class="unit">° <span data-field="primary-name"></span></span></div>
+      <div class="row"><label title="Secondary angle: cranial positive, caudal negative">Secondary</label><input
+          type="range" data-field="secondary-range" step="0.5"><input
+          type="number" data-field="secondary" step="0.5" aria-label="Secondary angle, degrees"><span
+          class="unit">° <span data-field="secondary-name"></span></span></div>
+      <div class="row"><label>Isocentre</label><span data-field="iso"></span><button
+          data-action="iso-crosshair" title="Move the table so the crosshair is at the isocentre (I)"
+          >to crosshair<kbd>I</kbd></button><button data-action="ap" title="AP view (0°, 0°)">AP</button><button
+          data-action="lat" title="Lateral (LAO 90°)">Lateral</button></div>
+      <table class="views-table"><thead><tr><th>Path</th><th>Bull's-eye <kbd>E</kbd></th><th
+          >Progress <kbd>G</kbd></th></tr></thead><tbody></tbody></table>
+      <div class="row"><label>XA/RF frame</label><input type="file" data-field="xa" accept=".dcm,application/dicom,*/*"
+          ><button data-action="toggle-xa" disabled>Show DRR</button></div>`;
+    find(root, '.fluoro-slot').appendChild(fluoro.root);
+    const q = <T extends HTMLElement>(s: string) => find<T>(root, `[data-field=${s}]`);
     this.primary = { range: q('primary-range'), num: q('primary') };
     this.secondary = { range: q('secondary-range'), num: q('secondary') };
-    this.viewsEl = root.querySelector('.views-table tbody')!;
+    this.viewsEl = find(root, '.views-table tbody');
     this.isoEl = q('iso');
     this.setLimits();
     const bind = (pair: { range: HTMLInputElement; num: HTMLInputElement }, key: 'primaryDeg' | 'secondaryDeg') => {
@@ -41,7 +61,11 @@ export class CarmPanel {
         const v = Number(pair.num.value);
         const lim = key === 'primaryDeg' ? this.fluoro.system.primaryLimitsDeg : this.fluoro.system.secondaryLimitsDeg;
         if (!Number.isFinite(v) || v < lim[0] || v > lim[1]) {
-          shell.ui.message('error', `${key === 'primaryDeg' ? 'Primary' : 'Secondary'} angle ${pair.num.value}° is outside this C-arm's range ${lim[0]}° to ${lim[1]}°.`);
+          shell.ui.message(
+            'error',
+            `${key === 'primaryDeg' ? 'Primary' : 'Secondary'} angle ${pair.num.value}° ` +
+              `is outside this C-arm's range ${lim[0]}° to ${lim[1]}°.`,
+          );
           pair.num.value = String(st.carm[key]);
           return;
         }
@@ -73,7 +97,7 @@ export class CarmPanel {
         this.fluoro.showXa = !this.fluoro.showXa;
         b.textContent = this.fluoro.showXa ? 'Show DRR' : 'Show XA';
         this.fluoro.update(false);
-      } else if (a === 'bullseye' || a === 'progress') this.goToView(b.dataset.pathId!, a);
+      } else if ((a === 'bullseye' || a === 'progress') && b.dataset.pathId) this.goToView(b.dataset.pathId, a);
     });
     q<HTMLInputElement>('xa').addEventListener('change', (e) => {
       const f = (e.target as HTMLInputElement).files?.[0];
@@ -82,7 +106,7 @@ export class CarmPanel {
     st.on(['carm'], () => this.sync());
     st.on(['plan', 'selection'], () => this.renderViews());
     st.on(['xa'], () => {
-      const b = root.querySelector<HTMLButtonElement>('[data-action=toggle-xa]')!;
+      const b = find<HTMLButtonElement>(root, '[data-action=toggle-xa]');
       b.disabled = !st.xa;
       b.textContent = this.fluoro.showXa ? 'Show DRR' : 'Show XA';
     });
@@ -92,7 +116,10 @@ export class CarmPanel {
 
   private setLimits() {
     const s = this.fluoro.system;
-    for (const [pair, lim] of [[this.primary, s.primaryLimitsDeg], [this.secondary, s.secondaryLimitsDeg]] as const) {
+    for (const [pair, lim] of [
+      [this.primary, s.primaryLimitsDeg],
+      [this.secondary, s.secondaryLimitsDeg],
+    ] as const) {
       pair.range.min = pair.num.min = String(lim[0]);
       pair.range.max = pair.num.max = String(lim[1]);
     }
@@ -104,8 +131,10 @@ export class CarmPanel {
     this.secondary.range.value = String(c.secondaryDeg);
     if (document.activeElement !== this.primary.num) this.primary.num.value = c.primaryDeg.toFixed(1);
     if (document.activeElement !== this.secondary.num) this.secondary.num.value = c.secondaryDeg.toFixed(1);
-    this.root.querySelector('[data-field=primary-name]')!.textContent = c.primaryDeg > 0 ? 'LAO' : c.primaryDeg < 0 ? 'RAO' : '';
-    this.root.querySelector('[data-field=secondary-name]')!.textContent = c.secondaryDeg > 0 ? 'CRAN' : c.secondaryDeg < 0 ? 'CAUD' : '';
+    const primaryName = c.primaryDeg > 0 ? 'LAO' : c.primaryDeg < 0 ? 'RAO' : '';
+    const secondaryName = c.secondaryDeg > 0 ? 'CRAN' : c.secondaryDeg < 0 ? 'CAUD' : '';
+    find(this.root, '[data-field=primary-name]').textContent = primaryName;
+    find(this.root, '[data-field=secondary-name]').textContent = secondaryName;
     this.isoEl.textContent = fmtPoint(c.isocenter);
   }
 
@@ -126,7 +155,15 @@ export class CarmPanel {
     const v = which === 'bullseye' ? bullseyeView(p, this.fluoro.system) : progressView(p, this.fluoro.system);
     if (!v.reachable) {
       const alt = v.alternative;
-      this.shell.ui.message('warning', `${p.name}: the ${which === 'bullseye' ? "bull's-eye" : 'progress'} view (${fmt1(v.primaryDeg)}°, ${fmt1(v.secondaryDeg)}°) is beyond this C-arm's limits${alt ? `; nearest reachable: ${fmt1(alt.primaryDeg)}°, ${fmt1(alt.secondaryDeg)}° (${fmt1(alt.errorDeg)}° off)` : ''}. Showing it anyway.`);
+      const view = which === 'bullseye' ? "bull's-eye" : 'progress';
+      const nearest = alt
+        ? `; nearest reachable: ${fmt1(alt.primaryDeg)}°, ${fmt1(alt.secondaryDeg)}° (${fmt1(alt.errorDeg)}° off)`
+        : '';
+      this.shell.ui.message(
+        'warning',
+        `${p.name}: the ${view} view (${fmt1(v.primaryDeg)}°, ${fmt1(v.secondaryDeg)}°) ` +
+          `is beyond this C-arm's limits${nearest}. Showing it anyway.`,
+      );
     }
     st.select(p.id);
     this.go({ primaryDeg: v.primaryDeg, secondaryDeg: v.secondaryDeg, isocenter: v.isocenter });
@@ -139,8 +176,10 @@ export class CarmPanel {
     this.viewsEl.replaceChildren();
     for (const p of st.plan.paths) {
       const tr = document.createElement('tr');
-      tr.innerHTML = `<td></td><td><button data-action="bullseye" data-path-id="${p.id}">Bull's-eye</button></td><td><button data-action="progress" data-path-id="${p.id}">Progress</button></td>`;
-      tr.firstElementChild!.textContent = p.name;
+      tr.innerHTML =
+        `<td></td><td><button data-action="bullseye" data-path-id="${p.id}">Bull's-eye</button></td>` +
+        `<td><button data-action="progress" data-path-id="${p.id}">Progress</button></td>`;
+      find(tr, 'td').textContent = p.name;
       if (p.id === st.selectedId) tr.classList.add('selected');
       this.viewsEl.appendChild(tr);
     }

@@ -3,12 +3,22 @@
  * tool and name, its clearance along the path, and each breach as a warning that jumps to it.
  */
 import {
-  BONE_MASK_PRESETS, BONE_MASK_PRESET_NAMES, GAUGE_OUTER_DIAMETER_MM, MAX_TOOL_DIAMETER_MM, TOOL_KINDS, DEFAULT_TOOLS,
-  clearanceBand, pathLengthMm, type BoneMaskPresetName, type ClearanceBand, type ToolKind,
+  BONE_MASK_PRESETS,
+  BONE_MASK_PRESET_NAMES,
+  GAUGE_OUTER_DIAMETER_MM,
+  MAX_TOOL_DIAMETER_MM,
+  TOOL_KINDS,
+  DEFAULT_TOOLS,
+  clearanceBand,
+  pathLengthMm,
+  type BoneMaskPresetName,
+  type ClearanceBand,
+  type ToolKind,
 } from '@corridor/core';
 import type { Shell } from '../shell.js';
 import { fmt1, fmtPoint } from '../geometry.js';
 import { clearanceColor } from './colors.js';
+import { context2d, find } from '../dom.js';
 
 /**
  * A number cell of the analysis table: shown to 0.1 mm, with the full value in data-value-mm (what the e2e
@@ -18,34 +28,59 @@ const mmCell = (testid: string, mm: number | null, cls = ''): string =>
   `<td class="num ${cls}" data-testid="${testid}" data-value-mm="${mm}">${fmt1(mm ?? NaN)} mm</td>`;
 
 /** CSS class of a minimum clearance, by core's clearance band. */
-const BAND_CLASS: Record<ClearanceBand, string> = { outside: 'muted', breach: 'bad', margin: 'warn', near: 'ok', room: 'ok' };
+const BAND_CLASS: Record<ClearanceBand, string> = {
+  outside: 'muted',
+  breach: 'bad',
+  margin: 'warn',
+  near: 'ok',
+  room: 'ok',
+};
 
 export class PlanPanel {
   private list: HTMLElement;
   private editor: HTMLElement;
   private reportEl: HTMLElement;
 
-  constructor(private root: HTMLElement, private app: Shell) {
+  constructor(
+    private root: HTMLElement,
+    private app: Shell,
+  ) {
+    const planAtTitle =
+      'Plan one path with its seed at the crosshair: ' +
+      'put the crosshair in the S1 or S2 body (or the ala) first (Shift+P)';
+    const boneMaskOptions = BONE_MASK_PRESET_NAMES.map(
+      (n) => `<option value="${n}" title="${BONE_MASK_PRESETS[n].description}">${BONE_MASK_PRESETS[n].label}</option>`,
+    ).join('');
     root.innerHTML = `
       <h2>Plan</h2>
       <div class="row">
-        <button data-action="auto" title="Plan S1, S2 and both alar paths automatically (P)">Auto plan<kbd>P</kbd></button>
-        <button data-action="add" title="Add a path: click its entry, then its target, in any view (A)">Add path<kbd>A</kbd></button>
+        <button data-action="auto" title="Plan S1, S2 and both alar paths automatically (P)"
+          >Auto plan<kbd>P</kbd></button>
+        <button data-action="add" title="Add a path: click its entry, then its target, in any view (A)"
+          >Add path<kbd>A</kbd></button>
         <button data-action="delete" title="Delete the selected path (Del)">Delete<kbd>Del</kbd></button>
-        <span title="Plan one path with its seed at the crosshair: put the crosshair in the S1 or S2 body (or the ala) first (Shift+P)"><select data-field="plan-at"><option value="s1">S1</option><option value="s2">S2</option><option value="alar-left">Alar left</option><option value="alar-right">Alar right</option></select><button data-action="plan-at">Plan at crosshair<kbd>Shift+P</kbd></button></span>
-        <label title="Required clearance between the tool's surface and any critical structure">Margin <input type="number" data-field="margin" min="0" max="10" step="0.5" value="1"> <span class="unit">mm</span></label>
+        <span title="${planAtTitle}"><select data-field="plan-at"><option value="s1">S1</option><option
+            value="s2">S2</option><option value="alar-left">Alar left</option><option
+            value="alar-right">Alar right</option></select><button data-action="plan-at"
+            >Plan at crosshair<kbd>Shift+P</kbd></button></span>
+        <label title="Required clearance between the tool's surface and any critical structure">Margin <input
+            type="number" data-field="margin" min="0" max="10" step="0.5" value="1"> <span
+            class="unit">mm</span></label>
       </div>
       <div class="row" data-testid="bone-mask-row" hidden>
-        <label title="This case has no segmentation: bone is found from the CT's intensities, with these settings">Bone from intensities
-          <select data-field="bone-mask">${BONE_MASK_PRESET_NAMES.map((n) => `<option value="${n}" title="${BONE_MASK_PRESETS[n].description}">${BONE_MASK_PRESETS[n].label}</option>`).join('')}</select></label>
+        <label
+          title="This case has no segmentation: bone is found from the CT's intensities, with these settings"
+          >Bone from intensities
+          <select data-field="bone-mask">${boneMaskOptions}</select></label>
       </div>
-      <table class="path-list"><thead><tr><th>Path</th><th>Tool</th><th class="num">Length</th><th class="num">Min clearance</th><th></th></tr></thead><tbody></tbody></table>
+      <table class="path-list"><thead><tr><th>Path</th><th>Tool</th><th class="num">Length</th><th
+          class="num">Min clearance</th><th></th></tr></thead><tbody></tbody></table>
       <div class="editor"></div>
       <div class="report" data-testid="report"></div>`;
-    this.list = root.querySelector('tbody')!;
-    this.editor = root.querySelector('.editor')!;
-    this.reportEl = root.querySelector('.report')!;
-    root.querySelector('[data-field=margin]')!.addEventListener('change', (e) => {
+    this.list = find(root, 'tbody');
+    this.editor = find(root, '.editor');
+    this.reportEl = find(root, '.report');
+    find(root, '[data-field=margin]').addEventListener('change', (e) => {
       const v = Number((e.target as HTMLInputElement).value);
       if (!(v >= 0 && v <= 10)) {
         app.ui.message('error', `Margin ${(e.target as HTMLInputElement).value} mm is not between 0 and 10 mm.`);
@@ -53,11 +88,11 @@ export class PlanPanel {
       }
       app.app.setMargin(v);
     });
-    const mask = root.querySelector<HTMLSelectElement>('[data-field=bone-mask]')!;
+    const mask = find<HTMLSelectElement>(root, '[data-field=bone-mask]');
     mask.addEventListener('change', () => app.app.setBoneMask(mask.value as BoneMaskPresetName));
     app.app.store.on('volume', () => {
       const st = app.app.store;
-      root.querySelector<HTMLElement>('[data-testid=bone-mask-row]')!.hidden = !st.caseInfo || st.caseInfo.hasLabels;
+      find(root, '[data-testid=bone-mask-row]').hidden = !st.caseInfo || st.caseInfo.hasLabels;
       mask.value = st.boneMask;
     });
     root.addEventListener('click', (e) => {
@@ -65,8 +100,10 @@ export class PlanPanel {
       if (!t) return;
       const a = t.dataset.action;
       if (a === 'auto') app.run(() => app.app.autoPlan());
-      else if (a === 'plan-at') app.run(() => app.app.autoPlan(root.querySelector<HTMLSelectElement>('[data-field=plan-at]')!.value as 's1'));
-      else if (a === 'add') app.toggleAddMode();
+      else if (a === 'plan-at') {
+        const at = find<HTMLSelectElement>(root, '[data-field=plan-at]').value as 's1';
+        app.run(() => app.app.autoPlan(at));
+      } else if (a === 'add') app.toggleAddMode();
       else if (a === 'delete') app.app.deleteSelected();
     });
     const st = app.app.store;
@@ -83,12 +120,23 @@ export class PlanPanel {
       tr.dataset.pathId = p.id;
       if (p.id === st.selectedId) tr.classList.add('selected');
       const clear = rep ? rep.analysis.minClearanceMm : NaN;
-      const cls = !rep ? 'muted'
-        : rep.analysis.breaches.length ? 'bad' : BAND_CLASS[clearanceBand(clear ?? NaN, rep.analysis.marginMm)];
-      tr.innerHTML = `<td></td><td>${p.kind} ${fmt1(p.diameterMm)} mm</td><td class="num">${fmt1(pathLengthMm(p))} mm</td>
+      const cls = !rep
+        ? 'muted'
+        : rep.analysis.breaches.length
+          ? 'bad'
+          : BAND_CLASS[clearanceBand(clear ?? NaN, rep.analysis.marginMm)];
+      const lengthMm = fmt1(pathLengthMm(p));
+      const state = !rep
+        ? ''
+        : rep.analysis.breaches.length
+          ? `<span class="bad" title="breach">⚠ ${rep.analysis.breaches.length}</span>`
+          : rep.analysis.fits
+            ? '<span class="ok">fits</span>'
+            : '<span class="warn">tight</span>';
+      tr.innerHTML = `<td></td><td>${p.kind} ${fmt1(p.diameterMm)} mm</td><td class="num">${lengthMm} mm</td>
         <td class="num ${cls}" data-testid="min-clearance">${rep ? `${fmt1(clear ?? NaN)} mm` : '…'}</td>
-        <td>${rep ? (rep.analysis.breaches.length ? `<span class="bad" title="breach">⚠ ${rep.analysis.breaches.length}</span>` : rep.analysis.fits ? '<span class="ok">fits</span>' : '<span class="warn">tight</span>') : ''}</td>`;
-      tr.firstElementChild!.textContent = p.name;
+        <td>${state}</td>`;
+      find(tr, 'td').textContent = p.name;
       tr.addEventListener('click', () => st.select(p.id));
       this.list.appendChild(tr);
     }
@@ -101,26 +149,37 @@ export class PlanPanel {
     const p = st.selected;
     this.editor.replaceChildren();
     if (!p) {
-      this.editor.innerHTML = `<p class="muted">${st.plan.paths.length ? 'Select a path.' : 'No paths yet: Auto plan, or Add path and click entry then target in a view.'}</p>`;
+      const hint = st.plan.paths.length
+        ? 'Select a path.'
+        : 'No paths yet: Auto plan, or Add path and click entry then target in a view.';
+      this.editor.innerHTML = `<p class="muted">${hint}</p>`;
       return;
     }
+    const kinds = TOOL_KINDS.map((k) => `<option value="${k}">${k}</option>`).join('');
     this.editor.innerHTML = `
       <div class="row"><label>Name</label><input data-field="name" style="flex:1"></div>
-      <div class="row"><label>Tool</label><select data-field="kind">${TOOL_KINDS.map((k) => `<option value="${k}">${k}</option>`).join('')}</select>
-        <input type="number" data-field="diameter" min="0.3" max="${MAX_TOOL_DIAMETER_MM}" step="0.1"> <span class="unit">mm</span>
-        <select data-field="gauge" title="Needle gauge"><option value="">gauge…</option>${Object.entries(GAUGE_OUTER_DIAMETER_MM).map(([g, d]) => `<option value="${g}">${g} G (${d.toFixed(2)} mm)</option>`).join('')}</select></div>
-      <div class="row"><label>Entry</label><span class="coord">${fmtPoint(p.entry)}</span><button data-go="entry">Go</button></div>
-      <div class="row"><label>Target</label><span class="coord">${fmtPoint(p.target)}</span><button data-go="target">Go</button></div>`;
-    const name = this.editor.querySelector<HTMLInputElement>('[data-field=name]')!;
+      <div class="row"><label>Tool</label><select data-field="kind">${kinds}</select>
+        <input type="number" data-field="diameter" min="0.3" max="${MAX_TOOL_DIAMETER_MM}"
+          step="0.1"> <span class="unit">mm</span>
+        <select data-field="gauge" title="Needle gauge"><option value="">gauge…</option>${Object.entries(
+          GAUGE_OUTER_DIAMETER_MM,
+        )
+          .map(([g, d]) => `<option value="${g}">${g} G (${d.toFixed(2)} mm)</option>`)
+          .join('')}</select></div>
+      <div class="row"><label>Entry</label><span class="coord">${fmtPoint(p.entry)}</span><button
+          data-go="entry">Go</button></div>
+      <div class="row"><label>Target</label><span class="coord">${fmtPoint(p.target)}</span><button
+          data-go="target">Go</button></div>`;
+    const name = find<HTMLInputElement>(this.editor, '[data-field=name]');
     name.value = p.name;
     name.addEventListener('change', () => st.updatePath(p.id, { name: name.value.trim() || p.id }));
-    const kind = this.editor.querySelector<HTMLSelectElement>('[data-field=kind]')!;
+    const kind = find<HTMLSelectElement>(this.editor, '[data-field=kind]');
     kind.value = p.kind;
     kind.addEventListener('change', () => {
       const k = kind.value as ToolKind;
       st.updatePath(p.id, { kind: k, diameterMm: DEFAULT_TOOLS[k].diameterMm });
     });
-    const dia = this.editor.querySelector<HTMLInputElement>('[data-field=diameter]')!;
+    const dia = find<HTMLInputElement>(this.editor, '[data-field=diameter]');
     dia.value = p.diameterMm.toFixed(2);
     dia.addEventListener('change', () => {
       const d = Number(dia.value);
@@ -132,17 +191,19 @@ export class PlanPanel {
       }
       st.updatePath(p.id, { diameterMm: d });
     });
-    const gauge = this.editor.querySelector<HTMLSelectElement>('[data-field=gauge]')!;
+    const gauge = find<HTMLSelectElement>(this.editor, '[data-field=gauge]');
     gauge.addEventListener('change', () => {
       const d = GAUGE_OUTER_DIAMETER_MM[Number(gauge.value)];
       if (d) st.updatePath(p.id, { diameterMm: d });
     });
-    this.editor.querySelectorAll<HTMLButtonElement>('[data-go]').forEach((b) => b.addEventListener('click', () => {
-      const end = b.dataset.go as 'entry' | 'target';
-      st.setCrosshair(p[end]);
-      st.pathDepthMm = end === 'entry' ? 0 : pathLengthMm(p);
-      st.emit('pathDepth');
-    }));
+    this.editor.querySelectorAll<HTMLButtonElement>('[data-go]').forEach((b) =>
+      b.addEventListener('click', () => {
+        const end = b.dataset.go as 'entry' | 'target';
+        st.setCrosshair(p[end]);
+        st.pathDepthMm = end === 'entry' ? 0 : pathLengthMm(p);
+        st.emit('pathDepth');
+      }),
+    );
   }
 
   private renderReport() {
@@ -158,23 +219,36 @@ export class PlanPanel {
     const a = rep.analysis;
     const stale = !this.app.app.analysisCurrent;
     const minClass = BAND_CLASS[clearanceBand(a.minClearanceMm ?? NaN, a.marginMm)];
+    const verdict = a.fits
+      ? `fits with a ${fmt1(a.marginMm)} mm margin`
+      : a.breaches.length
+        ? 'BREACH: does not fit'
+        : `does not fit: clearance below the ${fmt1(a.marginMm)} mm margin`;
+    const profileTitle =
+      'Clearance along the path from entry (left) to target (right): red = cuts into a structure, ' +
+      'orange = inside the margin, yellow = within 2 mm of it, green = room, grey = outside bone';
     this.reportEl.innerHTML = `
-      <table data-testid="analysis" data-path-id="${p.id}" data-min-clearance-mm="${a.minClearanceMm}" class="${stale ? 'muted' : ''}">
+      <table data-testid="analysis" data-path-id="${p.id}" data-min-clearance-mm="${a.minClearanceMm}"
+        class="${stale ? 'muted' : ''}">
         <tr><th>Length</th>${mmCell('length', a.lengthMm)}
           <th>In bone</th>${mmCell('in-bone', a.inBoneMm)}</tr>
         <tr><th>Bone to bone</th>${mmCell('bone-to-bone', a.boneToBoneMm)}
           <th>Widest tool</th>${mmCell('widest-tool', a.maxDiameterMm)}</tr>
         <tr><th>Min clearance</th>${mmCell('selected-min-clearance', a.minClearanceMm, minClass)}
           <th>Tip clearance</th>${mmCell('tip-clearance', a.tipClearanceMm)}</tr>
-        <tr><th>Verdict</th><td colspan="3" data-testid="verdict" data-fits="${a.fits}" class="${a.fits ? 'ok' : 'bad'}">${a.fits ? `fits with a ${fmt1(a.marginMm)} mm margin` : a.breaches.length ? 'BREACH: does not fit' : `does not fit: clearance below the ${fmt1(a.marginMm)} mm margin`}</td></tr>
+        <tr><th>Verdict</th><td colspan="3" data-testid="verdict" data-fits="${a.fits}"
+          class="${a.fits ? 'ok' : 'bad'}">${verdict}</td></tr>
       </table>
-      <div class="row"><label>Clearance</label><canvas class="profile" width="360" height="18" title="Clearance along the path from entry (left) to target (right): red = cuts into a structure, orange = inside the margin, yellow = within 2 mm of it, green = room, grey = outside bone"></canvas></div>`;
-    this.drawProfile(this.reportEl.querySelector('canvas')!, rep.profile.clearanceMm, a.marginMm);
+      <div class="row"><label>Clearance</label><canvas class="profile" width="360" height="18"
+        title="${profileTitle}"></canvas></div>`;
+    this.drawProfile(find<HTMLCanvasElement>(this.reportEl, 'canvas'), rep.profile.clearanceMm, a.marginMm);
     for (const b of a.breaches) {
       const btn = document.createElement('button');
       btn.className = 'breach';
       btn.dataset.testid = 'breach';
-      btn.textContent = `⚠ ${b.structure}: ${fmt1(b.depthMm)} mm deep, ${fmt1(b.fromMm)}–${fmt1(b.toMm)} mm from the entry (click to go there)`;
+      btn.textContent =
+        `⚠ ${b.structure}: ${fmt1(b.depthMm)} mm deep, ` +
+        `${fmt1(b.fromMm)}–${fmt1(b.toMm)} mm from the entry (click to go there)`;
       btn.addEventListener('click', () => {
         st.setCrosshair(b.at);
         st.pathDepthMm = (b.fromMm + b.toMm) / 2;
@@ -191,7 +265,7 @@ export class PlanPanel {
   }
 
   private drawProfile(c: HTMLCanvasElement, values: (number | null)[], marginMm: number) {
-    const ctx = c.getContext('2d')!;
+    const ctx = context2d(c);
     ctx.clearRect(0, 0, c.width, c.height);
     const n = values.length;
     for (let i = 0; i < n; i++) {

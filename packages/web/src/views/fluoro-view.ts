@@ -8,12 +8,22 @@
  * data-col/data-row attributes hold its projected (column, row), so entry and target can be checked to
  * coincide in a bull's-eye view.
  */
-import { carmGeometry, carmPreset, fluoroscopyImage, overlayGeometry, projectionMatrix, projectPoint, type CarmGeometry, type CarmSystem } from '@corridor/core';
+import {
+  carmGeometry,
+  carmPreset,
+  fluoroscopyImage,
+  overlayGeometry,
+  projectionMatrix,
+  projectPoint,
+  type CarmGeometry,
+  type CarmSystem,
+} from '@corridor/core';
 import type { DrrFrame } from '../drr-pool.js';
 import { DrrPool } from '../drr-pool.js';
-import type { Store } from '../store.js';
+import type { LoadedXa, Store } from '../store.js';
 import { GlDrr } from './gl-drr.js';
 import { fmt1 } from '../geometry.js';
+import { context2d, find } from '../dom.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -51,7 +61,10 @@ export class FluoroView {
   showXa = true;
   onError: (e: unknown) => void = (e) => console.error(e);
 
-  constructor(private store: Store, opts: { forceCpu?: boolean; allowSoftwareGl?: boolean } = {}) {
+  constructor(
+    private store: Store,
+    opts: { forceCpu?: boolean; allowSoftwareGl?: boolean } = {},
+  ) {
     this.root = document.createElement('div');
     this.root.className = 'view fluoro-view';
     this.root.dataset.view = 'fluoro';
@@ -68,7 +81,7 @@ export class FluoroView {
     title.textContent = 'Virtual fluoroscopy';
     this.info = document.createElement('div');
     this.info.className = 'view-info';
-    this.ctx = this.canvas.getContext('2d')!;
+    this.ctx = context2d(this.canvas);
     this.image = this.ctx.createImageData(FULL_SIZE, FULL_SIZE);
     if (!opts.forceCpu) {
       try {
@@ -104,7 +117,7 @@ export class FluoroView {
         this.gl = null;
         this.renderer = 'cpu';
         this.root.dataset.renderer = 'cpu';
-        this.root.querySelector('.fluoro-stack')!.replaceChildren(this.canvas, this.svg);
+        find(this.root, '.fluoro-stack').replaceChildren(this.canvas, this.svg);
         this.showCanvas('cpu');
       }
     }
@@ -118,8 +131,20 @@ export class FluoroView {
   /** The geometry of the full frame for the current pose. */
   geometry(size = FULL_SIZE): CarmGeometry {
     const c = this.store.carm;
-    const g = carmGeometry(this.system, { primaryDeg: c.primaryDeg, secondaryDeg: c.secondaryDeg, isocenter: c.isocenter }, { size, fieldMm: Math.min(FIELD_MM, this.system.detectorColumns * this.system.pixelPitchMm, this.system.detectorRows * this.system.pixelPitchMm) });
-    if (g.columns !== size || g.rows !== size) throw new Error(`the ${this.system.name} gives a ${g.columns} x ${g.rows} image, not ${size} x ${size}`);
+    const g = carmGeometry(
+      this.system,
+      { primaryDeg: c.primaryDeg, secondaryDeg: c.secondaryDeg, isocenter: c.isocenter },
+      {
+        size,
+        fieldMm: Math.min(
+          FIELD_MM,
+          this.system.detectorColumns * this.system.pixelPitchMm,
+          this.system.detectorRows * this.system.pixelPitchMm,
+        ),
+      },
+    );
+    if (g.columns !== size || g.rows !== size)
+      throw new Error(`the ${this.system.name} gives a ${g.columns} x ${g.rows} image, not ${size} x ${size}`);
     return g;
   }
 
@@ -127,9 +152,10 @@ export class FluoroView {
   update(moving: boolean): void {
     this.drawOverlay();
     if (!this.store.volume) return;
-    if (this.xaShown()) {
+    const xa = this.store.xa;
+    if (xa && this.showXa) {
       this.showCanvas('cpu');
-      this.drawXa();
+      this.drawXa(xa);
       return;
     }
     if (this.gl) {
@@ -180,7 +206,10 @@ export class FluoroView {
     this.root.dataset.lastFrameSize = String(size);
     this.root.dataset.frames = String(this.stats.frames);
     const c = this.store.carm;
-    this.info.textContent = `${c.primaryDeg >= 0 ? 'LAO' : 'RAO'} ${fmt1(Math.abs(c.primaryDeg))}° · ${c.secondaryDeg >= 0 ? 'CRAN' : 'CAUD'} ${fmt1(Math.abs(c.secondaryDeg))}° · ${kind.toUpperCase()} ${size}²${Number.isFinite(ms) ? ` ${fmt1(ms)} ms` : ''}`;
+    const primary = `${c.primaryDeg >= 0 ? 'LAO' : 'RAO'} ${fmt1(Math.abs(c.primaryDeg))}°`;
+    const secondary = `${c.secondaryDeg >= 0 ? 'CRAN' : 'CAUD'} ${fmt1(Math.abs(c.secondaryDeg))}°`;
+    const time = Number.isFinite(ms) ? ` ${fmt1(ms)} ms` : '';
+    this.info.textContent = `${primary} · ${secondary} · ${kind.toUpperCase()} ${size}²${time}`;
   }
 
   /**
@@ -188,7 +217,12 @@ export class FluoroView {
    * detector blur, the display's log window; quantum noise and edge enhancement when `realistic`).
    */
   private paint(li: Float32Array, size: number) {
-    const img = fluoroscopyImage(li, size, size, size === FULL_SIZE && this.realistic ? {} : { photonsPerPixel: 0, edgeEnhance: 0 });
+    const img = fluoroscopyImage(
+      li,
+      size,
+      size,
+      size === FULL_SIZE && this.realistic ? {} : { photonsPerPixel: 0, edgeEnhance: 0 },
+    );
     const gray = img.gray;
     const px = this.image.data;
     const scale = FULL_SIZE / size;
@@ -197,14 +231,16 @@ export class FluoroView {
       for (let x = 0; x < FULL_SIZE; x++) {
         const g = gray[sy * size + Math.min(size - 1, Math.floor(x / scale))];
         const o = (y * FULL_SIZE + x) * 4;
-        px[o] = g; px[o + 1] = g; px[o + 2] = g; px[o + 3] = 255;
+        px[o] = g;
+        px[o + 1] = g;
+        px[o + 2] = g;
+        px[o + 3] = 255;
       }
     }
     this.ctx.putImageData(this.image, 0, 0);
   }
 
-  private drawXa() {
-    const xa = this.store.xa!;
+  private drawXa(xa: LoadedXa) {
     const f = xa.frame;
     const { columns, rows } = f.geometry;
     const img = new ImageData(columns, rows);
@@ -215,14 +251,16 @@ export class FluoroView {
     const tmp = document.createElement('canvas');
     tmp.width = columns;
     tmp.height = rows;
-    tmp.getContext('2d')!.putImageData(img, 0, 0);
+    context2d(tmp).putImageData(img, 0, 0);
     // Letterboxed like the overlay's viewBox (preserveAspectRatio meet), so marks and pixels agree.
     const ctx = this.ctx;
     ctx.fillStyle = '#000';
     ctx.fillRect(0, 0, FULL_SIZE, FULL_SIZE);
     const s = Math.min(FULL_SIZE / columns, FULL_SIZE / rows);
     ctx.drawImage(tmp, (FULL_SIZE - columns * s) / 2, (FULL_SIZE - rows * s) / 2, columns * s, rows * s);
-    this.info.textContent = `${xa.name} · ${columns} x ${rows} · frame ${f.frameIndex + 1}/${f.numberOfFrames}${f.verified ? '' : ' · geometry partly assumed'}`;
+    this.info.textContent =
+      `${xa.name} · ${columns} x ${rows} · frame ${f.frameIndex + 1}/${f.numberOfFrames}` +
+      `${f.verified ? '' : ' · geometry partly assumed'}`;
   }
 
   /**
@@ -249,7 +287,7 @@ export class FluoroView {
     const c = document.createElement('canvas');
     c.width = src.width;
     c.height = src.height;
-    const ctx = c.getContext('2d')!;
+    const ctx = context2d(c);
     ctx.drawImage(src, 0, 0);
     const d = ctx.getImageData(0, 0, c.width, c.height).data;
     const out = new Uint8Array(c.width * c.height);
@@ -284,7 +322,11 @@ export class FluoroView {
       this.onError(err);
       return;
     }
-    const el = <K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, parent: Element = this.svg) => {
+    const el = <K extends keyof SVGElementTagNameMap>(
+      tag: K,
+      attrs: Record<string, string | number>,
+      parent: Element = this.svg,
+    ) => {
       const e = document.createElementNS(SVG_NS, tag);
       for (const [a, v] of Object.entries(attrs)) e.setAttribute(a, String(v));
       parent.appendChild(e);
@@ -301,14 +343,38 @@ export class FluoroView {
       const selected = o.id === this.store.selectedId;
       const grp = el('g', { class: `path${selected ? ' selected' : ''}`, 'data-path-id': o.id });
       const pts = o.outline.map((q) => `${q[0] + 0.5},${q[1] + 0.5}`).join(' ');
-      if (o.outline.every((q) => Number.isFinite(q[0]) && Number.isFinite(q[1]))) el('polygon', { points: pts, class: 'tool-outline' }, grp);
+      if (o.outline.every((q) => Number.isFinite(q[0]) && Number.isFinite(q[1])))
+        el('polygon', { points: pts, class: 'tool-outline' }, grp);
       el('line', { x1: a[0] + 0.5, y1: a[1] + 0.5, x2: b[0] + 0.5, y2: b[1] + 0.5, class: 'path-axis fluoro' }, grp);
       const ring = Math.max(3, o.ring.radiusPx);
-      el('circle', { cx: a[0] + 0.5, cy: a[1] + 0.5, r: ring + 2, class: `mark entry${o.endOn ? ' end-on' : ''}`, 'data-end': 'entry', 'data-col': a[0], 'data-row': a[1] }, grp);
-      el('circle', { cx: b[0] + 0.5, cy: b[1] + 0.5, r: 2.5, class: 'mark target', 'data-end': 'target', 'data-col': b[0], 'data-row': b[1] }, grp);
+      el(
+        'circle',
+        {
+          cx: a[0] + 0.5,
+          cy: a[1] + 0.5,
+          r: ring + 2,
+          class: `mark entry${o.endOn ? ' end-on' : ''}`,
+          'data-end': 'entry',
+          'data-col': a[0],
+          'data-row': a[1],
+        },
+        grp,
+      );
+      el(
+        'circle',
+        {
+          cx: b[0] + 0.5,
+          cy: b[1] + 0.5,
+          r: 2.5,
+          class: 'mark target',
+          'data-end': 'target',
+          'data-col': b[0],
+          'data-row': b[1],
+        },
+        grp,
+      );
       const t = el('text', { x: a[0] + ring + 6, y: a[1] - ring - 4, class: 'path-label' }, grp);
       t.textContent = `${o.name}${o.endOn ? ' (end-on)' : ''}`;
     }
   }
 }
-

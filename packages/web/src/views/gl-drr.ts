@@ -8,6 +8,7 @@
  * there, take over.
  */
 import {
+  CorridorError,
   carmGeometry,
   carmPreset,
   drrParamFields,
@@ -25,7 +26,14 @@ import {
  * declared in the shader and set by render() from this one list.
  */
 const FIELD_UNIFORMS = [
-  'dims', 'sourceIndex', 'rayIndex', 'rayIndexPerColumn', 'rayIndexPerRow', 'rayMm', 'rayMmPerColumn', 'rayMmPerRow',
+  'dims',
+  'sourceIndex',
+  'rayIndex',
+  'rayIndexPerColumn',
+  'rayIndexPerRow',
+  'rayMm',
+  'rayMmPerColumn',
+  'rayMmPerRow',
 ] as const satisfies readonly (keyof DrrParamFields)[];
 
 const VS = `#version 300 es
@@ -97,18 +105,24 @@ export class GlDrr {
     const canvas = document.createElement('canvas');
     canvas.width = size;
     canvas.height = size;
-    const gl = canvas.getContext('webgl2', { preserveDrawingBuffer: true, antialias: false, failIfMajorPerformanceCaveat: !opts.allowSoftware });
+    const gl = canvas.getContext('webgl2', {
+      preserveDrawingBuffer: true,
+      antialias: false,
+      failIfMajorPerformanceCaveat: !opts.allowSoftware,
+    });
     if (!gl) throw new Error('no WebGL2 context (no GPU, or it is disabled)');
     const info = gl.getExtension('WEBGL_debug_renderer_info');
     const name = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : String(gl.getParameter(gl.RENDERER));
-    if (!opts.allowSoftware && /swiftshader|llvmpipe|software/i.test(name)) throw new Error(`WebGL2 is software-rendered (${name})`);
+    if (!opts.allowSoftware && /swiftshader|llvmpipe|software/i.test(name))
+      throw new Error(`WebGL2 is software-rendered (${name})`);
     return new GlDrr(canvas, gl, name);
   }
 
   setVolume(v: Volume): void {
     const gl = this.gl;
     const max = gl.getParameter(gl.MAX_3D_TEXTURE_SIZE) as number;
-    if (v.dims.some((d) => d > max)) throw new Error(`volume ${v.dims.join(' x ')} exceeds the GPU's 3D texture limit ${max}`);
+    if (v.dims.some((d) => d > max))
+      throw new Error(`volume ${v.dims.join(' x ')} exceeds the GPU's 3D texture limit ${max}`);
     const dv = prepareDrrVolume(v);
     this.dv = dv;
     if (this.tex) gl.deleteTexture(this.tex);
@@ -123,11 +137,16 @@ export class GlDrr {
     gl.texImage3D(gl.TEXTURE_3D, 0, gl.R16F, dv.dims[0], dv.dims[1], dv.dims[2], 0, gl.RED, gl.FLOAT, mu);
     gl.texParameteri(gl.TEXTURE_3D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
     gl.texParameteri(gl.TEXTURE_3D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
-    for (const p of [gl.TEXTURE_WRAP_S, gl.TEXTURE_WRAP_T, gl.TEXTURE_WRAP_R]) gl.texParameteri(gl.TEXTURE_3D, p, gl.CLAMP_TO_EDGE);
+    for (const p of [gl.TEXTURE_WRAP_S, gl.TEXTURE_WRAP_T, gl.TEXTURE_WRAP_R])
+      gl.texParameteri(gl.TEXTURE_3D, p, gl.CLAMP_TO_EDGE);
     const err = gl.getError();
     if (err !== gl.NO_ERROR) throw new Error(`uploading the volume to the GPU failed (GL error ${err})`);
     // Display window: core's fluoroscopy display of a small CPU projection (AP) chooses it.
-    const g = carmGeometry(carmPreset('artis-zee-floor'), { primaryDeg: 0, secondaryDeg: 0, isocenter: center(v) }, { size: 48, fieldMm: 290 });
+    const g = carmGeometry(
+      carmPreset('artis-zee-floor'),
+      { primaryDeg: 0, secondaryDeg: 0, isocenter: center(v) },
+      { size: 48, fieldMm: 290 },
+    );
     const w = fluoroscopyImage(renderLineIntegrals(dv, g), g.columns, g.rows, { photonsPerPixel: 0 }).window;
     this.window = { lo: w[0], hi: w[1] };
   }
@@ -165,7 +184,7 @@ export class GlDrr {
 function canvasFields(f: DrrParamFields, sc: number, sr: number): DrrParamFields {
   type T = DrrParamFields['rayIndex'];
   const first = (o: T, pc: T, pr: T): T =>
-    [0, 1, 2].map((a) => o[a] + (sc - 1) / 2 * pc[a] + (sr - 1) / 2 * pr[a]) as T;
+    [0, 1, 2].map((a) => o[a] + ((sc - 1) / 2) * pc[a] + ((sr - 1) / 2) * pr[a]) as T;
   const scaled = (v: T, s: number): T => [v[0] * s, v[1] * s, v[2] * s];
   return {
     ...f,
@@ -181,18 +200,23 @@ function canvasFields(f: DrrParamFields, sc: number, sr: number): DrrParamFields
 function center(v: Volume): [number, number, number] {
   const m = v.indexToPatient;
   const c = [(v.dims[0] - 1) / 2, (v.dims[1] - 1) / 2, (v.dims[2] - 1) / 2];
-  return [0, 1, 2].map((r) => m[r * 4] * c[0] + m[r * 4 + 1] * c[1] + m[r * 4 + 2] * c[2] + m[r * 4 + 3]) as [number, number, number];
+  return [0, 1, 2].map((r) => m[r * 4] * c[0] + m[r * 4 + 1] * c[1] + m[r * 4 + 2] * c[2] + m[r * 4 + 3]) as [
+    number,
+    number,
+    number,
+  ];
 }
 
 function link(gl: WebGL2RenderingContext, vs: string, fs: string): WebGLProgram {
   const sh = (type: number, src: string) => {
-    const s = gl.createShader(type)!;
+    const s = gl.createShader(type);
+    if (!s) throw new CorridorError('WebGL2 could not create a shader (is the context lost?)', 'GPU fluoroscopy');
     gl.shaderSource(s, src);
     gl.compileShader(s);
     if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(`shader: ${gl.getShaderInfoLog(s)}`);
     return s;
   };
-  const p = gl.createProgram()!;
+  const p = gl.createProgram();
   gl.attachShader(p, sh(gl.VERTEX_SHADER, vs));
   gl.attachShader(p, sh(gl.FRAGMENT_SHADER, fs));
   gl.linkProgram(p);

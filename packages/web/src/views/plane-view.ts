@@ -10,14 +10,27 @@
  * depth along the path; along-path view: rotate about the path); Ctrl+wheel = zoom at the cursor;
  * double click = fit.
  */
-import { dot, normalize, reslicePlane, type PlanPath, type Point3 } from '@corridor/core';
-import { fmt1, patientToScreen, perpendiculars, rotateAbout, screenToPatient, volumeCenter, volumeCorners, type ScreenFrame } from '../geometry.js';
+import { CorridorError, dot, normalize, reslicePlane, type PlanPath, type Point3 } from '@corridor/core';
+import {
+  fmt1,
+  patientToScreen,
+  perpendiculars,
+  rotateAbout,
+  screenToPatient,
+  volumeCenter,
+  volumeCorners,
+  type ScreenFrame,
+} from '../geometry.js';
 import type { Store } from '../store.js';
 import { clearanceColor } from '../ui/colors.js';
+import { context2d } from '../dom.js';
 
 export type PlaneKind = 'axial' | 'sagittal' | 'coronal' | 'along' | 'across';
 
-const AXES: Record<'axial' | 'sagittal' | 'coronal', { u: Point3; v: Point3; labels: [string, string, string, string] }> = {
+const AXES: Record<
+  'axial' | 'sagittal' | 'coronal',
+  { u: Point3; v: Point3; labels: [string, string, string, string] }
+> = {
   // labels: left, right, top, bottom edges of the screen
   axial: { u: [1, 0, 0], v: [0, 1, 0], labels: ['R', 'L', 'A', 'P'] },
   coronal: { u: [1, 0, 0], v: [0, 0, -1], labels: ['R', 'L', 'S', 'I'] },
@@ -69,7 +82,11 @@ export class PlaneView {
   /** The resliced CT values of the last image (HU), reused while the view keeps its size. */
   private values: Float64Array | null = null;
 
-  constructor(readonly kind: PlaneKind, private store: Store, private hooks: PlaneViewHooks = {}) {
+  constructor(
+    readonly kind: PlaneKind,
+    private store: Store,
+    private hooks: PlaneViewHooks = {},
+  ) {
     this.root = document.createElement('div');
     this.root.className = `view plane-view view-${kind}`;
     this.root.dataset.view = kind;
@@ -82,7 +99,7 @@ export class PlaneView {
     this.info = document.createElement('div');
     this.info.className = 'view-info';
     this.root.append(this.canvas, this.svg, title, this.info);
-    this.ctx = this.canvas.getContext('2d', { willReadFrequently: false })!;
+    this.ctx = context2d(this.canvas, { willReadFrequently: false });
     this.bindEvents();
     store.on(['volume'], () => {
       this.fitted = false;
@@ -97,17 +114,19 @@ export class PlaneView {
   /** Schedule a redraw; image = resample the CT too (not only the overlay). */
   invalidate(image: boolean): void {
     if (image) this.imageDirty = true;
-    if (!this.raf) this.raf = requestAnimationFrame(() => {
-      this.raf = 0;
-      this.draw();
-    });
+    if (!this.raf)
+      this.raf = requestAnimationFrame(() => {
+        this.raf = 0;
+        this.draw();
+      });
   }
 
   /** The screen frame now (null when there is nothing to show, e.g. no path for a path view). */
   frame(): ScreenFrame | null {
     const vol = this.store.volume;
     if (!vol) return null;
-    const width = Math.max(1, this.root.clientWidth), height = Math.max(1, this.root.clientHeight);
+    const width = Math.max(1, this.root.clientWidth),
+      height = Math.max(1, this.root.clientHeight);
     let u: Point3, v: Point3, depthPoint: Point3, fitCenter: Point3;
     if (this.kind === 'axial' || this.kind === 'sagittal' || this.kind === 'coronal') {
       ({ u, v } = AXES[this.kind]);
@@ -120,7 +139,11 @@ export class PlaneView {
       const [a, b] = perpendiculars(d);
       const a2 = rotateAbout(a, d, (this.rollDeg * Math.PI) / 180);
       const b2 = rotateAbout(b, d, (this.rollDeg * Math.PI) / 180);
-      const mid: Point3 = [(p.entry[0] + p.target[0]) / 2, (p.entry[1] + p.target[1]) / 2, (p.entry[2] + p.target[2]) / 2];
+      const mid: Point3 = [
+        (p.entry[0] + p.target[0]) / 2,
+        (p.entry[1] + p.target[1]) / 2,
+        (p.entry[2] + p.target[2]) / 2,
+      ];
       if (this.kind === 'along') {
         // Path horizontal, entry on the left.
         u = d;
@@ -131,7 +154,10 @@ export class PlaneView {
       } else {
         u = a2;
         v = b2[2] > 0 ? [-b2[0], -b2[1], -b2[2]] : b2;
-        const t = Math.min(Math.max(this.store.pathDepthMm, 0), Math.hypot(p.target[0] - p.entry[0], p.target[1] - p.entry[1], p.target[2] - p.entry[2]));
+        const t = Math.min(
+          Math.max(this.store.pathDepthMm, 0),
+          Math.hypot(p.target[0] - p.entry[0], p.target[1] - p.entry[1], p.target[2] - p.entry[2]),
+        );
         depthPoint = [p.entry[0] + t * d[0], p.entry[1] + t * d[1], p.entry[2] + t * d[2]];
         fitCenter = depthPoint;
       }
@@ -148,18 +174,24 @@ export class PlaneView {
       this.cv = dot(fitCenter, v);
     }
     const dn = dot(depthPoint, n);
-    const origin: Point3 = [this.cu * u[0] + this.cv * v[0] + dn * n[0], this.cu * u[1] + this.cv * v[1] + dn * n[1], this.cu * u[2] + this.cv * v[2] + dn * n[2]];
+    const origin: Point3 = [
+      this.cu * u[0] + this.cv * v[0] + dn * n[0],
+      this.cu * u[1] + this.cv * v[1] + dn * n[1],
+      this.cu * u[2] + this.cv * v[2] + dn * n[2],
+    ];
     return { origin, u, v, n, mmPerPx: this.mmPerPx, width, height };
   }
 
   private fit(corners: Point3[], u: Point3, v: Point3, center: Point3, width: number, height: number) {
-    let eu = 1, ev = 1;
+    let eu = 1,
+      ev = 1;
     if (this.kind === 'along' || this.kind === 'across') {
       const p = this.store.selected;
       const L = p ? Math.hypot(p.target[0] - p.entry[0], p.target[1] - p.entry[1], p.target[2] - p.entry[2]) : 100;
       eu = ev = this.kind === 'along' ? L * 1.3 : 80;
     } else if (corners.length) {
-      const us = corners.map((c) => dot(c, u)), vs = corners.map((c) => dot(c, v));
+      const us = corners.map((c) => dot(c, u)),
+        vs = corners.map((c) => dot(c, v));
       eu = Math.max(...us) - Math.min(...us);
       ev = Math.max(...vs) - Math.min(...vs);
     }
@@ -172,7 +204,8 @@ export class PlaneView {
   private draw() {
     const f = this.frame();
     this.frameCache = f;
-    const w = Math.max(1, this.root.clientWidth), h = Math.max(1, this.root.clientHeight);
+    const w = Math.max(1, this.root.clientWidth),
+      h = Math.max(1, this.root.clientHeight);
     if (this.canvas.width !== w || this.canvas.height !== h) {
       this.canvas.width = w;
       this.canvas.height = h;
@@ -196,35 +229,57 @@ export class PlaneView {
   }
 
   private renderImage(f: ScreenFrame) {
-    const vol = this.store.volume!;
+    const vol = this.store.volume;
+    if (!vol) throw new CorridorError('no volume to reslice', `${this.kind} view`);
     const t0 = performance.now();
-    const W = f.width, H = f.height;
+    const W = f.width,
+      H = f.height;
     if (!this.image || this.image.width !== W || this.image.height !== H) this.image = this.ctx.createImageData(W, H);
     const px = this.image.data;
     // Core's reslice on the screen raster: pixel (x, y) samples the patient point under its centre.
     if (!this.values || this.values.length !== W * H) this.values = new Float64Array(W * H);
     const OUT = -1e30;
-    const values = reslicePlane(this.values, vol, {
-      origin: screenToPatient(f, 0.5, 0.5), u: f.u, v: f.v, pixelSizeMm: f.mmPerPx, width: W, height: H,
-    }, { interpolation: 'linear', outside: OUT });
+    const values = reslicePlane(
+      this.values,
+      vol,
+      {
+        origin: screenToPatient(f, 0.5, 0.5),
+        u: f.u,
+        v: f.v,
+        pixelSizeMm: f.mmPerPx,
+        width: W,
+        height: H,
+      },
+      { interpolation: 'linear', outside: OUT },
+    );
     const lo = this.store.window.centerHu - this.store.window.widthHu / 2;
     const k = 255 / this.store.window.widthHu;
     for (let n = 0, o = 0; n < values.length; n++, o += 4) {
       const val = values[n];
       if (val === OUT) {
-        px[o] = 12; px[o + 1] = 12; px[o + 2] = 24; px[o + 3] = 255;
+        px[o] = 12;
+        px[o + 1] = 12;
+        px[o + 2] = 24;
+        px[o + 3] = 255;
         continue;
       }
       let g = (val - lo) * k;
       g = g < 0 ? 0 : g > 255 ? 255 : g;
-      px[o] = g; px[o + 1] = g; px[o + 2] = g; px[o + 3] = 255;
+      px[o] = g;
+      px[o + 1] = g;
+      px[o + 2] = g;
+      px[o + 3] = 255;
     }
     this.ctx.putImageData(this.image, 0, 0);
     this.lastRenderMs = performance.now() - t0;
     this.root.dataset.renderMs = this.lastRenderMs.toFixed(1);
   }
 
-  private el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, parent: Element = this.svg): SVGElementTagNameMap[K] {
+  private el<K extends keyof SVGElementTagNameMap>(
+    tag: K,
+    attrs: Record<string, string | number>,
+    parent: Element = this.svg,
+  ): SVGElementTagNameMap[K] {
     const e = document.createElementNS(SVG_NS, tag);
     for (const [a, v] of Object.entries(attrs)) e.setAttribute(a, String(v));
     parent.appendChild(e);
@@ -257,14 +312,26 @@ export class PlaneView {
       this.text(f.width / 2, 16, t, 'orient');
       this.text(f.width / 2, f.height - 6, b, 'orient');
     }
-    const depth = this.kind === 'axial' ? `z = ${fmt1(st.crosshair[2])} mm`
-      : this.kind === 'coronal' ? `y = ${fmt1(st.crosshair[1])} mm`
-        : this.kind === 'sagittal' ? `x = ${fmt1(st.crosshair[0])} mm`
-          : this.kind === 'across' ? `depth ${fmt1(st.pathDepthMm)} mm from entry` : `roll ${fmt1(this.rollDeg)}°`;
+    const depth =
+      this.kind === 'axial'
+        ? `z = ${fmt1(st.crosshair[2])} mm`
+        : this.kind === 'coronal'
+          ? `y = ${fmt1(st.crosshair[1])} mm`
+          : this.kind === 'sagittal'
+            ? `x = ${fmt1(st.crosshair[0])} mm`
+            : this.kind === 'across'
+              ? `depth ${fmt1(st.pathDepthMm)} mm from entry`
+              : `roll ${fmt1(this.rollDeg)}°`;
     this.info.textContent = `${depth} · ${fmt1(f.mmPerPx * 100)} mm / 100 px`;
     const barMm = niceLength(f.mmPerPx * 80);
     const barPx = barMm / f.mmPerPx;
-    this.el('line', { x1: f.width - 10 - barPx, y1: f.height - 28, x2: f.width - 10, y2: f.height - 28, class: 'scale-bar' });
+    this.el('line', {
+      x1: f.width - 10 - barPx,
+      y1: f.height - 28,
+      x2: f.width - 10,
+      y2: f.height - 28,
+      class: 'scale-bar',
+    });
     this.text(f.width - 10 - barPx, f.height - 32, `${barMm} mm`, 'scale-text');
   }
 
@@ -274,28 +341,64 @@ export class PlaneView {
   }
 
   private drawPath(f: ScreenFrame, p: PlanPath, selected: boolean) {
-    const a = patientToScreen(f, p.entry), b = patientToScreen(f, p.target);
+    const a = patientToScreen(f, p.entry),
+      b = patientToScreen(f, p.target);
     const g = this.el('g', { class: `path${selected ? ' selected' : ''}`, 'data-path-id': p.id });
     const rep = this.store.reports.get(p.id);
     const L = Math.hypot(p.target[0] - p.entry[0], p.target[1] - p.entry[1], p.target[2] - p.entry[2]);
     // Tool width on screen (at least 2 px) so the physician sees the diameter against the bone.
     const widthPx = Math.max(2, p.diameterMm / f.mmPerPx);
-    const far = Math.min(Math.abs(a.depthMm), Math.abs(b.depthMm)) > 15 && Math.sign(a.depthMm) === Math.sign(b.depthMm);
+    const far =
+      Math.min(Math.abs(a.depthMm), Math.abs(b.depthMm)) > 15 && Math.sign(a.depthMm) === Math.sign(b.depthMm);
     if (rep && rep.profile.clearanceMm.length) {
       const prof = rep.profile;
       for (let i = 0; i < prof.clearanceMm.length; i++) {
-        const t0 = Math.min(1, (i * prof.stepMm) / L), t1 = Math.min(1, ((i + 1) * prof.stepMm) / L);
-        this.el('line', {
-          x1: a.x + (b.x - a.x) * t0, y1: a.y + (b.y - a.y) * t0, x2: a.x + (b.x - a.x) * t1, y2: a.y + (b.y - a.y) * t1,
-          stroke: clearanceColor(prof.clearanceMm[i], this.store.marginMm), 'stroke-width': widthPx, class: 'path-body', opacity: far ? 0.35 : 0.85,
-        }, g);
+        const t0 = Math.min(1, (i * prof.stepMm) / L),
+          t1 = Math.min(1, ((i + 1) * prof.stepMm) / L);
+        this.el(
+          'line',
+          {
+            x1: a.x + (b.x - a.x) * t0,
+            y1: a.y + (b.y - a.y) * t0,
+            x2: a.x + (b.x - a.x) * t1,
+            y2: a.y + (b.y - a.y) * t1,
+            stroke: clearanceColor(prof.clearanceMm[i], this.store.marginMm),
+            'stroke-width': widthPx,
+            class: 'path-body',
+            opacity: far ? 0.35 : 0.85,
+          },
+          g,
+        );
       }
     } else {
-      this.el('line', { x1: a.x, y1: a.y, x2: b.x, y2: b.y, 'stroke-width': widthPx, class: 'path-body plain', opacity: far ? 0.35 : 0.85 }, g);
+      this.el(
+        'line',
+        {
+          x1: a.x,
+          y1: a.y,
+          x2: b.x,
+          y2: b.y,
+          'stroke-width': widthPx,
+          class: 'path-body plain',
+          opacity: far ? 0.35 : 0.85,
+        },
+        g,
+      );
     }
     this.el('line', { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: 'path-axis' }, g);
     this.el('circle', { cx: a.x, cy: a.y, r: selected ? 6 : 4, class: 'handle entry', 'data-end': 'entry' }, g);
-    this.el('rect', { x: b.x - (selected ? 5 : 4), y: b.y - (selected ? 5 : 4), width: selected ? 10 : 8, height: selected ? 10 : 8, class: 'handle target', 'data-end': 'target' }, g);
+    this.el(
+      'rect',
+      {
+        x: b.x - (selected ? 5 : 4),
+        y: b.y - (selected ? 5 : 4),
+        width: selected ? 10 : 8,
+        height: selected ? 10 : 8,
+        class: 'handle target',
+        'data-end': 'target',
+      },
+      g,
+    );
     const label = this.el('text', { x: a.x + 8, y: a.y - 8, class: 'path-label' }, g);
     label.textContent = p.name;
   }
@@ -304,7 +407,9 @@ export class PlaneView {
   private hitHandle(x: number, y: number): { id: string; end: 'entry' | 'target' } | null {
     const f = this.frameCache;
     if (!f) return null;
-    const paths = [...this.store.plan.paths].sort((p, q) => Number(q.id === this.store.selectedId) - Number(p.id === this.store.selectedId));
+    const paths = [...this.store.plan.paths].sort(
+      (p, q) => Number(q.id === this.store.selectedId) - Number(p.id === this.store.selectedId),
+    );
     let best: { id: string; end: 'entry' | 'target'; d: number } | null = null;
     for (const p of paths) {
       for (const end of ['entry', 'target'] as const) {
@@ -323,7 +428,8 @@ export class PlaneView {
       const f = this.frameCache;
       if (!f) return;
       const r = el.getBoundingClientRect();
-      const x = e.clientX - r.left, y = e.clientY - r.top;
+      const x = e.clientX - r.left,
+        y = e.clientY - r.top;
       el.setPointerCapture(e.pointerId);
       if (e.button === 2) {
         this.drag = { kind: 'window', x, y, c: this.store.window.centerHu, w: this.store.window.widthHu };
@@ -340,9 +446,18 @@ export class PlaneView {
       }
       const hit = this.hitHandle(x, y);
       if (hit) {
-        const p = this.store.plan.paths.find((q) => q.id === hit.id)!;
+        const p = this.store.plan.paths.find((q) => q.id === hit.id);
+        if (!p) return; // cannot happen: hitHandle took the id from these paths
         if (this.store.selectedId !== hit.id) this.store.select(hit.id);
-        this.drag = { kind: 'handle', id: hit.id, end: hit.end, x, y, start: [...p[hit.end]] as Point3, key: `drag-${hit.id}-${hit.end}-${performance.now()}` };
+        this.drag = {
+          kind: 'handle',
+          id: hit.id,
+          end: hit.end,
+          x,
+          y,
+          start: [...p[hit.end]] as Point3,
+          key: `drag-${hit.id}-${hit.end}-${performance.now()}`,
+        };
         return;
       }
       this.drag = { kind: 'crosshair' };
@@ -351,7 +466,8 @@ export class PlaneView {
     el.addEventListener('pointermove', (e) => {
       const f = this.frameCache;
       const r = el.getBoundingClientRect();
-      const x = e.clientX - r.left, y = e.clientY - r.top;
+      const x = e.clientX - r.left,
+        y = e.clientY - r.top;
       if (!f) return;
       if (!this.drag) {
         el.style.cursor = this.hitHandle(x, y) ? 'grab' : this.hooks.isAddMode?.() ? 'copy' : 'crosshair';
@@ -368,8 +484,13 @@ export class PlaneView {
       } else if (d.kind === 'window') {
         this.store.setWindow({ centerHu: d.c - (y - d.y) * 2, widthHu: d.w + (x - d.x) * 4 });
       } else {
-        const du = (x - d.x) * f.mmPerPx, dv = (y - d.y) * f.mmPerPx;
-        const q: Point3 = [d.start[0] + du * f.u[0] + dv * f.v[0], d.start[1] + du * f.u[1] + dv * f.v[1], d.start[2] + du * f.u[2] + dv * f.v[2]];
+        const du = (x - d.x) * f.mmPerPx,
+          dv = (y - d.y) * f.mmPerPx;
+        const q: Point3 = [
+          d.start[0] + du * f.u[0] + dv * f.v[0],
+          d.start[1] + du * f.u[1] + dv * f.v[1],
+          d.start[2] + du * f.u[2] + dv * f.v[2],
+        ];
         this.store.updatePath(d.id, { [d.end]: q }, d.key);
       }
     });
@@ -383,38 +504,47 @@ export class PlaneView {
       this.fitted = false;
       this.invalidate(true);
     });
-    el.addEventListener('wheel', (e) => {
-      e.preventDefault();
-      const f = this.frameCache;
-      const vol = this.store.volume;
-      if (!f || !vol) return;
-      const steps = Math.sign(e.deltaY);
-      if (e.ctrlKey || e.metaKey) {
-        const r = el.getBoundingClientRect();
-        const x = e.clientX - r.left, y = e.clientY - r.top;
-        const before = screenToPatient(f, x, y);
-        this.mmPerPx *= steps > 0 ? 1.15 : 1 / 1.15;
-        // Keep the point under the cursor in place.
-        this.cu = dot(before, f.u) - (x - f.width / 2) * this.mmPerPx;
-        this.cv = dot(before, f.v) - (y - f.height / 2) * this.mmPerPx;
-        this.invalidate(true);
-        return;
-      }
-      if (this.kind === 'across') {
-        const p = this.store.selected;
-        if (!p) return;
-        const L = Math.hypot(p.target[0] - p.entry[0], p.target[1] - p.entry[1], p.target[2] - p.entry[2]);
-        this.store.pathDepthMm = Math.min(L, Math.max(0, this.store.pathDepthMm + steps * (e.shiftKey ? 5 : 1)));
-        this.store.emit('pathDepth');
-      } else if (this.kind === 'along') {
-        this.rollDeg = (this.rollDeg + steps * 5 + 360) % 360;
-        this.invalidate(true);
-      } else {
-        const step = Math.min(...vol.spacing) * (e.shiftKey ? 5 : 1);
-        const c = this.store.crosshair;
-        this.store.setCrosshair([c[0] + steps * step * f.n[0], c[1] + steps * step * f.n[1], c[2] + steps * step * f.n[2]]);
-      }
-    }, { passive: false });
+    el.addEventListener(
+      'wheel',
+      (e) => {
+        e.preventDefault();
+        const f = this.frameCache;
+        const vol = this.store.volume;
+        if (!f || !vol) return;
+        const steps = Math.sign(e.deltaY);
+        if (e.ctrlKey || e.metaKey) {
+          const r = el.getBoundingClientRect();
+          const x = e.clientX - r.left,
+            y = e.clientY - r.top;
+          const before = screenToPatient(f, x, y);
+          this.mmPerPx *= steps > 0 ? 1.15 : 1 / 1.15;
+          // Keep the point under the cursor in place.
+          this.cu = dot(before, f.u) - (x - f.width / 2) * this.mmPerPx;
+          this.cv = dot(before, f.v) - (y - f.height / 2) * this.mmPerPx;
+          this.invalidate(true);
+          return;
+        }
+        if (this.kind === 'across') {
+          const p = this.store.selected;
+          if (!p) return;
+          const L = Math.hypot(p.target[0] - p.entry[0], p.target[1] - p.entry[1], p.target[2] - p.entry[2]);
+          this.store.pathDepthMm = Math.min(L, Math.max(0, this.store.pathDepthMm + steps * (e.shiftKey ? 5 : 1)));
+          this.store.emit('pathDepth');
+        } else if (this.kind === 'along') {
+          this.rollDeg = (this.rollDeg + steps * 5 + 360) % 360;
+          this.invalidate(true);
+        } else {
+          const step = Math.min(...vol.spacing) * (e.shiftKey ? 5 : 1);
+          const c = this.store.crosshair;
+          this.store.setCrosshair([
+            c[0] + steps * step * f.n[0],
+            c[1] + steps * step * f.n[1],
+            c[2] + steps * step * f.n[2],
+          ]);
+        }
+      },
+      { passive: false },
+    );
   }
 }
 

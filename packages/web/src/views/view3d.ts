@@ -6,6 +6,7 @@
 import { resampleToSpacing, sampleIndexTrilinear, type Point3, type Volume } from '@corridor/core';
 import type { Store } from '../store.js';
 import { volumeCenter } from '../geometry.js';
+import { context2d } from '../dom.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const BONE_HU = 250;
@@ -39,7 +40,7 @@ export class View3d {
     info.className = 'view-info';
     info.textContent = 'drag: rotate · wheel: zoom';
     this.root.append(this.canvas, this.svg, title, info);
-    this.ctx = this.canvas.getContext('2d')!;
+    this.ctx = context2d(this.canvas);
     store.on(['volume'], () => {
       this.small = null;
       // After the slice views have drawn their first image.
@@ -57,20 +58,22 @@ export class View3d {
     const s = Math.max(Math.max(...extent) / 128, ...v.spacing);
     this.small = resampleToSpacing(v, [s, s, s], { interpolation: 'linear' });
     this.center = volumeCenter(v);
-    this.mmPerPx = Math.max(...extent) / Math.max(64, Math.min(this.root.clientWidth, this.root.clientHeight)) * 1.1;
+    this.mmPerPx = (Math.max(...extent) / Math.max(64, Math.min(this.root.clientWidth, this.root.clientHeight))) * 1.1;
     this.invalidate();
   }
 
   invalidate(): void {
-    if (!this.raf) this.raf = requestAnimationFrame(() => {
-      this.raf = 0;
-      this.render(this.drag ? 2 : 1);
-    });
+    if (!this.raf)
+      this.raf = requestAnimationFrame(() => {
+        this.raf = 0;
+        this.render(this.drag ? 2 : 1);
+      });
   }
 
   /** Camera axes: right (u), down (v), view direction (w, away from the viewer), LPS. */
   private axes(): { u: Point3; v: Point3; w: Point3 } {
-    const az = (this.azDeg * Math.PI) / 180, el = (this.elDeg * Math.PI) / 180;
+    const az = (this.azDeg * Math.PI) / 180,
+      el = (this.elDeg * Math.PI) / 180;
     // At az = el = 0 the viewer looks from the front (anterior) at the patient: w = +y (posterior).
     const w: Point3 = [Math.sin(az) * Math.cos(el), Math.cos(az) * Math.cos(el), -Math.sin(el)];
     const u: Point3 = [Math.cos(az), -Math.sin(az), 0];
@@ -80,7 +83,8 @@ export class View3d {
 
   private render(step: number) {
     const vol = this.small;
-    const W = Math.max(1, this.root.clientWidth), H = Math.max(1, this.root.clientHeight);
+    const W = Math.max(1, this.root.clientWidth),
+      H = Math.max(1, this.root.clientHeight);
     this.canvas.width = W;
     this.canvas.height = H;
     this.svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
@@ -100,29 +104,45 @@ export class View3d {
     const ln = Math.hypot(light[0], light[1], light[2]);
     for (let y = 0; y < H; y += step) {
       for (let x = 0; x < W; x += step) {
-        const a = (x - W / 2) * this.mmPerPx, b = (y - H / 2) * this.mmPerPx;
-        const p0 = [this.center[0] + a * u[0] + b * v[0] - (depth / 2) * w[0], this.center[1] + a * u[1] + b * v[1] - (depth / 2) * w[1], this.center[2] + a * u[2] + b * v[2] - (depth / 2) * w[2]];
-        let fi = lin(0, p0) + m[3], fj = lin(1, p0) + m[7], fk = lin(2, p0) + m[11];
+        const a = (x - W / 2) * this.mmPerPx,
+          b = (y - H / 2) * this.mmPerPx;
+        const p0 = [
+          this.center[0] + a * u[0] + b * v[0] - (depth / 2) * w[0],
+          this.center[1] + a * u[1] + b * v[1] - (depth / 2) * w[1],
+          this.center[2] + a * u[2] + b * v[2] - (depth / 2) * w[2],
+        ];
+        let fi = lin(0, p0) + m[3],
+          fj = lin(1, p0) + m[7],
+          fk = lin(2, p0) + m[11];
         let g = 0;
         for (let s = 0; s < nSteps; s++, fi += dI[0] * sp, fj += dI[1] * sp, fk += dI[2] * sp) {
           const val = sampleIndexTrilinear(vol, fi, fj, fk, -1000);
           if (val < BONE_HU) continue;
           // Gradient (central differences in index space; the grid is isotropic).
-          const gx = sampleIndexTrilinear(vol, fi + 1, fj, fk, -1000) - sampleIndexTrilinear(vol, fi - 1, fj, fk, -1000);
-          const gy = sampleIndexTrilinear(vol, fi, fj + 1, fk, -1000) - sampleIndexTrilinear(vol, fi, fj - 1, fk, -1000);
-          const gz = sampleIndexTrilinear(vol, fi, fj, fk + 1, -1000) - sampleIndexTrilinear(vol, fi, fj, fk - 1, -1000);
+          const gx =
+            sampleIndexTrilinear(vol, fi + 1, fj, fk, -1000) - sampleIndexTrilinear(vol, fi - 1, fj, fk, -1000);
+          const gy =
+            sampleIndexTrilinear(vol, fi, fj + 1, fk, -1000) - sampleIndexTrilinear(vol, fi, fj - 1, fk, -1000);
+          const gz =
+            sampleIndexTrilinear(vol, fi, fj, fk + 1, -1000) - sampleIndexTrilinear(vol, fi, fj, fk - 1, -1000);
           // Index-space gradient to patient space: the rows of patientToIndex.
-          const nx = m[0] * gx + m[4] * gy + m[8] * gz, ny = m[1] * gx + m[5] * gy + m[9] * gz, nz = m[2] * gx + m[6] * gy + m[10] * gz;
+          const nx = m[0] * gx + m[4] * gy + m[8] * gz,
+            ny = m[1] * gx + m[5] * gy + m[9] * gz,
+            nz = m[2] * gx + m[6] * gy + m[10] * gz;
           const nn = Math.hypot(nx, ny, nz) || 1;
           // The outward normal points down the gradient (bone is brighter inside).
           const lam = Math.max(0, -(nx * light[0] + ny * light[1] + nz * light[2]) / (nn * ln));
           g = 40 + 215 * lam * (1 - 0.4 * (s / nSteps));
           break;
         }
-        for (let yy = y; yy < Math.min(H, y + step); yy++) for (let xx = x; xx < Math.min(W, x + step); xx++) {
-          const o = (yy * W + xx) * 4;
-          px[o] = g; px[o + 1] = g * 0.97; px[o + 2] = g * 0.9; px[o + 3] = 255;
-        }
+        for (let yy = y; yy < Math.min(H, y + step); yy++)
+          for (let xx = x; xx < Math.min(W, x + step); xx++) {
+            const o = (yy * W + xx) * 4;
+            px[o] = g;
+            px[o + 1] = g * 0.97;
+            px[o + 2] = g * 0.9;
+            px[o + 3] = 255;
+          }
       }
     }
     this.ctx.putImageData(img, 0, 0);
@@ -130,10 +150,14 @@ export class View3d {
     // Paths on top (the surface does not hide them: they run inside the bone).
     const proj = (p: ArrayLike<number>) => {
       const d = [p[0] - this.center[0], p[1] - this.center[1], p[2] - this.center[2]];
-      return [W / 2 + (d[0] * u[0] + d[1] * u[1] + d[2] * u[2]) / this.mmPerPx, H / 2 + (d[0] * v[0] + d[1] * v[1] + d[2] * v[2]) / this.mmPerPx];
+      return [
+        W / 2 + (d[0] * u[0] + d[1] * u[1] + d[2] * u[2]) / this.mmPerPx,
+        H / 2 + (d[0] * v[0] + d[1] * v[1] + d[2] * v[2]) / this.mmPerPx,
+      ];
     };
     for (const p of this.store.plan.paths) {
-      const a = proj(p.entry), b = proj(p.target);
+      const a = proj(p.entry),
+        b = proj(p.target);
       const l = document.createElementNS(SVG_NS, 'line');
       l.setAttribute('x1', String(a[0]));
       l.setAttribute('y1', String(a[1]));
@@ -164,10 +188,14 @@ export class View3d {
     };
     el.addEventListener('pointerup', end);
     el.addEventListener('pointercancel', end);
-    el.addEventListener('wheel', (e) => {
-      e.preventDefault();
-      this.mmPerPx *= e.deltaY > 0 ? 1.1 : 1 / 1.1;
-      this.invalidate();
-    }, { passive: false });
+    el.addEventListener(
+      'wheel',
+      (e) => {
+        e.preventDefault();
+        this.mmPerPx *= e.deltaY > 0 ? 1.1 : 1 / 1.1;
+        this.invalidate();
+      },
+      { passive: false },
+    );
   }
 }

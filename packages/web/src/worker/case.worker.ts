@@ -71,7 +71,7 @@ function caseInfo(c: OpenCase, name: string): CaseInfo {
 const bone = (boneMask: BoneMaskPresetName | undefined) => (boneMask ? { preset: boneMask } : undefined);
 
 serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
-  async openPhantom(args, progress) {
+  openPhantom(args, progress) {
     const [voxelMm] = args as [number];
     progress(0, 1, 'generating the phantom');
     const ph = phantomCase(voxelMm, (f, phase) => progress(f, 1, `phantom: ${phase}`));
@@ -100,13 +100,22 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
       skipped.push(...r.skipped);
     }
     if (!series.length) {
-      throw new UsageError(`no image series found in ${files.length} file(s)${skipped.length ? `: ${skipped.slice(0, 3).map((s) => `${s.name}: ${s.reason}`).join('; ')}` : ''}`);
+      throw new UsageError(
+        `no image series found in ${files.length} file(s)${
+          skipped.length
+            ? `: ${skipped
+                .slice(0, 3)
+                .map((s) => `${s.name}: ${s.reason}`)
+                .join('; ')}`
+            : ''
+        }`,
+      );
     }
     found = { series, labels };
     return { series: series.map(summary), skipped };
   },
 
-  async chooseSeries(args) {
+  chooseSeries(args) {
     const [index] = args as [number];
     const s = found.series[index];
     if (!s) throw new UsageError(`no series ${index} (found ${found.series.length})`);
@@ -116,43 +125,61 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
     const lab = found.labels.find((l) => sameGrid(l.volume, s.volume));
     for (const l of found.labels) {
       if (l === lab) continue;
-      warnings.push(`${l.volume.meta.source ?? 'a segmentation'} is not on the image's grid (labels ${describeGrid(l.volume)}; image ${describeGrid(s.volume)}): not used`);
+      warnings.push(
+        `${l.volume.meta.source ?? 'a segmentation'} is not on the image's grid ` +
+          `(labels ${describeGrid(l.volume)}; image ${describeGrid(s.volume)}): not used`,
+      );
     }
     let planning: PlanningCase;
     if (lab) {
       try {
         planning = openPlanningCase({ ct: s.volume, labels: lab.volume, anatomy: labelAnatomyFor(lab.volume, 'auto') });
       } catch (err) {
-        warnings.push(`${lab.volume.meta.source ?? 'the segmentation'}: ${(err as Error).message}; planning from intensities instead`);
+        warnings.push(
+          `${lab.volume.meta.source ?? 'the segmentation'}: ${(err as Error).message}; ` +
+            'planning from intensities instead',
+        );
         planning = openPlanningCase({ ct: s.volume });
       }
     } else planning = openPlanningCase({ ct: s.volume });
     current = { planning, focus: null, warnings };
     const { msg, transfer } = volumeToMessage(s.volume, true);
-    return { value: { volume: msg, info: caseInfo(current, s.volume.meta.seriesDescription ?? s.volume.meta.source ?? 'case') }, transfer };
+    return {
+      value: {
+        volume: msg,
+        info: caseInfo(current, s.volume.meta.seriesDescription ?? s.volume.meta.source ?? 'case'),
+      },
+      transfer,
+    };
   },
 
-  async analyze(args, progress) {
+  analyze(args, progress) {
     const [paths, marginMm, boneMask] = args as [PlanPath[], number, BoneMaskPresetName | undefined];
     const c = requireCase();
     if (!paths.length) return [];
     // The panel's margin is for paths that carry none; a planned path keeps the margin it was planned with.
-    const reports: PathReport[] = analyzePlanPaths(c.planning, paths, { defaultMarginMm: marginMm, boneMask: bone(boneMask), onProgress: progress });
+    const reports: PathReport[] = analyzePlanPaths(c.planning, paths, {
+      defaultMarginMm: marginMm,
+      boneMask: bone(boneMask),
+      onProgress: progress,
+    });
     return reports;
   },
 
-  async autoPlan(args, progress) {
-    const [opts] = args as [{
-      marginMm: number;
-      screw: ToolSpec;
-      alar: ToolSpec;
-      /** Which paths to plan (default all four). */
-      only?: SacralPathId[];
-      /** Seed points given by the user (the crosshair), LPS mm, replacing those from the segmentation. */
-      seeds?: Partial<Record<SacralPathId, Point3>>;
-      /** Bone mask preset, for a case without a segmentation. */
-      boneMask?: BoneMaskPresetName;
-    }];
+  autoPlan(args, progress) {
+    const [opts] = args as [
+      {
+        marginMm: number;
+        screw: ToolSpec;
+        alar: ToolSpec;
+        /** Which paths to plan (default all four). */
+        only?: SacralPathId[];
+        /** Seed points given by the user (the crosshair), LPS mm, replacing those from the segmentation. */
+        seeds?: Partial<Record<SacralPathId, Point3>>;
+        /** Bone mask preset, for a case without a segmentation. */
+        boneMask?: BoneMaskPresetName;
+      },
+    ];
     const c = requireCase();
     const r = planSacralPaths(c.planning, {
       paths: opts.only ?? ['s1', 's2', 'alar-left', 'alar-right'],
@@ -167,7 +194,10 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
       paths: r.paths.map((p) => p.path),
       reports: r.paths.map((p) => ({ analysis: p.analysis, profile: p.profile })),
       // Each note begins with the path's name.
-      notes: r.paths.flatMap((p) => [...p.notes, ...(p.orderLengthMm !== null ? [`${p.path.name}: order a ${p.orderLengthMm} mm screw`] : [])]),
+      notes: r.paths.flatMap((p) => [
+        ...p.notes,
+        ...(p.orderLengthMm !== null ? [`${p.path.name}: order a ${p.orderLengthMm} mm screw`] : []),
+      ]),
     };
     return out;
   },

@@ -2,7 +2,13 @@
  * A DRR worker (CPU fallback of the virtual fluoroscopy): holds the volume prepared by core for ray
  * casting and renders bands of rows with core's kernel.
  */
-import { prepareDrrVolume, renderLineIntegrals, resampleToSpacing, type CarmGeometry, type DrrVolume } from '@corridor/core';
+import {
+  prepareDrrVolume,
+  renderLineIntegrals,
+  resampleToSpacing,
+  type CarmGeometry,
+  type DrrVolume,
+} from '@corridor/core';
 import { serveRpc } from '../rpc.js';
 import { volumeFromMessage, type VolumeMessage } from '../volume-message.js';
 
@@ -15,7 +21,11 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
     // The CPU path projects a copy with voxels of at least minVoxelMm (core's resampling): the ray cost
     // grows with the planes crossed, so this bounds the frame time whatever the CT's resolution.
     if (v.spacing.some((s) => s < minVoxelMm - 1e-6)) {
-      v = resampleToSpacing(v, [Math.max(v.spacing[0], minVoxelMm), Math.max(v.spacing[1], minVoxelMm), Math.max(v.spacing[2], minVoxelMm)], { interpolation: 'linear' });
+      v = resampleToSpacing(
+        v,
+        [Math.max(v.spacing[0], minVoxelMm), Math.max(v.spacing[1], minVoxelMm), Math.max(v.spacing[2], minVoxelMm)],
+        { interpolation: 'linear' },
+      );
     }
     dv = prepareDrrVolume(v);
     return { dims: dv.dims, spacing: dv.spacing };

@@ -22,13 +22,20 @@ export function readImageFile(f: NamedBytes): LoadedSeries | 'dicom' | null {
   const fmt = sniffFormat(f.name, f.bytes);
   // A dropped .nrrd/.mhd must carry its data: the browser cannot open a second file by name.
   const detached = (n: string): Uint8Array => {
-    throw new UsageError(`detached data file "${n}" cannot be read in the browser: drop a .nrrd/.mha with the data attached`, f.name);
+    throw new UsageError(
+      `detached data file "${n}" cannot be read in the browser: drop a .nrrd/.mha with the data attached`,
+      f.name,
+    );
   };
   switch (fmt) {
-    case 'dicom': return 'dicom';
-    case 'nifti': return readNifti(f.bytes, f.name);
-    case 'nrrd': return readNrrd(f.bytes, f.name, detached);
-    case 'metaimage': return readMetaImage(f.bytes, f.name, detached);
+    case 'dicom':
+      return 'dicom';
+    case 'nifti':
+      return readNifti(f.bytes, f.name);
+    case 'nrrd':
+      return readNrrd(f.bytes, f.name, detached);
+    case 'metaimage':
+      return readMetaImage(f.bytes, f.name, detached);
     default: {
       // DICOM files often have no preamble and names without an extension (UIDs): let the DICOM reader decide.
       const base = f.name.split('/').pop() ?? f.name;

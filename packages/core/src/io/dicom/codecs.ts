@@ -59,7 +59,7 @@ type Factory = (options?: object) => Promise<unknown>;
 function factoryOf(mod: unknown): Factory {
   const m = mod as { default?: unknown };
   const f = typeof m === 'function' ? m : m.default;
-  const g = f && typeof f === 'object' && 'default' in f ? (f as { default: unknown }).default : f;
+  const g = f && typeof f === 'object' && 'default' in f ? f.default : f;
   if (typeof g !== 'function') throw new Error('codec module has no factory');
   return g as Factory;
 }
@@ -82,10 +82,17 @@ function load(key: string, importer: () => Promise<unknown>, what: string): Prom
 const loaders = {
   openjpeg: () => load('openjpeg', () => import('@cornerstonejs/codec-openjpeg/decodewasmjs'), 'JPEG 2000 (OpenJPEG)'),
   charls: () => load('charls', () => import('@cornerstonejs/codec-charls/decodewasmjs'), 'JPEG-LS (CharLS)'),
-  libjpeg: () => load('libjpeg', () => import('@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs'), 'JPEG (libjpeg-turbo)'),
+  libjpeg: () =>
+    load('libjpeg', () => import('@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs'), 'JPEG (libjpeg-turbo)'),
 };
 
-async function run(kind: keyof typeof loaders, className: string, data: Uint8Array, source: string, what: string): Promise<CodecFrame> {
+async function run(
+  kind: keyof typeof loaders,
+  className: string,
+  data: Uint8Array,
+  source: string,
+  what: string,
+): Promise<CodecFrame> {
   const mod = await loaders[kind]();
   const Decoder = mod[className];
   // A new decoder per frame, on purpose: a kept one reports the previous frame's size and pixels when
@@ -153,5 +160,11 @@ export function readJ2kHeader(data: Uint8Array): J2kHeader | undefined {
   const csiz = dv.getUint16(p + 36);
   if (p + 38 >= data.length) return undefined;
   const ssiz = data[p + 38];
-  return { width: xsiz - xo, height: ysiz - yo, components: csiz, bitDepth: (ssiz & 0x7f) + 1, signed: (ssiz & 0x80) !== 0 };
+  return {
+    width: xsiz - xo,
+    height: ysiz - yo,
+    components: csiz,
+    bitDepth: (ssiz & 0x7f) + 1,
+    signed: (ssiz & 0x80) !== 0,
+  };
 }

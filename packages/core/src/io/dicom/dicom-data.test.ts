@@ -14,9 +14,26 @@ import { decodeJpeg2000 } from './codecs.js';
 import { decodeFrame, encapsulatedFrame } from './pixels.js';
 import { readDicomSeries } from './series.js';
 import { readDir, readNamed, sharedData } from '../../test-helpers/data.js';
+import { defined } from '../../test-helpers/defined.js';
 
 function nums(ds: dicomParser.DataSet, tag: string): number[] {
   return (ds.string(tag) ?? '').split('\\').map(Number);
+}
+
+function uint16Of(ds: dicomParser.DataSet, tag: string): number {
+  return defined(ds.uint16(tag), `uint16 ${tag}`);
+}
+
+/** The data set of item `i` of the sequence `tag`. */
+function itemOf(ds: dicomParser.DataSet, tag: string, i = 0): dicomParser.DataSet {
+  return defined(ds.elements[tag]?.items?.[i]?.dataSet, `item ${i} of ${tag}`);
+}
+
+/** All the fragments of an encapsulated pixel data element, as one frame. */
+function allFragments(ds: dicomParser.DataSet): Uint8Array {
+  const px = ds.elements.x7fe00010;
+  const count = defined(px.fragments, 'pixel data fragments').length;
+  return dicomParser.readEncapsulatedPixelDataFromFragments(ds, px, 0, count) as Uint8Array;
 }
 
 /** Independent geometry: sort by dot(normal, IPP), spacing from positions, matrix per conventions.md. */
@@ -35,12 +52,30 @@ function expectedGeometry(files: NamedBytes[]) {
   const dz = (withD[withD.length - 1].d - withD[0].d) / (withD.length - 1);
   const p0 = withD[0].pos;
   const m = [
-    x[0] * ps[1], y[0] * ps[0], n[0] * dz, p0[0],
-    x[1] * ps[1], y[1] * ps[0], n[1] * dz, p0[1],
-    x[2] * ps[1], y[2] * ps[0], n[2] * dz, p0[2],
-    0, 0, 0, 1,
+    x[0] * ps[1],
+    y[0] * ps[0],
+    n[0] * dz,
+    p0[0],
+    x[1] * ps[1],
+    y[1] * ps[0],
+    n[1] * dz,
+    p0[1],
+    x[2] * ps[1],
+    y[2] * ps[0],
+    n[2] * dz,
+    p0[2],
+    0,
+    0,
+    0,
+    1,
   ];
-  return { sorted: withD, m, spacing: [ps[1], ps[0], dz], rows: parsed[0].ds.uint16('x00280010')!, cols: parsed[0].ds.uint16('x00280011')! };
+  return {
+    sorted: withD,
+    m,
+    spacing: [ps[1], ps[0], dz],
+    rows: uint16Of(parsed[0].ds, 'x00280010'),
+    cols: uint16Of(parsed[0].ds, 'x00280011'),
+  };
 }
 
 function expectMatrixClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-6): void {
@@ -48,17 +83,22 @@ function expectMatrixClose(actual: ArrayLike<number>, expected: ArrayLike<number
 }
 
 /** HU of a native little-endian reference file, read with dicom-parser and its own tags. */
-function referenceHu(bytes: Uint8Array, frame = 0, perFrameRescale?: { slope: number; intercept: number }): Float64Array {
+function referenceHu(
+  bytes: Uint8Array,
+  frame = 0,
+  perFrameRescale?: { slope: number; intercept: number },
+): Float64Array {
   const ds = dicomParser.parseDicom(bytes);
   const px = ds.elements.x7fe00010;
-  const rows = ds.uint16('x00280010')!;
-  const cols = ds.uint16('x00280011')!;
+  const rows = uint16Of(ds, 'x00280010');
+  const cols = uint16Of(ds, 'x00280011');
   const signed = ds.uint16('x00280103') === 1;
   const slope = perFrameRescale?.slope ?? Number(ds.string('x00281053') ?? 1);
   const intercept = perFrameRescale?.intercept ?? Number(ds.string('x00281052') ?? 0);
   const dv = new DataView(bytes.buffer, bytes.byteOffset + px.dataOffset + frame * rows * cols * 2);
   const out = new Float64Array(rows * cols);
-  for (let i = 0; i < out.length; i++) out[i] = (signed ? dv.getInt16(2 * i, true) : dv.getUint16(2 * i, true)) * slope + intercept;
+  for (let i = 0; i < out.length; i++)
+    out[i] = (signed ? dv.getInt16(2 * i, true) : dv.getUint16(2 * i, true)) * slope + intercept;
   return out;
 }
 
@@ -91,7 +131,7 @@ describe('ct-dicom-jpeg2000 (20 files, JPEG 2000 lossless, names not in slice or
     expect(v.dims).toEqual([exp.cols, exp.rows, 20]);
     expect(v.dims).toEqual([512, 512, 20]);
     // SliceThickness says 3 mm; the positions are 2 mm apart (README of the data).
-    expect(parseFloat(dicomParser.parseDicom(files[0].bytes).string('x00180050')!)).toBe(3);
+    expect(parseFloat(defined(dicomParser.parseDicom(files[0].bytes).string('x00180050'), 'SliceThickness'))).toBe(3);
     expect(exp.spacing[2]).toBeCloseTo(2, 6);
     for (let a = 0; a < 3; a++) expect(v.spacing[a]).toBeCloseTo(exp.spacing[a], 9);
     expectMatrixClose(v.indexToPatient, exp.m);
@@ -107,14 +147,22 @@ describe('ct-dicom-jpeg2000 (20 files, JPEG 2000 lossless, names not in slice or
     const { series } = await readDicomSeries(files);
     const v = series[0].volume;
     expect(v.data).toBeInstanceOf(Int16Array);
-    const factory = (await import('@cornerstonejs/codec-openjpeg/decodewasmjs')).default as (o?: object) => Promise<Record<string, new () => {
-      getEncodedBuffer(n: number): Uint8Array; decode(): void; getDecodedBuffer(): Uint8Array; getFrameInfo(): { width: number; height: number; isSigned: boolean }; delete(): void;
-    }>>;
+    const factory = (await import('@cornerstonejs/codec-openjpeg/decodewasmjs')).default as (o?: object) => Promise<
+      Record<
+        string,
+        new () => {
+          getEncodedBuffer(n: number): Uint8Array;
+          decode(): void;
+          getDecodedBuffer(): Uint8Array;
+          getFrameInfo(): { width: number; height: number; isSigned: boolean };
+          delete(): void;
+        }
+      >
+    >;
     const codec = await factory();
     for (const k of [0, 7, 19]) {
       const { ds, f } = exp.sorted[k];
-      const px = ds.elements.x7fe00010;
-      const frame = dicomParser.readEncapsulatedPixelDataFromFragments(ds, px, 0, px.fragments!.length) as Uint8Array;
+      const frame = allFragments(ds);
       const dec = new codec.J2KDecoder();
       dec.getEncodedBuffer(frame.length).set(frame);
       dec.decode();
@@ -139,9 +187,17 @@ describe('JPEG 2000 decoding one frame after another', () => {
   const files = readDir('ct-dicom-jpeg2000');
 
   it('a stream that does not decode never yields the previous frame; the next frame is exact', async () => {
-    const factory = (await import('@cornerstonejs/codec-openjpeg/decodewasmjs')).default as (o?: object) => Promise<Record<string, new () => {
-      getEncodedBuffer(n: number): Uint8Array; decode(): void; getDecodedBuffer(): Uint8Array; delete(): void;
-    }>>;
+    const factory = (await import('@cornerstonejs/codec-openjpeg/decodewasmjs')).default as (o?: object) => Promise<
+      Record<
+        string,
+        new () => {
+          getEncodedBuffer(n: number): Uint8Array;
+          decode(): void;
+          getDecodedBuffer(): Uint8Array;
+          delete(): void;
+        }
+      >
+    >;
     const quiet = () => undefined;
     const codec = await factory({ print: quiet, printErr: quiet });
     const fresh = (frame: Uint8Array) => {
@@ -222,8 +278,7 @@ describe('ct-single-frame: every transfer syntax', () => {
     expect(s.mean).toBeLessThan(30);
     expect(s.p99).toBeLessThan(90);
     // An independent decode (this package's own DCT decoder, not libjpeg-turbo) agrees within 1 stored step.
-    const px = ds.elements.x7fe00010;
-    const frame = dicomParser.readEncapsulatedPixelDataFromFragments(ds, px, 0, px.fragments!.length) as Uint8Array;
+    const frame = allFragments(ds);
     const own = decodeJpeg(frame);
     expect(own.precision).toBe(8);
     const slope = Number(ds.string('x00281053'));
@@ -250,18 +305,23 @@ describe('enhanced CT multi-frame (per-frame positions in functional groups)', (
   /** Frame positions, orientation, spacing and rescale read from the functional groups with dicom-parser. */
   function framesOf(bytes: Uint8Array) {
     const ds = dicomParser.parseDicom(bytes);
-    const shared = ds.elements.x52009229.items![0].dataSet!;
-    const iop = nums(shared.elements.x00209116.items![0].dataSet!, 'x00200037');
-    const ps = nums(shared.elements.x00289110.items![0].dataSet!, 'x00280030');
-    const pvt = shared.elements.x00289145.items![0].dataSet!;
+    const shared = itemOf(ds, 'x52009229');
+    const iop = nums(itemOf(shared, 'x00209116'), 'x00200037');
+    const ps = nums(itemOf(shared, 'x00289110'), 'x00280030');
+    const pvt = itemOf(shared, 'x00289145');
     const rescale = { slope: Number(pvt.string('x00281053')), intercept: Number(pvt.string('x00281052')) };
-    const positions = ds.elements.x52009230.items!.map((it) => nums(it.dataSet!.elements.x00209113.items![0].dataSet!, 'x00200032'));
+    const perFrame = defined(ds.elements.x52009230.items, 'PerFrameFunctionalGroupsSequence');
+    const positions = perFrame.map((it) => {
+      const planePosition = itemOf(defined(it.dataSet, 'a per-frame item'), 'x00209113');
+      return nums(planePosition, 'x00200032');
+    });
     return { iop, ps, positions, rescale };
   }
 
   it('reference: a 2-slice volume ordered along the normal with the per-frame positions', async () => {
     const fr = framesOf(ref.bytes);
-    const x = fr.iop.slice(0, 3), y = fr.iop.slice(3, 6);
+    const x = fr.iop.slice(0, 3),
+      y = fr.iop.slice(3, 6);
     const n = [x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]];
     const d = fr.positions.map((p) => n[0] * p[0] + n[1] * p[1] + n[2] * p[2]);
     const order = d[0] <= d[1] ? [0, 1] : [1, 0];
@@ -271,10 +331,22 @@ describe('enhanced CT multi-frame (per-frame positions in functional groups)', (
     const v = series[0].volume;
     expect(v.dims).toEqual([512, 512, 2]);
     expectMatrixClose(v.indexToPatient, [
-      x[0] * fr.ps[1], y[0] * fr.ps[0], n[0] * dz, p0[0],
-      x[1] * fr.ps[1], y[1] * fr.ps[0], n[1] * dz, p0[1],
-      x[2] * fr.ps[1], y[2] * fr.ps[0], n[2] * dz, p0[2],
-      0, 0, 0, 1,
+      x[0] * fr.ps[1],
+      y[0] * fr.ps[0],
+      n[0] * dz,
+      p0[0],
+      x[1] * fr.ps[1],
+      y[1] * fr.ps[0],
+      n[1] * dz,
+      p0[1],
+      x[2] * fr.ps[1],
+      y[2] * fr.ps[0],
+      n[2] * dz,
+      p0[2],
+      0,
+      0,
+      0,
+      1,
     ]);
     for (let k = 0; k < 2; k++) {
       const hu = referenceHu(ref.bytes, order[k], fr.rescale);
@@ -329,7 +401,7 @@ describe('malformed files: a typed error naming the file, or a volume with warni
     'dcmjs_no-meta-length-test.dcm': /no pixel data/,
     'pydicom_ExplVR_BigEndNoMeta.dcm': /no pixel data/,
     'pydicom_ExplVR_LitEndNoMeta.dcm': /no pixel data/,
-    'pydicom_MR_truncated.dcm': /cannot be parsed.*overrun/,
+    'pydicom_MR_truncated.dcm': /cannot be parsed: the file is truncated \(an element runs past its last byte/,
     'pydicom_UN_sequence.dcm': /no pixel data/,
     'pydicom_badVR.dcm': /NumberOfFrames.*not a list of numbers/,
     'pydicom_meta_missing_tsyntax.dcm': /TransferSyntaxUID/,

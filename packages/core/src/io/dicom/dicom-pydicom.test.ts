@@ -31,13 +31,19 @@ print(json.dumps(out))
 
 describe.skipIf(!hasPydicom)('writer output read by pydicom', () => {
   it('pydicom reads every file strictly, with our geometry and values', () => {
-    const c = Math.cos(0.4), s = Math.sin(0.4);
+    const c = Math.cos(0.4),
+      s = Math.sin(0.4);
     const x: [number, number, number] = [c, s, 0];
     const y: [number, number, number] = [0, 0, -1];
     const z: [number, number, number] = [s, -c, 0]; // x cross y: right-handed
     const dims: [number, number, number] = [5, 4, 3];
     const data = new Int16Array(60).map((_, i) => i * 37 - 900);
-    const v = createVolume({ data, dims, indexToPatient: indexToPatientFrom([12.5, -40, 300], [0.6, 0.8, 2.5], [x, y, z]), meta: { patientName: 'Müller^Anna' } });
+    const v = createVolume({
+      data,
+      dims,
+      indexToPatient: indexToPatientFrom([12.5, -40, 300], [0.6, 0.8, 2.5], [x, y, z]),
+      meta: { patientName: 'Müller^Anna' },
+    });
     const files = writeDicomSeries(v);
     const dir = mkdtempSync(path.join(tmpdir(), 'corridor-dicom-'));
     try {
@@ -48,7 +54,17 @@ describe.skipIf(!hasPydicom)('writer output read by pydicom', () => {
       });
       const run = spawnSync(PYTHON, ['-c', SCRIPT, ...paths], { encoding: 'utf8' });
       expect(run.stderr).toBe('');
-      const read = JSON.parse(run.stdout) as { sop: string; ts: string; ipp: number[]; iop: number[]; ps: number[]; rows: number; cols: number; values: number[]; name: string }[];
+      const read = JSON.parse(run.stdout) as {
+        sop: string;
+        ts: string;
+        ipp: number[];
+        iop: number[];
+        ps: number[];
+        rows: number;
+        cols: number;
+        values: number[];
+        name: string;
+      }[];
       read.forEach((r, k) => {
         expect(r.sop).toBe('1.2.840.10008.5.1.4.1.1.2');
         expect(r.ts).toBe('1.2.840.10008.1.2.1');

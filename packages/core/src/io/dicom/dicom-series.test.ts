@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { FormatError, GeometryError, LimitError } from '../../errors.js';
 import { cross, type Point3 } from '../../math/vec3.js';
 import { createVolume, indexToPatientFrom } from '../../volume/volume.js';
+import { defined } from '../../test-helpers/defined.js';
 import type { NamedBytes } from '../types.js';
 import { parseDicom } from './parse.js';
 import { decodeFrame, describePixels } from './pixels.js';
@@ -17,10 +18,23 @@ import { encodeDicomSeries, writeDicomSeries } from './writer.js';
 
 /** Rotation of the identity frame by angles (rad) about z, then y, then x: an oblique right-handed basis. */
 function obliqueBasis(az: number, ay: number, ax: number): [Point3, Point3, Point3] {
-  const rz = [[Math.cos(az), -Math.sin(az), 0], [Math.sin(az), Math.cos(az), 0], [0, 0, 1]];
-  const ry = [[Math.cos(ay), 0, Math.sin(ay)], [0, 1, 0], [-Math.sin(ay), 0, Math.cos(ay)]];
-  const rx = [[1, 0, 0], [0, Math.cos(ax), -Math.sin(ax)], [0, Math.sin(ax), Math.cos(ax)]];
-  const mul = (a: number[][], b: number[][]) => a.map((r) => [0, 1, 2].map((c) => r[0] * b[0][c] + r[1] * b[1][c] + r[2] * b[2][c]));
+  const rz = [
+    [Math.cos(az), -Math.sin(az), 0],
+    [Math.sin(az), Math.cos(az), 0],
+    [0, 0, 1],
+  ];
+  const ry = [
+    [Math.cos(ay), 0, Math.sin(ay)],
+    [0, 1, 0],
+    [-Math.sin(ay), 0, Math.cos(ay)],
+  ];
+  const rx = [
+    [1, 0, 0],
+    [0, Math.cos(ax), -Math.sin(ax)],
+    [0, Math.sin(ax), Math.cos(ax)],
+  ];
+  const mul = (a: number[][], b: number[][]) =>
+    a.map((r) => [0, 1, 2].map((c) => r[0] * b[0][c] + r[1] * b[1][c] + r[2] * b[2][c]));
   const r = mul(rx, mul(ry, rz));
   return [0, 1, 2].map((c) => [r[0][c], r[1][c], r[2][c]] as Point3) as [Point3, Point3, Point3];
 }
@@ -36,18 +50,39 @@ function int16Data(n: number, seed: number): Int16Array {
 }
 
 /** One single-slice file whose first pixel sits at `position`, in series `seriesUid`. */
-function sliceFile(position: Point3, values: Int16Array | Float32Array, opts: { seriesUid?: string; name: string; spacing?: [number, number]; nx?: number; ny?: number; dirs?: [Point3, Point3] }): NamedBytes {
+function sliceFile(
+  position: Point3,
+  values: Int16Array | Float32Array,
+  opts: {
+    seriesUid?: string;
+    name: string;
+    spacing?: [number, number];
+    nx?: number;
+    ny?: number;
+    dirs?: [Point3, Point3];
+  },
+): NamedBytes {
   const nx = opts.nx ?? 4;
   const ny = opts.ny ?? 3;
-  const [x, y] = opts.dirs ?? [[1, 0, 0], [0, 1, 0]];
+  const [x, y] = opts.dirs ?? [
+    [1, 0, 0],
+    [0, 1, 0],
+  ];
   const spacing = opts.spacing ?? [0.8, 0.6];
-  const v = createVolume({ data: values, dims: [nx, ny, 1], indexToPatient: indexToPatientFrom(position, [spacing[0], spacing[1], 1], [x, y, cross(x, y)]) });
+  const v = createVolume({
+    data: values,
+    dims: [nx, ny, 1],
+    indexToPatient: indexToPatientFrom(position, [spacing[0], spacing[1], 1], [x, y, cross(x, y)]),
+  });
   const f = writeDicomSeries(v, { seriesInstanceUid: opts.seriesUid ?? '1.2.3.4', fileNamePrefix: opts.name })[0];
   return { name: `${opts.name}.dcm`, bytes: f.bytes };
 }
 
 function shuffle<T>(a: T[]): T[] {
-  return a.map((x, i) => ({ x, key: (i * 7919 + 13) % a.length })).sort((p, q) => p.key - q.key).map((p) => p.x);
+  return a
+    .map((x, i) => ({ x, key: (i * 7919 + 13) % a.length }))
+    .sort((p, q) => p.key - q.key)
+    .map((p) => p.x);
 }
 
 function replaceAscii(bytes: Uint8Array, from: string, to: string): Uint8Array {
@@ -77,7 +112,12 @@ describe('writer -> reader round trip', () => {
   const spacing: [number, number, number] = [0.7, 0.9, 1.3];
   const origin: Point3 = [-201.25, 148.5, 903.75];
   const dims: [number, number, number] = [7, 5, 6];
-  const volume = createVolume({ data: int16Data(7 * 5 * 6, 42), dims, indexToPatient: indexToPatientFrom(origin, spacing, [x, y, z]), meta: { patientName: 'Døe^Jåne', patientId: 'P1' } });
+  const volume = createVolume({
+    data: int16Data(7 * 5 * 6, 42),
+    dims,
+    indexToPatient: indexToPatientFrom(origin, spacing, [x, y, z]),
+    meta: { patientName: 'Døe^Jåne', patientId: 'P1' },
+  });
 
   it('an oblique int16 volume comes back with the same voxels and geometry (files shuffled)', async () => {
     const enc = encodeDicomSeries(volume, { seriesDescription: 'round trip', studyDate: '20240102' });
@@ -93,7 +133,16 @@ describe('writer -> reader round trip', () => {
     expect(Array.from(v.data)).toEqual(Array.from(volume.data));
     for (let i = 0; i < 16; i++) expect(Math.abs(v.indexToPatient[i] - volume.indexToPatient[i])).toBeLessThan(1e-9);
     expect(series[0].warnings).toEqual([]);
-    expect(v.meta).toMatchObject({ patientName: 'Døe^Jåne', patientId: 'P1', seriesDescription: 'round trip', modality: 'CT', studyDate: '20240102', seriesInstanceUid: enc.seriesInstanceUid, studyInstanceUid: enc.studyInstanceUid, frameOfReferenceUid: enc.frameOfReferenceUid });
+    expect(v.meta).toMatchObject({
+      patientName: 'Døe^Jåne',
+      patientId: 'P1',
+      seriesDescription: 'round trip',
+      modality: 'CT',
+      studyDate: '20240102',
+      seriesInstanceUid: enc.seriesInstanceUid,
+      studyInstanceUid: enc.studyInstanceUid,
+      frameOfReferenceUid: enc.frameOfReferenceUid,
+    });
   });
 
   it('files are valid CT Image Storage as dicom-parser reads them (PixelSpacing is row spacing first)', () => {
@@ -106,12 +155,12 @@ describe('writer -> reader round trip', () => {
     expect(ds.string('x00020003')).toBe(ds.string('x00080018'));
     expect(ds.uint32('x00020000')).toBe(ds.elements.x00020013.dataOffset + ds.elements.x00020013.length - 144);
     expect([ds.uint16('x00280010'), ds.uint16('x00280011')]).toEqual([5, 7]);
-    const ps = ds.string('x00280030')!.split('\\').map(Number);
+    const ps = defined(ds.string('x00280030'), 'PixelSpacing').split('\\').map(Number);
     expect(ps[0]).toBeCloseTo(0.9, 12);
     expect(ps[1]).toBeCloseTo(0.7, 12);
-    const ipp = ds.string('x00200032')!.split('\\').map(Number);
+    const ipp = defined(ds.string('x00200032'), 'ImagePositionPatient').split('\\').map(Number);
     for (let r = 0; r < 3; r++) expect(ipp[r]).toBeCloseTo(origin[r] + z[r] * spacing[2] * 2, 9);
-    const iop = ds.string('x00200037')!.split('\\').map(Number);
+    const iop = defined(ds.string('x00200037'), 'ImageOrientationPatient').split('\\').map(Number);
     for (let r = 0; r < 3; r++) {
       expect(iop[r]).toBeCloseTo(x[r], 12);
       expect(iop[3 + r]).toBeCloseTo(y[r], 12);
@@ -141,10 +190,11 @@ describe('writer -> reader round trip', () => {
     expect(enc.exact).toBe(false);
     expect(enc.warnings.join(' ')).toMatch(/RescaleSlope/);
     const range = Math.max(...data) - Math.min(...data);
-    expect(enc.rescaleSlope).toBeGreaterThanOrEqual(range / 65535 * 0.999999);
+    expect(enc.rescaleSlope).toBeGreaterThanOrEqual((range / 65535) * 0.999999);
     const back = (await readDicomSeries(enc.files)).series[0].volume;
     expect(back.data).toBeInstanceOf(Float32Array);
-    for (let i = 0; i < data.length; i++) expect(Math.abs(back.data[i] - data[i])).toBeLessThanOrEqual(enc.rescaleSlope / 2 + 1e-3);
+    for (let i = 0; i < data.length; i++)
+      expect(Math.abs(back.data[i] - data[i])).toBeLessThanOrEqual(enc.rescaleSlope / 2 + 1e-3);
   });
 
   it('integers beyond int16 are stored unsigned with an intercept, exactly', async () => {
@@ -159,7 +209,15 @@ describe('writer -> reader round trip', () => {
   });
 
   it('a k axis against row x column comes back reversed in k, same voxels in patient space', async () => {
-    const m = indexToPatientFrom([10, 20, 30], [1, 1, 2], [[1, 0, 0], [0, 1, 0], [0, 0, -1]]);
+    const m = indexToPatientFrom(
+      [10, 20, 30],
+      [1, 1, 2],
+      [
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, -1],
+      ],
+    );
     const v = createVolume({ data: int16Data(4 * 3 * 3, 7), dims: [4, 3, 3], indexToPatient: m });
     const enc = encodeDicomSeries(v);
     expect(enc.warnings.join(' ')).toMatch(/reverse k order/);
@@ -180,7 +238,12 @@ describe('writer -> reader round trip', () => {
 
 describe('DicomDataset.retaining', () => {
   it('keeps the named elements with their values, drops the rest, and leaves the original whole', async () => {
-    const volume = createVolume({ data: int16Data(4 * 3 * 2, 7), dims: [4, 3, 2], indexToPatient: indexToPatientFrom([1, 2, 3], [0.5, 0.5, 2]), meta: { patientName: 'Døe^Jåne' } });
+    const volume = createVolume({
+      data: int16Data(4 * 3 * 2, 7),
+      dims: [4, 3, 2],
+      indexToPatient: indexToPatientFrom([1, 2, 3], [0.5, 0.5, 2]),
+      meta: { patientName: 'Døe^Jåne' },
+    });
     const file = writeDicomSeries(volume, { seriesDescription: 'retain' })[0];
     const ds = parseDicom(file.bytes, file.name);
     const kept = ds.retaining([TAG.PixelData, TAG.PatientName, TAG.SeriesDescription]);
@@ -202,12 +265,16 @@ describe('DicomDataset.retaining', () => {
 });
 
 describe('series geometry from positions', () => {
-  const nx = 4, ny = 3, n = nx * ny;
+  const nx = 4,
+    ny = 3,
+    n = nx * ny;
   const values = (k: number) => int16Data(n, 100 + k);
 
   it('gantry tilt: sheared indexToPatient whose k column is the mean step, with a warning giving the angle', async () => {
     const step: Point3 = [0, 0.5, 2]; // 0.5 mm in-plane (y) per 2 mm along the normal (z)
-    const files = [0, 1, 2, 3, 4].map((k) => sliceFile([-50 + step[0] * k, 30 + step[1] * k, 100 + step[2] * k], values(k), { name: `t${k}` }));
+    const files = [0, 1, 2, 3, 4].map((k) =>
+      sliceFile([-50 + step[0] * k, 30 + step[1] * k, 100 + step[2] * k], values(k), { name: `t${k}` }),
+    );
     const { series } = await readDicomSeries(shuffle(files));
     const v = series[0].volume;
     expect(v.dims).toEqual([nx, ny, 5]);
@@ -226,7 +293,8 @@ describe('series geometry from positions', () => {
     expect(v.dims).toEqual([nx, ny, 6]);
     expect(v.indexToPatient[10]).toBeCloseTo(2, 12);
     expect(series[0].warnings.join('\n')).toMatch(/1 slice\(s\) missing .*k=3 \(6 mm/);
-    const a = values(2), b = values(3);
+    const a = values(2),
+      b = values(3);
     for (let i = 0; i < n; i++) expect(v.data[3 * n + i]).toBeCloseTo((a[i] + b[i]) / 2, 5);
     for (let i = 0; i < n; i++) expect(v.data[5 * n + i]).toBe(values(4)[i]);
   });
@@ -266,12 +334,23 @@ describe('series geometry from positions', () => {
     const a = [0, 1].map((k) => sliceFile([0, 0, k], values(k), { name: `s1_${k}`, seriesUid: '1.2.3.1' }));
     const b = [0, 1, 2].map((k) => sliceFile([0, 0, k], values(k), { name: `s2_${k}`, seriesUid: '1.2.3.2' }));
     const { series } = await readDicomSeries([a[0], b[0], a[1], b[1], b[2]]);
-    expect(series.map((s) => [s.volume.meta.seriesInstanceUid, s.volume.dims[2]])).toEqual([['1.2.3.1', 2], ['1.2.3.2', 3]]);
+    expect(series.map((s) => [s.volume.meta.seriesInstanceUid, s.volume.dims[2]])).toEqual([
+      ['1.2.3.1', 2],
+      ['1.2.3.2', 3],
+    ]);
   });
 
   it('rescale intercepts that differ per slice are applied per slice', async () => {
-    const f0 = sliceFile([0, 0, 0], Float32Array.from({ length: n }, (_, i) => 40000 + i), { name: 'r0' });
-    const f1 = sliceFile([0, 0, 1], Float32Array.from({ length: n }, (_, i) => 60000 + 2 * i), { name: 'r1' });
+    const f0 = sliceFile(
+      [0, 0, 0],
+      Float32Array.from({ length: n }, (_, i) => 40000 + i),
+      { name: 'r0' },
+    );
+    const f1 = sliceFile(
+      [0, 0, 1],
+      Float32Array.from({ length: n }, (_, i) => 60000 + 2 * i),
+      { name: 'r1' },
+    );
     const intercepts = [f0, f1].map((f) => Number(dicomParser.parseDicom(f.bytes).string('x00281052')));
     expect(intercepts).toEqual([40000, 60000]);
     const v = (await readDicomSeries([f1, f0])).series[0].volume;
@@ -329,11 +408,15 @@ describe('bad input', () => {
     const r = await readDicomSeries([...good, nopix]);
     expect(r.series).toHaveLength(1);
     expect(r.series[0].volume.dims[2]).toBe(3);
-    expect(r.skipped).toEqual([{ name: 'nopixels.dcm', reason: expect.stringMatching(/no pixel data/) }]);
+    expect(r.skipped.map((s) => s.name)).toEqual(['nopixels.dcm']);
+    expect(r.skipped[0].reason).toMatch(/no pixel data/);
   });
 
   it('wrong magic: not DICOM', async () => {
-    const text = { name: 'notes.txt', bytes: new TextEncoder().encode('hello, this is not a DICOM file at all; '.repeat(10)) };
+    const text = {
+      name: 'notes.txt',
+      bytes: new TextEncoder().encode('hello, this is not a DICOM file at all; '.repeat(10)),
+    };
     const e = await failure(readDicomSeries([text]));
     expect(e).toBeInstanceOf(FormatError);
     expect(e.message).toMatch(/notes\.txt: not a DICOM file/);
@@ -342,7 +425,10 @@ describe('bad input', () => {
   });
 
   it('an unsupported transfer syntax is named', async () => {
-    const f = { name: 'odd-syntax.dcm', bytes: replaceAscii(good[0].bytes, '1.2.840.10008.1.2.1\0', '1.2.840.10008.9.9.9\0') };
+    const f = {
+      name: 'odd-syntax.dcm',
+      bytes: replaceAscii(good[0].bytes, '1.2.840.10008.1.2.1\0', '1.2.840.10008.9.9.9\0'),
+    };
     const e = await failure(readDicomSeries([f]));
     expect(e).toBeInstanceOf(FormatError);
     expect(e.message).toMatch(/odd-syntax\.dcm: transfer syntax 1\.2\.840\.10008\.9\.9\.9 is not supported/);
@@ -356,4 +442,3 @@ describe('bad input', () => {
     expect(e.message).toMatch(/a\.bin.*b\.bin/);
   });
 });
-

@@ -122,9 +122,24 @@ async function runCase(files: NamedBytes[], compressed: boolean): Promise<boolea
 describe('DICOM fuzz', () => {
   const corpora: Corpus[] = [
     { label: 'written 3-slice series', files: tinySeries(), compressed: false, cases: 6000 },
-    { label: 'malformed files', files: readDir('malformed').filter((f) => f.bytes.length < 20000), compressed: false, cases: 2000 },
-    { label: 'single-frame CT, all syntaxes', files: readDir('transfer-syntaxes', 'ct-single-frame'), compressed: true, cases: 1200 },
-    { label: 'enhanced CT', files: readDir('transfer-syntaxes', 'enhanced-ct-multiframe'), compressed: true, cases: 200 },
+    {
+      label: 'malformed files',
+      files: readDir('malformed').filter((f) => f.bytes.length < 20000),
+      compressed: false,
+      cases: 2000,
+    },
+    {
+      label: 'single-frame CT, all syntaxes',
+      files: readDir('transfer-syntaxes', 'ct-single-frame'),
+      compressed: true,
+      cases: 1200,
+    },
+    {
+      label: 'enhanced CT',
+      files: readDir('transfer-syntaxes', 'enhanced-ct-multiframe'),
+      compressed: true,
+      cases: 200,
+    },
   ];
   for (const corpus of corpora) {
     it(`${corpus.label}: ${corpus.cases} mutations give only typed errors, bounded allocations, no hangs`, async () => {
@@ -139,7 +154,9 @@ describe('DICOM fuzz', () => {
         const focus = Math.min(target.bytes.length, 2048);
         const mutated = { name: `${target.name}#${c}`, bytes: mutate(target.bytes, rnd, fields[which], focus) };
         // Written series: mutate one file and read it with its two intact siblings.
-        const files = corpus.label.startsWith('written') ? corpus.files.map((f, i) => (i === which ? mutated : f)) : [mutated];
+        const files = corpus.label.startsWith('written')
+          ? corpus.files.map((f, i) => (i === which ? mutated : f))
+          : [mutated];
         const t = performance.now();
         try {
           if (await runCase(files, corpus.compressed)) loaded++;

@@ -1,11 +1,25 @@
-export { parseDicom, DicomDataset, tagLabel, type ParseDicomOptions } from './parse.js';
+export { parseDicom, DicomDataset, mightBeDicom, tagLabel, type ParseDicomOptions } from './parse.js';
 export {
-  decodeFrame, describePixels, encapsulatedFrame, frameBytes, MAX_COMPRESSION_RATIO, SUPPORTED_TRANSFER_SYNTAXES,
-  type DecodedFrame, type PixelDescription, type StoredArray,
+  decodeFrame,
+  describePixels,
+  encapsulatedFrame,
+  frameBytes,
+  MAX_COMPRESSION_RATIO,
+  SUPPORTED_TRANSFER_SYNTAXES,
+  type DecodedFrame,
+  type PixelDescription,
+  type StoredArray,
 } from './pixels.js';
 export { configureDicomCodecs, type DicomCodecConfig } from './codecs.js';
 export { readDicomSeries, type DicomReadOptions, type DicomReadResult } from './series.js';
-export { writeDicomSeries, encodeDicomSeries, uidFromText, formatDS, type DicomWriteOptions, type DicomWriteResult } from './writer.js';
+export {
+  writeDicomSeries,
+  encodeDicomSeries,
+  uidFromText,
+  formatDS,
+  type DicomWriteOptions,
+  type DicomWriteResult,
+} from './writer.js';
 export { TAG, TS, SOP_CLASS, TRANSFER_SYNTAX_NAMES } from './tags.js';
 /** Alias of parseDicom, for readers that think of it as reading one data set. */
 export { parseDicom as readDicomDataset } from './parse.js';

@@ -22,9 +22,9 @@ export interface JpegDecoded extends JpegFrameHeader {
 }
 
 const ZIGZAG = new Int32Array([
-  0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21,
-  28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61,
-  54, 47, 55, 62, 63,
+  0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+  35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47,
+  55, 62, 63,
 ]);
 
 const LOOKAHEAD = 9;
@@ -161,7 +161,11 @@ class BitReader {
     if (this.marker < 0) {
       // Skip to the next marker (the bits left in the buffer are padding).
       let p = this.pos;
-      while (p + 1 < this.data.length && !(this.data[p] === 0xff && this.data[p + 1] !== 0 && this.data[p + 1] !== 0xff)) p++;
+      while (
+        p + 1 < this.data.length &&
+        !(this.data[p] === 0xff && this.data[p + 1] !== 0 && this.data[p + 1] !== 0xff)
+      )
+        p++;
       while (p + 1 < this.data.length && this.data[p] === 0xff && this.data[p + 1] === 0xff) p++;
       if (p + 1 >= this.data.length) throw new JpegError('restart marker missing (truncated stream)');
       this.marker = this.data[p + 1];
@@ -219,7 +223,13 @@ export function readJpegHeader(data: Uint8Array): JpegFrameHeader {
     if (len < 2) throw new JpegError('invalid marker segment length');
     if ((m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) || m === 0xf7) {
       if (p + 4 + 6 > data.length) throw new JpegError('truncated frame header');
-      return { sof: m, precision: data[p + 4], height: u16(data, p + 5), width: u16(data, p + 7), components: data[p + 9] };
+      return {
+        sof: m,
+        precision: data[p + 4],
+        height: u16(data, p + 5),
+        width: u16(data, p + 7),
+        components: data[p + 9],
+      };
     }
     if (m === 0xda || m === 0xd9) break;
     p += 2 + len;
@@ -279,11 +289,20 @@ function parse(data: Uint8Array): Parsed {
       restartInterval = u16(data, seg);
     } else if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
       if (m !== 0xc0 && m !== 0xc1 && m !== 0xc3) {
-        throw new JpegError(`JPEG process with SOF marker 0x${m.toString(16)} (progressive, hierarchical or arithmetic) is not supported`);
+        throw new JpegError(
+          `JPEG process with SOF marker 0x${m.toString(16)} (progressive, hierarchical or arithmetic) is not supported`,
+        );
       }
       if (len < 11) throw new JpegError('truncated frame header');
-      header = { sof: m, precision: data[seg], height: u16(data, seg + 1), width: u16(data, seg + 3), components: data[seg + 5] };
-      if (header.components !== 1) throw new JpegError(`${header.components} components: only grayscale is supported by this decoder`);
+      header = {
+        sof: m,
+        precision: data[seg],
+        height: u16(data, seg + 1),
+        width: u16(data, seg + 3),
+        components: data[seg + 5],
+      };
+      if (header.components !== 1)
+        throw new JpegError(`${header.components} components: only grayscale is supported by this decoder`);
       compId = data[seg + 6];
       quantTable = data[seg + 8] & 3;
     } else if (m === 0xda) {
@@ -364,13 +383,27 @@ function decodeLossless(data: Uint8Array, ps: Parsed): JpegDecoded {
         const rb = work[n - width];
         const rc = work[n - width - 1];
         switch (predictor) {
-          case 1: pred = ra; break;
-          case 2: pred = rb; break;
-          case 3: pred = rc; break;
-          case 4: pred = ra + rb - rc; break;
-          case 5: pred = ra + ((rb - rc) >> 1); break;
-          case 6: pred = rb + ((ra - rc) >> 1); break;
-          default: pred = (ra + rb) >> 1; break;
+          case 1:
+            pred = ra;
+            break;
+          case 2:
+            pred = rb;
+            break;
+          case 3:
+            pred = rc;
+            break;
+          case 4:
+            pred = ra + rb - rc;
+            break;
+          case 5:
+            pred = ra + ((rb - rc) >> 1);
+            break;
+          case 6:
+            pred = rb + ((ra - rc) >> 1);
+            break;
+          default:
+            pred = (ra + rb) >> 1;
+            break;
         }
       }
       work[n] = (pred + diff) & 0xffff;
@@ -406,7 +439,9 @@ function checkPlausible(work: Int32Array, width: number, height: number, bits: n
   }
   const mean = n ? sum / n : 0;
   if (mean > full / 32) {
-    throw new JpegError(`decoding with the signalled predictor ${predictor} gives implausible noise (mean neighbour difference ${Math.round(mean)} of ${full}); the encoder probably used another predictor`);
+    throw new JpegError(
+      `decoding with the signalled predictor ${predictor} gives implausible noise (mean neighbour difference ${Math.round(mean)} of ${full}); the encoder probably used another predictor`,
+    );
   }
 }
 
@@ -414,7 +449,8 @@ function checkPlausible(work: Int32Array, width: number, height: number, bits: n
 const IDCT = (() => {
   const c = new Float64Array(64);
   for (let x = 0; x < 8; x++) {
-    for (let u = 0; u < 8; u++) c[x * 8 + u] = (u === 0 ? Math.SQRT1_2 : 1) * 0.5 * Math.cos(((2 * x + 1) * u * Math.PI) / 16);
+    for (let u = 0; u < 8; u++)
+      c[x * 8 + u] = (u === 0 ? Math.SQRT1_2 : 1) * 0.5 * Math.cos(((2 * x + 1) * u * Math.PI) / 16);
   }
   return c;
 })();
@@ -451,7 +487,7 @@ function decodeDct(data: Uint8Array, ps: Parsed): JpegDecoded {
       if (t > 15) throw new JpegError(`invalid DC category ${t}`);
       pred += t ? extend(reader.bits(t), t) : 0;
       coef[0] = pred * q[0];
-      for (let k = 1; k < 64; ) {
+      for (let k = 1; k < 64;) {
         const rs = reader.decode(acT);
         const r = rs >> 4;
         const s = rs & 15;

@@ -36,7 +36,10 @@ describe('addToInt16', () => {
               addToInt16(out, offset, data, add);
               for (let i = 0; i < offset; i++) expect(out[i]).toBe(7);
               for (let i = 0; i < n; i++) {
-                if (out[offset + i] !== data[i] + add) expect(`n ${n} shifts ${srcShift}/${outShift} offset ${offset} add ${add}: [${i}] = ${out[offset + i]}`).toBe(`${data[i] + add}`);
+                if (out[offset + i] !== data[i] + add)
+                  expect(
+                    `n ${n} shifts ${srcShift}/${outShift} offset ${offset} add ${add}: [${i}] = ${out[offset + i]}`,
+                  ).toBe(`${data[i] + add}`);
               }
               for (let i = offset + n; i < out.length; i++) expect(out[i]).toBe(7);
               cases++;

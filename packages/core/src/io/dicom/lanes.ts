@@ -13,7 +13,8 @@ const TOP = 0x80008000;
  */
 export function addToInt16(out: Int16Array, offset: number, data: Int16Array | Uint16Array, add: number): void {
   const n = data.length;
-  if (offset < 0 || offset + n > out.length) throw new RangeError(`addToInt16: ${n} samples at ${offset} do not fit ${out.length}`);
+  if (offset < 0 || offset + n > out.length)
+    throw new RangeError(`addToInt16: ${n} samples at ${offset} do not fit ${out.length}`);
   const c = add & 0xffff;
   let i = 0;
   const outByte = out.byteOffset + offset * 2;

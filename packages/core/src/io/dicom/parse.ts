@@ -40,7 +40,14 @@ export function decodeUtf8(bytes: Uint8Array): string {
     else if (b >= 0xe0 && b < 0xf0 && i + 1 < n && (bytes[i] & 0xc0) === 0x80 && (bytes[i + 1] & 0xc0) === 0x80) {
       cp = ((b & 0x0f) << 12) | ((bytes[i] & 0x3f) << 6) | (bytes[i + 1] & 0x3f);
       i += 2;
-    } else if (b >= 0xf0 && b < 0xf5 && i + 2 < n && (bytes[i] & 0xc0) === 0x80 && (bytes[i + 1] & 0xc0) === 0x80 && (bytes[i + 2] & 0xc0) === 0x80) {
+    } else if (
+      b >= 0xf0 &&
+      b < 0xf5 &&
+      i + 2 < n &&
+      (bytes[i] & 0xc0) === 0x80 &&
+      (bytes[i + 1] & 0xc0) === 0x80 &&
+      (bytes[i + 2] & 0xc0) === 0x80
+    ) {
       cp = ((b & 0x07) << 18) | ((bytes[i] & 0x3f) << 12) | ((bytes[i + 1] & 0x3f) << 6) | (bytes[i + 2] & 0x3f);
       i += 3;
     } else cp = 0xfffd;
@@ -54,7 +61,8 @@ function latin1(bytes: Uint8Array): string {
   const CHUNK = 4096;
   if (bytes.length <= CHUNK) return String.fromCharCode.apply(null, bytes as unknown as number[]);
   let out = '';
-  for (let p = 0; p < bytes.length; p += CHUNK) out += String.fromCharCode.apply(null, bytes.subarray(p, p + CHUNK) as unknown as number[]);
+  for (let p = 0; p < bytes.length; p += CHUNK)
+    out += String.fromCharCode.apply(null, bytes.subarray(p, p + CHUNK) as unknown as number[]);
   return out;
 }
 
@@ -62,7 +70,7 @@ function latin1(bytes: Uint8Array): string {
 export function encodeUtf8(text: string): Uint8Array {
   const out: number[] = [];
   for (const ch of text) {
-    const cp = ch.codePointAt(0)!;
+    const cp = ch.codePointAt(0) ?? 0xfffd; // never undefined: `ch` is one code point
     if (cp < 0x80) out.push(cp);
     else if (cp < 0x800) out.push(0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
     else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
@@ -137,7 +145,7 @@ export class DicomDataset {
     const s = this.string(tag);
     if (s === undefined) return undefined;
     const out: number[] = [];
-    for (let from = 0; ; ) {
+    for (let from = 0; ;) {
       const bs = s.indexOf('\\', from);
       const part = (bs < 0 ? s.slice(from) : s.slice(from, bs)).trim();
       const v = part === '' ? NaN : Number(part);
@@ -170,7 +178,8 @@ export class DicomDataset {
   uint16(tag: string): number | undefined {
     const e = this.raw.elements[tag];
     if (!e || e.length < 2) return undefined;
-    if (e.dataOffset + 2 > this.bytes.length) throw new FormatError(`${describeTag(tag)} lies past the end of the file`, this.name);
+    if (e.dataOffset + 2 > this.bytes.length)
+      throw new FormatError(`${describeTag(tag)} lies past the end of the file`, this.name);
     return this.raw.uint16(tag);
   }
 
@@ -185,7 +194,9 @@ export class DicomDataset {
       if (e) elements[tag] = e;
     }
     // dicom-parser's accessors live on the data set's prototype; copy the fields, swap the elements.
-    const raw = Object.assign(Object.create(Object.getPrototypeOf(this.raw) as object) as RawDataSet, this.raw, { elements });
+    const raw = Object.assign(Object.create(Object.getPrototypeOf(this.raw) as object) as RawDataSet, this.raw, {
+      elements,
+    });
     return new DicomDataset(this.name, this.transferSyntaxUid, raw, this.warnings, this.utf8);
   }
 
@@ -195,7 +206,8 @@ export class DicomDataset {
     if (!e || !e.items) return [];
     const out: DicomDataset[] = [];
     for (const item of e.items) {
-      if (item.dataSet) out.push(new DicomDataset(this.name, this.transferSyntaxUid, item.dataSet, this.warnings, this.utf8));
+      if (item.dataSet)
+        out.push(new DicomDataset(this.name, this.transferSyntaxUid, item.dataSet, this.warnings, this.utf8));
     }
     return out;
   }
@@ -214,8 +226,28 @@ interface MetaInfo {
 
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 const ALL_VRS = new Set([
-  'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'PN', 'SH', 'SL', 'SS', 'ST', 'TM', 'UI',
-  'UL', 'US', ...LONG_VRS,
+  'AE',
+  'AS',
+  'AT',
+  'CS',
+  'DA',
+  'DS',
+  'DT',
+  'FD',
+  'FL',
+  'IS',
+  'LO',
+  'LT',
+  'PN',
+  'SH',
+  'SL',
+  'SS',
+  'ST',
+  'TM',
+  'UI',
+  'UL',
+  'US',
+  ...LONG_VRS,
 ]);
 
 function u16le(b: Uint8Array, p: number): number {
@@ -232,7 +264,9 @@ function vrAt(b: Uint8Array, p: number): string {
 }
 
 function hasDicmPrefix(bytes: Uint8Array): boolean {
-  return bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d;
+  return (
+    bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d
+  );
 }
 
 /** Reads the group 0002 elements after the preamble without trusting the group length. */
@@ -246,7 +280,11 @@ function readMeta(bytes: Uint8Array, name: string): MetaInfo {
     const vr = vrAt(bytes, p + 4);
     let length: number;
     let valueStart: number;
-    if (!ALL_VRS.has(vr)) throw new FormatError(`file meta element (0002,${element.toString(16).padStart(4, '0')}) has no valid VR: the file meta must be explicit VR little endian`, name);
+    if (!ALL_VRS.has(vr))
+      throw new FormatError(
+        `file meta element (0002,${element.toString(16).padStart(4, '0')}) has no valid VR: the file meta must be explicit VR little endian`,
+        name,
+      );
     if (LONG_VRS.has(vr)) {
       if (p + 12 > bytes.length) break;
       length = u32le(bytes, p + 8);
@@ -256,7 +294,10 @@ function readMeta(bytes: Uint8Array, name: string): MetaInfo {
       valueStart = p + 8;
     }
     if (length === 0xffffffff || valueStart + length > bytes.length) {
-      throw new FormatError(`file meta element (0002,${element.toString(16).padStart(4, '0')}) is truncated or has an undefined length`, name);
+      throw new FormatError(
+        `file meta element (0002,${element.toString(16).padStart(4, '0')}) is truncated or has an undefined length`,
+        name,
+      );
     }
     if (element === 0x0010) {
       let s = '';
@@ -274,18 +315,27 @@ interface Sniffed {
 }
 
 /** Guesses the encoding of a data set from its first element; undefined when it does not look like DICOM. */
-function sniffDataset(bytes: Uint8Array, p: number): Sniffed | undefined {
+/** `total`: the whole file's length, when `bytes` is only its head. */
+function sniffDataset(bytes: Uint8Array, p: number, total = bytes.length): Sniffed | undefined {
   if (p + 8 > bytes.length) return undefined;
   const plausible = (group: number) => group >= 0x0002 && group <= 0x0100 && group % 2 === 0;
   const explicitVr = ALL_VRS.has(vrAt(bytes, p + 4));
   if (plausible(u16le(bytes, p))) {
     if (explicitVr) return { explicit: true, littleEndian: true };
     const len = u32le(bytes, p + 4);
-    if (len === 0xffffffff || p + 8 + len <= bytes.length) return { explicit: false, littleEndian: true };
+    if (len === 0xffffffff || p + 8 + len <= total) return { explicit: false, littleEndian: true };
     return undefined;
   }
   if (plausible(u16be(bytes, p)) && explicitVr) return { explicit: true, littleEndian: false };
   return undefined;
+}
+
+/**
+ * Whether a file may be DICOM, from its first bytes (`head`, 132 or more unless the file is shorter) and
+ * its size: a DICM prefix, or a bare data set that parseDicom would try. Other files can be skipped unread.
+ */
+export function mightBeDicom(head: Uint8Array, fileSize: number): boolean {
+  return hasDicmPrefix(head) || sniffDataset(head, 0, fileSize) !== undefined;
 }
 
 function syntaxEncoding(ts: string): Sniffed {
@@ -309,7 +359,8 @@ function inflateLimited(bytes: Uint8Array, name: string, maxBytes: number): Uint
   });
   try {
     const step = 1 << 16;
-    for (let p = 0; p < bytes.length; p += step) inflater.push(bytes.subarray(p, Math.min(bytes.length, p + step)), p + step >= bytes.length);
+    for (let p = 0; p < bytes.length; p += step)
+      inflater.push(bytes.subarray(p, Math.min(bytes.length, p + step)), p + step >= bytes.length);
     if (bytes.length === 0) inflater.push(bytes, true);
   } catch (e) {
     if (e instanceof CorridorError) throw e;
@@ -328,7 +379,7 @@ function inflateLimited(bytes: Uint8Array, name: string, maxBytes: number): Uint
 export function errorText(e: unknown): string {
   if (typeof e === 'string') return e;
   if (e instanceof Error) return e.message;
-  if (e && typeof e === 'object' && 'exception' in e) return errorText((e as { exception: unknown }).exception);
+  if (e && typeof e === 'object' && 'exception' in e) return errorText(e.exception);
   if (typeof e === 'number') return `decoder error ${e}`;
   return String(e);
 }
@@ -353,12 +404,22 @@ export function parseDicom(bytes: Uint8Array, name: string, options: ParseDicomO
   let ts = meta.transferSyntaxUid;
   let parseTs: string;
   if (!hasDicmPrefix(bytes)) {
-    if (!sniffed) throw new FormatError('not a DICOM file: no DICM prefix at byte 128 and no recognisable data set at the start', name);
+    if (!sniffed)
+      throw new FormatError(
+        'not a DICOM file: no DICM prefix at byte 128 and no recognisable data set at the start',
+        name,
+      );
     ts = syntaxFor(sniffed);
-    warnings.push(`${name}: no DICOM preamble or file meta; read as ${ts === TS.ImplicitLittle ? 'implicit' : 'explicit'} VR ${sniffed.littleEndian ? 'little' : 'big'} endian`);
+    warnings.push(
+      `${name}: no DICOM preamble or file meta; read as ${ts === TS.ImplicitLittle ? 'implicit' : 'explicit'} VR ${sniffed.littleEndian ? 'little' : 'big'} endian`,
+    );
     parseTs = ts;
   } else if (ts === undefined) {
-    if (!sniffed) throw new FormatError('file meta has no TransferSyntaxUID (0002,0010) and the data set encoding cannot be recognised', name);
+    if (!sniffed)
+      throw new FormatError(
+        'file meta has no TransferSyntaxUID (0002,0010) and the data set encoding cannot be recognised',
+        name,
+      );
     ts = syntaxFor(sniffed);
     warnings.push(`${name}: file meta has no TransferSyntaxUID (0002,0010); the data set reads as ${ts}`);
     parseTs = ts;
@@ -384,22 +445,30 @@ export function parseDicom(bytes: Uint8Array, name: string, options: ParseDicomO
     raw = dicomParser.parseDicom(body, {
       TransferSyntaxUID: parseTs,
       inflater: (arr: Uint8Array, position: number) => inflateLimited(arr.subarray(position), name, maxInflated),
-      vrCallback: vrCallback as (tag: string) => void,
+      vrCallback,
     });
   } catch (e) {
     if (e instanceof CorridorError) throw e;
     const partial = e && typeof e === 'object' && 'dataSet' in e ? (e as { dataSet: RawDataSet }).dataSet : undefined;
     const px = partial?.elements[TAG.PixelData];
-    if (partial && px && px.dataOffset + px.length <= partial.byteArray.length && !px.encapsulatedPixelData) {
+    // (byteArray is typed Uint8Array | Buffer; core compiles without Node's types, so name the part it has.)
+    const partialBytes = partial ? (partial.byteArray as Uint8Array).length : 0;
+    if (partial && px && px.dataOffset + px.length <= partialBytes && !px.encapsulatedPixelData) {
       // Everything up to and including the pixel data was read; only trailing elements are damaged.
       warnings.push(`${name}: data set damaged after the pixel data (${errorText(e)}); trailing elements ignored`);
       raw = partial;
     } else {
-      throw new FormatError(`data set cannot be parsed: ${errorText(e)}`, name);
+      const text = errorText(e);
+      // dicom-parser's "buffer overrun" / "read past end of buffer": an element runs past the last byte.
+      if (/buffer overrun|past end of buffer/i.test(text)) {
+        const why = `the file is truncated (an element runs past its last byte, ${bytes.length} bytes)`;
+        throw new FormatError(`data set cannot be parsed: ${why}`, name);
+      }
+      throw new FormatError(`data set cannot be parsed: ${text}`, name);
     }
   }
   for (const w of raw.warnings ?? []) warnings.push(`${name}: ${w}`);
-  const charset = raw.elements[TAG.SpecificCharacterSet] ? raw.string(TAG.SpecificCharacterSet) ?? '' : '';
+  const charset = raw.elements[TAG.SpecificCharacterSet] ? (raw.string(TAG.SpecificCharacterSet) ?? '') : '';
   const utf8 = /ISO_IR 192/i.test(charset);
   return new DicomDataset(name, ts, raw, warnings, utf8);
 }

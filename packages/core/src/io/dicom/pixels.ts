@@ -3,6 +3,7 @@
  * data, decoding for every supported transfer syntax, and BitsStored masking with sign extension.
  * Reused by the projection (XA/RF) reader: decodeFrame works on any single- or multi-frame data set.
  */
+import type dicomParser from 'dicom-parser';
 import { FormatError, LimitError } from '../../errors.js';
 import { decodeJpeg2000, decodeJpeg8, decodeJpegLs, readJ2kHeader, type CodecFrame } from './codecs.js';
 import { decodeJpeg, JpegError, readJpegHeader } from './jpeg.js';
@@ -45,12 +46,29 @@ export const MAX_COMPRESSION_RATIO = 4096;
 const RATIO_SLACK_BYTES = 65536;
 
 export const SUPPORTED_TRANSFER_SYNTAXES: readonly string[] = [
-  TS.ImplicitLittle, TS.ExplicitLittle, TS.DeflatedExplicitLittle, TS.ExplicitBig, TS.JpegBaseline, TS.JpegExtended,
-  TS.JpegLossless, TS.JpegLosslessSV1, TS.JpegLsLossless, TS.JpegLsNearLossless, TS.Jpeg2000Lossless, TS.Jpeg2000,
+  TS.ImplicitLittle,
+  TS.ExplicitLittle,
+  TS.DeflatedExplicitLittle,
+  TS.ExplicitBig,
+  TS.JpegBaseline,
+  TS.JpegExtended,
+  TS.JpegLossless,
+  TS.JpegLosslessSV1,
+  TS.JpegLsLossless,
+  TS.JpegLsNearLossless,
+  TS.Jpeg2000Lossless,
+  TS.Jpeg2000,
   TS.Rle,
 ];
 
 const NATIVE = new Set<string>([TS.ImplicitLittle, TS.ExplicitLittle, TS.DeflatedExplicitLittle, TS.ExplicitBig]);
+
+/** The PixelData element; FormatError when the data set has none. */
+function pixelData(ds: DicomDataset): dicomParser.Element {
+  const px = ds.element(TAG.PixelData);
+  if (!px) throw new FormatError('no pixel data (7FE0,0010)', ds.name);
+  return px;
+}
 
 function required(ds: DicomDataset, tag: string, what: string): number {
   const v = ds.uint16(tag);
@@ -62,7 +80,10 @@ function required(ds: DicomDataset, tag: string, what: string): number {
 export function describePixels(ds: DicomDataset): PixelDescription {
   const ts = ds.transferSyntaxUid;
   if (!SUPPORTED_TRANSFER_SYNTAXES.includes(ts)) {
-    throw new FormatError(`transfer syntax ${ts} is not supported (supported: ${SUPPORTED_TRANSFER_SYNTAXES.join(', ')})`, ds.name);
+    throw new FormatError(
+      `transfer syntax ${ts} is not supported (supported: ${SUPPORTED_TRANSFER_SYNTAXES.join(', ')})`,
+      ds.name,
+    );
   }
   const px = ds.element(TAG.PixelData);
   if (!px) {
@@ -79,10 +100,14 @@ export function describePixels(ds: DicomDataset): PixelDescription {
     throw new FormatError(`BitsAllocated ${bitsAllocated} is not supported (8, 16 or 32)`, ds.name);
   }
   const bitsStored = ds.uint16(TAG.BitsStored) ?? bitsAllocated;
-  if (bitsStored < 1 || bitsStored > bitsAllocated) throw new FormatError(`BitsStored ${bitsStored} does not fit BitsAllocated ${bitsAllocated}`, ds.name);
+  if (bitsStored < 1 || bitsStored > bitsAllocated)
+    throw new FormatError(`BitsStored ${bitsStored} does not fit BitsAllocated ${bitsAllocated}`, ds.name);
   const highBit = ds.uint16(TAG.HighBit) ?? bitsStored - 1;
   if (highBit !== bitsStored - 1) {
-    throw new FormatError(`HighBit ${highBit} with BitsStored ${bitsStored}: only HighBit = BitsStored - 1 is supported`, ds.name);
+    throw new FormatError(
+      `HighBit ${highBit} with BitsStored ${bitsStored}: only HighBit = BitsStored - 1 is supported`,
+      ds.name,
+    );
   }
   const pr = ds.uint16(TAG.PixelRepresentation) ?? 0;
   if (pr !== 0 && pr !== 1) throw new FormatError(`PixelRepresentation ${pr} is neither 0 nor 1`, ds.name);
@@ -90,28 +115,44 @@ export function describePixels(ds: DicomDataset): PixelDescription {
   if (spp !== 1 && spp !== 3) throw new FormatError(`SamplesPerPixel ${spp} is not supported (1 or 3)`, ds.name);
   const framesValue = ds.number(TAG.NumberOfFrames);
   const numberOfFrames = framesValue === undefined ? 1 : framesValue;
-  if (!Number.isInteger(numberOfFrames) || numberOfFrames < 1) throw new FormatError(`NumberOfFrames ${numberOfFrames} is not a positive integer`, ds.name);
+  if (!Number.isInteger(numberOfFrames) || numberOfFrames < 1)
+    throw new FormatError(`NumberOfFrames ${numberOfFrames} is not a positive integer`, ds.name);
   const encapsulated = !NATIVE.has(ts);
   const desc: PixelDescription = {
-    rows, columns, samplesPerPixel: spp, bitsAllocated, bitsStored, pixelRepresentation: pr,
+    rows,
+    columns,
+    samplesPerPixel: spp,
+    bitsAllocated,
+    bitsStored,
+    pixelRepresentation: pr,
     photometricInterpretation: ds.string(TAG.PhotometricInterpretation) ?? (spp === 1 ? 'MONOCHROME2' : 'RGB'),
-    numberOfFrames, transferSyntaxUid: ts, encapsulated,
+    numberOfFrames,
+    transferSyntaxUid: ts,
+    encapsulated,
   };
   if (encapsulated && !px.encapsulatedPixelData) {
-    throw new FormatError(`transfer syntax ${ts} requires encapsulated pixel data but the pixel data has a defined length`, ds.name);
+    throw new FormatError(
+      `transfer syntax ${ts} requires encapsulated pixel data but the pixel data has a defined length`,
+      ds.name,
+    );
   }
   if (!encapsulated) {
-    if (px.encapsulatedPixelData || px.hadUndefinedLength) throw new FormatError('native pixel data has an undefined length', ds.name);
+    if (px.encapsulatedPixelData || px.hadUndefinedLength)
+      throw new FormatError('native pixel data has an undefined length', ds.name);
     const need = frameBytes(desc) * numberOfFrames;
     const have = Math.min(px.length, ds.bytes.length - px.dataOffset);
     if (have < need) {
-      throw new FormatError(`pixel data holds ${have} bytes but ${columns} x ${rows} x ${numberOfFrames} frame(s) x ${bitsAllocated / 8} byte(s) x ${spp} need ${need} (truncated file?)`, ds.name);
+      throw new FormatError(
+        `pixel data holds ${have} bytes but ${columns} x ${rows} x ${numberOfFrames} frame(s) x ${bitsAllocated / 8} byte(s) x ${spp} need ${need} (truncated file?)`,
+        ds.name,
+      );
     }
   } else {
     const frags = px.fragments ?? [];
     if (frags.length === 0) throw new FormatError('encapsulated pixel data has no fragments', ds.name);
     for (const f of frags) {
-      if (f.position < 0 || f.position + f.length > ds.bytes.length) throw new FormatError('an encapsulated pixel data fragment runs past the end of the file (truncated)', ds.name);
+      if (f.position < 0 || f.position + f.length > ds.bytes.length)
+        throw new FormatError('an encapsulated pixel data fragment runs past the end of the file (truncated)', ds.name);
     }
   }
   return desc;
@@ -133,11 +174,16 @@ function isCodestreamStart(ts: string, bytes: Uint8Array, p: number): boolean {
  * per frame when the counts match, all fragments for a single frame, or fragments grouped at each
  * code-stream start marker (the usual empty-table multi-fragment case).
  */
-export function encapsulatedFrame(ds: DicomDataset, frameIndex: number, desc: PixelDescription = describePixels(ds)): Uint8Array {
-  const px = ds.element(TAG.PixelData)!;
+export function encapsulatedFrame(
+  ds: DicomDataset,
+  frameIndex: number,
+  desc: PixelDescription = describePixels(ds),
+): Uint8Array {
+  const px = pixelData(ds);
   const frags = px.fragments ?? [];
   const n = desc.numberOfFrames;
-  if (frameIndex < 0 || frameIndex >= n) throw new FormatError(`frame ${frameIndex} requested, the file has ${n}`, ds.name);
+  if (frameIndex < 0 || frameIndex >= n)
+    throw new FormatError(`frame ${frameIndex} requested, the file has ${n}`, ds.name);
   const groups = fragmentGroups(ds, desc);
   const [first, count] = groups[frameIndex];
   if (count === 1) {
@@ -159,7 +205,7 @@ export function encapsulatedFrame(ds: DicomDataset, frameIndex: number, desc: Pi
 const groupCache = new WeakMap<object, [number, number][]>();
 
 function fragmentGroups(ds: DicomDataset, desc: PixelDescription): [number, number][] {
-  const px = ds.element(TAG.PixelData)!;
+  const px = pixelData(ds);
   const cached = groupCache.get(px);
   if (cached) return cached;
   const frags = px.fragments ?? [];
@@ -189,7 +235,10 @@ function fragmentGroups(ds: DicomDataset, desc: PixelDescription): [number, numb
         if (f.length >= 6 && isCodestreamStart(desc.transferSyntaxUid, ds.bytes, f.position)) starts.push(i);
       });
       if (starts.length !== n || starts[0] !== 0) {
-        throw new FormatError(`cannot split ${frags.length} pixel data fragments into ${n} frames (no usable offset table; found ${starts.length} code-stream starts)`, ds.name);
+        throw new FormatError(
+          `cannot split ${frags.length} pixel data fragments into ${n} frames (no usable offset table; found ${starts.length} code-stream starts)`,
+          ds.name,
+        );
       }
       groups = starts.map((s, i) => [s, (i + 1 < n ? starts[i + 1] : frags.length) - s]);
     }
@@ -201,22 +250,25 @@ function fragmentGroups(ds: DicomDataset, desc: PixelDescription): [number, numb
 function typedView(desc: PixelDescription, buffer: ArrayBuffer, byteOffset: number, count: number): StoredArray {
   const signed = desc.pixelRepresentation === 1;
   switch (desc.bitsAllocated) {
-    case 8: return signed ? new Int8Array(buffer, byteOffset, count) : new Uint8Array(buffer, byteOffset, count);
-    case 16: return signed ? new Int16Array(buffer, byteOffset, count) : new Uint16Array(buffer, byteOffset, count);
-    default: return signed ? new Int32Array(buffer, byteOffset, count) : new Uint32Array(buffer, byteOffset, count);
+    case 8:
+      return signed ? new Int8Array(buffer, byteOffset, count) : new Uint8Array(buffer, byteOffset, count);
+    case 16:
+      return signed ? new Int16Array(buffer, byteOffset, count) : new Uint16Array(buffer, byteOffset, count);
+    default:
+      return signed ? new Int32Array(buffer, byteOffset, count) : new Uint32Array(buffer, byteOffset, count);
   }
 }
 
 /* Scans for values outside BitsStored, one function per common array type so each stays monomorphic. */
 function i16Clean(data: Int16Array, shift: number): boolean {
-  for (let i = 0; i < data.length; i++) if (((data[i] << shift) >> shift) !== data[i]) return false;
+  for (let i = 0; i < data.length; i++) if ((data[i] << shift) >> shift !== data[i]) return false;
   return true;
 }
 
 function anyClean(data: StoredArray, signed: boolean, shift: number, mask: number): boolean {
   const n = data.length;
   if (signed) {
-    for (let i = 0; i < n; i++) if (((data[i] << shift) >> shift) !== data[i]) return false;
+    for (let i = 0; i < n; i++) if ((data[i] << shift) >> shift !== data[i]) return false;
   } else {
     for (let i = 0; i < n; i++) if (data[i] > mask) return false;
   }
@@ -224,15 +276,22 @@ function anyClean(data: StoredArray, signed: boolean, shift: number, mask: numbe
 }
 
 /** Masks values to BitsStored (and sign-extends); returns the input when nothing changes. */
-function maskStored(data: StoredArray, desc: PixelDescription, shared: boolean): { data: StoredArray; shared: boolean } {
+function maskStored(
+  data: StoredArray,
+  desc: PixelDescription,
+  shared: boolean,
+): { data: StoredArray; shared: boolean } {
   const bits = desc.bitsStored;
   if (bits >= desc.bitsAllocated) return { data, shared };
   const signed = desc.pixelRepresentation === 1;
   const shift = 32 - bits;
   const mask = bits >= 32 ? 0xffffffff : 2 ** bits - 1;
-  const clean = !signed && data instanceof Uint16Array ? uint16Within(data, mask)
-    : signed && data instanceof Int16Array ? i16Clean(data, shift)
-    : anyClean(data, signed, shift, mask);
+  const clean =
+    !signed && data instanceof Uint16Array
+      ? uint16Within(data, mask)
+      : signed && data instanceof Int16Array
+        ? i16Clean(data, shift)
+        : anyClean(data, signed, shift, mask);
   if (clean) return { data, shared };
   const n = data.length;
   const out = shared ? data.slice() : data;
@@ -244,24 +303,46 @@ function maskStored(data: StoredArray, desc: PixelDescription, shared: boolean):
 function checkRatio(ds: DicomDataset, desc: PixelDescription, compressed: number): void {
   const decoded = frameBytes(desc);
   if (decoded > compressed * MAX_COMPRESSION_RATIO + RATIO_SLACK_BYTES) {
-    throw new LimitError(`a ${compressed}-byte compressed frame claims ${desc.columns} x ${desc.rows} pixels (${decoded} bytes): more than ${MAX_COMPRESSION_RATIO}:1, refused as implausible`, ds.name);
+    throw new LimitError(
+      `a ${compressed}-byte compressed frame claims ${desc.columns} x ${desc.rows} pixels (${decoded} bytes): more than ${MAX_COMPRESSION_RATIO}:1, refused as implausible`,
+      ds.name,
+    );
   }
 }
 
-function checkSize(ds: DicomDataset, desc: PixelDescription, width: number, height: number, components: number, what: string): void {
+function checkSize(
+  ds: DicomDataset,
+  desc: PixelDescription,
+  width: number,
+  height: number,
+  components: number,
+  what: string,
+): void {
   if (width !== desc.columns || height !== desc.rows || components !== desc.samplesPerPixel) {
-    throw new FormatError(`${what} code stream is ${width} x ${height} x ${components} but the DICOM header says ${desc.columns} x ${desc.rows} x ${desc.samplesPerPixel}`, ds.name);
+    throw new FormatError(
+      `${what} code stream is ${width} x ${height} x ${components} but the DICOM header says ${desc.columns} x ${desc.rows} x ${desc.samplesPerPixel}`,
+      ds.name,
+    );
   }
 }
 
 /** Decoded codec samples (bit patterns) -> DICOM layout (BitsAllocated, PixelRepresentation). */
-function fromSamples(ds: DicomDataset, desc: PixelDescription, samples: Uint8Array | Uint16Array, bytesPerSample: number): StoredArray {
+function fromSamples(
+  ds: DicomDataset,
+  desc: PixelDescription,
+  samples: Uint8Array | Uint16Array,
+  bytesPerSample: number,
+): StoredArray {
   const count = desc.rows * desc.columns * desc.samplesPerPixel;
-  if (samples.length !== count) throw new FormatError(`decoded frame holds ${samples.length} samples, ${count} expected`, ds.name);
+  if (samples.length !== count)
+    throw new FormatError(`decoded frame holds ${samples.length} samples, ${count} expected`, ds.name);
   const target = desc.bitsAllocated / 8;
   if (bytesPerSample === target) return typedView(desc, samples.buffer as ArrayBuffer, samples.byteOffset, count);
   if (bytesPerSample > target) {
-    throw new FormatError(`code stream has ${bytesPerSample * 8}-bit samples but BitsAllocated is ${desc.bitsAllocated}`, ds.name);
+    throw new FormatError(
+      `code stream has ${bytesPerSample * 8}-bit samples but BitsAllocated is ${desc.bitsAllocated}`,
+      ds.name,
+    );
   }
   const out = typedView(desc, new ArrayBuffer(count * target), 0, count);
   for (let i = 0; i < count; i++) out[i] = samples[i];
@@ -272,7 +353,11 @@ function codecSamples(ds: DicomDataset, desc: PixelDescription, f: CodecFrame, w
   checkSize(ds, desc, f.width, f.height, f.componentCount, what);
   const bytesPerSample = f.bitsPerSample > 8 ? 2 : 1;
   const count = f.width * f.height * f.componentCount;
-  if (f.data.length !== count * bytesPerSample) throw new FormatError(`${what} decoder returned ${f.data.length} bytes, ${count * bytesPerSample} expected`, ds.name);
+  if (f.data.length !== count * bytesPerSample)
+    throw new FormatError(
+      `${what} decoder returned ${f.data.length} bytes, ${count * bytesPerSample} expected`,
+      ds.name,
+    );
   const samples = bytesPerSample === 2 ? new Uint16Array(f.data.buffer, f.data.byteOffset, count) : f.data;
   return fromSamples(ds, desc, samples, bytesPerSample);
 }
@@ -288,11 +373,24 @@ function checkFrameIndex(ds: DicomDataset, frameIndex: number, desc: PixelDescri
   }
 }
 
-function finish(ds: DicomDataset, frameIndex: number, desc: PixelDescription, data: StoredArray, shared: boolean): DecodedFrame {
+function finish(
+  ds: DicomDataset,
+  frameIndex: number,
+  desc: PixelDescription,
+  data: StoredArray,
+  shared: boolean,
+): DecodedFrame {
   const count = desc.rows * desc.columns * desc.samplesPerPixel;
-  if (data.length !== count) throw new FormatError(`frame ${frameIndex} decoded to ${data.length} values, ${count} expected`, ds.name);
+  if (data.length !== count)
+    throw new FormatError(`frame ${frameIndex} decoded to ${data.length} values, ${count} expected`, ds.name);
   const masked = maskStored(data, desc, shared);
-  return { rows: desc.rows, columns: desc.columns, samplesPerPixel: desc.samplesPerPixel, data: masked.data, shared: masked.shared };
+  return {
+    rows: desc.rows,
+    columns: desc.columns,
+    samplesPerPixel: desc.samplesPerPixel,
+    data: masked.data,
+    shared: masked.shared,
+  };
 }
 
 /**
@@ -300,14 +398,19 @@ function finish(ds: DicomDataset, frameIndex: number, desc: PixelDescription, da
  * copied without a pause per frame (each await costs measurably over a 400-frame load).
  * FormatError for encapsulated (compressed) data: use decodeFrame.
  */
-export function decodeNativeFrame(ds: DicomDataset, frameIndex: number, desc: PixelDescription = describePixels(ds)): DecodedFrame {
+export function decodeNativeFrame(
+  ds: DicomDataset,
+  frameIndex: number,
+  desc: PixelDescription = describePixels(ds),
+): DecodedFrame {
   checkFrameIndex(ds, frameIndex, desc);
-  if (desc.encapsulated) throw new FormatError(`transfer syntax ${desc.transferSyntaxUid} is compressed: frames need decodeFrame`, ds.name);
+  if (desc.encapsulated)
+    throw new FormatError(`transfer syntax ${desc.transferSyntaxUid} is compressed: frames need decodeFrame`, ds.name);
   const count = desc.rows * desc.columns * desc.samplesPerPixel;
   const bps = desc.bitsAllocated / 8;
   let data: StoredArray;
   let shared = false;
-  const px = ds.element(TAG.PixelData)!;
+  const px = pixelData(ds);
   const start = px.dataOffset + frameIndex * frameBytes(desc);
   const bytes = ds.bytes;
   if (desc.transferSyntaxUid === TS.ExplicitBig && bps > 1) {
@@ -331,7 +434,11 @@ export function decodeNativeFrame(ds: DicomDataset, frameIndex: number, desc: Pi
  * a view on the file's bytes (shared = true). Throws FormatError naming the file for anything that does
  * not decode to exactly Rows x Columns x SamplesPerPixel values.
  */
-export async function decodeFrame(ds: DicomDataset, frameIndex: number, desc: PixelDescription = describePixels(ds)): Promise<DecodedFrame> {
+export async function decodeFrame(
+  ds: DicomDataset,
+  frameIndex: number,
+  desc: PixelDescription = describePixels(ds),
+): Promise<DecodedFrame> {
   if (!desc.encapsulated) return decodeNativeFrame(ds, frameIndex, desc);
   checkFrameIndex(ds, frameIndex, desc);
   const frame = encapsulatedFrame(ds, frameIndex, desc);
@@ -387,7 +494,9 @@ async function decodeCompressed(ds: DicomDataset, desc: PixelDescription, frame:
       if (!h) throw new FormatError(`${name} frame has no JPEG 2000 SIZ marker`, ds.name);
       checkSize(ds, desc, h.width, h.height, h.components, name);
       if (h.signed !== (desc.pixelRepresentation === 1)) {
-        ds.warnings.push(`${ds.name}: JPEG 2000 code stream is ${h.signed ? 'signed' : 'unsigned'} but PixelRepresentation is ${desc.pixelRepresentation}; values follow the DICOM header`);
+        ds.warnings.push(
+          `${ds.name}: JPEG 2000 code stream is ${h.signed ? 'signed' : 'unsigned'} but PixelRepresentation is ${desc.pixelRepresentation}; values follow the DICOM header`,
+        );
       }
       return codecSamples(ds, desc, await decodeJpeg2000(frame, ds.name), name);
     }

@@ -16,12 +16,16 @@ export function decodeRle(
   samplesPerPixel: number,
   source: string,
 ): Uint8Array {
-  if (frame.length < 64) throw new FormatError(`RLE frame of ${frame.length} bytes is shorter than its 64-byte header`, source);
+  if (frame.length < 64)
+    throw new FormatError(`RLE frame of ${frame.length} bytes is shorter than its 64-byte header`, source);
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const segments = view.getUint32(0, true);
   const expected = bytesPerSample * samplesPerPixel;
   if (segments !== expected) {
-    throw new FormatError(`RLE frame has ${segments} segments, ${expected} expected for ${bytesPerSample * 8}-bit, ${samplesPerPixel} sample(s) per pixel`, source);
+    throw new FormatError(
+      `RLE frame has ${segments} segments, ${expected} expected for ${bytesPerSample * 8}-bit, ${samplesPerPixel} sample(s) per pixel`,
+      source,
+    );
   }
   const offsets: number[] = [];
   for (let s = 0; s < segments; s++) offsets.push(view.getUint32(4 + 4 * s, true));
@@ -32,7 +36,10 @@ export function decodeRle(
     const start = offsets[s];
     const end = offsets[s + 1];
     if (start < 64 || end > frame.length || end < start) {
-      throw new FormatError(`RLE segment ${s + 1} has an invalid offset (${start}..${end} in a ${frame.length}-byte frame)`, source);
+      throw new FormatError(
+        `RLE segment ${s + 1} has an invalid offset (${start}..${end} in a ${frame.length}-byte frame)`,
+        source,
+      );
     }
     // Segment order: for each sample, most significant byte first; output is little endian.
     const sample = Math.floor(s / bytesPerSample);
@@ -45,14 +52,17 @@ export function decodeRle(
       const n = frame[p++];
       if (n < 128) {
         const count = n + 1;
-        if (p + count > end) throw new FormatError(`RLE segment ${s + 1} literal run passes the end of the segment`, source);
-        if (written + count > pixels) throw new FormatError(`RLE segment ${s + 1} decodes to more than ${pixels} bytes`, source);
+        if (p + count > end)
+          throw new FormatError(`RLE segment ${s + 1} literal run passes the end of the segment`, source);
+        if (written + count > pixels)
+          throw new FormatError(`RLE segment ${s + 1} decodes to more than ${pixels} bytes`, source);
         for (let i = 0; i < count; i++, o += stride) out[o] = frame[p++];
         written += count;
       } else if (n > 128) {
         const count = 257 - n;
         if (p >= end) throw new FormatError(`RLE segment ${s + 1} replicate run passes the end of the segment`, source);
-        if (written + count > pixels) throw new FormatError(`RLE segment ${s + 1} decodes to more than ${pixels} bytes`, source);
+        if (written + count > pixels)
+          throw new FormatError(`RLE segment ${s + 1} decodes to more than ${pixels} bytes`, source);
         const v = frame[p++];
         for (let i = 0; i < count; i++, o += stride) out[o] = v;
         written += count;
@@ -60,7 +70,10 @@ export function decodeRle(
       // n === 128 is a no-op.
     }
     if (written < pixels || o - stride >= limit) {
-      throw new FormatError(`RLE segment ${s + 1} decodes to ${written} bytes, ${pixels} expected (truncated or corrupt)`, source);
+      throw new FormatError(
+        `RLE segment ${s + 1} decodes to ${written} bytes, ${pixels} expected (truncated or corrupt)`,
+        source,
+      );
     }
   }
   return out;

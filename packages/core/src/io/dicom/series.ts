@@ -7,7 +7,7 @@
 import { CorridorError, FormatError, GeometryError, LimitError } from '../../errors.js';
 import { cross, dot, norm, type Point3 } from '../../math/vec3.js';
 import { allocateVoxels, createVolume, MAX_VOXELS, type VolumeMetadata, type VoxelArray } from '../../volume/volume.js';
-import type { LoadedSeries, NamedBytes } from '../types.js';
+import type { LazyNamedBytes, LoadedSeries, NamedBytes } from '../types.js';
 import { DicomDataset, parseDicom } from './parse.js';
 import { addToInt16 } from './lanes.js';
 import { decodeFrame, decodeNativeFrame, describePixels, type PixelDescription, type StoredArray } from './pixels.js';
@@ -57,10 +57,16 @@ function rescaleOf(ds: DicomDataset | undefined): { slope?: number; intercept?: 
 function slicesOf(ds: DicomDataset): Slice[] {
   const desc = describePixels(ds);
   if (desc.samplesPerPixel !== 1) {
-    throw new FormatError(`colour image (SamplesPerPixel ${desc.samplesPerPixel}, ${desc.photometricInterpretation}) cannot be read as a volume`, ds.name);
+    throw new FormatError(
+      `colour image (SamplesPerPixel ${desc.samplesPerPixel}, ${desc.photometricInterpretation}) cannot be read as a volume`,
+      ds.name,
+    );
   }
   if (desc.photometricInterpretation !== 'MONOCHROME1' && desc.photometricInterpretation !== 'MONOCHROME2') {
-    throw new FormatError(`PhotometricInterpretation ${desc.photometricInterpretation} cannot be read as a grayscale volume`, ds.name);
+    throw new FormatError(
+      `PhotometricInterpretation ${desc.photometricInterpretation} cannot be read as a grayscale volume`,
+      ds.name,
+    );
   }
   const seriesUid = ds.string(TAG.SeriesInstanceUid);
   const instanceNumber = ds.number(TAG.InstanceNumber) ?? 0;
@@ -78,21 +84,34 @@ function slicesOf(ds: DicomDataset): Slice[] {
     const intercept = g.intercept ?? 0;
     if (slope === 0) throw new FormatError('RescaleSlope is 0', ds.name);
     return {
-      ds, desc, frame, label: desc.numberOfFrames > 1 ? `${ds.name} frame ${frame + 1}` : ds.name, seriesUid,
-      position: g.position, orientation: g.orientation, pixelSpacing: g.pixelSpacing, sliceThickness: g.sliceThickness,
-      slope, intercept, instanceNumber: instanceNumber * 100000 + frame,
+      ds,
+      desc,
+      frame,
+      label: desc.numberOfFrames > 1 ? `${ds.name} frame ${frame + 1}` : ds.name,
+      seriesUid,
+      position: g.position,
+      orientation: g.orientation,
+      pixelSpacing: g.pixelSpacing,
+      sliceThickness: g.sliceThickness,
+      slope,
+      intercept,
+      instanceNumber: instanceNumber * 100000 + frame,
     };
   };
   if (perFrame.length > 0 || shared) {
     if (perFrame.length !== desc.numberOfFrames) {
-      throw new FormatError(`PerFrameFunctionalGroupsSequence has ${perFrame.length} items for ${desc.numberOfFrames} frames`, ds.name);
+      throw new FormatError(
+        `PerFrameFunctionalGroupsSequence has ${perFrame.length} items for ${desc.numberOfFrames} frames`,
+        ds.name,
+      );
     }
     return perFrame.map((pf, f) => {
       const pick = (tag: string) => pf.item(tag) ?? shared?.item(tag);
       const measures = pick(TAG.PixelMeasuresSequence);
       const transform = rescaleOf(pick(TAG.PixelValueTransformationSequence));
       return make(f, {
-        position: (pick(TAG.PlanePositionSequence)?.vector(TAG.ImagePositionPatient, 3) as Point3 | undefined) ?? top.position,
+        position:
+          (pick(TAG.PlanePositionSequence)?.vector(TAG.ImagePositionPatient, 3) as Point3 | undefined) ?? top.position,
         orientation: pick(TAG.PlaneOrientationSequence)?.vector(TAG.ImageOrientationPatient, 6) ?? top.orientation,
         pixelSpacing: (measures?.vector(TAG.PixelSpacing, 2) as [number, number] | undefined) ?? top.pixelSpacing,
         sliceThickness: measures?.number(TAG.SliceThickness) ?? top.sliceThickness,
@@ -102,7 +121,10 @@ function slicesOf(ds: DicomDataset): Slice[] {
     });
   }
   if (desc.numberOfFrames > 1) {
-    throw new FormatError(`multi-frame image (${desc.numberOfFrames} frames) without per-frame positions is not a slice volume (projection frames are read elsewhere)`, ds.name);
+    throw new FormatError(
+      `multi-frame image (${desc.numberOfFrames} frames) without per-frame positions is not a slice volume (projection frames are read elsewhere)`,
+      ds.name,
+    );
   }
   return [make(0, top)];
 }
@@ -121,7 +143,12 @@ function splitByGrid(slices: Slice[]): { parts: Slice[][]; reasons: Set<string> 
     let placed = false;
     for (const part of parts) {
       const r = part[0];
-      if (s.desc.rows === r.desc.rows && s.desc.columns === r.desc.columns && close(s.pixelSpacing, r.pixelSpacing, SPACING_TOLERANCE_MM) && close(s.orientation, r.orientation, ORIENTATION_TOLERANCE)) {
+      if (
+        s.desc.rows === r.desc.rows &&
+        s.desc.columns === r.desc.columns &&
+        close(s.pixelSpacing, r.pixelSpacing, SPACING_TOLERANCE_MM) &&
+        close(s.orientation, r.orientation, ORIENTATION_TOLERANCE)
+      ) {
         part.push(s);
         placed = true;
         break;
@@ -160,7 +187,8 @@ interface Grid {
 
 function unitOrWarn(v: number[], what: string, source: string, warnings: string[]): Point3 {
   const n = norm(v);
-  if (!(n > 0.5) || !Number.isFinite(n)) throw new GeometryError(`ImageOrientationPatient ${what} direction (${v.join(', ')}) is not a direction`, source);
+  if (!(n > 0.5) || !Number.isFinite(n))
+    throw new GeometryError(`ImageOrientationPatient ${what} direction (${v.join(', ')}) is not a direction`, source);
   if (Math.abs(n - 1) > 1e-3) {
     warnings.push(`${source}: ImageOrientationPatient ${what} direction has length ${fmt(n, 4)}; normalised`);
     return [v[0] / n, v[1] / n, v[2] / n];
@@ -175,20 +203,30 @@ function buildGrid(part: Slice[], source: string, warnings: string[]): Grid {
   const dr = rowSp ?? 1;
   const dc = colSp ?? 1;
   if (!first.pixelSpacing) warnings.push(`${source}: no PixelSpacing; 1 mm assumed`);
-  if (!(dr > 0) || !(dc > 0)) throw new GeometryError(`PixelSpacing ${first.pixelSpacing?.join('\\')} is not positive`, first.label);
+  if (!(dr > 0) || !(dc > 0))
+    throw new GeometryError(`PixelSpacing ${first.pixelSpacing?.join('\\')} is not positive`, first.label);
 
   if (!first.orientation || part.some((s) => !s.position)) {
     if (part.length > 1) {
-      const bad = part.find((s) => !s.position || !s.orientation)!;
-      throw new GeometryError(`no ImagePositionPatient/ImageOrientationPatient: ${part.length} slices cannot be ordered`, bad.label);
+      const bad = part.find((s) => !s.position || !s.orientation) ?? first;
+      throw new GeometryError(
+        `no ImagePositionPatient/ImageOrientationPatient: ${part.length} slices cannot be ordered`,
+        bad.label,
+      );
     }
   }
   const orientation = first.orientation ?? [1, 0, 0, 0, 1, 0];
-  if (!first.orientation || !first.position) warnings.push(`${source}: no ImageOrientationPatient/ImagePositionPatient; identity orientation at the origin assumed`);
+  if (!first.orientation || !first.position)
+    warnings.push(
+      `${source}: no ImageOrientationPatient/ImagePositionPatient; identity orientation at the origin assumed`,
+    );
   const x = unitOrWarn(orientation.slice(0, 3), 'row', first.label, warnings);
   const y = unitOrWarn(orientation.slice(3, 6), 'column', first.label, warnings);
   if (Math.abs(dot(x, y)) > ORIENTATION_TOLERANCE) {
-    throw new GeometryError(`ImageOrientationPatient row and column directions are not perpendicular (cosine ${fmt(dot(x, y), 5)})`, first.label);
+    throw new GeometryError(
+      `ImageOrientationPatient row and column directions are not perpendicular (cosine ${fmt(dot(x, y), 5)})`,
+      first.label,
+    );
   }
   const nRaw = cross(x, y);
   const nLen = norm(nRaw);
@@ -205,7 +243,9 @@ function buildGrid(part: Slice[], source: string, warnings: string[]): Grid {
     else kept.push(e);
   }
   if (dropped.length) {
-    warnings.push(`${source}: ${dropped.length} slice(s) repeat a position already present and were left out: ${dropped.slice(0, 5).join(', ')}${dropped.length > 5 ? ', ...' : ''}`);
+    warnings.push(
+      `${source}: ${dropped.length} slice(s) repeat a position already present and were left out: ${dropped.slice(0, 5).join(', ')}${dropped.length > 5 ? ', ...' : ''}`,
+    );
   }
   const slices = kept.map((e) => e.s);
   const t = kept.map((e) => e.t);
@@ -251,14 +291,21 @@ function buildGrid(part: Slice[], source: string, warnings: string[]): Grid {
         for (let j = 1; j < mult; j++) missing.push(`k=${k + j} (${fmt(t[i] + j * step)} mm along the normal)`);
         k += mult;
       });
-      warnings.push(`${source}: ${missing.length} slice(s) missing from an even ${fmt(step, 4)} mm grid: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', ...' : ''}; filled by linear interpolation between their neighbours`);
+      warnings.push(
+        `${source}: ${missing.length} slice(s) missing from an even ${fmt(step, 4)} mm grid: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', ...' : ''}; filled by linear interpolation between their neighbours`,
+      );
     } else {
       step = minStep;
       count = Math.floor(span / step + 1e-6) + 1;
-      warnings.push(`${source}: uneven slice spacing (${fmt(minStep, 4)} to ${fmt(sorted[sorted.length - 1], 4)} mm); resampled by linear interpolation to ${count} slices ${fmt(step, 4)} mm apart`);
+      warnings.push(
+        `${source}: uneven slice spacing (${fmt(minStep, 4)} to ${fmt(sorted[sorted.length - 1], 4)} mm); resampled by linear interpolation to ${count} slices ${fmt(step, 4)} mm apart`,
+      );
     }
     if (count > 8 * slices.length + 8) {
-      throw new GeometryError(`slice spacing too irregular to resample (${slices.length} slices would need ${count} grid slices)`, source);
+      throw new GeometryError(
+        `slice spacing too irregular to resample (${slices.length} slices would need ${count} grid slices)`,
+        source,
+      );
     }
     resample = true;
   }
@@ -266,7 +313,8 @@ function buildGrid(part: Slice[], source: string, warnings: string[]): Grid {
 
   // In-plane drift of the positions along the stack: constant drift is gantry tilt (a sheared grid).
   const perp = slices.map((s, i) => {
-    const p = s.position!;
+    const p = s.position;
+    if (!p) throw new GeometryError('no ImagePositionPatient: the slice cannot be placed in the stack', s.label);
     return [p[0] - t[i] * n[0], p[1] - t[i] * n[1], p[2] - t[i] * n[2]];
   });
   const last = perp.length - 1;
@@ -278,14 +326,20 @@ function buildGrid(part: Slice[], source: string, warnings: string[]): Grid {
   }
   const minPixel = Math.min(dr, dc);
   if (maxResidual > 0.5 * minPixel) {
-    throw new GeometryError(`slice positions do not lie on a straight line (up to ${fmt(maxResidual)} mm off it)`, source);
+    throw new GeometryError(
+      `slice positions do not lie on a straight line (up to ${fmt(maxResidual)} mm off it)`,
+      source,
+    );
   }
-  if (maxResidual > 0.01) warnings.push(`${source}: slice positions deviate up to ${fmt(maxResidual)} mm from a straight line`);
+  if (maxResidual > 0.01)
+    warnings.push(`${source}: slice positions deviate up to ${fmt(maxResidual)} mm from a straight line`);
   const totalDrift = Math.hypot(drift[0], drift[1], drift[2]) * span;
   let k: Point3;
   if (totalDrift > 0.01) {
     const tiltDeg = (Math.atan(Math.hypot(drift[0], drift[1], drift[2])) * 180) / Math.PI;
-    warnings.push(`${source}: gantry tilt of ${fmt(tiltDeg, 2)} deg: slice positions shift ${fmt(totalDrift, 2)} mm in-plane over the stack; the grid is sheared so every voxel keeps its scanned position`);
+    warnings.push(
+      `${source}: gantry tilt of ${fmt(tiltDeg, 2)} deg: slice positions shift ${fmt(totalDrift, 2)} mm in-plane over the stack; the grid is sheared so every voxel keeps its scanned position`,
+    );
     k = [(n[0] + drift[0]) * step, (n[1] + drift[1]) * step, (n[2] + drift[2]) * step];
   } else {
     k = [n[0] * step, n[1] * step, n[2] * step];
@@ -328,12 +382,24 @@ function rescaleI16FromU16(out: Int16Array, offset: number, data: Uint16Array, s
   for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
 }
 
-function rescaleF32FromI16(out: Float32Array, offset: number, data: Int16Array, slope: number, intercept: number): void {
+function rescaleF32FromI16(
+  out: Float32Array,
+  offset: number,
+  data: Int16Array,
+  slope: number,
+  intercept: number,
+): void {
   const n = data.length;
   for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
 }
 
-function rescaleF32FromU16(out: Float32Array, offset: number, data: Uint16Array, slope: number, intercept: number): void {
+function rescaleF32FromU16(
+  out: Float32Array,
+  offset: number,
+  data: Uint16Array,
+  slope: number,
+  intercept: number,
+): void {
   const n = data.length;
   for (let i = 0; i < n; i++) out[offset + i] = data[i] * slope + intercept;
 }
@@ -425,7 +491,12 @@ const META_TAGS = {
  * fallback thickness. Everything else is let go once the file's slices are known, so that hundreds of
  * parsed files held until assembly do not fill the heap with element objects (collector time).
  */
-const RETAINED_TAGS: readonly string[] = [TAG.PixelData, TAG.SpacingBetweenSlices, TAG.SeriesNumber, ...Object.values(META_TAGS)];
+const RETAINED_TAGS: readonly string[] = [
+  TAG.PixelData,
+  TAG.SpacingBetweenSlices,
+  TAG.SeriesNumber,
+  ...Object.values(META_TAGS),
+];
 
 function metaOf(ds: DicomDataset, source: string): VolumeMetadata {
   const seriesNumber = (() => {
@@ -445,14 +516,23 @@ function metaOf(ds: DicomDataset, source: string): VolumeMetadata {
   return meta;
 }
 
-async function assemble(part: Slice[], source: string, warnings: string[], maxVoxels: number, progress: (ds: DicomDataset) => void): Promise<LoadedSeries> {
+async function assemble(
+  part: Slice[],
+  source: string,
+  warnings: string[],
+  maxVoxels: number,
+  progress: (ds: DicomDataset) => void,
+): Promise<LoadedSeries> {
   const grid = buildGrid(part, source, warnings);
   const { rows, columns } = grid.slices[0].desc;
   const frameSize = rows * columns;
   const total = frameSize * grid.count;
-  if (total > maxVoxels) throw new LimitError(`${columns} x ${rows} x ${grid.count} voxels exceed the limit of ${maxVoxels}`, source);
+  if (total > maxVoxels)
+    throw new LimitError(`${columns} x ${rows} x ${grid.count} voxels exceed the limit of ${maxVoxels}`, source);
   if (grid.slices.some((s) => s.desc.photometricInterpretation === 'MONOCHROME1')) {
-    warnings.push(`${source}: MONOCHROME1 (low values display white): values kept as stored and rescaled, not inverted`);
+    warnings.push(
+      `${source}: MONOCHROME1 (low values display white): values kept as stored and rescaled, not inverted`,
+    );
   }
   const allInteger = grid.slices.every((s) => Number.isInteger(s.slope) && Number.isInteger(s.intercept));
   const headerFits = allInteger && grid.slices.every((s) => fits16(rescaledRange(s, ...storedRange(s.desc))));
@@ -520,7 +600,8 @@ async function assemble(part: Slice[], source: string, warnings: string[], maxVo
       if (fits) fits = fits16(rescaledRange(s, ...valueRange(f)));
     }
     data = allocateVoxels(fits ? 'int16' : 'float32', total, source);
-    for (let k = 0; k < grid.count; k++) writeSlice(data, k * frameSize, frames[k], grid.slices[k].slope, grid.slices[k].intercept);
+    for (let k = 0; k < grid.count; k++)
+      writeSlice(data, k * frameSize, frames[k], grid.slices[k].slope, grid.slices[k].intercept);
   } else {
     data = allocateVoxels('float32', total, source);
     for (let k = 0; k < grid.count; k++) {
@@ -529,7 +610,12 @@ async function assemble(part: Slice[], source: string, warnings: string[], maxVo
     }
   }
   const first = grid.slices[0].ds;
-  const volume = createVolume({ data, dims: [columns, rows, grid.count], indexToPatient: grid.indexToPatient, meta: metaOf(first, source) });
+  const volume = createVolume({
+    data,
+    dims: [columns, rows, grid.count],
+    indexToPatient: grid.indexToPatient,
+    meta: metaOf(first, source),
+  });
   return { format: 'dicom', volume, warnings };
 }
 
@@ -538,7 +624,10 @@ async function assemble(part: Slice[], source: string, warnings: string[], maxVo
  * changes). Files that give no image are listed in `skipped`; when nothing can be read at all a
  * FormatError (or the single file's own error) is thrown naming the files and the problems.
  */
-export async function readDicomSeries(files: NamedBytes[], options: DicomReadOptions = {}): Promise<DicomReadResult> {
+export async function readDicomSeries(
+  files: readonly (NamedBytes | LazyNamedBytes)[],
+  options: DicomReadOptions = {},
+): Promise<DicomReadResult> {
   const skipped: { name: string; reason: string }[] = [];
   const errors: CorridorError[] = [];
   const slices: Slice[] = [];
@@ -549,7 +638,9 @@ export async function readDicomSeries(files: NamedBytes[], options: DicomReadOpt
 
   for (const file of files) {
     try {
-      const ds = parseDicom(file.bytes, file.name);
+      // A lazy file is read here; if it gives no slice, nothing keeps its bytes after this iteration.
+      const bytes = 'bytes' in file ? file.bytes : await file.read();
+      const ds = parseDicom(bytes, file.name);
       const fileSlices = slicesOf(ds);
       const kept = ds.retaining(RETAINED_TAGS);
       for (const s of fileSlices) s.ds = kept;
@@ -581,7 +672,10 @@ export async function readDicomSeries(files: NamedBytes[], options: DicomReadOpt
       const source = `DICOM series ${seriesLabel}${parts.length > 1 ? ` part ${p + 1} of ${parts.length}` : ''} (${fileCount} file${fileCount > 1 ? 's' : ''}, first ${part[0].ds.name})`;
       const warnings: string[] = [];
       if (!uid) warnings.push(`${source}: files have no SeriesInstanceUID; grouped together`);
-      if (parts.length > 1) warnings.push(`series ${seriesLabel} was split into ${parts.length} volumes because ${[...reasons].join(', ')} change(s) between its images; this is part ${p + 1}`);
+      if (parts.length > 1)
+        warnings.push(
+          `series ${seriesLabel} was split into ${parts.length} volumes because ${[...reasons].join(', ')} change(s) between its images; this is part ${p + 1}`,
+        );
       const seen = new Set<string>();
       for (const s of part) {
         for (const w of s.ds.warnings) {
@@ -613,8 +707,13 @@ export async function readDicomSeries(files: NamedBytes[], options: DicomReadOpt
   if (series.length === 0) {
     if (errors.length === 1) throw errors[0];
     if (files.length === 0) throw new FormatError('no files given');
-    const listed = skipped.slice(0, 10).map((s) => s.reason).join('; ');
-    throw new FormatError(`no image series could be read from ${files.length} file(s): ${listed}${skipped.length > 10 ? `; and ${skipped.length - 10} more` : ''}`);
+    const listed = skipped
+      .slice(0, 10)
+      .map((s) => s.reason)
+      .join('; ');
+    throw new FormatError(
+      `no image series could be read from ${files.length} file(s): ${listed}${skipped.length > 10 ? `; and ${skipped.length - 10} more` : ''}`,
+    );
   }
   return { series, skipped };
 }

@@ -59,15 +59,21 @@ class Hash128 {
     const words = b.length >> 2;
     if (words > 0 && b.byteOffset % 4 === 0) {
       const w = new Uint32Array(b.buffer, b.byteOffset, words);
-      let a0 = h[0], a1 = h[1], a2 = h[2], a3 = h[3];
+      let a0 = h[0],
+        a1 = h[1],
+        a2 = h[2],
+        a3 = h[3];
       for (let i = 0; i < words; i++) {
         const v = w[i];
         a0 = Math.imul(a0 ^ v, 0x01000193);
-        a1 = Math.imul(a1 ^ (v >>> 7 | v << 25), 0x5bd1e995);
+        a1 = Math.imul(a1 ^ ((v >>> 7) | (v << 25)), 0x5bd1e995);
         a2 = Math.imul(a2 ^ a0, 0x27d4eb2d) ^ (i + 1);
         a3 = Math.imul(a3 ^ a1 ^ v, 0x165667b1);
       }
-      h[0] = a0; h[1] = a1; h[2] = a2; h[3] = a3;
+      h[0] = a0;
+      h[1] = a1;
+      h[2] = a2;
+      h[3] = a3;
       b = b.subarray(words * 4);
     }
     for (let i = 0; i < b.length; i++) {
@@ -152,7 +158,8 @@ export class DicomElementWriter {
     b[5] = vr.charCodeAt(1);
     if (long) dv.setUint32(8, length, true);
     else {
-      if (length > 0xffff) throw new LimitError(`value of (${group.toString(16)},${element.toString(16)}) too long for VR ${vr}`);
+      if (length > 0xffff)
+        throw new LimitError(`value of (${group.toString(16)},${element.toString(16)}) too long for VR ${vr}`);
       dv.setUint16(6, length, true);
     }
     this.push(b);
@@ -233,18 +240,28 @@ interface SliceGeometry {
 function geometryOf(volume: Volume, source: string): SliceGeometry {
   const m = volume.indexToPatient;
   const col = (c: number): Point3 => [m[c], m[4 + c], m[8 + c]];
-  const ci = col(0), cj = col(1), ck = col(2);
-  const di = norm(ci), dj = norm(cj), dk = norm(ck);
+  const ci = col(0),
+    cj = col(1),
+    ck = col(2);
+  const di = norm(ci),
+    dj = norm(cj),
+    dk = norm(ck);
   const rowDir: Point3 = [ci[0] / di, ci[1] / di, ci[2] / di];
   const colDir: Point3 = [cj[0] / dj, cj[1] / dj, cj[2] / dj];
   if (Math.abs(dot(rowDir, colDir)) > 1e-6) {
-    throw new GeometryError('i and j axes are not perpendicular: a sheared in-plane grid cannot be written as DICOM slices', source);
+    throw new GeometryError(
+      'i and j axes are not perpendicular: a sheared in-plane grid cannot be written as DICOM slices',
+      source,
+    );
   }
   const n = cross(rowDir, colDir);
   const kDir: Point3 = [ck[0] / dk, ck[1] / dk, ck[2] / dk];
   if (1 - Math.abs(dot(n, kDir)) > 1e-9) {
     const angleDeg = (Math.acos(Math.min(1, Math.abs(dot(n, kDir)))) * 180) / Math.PI;
-    throw new GeometryError(`k axis is ${angleDeg.toFixed(3)} deg off the slice normal (sheared grid, e.g. gantry tilt): CT Image Storage slices cannot represent it; resample first`, source);
+    throw new GeometryError(
+      `k axis is ${angleDeg.toFixed(3)} deg off the slice normal (sheared grid, e.g. gantry tilt): CT Image Storage slices cannot represent it; resample first`,
+      source,
+    );
   }
   return { rowDir, colDir, di, dj, dk, kVector: ck, origin: [m[3], m[7], m[11]] };
 }
@@ -259,7 +276,9 @@ interface ValueMapping {
 
 function valueMapping(volume: Volume, warnings: string[], source: string): ValueMapping {
   const d = volume.data;
-  let lo = Infinity, hi = -Infinity, integral = true;
+  let lo = Infinity,
+    hi = -Infinity,
+    integral = true;
   for (let i = 0; i < d.length; i++) {
     const v = d[i];
     if (!Number.isFinite(v)) throw new UsageError(`voxel ${i} is ${v}: only finite values can be written`, source);
@@ -279,9 +298,14 @@ function valueMapping(volume: Volume, warnings: string[], source: string): Value
   const range = hi - lo;
   const slope = range > 0 ? Number(formatDS(range / 65535)) : 1;
   const finalSlope = Math.round(range / slope) > 65535 ? Number(formatDS((range / 65535) * (1 + 1e-12))) : slope;
-  warnings.push(`${source}: values are ${integral ? 'integers wider than 16 bits' : 'not integers'} (${lo} to ${hi}); stored with RescaleSlope ${finalSlope}, so each value is within ${finalSlope / 2} of the original`);
+  warnings.push(
+    `${source}: values are ${integral ? 'integers wider than 16 bits' : 'not integers'} (${lo} to ${hi}); stored with RescaleSlope ${finalSlope}, so each value is within ${finalSlope / 2} of the original`,
+  );
   return {
-    slope: finalSlope, intercept, signed: false, exact: false,
+    slope: finalSlope,
+    intercept,
+    signed: false,
+    exact: false,
     stored: (v) => Math.min(65535, Math.max(0, Math.round((v - intercept) / finalSlope))),
   };
 }
@@ -297,7 +321,8 @@ function dicomName(prefix: string, k: number, count: number): string {
 export function encodeDicomSeries(volume: Volume, options: DicomWriteOptions = {}): DicomWriteResult {
   const source = volume.meta.source ?? 'volume';
   const [nx, ny, nz] = volume.dims;
-  if (nx > 65535 || ny > 65535) throw new LimitError(`slices of ${nx} x ${ny} exceed DICOM's 65535 rows/columns`, source);
+  if (nx > 65535 || ny > 65535)
+    throw new LimitError(`slices of ${nx} x ${ny} exceed DICOM's 65535 rows/columns`, source);
   const g = geometryOf(volume, source);
   const warnings: string[] = [];
   const mapping = valueMapping(volume, warnings, source);
@@ -306,12 +331,19 @@ export function encodeDicomSeries(volume: Volume, options: DicomWriteOptions = {
   // Everything that identifies the input goes into the UID seed, including the voxel values.
   const hash = new Hash128()
     .text(options.uidSeed ?? '')
-    .text(JSON.stringify({ dims: volume.dims, m: Array.from(volume.indexToPatient), o: { ...options, uidSeed: undefined } }))
+    .text(
+      JSON.stringify({
+        dims: volume.dims,
+        m: Array.from(volume.indexToPatient),
+        o: { ...options, uidSeed: undefined },
+      }),
+    )
     .bytes(new Uint8Array(volume.data.buffer, volume.data.byteOffset, volume.data.byteLength));
   const base = hash.digest().toString();
   const studyUid = options.studyInstanceUid ?? meta.studyInstanceUid ?? uidFromText(`${base}/study`);
   const seriesUid = options.seriesInstanceUid ?? uidFromText(`${base}/series/${studyUid}`);
-  const forUid = options.frameOfReferenceUid ?? meta.frameOfReferenceUid ?? uidFromText(`${base}/frame-of-reference/${studyUid}`);
+  const forUid =
+    options.frameOfReferenceUid ?? meta.frameOfReferenceUid ?? uidFromText(`${base}/frame-of-reference/${studyUid}`);
   const prefix = options.fileNamePrefix ?? 'slice';
 
   const orientation = [...g.rowDir, ...g.colDir].map(formatDS).join('\\');
@@ -327,7 +359,11 @@ export function encodeDicomSeries(volume: Volume, options: DicomWriteOptions = {
   const data = volume.data;
   for (let k = 0; k < nz; k++) {
     const sopUid = uidFromText(`${seriesUid}/instance/${k}`);
-    const position: Point3 = [g.origin[0] + g.kVector[0] * k, g.origin[1] + g.kVector[1] * k, g.origin[2] + g.kVector[2] * k];
+    const position: Point3 = [
+      g.origin[0] + g.kVector[0] * k,
+      g.origin[1] + g.kVector[1] * k,
+      g.origin[2] + g.kVector[2] * k,
+    ];
     const w = new DicomElementWriter();
     const s = (gr: number, el: number, vr: string, v: string) => w.str(gr, el, vr, v);
     s(0x0008, 0x0005, 'CS', 'ISO_IR 192');
@@ -340,7 +376,8 @@ export function encodeDicomSeries(volume: Volume, options: DicomWriteOptions = {
     s(0x0008, 0x0060, 'CS', options.modality ?? 'CT');
     s(0x0008, 0x0070, 'LO', options.manufacturer ?? 'Corridor');
     s(0x0008, 0x0090, 'PN', '');
-    if (options.studyDescription ?? meta.studyDescription) s(0x0008, 0x1030, 'LO', (options.studyDescription ?? meta.studyDescription)!);
+    const studyDescription = options.studyDescription ?? meta.studyDescription;
+    if (studyDescription) s(0x0008, 0x1030, 'LO', studyDescription);
     s(0x0008, 0x103e, 'LO', seriesDescription);
     s(0x0010, 0x0010, 'PN', patientName);
     s(0x0010, 0x0020, 'LO', patientId);
@@ -388,11 +425,19 @@ export function encodeDicomSeries(volume: Volume, options: DicomWriteOptions = {
     files.push({ name: dicomName(prefix, k, nz), bytes: file });
   }
   if (kSign < 0) {
-    warnings.push(`${source}: k runs against the slice normal (row x column); a reader sorting by position returns the slices in reverse k order (same voxels in patient space)`);
+    warnings.push(
+      `${source}: k runs against the slice normal (row x column); a reader sorting by position returns the slices in reverse k order (same voxels in patient space)`,
+    );
   }
   return {
-    files, rescaleSlope: mapping.slope, rescaleIntercept: mapping.intercept, exact: mapping.exact, warnings,
-    seriesInstanceUid: seriesUid, studyInstanceUid: studyUid, frameOfReferenceUid: forUid,
+    files,
+    rescaleSlope: mapping.slope,
+    rescaleIntercept: mapping.intercept,
+    exact: mapping.exact,
+    warnings,
+    seriesInstanceUid: seriesUid,
+    studyInstanceUid: studyUid,
+    frameOfReferenceUid: forUid,
   };
 }
 
