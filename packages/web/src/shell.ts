@@ -14,6 +14,7 @@ import { loadXaFrame } from './xa.js';
 import type { SeriesSummary } from './types.js';
 import { fmt1 } from './geometry.js';
 import { byId, find } from './dom.js';
+import { escapeHtml } from './html.js';
 
 const SHORTCUTS: [string, string][] = [
   ['A', 'add a path: click entry, then target'],
@@ -344,7 +345,7 @@ export class Shell {
       .map(
         (s) =>
           `\n      <tr data-index="${s.index}"><td><button data-index="${s.index}"></button></td>` +
-          `<td>${s.modality || s.format}</td><td>${s.dims.join(' × ')}</td>` +
+          `<td>${escapeHtml(s.modality || s.format)}</td><td>${s.dims.join(' × ')}</td>` +
           `<td>${s.spacingMm.map((x) => x.toFixed(2)).join(' × ')} mm</td></tr>`,
       )
       .join('');

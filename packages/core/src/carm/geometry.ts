@@ -13,7 +13,9 @@ import { CorridorError } from '../errors.js';
 import type { Point3 } from '../math/vec3.js';
 
 /** Geometry that a C-arm cannot take or a request that makes no sense for one (bad distances, angles). */
-export class CarmError extends CorridorError {}
+export class CarmError extends CorridorError {
+  override readonly name: string = 'CarmError';
+}
 
 const DEG = Math.PI / 180;
 

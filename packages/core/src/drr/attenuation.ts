@@ -15,7 +15,9 @@
 import { CorridorError } from '../errors.js';
 
 /** A DRR request that cannot be rendered (bad parameters, a volume too small). */
-export class DrrError extends CorridorError {}
+export class DrrError extends CorridorError {
+  override readonly name: string = 'DrrError';
+}
 
 /** Energies (keV) of the tables below. */
 const E_KEV = [10, 15, 20, 30, 40, 50, 60, 80, 100, 150];

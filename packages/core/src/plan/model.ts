@@ -21,7 +21,9 @@ import type { Point3 } from '../math/vec3.js';
 import { MAX_TOOL_DIAMETER_MM, SAME_GEOMETRY_TOLERANCE_MM } from './clinical.js';
 
 /** A plan that is invalid, or a path that cannot be planned or analysed. */
-export class PlanError extends CorridorError {}
+export class PlanError extends CorridorError {
+  override readonly name: string = 'PlanError';
+}
 
 export const PLAN_SCHEMA_VERSION = 1;
 

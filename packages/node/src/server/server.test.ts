@@ -91,6 +91,23 @@ describe('workstation server', () => {
     expect((await get(srv.port, '/', `localhost:${srv.port}`)).status).toBe(200);
   });
 
+  it('answers 400 to targets a URL parser would read as a host, 403 first for a foreign Host', async () => {
+    const logged: [string, number][] = [];
+    const s2 = await startServer({ webRoot: root, port: 0, onRequest: (_m, p, status) => logged.push([p, status]) });
+    try {
+      for (const p of ['//..%2f..%2fetc/passwd', '//evil.example/index.html', '/\\..%2fsecret.txt', '//']) {
+        const r = await get(s2.port, p);
+        expect(r.status, p).toBe(400);
+        expect(r.body, p).toMatch(/^bad request/);
+        expect((await get(s2.port, p, `evil.example:${s2.port}`)).status, p).toBe(403);
+      }
+      expect(logged.some(([, status]) => status === 500)).toBe(false);
+      expect(logged[0]).toEqual(['//..%2f..%2fetc/passwd', 400]);
+    } finally {
+      await s2.close();
+    }
+  });
+
   it('answers only GET and HEAD', async () => {
     expect((await get(srv.port, '/', undefined, 'POST')).status).toBe(405);
     const head = await get(srv.port, '/', undefined, 'HEAD');

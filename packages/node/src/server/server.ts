@@ -127,6 +127,20 @@ export async function resolveStatic(root: string, urlPath: string): Promise<stri
   }
 }
 
+/**
+ * The URL of a request target in origin form (`/path?query`), or null for anything else: an absolute
+ * URL, `*`, or a target starting with `//` or `/\` that a URL parser would read as a host name.
+ */
+export function parseTarget(target: string): URL | null {
+  if (!target.startsWith('/') || /^[/\\]{2}/.test(target)) return null;
+  try {
+    const url = new URL(target, 'http://localhost');
+    return url.host === 'localhost' ? url : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The request handler, separate from listening so tests can see what each request gets. */
 export function createHandler(options: {
   webRoot: string;
@@ -136,12 +150,18 @@ export function createHandler(options: {
 }) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const done = (status: number) => options.onRequest?.(method, url.pathname, status);
+    const target = req.url ?? '/';
+    // The Host check comes first, before anything reads the target, so a foreign page learns nothing.
     if (!hostAllowed(req.headers.host, options.host, options.port())) {
       send(res, 403, 'forbidden: this server answers only requests addressed to its loopback address\n');
-      return done(403);
+      return options.onRequest?.(method, target, 403);
     }
+    const url = parseTarget(target);
+    if (!url) {
+      send(res, 400, 'bad request: the request target must be a path starting with a single /\n');
+      return options.onRequest?.(method, target, 400);
+    }
+    const done = (status: number) => options.onRequest?.(method, url.pathname, status);
     if (method !== 'GET' && method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       send(res, 405, 'method not allowed\n');

@@ -7,6 +7,7 @@ import type { Shell } from '../shell.js';
 import type { FluoroView } from '../views/fluoro-view.js';
 import { fmt1, fmtPoint } from '../geometry.js';
 import { find } from '../dom.js';
+import { escapeHtml } from '../html.js';
 
 export class CarmPanel {
   private primary: { range: HTMLInputElement; num: HTMLInputElement };
@@ -177,8 +178,8 @@ export class CarmPanel {
     for (const p of st.plan.paths) {
       const tr = document.createElement('tr');
       tr.innerHTML =
-        `<td></td><td><button data-action="bullseye" data-path-id="${p.id}">Bull's-eye</button></td>` +
-        `<td><button data-action="progress" data-path-id="${p.id}">Progress</button></td>`;
+        `<td></td><td><button data-action="bullseye" data-path-id="${escapeHtml(p.id)}">Bull's-eye</button></td>` +
+        `<td><button data-action="progress" data-path-id="${escapeHtml(p.id)}">Progress</button></td>`;
       find(tr, 'td').textContent = p.name;
       if (p.id === st.selectedId) tr.classList.add('selected');
       this.viewsEl.appendChild(tr);

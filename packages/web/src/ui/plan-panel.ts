@@ -19,6 +19,7 @@ import type { Shell } from '../shell.js';
 import { fmt1, fmtPoint } from '../geometry.js';
 import { clearanceColor } from './colors.js';
 import { context2d, find } from '../dom.js';
+import { escapeHtml } from '../html.js';
 
 /**
  * A number cell of the analysis table: shown to 0.1 mm, with the full value in data-value-mm (what the e2e
@@ -133,7 +134,8 @@ export class PlanPanel {
           : rep.analysis.fits
             ? '<span class="ok">fits</span>'
             : '<span class="warn">tight</span>';
-      tr.innerHTML = `<td></td><td>${p.kind} ${fmt1(p.diameterMm)} mm</td><td class="num">${lengthMm} mm</td>
+      const tool = `${escapeHtml(p.kind)} ${fmt1(p.diameterMm)} mm`;
+      tr.innerHTML = `<td></td><td>${tool}</td><td class="num">${lengthMm} mm</td>
         <td class="num ${cls}" data-testid="min-clearance">${rep ? `${fmt1(clear ?? NaN)} mm` : '…'}</td>
         <td>${state}</td>`;
       find(tr, 'td').textContent = p.name;
@@ -228,7 +230,7 @@ export class PlanPanel {
       'Clearance along the path from entry (left) to target (right): red = cuts into a structure, ' +
       'orange = inside the margin, yellow = within 2 mm of it, green = room, grey = outside bone';
     this.reportEl.innerHTML = `
-      <table data-testid="analysis" data-path-id="${p.id}" data-min-clearance-mm="${a.minClearanceMm}"
+      <table data-testid="analysis" data-path-id="${escapeHtml(p.id)}" data-min-clearance-mm="${a.minClearanceMm}"
         class="${stale ? 'muted' : ''}">
         <tr><th>Length</th>${mmCell('length', a.lengthMm)}
           <th>In bone</th>${mmCell('in-bone', a.inBoneMm)}</tr>

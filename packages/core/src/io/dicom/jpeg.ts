@@ -5,7 +5,9 @@
  * decoder silently accepts corrupt code streams; this one refuses invalid Huffman codes, data that ends
  * early and streams that do not match the frame header.
  */
-export class JpegError extends Error {}
+export class JpegError extends Error {
+  override readonly name: string = 'JpegError';
+}
 
 export interface JpegFrameHeader {
   /** SOF marker (0xc0, 0xc1, 0xc3, ...). */

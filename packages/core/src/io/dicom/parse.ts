@@ -184,6 +184,22 @@ export class DicomDataset {
   }
 
   /**
+   * An unsigned integer read as its element is encoded: 32 bits for VR UL (or, with implicit VR, a
+   * 4-byte value), 16 bits for VR US or a 2-byte value. For attributes such as Rows that the standard
+   * makes US but that some writers send as UL, whose low 16 bits alone would be a wrong, plausible size.
+   */
+  unsigned(tag: string): number | undefined {
+    const e = this.raw.elements[tag];
+    if (!e) return undefined;
+    const wide = e.vr === 'UL' || (e.vr === undefined && e.length === 4);
+    if (!wide) return this.uint16(tag);
+    if (e.length < 4) return undefined;
+    if (e.dataOffset + 4 > this.bytes.length)
+      throw new FormatError(`${describeTag(tag)} lies past the end of the file`, this.name);
+    return this.raw.uint32(tag);
+  }
+
+  /**
    * The same data set holding only the given elements (sharing the file's bytes and the warnings), for
    * callers that keep many parsed files alive at once and need only a few of their attributes.
    */
@@ -219,6 +235,8 @@ export class DicomDataset {
 }
 
 interface MetaInfo {
+  /** Whether a group 0002 file meta was found (after the preamble, or at byte 0 of a file without one). */
+  found: boolean;
   transferSyntaxUid: string | undefined;
   datasetStart: number;
   warnings: string[];
@@ -269,11 +287,21 @@ function hasDicmPrefix(bytes: Uint8Array): boolean {
   );
 }
 
-/** Reads the group 0002 elements after the preamble without trusting the group length. */
+/** Whether the bytes start with a group 0002 element in explicit VR little endian (a meta without preamble). */
+function startsWithMeta(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && u16le(bytes, 0) === 0x0002 && ALL_VRS.has(vrAt(bytes, 4));
+}
+
+/**
+ * Reads the group 0002 elements after the preamble (or at byte 0 when a file without preamble starts
+ * with them) without trusting the group length.
+ */
 function readMeta(bytes: Uint8Array, name: string): MetaInfo {
   const warnings: string[] = [];
-  if (!hasDicmPrefix(bytes)) return { transferSyntaxUid: undefined, datasetStart: 0, warnings };
-  let p = 132;
+  let p: number;
+  if (hasDicmPrefix(bytes)) p = 132;
+  else if (startsWithMeta(bytes)) p = 0;
+  else return { found: false, transferSyntaxUid: undefined, datasetStart: 0, warnings };
   let ts: string | undefined;
   while (p + 8 <= bytes.length && u16le(bytes, p) === 0x0002) {
     const element = u16le(bytes, p + 2);
@@ -306,7 +334,7 @@ function readMeta(bytes: Uint8Array, name: string): MetaInfo {
     }
     p = valueStart + length;
   }
-  return { transferSyntaxUid: ts, datasetStart: p, warnings };
+  return { found: true, transferSyntaxUid: ts, datasetStart: p, warnings };
 }
 
 interface Sniffed {
@@ -403,7 +431,10 @@ export function parseDicom(bytes: Uint8Array, name: string, options: ParseDicomO
   const sniffed = sniffDataset(bytes, meta.datasetStart);
   let ts = meta.transferSyntaxUid;
   let parseTs: string;
-  if (!hasDicmPrefix(bytes)) {
+  if (meta.found && !hasDicmPrefix(bytes)) {
+    warnings.push(`${name}: no 128-byte preamble and DICM prefix; the file meta at the start was read`);
+  }
+  if (!meta.found) {
     if (!sniffed)
       throw new FormatError(
         'not a DICOM file: no DICM prefix at byte 128 and no recognisable data set at the start',

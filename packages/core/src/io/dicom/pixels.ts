@@ -10,7 +10,7 @@ import { decodeJpeg, JpegError, readJpegHeader } from './jpeg.js';
 import { uint16Within } from './lanes.js';
 import { DicomDataset, tagLabel } from './parse.js';
 import { decodeRle } from './rle.js';
-import { TAG, TRANSFER_SYNTAX_NAMES, TS } from './tags.js';
+import { TAG, TRANSFER_SYNTAX_NAMES, transferSyntaxLabel, TS } from './tags.js';
 
 export type StoredArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array;
 
@@ -76,12 +76,28 @@ function required(ds: DicomDataset, tag: string, what: string): number {
   return v;
 }
 
+/** The largest Rows or Columns DICOM can express (VR US). */
+export const MAX_IMAGE_SIZE = 0xffff;
+
+/**
+ * Rows or Columns read at the width the file encodes it (a UL value is not cut to its low 16 bits), and
+ * refused with a FormatError when it exceeds what VR US allows: no real image is that large.
+ */
+function imageSize(ds: DicomDataset, tag: string, what: string): number {
+  const v = ds.unsigned(tag);
+  if (v === undefined) throw new FormatError(`${what} ${tagLabel(tag)} is missing or empty`, ds.name);
+  if (v > MAX_IMAGE_SIZE)
+    throw new FormatError(`${what} ${tagLabel(tag)} is ${v}, more than the ${MAX_IMAGE_SIZE} DICOM allows`, ds.name);
+  return v;
+}
+
 /** The image pixel module, validated. FormatError names the file and the attribute that is wrong. */
 export function describePixels(ds: DicomDataset): PixelDescription {
   const ts = ds.transferSyntaxUid;
   if (!SUPPORTED_TRANSFER_SYNTAXES.includes(ts)) {
+    const supported = SUPPORTED_TRANSFER_SYNTAXES.join(', ');
     throw new FormatError(
-      `transfer syntax ${ts} is not supported (supported: ${SUPPORTED_TRANSFER_SYNTAXES.join(', ')})`,
+      `transfer syntax ${transferSyntaxLabel(ts)} is not supported (supported: ${supported})`,
       ds.name,
     );
   }
@@ -92,8 +108,8 @@ export function describePixels(ds: DicomDataset): PixelDescription {
     }
     throw new FormatError('no pixel data (7FE0,0010)', ds.name);
   }
-  const rows = required(ds, TAG.Rows, 'Rows');
-  const columns = required(ds, TAG.Columns, 'Columns');
+  const rows = imageSize(ds, TAG.Rows, 'Rows');
+  const columns = imageSize(ds, TAG.Columns, 'Columns');
   if (rows === 0 || columns === 0) throw new FormatError(`image size ${columns} x ${rows} is empty`, ds.name);
   const bitsAllocated = required(ds, TAG.BitsAllocated, 'BitsAllocated');
   if (bitsAllocated !== 8 && bitsAllocated !== 16 && bitsAllocated !== 32) {
@@ -501,6 +517,69 @@ async function decodeCompressed(ds: DicomDataset, desc: PixelDescription, frame:
       return codecSamples(ds, desc, await decodeJpeg2000(frame, ds.name), name);
     }
     default:
-      throw new FormatError(`transfer syntax ${ts} is not supported`, ds.name);
+      throw new FormatError(`transfer syntax ${transferSyntaxLabel(ts)} is not supported`, ds.name);
   }
+}
+
+/** A Modality LUT (DICOM PS3.3 C.11.1): stored value v maps to entries[clamp(v - first, 0, n - 1)]. */
+export interface ModalityLut {
+  /** The first stored value mapped (LUT Descriptor's second value, signed when PixelRepresentation is 1). */
+  first: number;
+  /** The LUT Data, masked to the descriptor's bits per entry. */
+  entries: Uint16Array;
+  /** Smallest and largest entry: the range of the mapped values. */
+  min: number;
+  max: number;
+}
+
+/**
+ * The Modality LUT of a data set (the first item of its Modality LUT Sequence (0028,3000)), or undefined
+ * when it has none. FormatError when the descriptor or the data are unusable: never silently ignored.
+ */
+export function modalityLut(ds: DicomDataset, desc: PixelDescription): ModalityLut | undefined {
+  const items = ds.sequence(TAG.ModalityLutSequence);
+  if (items.length === 0) return undefined;
+  const item = items[0];
+  if (items.length > 1) ds.warnings.push(`${ds.name}: Modality LUT Sequence has ${items.length} items; the first used`);
+  const d = item.element(TAG.LutDescriptor);
+  if (!d || d.length < 6 || d.dataOffset + 6 > item.bytes.length)
+    throw new FormatError('Modality LUT Sequence (0028,3000) has no LUT Descriptor (0028,3002) of 3 values', ds.name);
+  const n = item.raw.uint16(TAG.LutDescriptor, 0) || 65536;
+  const rawFirst = item.raw.uint16(TAG.LutDescriptor, 1) ?? 0;
+  const first = desc.pixelRepresentation === 1 && rawFirst >= 32768 ? rawFirst - 65536 : rawFirst;
+  const bits = item.raw.uint16(TAG.LutDescriptor, 2) ?? 0;
+  if (bits < 1 || bits > 16)
+    throw new FormatError(`Modality LUT Descriptor gives ${bits} bits per entry (8 or 16 supported)`, ds.name);
+  const e = item.element(TAG.LutData);
+  if (!e || e.dataOffset + e.length > item.bytes.length)
+    throw new FormatError('Modality LUT Sequence (0028,3000) has no LUT Data (0028,3006)', ds.name);
+  const entries = new Uint16Array(n);
+  const mask = 2 ** bits - 1;
+  if (e.length >= 2 * n) {
+    for (let i = 0; i < n; i++) entries[i] = (item.raw.uint16(TAG.LutData, i) ?? 0) & mask;
+  } else if (bits <= 8 && e.length >= n) {
+    // 8-bit entries packed two to a word: in byte order.
+    for (let i = 0; i < n; i++) entries[i] = item.bytes[e.dataOffset + i] & mask;
+  } else {
+    throw new FormatError(`Modality LUT Data holds ${e.length} bytes for ${n} ${bits}-bit entries`, ds.name);
+  }
+  let min = entries[0];
+  let max = entries[0];
+  for (let i = 1; i < n; i++) {
+    if (entries[i] < min) min = entries[i];
+    else if (entries[i] > max) max = entries[i];
+  }
+  return { first, entries, min, max };
+}
+
+/** Stored values through a Modality LUT: below the first mapped value the first entry, past the end the last. */
+export function applyModalityLut(data: StoredArray, lut: ModalityLut): Uint16Array {
+  const out = new Uint16Array(data.length);
+  const { first, entries } = lut;
+  const last = entries.length - 1;
+  for (let i = 0; i < data.length; i++) {
+    const k = data[i] - first;
+    out[i] = entries[k <= 0 ? 0 : k >= last ? last : k];
+  }
+  return out;
 }

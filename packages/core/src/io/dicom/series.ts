@@ -10,7 +10,16 @@ import { allocateVoxels, createVolume, MAX_VOXELS, type VolumeMetadata, type Vox
 import type { LazyNamedBytes, LoadedSeries, NamedBytes } from '../types.js';
 import { DicomDataset, parseDicom } from './parse.js';
 import { addToInt16 } from './lanes.js';
-import { decodeFrame, decodeNativeFrame, describePixels, type PixelDescription, type StoredArray } from './pixels.js';
+import {
+  applyModalityLut,
+  decodeFrame,
+  decodeNativeFrame,
+  describePixels,
+  modalityLut,
+  type ModalityLut,
+  type PixelDescription,
+  type StoredArray,
+} from './pixels.js';
 import { TAG } from './tags.js';
 
 export interface DicomReadOptions {
@@ -41,6 +50,8 @@ interface Slice {
   sliceThickness: number | undefined;
   slope: number;
   intercept: number;
+  /** The file's Modality LUT, applied instead of slope and intercept (then 1 and 0). */
+  lut: ModalityLut | undefined;
   instanceNumber: number;
 }
 
@@ -79,9 +90,13 @@ function slicesOf(ds: DicomDataset): Slice[] {
   };
   const perFrame = ds.sequence(TAG.PerFrameFunctionalGroupsSequence);
   const shared = ds.item(TAG.SharedFunctionalGroupsSequence);
+  const lut = modalityLut(ds, desc);
+  if (lut && (top.slope !== undefined || top.intercept !== undefined)) {
+    ds.warnings.push(`${ds.name}: both a Modality LUT Sequence and RescaleSlope/Intercept; the LUT is applied`);
+  }
   const make = (frame: number, g: typeof top): Slice => {
-    const slope = g.slope ?? 1;
-    const intercept = g.intercept ?? 0;
+    const slope = lut ? 1 : (g.slope ?? 1);
+    const intercept = lut ? 0 : (g.intercept ?? 0);
     if (slope === 0) throw new FormatError('RescaleSlope is 0', ds.name);
     return {
       ds,
@@ -95,6 +110,7 @@ function slicesOf(ds: DicomDataset): Slice[] {
       sliceThickness: g.sliceThickness,
       slope,
       intercept,
+      lut,
       instanceNumber: instanceNumber * 100000 + frame,
     };
   };
@@ -353,6 +369,11 @@ function storedRange(desc: PixelDescription): [number, number] {
   return desc.pixelRepresentation === 1 ? [-(2 ** (b - 1)), 2 ** (b - 1) - 1] : [0, 2 ** b - 1];
 }
 
+/** The range of a slice's values after its Modality LUT or rescale, from the header alone. */
+function headerRange(s: Slice): [number, number] {
+  return s.lut ? [s.lut.min, s.lut.max] : rescaledRange(s, ...storedRange(s.desc));
+}
+
 function rescaledRange(s: Slice, lo: number, hi: number): [number, number] {
   const a = lo * s.slope + s.intercept;
   const b = hi * s.slope + s.intercept;
@@ -535,20 +556,20 @@ async function assemble(
     );
   }
   const allInteger = grid.slices.every((s) => Number.isInteger(s.slope) && Number.isInteger(s.intercept));
-  const headerFits = allInteger && grid.slices.every((s) => fits16(rescaledRange(s, ...storedRange(s.desc))));
+  const headerFits = allInteger && grid.slices.every((s) => fits16(headerRange(s)));
   // Native frames synchronously: an await per frame costs measurably over hundreds of frames.
   const decodeNow = (s: Slice): StoredArray | undefined => {
     if (s.desc.encapsulated) return undefined;
     const f = decodeNativeFrame(s.ds, s.frame, s.desc);
     progress(s.ds);
-    return f.data;
+    return s.lut ? applyModalityLut(f.data, s.lut) : f.data;
   };
   const decode = async (s: Slice): Promise<StoredArray> => {
     const now = decodeNow(s);
     if (now) return now;
     const f = await decodeFrame(s.ds, s.frame, s.desc);
     progress(s.ds);
-    return f.data;
+    return s.lut ? applyModalityLut(f.data, s.lut) : f.data;
   };
 
   let data: VoxelArray;

@@ -61,6 +61,9 @@ export const TAG = {
   RescaleIntercept: 'x00281052',
   RescaleSlope: 'x00281053',
   RescaleType: 'x00281054',
+  ModalityLutSequence: 'x00283000',
+  LutDescriptor: 'x00283002',
+  LutData: 'x00283006',
   // Enhanced multi-frame functional groups
   SharedFunctionalGroupsSequence: 'x52009229',
   PerFrameFunctionalGroupsSequence: 'x52009230',
@@ -83,6 +86,7 @@ export const SEQUENCE_TAGS: ReadonlySet<string> = new Set([
   TAG.PixelMeasuresSequence,
   TAG.PixelValueTransformationSequence,
   TAG.FrameContentSequence,
+  TAG.ModalityLutSequence,
 ]);
 
 export const TS = {
@@ -115,7 +119,64 @@ export const TRANSFER_SYNTAX_NAMES: Readonly<Record<string, string>> = {
   [TS.Jpeg2000Lossless]: 'JPEG 2000 lossless',
   [TS.Jpeg2000]: 'JPEG 2000',
   [TS.Rle]: 'RLE lossless',
+  // The other transfer syntaxes of DICOM PS3.6 Annex A, so that a refused file names its syntax.
+  '1.2.840.10008.1.2.1.98': 'encapsulated uncompressed explicit VR little endian',
+  '1.2.840.10008.1.2.4.52': 'JPEG extended (process 3/5, retired)',
+  '1.2.840.10008.1.2.4.53': 'JPEG spectral selection, non-hierarchical (process 6/8, retired)',
+  '1.2.840.10008.1.2.4.54': 'JPEG spectral selection, non-hierarchical (process 7/9, retired)',
+  '1.2.840.10008.1.2.4.55': 'JPEG full progression, non-hierarchical (process 10/12, retired)',
+  '1.2.840.10008.1.2.4.56': 'JPEG full progression, non-hierarchical (process 11/13, retired)',
+  '1.2.840.10008.1.2.4.58': 'JPEG lossless, non-hierarchical (process 15, retired)',
+  '1.2.840.10008.1.2.4.59': 'JPEG extended, hierarchical (process 16/18, retired)',
+  '1.2.840.10008.1.2.4.60': 'JPEG extended, hierarchical (process 17/19, retired)',
+  '1.2.840.10008.1.2.4.61': 'JPEG spectral selection, hierarchical (process 20/22, retired)',
+  '1.2.840.10008.1.2.4.62': 'JPEG spectral selection, hierarchical (process 21/23, retired)',
+  '1.2.840.10008.1.2.4.63': 'JPEG full progression, hierarchical (process 24/26, retired)',
+  '1.2.840.10008.1.2.4.64': 'JPEG full progression, hierarchical (process 25/27, retired)',
+  '1.2.840.10008.1.2.4.65': 'JPEG lossless, hierarchical (process 28, retired)',
+  '1.2.840.10008.1.2.4.66': 'JPEG lossless, hierarchical (process 29, retired)',
+  '1.2.840.10008.1.2.4.92': 'JPEG 2000 part 2 multi-component lossless',
+  '1.2.840.10008.1.2.4.93': 'JPEG 2000 part 2 multi-component',
+  '1.2.840.10008.1.2.4.94': 'JPIP referenced',
+  '1.2.840.10008.1.2.4.95': 'JPIP referenced deflate',
+  '1.2.840.10008.1.2.4.100': 'MPEG2 main profile / main level',
+  '1.2.840.10008.1.2.4.100.1': 'fragmentable MPEG2 main profile / main level',
+  '1.2.840.10008.1.2.4.101': 'MPEG2 main profile / high level',
+  '1.2.840.10008.1.2.4.101.1': 'fragmentable MPEG2 main profile / high level',
+  '1.2.840.10008.1.2.4.102': 'MPEG-4 AVC/H.264 high profile / level 4.1',
+  '1.2.840.10008.1.2.4.102.1': 'fragmentable MPEG-4 AVC/H.264 high profile / level 4.1',
+  '1.2.840.10008.1.2.4.103': 'MPEG-4 AVC/H.264 BD-compatible high profile / level 4.1',
+  '1.2.840.10008.1.2.4.103.1': 'fragmentable MPEG-4 AVC/H.264 BD-compatible high profile / level 4.1',
+  '1.2.840.10008.1.2.4.104': 'MPEG-4 AVC/H.264 high profile / level 4.2 for 2D video',
+  '1.2.840.10008.1.2.4.104.1': 'fragmentable MPEG-4 AVC/H.264 high profile / level 4.2 for 2D video',
+  '1.2.840.10008.1.2.4.105': 'MPEG-4 AVC/H.264 high profile / level 4.2 for 3D video',
+  '1.2.840.10008.1.2.4.105.1': 'fragmentable MPEG-4 AVC/H.264 high profile / level 4.2 for 3D video',
+  '1.2.840.10008.1.2.4.106': 'MPEG-4 AVC/H.264 stereo high profile / level 4.2',
+  '1.2.840.10008.1.2.4.106.1': 'fragmentable MPEG-4 AVC/H.264 stereo high profile / level 4.2',
+  '1.2.840.10008.1.2.4.107': 'HEVC/H.265 main profile / level 5.1',
+  '1.2.840.10008.1.2.4.108': 'HEVC/H.265 main 10 profile / level 5.1',
+  '1.2.840.10008.1.2.4.110': 'JPEG XL lossless',
+  '1.2.840.10008.1.2.4.111': 'JPEG XL JPEG recompression',
+  '1.2.840.10008.1.2.4.112': 'JPEG XL',
+  '1.2.840.10008.1.2.4.201': 'HTJ2K lossless',
+  '1.2.840.10008.1.2.4.202': 'HTJ2K lossless with RPCL options',
+  '1.2.840.10008.1.2.4.203': 'HTJ2K',
+  '1.2.840.10008.1.2.4.204': 'JPIP HTJ2K referenced',
+  '1.2.840.10008.1.2.4.205': 'JPIP HTJ2K referenced deflate',
+  '1.2.840.10008.1.2.6.1': 'RFC 2557 MIME encapsulation (retired)',
+  '1.2.840.10008.1.2.6.2': 'XML encoding (retired)',
+  '1.2.840.10008.1.2.7.1': 'SMPTE ST 2110-20 uncompressed progressive active video',
+  '1.2.840.10008.1.2.7.2': 'SMPTE ST 2110-20 uncompressed interlaced active video',
+  '1.2.840.10008.1.2.7.3': 'SMPTE ST 2110-30 PCM digital audio',
+  '1.2.840.10008.1.2.8.1': 'deflated image frame compression',
+  '1.2.840.10008.1.20': 'Papyrus 3 implicit VR little endian (retired)',
 };
+
+/** A transfer syntax for messages: its name and UID ('JPEG-LS lossless (1.2.840.10008.1.2.4.80)'), or the UID. */
+export function transferSyntaxLabel(uid: string): string {
+  const name = TRANSFER_SYNTAX_NAMES[uid];
+  return name ? `${name} (${uid})` : uid;
+}
 
 export const SOP_CLASS = {
   CtImage: '1.2.840.10008.5.1.4.1.1.2',
