@@ -12,16 +12,18 @@ import { fileURLToPath } from 'node:url';
  */
 function dicomCodecWasm(): Plugin {
   const req = createRequire(fileURLToPath(new URL('../core/package.json', import.meta.url)));
+  // [the script core imports, the .wasm it fetches from next to itself]
   const files = [
-    ['@cornerstonejs/codec-openjpeg', 'openjpegwasm_decode.wasm'],
-    ['@cornerstonejs/codec-charls', 'charlswasm_decode.wasm'],
-    ['@cornerstonejs/codec-libjpeg-turbo-8bit', 'libjpegturbowasm_decode.wasm'],
+    ['@cornerstonejs/codec-openjpeg/decodewasmjs', 'openjpegwasm_decode.wasm'],
+    ['@cornerstonejs/codec-openjph/wasmjs', 'openjphjs.wasm'],
+    ['@cornerstonejs/codec-charls/decodewasmjs', 'charlswasm_decode.wasm'],
+    ['@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs', 'libjpegturbowasm_decode.wasm'],
   ];
   return {
     name: 'corridor-dicom-codec-wasm',
     generateBundle() {
-      for (const [pkg, file] of files) {
-        const dir = path.dirname(req.resolve(`${pkg}/decodewasmjs`));
+      for (const [script, file] of files) {
+        const dir = path.dirname(req.resolve(script));
         this.emitFile({ type: 'asset', fileName: `wasm/${file}`, source: readFileSync(path.join(dir, file)) });
       }
     },

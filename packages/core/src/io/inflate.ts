@@ -3,7 +3,7 @@
  * trailer, so readers never call fflate's one-shot functions (which allocate from the trailer): they stream,
  * and stop as soon as the output exceeds what the format's header can justify.
  */
-import { Gunzip, Unzlib } from 'fflate';
+import { Gunzip, Inflate, Unzlib } from 'fflate';
 import { FormatError, LimitError } from '../errors.js';
 
 /** Deflate's largest possible expansion is about 1032:1; anything claiming more is not a real stream. */
@@ -14,8 +14,8 @@ export function isGzip(bytes: Uint8Array): boolean {
 }
 
 export interface CappedInflateOptions {
-  /** 'gzip' or 'zlib' container. */
-  container: 'gzip' | 'zlib';
+  /** 'gzip' or 'zlib' container, or 'deflate' for a raw RFC 1951 stream. */
+  container: 'gzip' | 'zlib' | 'deflate';
   /** Bytes of output needed before `limitFromHead` can be asked (e.g. a header's size). */
   headBytes?: number;
   /** Given the first headBytes of output (or all of it, if shorter), the most output the caller needs. */
@@ -63,7 +63,9 @@ export function inflateCapped(bytes: Uint8Array, options: CappedInflateOptions):
     }
     if (total >= limit) done = true;
   };
-  const stream = options.container === 'gzip' ? new Gunzip(onData) : new Unzlib(onData);
+  const container = options.container;
+  const stream =
+    container === 'gzip' ? new Gunzip(onData) : container === 'zlib' ? new Unzlib(onData) : new Inflate(onData);
   const CHUNK = 1 << 16;
   try {
     for (let off = 0; off < bytes.length && !done; off += CHUNK) {

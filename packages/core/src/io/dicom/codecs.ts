@@ -1,7 +1,7 @@
 /**
- * WebAssembly codecs (OpenJPEG, CharLS, libjpeg-turbo 8-bit), each loaded by dynamic import the first
- * time a frame needs it. In Node the emscripten builds find their .wasm next to their script; a browser
- * bundle that moves the .wasm files passes `locateFile` through configureDicomCodecs.
+ * WebAssembly codecs (OpenJPEG, OpenJPH for HTJ2K, CharLS, libjpeg-turbo 8-bit), each loaded by dynamic
+ * import the first time a frame needs it. In Node the emscripten builds find their .wasm next to their
+ * script; a browser bundle that moves the .wasm files passes `locateFile` through configureDicomCodecs.
  */
 import { FormatError } from '../../errors.js';
 import { errorText } from './parse.js';
@@ -35,6 +35,9 @@ interface EmscriptenDecoder {
   getDecodedBuffer(): Uint8Array;
   decode(): void;
   getFrameInfo(): { width: number; height: number; bitsPerSample: number; componentCount: number; isSigned?: boolean };
+  /** OpenJPH only: decode() does not throw on a bad stream, it reports the failure through these two. */
+  getIsHeaderValid?(): boolean;
+  getLastErrorMessage?(): string;
   delete(): void;
 }
 
@@ -81,6 +84,7 @@ function load(key: string, importer: () => Promise<unknown>, what: string): Prom
 
 const loaders = {
   openjpeg: () => load('openjpeg', () => import('@cornerstonejs/codec-openjpeg/decodewasmjs'), 'JPEG 2000 (OpenJPEG)'),
+  openjph: () => load('openjph', () => import('@cornerstonejs/codec-openjph/wasmjs'), 'HTJ2K (OpenJPH)'),
   charls: () => load('charls', () => import('@cornerstonejs/codec-charls/decodewasmjs'), 'JPEG-LS (CharLS)'),
   libjpeg: () =>
     load('libjpeg', () => import('@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs'), 'JPEG (libjpeg-turbo)'),
@@ -103,6 +107,8 @@ async function run(
   try {
     decoder.getEncodedBuffer(data.length).set(data);
     decoder.decode();
+    const failure = decoder.getLastErrorMessage?.();
+    if (failure || decoder.getIsHeaderValid?.() === false) throw new Error(failure || 'the header is not valid');
     const info = decoder.getFrameInfo();
     const decoded = decoder.getDecodedBuffer();
     return {
@@ -123,6 +129,11 @@ async function run(
 
 export function decodeJpeg2000(data: Uint8Array, source: string): Promise<CodecFrame> {
   return run('openjpeg', 'J2KDecoder', data, source, 'JPEG 2000');
+}
+
+/** HTJ2K (JPEG 2000 part 15) with OpenJPH, as the Cornerstone stack decodes it. */
+export function decodeHtj2k(data: Uint8Array, source: string): Promise<CodecFrame> {
+  return run('openjph', 'HTJ2KDecoder', data, source, 'HTJ2K');
 }
 
 export function decodeJpegLs(data: Uint8Array, source: string): Promise<CodecFrame> {

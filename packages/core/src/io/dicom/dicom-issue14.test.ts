@@ -223,9 +223,9 @@ describe('refused transfer syntaxes are named', () => {
     throw new Error(`${ts} was not refused`);
   };
 
-  it('HTJ2K lossless by name and UID', () => {
-    expect(refusal('1.2.840.10008.1.2.4.201', 'htj2k.dcm')).toMatch(
-      /htj2k\.dcm.*transfer syntax HTJ2K lossless \(1\.2\.840\.10008\.1\.2\.4\.201\) is not supported/,
+  it('JPEG XL lossless by name and UID', () => {
+    expect(refusal('1.2.840.10008.1.2.4.110', 'jxl.dcm')).toMatch(
+      /jxl\.dcm.*transfer syntax JPEG XL lossless \(1\.2\.840\.10008\.1\.2\.4\.110\) is not supported/,
     );
   });
 

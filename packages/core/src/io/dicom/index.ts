@@ -12,6 +12,7 @@ export {
 } from './pixels.js';
 export { configureDicomCodecs, type DicomCodecConfig } from './codecs.js';
 export { readDicomSeries, type DicomReadOptions, type DicomReadResult } from './series.js';
+export { readDicomSeg, isDicomSeg, type DicomSegment, type DicomSegReadOptions, type DicomSegResult } from './seg.js';
 export {
   writeDicomSeries,
   encodeDicomSeries,

@@ -5,7 +5,8 @@
  */
 import type dicomParser from 'dicom-parser';
 import { FormatError, LimitError } from '../../errors.js';
-import { decodeJpeg2000, decodeJpeg8, decodeJpegLs, readJ2kHeader, type CodecFrame } from './codecs.js';
+import { inflateCapped } from '../inflate.js';
+import { decodeHtj2k, decodeJpeg2000, decodeJpeg8, decodeJpegLs, readJ2kHeader, type CodecFrame } from './codecs.js';
 import { decodeJpeg, JpegError, readJpegHeader } from './jpeg.js';
 import { uint16Within } from './lanes.js';
 import { DicomDataset, tagLabel } from './parse.js';
@@ -58,8 +59,14 @@ export const SUPPORTED_TRANSFER_SYNTAXES: readonly string[] = [
   TS.JpegLsNearLossless,
   TS.Jpeg2000Lossless,
   TS.Jpeg2000,
+  TS.Htj2kLossless,
+  TS.Htj2kLosslessRpcl,
+  TS.Htj2k,
   TS.Rle,
+  TS.DeflatedImageFrame,
 ];
+
+const HTJ2K = new Set<string>([TS.Htj2kLossless, TS.Htj2kLosslessRpcl, TS.Htj2k]);
 
 const NATIVE = new Set<string>([TS.ImplicitLittle, TS.ExplicitLittle, TS.DeflatedExplicitLittle, TS.ExplicitBig]);
 
@@ -182,6 +189,8 @@ function isCodestreamStart(ts: string, bytes: Uint8Array, p: number): boolean {
   if (ts === TS.Jpeg2000 || ts === TS.Jpeg2000Lossless) {
     return (bytes[p] === 0xff && bytes[p + 1] === 0x4f) || (bytes[p + 4] === 0x6a && bytes[p + 5] === 0x50); // SOC or a JP2 signature box
   }
+  if (HTJ2K.has(ts)) return bytes[p] === 0xff && bytes[p + 1] === 0x4f; // SOC
+  if (ts === TS.DeflatedImageFrame) return false; // one fragment per frame (PS3.5 A.4.13)
   return bytes[p] === 0xff && bytes[p + 1] === 0xd8; // JPEG family SOI
 }
 
@@ -378,6 +387,36 @@ function codecSamples(ds: DicomDataset, desc: PixelDescription, f: CodecFrame, w
   return fromSamples(ds, desc, samples, bytesPerSample);
 }
 
+/**
+ * A Deflated Image Frame Compression frame (PS3.5 A.4.13): raw deflate of the frame's native little-endian
+ * bytes. Inflated no further than the frame needs (plus a padding byte when that size is odd): a frame
+ * that inflates beyond Rows x Columns x samples x bytes is refused with a LimitError, a short one with a
+ * FormatError.
+ */
+function inflateFrame(ds: DicomDataset, desc: PixelDescription, frame: Uint8Array): StoredArray {
+  const need = frameBytes(desc);
+  const allowed = need + (need % 2);
+  const bytes = inflateCapped(frame, { container: 'deflate', maxBytes: allowed + 1, source: ds.name });
+  if (bytes.length > allowed)
+    throw new LimitError(`a deflated frame inflates to more than the ${need} bytes of one frame`, ds.name);
+  if (bytes.length < need)
+    throw new FormatError(`a deflated frame inflates to ${bytes.length} bytes, ${need} expected (truncated?)`, ds.name);
+  const count = desc.rows * desc.columns * desc.samplesPerPixel;
+  const aligned = bytes.byteOffset % (desc.bitsAllocated / 8) === 0 ? bytes : bytes.slice(0, need);
+  return typedView(desc, aligned.buffer as ArrayBuffer, aligned.byteOffset, count);
+}
+
+/**
+ * An HTJ2K code stream must end with its EOC marker (FF D9; a fragment's padding zero may follow): OpenJPH
+ * decodes a truncated stream without any error, to a partly blank image.
+ */
+function checkEoc(ds: DicomDataset, frame: Uint8Array, name: string): void {
+  let end = frame.length;
+  while (end > 2 && frame[end - 1] === 0) end--;
+  if (end < 2 || frame[end - 2] !== 0xff || frame[end - 1] !== 0xd9)
+    throw new FormatError(`${name} code stream does not end with an EOC marker (truncated?)`, ds.name);
+}
+
 function jpegFailure(ds: DicomDataset, e: unknown): never {
   if (e instanceof JpegError) throw new FormatError(`JPEG data cannot be decoded: ${e.message}`, ds.name);
   throw e;
@@ -505,17 +544,28 @@ async function decodeCompressed(ds: DicomDataset, desc: PixelDescription, frame:
       return codecSamples(ds, desc, await decodeJpegLs(frame, ds.name), name);
     }
     case TS.Jpeg2000:
-    case TS.Jpeg2000Lossless: {
+    case TS.Jpeg2000Lossless:
+    case TS.Htj2kLossless:
+    case TS.Htj2kLosslessRpcl:
+    case TS.Htj2k: {
+      const ht = HTJ2K.has(ts);
       const h = readJ2kHeader(frame);
       if (!h) throw new FormatError(`${name} frame has no JPEG 2000 SIZ marker`, ds.name);
       checkSize(ds, desc, h.width, h.height, h.components, name);
       if (h.signed !== (desc.pixelRepresentation === 1)) {
+        const family = ht ? 'HTJ2K' : 'JPEG 2000';
+        const sign = h.signed ? 'signed' : 'unsigned';
+        const pr = desc.pixelRepresentation;
         ds.warnings.push(
-          `${ds.name}: JPEG 2000 code stream is ${h.signed ? 'signed' : 'unsigned'} but PixelRepresentation is ${desc.pixelRepresentation}; values follow the DICOM header`,
+          `${ds.name}: ${family} code stream is ${sign} but PixelRepresentation is ${pr}; ` +
+            'values follow the DICOM header',
         );
       }
-      return codecSamples(ds, desc, await decodeJpeg2000(frame, ds.name), name);
+      if (ht) checkEoc(ds, frame, name);
+      return codecSamples(ds, desc, await (ht ? decodeHtj2k : decodeJpeg2000)(frame, ds.name), name);
     }
+    case TS.DeflatedImageFrame:
+      return inflateFrame(ds, desc, frame);
     default:
       throw new FormatError(`transfer syntax ${transferSyntaxLabel(ts)} is not supported`, ds.name);
   }

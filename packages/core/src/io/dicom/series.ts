@@ -20,7 +20,7 @@ import {
   type PixelDescription,
   type StoredArray,
 } from './pixels.js';
-import { TAG } from './tags.js';
+import { SOP_CLASS, TAG } from './tags.js';
 
 export interface DicomReadOptions {
   /** Called after each file is parsed and after each file's frames are decoded: (done, total). */
@@ -66,6 +66,9 @@ function rescaleOf(ds: DicomDataset | undefined): { slope?: number; intercept?: 
 }
 
 function slicesOf(ds: DicomDataset): Slice[] {
+  if (ds.string(TAG.SopClassUid) === SOP_CLASS.Segmentation) {
+    throw new FormatError('DICOM SEG: read with readDicomSeg', ds.name);
+  }
   const desc = describePixels(ds);
   if (desc.samplesPerPixel !== 1) {
     throw new FormatError(
@@ -519,7 +522,7 @@ const RETAINED_TAGS: readonly string[] = [
   ...Object.values(META_TAGS),
 ];
 
-function metaOf(ds: DicomDataset, source: string): VolumeMetadata {
+export function metaOf(ds: DicomDataset, source: string): VolumeMetadata {
   const seriesNumber = (() => {
     try {
       return ds.number(TAG.SeriesNumber);

@@ -102,7 +102,11 @@ export const TS = {
   JpegLsNearLossless: '1.2.840.10008.1.2.4.81',
   Jpeg2000Lossless: '1.2.840.10008.1.2.4.90',
   Jpeg2000: '1.2.840.10008.1.2.4.91',
+  Htj2kLossless: '1.2.840.10008.1.2.4.201',
+  Htj2kLosslessRpcl: '1.2.840.10008.1.2.4.202',
+  Htj2k: '1.2.840.10008.1.2.4.203',
   Rle: '1.2.840.10008.1.2.5',
+  DeflatedImageFrame: '1.2.840.10008.1.2.8.1',
 } as const;
 
 export const TRANSFER_SYNTAX_NAMES: Readonly<Record<string, string>> = {
@@ -118,7 +122,11 @@ export const TRANSFER_SYNTAX_NAMES: Readonly<Record<string, string>> = {
   [TS.JpegLsNearLossless]: 'JPEG-LS near-lossless',
   [TS.Jpeg2000Lossless]: 'JPEG 2000 lossless',
   [TS.Jpeg2000]: 'JPEG 2000',
+  [TS.Htj2kLossless]: 'HTJ2K lossless',
+  [TS.Htj2kLosslessRpcl]: 'HTJ2K lossless with RPCL options',
+  [TS.Htj2k]: 'HTJ2K',
   [TS.Rle]: 'RLE lossless',
+  [TS.DeflatedImageFrame]: 'deflated image frame compression',
   // The other transfer syntaxes of DICOM PS3.6 Annex A, so that a refused file names its syntax.
   '1.2.840.10008.1.2.1.98': 'encapsulated uncompressed explicit VR little endian',
   '1.2.840.10008.1.2.4.52': 'JPEG extended (process 3/5, retired)',
@@ -158,9 +166,6 @@ export const TRANSFER_SYNTAX_NAMES: Readonly<Record<string, string>> = {
   '1.2.840.10008.1.2.4.110': 'JPEG XL lossless',
   '1.2.840.10008.1.2.4.111': 'JPEG XL JPEG recompression',
   '1.2.840.10008.1.2.4.112': 'JPEG XL',
-  '1.2.840.10008.1.2.4.201': 'HTJ2K lossless',
-  '1.2.840.10008.1.2.4.202': 'HTJ2K lossless with RPCL options',
-  '1.2.840.10008.1.2.4.203': 'HTJ2K',
   '1.2.840.10008.1.2.4.204': 'JPIP HTJ2K referenced',
   '1.2.840.10008.1.2.4.205': 'JPIP HTJ2K referenced deflate',
   '1.2.840.10008.1.2.6.1': 'RFC 2557 MIME encapsulation (retired)',
@@ -168,7 +173,6 @@ export const TRANSFER_SYNTAX_NAMES: Readonly<Record<string, string>> = {
   '1.2.840.10008.1.2.7.1': 'SMPTE ST 2110-20 uncompressed progressive active video',
   '1.2.840.10008.1.2.7.2': 'SMPTE ST 2110-20 uncompressed interlaced active video',
   '1.2.840.10008.1.2.7.3': 'SMPTE ST 2110-30 PCM digital audio',
-  '1.2.840.10008.1.2.8.1': 'deflated image frame compression',
   '1.2.840.10008.1.20': 'Papyrus 3 implicit VR little endian (retired)',
 };
 
@@ -181,4 +185,6 @@ export function transferSyntaxLabel(uid: string): string {
 export const SOP_CLASS = {
   CtImage: '1.2.840.10008.5.1.4.1.1.2',
   EnhancedCtImage: '1.2.840.10008.5.1.4.1.1.2.1',
+  /** Segmentation Storage (DICOM SEG): read with readDicomSeg, not as an image series. */
+  Segmentation: '1.2.840.10008.5.1.4.1.1.66.4',
 } as const;
