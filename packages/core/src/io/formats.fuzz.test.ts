@@ -108,6 +108,7 @@ function mha(v: ReturnType<typeof smallVolumes>[number]): Uint8Array {
   const raw = new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength);
   const type = v.data instanceof Int16Array ? 'MET_SHORT' : v.data instanceof Float32Array ? 'MET_FLOAT' : 'MET_UCHAR';
   const m = v.indexToPatient;
+  const transform = [0, 1, 2].map((c) => [m[c], m[4 + c], m[8 + c]].map((x) => x / v.spacing[c]).join(' ')).join(' ');
   const body = raw;
   const head = new TextEncoder().encode(
     [
@@ -116,7 +117,7 @@ function mha(v: ReturnType<typeof smallVolumes>[number]): Uint8Array {
       'BinaryData = True',
       'BinaryDataByteOrderMSB = False',
       `CompressedData = False`,
-      `TransformMatrix = ${[0, 1, 2].map((c) => [m[c], m[4 + c], m[8 + c]].map((x) => x / v.spacing[c]).join(' ')).join(' ')}`,
+      `TransformMatrix = ${transform}`,
       `Offset = ${m[3]} ${m[7]} ${m[11]}`,
       `ElementSpacing = ${v.spacing.join(' ')}`,
       `DimSize = ${v.dims.join(' ')}`,

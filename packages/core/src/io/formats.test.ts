@@ -359,7 +359,8 @@ describe('NRRD', () => {
     expect(() =>
       readNrrd(
         text(
-          'NRRD0004\ntype: short\ndimension: 4\nsizes: 3 2 2 2\nspace: LPS\nspace directions: none (1,0,0) (0,1,0) (0,0,1)\nencoding: raw\n\n',
+          'NRRD0004\ntype: short\ndimension: 4\nsizes: 3 2 2 2\nspace: LPS\n' +
+            'space directions: none (1,0,0) (0,1,0) (0,0,1)\nencoding: raw\n\n',
         ),
         'v.nrrd',
       ),

@@ -292,7 +292,8 @@ function rasAffine(h: NiftiHeader, warnings: string[], source?: string): Mat4 {
     return m;
   }
   warnings.push(
-    `${source ?? 'NIfTI'}: no qform or sform (both codes 0): geometry from pixdim only, origin at 0 (orientation unknown)`,
+    `${source ?? 'NIfTI'}: no qform or sform (both codes 0): geometry from pixdim only, origin at 0 ` +
+      `(orientation unknown)`,
   );
   if (!(dx > 0 && dy > 0 && dz > 0)) throw new GeometryError(`invalid pixdim ${dx}, ${dy}, ${dz}`, source);
   m[0] = dx;

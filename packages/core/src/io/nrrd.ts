@@ -53,6 +53,29 @@ const MAX_HEADER_BYTES = 1 << 20;
 /** Most axes a NRRD file may have (teem's NRRD_DIM_MAX); a medical image has 3 or 4. */
 const MAX_NRRD_DIMENSION = 16;
 
+/** Axis kinds that are never spatial (NRRD spec); `.*-matrix` and `.*-tensor` cover the matrix and tensor kinds. */
+const NON_SPATIAL_KINDS = [
+  'list',
+  'vector',
+  'covariant-vector',
+  'normal',
+  'rgb-color',
+  'rgba-color',
+  'hsv-color',
+  'xyz-color',
+  'time',
+  '3-vector',
+  'complex',
+  'point',
+  'scalar',
+  '2-vector',
+  '4-vector',
+  'quaternion',
+  '.*-matrix',
+  '.*-tensor',
+];
+const NON_SPATIAL_KIND = new RegExp(`^(${NON_SPATIAL_KINDS.join('|')})$`, 'i');
+
 export function isNrrd(bytes: Uint8Array): boolean {
   return bytes.length >= 8 && String.fromCharCode(...bytes.subarray(0, 7)) === 'NRRD000';
 }
@@ -132,12 +155,7 @@ export function readNrrd(
   if (directionsText && directionsText.length === dimension) {
     spatial = spatial.filter((i) => directionsText[i] !== 'none');
   } else if (kinds && kinds.length === dimension) {
-    spatial = spatial.filter(
-      (i) =>
-        !/^(list|vector|covariant-vector|normal|rgb-color|rgba-color|hsv-color|xyz-color|time|3-vector|complex|point|scalar|2-vector|4-vector|quaternion|.*-matrix|.*-tensor)$/i.test(
-          kinds[i],
-        ),
-    );
+    spatial = spatial.filter((i) => !NON_SPATIAL_KIND.test(kinds[i]));
   }
   const isSpatial = new Set(spatial);
   for (let i = 0; i < dimension; i++) {

@@ -17,7 +17,8 @@ export function voxelsFromBytes(
   const need = offset + count * bpv;
   if (offset < 0 || src.length < need) {
     throw new FormatError(
-      `truncated: voxel data needs ${count * bpv} bytes at offset ${offset}, ${Math.max(0, src.length - offset)} available`,
+      `truncated: voxel data needs ${count * bpv} bytes at offset ${offset}, ` +
+        `${Math.max(0, src.length - offset)} available`,
       source,
     );
   }

@@ -138,7 +138,8 @@ export async function readXaFrame(
   const modality = ds.string('x00080060');
   if (sop !== XA_SOP_CLASS && sop !== RF_SOP_CLASS && modality !== 'XA' && modality !== 'RF') {
     throw new FormatError(
-      `not an X-ray angiography or fluoroscopy image (SOP class ${sop ?? 'missing'}, modality ${modality ?? 'missing'})`,
+      `not an X-ray angiography or fluoroscopy image (SOP class ${sop ?? 'missing'}, modality ` +
+        `${modality ?? 'missing'})`,
       name,
     );
   }

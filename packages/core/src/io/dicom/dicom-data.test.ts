@@ -371,27 +371,31 @@ describe('enhanced CT multi-frame (per-frame positions in functional groups)', (
     });
   }
 
-  it('JPEG extended 12-bit: 2 slices; stored values are the reference’s + 1024 within lossy error, rescaled with the file’s own (unchanged) intercept', async () => {
-    // The file's stored values were shifted by +1024 when it was made, but its functional groups keep
-    // intercept -1024 (the reference's); the reader follows the file, so HU come out 1024 higher. This
-    // test pins that down from the decoded stored values so a change in either is noticed.
-    const f = readNamed(`${dir}/ect_2f_jpeg_extended_51_fragmented_no_bot.dcm`);
-    expect(framesOf(f.bytes).rescale).toEqual(framesOf(ref.bytes).rescale);
-    const ra = parseDicom(ref.bytes, ref.name);
-    const rb = parseDicom(f.bytes, f.name);
-    for (const frame of [0, 1]) {
-      const a = (await decodeFrame(ra, frame)).data;
-      const b = (await decodeFrame(rb, frame)).data;
-      const shifted = Float64Array.from(a, (v) => v + 1024);
-      const s = errorStats(b, shifted);
-      expect(s.mean).toBeLessThan(6);
-      expect(s.p99).toBeLessThan(25);
-    }
-    const v = (await readDicomSeries([f])).series[0].volume;
-    expect(v.dims).toEqual([512, 512, 2]);
-    const vr = (await readDicomSeries([ref])).series[0].volume;
-    expectMatrixClose(v.indexToPatient, vr.indexToPatient);
-  });
+  it(
+    'JPEG extended 12-bit: 2 slices; stored values are the reference’s + 1024 within lossy error, ' +
+      'rescaled with the file’s own (unchanged) intercept',
+    async () => {
+      // The file's stored values were shifted by +1024 when it was made, but its functional groups keep
+      // intercept -1024 (the reference's); the reader follows the file, so HU come out 1024 higher. This
+      // test pins that down from the decoded stored values so a change in either is noticed.
+      const f = readNamed(`${dir}/ect_2f_jpeg_extended_51_fragmented_no_bot.dcm`);
+      expect(framesOf(f.bytes).rescale).toEqual(framesOf(ref.bytes).rescale);
+      const ra = parseDicom(ref.bytes, ref.name);
+      const rb = parseDicom(f.bytes, f.name);
+      for (const frame of [0, 1]) {
+        const a = (await decodeFrame(ra, frame)).data;
+        const b = (await decodeFrame(rb, frame)).data;
+        const shifted = Float64Array.from(a, (v) => v + 1024);
+        const s = errorStats(b, shifted);
+        expect(s.mean).toBeLessThan(6);
+        expect(s.p99).toBeLessThan(25);
+      }
+      const v = (await readDicomSeries([f])).series[0].volume;
+      expect(v.dims).toEqual([512, 512, 2]);
+      const vr = (await readDicomSeries([ref])).series[0].volume;
+      expectMatrixClose(v.indexToPatient, vr.indexToPatient);
+    },
+  );
 });
 
 describe('malformed files: a typed error naming the file, or a volume with warnings; never a crash', () => {

@@ -270,20 +270,24 @@ describe('series geometry from positions', () => {
     n = nx * ny;
   const values = (k: number) => int16Data(n, 100 + k);
 
-  it('gantry tilt: sheared indexToPatient whose k column is the mean step, with a warning giving the angle', async () => {
-    const step: Point3 = [0, 0.5, 2]; // 0.5 mm in-plane (y) per 2 mm along the normal (z)
-    const files = [0, 1, 2, 3, 4].map((k) =>
-      sliceFile([-50 + step[0] * k, 30 + step[1] * k, 100 + step[2] * k], values(k), { name: `t${k}` }),
-    );
-    const { series } = await readDicomSeries(shuffle(files));
-    const v = series[0].volume;
-    expect(v.dims).toEqual([nx, ny, 5]);
-    for (let r = 0; r < 3; r++) expect(v.indexToPatient[r * 4 + 2]).toBeCloseTo(step[r], 9);
-    expect([v.indexToPatient[3], v.indexToPatient[7], v.indexToPatient[11]]).toEqual([-50, 30, 100]);
-    const tiltDeg = (Math.atan(0.5 / 2) * 180) / Math.PI;
-    expect(series[0].warnings.join('\n')).toContain(`gantry tilt of ${Number(tiltDeg.toFixed(2))} deg`);
-    for (let k = 0; k < 5; k++) expect(Array.from(v.data.subarray(k * n, (k + 1) * n))).toEqual(Array.from(values(k)));
-  });
+  it(
+    'gantry tilt: sheared indexToPatient whose k column is the mean step, ' + 'with a warning giving the angle',
+    async () => {
+      const step: Point3 = [0, 0.5, 2]; // 0.5 mm in-plane (y) per 2 mm along the normal (z)
+      const files = [0, 1, 2, 3, 4].map((k) =>
+        sliceFile([-50 + step[0] * k, 30 + step[1] * k, 100 + step[2] * k], values(k), { name: `t${k}` }),
+      );
+      const { series } = await readDicomSeries(shuffle(files));
+      const v = series[0].volume;
+      expect(v.dims).toEqual([nx, ny, 5]);
+      for (let r = 0; r < 3; r++) expect(v.indexToPatient[r * 4 + 2]).toBeCloseTo(step[r], 9);
+      expect([v.indexToPatient[3], v.indexToPatient[7], v.indexToPatient[11]]).toEqual([-50, 30, 100]);
+      const tiltDeg = (Math.atan(0.5 / 2) * 180) / Math.PI;
+      expect(series[0].warnings.join('\n')).toContain(`gantry tilt of ${Number(tiltDeg.toFixed(2))} deg`);
+      for (let k = 0; k < 5; k++)
+        expect(Array.from(v.data.subarray(k * n, (k + 1) * n))).toEqual(Array.from(values(k)));
+    },
+  );
 
   it('missing slices: reported by index and filled by linear interpolation on the even grid', async () => {
     const z = [0, 2, 4, 8, 10];

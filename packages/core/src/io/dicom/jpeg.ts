@@ -442,7 +442,8 @@ function checkPlausible(work: Int32Array, width: number, height: number, bits: n
   const mean = n ? sum / n : 0;
   if (mean > full / 32) {
     throw new JpegError(
-      `decoding with the signalled predictor ${predictor} gives implausible noise (mean neighbour difference ${Math.round(mean)} of ${full}); the encoder probably used another predictor`,
+      `decoding with the signalled predictor ${predictor} gives implausible noise (mean neighbour difference ` +
+        `${Math.round(mean)} of ${full}); the encoder probably used another predictor`,
     );
   }
 }

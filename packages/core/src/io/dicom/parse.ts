@@ -310,7 +310,8 @@ function readMeta(bytes: Uint8Array, name: string): MetaInfo {
     let valueStart: number;
     if (!ALL_VRS.has(vr))
       throw new FormatError(
-        `file meta element (0002,${element.toString(16).padStart(4, '0')}) has no valid VR: the file meta must be explicit VR little endian`,
+        `file meta element (0002,${element.toString(16).padStart(4, '0')}) has no valid VR: the file meta must ` +
+          `be explicit VR little endian`,
         name,
       );
     if (LONG_VRS.has(vr)) {
@@ -442,7 +443,8 @@ export function parseDicom(bytes: Uint8Array, name: string, options: ParseDicomO
       );
     ts = syntaxFor(sniffed);
     warnings.push(
-      `${name}: no DICOM preamble or file meta; read as ${ts === TS.ImplicitLittle ? 'implicit' : 'explicit'} VR ${sniffed.littleEndian ? 'little' : 'big'} endian`,
+      `${name}: no DICOM preamble or file meta; read as ${ts === TS.ImplicitLittle ? 'implicit' : 'explicit'} ` +
+        `VR ${sniffed.littleEndian ? 'little' : 'big'} endian`,
     );
     parseTs = ts;
   } else if (ts === undefined) {

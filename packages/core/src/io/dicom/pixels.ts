@@ -166,7 +166,8 @@ export function describePixels(ds: DicomDataset): PixelDescription {
     const have = Math.min(px.length, ds.bytes.length - px.dataOffset);
     if (have < need) {
       throw new FormatError(
-        `pixel data holds ${have} bytes but ${columns} x ${rows} x ${numberOfFrames} frame(s) x ${bitsAllocated / 8} byte(s) x ${spp} need ${need} (truncated file?)`,
+        `pixel data holds ${have} bytes but ${columns} x ${rows} x ${numberOfFrames} frame(s) x ` +
+          `${bitsAllocated / 8} byte(s) x ${spp} need ${need} (truncated file?)`,
         ds.name,
       );
     }
@@ -187,7 +188,8 @@ export function frameBytes(desc: PixelDescription): number {
 
 function isCodestreamStart(ts: string, bytes: Uint8Array, p: number): boolean {
   if (ts === TS.Jpeg2000 || ts === TS.Jpeg2000Lossless) {
-    return (bytes[p] === 0xff && bytes[p + 1] === 0x4f) || (bytes[p + 4] === 0x6a && bytes[p + 5] === 0x50); // SOC or a JP2 signature box
+    // SOC or a JP2 signature box
+    return (bytes[p] === 0xff && bytes[p + 1] === 0x4f) || (bytes[p + 4] === 0x6a && bytes[p + 5] === 0x50);
   }
   if (HTJ2K.has(ts)) return bytes[p] === 0xff && bytes[p + 1] === 0x4f; // SOC
   if (ts === TS.DeflatedImageFrame) return false; // one fragment per frame (PS3.5 A.4.13)
@@ -261,7 +263,8 @@ function fragmentGroups(ds: DicomDataset, desc: PixelDescription): [number, numb
       });
       if (starts.length !== n || starts[0] !== 0) {
         throw new FormatError(
-          `cannot split ${frags.length} pixel data fragments into ${n} frames (no usable offset table; found ${starts.length} code-stream starts)`,
+          `cannot split ${frags.length} pixel data fragments into ${n} frames (no usable offset table; found ` +
+            `${starts.length} code-stream starts)`,
           ds.name,
         );
       }
@@ -329,7 +332,8 @@ function checkRatio(ds: DicomDataset, desc: PixelDescription, compressed: number
   const decoded = frameBytes(desc);
   if (decoded > compressed * MAX_COMPRESSION_RATIO + RATIO_SLACK_BYTES) {
     throw new LimitError(
-      `a ${compressed}-byte compressed frame claims ${desc.columns} x ${desc.rows} pixels (${decoded} bytes): more than ${MAX_COMPRESSION_RATIO}:1, refused as implausible`,
+      `a ${compressed}-byte compressed frame claims ${desc.columns} x ${desc.rows} pixels (${decoded} bytes): ` +
+        `more than ${MAX_COMPRESSION_RATIO}:1, refused as implausible`,
       ds.name,
     );
   }
@@ -345,7 +349,8 @@ function checkSize(
 ): void {
   if (width !== desc.columns || height !== desc.rows || components !== desc.samplesPerPixel) {
     throw new FormatError(
-      `${what} code stream is ${width} x ${height} x ${components} but the DICOM header says ${desc.columns} x ${desc.rows} x ${desc.samplesPerPixel}`,
+      `${what} code stream is ${width} x ${height} x ${components} but the DICOM header says ${desc.columns} x ` +
+        `${desc.rows} x ${desc.samplesPerPixel}`,
       ds.name,
     );
   }

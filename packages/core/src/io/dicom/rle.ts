@@ -23,7 +23,8 @@ export function decodeRle(
   const expected = bytesPerSample * samplesPerPixel;
   if (segments !== expected) {
     throw new FormatError(
-      `RLE frame has ${segments} segments, ${expected} expected for ${bytesPerSample * 8}-bit, ${samplesPerPixel} sample(s) per pixel`,
+      `RLE frame has ${segments} segments, ${expected} expected for ${bytesPerSample * 8}-bit, ` +
+        `${samplesPerPixel} sample(s) per pixel`,
       source,
     );
   }

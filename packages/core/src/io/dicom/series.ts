@@ -72,7 +72,8 @@ function slicesOf(ds: DicomDataset): Slice[] {
   const desc = describePixels(ds);
   if (desc.samplesPerPixel !== 1) {
     throw new FormatError(
-      `colour image (SamplesPerPixel ${desc.samplesPerPixel}, ${desc.photometricInterpretation}) cannot be read as a volume`,
+      `colour image (SamplesPerPixel ${desc.samplesPerPixel}, ${desc.photometricInterpretation}) cannot be ` +
+        `read as a volume`,
       ds.name,
     );
   }
@@ -141,7 +142,8 @@ function slicesOf(ds: DicomDataset): Slice[] {
   }
   if (desc.numberOfFrames > 1) {
     throw new FormatError(
-      `multi-frame image (${desc.numberOfFrames} frames) without per-frame positions is not a slice volume (projection frames are read elsewhere)`,
+      `multi-frame image (${desc.numberOfFrames} frames) without per-frame positions is not a slice volume ` +
+        `(projection frames are read elsewhere)`,
       ds.name,
     );
   }
@@ -263,7 +265,8 @@ function buildGrid(part: Slice[], source: string, warnings: string[]): Grid {
   }
   if (dropped.length) {
     warnings.push(
-      `${source}: ${dropped.length} slice(s) repeat a position already present and were left out: ${dropped.slice(0, 5).join(', ')}${dropped.length > 5 ? ', ...' : ''}`,
+      `${source}: ${dropped.length} slice(s) repeat a position already present and were left out: ` +
+        `${dropped.slice(0, 5).join(', ')}${dropped.length > 5 ? ', ...' : ''}`,
     );
   }
   const slices = kept.map((e) => e.s);
@@ -311,13 +314,16 @@ function buildGrid(part: Slice[], source: string, warnings: string[]): Grid {
         k += mult;
       });
       warnings.push(
-        `${source}: ${missing.length} slice(s) missing from an even ${fmt(step, 4)} mm grid: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', ...' : ''}; filled by linear interpolation between their neighbours`,
+        `${source}: ${missing.length} slice(s) missing from an even ${fmt(step, 4)} mm grid: ` +
+          `${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', ...' : ''}; filled by linear interpolation ` +
+          `between their neighbours`,
       );
     } else {
       step = minStep;
       count = Math.floor(span / step + 1e-6) + 1;
       warnings.push(
-        `${source}: uneven slice spacing (${fmt(minStep, 4)} to ${fmt(sorted[sorted.length - 1], 4)} mm); resampled by linear interpolation to ${count} slices ${fmt(step, 4)} mm apart`,
+        `${source}: uneven slice spacing (${fmt(minStep, 4)} to ${fmt(sorted[sorted.length - 1], 4)} mm); ` +
+          `resampled by linear interpolation to ${count} slices ${fmt(step, 4)} mm apart`,
       );
     }
     if (count > 8 * slices.length + 8) {
@@ -357,7 +363,8 @@ function buildGrid(part: Slice[], source: string, warnings: string[]): Grid {
   if (totalDrift > 0.01) {
     const tiltDeg = (Math.atan(Math.hypot(drift[0], drift[1], drift[2])) * 180) / Math.PI;
     warnings.push(
-      `${source}: gantry tilt of ${fmt(tiltDeg, 2)} deg: slice positions shift ${fmt(totalDrift, 2)} mm in-plane over the stack; the grid is sheared so every voxel keeps its scanned position`,
+      `${source}: gantry tilt of ${fmt(tiltDeg, 2)} deg: slice positions shift ${fmt(totalDrift, 2)} mm ` +
+        `in-plane over the stack; the grid is sheared so every voxel keeps its scanned position`,
     );
     k = [(n[0] + drift[0]) * step, (n[1] + drift[1]) * step, (n[2] + drift[2]) * step];
   } else {
@@ -693,12 +700,15 @@ export async function readDicomSeries(
     for (let p = 0; p < parts.length; p++) {
       const part = parts[p];
       const fileCount = new Set(part.map((s) => s.ds)).size;
-      const source = `DICOM series ${seriesLabel}${parts.length > 1 ? ` part ${p + 1} of ${parts.length}` : ''} (${fileCount} file${fileCount > 1 ? 's' : ''}, first ${part[0].ds.name})`;
+      const partLabel = parts.length > 1 ? ` part ${p + 1} of ${parts.length}` : '';
+      const fileLabel = `${fileCount} file${fileCount > 1 ? 's' : ''}`;
+      const source = `DICOM series ${seriesLabel}${partLabel} (${fileLabel}, first ${part[0].ds.name})`;
       const warnings: string[] = [];
       if (!uid) warnings.push(`${source}: files have no SeriesInstanceUID; grouped together`);
       if (parts.length > 1)
         warnings.push(
-          `series ${seriesLabel} was split into ${parts.length} volumes because ${[...reasons].join(', ')} change(s) between its images; this is part ${p + 1}`,
+          `series ${seriesLabel} was split into ${parts.length} volumes because ${[...reasons].join(', ')} ` +
+            `change(s) between its images; this is part ${p + 1}`,
         );
       const seen = new Set<string>();
       for (const s of part) {
@@ -736,7 +746,8 @@ export async function readDicomSeries(
       .map((s) => s.reason)
       .join('; ');
     throw new FormatError(
-      `no image series could be read from ${files.length} file(s): ${listed}${skipped.length > 10 ? `; and ${skipped.length - 10} more` : ''}`,
+      `no image series could be read from ${files.length} file(s): ` +
+        `${listed}${skipped.length > 10 ? `; and ${skipped.length - 10} more` : ''}`,
     );
   }
   return { series, skipped };

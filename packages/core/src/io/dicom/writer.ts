@@ -259,7 +259,8 @@ function geometryOf(volume: Volume, source: string): SliceGeometry {
   if (1 - Math.abs(dot(n, kDir)) > 1e-9) {
     const angleDeg = (Math.acos(Math.min(1, Math.abs(dot(n, kDir)))) * 180) / Math.PI;
     throw new GeometryError(
-      `k axis is ${angleDeg.toFixed(3)} deg off the slice normal (sheared grid, e.g. gantry tilt): CT Image Storage slices cannot represent it; resample first`,
+      `k axis is ${angleDeg.toFixed(3)} deg off the slice normal (sheared grid, e.g. gantry tilt): CT Image ` +
+        `Storage slices cannot represent it; resample first`,
       source,
     );
   }
@@ -299,7 +300,8 @@ function valueMapping(volume: Volume, warnings: string[], source: string): Value
   const slope = range > 0 ? Number(formatDS(range / 65535)) : 1;
   const finalSlope = Math.round(range / slope) > 65535 ? Number(formatDS((range / 65535) * (1 + 1e-12))) : slope;
   warnings.push(
-    `${source}: values are ${integral ? 'integers wider than 16 bits' : 'not integers'} (${lo} to ${hi}); stored with RescaleSlope ${finalSlope}, so each value is within ${finalSlope / 2} of the original`,
+    `${source}: values are ${integral ? 'integers wider than 16 bits' : 'not integers'} (${lo} to ${hi}); ` +
+      `stored with RescaleSlope ${finalSlope}, so each value is within ${finalSlope / 2} of the original`,
   );
   return {
     slope: finalSlope,
@@ -426,7 +428,8 @@ export function encodeDicomSeries(volume: Volume, options: DicomWriteOptions = {
   }
   if (kSign < 0) {
     warnings.push(
-      `${source}: k runs against the slice normal (row x column); a reader sorting by position returns the slices in reverse k order (same voxels in patient space)`,
+      `${source}: k runs against the slice normal (row x column); a reader sorting by position returns the ` +
+        `slices in reverse k order (same voxels in patient space)`,
     );
   }
   return {
