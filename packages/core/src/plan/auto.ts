@@ -107,11 +107,22 @@ function envelopeRun(
 }
 
 /**
- * Smallest and mean clearance radius (mm) sampled along [t0, t1] of the line p + t d, and the integral
- * (mm^2) of the clearance radius capped at `cap` (default no cap).
+ * Smallest and mean clearance radius (mm) sampled along [t0, t1] of the line p + t d, the smallest from
+ * deepFrom on (the same samples), and the integral (mm^2) of the clearance radius capped at `cap`
+ * (default no cap).
  */
-function axisClearance(map: CorridorMap, p: Point3, d: Point3, t0: number, t1: number, step: number, cap = Infinity) {
+function axisClearance(
+  map: CorridorMap,
+  p: Point3,
+  d: Point3,
+  t0: number,
+  t1: number,
+  step: number,
+  cap = Infinity,
+  deepFrom = t0,
+) {
   let min = Infinity,
+    deepMin = Infinity,
     sum = 0,
     n = 0,
     capped = 0;
@@ -119,7 +130,8 @@ function axisClearance(map: CorridorMap, p: Point3, d: Point3, t0: number, t1: n
   // Samples at whole multiples of step from the line's origin (not from t0, which moves with the line's
   // ends), each standing for the stretch halfway to its neighbours, cut at t0 and t1.
   const k0 = Math.ceil(t0 / step),
-    k1 = Math.floor(t1 / step);
+    k1 = Math.floor(t1 / step),
+    kDeep = Math.ceil(deepFrom / step);
   for (let k = k0; k <= k1; k++) {
     const t = k * step;
     q[0] = p[0] + t * d[0];
@@ -127,12 +139,13 @@ function axisClearance(map: CorridorMap, p: Point3, d: Point3, t0: number, t1: n
     q[2] = p[2] + t * d[2];
     const c = sampleTrilinear(map.clearance, q, 0) - map.boundaryOffsetMm;
     if (c < min) min = c;
+    if (k >= kDeep && c < deepMin) deepMin = c;
     sum += c;
     const w = Math.min(t1, t + step / 2) - Math.max(t0, t - step / 2);
     capped += (c < cap ? c : cap) * w;
     n++;
   }
-  return { min, mean: n ? sum / n : -Infinity, capped };
+  return { min, deepMin, mean: n ? sum / n : -Infinity, capped };
 }
 
 function normalize3(x: number, y: number, z: number): Point3 {
@@ -406,13 +419,13 @@ export function planAlar(map: CorridorMap, options: AlarOptions): AutoPathResult
       if (!g) return 100 + penalty + sampleTrilinear(map.depth, line(x).p, 50);
       const len = g.tEnd - g.t0;
       if (len < 3 * cortexZone) return 50 + penalty - len;
-      const prof = axisClearance(map, g.p, g.d, g.t0 + cortexZone, g.tEnd, h / 2, ALAR_CLEARANCE_CAP_MM);
+      // The shortfall (deepMin) is measured past the entry: within `need` of the cortex zone the distance to
+      // the posterior surface, a voxel staircase, decides it, and the search would chase its steps.
+      const deepFrom = g.t0 + cortexZone + need;
+      const prof = axisClearance(map, g.p, g.d, g.t0 + cortexZone, g.tEnd, h / 2, ALAR_CLEARANCE_CAP_MM, deepFrom);
       penalty += Math.max(0, minLength - len);
       if (kind === 'clearance') return -(10 * Math.min(prof.min, need + 1) + 0.05 * len + 0.02 * prof.mean) + penalty;
-      // The shortfall is measured past the entry: within `need` of the cortex zone the distance to the
-      // posterior surface, a voxel staircase, decides it, and the search would chase its steps.
-      const deep = axisClearance(map, g.p, g.d, g.t0 + cortexZone + need, g.tEnd, h / 2);
-      penalty += SHORTFALL_COST * Math.max(0, need - deep.min);
+      penalty += SHORTFALL_COST * Math.max(0, need - prof.deepMin);
       penalty += SEED_PULL * (x[0] * x[0] + x[1] * x[1]) + LATERAL_PULL * x[2] * x[2];
       const meanCapped = prof.capped / Math.max(1e-9, g.tEnd - g.t0 - cortexZone);
       return -(len + CENTRAL_WEIGHT * meanCapped) + penalty;

@@ -17,7 +17,7 @@
 import { CancelledError, GeometryError, UsageError } from '../errors.js';
 import { mat4MaxAbsDiff, type ReadonlyMat4 } from '../math/mat4.js';
 import type { Point3 } from '../math/vec3.js';
-import { patientToIndexContinuous } from '../volume/sample.js';
+import { patientToIndexContinuous, patientToIndexRounded } from '../volume/sample.js';
 import type { Volume } from '../volume/volume.js';
 import { analyzePath, radialScan, type PathAnalysis } from './analyze.js';
 import {
@@ -139,9 +139,8 @@ export function openPlanningCase(init: PlanningCaseInit): PlanningCase {
 
 /** Refuse a point outside the CT's grid (more than half a voxel beyond its outermost voxel centres). */
 function checkInside(c: PlanningCase, p: Point3, what: string): void {
-  const idx = patientToIndexContinuous([0, 0, 0], c.ct, p);
-  const inside = idx.every((x, a) => x >= -0.5 && x <= c.ct.dims[a] - 0.5);
-  if (!inside) {
+  // Inside means what it means to the samplers: a nearest voxel exists (volume/sample.ts).
+  if (patientToIndexRounded(c.ct, p) === null) {
     throw new GeometryError(
       `${what} (${p.map((x) => x.toFixed(1)).join(', ')}) mm LPS lies outside the CT: ${describeGrid(c.ct)}`,
       c.ct.meta.source ?? 'CT',
