@@ -13,7 +13,9 @@ import {
   planToSlicerMarkups,
   slicerMarkupsToPlan,
   type BoneMaskPresetName,
+  type CarmSystem,
   type NamedBytes,
+  type PelvicViews,
   type Plan,
   type PlanPath,
   type Point3,
@@ -281,6 +283,11 @@ export class App {
     st.select(r.paths[0]?.id ?? null);
     this.autoPlanNotes = r.notes;
     this.ui.message('info', `Automatic plan: ${r.paths.map((p) => p.name).join(', ')}.`);
+  }
+
+  /** Core's inlet and outlet views of the open case (computed in the case worker, which has the labels). */
+  pelvicViews(system: CarmSystem): Promise<PelvicViews> {
+    return this.caseWorker.call<PelvicViews>('pelvicViews', [this.store.plan.paths, system], []);
   }
 
   // --- analysis ---

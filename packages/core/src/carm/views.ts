@@ -70,7 +70,7 @@ const dot3 = (a: ArrayLike<number>, b: ArrayLike<number>) => a[0] * b[0] + a[1] 
  * Minimises `cost(d)` over the angle box of a system: a 1-degree grid, then a shrinking pattern search.
  * Used only to find the nearest reachable alternative, so speed does not matter (about 65k evaluations).
  */
-function minimiseOverLimits(
+export function minimiseOverLimits(
   system: CarmSystem,
   cost: (d: Point3) => number,
 ): { primaryDeg: number; secondaryDeg: number; cost: number } {
@@ -116,7 +116,8 @@ function minimiseOverLimits(
   return best;
 }
 
-function viewFromDirection(system: CarmSystem, d: Point3, isocenter: Point3): CarmView {
+/** The view whose detector direction is d (isocentre as given), with its reachability. */
+export function viewFromDirection(system: CarmSystem, d: Point3, isocenter: Point3): CarmView {
   const { primaryDeg, secondaryDeg } = anglesForDetectorDirection(d);
   return {
     primaryDeg,

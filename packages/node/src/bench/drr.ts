@@ -198,8 +198,9 @@ export async function benchDrr(): Promise<BenchRow[]> {
   });
   const views: [string, number, number][] = [
     ['AP', 0, 0],
-    ['inlet (caudal 30)', 0, -30],
-    ['outlet (cranial 35)', 0, 35],
+    // DICOM secondary: cranial +. An inlet tilts the detector toward the head, an outlet toward the feet.
+    ['outlet (caudal 30)', 0, -30],
+    ['inlet (cranial 35)', 0, 35],
     ['lateral (LAO 90)', 90, 0],
   ];
   const out = new Float32Array(size * size);

@@ -3,13 +3,16 @@
  * fluoroscopy from a CT/CBCT, with the plan overlaid) and `corridor overlay` (the plan on a real XA/RF
  * frame). All computation is core's; this module reads files, parses flags, runs the worker pool, writes.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { encode as encodePng } from 'fast-png';
 import {
   CARM_PRESETS,
   DEFAULT_CARM_PRESET,
   UsageError,
+  anglesReachable,
   carmFrame,
   carmGeometry,
   carmPreset,
@@ -17,10 +20,12 @@ import {
   drawOverlay,
   fluoroscopyImage,
   grayToRgba,
+  labelAnatomyFor,
   mat34ToRows,
   overlayGeometry,
   parsePlan,
   pathViews,
+  pelvicViews,
   pixelToPatient,
   projectionMatrix,
   readXaFrame,
@@ -28,7 +33,10 @@ import {
   writeXaFrame,
   type CarmGeometry,
   type CarmSystem,
+  type CarmView,
   type PathLike,
+  type PelvicViews,
+  type Plan,
   type PathOverlay,
   type Point3,
   type Volume,
@@ -74,7 +82,7 @@ function systemFrom(opts: Opts): CarmSystem {
   return carmPreset(id, { ...(sid !== undefined ? { sidMm: sid } : {}), ...(sod !== undefined ? { sodMm: sod } : {}) });
 }
 
-async function readPlanPaths(p: string): Promise<PathLike[]> {
+async function readPlan(p: string): Promise<Plan> {
   let text: string;
   try {
     text = await readFile(p, 'utf8');
@@ -87,7 +95,41 @@ async function readPlanPaths(p: string): Promise<PathLike[]> {
   } catch (e) {
     throw new UsageError(`plan is not JSON: ${(e as Error).message}`, p);
   }
-  return parsePlan(json, p).paths;
+  return parsePlan(json, p);
+}
+
+async function readPlanPaths(p: string): Promise<PathLike[]> {
+  return (await readPlan(p)).paths;
+}
+
+const hasLevel = (paths: readonly PathLike[], id: string) => paths.some((p) => p.id.toLowerCase() === id);
+
+/**
+ * Inlet and outlet from the S1/S2 paths and/or the labels; the anterior cortex in the labels, else in the
+ * CT (--ct, else the plan's own image when it can be read). Null with a reason when neither levels exist.
+ */
+async function pelvicViewsFor(
+  planPath: string,
+  plan: Plan,
+  opts: Opts,
+  system: CarmSystem,
+): Promise<{ views: PelvicViews | null; reason?: string }> {
+  const labelsPath = typeof opts.labels === 'string' ? opts.labels : undefined;
+  const levels = hasLevel(plan.paths, 's1') && hasLevel(plan.paths, 's2');
+  if (!labelsPath && !levels) return { views: null, reason: 'no S1 and S2 paths in the plan and no --labels' };
+  if (labelsPath) {
+    const labels = await loadVolume(labelsPath);
+    const anatomy = labelAnatomyFor(labels, typeof opts.anatomy === 'string' ? opts.anatomy : 'auto');
+    return { views: pelvicViews({ paths: plan.paths, labels, anatomy }, system) };
+  }
+  const ctFile =
+    typeof opts.ct === 'string'
+      ? opts.ct
+      : plan.volume.file
+        ? path.resolve(path.dirname(planPath), plan.volume.file)
+        : undefined;
+  const ct = ctFile && (typeof opts.ct === 'string' || existsSync(ctFile)) ? await loadVolume(ctFile) : undefined;
+  return { views: pelvicViews({ paths: plan.paths, ...(ct ? { ct } : {}) }, system) };
 }
 
 async function loadVolume(p: string): Promise<Volume> {
@@ -158,34 +200,57 @@ export function register(program: Command): void {
     .argument('<plan>', 'plan.json')
     .option('--carm <preset>', `C-arm preset (${presets})`, DEFAULT_CARM_PRESET)
     .option('--json', 'print the results as JSON')
+    .option('--labels <file>', 'segmentation with the sacrum: S1/S2 levels and anterior cortex of the inlet/outlet')
+    .option('--anatomy <name>', 'which labels are which (auto, phantom, totalsegmentator)', 'auto')
+    .option('--ct <file>', "CT for the inlet/outlet's anterior cortex without labels (default: the plan's image)")
     .action(async (planPath: string, opts: Opts) => {
       const system = systemFrom(opts);
-      const paths = await readPlanPaths(planPath);
+      const plan = await readPlan(planPath);
+      const paths = plan.paths;
       const views = paths.map((p) => pathViews(p, system));
+      const pelvic = await pelvicViewsFor(planPath, plan, opts, system);
       if (opts.json) {
-        console.log(JSON.stringify({ schemaVersion: 1, carm: system.id, paths: views }, null, 2));
+        console.log(
+          JSON.stringify(
+            {
+              schemaVersion: 1,
+              carm: system.id,
+              paths: views,
+              pelvic: pelvic.views,
+              ...(pelvic.reason ? { pelvicMissing: pelvic.reason } : {}),
+            },
+            null,
+            2,
+          ),
+        );
         return;
       }
       const f = (x: number) => x.toFixed(1);
       const ang = (a: number, b: number) =>
         `${a >= 0 ? 'LAO' : 'RAO'} ${f(Math.abs(a))}, ${b >= 0 ? 'CRAN' : 'CAUD'} ${f(Math.abs(b))}`;
+      const line = (label: string, w: CarmView) => {
+        const alt = w.alternative
+          ? `; nearest reachable ${ang(w.alternative.primaryDeg, w.alternative.secondaryDeg)} ` +
+            `(${f(w.alternative.errorDeg)} deg off)`
+          : '';
+        console.log(
+          `  ${label} ${ang(w.primaryDeg, w.secondaryDeg)}, isocentre (${w.isocenter.map(f).join(', ')}) ` +
+            `${w.reachable ? 'reachable' : 'NOT REACHABLE'}${alt}`,
+        );
+      };
       console.log(`C-arm: ${system.name}`);
       for (const v of views) {
         console.log(`${v.name} [${v.id}], ${f(v.lengthMm)} mm`);
-        for (const [label, w] of [
-          ["bull's-eye", v.bullseye],
-          ['progress  ', v.progress],
-        ] as const) {
-          const alt = w.alternative
-            ? `; nearest reachable ${ang(w.alternative.primaryDeg, w.alternative.secondaryDeg)} ` +
-              `(${f(w.alternative.errorDeg)} deg off)`
-            : '';
-          console.log(
-            `  ${label} ${ang(w.primaryDeg, w.secondaryDeg)}, isocentre (${w.isocenter.map(f).join(', ')}) ` +
-              `${w.reachable ? 'reachable' : 'NOT REACHABLE'}${alt}`,
-          );
-        }
+        line("bull's-eye", v.bullseye);
+        line('progress  ', v.progress);
       }
+      const pv = pelvic.views;
+      if (pv) {
+        console.log(`Pelvis (S1/S2 levels from ${pv.levelsFrom}, anterior cortex from ${pv.cortexFrom})`);
+        line('inlet     ', pv.inlet);
+        line('outlet    ', pv.outlet);
+        for (const n of pv.notes) console.log(`  note: ${n}`);
+      } else console.log(`Pelvis: no inlet/outlet views (${pelvic.reason ?? ''})`);
     });
 
   program
@@ -211,6 +276,7 @@ export function register(program: Command): void {
     .option('--dicom <dcm>', 'write the image as a DICOM XA frame')
     .option('--json', 'print the projection matrix, isocentre and projected paths as JSON')
     .option('--force', 'write the outputs even over an input or a file of another kind')
+    .option('--ignore-limits', "render angles beyond the C-arm preset's limits")
     .action(async (volumePath: string, opts: Opts) => {
       const outputs = (
         [
@@ -226,6 +292,14 @@ export function register(program: Command): void {
       const system = systemFrom(opts);
       const primaryDeg = requiredNumberOpt(opts.primary, '--primary');
       const secondaryDeg = requiredNumberOpt(opts.secondary, '--secondary', (x) => Math.abs(x) <= 90);
+      if (!opts.ignoreLimits && !anglesReachable(system, primaryDeg, secondaryDeg)) {
+        const [p0, p1] = system.primaryLimitsDeg,
+          [s0, s1] = system.secondaryLimitsDeg;
+        throw new UsageError(
+          `angles ${primaryDeg} / ${secondaryDeg} deg are beyond the limits of "${system.id}" ` +
+            `(primary ${p0} to ${p1}, secondary ${s0} to ${s1} deg): choose another --carm or pass --ignore-limits`,
+        );
+      }
       const size = requiredNumberOpt(opts.size, '--size', (x) => Number.isInteger(x) && x >= 16 && x <= 4096);
       const kvp = numberOpt(opts.kvp, '--kvp', (x) => x >= 40 && x <= 150) ?? system.kvp;
       const seed = requiredNumberOpt(opts.seed, '--seed', Number.isInteger);

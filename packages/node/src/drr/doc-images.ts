@@ -1,7 +1,9 @@
 /**
  * Regenerates docs/images/drr-{ap,inlet,outlet}.png: the phantom (fracture case, pins stage, 0.8 mm)
  * rendered as virtual fluoroscopy with its four planned paths (S1, S2 trans-sacral screws, alar
- * trocars) overlaid. Run from the repository root after a build: node packages/node/dist/drr/doc-images.js
+ * trocars) overlaid. AP is centred on the plan; inlet and outlet are the phantom's own CT-predicted views
+ * (core's pelvicViews on its labels: inlet cranial, outlet caudal), each at its isocentre.
+ * Run from the repository root after a build: node packages/node/dist/drr/doc-images.js
  */
 import { mkdirSync } from 'node:fs';
 import { writeFileAtomic } from '../io/atomic-write.js';
@@ -15,6 +17,8 @@ import {
   generatePhantom,
   grayToRgba,
   overlayGeometry,
+  pelvicViews,
+  phantomAnatomy,
   projectionMatrix,
   type PathLike,
   type Point3,
@@ -22,7 +26,7 @@ import {
 import { DrrPool, prepareSharedDrrVolume } from './pool.js';
 
 export async function makeDocImages(outDir = 'docs/images'): Promise<string[]> {
-  const { ct, truth } = generatePhantom({ stage: 'pins' });
+  const { ct, labels, truth } = generatePhantom({ stage: 'pins' });
   const t = truth;
   const paths: PathLike[] = [
     { id: 's1', name: 'S1 trans-sacral', diameterMm: 7.3, entry: t.corridors.S1.entry, target: t.corridors.S1.exit },
@@ -46,17 +50,21 @@ export async function makeDocImages(outDir = 'docs/images'): Promise<string[]> {
     (i) => paths.reduce((s, p) => s + (p.entry[i] + p.target[i]) / 2, 0) / paths.length,
   ) as Point3;
   const system = carmPreset('artis-zee-floor');
+  const pv = pelvicViews({ paths, labels, anatomy: phantomAnatomy() }, system);
+  const round1 = (x: number) => Math.round(x * 10) / 10;
   const dv = prepareSharedDrrVolume(ct, { attenuation: { kvp: system.kvp } });
   const pool = DrrPool.create(dv);
   mkdirSync(outDir, { recursive: true });
   const written: string[] = [];
   try {
-    for (const [name, a, b] of [
-      ['ap', 0, 0],
-      ['inlet', 0, -30],
-      ['outlet', 0, 35],
-    ] as const) {
-      const g = carmGeometry(system, { primaryDeg: a, secondaryDeg: b, isocenter: iso }, { size: 512, fieldMm: 300 });
+    const poses: [string, number, number, Point3][] = [
+      ['ap', 0, 0, iso],
+      ['inlet', round1(pv.inlet.primaryDeg), round1(pv.inlet.secondaryDeg), pv.inlet.isocenter],
+      ['outlet', round1(pv.outlet.primaryDeg), round1(pv.outlet.secondaryDeg), pv.outlet.isocenter],
+    ];
+    for (const [name, a, b, isocenter] of poses) {
+      console.log(`${name}: primary ${a}, secondary ${b}, isocentre ${isocenter.map(round1).join(', ')}`);
+      const g = carmGeometry(system, { primaryDeg: a, secondaryDeg: b, isocenter }, { size: 512, fieldMm: 300 });
       const li = await pool.render(g);
       const img = fluoroscopyImage(li, g.columns, g.rows, { seed: 7 });
       const rgba = drawOverlay(

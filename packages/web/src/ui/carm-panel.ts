@@ -42,7 +42,10 @@ export class CarmPanel {
       <div class="row"><label>Isocentre</label><span data-field="iso"></span><button
           data-action="iso-crosshair" title="Move the table so the crosshair is at the isocentre (I)"
           >to crosshair<kbd>I</kbd></button><button data-action="ap" title="AP view (0°, 0°)">AP</button><button
-          data-action="lat" title="Lateral (LAO 90°)">Lateral</button></div>
+          data-action="lat" title="Lateral (LAO 90°)">Lateral</button><button data-action="inlet"
+          title="This patient's inlet view: S1 and S2 anterior cortex superimposed (cranial tilt)">Inlet</button
+          ><button data-action="outlet"
+          title="This patient's outlet view: the sacrum face-on, foramina as rings (caudal tilt)">Outlet</button></div>
       <table class="views-table"><thead><tr><th>Path</th><th>Bull's-eye <kbd>E</kbd></th><th
           >Progress <kbd>G</kbd></th></tr></thead><tbody></tbody></table>
       <div class="row"><label>XA/RF frame</label><input type="file" data-field="xa" accept=".dcm,application/dicom,*/*"
@@ -94,6 +97,7 @@ export class CarmPanel {
       if (a === 'iso-crosshair') this.isoToCrosshair();
       else if (a === 'ap') this.go({ primaryDeg: 0, secondaryDeg: 0 });
       else if (a === 'lat') this.go({ primaryDeg: 90, secondaryDeg: 0 });
+      else if (a === 'inlet' || a === 'outlet') shell.run(() => this.goToPelvicView(a));
       else if (a === 'toggle-xa') {
         this.fluoro.showXa = !this.fluoro.showXa;
         b.textContent = this.fluoro.showXa ? 'Show DRR' : 'Show XA';
@@ -169,6 +173,28 @@ export class CarmPanel {
     st.select(p.id);
     this.go({ primaryDeg: v.primaryDeg, secondaryDeg: v.secondaryDeg, isocenter: v.isocenter });
     this.root.dataset.lastView = `${which}:${p.id}`;
+    return v;
+  }
+
+  /** Move the C-arm to the patient's inlet or outlet view (core's pelvicViews, run in the case worker). */
+  async goToPelvicView(which: 'inlet' | 'outlet'): Promise<CarmView> {
+    const r = await this.shell.app.pelvicViews(this.fluoro.system);
+    const v = r[which];
+    const name = which === 'inlet' ? 'Inlet' : 'Outlet';
+    if (!v.reachable) {
+      const alt = v.alternative;
+      const nearest = alt
+        ? `; nearest reachable: ${fmt1(alt.primaryDeg)}°, ${fmt1(alt.secondaryDeg)}° (${fmt1(alt.errorDeg)}° off)`
+        : '';
+      this.shell.ui.message(
+        'warning',
+        `${name} view (${fmt1(v.primaryDeg)}°, ${fmt1(v.secondaryDeg)}°) is beyond this C-arm's limits${nearest}. ` +
+          'Showing it anyway.',
+      );
+    }
+    for (const n of r.notes) this.shell.ui.message('warning', `${name} view: ${n}`);
+    this.go({ primaryDeg: v.primaryDeg, secondaryDeg: v.secondaryDeg, isocenter: v.isocenter });
+    this.root.dataset.lastView = which;
     return v;
   }
 

@@ -10,10 +10,12 @@ import {
   describeGrid,
   labelAnatomyFor,
   openPlanningCase,
+  pelvicViews,
   planSacralPaths,
   readDicomSeries,
   sameGrid,
   type BoneMaskPresetName,
+  type CarmSystem,
   type LoadedSeries,
   type NamedBytes,
   type PlanPath,
@@ -164,6 +166,16 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
       onProgress: progress,
     });
     return reports;
+  },
+
+  /** Core's inlet and outlet views: levels from the S1/S2 paths or the labels, cortex in the labels or CT. */
+  pelvicViews(args) {
+    const [paths, system] = args as [PlanPath[], CarmSystem];
+    const c = requireCase().planning;
+    return pelvicViews(
+      { paths, ct: c.ct, ...(c.labels && c.anatomy ? { labels: c.labels, anatomy: c.anatomy } : {}) },
+      system,
+    );
   },
 
   autoPlan(args, progress) {
