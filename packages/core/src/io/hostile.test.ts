@@ -21,6 +21,19 @@ import { sniffFormat } from './sniff.js';
 const text = (s: string) => new TextEncoder().encode(s);
 
 describe('NRRD header parsing is linear and refuses absurd dimension counts', () => {
+  it('refuses an endian other than little or big, naming the file (it was read as little)', () => {
+    const nrrd = (endian: string) =>
+      text(
+        `NRRD0004\ntype: short\ndimension: 3\nsizes: 2 1 1\nendian: ${endian}\nencoding: raw\n\n\u0001\u0000\u0000\u0001`,
+      );
+    expect([...readNrrd(nrrd('little'), 'l.nrrd').volume.data]).toEqual([1, 256]);
+    expect([...readNrrd(nrrd('BIG'), 'b.nrrd').volume.data]).toEqual([256, 1]);
+    for (const odd of ['middle', 'le', 'little-endian', '', 'big big']) {
+      expect(() => readNrrd(nrrd(odd), 'e.nrrd')).toThrow(
+        new FormatError(`endian "${odd}" is not "little" or "big"`, 'e.nrrd'),
+      );
+    }
+  });
   it('refuses dimension 500000 at once (it took 108 s when the parser was quadratic)', () => {
     const n = 500000;
     const header = `NRRD0004\ntype: uchar\ndimension: ${n}\nsizes: ${'1 '.repeat(n)}\nencoding: raw\n\n`;

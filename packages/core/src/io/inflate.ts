@@ -5,6 +5,7 @@
  */
 import { Gunzip, Inflate, Unzlib } from 'fflate';
 import { FormatError, LimitError } from '../errors.js';
+import { Adler32, Crc32 } from './checksum.js';
 
 /** Deflate's largest possible expansion is about 1032:1; anything claiming more is not a real stream. */
 export const MAX_DEFLATE_RATIO = 1032;
@@ -22,8 +23,86 @@ export interface CappedInflateOptions {
   limitFromHead?: (head: Uint8Array) => number;
   /** A hard cap regardless of the header. */
   maxBytes?: number;
+  /**
+   * Check the trailer (gzip CRC-32 and ISIZE, zlib Adler-32) when the whole stream inflates, inflating up
+   * to 1 MiB past the limit to reach it (default true); false for a peek at the head (sniffing).
+   */
+  verify?: boolean;
   source?: string;
 }
+
+const hex = (x: number) => `0x${x.toString(16).padStart(8, '0')}`;
+const u32le = (b: Uint8Array, o: number) => (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+const u32be = (b: Uint8Array, o: number) => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+
+/**
+ * The checks of a container's trailers over the output as it streams: each gzip member's CRC-32 and ISIZE
+ * (RFC 1952), a zlib stream's Adler-32 (RFC 1950). A member's trailer is the 8 bytes before the next
+ * member (fflate's onmember gives its offset) or the last 8 bytes of the input; call end() only once the
+ * whole input was inflated. Raw deflate carries no checksum.
+ */
+class TrailerCheck {
+  private crc = new Crc32();
+  private adler = new Adler32();
+  private size = 0;
+  private member = 0;
+  constructor(
+    private readonly container: 'gzip' | 'zlib' | 'deflate',
+    private readonly bytes: Uint8Array,
+    private readonly source: string | undefined,
+  ) {}
+  data(chunk: Uint8Array): void {
+    if (this.container === 'gzip') this.crc.update(chunk);
+    else if (this.container === 'zlib') this.adler.update(chunk);
+    this.size += chunk.length;
+  }
+  /** A new gzip member starts at input offset `offset`: the previous one's trailer lies just before it. */
+  nextMember(offset: number): void {
+    this.verifyGzip(offset - 8);
+    this.crc = new Crc32();
+    this.size = 0;
+    this.member++;
+  }
+  end(): void {
+    const n = this.bytes.length;
+    if (this.container === 'gzip') this.verifyGzip(n - 8);
+    else if (this.container === 'zlib' && n >= 6) {
+      const stored = u32be(this.bytes, n - 4),
+        computed = this.adler.value();
+      if (stored !== computed) {
+        throw new FormatError(
+          `corrupt zlib data: Adler-32 mismatch (trailer ${hex(stored)}, data ${hex(computed)})`,
+          this.source,
+        );
+      }
+    }
+  }
+  private verifyGzip(at: number): void {
+    if (at < 10) return; // no room for a header and a trailer: fflate has refused such a stream already
+    const which = this.member > 0 ? ` of member ${this.member + 1}` : '';
+    const isize = u32le(this.bytes, at + 4);
+    if (this.size % 2 ** 32 !== isize) {
+      throw new FormatError(
+        `truncated gzip data: the stream gives ${this.size} bytes, its trailer${which} says ${isize}`,
+        this.source,
+      );
+    }
+    const stored = u32le(this.bytes, at),
+      computed = this.crc.value();
+    if (stored !== computed) {
+      throw new FormatError(
+        `corrupt gzip data: CRC mismatch${which} (trailer ${hex(stored)}, data ${hex(computed)})`,
+        this.source,
+      );
+    }
+  }
+}
+
+/**
+ * Output a stream may give beyond what the caller keeps (trailing data after a payload), still inflated so
+ * that the trailer can be checked; a longer tail is discarded unchecked.
+ */
+const CHECKED_TAIL_BYTES = 1 << 20;
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1 && chunks[0].length === total) return chunks[0];
@@ -52,8 +131,21 @@ export function inflateCapped(bytes: Uint8Array, options: CappedInflateOptions):
   const chunks: Uint8Array[] = [];
   let total = 0;
   let done = false;
-  const onData = (chunk: Uint8Array) => {
-    if (done) return;
+  let ended = false;
+  const check = new TrailerCheck(options.container, bytes, source);
+  let tail = 0;
+  let stop = false;
+  const verify = (options.verify ?? true) && options.container !== 'deflate'; // raw deflate has no trailer
+  const onData = (chunk: Uint8Array, final: boolean) => {
+    if (final) ended = true;
+    if (done) {
+      // Past the limit: inflated only to reach the trailer (verify), never kept.
+      tail += chunk.length;
+      if (!verify || tail > CHECKED_TAIL_BYTES) stop = true;
+      else check.data(chunk);
+      return;
+    }
+    check.data(chunk);
     chunks.push(chunk);
     total += chunk.length;
     if (!limitKnown && limitFromHead && total >= headBytes) {
@@ -61,22 +153,31 @@ export function inflateCapped(bytes: Uint8Array, options: CappedInflateOptions):
       limit = Math.min(limit, limitFromHead(head));
       limitKnown = true;
     }
-    if (total >= limit) done = true;
+    if (total >= limit) {
+      done = true;
+      if (!verify) stop = true;
+    }
   };
   const container = options.container;
   const stream =
     container === 'gzip' ? new Gunzip(onData) : container === 'zlib' ? new Unzlib(onData) : new Inflate(onData);
+  if (stream instanceof Gunzip) stream.onmember = (offset) => check.nextMember(offset);
   const CHUNK = 1 << 16;
+  let consumed = false;
   try {
-    for (let off = 0; off < bytes.length && !done; off += CHUNK) {
+    for (let off = 0; off < bytes.length && !stop; off += CHUNK) {
       const end = Math.min(off + CHUNK, bytes.length);
       stream.push(bytes.subarray(off, end), end === bytes.length);
+      consumed = end === bytes.length;
     }
   } catch (err) {
     if (err instanceof LimitError || err instanceof FormatError) throw err;
     // A stream cut short still yields what it decoded so far; the caller's size check reports truncation.
     if (total === 0) throw new FormatError(`corrupt ${options.container} data: ${(err as Error).message}`, source);
+    consumed = false;
   }
+  // All of it inflated: the trailer must match what came out.
+  if (verify && consumed && ended && !stop) check.end();
   if (!limitKnown && options.limitFromHead) {
     limit = Math.min(limit, options.limitFromHead(concat(chunks, total)));
   }
@@ -119,9 +220,12 @@ export function inflateInto(bytes: Uint8Array, options: InflateIntoOptions): { h
   let headLen = 0;
   let plan: InflatePlan | undefined;
   let filled = 0;
+  let payloadEnd = 0;
   let done = false;
   let ended = false;
+  let stop = false;
   let pos = 0;
+  const check = new TrailerCheck(container, bytes, source);
   const copy = (src: Uint8Array, at: number) => {
     if (!plan) return;
     const from = Math.max(at, plan.skip),
@@ -130,7 +234,10 @@ export function inflateInto(bytes: Uint8Array, options: InflateIntoOptions): { h
       plan.dest.set(src.subarray(from - at, to - at), from - plan.skip);
       filled += to - from;
     }
-    if (filled === plan.dest.length) done = true;
+    if (filled === plan.dest.length) {
+      done = true;
+      payloadEnd = plan.skip + plan.dest.length;
+    }
   };
   const makePlan = () => {
     plan = options.plan(head.subarray(0, headLen));
@@ -140,7 +247,13 @@ export function inflateInto(bytes: Uint8Array, options: InflateIntoOptions): { h
     if (final) ended = true;
     const at0 = pos;
     pos += chunk.length;
-    if (done) return;
+    if (done) {
+      // The payload is complete: what follows is inflated only to reach the trailer, and not kept.
+      if (pos - payloadEnd > CHECKED_TAIL_BYTES) stop = true;
+      else check.data(chunk);
+      return;
+    }
+    check.data(chunk);
     let rest = chunk;
     let at = at0;
     if (headLen < head.length) {
@@ -155,13 +268,12 @@ export function inflateInto(bytes: Uint8Array, options: InflateIntoOptions): { h
   };
   if (head.length === 0) makePlan();
   const stream = container === 'gzip' ? new Gunzip(onData) : new Unzlib(onData);
-  let members = 0;
-  if (stream instanceof Gunzip) stream.onmember = () => void members++;
+  if (stream instanceof Gunzip) stream.onmember = (offset) => (stop ? undefined : check.nextMember(offset));
   // Small input chunks: 4 KB of deflate inflates to 4 MB at most, so no output chunk is large.
   const CHUNK = 1 << 12;
   let consumed = false;
   try {
-    for (let off = 0; off < bytes.length && !done; off += CHUNK) {
+    for (let off = 0; off < bytes.length && !stop; off += CHUNK) {
       const end = Math.min(off + CHUNK, bytes.length);
       stream.push(bytes.subarray(off, end), end === bytes.length);
       consumed = end === bytes.length;
@@ -172,12 +284,10 @@ export function inflateInto(bytes: Uint8Array, options: InflateIntoOptions): { h
     if (!/unexpected EOF/i.test(msg)) throw new FormatError(`corrupt ${container} data: ${msg}`, source);
     ended = false;
   }
-  // fflate does not check a gzip end: a stream cut inside a stored block "ends" with made-up output.
-  // With all of it inflated, the output must match the trailer's ISIZE (one member only: ISIZE is per member).
-  const isize = gzipDeclaredSize(bytes);
-  if (consumed && ended && container === 'gzip' && members <= 1 && isize !== undefined && pos % 2 ** 32 !== isize) {
-    throw new FormatError(`truncated gzip data: the stream gives ${pos} bytes, its trailer says ${isize}`, source);
-  }
+  // fflate checks neither a gzip end nor a checksum: a stream cut inside a stored block "ends" with made-up
+  // output, and a flipped bit may still inflate. With all of it inflated, each member's ISIZE and CRC-32
+  // (gzip) or the Adler-32 (zlib) must match what came out.
+  if (consumed && ended && !stop) check.end();
   if (!plan && !ended && headLen < head.length) {
     throw new FormatError(`truncated ${container} data: the stream ends after ${pos} bytes of output`, source);
   }

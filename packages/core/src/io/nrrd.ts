@@ -207,7 +207,12 @@ export function readNrrd(
   }
 
   const encoding = (fields.encoding ?? 'raw').trim().toLowerCase();
-  const littleEndian = (fields.endian ?? 'little').trim().toLowerCase() !== 'big';
+  // NRRD's endian field is "little" or "big" (any case); anything else is no byte order at all.
+  const endian = (fields.endian ?? 'little').trim().toLowerCase();
+  if (endian !== 'little' && endian !== 'big') {
+    throw new FormatError(`endian "${fields.endian?.trim() ?? ''}" is not "little" or "big"`, source);
+  }
+  const littleEndian = endian === 'little';
   const bpv = BYTES_PER_VOXEL[type];
   const dataFile = fields['data file'] ?? fields.datafile;
   let payload: Uint8Array;

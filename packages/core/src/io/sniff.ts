@@ -9,7 +9,7 @@ export function sniffFormat(name: string, bytes: Uint8Array): ImageFormat | null
   if (isGzip(bytes)) {
     let head: Uint8Array;
     try {
-      head = inflateCapped(bytes, { container: 'gzip', maxBytes: 600 });
+      head = inflateCapped(bytes, { container: 'gzip', maxBytes: 600, verify: false });
     } catch {
       // Corrupt gzip data named .nii.gz is the NIfTI reader's to describe, not "not a DICOM file".
       return /\.nii\.gz$/i.test(name) ? 'nifti' : null;

@@ -38,7 +38,7 @@ import {
   type SacralPathId,
   type Volume,
 } from '@corridor/core';
-import { loadPath } from '../io/load.js';
+import { loadLabelsPath, loadPath } from '../io/load.js';
 import { updateFileAtomic, writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs } from '../io/output-guard.js';
 
@@ -212,7 +212,12 @@ function boneMaskFromFlags(opts: MapOptions): BoneMaskSettings | undefined {
 async function openCase(volumePath: string, opts: MapOptions): Promise<PlanningCase> {
   const ct = await loadVolume(volumePath);
   if (!opts.labels) return openPlanningCase({ ct });
-  const labels = await loadVolume(opts.labels);
+  // A DICOM SEG is read onto the CT's grid; its segment numbers are taken as they are when the user names
+  // the labels (--bone-groups with --critical), else mapped by segment name where they are TotalSegmentator's.
+  const byNumber = !!opts.boneGroups && opts.critical !== undefined;
+  const loaded = await loadLabelsPath(opts.labels, ct, { segValues: byNumber ? 'number' : 'auto' });
+  if (loaded.from === 'seg') for (const w of loaded.warnings) console.error(`warning: ${w}`);
+  const labels = loaded.volume;
   const anatomy = await resolveAnatomy(labels, opts.labels, opts);
   return openPlanningCase({ ct, labels, anatomy });
 }

@@ -8,7 +8,9 @@ import path from 'node:path';
 import {
   FormatError,
   UsageError,
+  looksLikeDicomSeg,
   mightBeDicom,
+  readDicomSegLabels,
   readDicomSeries,
   readMetaImage,
   readNifti,
@@ -18,6 +20,8 @@ import {
   type VoxelLimits,
   type LoadedSeries,
   type NamedBytes,
+  type SegValueMode,
+  type Volume,
 } from '@corridor/core';
 
 export interface LoadResult {
@@ -295,4 +299,60 @@ export async function loadPath(p: string, options: LoadOptions = {}): Promise<Lo
     throw new FormatError(`no image series could be read from ${files.length} file(s): ${listed}`, p);
   }
   return { series, skipped };
+}
+
+export interface LabelsLoadResult {
+  /** The labels, on the grid given when they came from a DICOM SEG. */
+  volume: Volume;
+  /** The DICOM SEG read ('seg'), or an image file or series ('image'). */
+  from: 'seg' | 'image';
+  warnings: string[];
+}
+
+export interface LabelsLoadOptions extends LoadOptions {
+  /** How a SEG's segment numbers become label values (see segmentLabelValues); default 'auto'. */
+  segValues?: SegValueMode;
+}
+
+/**
+ * Load a segmentation for planning on `grid` (the CT): a DICOM SEG file, or a folder holding one SEG, is
+ * read onto the CT's grid (readDicomSegLabels: one of another series or grid is refused); anything else
+ * is loaded as an image (one series) and must then lie on the CT's grid itself.
+ */
+export async function loadLabelsPath(
+  p: string,
+  grid: Volume,
+  options: LabelsLoadOptions = {},
+): Promise<LabelsLoadResult> {
+  let st;
+  try {
+    st = await stat(p);
+  } catch {
+    throw new UsageError('no such file or folder', p);
+  }
+  const files: FoundFile[] = [];
+  if (st.isDirectory()) await listFiles(p, await realpath(p), p, files, [], new Set());
+  else if (!notRegular(st)) files.push({ name: p, real: await realpath(p), size: st.size });
+  const segs: FoundFile[] = [];
+  for (const f of files) {
+    if (/\.(raw|zraw|img|nii|gz|nrrd|nhdr|mha|mhd|json)$/i.test(f.name)) continue;
+    if (looksLikeDicomSeg(await readRegular(f, HEAD_BYTES))) segs.push(f);
+  }
+  if (segs.length > 1) {
+    throw new UsageError(
+      `holds ${segs.length} DICOM SEG files (${segs
+        .slice(0, 3)
+        .map((f) => path.basename(f.name))
+        .join(', ')}${segs.length > 3 ? ', ...' : ''}): give the one to plan with`,
+      p,
+    );
+  }
+  if (segs.length === 1) {
+    const f = segs[0];
+    const r = readDicomSegLabels(await readRegular(f), f.name, grid, options.segValues);
+    return { volume: r.volume, from: 'seg', warnings: r.warnings };
+  }
+  const { series } = await loadPath(p, options);
+  if (series.length !== 1) throw new UsageError(`expected one image series, found ${series.length}`, p);
+  return { volume: series[0].volume, from: 'image', warnings: series[0].warnings };
 }

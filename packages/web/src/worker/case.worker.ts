@@ -9,9 +9,11 @@ import {
   analyzePlanPaths,
   describeGrid,
   labelAnatomyFor,
+  looksLikeDicomSeg,
   openPlanningCase,
   pelvicViews,
   planSacralPaths,
+  readDicomSegLabels,
   readDicomSeries,
   sameGrid,
   type BoneMaskPresetName,
@@ -39,7 +41,12 @@ interface OpenCase {
 }
 
 let current: OpenCase | null = null;
-let found: { series: LoadedSeries[]; labels: LoadedSeries[] } = { series: [], labels: [] };
+/** Series found, label volumes, and DICOM SEG files (read onto the series chosen, whose grid they need). */
+let found: { series: LoadedSeries[]; labels: LoadedSeries[]; segs: NamedBytes[] } = {
+  series: [],
+  labels: [],
+  segs: [],
+};
 
 function requireCase(): OpenCase {
   if (!current) throw new UsageError('no case is open');
@@ -89,9 +96,11 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
     const labels: LoadedSeries[] = [];
     const skipped: { name: string; reason: string }[] = [];
     const dicom: NamedBytes[] = [];
+    const segs: NamedBytes[] = [];
     for (const f of files) {
       const s = readImageFile(f);
-      if (s === 'dicom') dicom.push(f);
+      if (s === 'dicom' && looksLikeDicomSeg(f.bytes)) segs.push(f);
+      else if (s === 'dicom') dicom.push(f);
       else if (s === null) skipped.push({ name: f.name, reason: 'not a DICOM, NIfTI, NRRD or MetaImage file' });
       else if (/label|seg|mask/i.test(f.name)) labels.push(s);
       else series.push(s);
@@ -113,7 +122,7 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
         }`,
       );
     }
-    found = { series, labels };
+    found = { series, labels, segs };
     return { series: series.map(summary), skipped };
   },
 
@@ -124,9 +133,20 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
     // A segmentation dropped with the image is used for planning when it lies on the same grid; one on
     // another grid is set aside with a warning that names both grids.
     const warnings: string[] = [];
-    const lab = found.labels.find((l) => sameGrid(l.volume, s.volume));
+    // A DICOM SEG is read onto the chosen series' grid; one of another series or grid is set aside.
+    const fromSeg: LoadedSeries[] = [];
+    for (const f of found.segs) {
+      try {
+        const r = readDicomSegLabels(f.bytes, f.name, s.volume);
+        fromSeg.push({ volume: r.volume, format: 'dicom', warnings: r.warnings });
+        warnings.push(...r.warnings);
+      } catch (err) {
+        warnings.push(`${(err as Error).message}: not used`);
+      }
+    }
+    const lab = fromSeg[0] ?? found.labels.find((l) => sameGrid(l.volume, s.volume));
     for (const l of found.labels) {
-      if (l === lab) continue;
+      if (l === lab || sameGrid(l.volume, s.volume)) continue;
       warnings.push(
         `${l.volume.meta.source ?? 'a segmentation'} is not on the image's grid ` +
           `(labels ${describeGrid(l.volume)}; image ${describeGrid(s.volume)}): not used`,

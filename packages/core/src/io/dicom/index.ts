@@ -14,6 +14,16 @@ export { configureDicomCodecs, type DicomCodecConfig } from './codecs.js';
 export { readDicomSeries, type DicomReadOptions, type DicomReadResult } from './series.js';
 export { readDicomSeg, isDicomSeg, type DicomSegment, type DicomSegReadOptions, type DicomSegResult } from './seg.js';
 export {
+  readDicomSegLabels,
+  segmentLabelValues,
+  looksLikeDicomSeg,
+  TOTALSEGMENTATOR_SEGMENT_IDS,
+  type DicomSegLabelsResult,
+  type SegLabelMapping,
+  type SegValueMode,
+} from './seg-labels.js';
+export { writeDicomSeg, type DicomSegWriteOptions, type DicomSegWriteSegment } from './seg-writer.js';
+export {
   writeDicomSeries,
   encodeDicomSeries,
   uidFromText,

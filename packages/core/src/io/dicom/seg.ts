@@ -20,6 +20,7 @@ const SEG_TAG = {
   SegmentLabel: 'x00620005',
   SegmentIdentificationSequence: 'x0062000a',
   ReferencedSegmentNumber: 'x0062000b',
+  ReferencedSeriesSequence: 'x00081115',
 } as const;
 
 /** Direction cosines may differ by this much and still be the same orientation. */
@@ -45,6 +46,8 @@ export interface DicomSegResult {
   /** Label volume: 0 outside every segment, else the segment number (Uint16Array when a number is > 255). */
   volume: Volume<Uint8Array | Uint16Array>;
   segments: DicomSegment[];
+  /** SeriesInstanceUID of the series the SEG was made on (ReferencedSeriesSequence), when it names one. */
+  referencedSeriesUid?: string;
   warnings: string[];
 }
 
@@ -173,6 +176,16 @@ export function readDicomSeg(bytes: Uint8Array, name: string, options: DicomSegR
   if (!(di > 0 && dj > 0)) throw new GeometryError(`PixelSpacing ${fmtList(pixelSpacing)} is not positive`, name);
 
   const source = `DICOM SEG ${name}`;
+  const referencedSeriesUid = ds.item(SEG_TAG.ReferencedSeriesSequence)?.string(TAG.SeriesInstanceUid);
+  const gridSeries = options.grid?.meta.seriesInstanceUid;
+  if (options.grid && referencedSeriesUid && gridSeries && referencedSeriesUid !== gridSeries) {
+    const gridName = options.grid.meta.source ?? 'the reference grid';
+    throw new GeometryError(
+      `the SEG was made on series ${referencedSeriesUid}, not on ${gridName} (series ${gridSeries}): ` +
+        'give the CT series it segments',
+      name,
+    );
+  }
   const placement = options.grid
     ? onGrid(options.grid, frames, { rowDir, colDir, di, dj, rows, columns }, name, ds, warnings)
     : ownGrid(frames, { rowDir, colDir, normal, di, dj, rows, columns, sliceSpacing }, name, warnings);
@@ -209,7 +222,9 @@ export function readDicomSeg(bytes: Uint8Array, name: string, options: DicomSegR
     indexToPatient: placement.indexToPatient,
     meta: { ...metaOf(ds, source), modality: 'SEG' },
   });
-  return { volume, segments, warnings: [...new Set(warnings)] };
+  const result: DicomSegResult = { volume, segments, warnings: [...new Set(warnings)] };
+  if (referencedSeriesUid) result.referencedSeriesUid = referencedSeriesUid;
+  return result;
 }
 
 interface InPlane {
