@@ -1,6 +1,8 @@
 /**
  * Virtual fluoroscopy: the CT projected for the C-arm pose (core's DRR; WebGL2 when the browser has a
  * GPU, core's CPU kernel in workers otherwise), with the plan projected by core's projection matrix.
+ * The image is core's fluoroscopyWithExposure, as `corridor drr` makes it: automatic exposure per view
+ * (kV and mAs in the caption), the window from the body, core's orientation letters on the edges.
  * Or, when a real XA/RF frame is loaded, that frame with the plan projected for the frame's geometry.
  *
  * While the pose changes a coarse frame is drawn at once; the full frame follows when it settles.
@@ -206,7 +208,7 @@ export class FluoroView {
         gl.render(g);
         this.stats.frames++;
         // The draw call returns before the GPU finishes: no time is shown (the benchmark syncs and times it).
-        this.publish('gpu', FULL_SIZE, NaN, false);
+        this.publish('gpu', FULL_SIZE, NaN);
         this.settleTimer = window.setTimeout(settle, 180);
       } else settle();
       return;
@@ -245,7 +247,7 @@ export class FluoroView {
     this.publish('cpu', size, frame.ms);
   }
 
-  private publish(kind: string, size: number, ms: number, processed = true) {
+  private publish(kind: string, size: number, ms: number) {
     if (Number.isFinite(ms)) this.root.dataset.lastFrameMs = ms.toFixed(1);
     this.root.dataset.lastFrameSize = String(size);
     this.root.dataset.frames = String(this.stats.frames);
@@ -254,7 +256,7 @@ export class FluoroView {
     const secondary = `${c.secondaryDeg >= 0 ? 'CRAN' : 'CAUD'} ${fmt1(Math.abs(c.secondaryDeg))}°`;
     const time = Number.isFinite(ms) ? ` ${fmt1(ms)} ms` : '';
     // The exposure of the frame shown (the direct GPU draw while moving keeps the last one's).
-    const e = processed || kind === 'gpu' ? this.lastFrame?.exposure : undefined;
+    const e = this.lastFrame?.exposure;
     if (e) {
       this.root.dataset.kvp = e.kvp.toFixed(1);
       this.root.dataset.mas = e.mAs.toFixed(3);
