@@ -8,8 +8,8 @@
  * (1, 6 px) of the display and that of the noise-free line integrals the view projected. Before: the
  * lateral view was a flat grey (its window came from every pixel). CPU path (?renderer=cpu), 512 pixels,
  * with quantum noise and edge enhancement on (the full model, as `corridor drr` makes it); the GPU path
- * (WebGL2, here in software: about 30 s a frame) for the lateral, whose settled frames run the same model on the shader's
- * line integrals read back.
+ * (WebGL2, here in software: about 30 s a frame) for the lateral, whose settled frames run the same
+ * model on the shader's line integrals read back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
