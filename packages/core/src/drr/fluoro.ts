@@ -1,15 +1,37 @@
 /**
  * From line integrals to an image that looks like fluoroscopy rather than a CT projection:
- * Beer-Lambert transmission, detector blur (scintillator light spread, in the intensity domain), quantum
- * noise (Poisson, seeded, as counts per pixel at the unattenuated dose), the log and edge-enhancing
- * processing fluoroscopy chains apply, and a grey scale with air white and bone dark.
+ * Beer-Lambert transmission at the exposure's kV, quantum noise (Poisson, seeded, as detected photons per
+ * pixel at the exposure's dose), detector blur (scintillator light spread, which blurs the quantum noise
+ * too), the log and edge-enhancing processing fluoroscopy chains apply, and a grey scale with air white
+ * and bone dark whose window is taken from the pixels inside the body (not the air or the collimator).
+ *
+ * `fluoroscopyWithExposure` is the entry point of the CLI and the browser: automatic exposure
+ * (`exposure.ts`) for the view, then this image.
  */
 import { DrrError } from './attenuation.js';
+import {
+  automaticExposure,
+  bodyMask,
+  erodeMask,
+  maskedQuantiles,
+  type Exposure,
+  type ExposureOptions,
+} from './exposure.js';
+import type { CarmGeometry } from '../carm/geometry.js';
 import { uniformSource as prng } from '../math/random.js';
 
 export interface FluoroOptions {
-  /** Detected photons per pixel where nothing attenuates (dose). Default 4000; 0 = no noise. */
+  /**
+   * The exposure (automaticExposure): its photons per pixel and attenuation scale replace
+   * photonsPerPixel and the reference kV's line integrals.
+   */
+  exposure?: Exposure;
+  /** Without `exposure`: detected photons per pixel where nothing attenuates. Default 4000; 0 = no noise. */
   photonsPerPixel?: number;
+  /** Leave the quantum noise out (the exposure still sets the attenuation). Default false. */
+  noiseFree?: boolean;
+  /** Pixels whose line integral exceeds this are inside the body; they set the window. Default 1. */
+  bodyLineIntegral?: number;
   /** Gaussian detector blur, pixels (sigma). Default 0.8. */
   blurSigmaPx?: number;
   /** Seed of the noise: the same seed gives the same image. Default 1. */
@@ -29,8 +51,12 @@ export interface FluoroImage {
   intensity: Float32Array;
   /** Display grey levels, 0 = black (bone, metal) to 255 = white (air). */
   gray: Uint8Array;
-  /** Log-intensity window mapped to white..black. */
+  /** Log-intensity window mapped to white..black (0.5th and 99.5th percentiles of its pixels). */
   window: [number, number];
+  /** Which pixels chose the window: those inside the body, or all (too few inside the body). */
+  windowFrom: 'body' | 'image';
+  /** The exposure the image was made with (null: fixed photonsPerPixel at the reference kV). */
+  exposure: Exposure | null;
 }
 
 /** Separable Gaussian blur of a columns x rows float image into out (edges clamped). */
@@ -77,11 +103,6 @@ export function gaussianBlur(
   return out;
 }
 
-function percentile(values: Float32Array, q: number): number {
-  const s = Float32Array.from(values).sort();
-  return s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))];
-}
-
 export function fluoroscopyImage(
   lineIntegrals: Float32Array,
   columns: number,
@@ -91,34 +112,48 @@ export function fluoroscopyImage(
   const n = columns * rows;
   if (lineIntegrals.length !== n)
     throw new DrrError(`line integrals hold ${lineIntegrals.length} values, ${columns} x ${rows} needs ${n}`);
-  const photons = opts.photonsPerPixel ?? 4000;
-  if (!(photons >= 0)) throw new DrrError(`photonsPerPixel must be >= 0 (got ${photons})`);
+  const exposure = opts.exposure ?? null;
+  const photons = opts.noiseFree ? 0 : exposure ? exposure.photonsPerPixel : (opts.photonsPerPixel ?? 4000);
+  if (!(photons >= 0 && Number.isFinite(photons)))
+    throw new DrrError(`photonsPerPixel must be finite and >= 0 (got ${photons})`);
+  const scale = exposure ? exposure.attenuationScale : 1;
+  if (!(scale > 0)) throw new DrrError(`attenuation scale must be positive (got ${scale})`);
   const rand = prng(opts.seed ?? 1);
+  // Transmission at the exposure's kV; with noise, detected counts (mean photons x transmission).
   const I = new Float32Array(n);
-  for (let i = 0; i < n; i++) I[i] = Math.exp(-lineIntegrals[i]);
-  const blurred = gaussianBlur(I, columns, rows, opts.blurSigmaPx ?? 0.8);
-  const logI = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    let v = blurred[i];
-    if (photons > 0) {
-      // Poisson counts as a Gaussian of variance = mean (Box-Muller); accurate above ~10 counts, and
-      // clamped to half a photon so the log stays finite where almost nothing gets through.
-      const mean = v * photons;
+  if (photons > 0) {
+    for (let i = 0; i < n; i++) {
+      // Poisson counts as a Gaussian of variance = mean (Box-Muller); accurate above ~10 counts.
+      const mean = photons * Math.exp(-scale * lineIntegrals[i]);
       const g = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-      v = Math.max(0.5, mean + Math.sqrt(mean) * g) / photons;
+      I[i] = mean + Math.sqrt(mean) * g;
     }
-    blurred[i] = v;
-    logI[i] = -Math.log(v);
+  } else for (let i = 0; i < n; i++) I[i] = Math.exp(-scale * lineIntegrals[i]);
+  // The scintillator's light spread blurs the detected quanta, noise included.
+  const blurred = gaussianBlur(I, columns, rows, opts.blurSigmaPx ?? 0.8);
+  const logI = I; // reused: I is not needed after the blur
+  const inv = photons > 0 ? 1 / photons : 1;
+  // Clamped at half a photon so the log stays finite where almost nothing gets through.
+  const floor = photons > 0 ? 0.5 : 1e-30;
+  for (let i = 0; i < n; i++) {
+    const v = blurred[i] > floor ? blurred[i] : floor;
+    blurred[i] = v * inv;
+    logI[i] = -Math.log(v * inv);
   }
   // Display processing: unsharp mask on the log image sharpens bone edges as fluoroscopy chains do.
   const gain = opts.edgeEnhance ?? 0.8;
-  const disp = new Float32Array(n);
+  let disp: Float32Array = logI;
   if (gain > 0) {
-    const low = gaussianBlur(logI, columns, rows, opts.edgeRadiusPx ?? 6);
-    for (let i = 0; i < n; i++) disp[i] = logI[i] + gain * (logI[i] - low[i]);
-  } else disp.set(logI);
-  const lo = percentile(disp, 0.005),
-    hi = percentile(disp, 0.995);
+    disp = gaussianBlur(logI, columns, rows, opts.edgeRadiusPx ?? 6);
+    for (let i = 0; i < n; i++) disp[i] = logI[i] + gain * (logI[i] - disp[i]);
+  }
+  // Window from the pixels inside the body, so that air and collimator do not flatten the anatomy; a few
+  // pixels in from its outline, where the detector blur and the unsharp mask's halo mix in the air.
+  const body = erodeMask(bodyMask(lineIntegrals, opts.bodyLineIntegral ?? 1), columns, rows, 3);
+  let inBody = 0;
+  for (let i = 0; i < n; i++) inBody += body[i];
+  const windowFrom = inBody >= Math.max(16, 0.01 * n) ? 'body' : 'image';
+  const [lo, hi] = maskedQuantiles(disp, windowFrom === 'body' ? body : null, [0.005, 0.995]);
   const span = hi - lo > 1e-6 ? hi - lo : 1;
   const gamma = opts.gamma ?? 0.9;
   const gray = new Uint8Array(n);
@@ -127,5 +162,32 @@ export function fluoroscopyImage(
     t = t < 0 ? 0 : t > 1 ? 1 : t;
     gray[i] = Math.round(255 * Math.pow(1 - t, gamma));
   }
-  return { columns, rows, intensity: blurred, gray, window: [lo, hi] };
+  return { columns, rows, intensity: blurred, gray, window: [lo, hi], windowFrom, exposure };
+}
+
+export interface FluoroExposureOptions extends Omit<FluoroOptions, 'exposure' | 'photonsPerPixel'> {
+  /** The exposure control's settings (the geometry supplies pixel area and distance). */
+  exposure?: Omit<ExposureOptions, 'pixelAreaMm2' | 'sidMm'>;
+}
+
+/**
+ * One view as the C-arm shows it: automatic exposure from the line integrals (kV, mAs, dose), then
+ * fluoroscopyImage with that exposure. The entry point of `corridor drr` and the browser's view.
+ */
+export function fluoroscopyWithExposure(
+  lineIntegrals: Float32Array,
+  g: CarmGeometry,
+  opts: FluoroExposureOptions = {},
+): FluoroImage & { exposure: Exposure } {
+  const exposure = automaticExposure(lineIntegrals, g.columns, g.rows, {
+    ...opts.exposure,
+    pixelAreaMm2: g.columnSpacingMm * g.rowSpacingMm,
+    sidMm: g.sidMm,
+    ...(opts.bodyLineIntegral !== undefined && opts.exposure?.bodyLineIntegral === undefined
+      ? { bodyLineIntegral: opts.bodyLineIntegral }
+      : {}),
+  });
+  const { exposure: _e, ...rest } = opts;
+  void _e;
+  return { ...fluoroscopyImage(lineIntegrals, g.columns, g.rows, { ...rest, exposure }), exposure };
 }

@@ -170,7 +170,17 @@ describe('corridor views / drr / overlay', () => {
     expect(j.geometry.primaryDeg).toBe(-32);
     expect(j.assumed.join(' ')).toMatch(/DistanceSourceToDetector/);
     expect(j.assumed.join(' ')).toMatch(/guessed from the plan centre/);
-    expect(decodePng(readFileSync(out)).width).toBe(512);
+    const png = decodePng(readFileSync(out));
+    expect(png.width).toBe(512);
+    // Orientation letters drawn from the frame's geometry (RAO 32, CRAN 2: column runs to the patient's
+    // left mostly, u = (cos 32, -sin 32, 0)): the side letter L in yellow at the middle of the right edge.
+    let yellow = 0;
+    for (let y = png.height / 2 - 24; y < png.height / 2 + 24; y++)
+      for (let x = 512 - 40; x < 512; x++) {
+        const o = 4 * (y * 512 + x);
+        if (png.data[o] === 255 && png.data[o + 1] === 220 && png.data[o + 2] === 0) yellow++;
+      }
+    expect(yellow).toBeGreaterThan(20);
   });
 
   it('bad flags give a usage error', async () => {

@@ -17,8 +17,12 @@ import {
   carmGeometry,
   carmPreset,
   createVolume,
+  anglesLabel,
+  annotateFluoroscopy,
   drawOverlay,
-  fluoroscopyImage,
+  exposureLabel,
+  fluoroscopyWithExposure,
+  orientationMarkers,
   grayToRgba,
   labelAnatomyFor,
   mat34ToRows,
@@ -268,7 +272,8 @@ export function register(program: Command): void {
       'patient point at the isocentre, LPS mm (default: the plan centre, else the volume centre)',
     )
     .option('--size <pixels>', 'image width in pixels', '512')
-    .option('--kvp <kv>', 'tube voltage (default: the preset)')
+    .option('--kvp <kv>', 'fixed tube voltage, kV (default: automatic exposure chooses kV and mAs)')
+    .option('--dose <nGy>', 'detector dose the automatic exposure aims for, nGy per image', '100')
     .option('--seed <n>', 'noise seed', '1')
     .option('--threads <n>', 'worker threads (default: all cores)')
     .option('--out <png>', 'write the fluoroscopy-like image (with the overlay) as PNG')
@@ -301,7 +306,10 @@ export function register(program: Command): void {
         );
       }
       const size = requiredNumberOpt(opts.size, '--size', (x) => Number.isInteger(x) && x >= 16 && x <= 4096);
-      const kvp = numberOpt(opts.kvp, '--kvp', (x) => x >= 40 && x <= 150) ?? system.kvp;
+      const manualKvp = numberOpt(opts.kvp, '--kvp', (x) => x >= 40 && x <= 150);
+      // Line integrals at the preset's kV (or the fixed one); the exposure scales them to the kV it picks.
+      const referenceKvp = manualKvp ?? system.kvp;
+      const targetDoseNGy = requiredNumberOpt(opts.dose, '--dose', (x) => x > 0 && x <= 1e6);
       const seed = requiredNumberOpt(opts.seed, '--seed', Number.isInteger);
       const threads = numberOpt(opts.threads, '--threads', (x) => Number.isInteger(x) && x >= 1 && x <= 64);
       const paths = opts.plan ? await readPlanPaths(String(opts.plan)) : [];
@@ -310,7 +318,7 @@ export function register(program: Command): void {
         pointOpt(opts.isocenter, '--isocenter') ?? (paths.length ? planCenter(paths) : volumeCenter(volume));
       const g = carmGeometry(system, { primaryDeg, secondaryDeg, isocenter }, { size });
       const P = projectionMatrix(g);
-      const dv = prepareSharedDrrVolume(volume, { attenuation: { kvp } });
+      const dv = prepareSharedDrrVolume(volume, { attenuation: { kvp: referenceKvp } });
       const pool = DrrPool.create(dv, threads !== undefined ? { threads } : {});
       let lineIntegrals: Float32Array;
       try {
@@ -318,10 +326,19 @@ export function register(program: Command): void {
       } finally {
         await pool.close();
       }
-      const img = fluoroscopyImage(lineIntegrals, g.columns, g.rows, { seed });
+      const img = fluoroscopyWithExposure(lineIntegrals, g, {
+        seed,
+        exposure: { referenceKvp, targetDoseNGy, ...(manualKvp !== undefined ? { kvp: manualKvp } : {}) },
+      });
+      const exposure = img.exposure;
+      const kvp = exposure.kvp;
       const overlays = overlayGeometry(P, paths, g.columns, g.rows);
       if (opts.out) {
         const rgba = drawOverlay(grayToRgba(img.gray, g.columns, g.rows), g.columns, g.rows, overlays);
+        annotateFluoroscopy(rgba, g, {
+          title: `DRR ${anglesLabel(primaryDeg, secondaryDeg)}`,
+          footer: exposureLabel(exposure),
+        });
         await writePng(String(opts.out), rgba, g.columns, g.rows);
       }
       if (opts.raw) await writeFileAtomic(String(opts.raw), writeNifti(detectorImageVolume(g, lineIntegrals)));
@@ -336,6 +353,9 @@ export function register(program: Command): void {
         projectionMatrix: mat34ToRows(P),
         isocenter,
         kvp,
+        mAs: exposure.mAs,
+        exposure,
+        orientation: orientationMarkers(g),
         paths: overlays.map(overlayJson),
       };
       if (opts.json) console.log(JSON.stringify(result, null, 2));
@@ -343,7 +363,10 @@ export function register(program: Command): void {
         const join1 = (p: readonly number[]) => p.map((x) => x.toFixed(1)).join(', ');
         console.log(
           `DRR ${g.columns} x ${g.rows}, ${primaryDeg} / ${secondaryDeg} deg, ` +
-            `isocentre (${join1(isocenter)}), ${kvp} kV`,
+            `isocentre (${join1(isocenter)}), ${exposureLabel(exposure)} ` +
+            `(${exposure.mode === 'automatic' ? 'automatic exposure' : 'fixed kV'}, ` +
+            `${Math.round(exposure.fieldDoseNGy)} nGy, ${Math.round(exposure.fieldPhotonsPerPixel)} photons/pixel ` +
+            `in the measuring field)`,
         );
         for (const o of overlays)
           console.log(
@@ -408,6 +431,10 @@ export function register(program: Command): void {
           overlays,
           { unverified: !f.verified },
         );
+        annotateFluoroscopy(rgba, f.geometry, {
+          title: `Frame ${f.frameIndex + 1}/${f.numberOfFrames} ${anglesLabel(f.geometry.primaryDeg, f.geometry.secondaryDeg)}`,
+          ...(f.verified ? {} : { footer: 'UNVERIFIED GEOMETRY' }),
+        });
         await writePng(String(opts.out), rgba, f.geometry.columns, f.geometry.rows);
       }
       const result = {

@@ -13,7 +13,7 @@ import {
   carmGeometry,
   carmPreset,
   drawOverlay,
-  fluoroscopyImage,
+  fluoroscopyWithExposure,
   generatePhantom,
   grayToRgba,
   overlayGeometry,
@@ -66,7 +66,7 @@ export async function makeDocImages(outDir = 'docs/images'): Promise<string[]> {
       console.log(`${name}: primary ${a}, secondary ${b}, isocentre ${isocenter.map(round1).join(', ')}`);
       const g = carmGeometry(system, { primaryDeg: a, secondaryDeg: b, isocenter }, { size: 512, fieldMm: 300 });
       const li = await pool.render(g);
-      const img = fluoroscopyImage(li, g.columns, g.rows, { seed: 7 });
+      const img = fluoroscopyWithExposure(li, g, { seed: 7, exposure: { referenceKvp: system.kvp } });
       const rgba = drawOverlay(
         grayToRgba(img.gray, g.columns, g.rows),
         g.columns,

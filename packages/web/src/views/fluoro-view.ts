@@ -1,6 +1,8 @@
 /**
  * Virtual fluoroscopy: the CT projected for the C-arm pose (core's DRR; WebGL2 when the browser has a
  * GPU, core's CPU kernel in workers otherwise), with the plan projected by core's projection matrix.
+ * The image is core's fluoroscopyWithExposure, as `corridor drr` makes it: automatic exposure per view
+ * (kV and mAs in the caption), the window from the body, core's orientation letters on the edges.
  * Or, when a real XA/RF frame is loaded, that frame with the plan projected for the frame's geometry.
  *
  * While the pose changes a coarse frame is drawn at once; the full frame follows when it settles.
@@ -9,14 +11,19 @@
  * coincide in a bull's-eye view.
  */
 import {
+  anglesLabel,
   carmGeometry,
   carmPreset,
-  fluoroscopyImage,
+  exposureLabel,
+  fluoroscopyWithExposure,
+  orientationMarkers,
   overlayGeometry,
+  resolveModel,
   projectionMatrix,
   projectPoint,
   type CarmGeometry,
   type CarmSystem,
+  type Exposure,
 } from '@corridor/core';
 import type { DrrFrame } from '../drr-pool.js';
 import { DrrPool } from '../drr-pool.js';
@@ -26,6 +33,15 @@ import { fmt1 } from '../geometry.js';
 import { context2d, find } from '../dom.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** A caption that stays legible over any image: a dark, half-opaque backdrop and a dark outline. */
+function legibleOverImage(el: HTMLElement): void {
+  el.style.background = 'rgba(0, 0, 0, 0.6)';
+  el.style.color = '#fff';
+  el.style.padding = '1px 5px';
+  el.style.borderRadius = '3px';
+  el.style.textShadow = '0 0 2px #000, 0 0 2px #000';
+}
 
 export const FULL_SIZE = 512;
 export const COARSE_SIZE = 128;
@@ -57,6 +73,13 @@ export class FluoroView {
    * as it costs about 100 ms more per 512 x 512 frame on a CPU than blur and log window alone.
    */
   realistic = false;
+  /** The last DRR frame painted: its geometry, noise-free line integrals and exposure (for tests, caption). */
+  lastFrame: {
+    geometry: CarmGeometry;
+    lineIntegrals: Float32Array;
+    exposure: Exposure;
+    window: [number, number];
+  } | null = null;
   /** Whether the shown image is the XA frame. */
   showXa = true;
   onError: (e: unknown) => void = (e) => console.error(e);
@@ -79,8 +102,11 @@ export class FluoroView {
     const title = document.createElement('div');
     title.className = 'view-title';
     title.textContent = 'Virtual fluoroscopy';
+    // Legible over any image, white bone or black air alike: a dark backdrop behind the text.
+    legibleOverImage(title);
     this.info = document.createElement('div');
     this.info.className = 'view-info';
+    legibleOverImage(this.info);
     this.ctx = context2d(this.canvas);
     this.image = this.ctx.createImageData(FULL_SIZE, FULL_SIZE);
     if (!opts.forceCpu) {
@@ -158,15 +184,35 @@ export class FluoroView {
       this.drawXa(xa);
       return;
     }
+    clearTimeout(this.settleTimer);
     if (this.gl) {
-      this.showCanvas('gpu');
-      this.gl.render(this.geometry(FULL_SIZE));
-      this.stats.frames++;
-      // The draw call returns before the GPU finishes: no time is shown (the benchmark syncs and times it).
-      this.publish('gpu', FULL_SIZE, NaN);
+      const gl = this.gl;
+      const g = this.geometry(FULL_SIZE);
+      // Settled: the GPU's line integrals read back and processed by core's model (automatic exposure),
+      // painted on the 2D canvas; while moving, the shader's direct grey with the last frame's window.
+      const settle = () => {
+        try {
+          const t0 = performance.now();
+          this.paint(gl.lineIntegrals(g), FULL_SIZE);
+          const e = this.lastFrame;
+          if (e) gl.setWindow(e.window, e.exposure.attenuationScale);
+          this.showCanvas('cpu');
+          this.stats.frames++;
+          this.publish('gpu', FULL_SIZE, performance.now() - t0);
+        } catch (err) {
+          this.onError(err);
+        }
+      };
+      if (moving) {
+        this.showCanvas('gpu');
+        gl.render(g);
+        this.stats.frames++;
+        // The draw call returns before the GPU finishes: no time is shown (the benchmark syncs and times it).
+        this.publish('gpu', FULL_SIZE, NaN);
+        this.settleTimer = window.setTimeout(settle, 180);
+      } else settle();
       return;
     }
-    clearTimeout(this.settleTimer);
     if (moving) {
       void this.renderCpu(COARSE_SIZE);
       this.settleTimer = window.setTimeout(() => void this.renderCpu(FULL_SIZE), 180);
@@ -209,20 +255,34 @@ export class FluoroView {
     const primary = `${c.primaryDeg >= 0 ? 'LAO' : 'RAO'} ${fmt1(Math.abs(c.primaryDeg))}°`;
     const secondary = `${c.secondaryDeg >= 0 ? 'CRAN' : 'CAUD'} ${fmt1(Math.abs(c.secondaryDeg))}°`;
     const time = Number.isFinite(ms) ? ` ${fmt1(ms)} ms` : '';
-    this.info.textContent = `${primary} · ${secondary} · ${kind.toUpperCase()} ${size}²${time}`;
+    // The exposure of the frame shown (the direct GPU draw while moving keeps the last one's).
+    const e = this.lastFrame?.exposure;
+    if (e) {
+      this.root.dataset.kvp = e.kvp.toFixed(1);
+      this.root.dataset.mas = e.mAs.toFixed(3);
+    } else {
+      delete this.root.dataset.kvp;
+      delete this.root.dataset.mas;
+    }
+    const exposure = e ? ` · ${exposureLabel(e)}` : '';
+    this.info.textContent = `${primary} · ${secondary}${exposure} · ${kind.toUpperCase()} ${size}²${time}`;
   }
 
   /**
-   * Line integrals to the displayed image with core's fluoroscopy model (Beer-Lambert intensity,
-   * detector blur, the display's log window; quantum noise and edge enhancement when `realistic`).
+   * Line integrals to the displayed image with core's fluoroscopy model, as `corridor drr` makes it:
+   * automatic exposure (kV, mAs for this view), Beer-Lambert intensity at that kV, detector blur, the
+   * display's log window from the pixels inside the body; quantum noise at the exposure's dose and edge
+   * enhancement when `realistic` (full frames).
    */
   private paint(li: Float32Array, size: number) {
-    const img = fluoroscopyImage(
-      li,
-      size,
-      size,
-      size === FULL_SIZE && this.realistic ? {} : { photonsPerPixel: 0, edgeEnhance: 0 },
-    );
+    const full = size === FULL_SIZE && this.realistic;
+    const geometry = this.geometry(size);
+    const img = fluoroscopyWithExposure(li, geometry, {
+      // The workers project with core's default attenuation model: its kV is the reference.
+      exposure: { referenceKvp: resolveModel().kvp },
+      ...(full ? {} : { noiseFree: true, edgeEnhance: 0 }),
+    });
+    this.lastFrame = { geometry, lineIntegrals: li, exposure: img.exposure, window: img.window };
     const gray = img.gray;
     const px = this.image.data;
     const scale = FULL_SIZE / size;
@@ -310,6 +370,57 @@ export class FluoroView {
     return { ...xa.frame.geometry, isocenter: this.store.carm.isocenter };
   }
 
+  /**
+   * Orientation letters from core (the patient direction each image edge faces; the side letter L/R in
+   * yellow, as vendors mark it), outlined in black so they read on any grey.
+   */
+  private drawMarkers(
+    g: CarmGeometry,
+    el: <K extends keyof SVGElementTagNameMap>(
+      tag: K,
+      attrs: Record<string, string | number>,
+      parent?: Element,
+    ) => SVGElementTagNameMap[K],
+  ) {
+    const m = orientationMarkers(g);
+    const fs = Math.max(12, Math.round(Math.min(g.columns, g.rows) / 18));
+    const grp = el('g', {
+      class: 'orientation',
+      'aria-label': `orientation ${anglesLabel(g.primaryDeg, g.secondaryDeg)}`,
+    });
+    const at = {
+      left: [fs * 0.9, g.rows / 2],
+      right: [g.columns - fs * 0.9, g.rows / 2],
+      top: [g.columns / 2, fs * 1.1],
+      bottom: [g.columns / 2, g.rows - fs * 2.1], // clear of the caption along the bottom
+    } as const;
+    for (const edge of ['left', 'right', 'top', 'bottom'] as const) {
+      const letter = m.edges[edge];
+      const side = letter === 'L' || letter === 'R';
+      const t = el(
+        'text',
+        {
+          x: at[edge][0],
+          y: at[edge][1],
+          'text-anchor': 'middle',
+          'dominant-baseline': 'middle',
+          'font-size': fs,
+          'font-weight': 700,
+          'font-family': 'sans-serif',
+          fill: side ? '#ffdc00' : '#ffffff',
+          stroke: '#000',
+          'stroke-width': Math.max(2, fs / 6),
+          'paint-order': 'stroke',
+          class: `marker marker-${edge}${side ? ' side' : ''}`,
+          'data-edge': edge,
+          'data-letter': letter,
+        },
+        grp,
+      );
+      t.textContent = letter;
+    }
+  }
+
   drawOverlay(): void {
     this.svg.replaceChildren();
     if (!this.store.volume) return;
@@ -333,6 +444,7 @@ export class FluoroView {
       return e;
     };
     this.svg.setAttribute('viewBox', `0 0 ${g.columns} ${g.rows}`);
+    this.drawMarkers(g, el);
     // Core's overlay geometry: projected ends, the tool's silhouette at its diameter, the end-on ring.
     // Pixel (c, r) has its centre at (c + 0.5, r + 0.5) in the SVG's units.
     const paths = this.store.plan.paths;

@@ -4,6 +4,10 @@
  * the line integrals summed in a WebGL2 fragment shader, one fragment per detector pixel, sampling the
  * attenuation as a 3D texture (trilinear) every half voxel along the ray.
  *
+ * Two outputs: the grey image drawn directly (core's window and exposure of the last processed frame, no
+ * noise: frames while the pose moves), and the line integrals themselves, read back bit-exactly for core's
+ * full fluoroscopy model (automatic exposure, noise, edge enhancement) when the pose settles.
+ *
  * Software WebGL (SwiftShader) is not a GPU: create() refuses it so the CPU workers, which are faster
  * there, take over.
  */
@@ -12,7 +16,7 @@ import {
   carmGeometry,
   carmPreset,
   drrParamFields,
-  fluoroscopyImage,
+  fluoroscopyWithExposure,
   prepareDrrVolume,
   renderLineIntegrals,
   type CarmGeometry,
@@ -48,6 +52,8 @@ ${FIELD_UNIFORMS.map((name) => `uniform vec3 u_${name};`).join('\n')}
 uniform vec2 uSize;
 uniform float uLo;
 uniform float uHi;
+uniform float uScale;
+uniform int uPacked;
 out vec4 outColor;
 void main() {
   // Pixel (c, r): column from the left, row from the top; gl_FragCoord counts rows from the bottom.
@@ -72,7 +78,15 @@ void main() {
     }
     sum *= dl * length(W);
   }
-  float g = clamp(1.0 - (sum - uLo) / (uHi - uLo), 0.0, 1.0);
+  if (uPacked == 1) {
+    // The line integral's float32 bits in the four bytes (R lowest), for readPixels and core's model.
+    uint b = floatBitsToUint(sum);
+    outColor = vec4(float(b & 255u), float((b >> 8) & 255u), float((b >> 16) & 255u), float(b >> 24)) / 255.0;
+    return;
+  }
+  // Core's display without noise or edge enhancement: attenuation at the exposure's kV, its window, gamma.
+  float t = clamp((sum * uScale - uLo) / (uHi - uLo), 0.0, 1.0);
+  float g = pow(1.0 - t, 0.9);
   outColor = vec4(g, g, g, 1.0);
 }`;
 
@@ -82,7 +96,10 @@ export class GlDrr {
   private prog: WebGLProgram;
   private tex: WebGLTexture | null = null;
   private dv: DrrVolume | null = null;
-  private window = { lo: 0, hi: 1 };
+  private window = { lo: 0, hi: 1, scale: 1 };
+  private fbo: WebGLFramebuffer | null = null;
+  private fboTex: WebGLTexture | null = null;
+  private packed: Uint8Array | null = null;
   readonly rendererName: string;
 
   private constructor(canvas: HTMLCanvasElement, gl: WebGL2RenderingContext, rendererName: string) {
@@ -147,12 +164,58 @@ export class GlDrr {
       { primaryDeg: 0, secondaryDeg: 0, isocenter: center(v) },
       { size: 48, fieldMm: 290 },
     );
-    const w = fluoroscopyImage(renderLineIntegrals(dv, g), g.columns, g.rows, { photonsPerPixel: 0 }).window;
-    this.window = { lo: w[0], hi: w[1] };
+    const img = fluoroscopyWithExposure(renderLineIntegrals(dv, g), g, { noiseFree: true, edgeEnhance: 0 });
+    this.setWindow(img.window, img.exposure.attenuationScale);
+  }
+
+  /**
+   * The grey window of the direct draw (core's FluoroImage.window, log-intensity units) and the
+   * exposure's attenuation scale: the view sets them from core's last processed frame, so frames drawn
+   * while the pose moves keep that frame's exposure and window.
+   */
+  setWindow(window: readonly [number, number], attenuationScale: number): void {
+    this.window = { lo: window[0], hi: window[1] > window[0] ? window[1] : window[0] + 1, scale: attenuationScale };
+  }
+
+  /**
+   * The line integrals for g (columns fastest, row 0 at the top), summed by the shader and read back
+   * bit-exactly through an RGBA8 target: what core's fluoroscopy model then turns into the image.
+   */
+  lineIntegrals(g: CarmGeometry): Float32Array {
+    const gl = this.gl;
+    const w = this.canvas.width,
+      h = this.canvas.height;
+    if (!this.dv || !this.tex) throw new CorridorError('no volume on the GPU', 'GPU fluoroscopy');
+    if (!this.fbo) {
+      this.fboTex = gl.createTexture();
+      gl.bindTexture(gl.TEXTURE_2D, this.fboTex);
+      gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RGBA8, w, h);
+      this.fbo = gl.createFramebuffer();
+      gl.bindFramebuffer(gl.FRAMEBUFFER, this.fbo);
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, this.fboTex, 0);
+      this.packed = new Uint8Array(w * h * 4);
+    }
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.fbo);
+    try {
+      this.draw(g, true);
+      const px = this.packed ?? new Uint8Array(w * h * 4);
+      gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
+      const bits = new Float32Array(px.buffer, px.byteOffset, w * h);
+      const out = new Float32Array(w * h);
+      // readPixels gives the bottom row first.
+      for (let r = 0; r < h; r++) out.set(bits.subarray((h - 1 - r) * w, (h - r) * w), r * w);
+      return out;
+    } finally {
+      gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    }
   }
 
   /** Draw the DRR for g (its columns and rows must match the canvas). */
   render(g: CarmGeometry): void {
+    this.draw(g, false);
+  }
+
+  private draw(g: CarmGeometry, packed: boolean): void {
     const gl = this.gl;
     if (!this.dv || !this.tex) return;
     const f = canvasFields(drrParamFields(this.dv, g), g.columns / this.canvas.width, g.rows / this.canvas.height);
@@ -163,6 +226,8 @@ export class GlDrr {
     gl.uniform2f(u('uSize'), this.canvas.width, this.canvas.height);
     gl.uniform1f(u('uLo'), this.window.lo);
     gl.uniform1f(u('uHi'), this.window.hi);
+    gl.uniform1f(u('uScale'), this.window.scale);
+    gl.uniform1i(u('uPacked'), packed ? 1 : 0);
     gl.uniform1i(u('uMu'), 0);
     gl.activeTexture(gl.TEXTURE0);
     gl.bindTexture(gl.TEXTURE_3D, this.tex);
