@@ -11,8 +11,8 @@
  * Inputs, from best to least: the S1 and S2 levels from the planned S1 and S2 paths (where they cross
  * the midsagittal plane) or from the segmentation (core's sacral seeds); the sacrum's midsagittal section
  * from the segmentation's sacrum labels or, without a segmentation, from the CT (HU at least `cortexHu`,
- * connected to the level points); in it, the line tangent from in front to the S1 and the S2 body (the
- * bands about each level), whose two points of contact are the anterior cortex of S1 and S2. With paths
+ * connected to the level points); in it, at each level, the front of the section along the direction
+ * perpendicular to the sacrum's long axis: the anterior cortex of S1 and of S2. With paths
  * alone the two level points themselves are used: the views then follow the vertebral bodies' axis, not the anterior cortex
  * (about 5 degrees off on the phantom), and a note says so.
  */
@@ -173,12 +173,17 @@ function midsagittalSection(
 }
 
 /**
- * The line tangent to the anterior surface of both the S1 and the S2 body: in the section, the bands
- * within a quarter of the levels' distance of each level (along the sacrum's long axis, the section's
- * principal axis), and the line that touches both bands from in front (every band point behind it). That
- * is what an inlet superimposes: the beam grazes the anterior cortex of S1 and of S2.
+ * The anterior cortex of S1 and of S2 in the section: at each level, the front of the section (along the
+ * anterior direction perpendicular to the sacrum's long axis, the section's principal axis) in a slab
+ * LEVEL_SLAB_MM either side of the level. Working in the section rather than on a ray from the level
+ * point means a level point outside the bone (a seed in front of a curved sacrum) or a level line that
+ * runs across the sacrum (an S2 path placed far back) still finds the anterior cortex.
  */
-function anteriorTangent(points: V[], l1: V, l2: V, n: V, source: string): { a1: V; a2: V } {
+const LEVEL_SLAB_MM = 1;
+/** Samples within this of a slab's front are averaged: the boundary's voxel ripple cancels. */
+const FRONT_MM = 0.3;
+
+function anteriorCortexPoints(points: V[], l1: V, l2: V, n: V, source: string): { a1: V; a2: V } {
   // Principal axis of the section (the sacrum's long axis), oriented S1 -> S2.
   const m0 = [0, 0, 0];
   for (const p of points) for (let r = 0; r < 3; r++) m0[r] += p[r] / points.length;
@@ -193,38 +198,28 @@ function anteriorTangent(points: V[], l1: V, l2: V, n: V, source: string): { a1:
     axis = unit(next, 'sacral section');
   }
   if (dot(axis, sub(l2, l1)) < 0) axis = scale(axis, -1);
+  let m = cross(n, axis);
+  if (m[1] > 0) m = scale(m, -1); // anterior: -y
   const q1 = dot(axis, l1),
     q2 = dot(axis, l2);
-  const h = (q2 - q1) / 4;
-  if (!(h > 1)) throw new CarmError('the S1 and S2 levels lie less than 4 mm apart along the sacrum', source);
-  const band1 = points.filter((p) => Math.abs(dot(axis, p) - q1) <= h);
-  const band2 = points.filter((p) => Math.abs(dot(axis, p) - q2) <= h);
-  if (!band1.length || !band2.length) throw new CarmError('no sacral bone at the S1 or S2 level', source);
-  const front = (band: V[], m: V) => {
-    let best = band[0],
-      bv = -Infinity;
-    for (const p of band) {
-      const v = dot(m, p);
-      if (v > bv) {
-        bv = v;
-        best = p;
+  if (!(q2 - q1 > 4)) throw new CarmError('the S1 and S2 levels lie less than 4 mm apart along the sacrum', source);
+  const front = (q: number, name: string): V => {
+    const slab = points.filter((p) => Math.abs(dot(axis, p) - q) <= LEVEL_SLAB_MM);
+    if (!slab.length) throw new CarmError(`no sacral bone at the ${name} level in the midsagittal plane`, source);
+    let fmax = -Infinity;
+    for (const p of slab) fmax = Math.max(fmax, dot(m, p));
+    const c: V = [0, 0, 0];
+    let k = 0;
+    for (const p of slab)
+      if (dot(m, p) >= fmax - FRONT_MM) {
+        c[0] += p[0];
+        c[1] += p[1];
+        c[2] += p[2];
+        k++;
       }
-    }
-    return best;
+    return [c[0] / k, c[1] / k, c[2] / k];
   };
-  let dir = axis;
-  let a1 = l1,
-    a2 = l2;
-  for (let it = 0; it < 20; it++) {
-    let m = cross(n, dir);
-    if (m[1] > 0) m = scale(m, -1); // anterior: -y
-    a1 = front(band1, m);
-    a2 = front(band2, m);
-    const next = unit(sub(a2, a1), 'S1/S2 anterior cortex');
-    if (dot(next, dir) > 1 - 1e-12) break;
-    dir = next;
-  }
-  return { a1, a2 };
+  return { a1: front(q1, 'S1'), a2: front(q2, 'S2') };
 }
 
 /** Trilinear interpolation of the indicator "label is one of isS" at an LPS point (0 outside the grid). */
@@ -351,7 +346,7 @@ export function pelvicViews(input: PelvicViewsInput, system: CarmSystem): Pelvic
   }
   if (inBone) {
     const { points } = midsagittalSection(inBone, l1, l2, n, step, src);
-    ({ a1, a2 } = anteriorTangent(points, l1, l2, n, src));
+    ({ a1, a2 } = anteriorCortexPoints(points, l1, l2, n, src));
   } else {
     notes.push(
       'no segmentation or CT: the views follow the line through the S1 and S2 paths (the vertebral bodies), ' +
