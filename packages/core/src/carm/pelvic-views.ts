@@ -9,10 +9,11 @@
  * the head, a CRANIAL (positive secondary) angle, and the outlet toward the feet, a CAUDAL one.
  *
  * Inputs, from best to least: the S1 and S2 levels from the planned S1 and S2 paths (where they cross
- * the midsagittal plane) or from the segmentation (core's sacral seeds); the anterior cortex along the
- * sacrum's anterior direction from each level point, in the segmentation's sacrum labels or, without a
- * segmentation, in the CT (first bone reached, HU at least `cortexHu`). With paths alone the two level
- * points themselves are used: the views then follow the vertebral bodies' axis, not the anterior cortex
+ * the midsagittal plane) or from the segmentation (core's sacral seeds); the sacrum's midsagittal section
+ * from the segmentation's sacrum labels or, without a segmentation, from the CT (HU at least `cortexHu`,
+ * connected to the level points); in it, at each level, the front of the section along the direction
+ * perpendicular to the sacrum's long axis: the anterior cortex of S1 and of S2. With paths
+ * alone the two level points themselves are used: the views then follow the vertebral bodies' axis, not the anterior cortex
  * (about 5 degrees off on the phantom), and a note says so.
  */
 import type { Point3 } from '../math/vec3.js';
@@ -84,35 +85,141 @@ function crossPlane(p: PathLike, m: ArrayLike<number>, n: ArrayLike<number>): V 
 }
 
 /**
- * The anterior cortex on the ray from a level point along the anterior direction: the last sample of the
- * first bone reached before a gap of `gapMm` without bone (steps of a quarter of the finest voxel).
+ * The sacrum's section in the midsagittal plane, sampled on a square grid (step mm) about the middle of
+ * the two level points, kept to the bone connected to them (flood fill from the bone nearest to each level
+ * point, so that L5 across its disc, or any other bone in the plane, is left out).
  */
-function anteriorCortex(
-  from: V,
-  a: V,
+function midsagittalSection(
   inBone: (q: V) => boolean,
+  l1: V,
+  l2: V,
+  n: V,
   step: number,
-  gapMm: number,
-  what: string,
   source: string,
-): V {
-  let last = NaN;
-  const q: V = [0, 0, 0];
-  for (let t = 0; t <= 80; t += step) {
-    q[0] = from[0] + t * a[0];
-    q[1] = from[1] + t * a[1];
-    q[2] = from[2] + t * a[2];
-    if (inBone(q)) last = t;
-    else if (!Number.isNaN(last) && t - last > gapMm) break;
+): { points: V[] } {
+  let up: V = [-n[2] * n[0], -n[2] * n[1], 1 - n[2] * n[2]];
+  up = unit(up, 'midsagittal plane');
+  let ant = cross(n, up);
+  if (ant[1] > 0) ant = scale(ant, -1);
+  const c = scale([l1[0] + l2[0], l1[1] + l2[1], l1[2] + l2[2]], 0.5);
+  const half = 70;
+  const N = Math.ceil(half / step);
+  const W = 2 * N + 1;
+  const at = (i: number, j: number): V => {
+    const u = (i - N) * step,
+      w = (j - N) * step;
+    return [c[0] + u * ant[0] + w * up[0], c[1] + u * ant[1] + w * up[1], c[2] + u * ant[2] + w * up[2]];
+  };
+  const bone = new Uint8Array(W * W);
+  for (let j = 0; j < W; j++) for (let i = 0; i < W; i++) bone[i + W * j] = inBone(at(i, j)) ? 1 : 0;
+  const keep = new Uint8Array(W * W);
+  const stack: number[] = [];
+  for (const [l, name] of [
+    [l1, 'S1'],
+    [l2, 'S2'],
+  ] as const) {
+    // The grid cell of the level point, then the nearest bone cell within 15 mm.
+    const i0 = N + Math.round(dot(sub(l, c), ant) / step),
+      j0 = N + Math.round(dot(sub(l, c), up) / step);
+    const r = Math.ceil(15 / step);
+    let best = -1,
+      bestD = Infinity;
+    for (let dj = -r; dj <= r; dj++)
+      for (let di = -r; di <= r; di++) {
+        const i = i0 + di,
+          j = j0 + dj;
+        if (i < 0 || j < 0 || i >= W || j >= W || !bone[i + W * j]) continue;
+        const d2 = di * di + dj * dj;
+        if (d2 < bestD) {
+          bestD = d2;
+          best = i + W * j;
+        }
+      }
+    if (best < 0) {
+      throw new CarmError(
+        `no sacral bone within 15 mm of the ${name} level point (${l.map((x) => x.toFixed(1)).join(', ')}) ` +
+          'in the midsagittal plane',
+        source,
+      );
+    }
+    if (!keep[best]) {
+      keep[best] = 1;
+      stack.push(best);
+    }
   }
-  if (Number.isNaN(last)) {
-    throw new CarmError(
-      `no sacral bone within 80 mm anterior of the ${what} level point ` +
-        `(${from.map((x) => x.toFixed(1)).join(', ')})`,
-      source,
-    );
+  while (stack.length) {
+    const k = stack.pop() as number;
+    const i = k % W,
+      j = (k - i) / W;
+    for (const [di, dj] of [
+      [1, 0],
+      [-1, 0],
+      [0, 1],
+      [0, -1],
+    ]) {
+      const a = i + di,
+        b = j + dj;
+      if (a < 0 || b < 0 || a >= W || b >= W) continue;
+      const m = a + W * b;
+      if (bone[m] && !keep[m]) {
+        keep[m] = 1;
+        stack.push(m);
+      }
+    }
   }
-  return [from[0] + last * a[0], from[1] + last * a[1], from[2] + last * a[2]];
+  const points: V[] = [];
+  for (let j = 0; j < W; j++) for (let i = 0; i < W; i++) if (keep[i + W * j]) points.push(at(i, j));
+  return { points };
+}
+
+/**
+ * The anterior cortex of S1 and of S2 in the section: at each level, the front of the section (along the
+ * anterior direction perpendicular to the sacrum's long axis, the section's principal axis) in a slab
+ * LEVEL_SLAB_MM either side of the level. Working in the section rather than on a ray from the level
+ * point means a level point outside the bone (a seed in front of a curved sacrum) or a level line that
+ * runs across the sacrum (an S2 path placed far back) still finds the anterior cortex.
+ */
+const LEVEL_SLAB_MM = 1;
+/** Samples within this of a slab's front are averaged: the boundary's voxel ripple cancels. */
+const FRONT_MM = 0.3;
+
+function anteriorCortexPoints(points: V[], l1: V, l2: V, n: V, source: string): { a1: V; a2: V } {
+  // Principal axis of the section (the sacrum's long axis), oriented S1 -> S2.
+  const m0 = [0, 0, 0];
+  for (const p of points) for (let r = 0; r < 3; r++) m0[r] += p[r] / points.length;
+  const C = [0, 0, 0, 0, 0, 0, 0, 0, 0];
+  for (const p of points) {
+    const d = sub(p, m0);
+    for (let r = 0; r < 3; r++) for (let q = 0; q < 3; q++) C[3 * r + q] += d[r] * d[q];
+  }
+  let axis: V = unit(sub(l2, l1), 'S1 to S2 levels');
+  for (let it = 0; it < 100; it++) {
+    const next: V = [0, 1, 2].map((r) => C[3 * r] * axis[0] + C[3 * r + 1] * axis[1] + C[3 * r + 2] * axis[2]) as V;
+    axis = unit(next, 'sacral section');
+  }
+  if (dot(axis, sub(l2, l1)) < 0) axis = scale(axis, -1);
+  let m = cross(n, axis);
+  if (m[1] > 0) m = scale(m, -1); // anterior: -y
+  const q1 = dot(axis, l1),
+    q2 = dot(axis, l2);
+  if (!(q2 - q1 > 4)) throw new CarmError('the S1 and S2 levels lie less than 4 mm apart along the sacrum', source);
+  const front = (q: number, name: string): V => {
+    const slab = points.filter((p) => Math.abs(dot(axis, p) - q) <= LEVEL_SLAB_MM);
+    if (!slab.length) throw new CarmError(`no sacral bone at the ${name} level in the midsagittal plane`, source);
+    let fmax = -Infinity;
+    for (const p of slab) fmax = Math.max(fmax, dot(m, p));
+    const c: V = [0, 0, 0];
+    let k = 0;
+    for (const p of slab)
+      if (dot(m, p) >= fmax - FRONT_MM) {
+        c[0] += p[0];
+        c[1] += p[1];
+        c[2] += p[2];
+        k++;
+      }
+    return [c[0] / k, c[1] / k, c[2] / k];
+  };
+  return { a1: front(q1, 'S1'), a2: front(q2, 'S2') };
 }
 
 /** Trilinear interpolation of the indicator "label is one of isS" at an LPS point (0 outside the grid). */
@@ -216,31 +323,30 @@ export function pelvicViews(input: PelvicViewsInput, system: CarmSystem): Pelvic
     l1 = onPlane(seeds.s1);
     l2 = onPlane(seeds.s2);
   }
-  const caudal = unit(sub(l2, l1), 'S1 to S2 levels');
-  let anterior = cross(n, caudal);
-  if (anterior[1] > 0) anterior = scale(anterior, -1); // LPS: anterior is -y
 
   let cortexFrom: PelvicViews['cortexFrom'] = 'none';
   let a1 = l1,
     a2 = l2;
+  let inBone: ((q: V) => boolean) | null = null;
+  let step = 0.25;
   if (labels && input.anatomy) {
     const isS = new Uint8Array(65536);
     for (const l of [...input.anatomy.sacrum, ...(input.anatomy.seeds?.s1 ?? [])]) isS[l & 0xffff] = 1;
     // The sacrum's share of the 8 voxels around q, trilinearly weighted: its 0.5 level lies within a fraction
-    // of a voxel of the true surface, where the nearest voxel's staircase would tilt a 17 mm chord by degrees.
-    const inBone = (q: V) => sacrumFraction(labels, isS, q) >= 0.5;
-    const step = Math.min(...labels.spacing) / 8;
-    a1 = anteriorCortex(l1, anterior, inBone, step, 3, 'S1', src);
-    a2 = anteriorCortex(l2, anterior, inBone, step, 3, 'S2', src);
+    // of a voxel of the true surface, where the nearest voxel's staircase would tilt a 10 mm chord by degrees.
+    inBone = (q: V) => sacrumFraction(labels, isS, q) >= 0.5;
+    step = Math.min(0.25, Math.min(...labels.spacing) / 4);
     cortexFrom = 'labels';
   } else if (input.ct) {
     const ct = input.ct;
     const hu = input.cortexHu ?? ANTERIOR_CORTEX_HU;
-    const inBone = (q: V) => sampleTrilinear(ct, q, -1000) >= hu;
-    const step = Math.min(...ct.spacing) / 4;
-    a1 = anteriorCortex(l1, anterior, inBone, step, 5, 'S1', src);
-    a2 = anteriorCortex(l2, anterior, inBone, step, 5, 'S2', src);
+    inBone = (q: V) => sampleTrilinear(ct, q, -1000) >= hu;
+    step = Math.min(0.25, Math.min(...ct.spacing) / 4);
     cortexFrom = 'ct';
+  }
+  if (inBone) {
+    const { points } = midsagittalSection(inBone, l1, l2, n, step, src);
+    ({ a1, a2 } = anteriorCortexPoints(points, l1, l2, n, src));
   } else {
     notes.push(
       'no segmentation or CT: the views follow the line through the S1 and S2 paths (the vertebral bodies), ' +
