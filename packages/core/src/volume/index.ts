@@ -4,3 +4,4 @@ export * from './resample.js';
 export * from './edt.js';
 export * from './reslice.js';
 export * from './coordinates.js';
+export { smoothBinomial } from './morphology.js';
