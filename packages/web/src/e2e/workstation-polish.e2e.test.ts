@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createVolume, encodeDicomSeries, indexToPatientFrom, writeNifti } from '@corridor/core';
+import { createVolume, encodeDicomSeries, generatePhantom, indexToPatientFrom, writeNifti } from '@corridor/core';
 import { ARTIFACTS, screenshot, shownErrors, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -45,7 +45,9 @@ interface Corridor {
       crosshair: number[];
       volume: { indexToPatient: Float64Array; dims: number[] } | null;
       setCrosshair(p: number[]): void;
+      plan: { paths: { id: string; entry: number[]; target: number[] }[] };
     };
+    addPath(entry: number[], target: number[]): void;
   };
   view3d: { hitDepthMm: Float32Array; rayStepMm: number };
 }
@@ -180,6 +182,7 @@ describe('workstation polish (Chromium, 1280 x 800, CPU fallback)', () => {
       }
       return { onStep, hits };
     });
+    console.log(`3D view: ${onStep} of ${hits} surface hits within 1% of a whole ray step`);
     expect(hits).toBeGreaterThan(1000);
     expect(onStep / hits).toBeLessThan(0.1);
     await h.page.locator('.view3d').screenshot({ path: path.join(ARTIFACTS, 'polish-4-3d-view.png') });
@@ -230,9 +233,33 @@ describe('workstation polish (Chromium, 1280 x 800, CPU fallback)', () => {
   it('a notice about a long file name wraps, covers no control, and closes; information fades', async () => {
     // Something to click in the panel: the selected path's breach buttons (S1 runs through the canal on
     // the phantom) or, without breaches, the analysis table.
+    // A path from S1's entry into the spinal canal (where the phantom's first foramen joins it, from its
+    // truth, extended 15 mm on) breaches: its breach buttons are the controls a notice used to cover.
+    const canal = generatePhantom({ voxelMm: 1.5 }).truth.foramina[0].canalPoint;
+    await h.page.evaluate((c) => {
+      const app = (globalThis as unknown as { corridor: Corridor }).corridor.app;
+      const s1 = app.store.plan.paths.find((p) => p.id === 's1');
+      if (!s1) throw new Error('no S1 path');
+      const d = [0, 1, 2].map((a) => c[a] - s1.entry[a]);
+      const L = Math.hypot(d[0], d[1], d[2]);
+      app.addPath(
+        s1.entry,
+        [0, 1, 2].map((a) => c[a] + (15 * d[a]) / L),
+      );
+    }, canal);
+    await h.page.waitForFunction(
+      () =>
+        (globalThis as unknown as { document: Doc }).document.querySelectorAll('#plan-panel [data-testid=breach]')
+          .length > 0,
+      null,
+      { timeout: 60_000 },
+    );
+    await settled();
     const longName = `${'a-very-long-file-name-from-the-archive-'.repeat(4)}without-any-spaces.txt`;
     const file = path.join(dir, longName.slice(0, 200));
     await writeFile(file, 'not an image');
+    // The first breach button scrolled into the plan half's view (at 1280 x 800 it lies below the fold).
+    await h.page.locator('#plan-panel [data-testid=breach]').first().scrollIntoViewIfNeeded();
     await h.page.setInputFiles('input[data-field=images]', file);
     await h.page.waitForSelector('.message.error', { timeout: 30_000 });
     const errs = await shownErrors(h.page);
@@ -271,7 +298,8 @@ describe('workstation polish (Chromium, 1280 x 800, CPU fallback)', () => {
     expect(check.covered).toEqual([]);
     expect(check.noteRight).toBeLessThanOrEqual(check.sideLeft);
     expect(check.overflow).toBeLessThanOrEqual(0);
-    if (check.breaches) {
+    expect(check.breaches).toBeGreaterThan(0);
+    {
       const b = defined1(await h.page.locator('#plan-panel [data-testid=breach]').first().boundingBox());
       const reached = await h.page.evaluate(
         ([x, y]) =>
@@ -312,7 +340,7 @@ describe('workstation polish (Chromium, 1280 x 800, CPU fallback)', () => {
       expect(errs, f).toHaveLength(1);
       expect(errs[0]).toMatch(/is a single 2D image \(64 × 48 × 1 voxels\), not a 3D image to plan on/);
       expect(await h.page.locator('.case-name').textContent()).toContain('phantom');
-      expect(await h.page.locator('#plan-panel tr[data-path-id]').count()).toBe(4);
+      expect(await h.page.locator('#plan-panel tr[data-path-id]').count()).toBe(5);
       if (f === dcmFile) await screenshot(h.page, 'polish-7-2d-image-refused');
       await h.page.click('.message.error button[data-action=dismiss]');
     }

@@ -600,9 +600,12 @@ function layoutLabels(labels: PathLabel[], width: number, height: number) {
       placed.every((q) => b.x1 <= q.x0 || q.x1 <= b.x0 || b.y1 <= q.y0 || q.y1 <= b.y0);
     const inside = (b: { x0: number; x1: number; y0: number; y1: number }) =>
       b.x0 >= 0 && b.y0 >= 0 && b.x1 <= width && b.y1 <= height;
+    // Then the same places a line or more further out (up and down), all inside the view; then anywhere.
+    const stacked: [number, number][] = [];
+    for (let k = 1; k <= 6; k++) for (const [dx, dy] of ring) stacked.push([dx, dy + (dy < 0 ? -k : k) * (h + 4)]);
     let chosen: [number, number] | null = null;
     for (const pass of [true, false]) {
-      for (const c of ring) {
+      for (const c of pass ? [...ring, ...stacked] : ring) {
         const b = box(c[0], c[1]);
         if (free(b) && (!pass || inside(b))) {
           chosen = c;
@@ -617,7 +620,20 @@ function layoutLabels(labels: PathLabel[], width: number, height: number) {
     }
     l.el.setAttribute('x', String(l.ax + chosen[0]));
     l.el.setAttribute('y', String(l.ay + chosen[1]));
-    placed.push(box(chosen[0], chosen[1]));
+    const b = box(chosen[0], chosen[1]);
+    placed.push(b);
+    if (!ring.includes(chosen)) {
+      // Moved away from its mark: a thin leader line says whose label it is.
+      const lead = document.createElementNS(SVG_NS, 'line');
+      const tx = Math.min(Math.max(l.ax, b.x0), b.x1),
+        ty = Math.min(Math.max(l.ay, b.y0), b.y1);
+      lead.setAttribute('x1', String(l.ax));
+      lead.setAttribute('y1', String(l.ay));
+      lead.setAttribute('x2', String(tx));
+      lead.setAttribute('y2', String(ty));
+      lead.setAttribute('class', 'label-leader');
+      l.el.parentNode?.insertBefore(lead, l.el);
+    }
   }
 }
 
