@@ -9,6 +9,7 @@ import {
   UsageError,
   mat4MaxAbsDiff,
   mergePlanPaths,
+  nearestVoxelCentre,
   parsePlan,
   planToJson,
   planToSlicerMarkups,
@@ -137,7 +138,8 @@ export class App {
     const st = this.store;
     st.volume = v;
     st.caseInfo = info;
-    st.crosshair = info.suggestedCrosshair ?? volumeCenter(v);
+    // On a voxel centre: each of the three slice views then shows an acquired slice, not a blend of two.
+    st.crosshair = nearestVoxelCentre(v, info.suggestedCrosshair ?? volumeCenter(v));
     st.carm = { primaryDeg: 0, secondaryDeg: 0, isocenter: info.suggestedCrosshair ?? volumeCenter(v) };
     st.xa = null;
     this.caseKey = `corridor.plan.${info.name}.${v.dims.join('x')}.${v.spacing.map((s) => s.toFixed(3)).join('x')}`;

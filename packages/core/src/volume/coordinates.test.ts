@@ -5,6 +5,7 @@ import {
   coordinateForms,
   formatCoordinateForms,
   lpsToRas,
+  nearestVoxelCentre,
   parseCoordinate,
   parsePointLps,
   stepAlongSlices,
@@ -77,6 +78,20 @@ describe('coordinate conversion', () => {
       for (let a = 0; a < 3; a++) expect(Math.abs(back[a] - lps[a])).toBeLessThan(0.051);
     }
     expect(coordinateForms(vol, [0, 0, 0]).voxel).toBeNull();
+  });
+});
+
+describe('nearestVoxelCentre', () => {
+  it('rounds the index and clamps it into the grid (centres by hand: x = 120 - 0.7 i, z = -785.5 - 2 k)', () => {
+    // i = 9.4 -> 9 (x = 113.7); j = 5.5 -> 6 (y = -75.2); k = 2.6 -> 3 (z = -791.5).
+    const p = nearestVoxelCentre(vol, [120 - 0.7 * 9.4, -80 + 0.8 * 5.5, -785.5 - 2 * 2.6]);
+    expect(p[0]).toBeCloseTo(113.7, 9);
+    expect(p[1]).toBeCloseTo(-75.2, 9);
+    expect(p[2]).toBeCloseTo(-791.5, 9);
+    // Beyond the last slice (k = 25 of 20) and before the first column: the grid's edge voxels.
+    const q = nearestVoxelCentre(vol, [500, -80, -785.5 - 2 * 25]);
+    expect(q[0]).toBeCloseTo(120, 9);
+    expect(q[2]).toBeCloseTo(-785.5 - 2 * 19, 9);
   });
 });
 

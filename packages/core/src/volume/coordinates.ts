@@ -109,6 +109,15 @@ export function formatCoordinateForms(f: CoordinateForms, digits = 1): Record<Co
   return { lps: `lps:${mm(f.lps)}`, ras: `ras:${mm(f.ras)}`, ijk: `ijk:${ijk}` };
 }
 
+/**
+ * The centre of the voxel nearest to an LPS point (mm), clamped into the grid: where a slice view's
+ * crosshair starts, so that each of the three planes through it is an acquired slice, not a blend.
+ */
+export function nearestVoxelCentre(volume: Volume, lps: ArrayLike<number>): [number, number, number] {
+  const ijk = apply(volume.patientToIndex, lps).map((x, a) => Math.min(volume.dims[a] - 1, Math.max(0, Math.round(x))));
+  return apply(volume.indexToPatient, ijk);
+}
+
 /** Cosine above which a view normal counts as running along an index axis (0.06°). */
 const ALIGNED_COS = 1 - 1e-6;
 

@@ -378,6 +378,13 @@ describe('workstation polish (Chromium, 1280 x 800, CPU fallback)', () => {
       { timeout: 60_000 },
     );
     await h.page.waitForSelector('.view-axial[data-render-ms]');
+    // The crosshair starts on a voxel centre: the grid's middle row (j = 24.5 of 50) is not one, so it moves
+    // to j = 25 (y = 2.5) or 24 (y = 1.6); columns (i = 29.5) likewise, to x = 36.0 or 36.8; slice 15
+    // (z = -815.5) already is.
+    const start = await crosshair();
+    expect(Math.abs(start[2] - -815.5)).toBeLessThan(1e-6);
+    expect(Math.min(Math.abs(start[1] - 2.5), Math.abs(start[1] - 1.6))).toBeLessThan(1e-6);
+    expect(Math.min(Math.abs(start[0] - 36.0), Math.abs(start[0] - 36.8))).toBeLessThan(1e-6);
     const go = h.page.locator('input[data-field=goto]');
     await go.fill('lps:30.3,0.35,-804.5');
     await go.press('Enter');
