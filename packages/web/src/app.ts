@@ -6,8 +6,10 @@ import {
   DEFAULT_TOOLS,
   PLAN_SCHEMA_VERSION,
   SAME_GEOMETRY_TOLERANCE_MM,
+  UsageError,
   mat4MaxAbsDiff,
   mergePlanPaths,
+  nearestVoxelCentre,
   parsePlan,
   planToJson,
   planToSlicerMarkups,
@@ -32,6 +34,21 @@ export interface AppUi {
   message(kind: MessageKind, text: string): void;
   status(text: string, progress?: { done: number; total: number } | null): void;
   chooseSeries(series: SeriesSummary[]): Promise<number | null>;
+}
+
+/**
+ * A single 2D image (one slice: a radiograph, a mammogram, a lone DICOM image or a one-slice NIfTI) has
+ * no volume to plan in or to project: it is refused before the open case is replaced, with one message.
+ * (A real fluoroscopy frame is opened in the C-arm panel's XA/RF field instead.)
+ */
+export function refuseFlatImage(s: SeriesSummary, openCase: string | null): void {
+  if (s.dims.filter((d) => d > 1).length === 3) return;
+  const what = [s.description, s.modality].filter(Boolean).join(', ') || s.format;
+  throw new UsageError(
+    `${what} is a single 2D image (${s.dims.join(' × ')} voxels), not a 3D image to plan on; ` +
+      (openCase ? `${openCase} stays open` : 'nothing was opened') +
+      '. A fluoroscopy frame goes in the C-arm panel (XA/RF frame).',
+  );
 }
 
 /** Default voxel of the interactive phantom, mm: coarse enough to generate and plan in seconds. */
@@ -109,6 +126,7 @@ export class App {
       if (chosen === null) return;
       index = chosen;
     }
+    refuseFlatImage(found.series[index], this.store.caseInfo?.name ?? null);
     for (const w of found.series[index].warnings) this.ui.message('warning', w);
     const r = await this.busy(
       'Opening the series…',
@@ -122,7 +140,8 @@ export class App {
     const st = this.store;
     st.volume = v;
     st.caseInfo = info;
-    st.crosshair = info.suggestedCrosshair ?? volumeCenter(v);
+    // On a voxel centre: each of the three slice views then shows an acquired slice, not a blend of two.
+    st.crosshair = nearestVoxelCentre(v, info.suggestedCrosshair ?? volumeCenter(v));
     st.carm = { primaryDeg: 0, secondaryDeg: 0, isocenter: info.suggestedCrosshair ?? volumeCenter(v) };
     st.xa = null;
     this.caseKey = `corridor.plan.${info.name}.${v.dims.join('x')}.${v.spacing.map((s) => s.toFixed(3)).join('x')}`;

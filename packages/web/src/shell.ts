@@ -2,7 +2,7 @@
  * The page around the views: toolbar, status bar, messages (errors stay until dismissed), file
  * opening (buttons and drag and drop, DICOM folders included), series choice, keyboard shortcuts.
  */
-import type { NamedBytes } from '@corridor/core';
+import { UsageError, coordinateForms, formatCoordinateForms, parsePointLps, type NamedBytes } from '@corridor/core';
 import { App, type AppUi, type MessageKind } from './app.js';
 import { WINDOW_PRESETS } from './store.js';
 import { PlaneView, type PlaneKind } from './views/plane-view.js';
@@ -15,6 +15,9 @@ import type { SeriesSummary } from './types.js';
 import { fmt1 } from './geometry.js';
 import { byId, find } from './dom.js';
 import { escapeHtml } from './html.js';
+
+/** How long an information notice stays, ms (errors and warnings stay until dismissed). */
+const INFO_MS = 6000;
 
 const SHORTCUTS: [string, string][] = [
   ['A', 'add a path: click entry, then target'],
@@ -79,10 +82,7 @@ export class Shell {
     this.bindDrop();
     window.addEventListener('error', (e) => this.message('error', `Unexpected error: ${e.message}`));
     window.addEventListener('unhandledrejection', (e) => this.error(e.reason));
-    this.app.store.on(['crosshair'], () => {
-      const c = this.app.store.crosshair;
-      byId('coords').textContent = `crosshair ${fmt1(c[0])}, ${fmt1(c[1])}, ${fmt1(c[2])} mm (LPS)`;
-    });
+    this.buildCoordinates();
     this.app.store.on(['plan'], () => this.syncUndo());
   }
 
@@ -107,16 +107,69 @@ export class Shell {
     const m = document.createElement('div');
     m.className = `message ${kind}`;
     m.dataset.kind = kind;
-    m.textContent = text;
+    m.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+    const body = document.createElement('div');
+    body.className = 'message-text';
+    body.textContent = text;
+    // The whole text on hover, where a long file name is cut short.
+    m.title = text;
     const close = document.createElement('button');
     close.textContent = '×';
     close.title = 'Dismiss';
+    close.setAttribute('aria-label', 'Dismiss');
+    close.dataset.action = 'dismiss';
     close.addEventListener('click', () => m.remove());
-    m.appendChild(close);
+    m.append(body, close);
+    // The same text twice (e.g. one failure reported by several views) is shown once.
+    for (const old of box.querySelectorAll<HTMLElement>('.message'))
+      if (old.dataset.kind === kind && old.title === text) old.remove();
     box.appendChild(m);
     // Errors and warnings stay until dismissed; information fades.
-    if (kind === 'info') setTimeout(() => m.remove(), 6000);
-    while (box.children.length > 6) box.firstElementChild?.remove();
+    if (kind === 'info') setTimeout(() => m.remove(), INFO_MS);
+    while (box.children.length > 4) box.firstElementChild?.remove();
+  }
+
+  /**
+   * The crosshair in the status bar in three forms (LPS mm, RAS mm as 3D Slicer shows it, voxel index)
+   * and a field to type one (lps:x,y,z, ras:x,y,z, ijk:i,j,k; bare = LPS): core's coordinate forms, the
+   * same reader as the CLI's --seed.
+   */
+  private buildCoordinates() {
+    const st = this.app.store;
+    const coords = byId('coords');
+    const input = document.createElement('input');
+    input.type = 'text';
+    input.dataset.field = 'goto';
+    input.placeholder = 'go to lps:x,y,z · ras:x,y,z · ijk:i,j,k';
+    input.title =
+      'Move the crosshair: LPS mm (lps:x,y,z or bare x,y,z), RAS mm as 3D Slicer shows it (ras:x,y,z), ' +
+      "or the image's voxel index (ijk:i,j,k); Enter to go";
+    input.setAttribute('aria-label', 'Go to a point');
+    coords.after(input);
+    input.addEventListener('keydown', (e) => {
+      if (e.key !== 'Enter') return;
+      this.run(() => {
+        const v = st.volume;
+        if (!v) throw new UsageError('no image is open', 'crosshair');
+        st.setCrosshair(parsePointLps(input.value, v, 'crosshair'));
+        input.value = '';
+      });
+    });
+    st.on(['crosshair', 'volume'], () => {
+      const v = st.volume;
+      const c = st.crosshair;
+      const lps = `crosshair ${fmt1(c[0])}, ${fmt1(c[1])}, ${fmt1(c[2])} mm (LPS)`;
+      if (!v) {
+        coords.textContent = lps;
+        return;
+      }
+      const f = coordinateForms(v, c);
+      const t = formatCoordinateForms(f);
+      coords.textContent = `${lps} · ${t.ras.replace('ras:', 'RAS ')} mm · ${t.ijk.replace('ijk:', 'voxel ')}`;
+      coords.dataset.lps = f.lps.join(',');
+      coords.dataset.ras = f.ras.join(',');
+      coords.dataset.ijk = f.ijk.join(',');
+    });
   }
 
   status(text: string, progress?: { done: number; total: number } | null): void {

@@ -94,7 +94,9 @@ export function xaGeometry(ds: DicomDataset, opts: XaReadOptions): XaGeometryRes
   let isocenter = privateIsocenter(ds);
   if (!isocenter) {
     isocenter = opts.isocenter ? ([...opts.isocenter] as Point3) : [0, 0, 0];
-    assumed.push(opts.isocenter ? `isocentre (${isocenter.join(', ')}) given by the caller` : 'isocentre (0, 0, 0)');
+    // To 0.1 mm: a guessed table position printed to 16 digits reads as more precise than it is.
+    const iso = isocenter.map((x) => (x + 0).toFixed(1)).join(', ');
+    assumed.push(opts.isocenter ? `isocentre (${iso}) given by the caller` : 'isocentre (0, 0, 0)');
   }
   const geometry: CarmGeometry = {
     sidMm: sid,

@@ -3,3 +3,5 @@ export * from './sample.js';
 export * from './resample.js';
 export * from './edt.js';
 export * from './reslice.js';
+export * from './coordinates.js';
+export { smoothBinomial } from './morphology.js';

@@ -30,6 +30,7 @@ interface DrrJson {
   paths: PathPxJson[];
 }
 interface OverlayJson {
+  frame: number;
   verified: boolean;
   geometry: CarmGeometry;
   assumed: string[];
@@ -163,9 +164,13 @@ describe('corridor views / drr / overlay', () => {
   const xa = path.join(sharedDataDir(), 'xa-rf/xa_rubo_multiframe_jpeg_baseline.dcm');
   it.skipIf(!existsSync(xa))('overlay on the real angiography run says which geometry was assumed', async () => {
     const out = path.join(dir, 'xa.png');
-    const r = await run('overlay', xa, '--plan', plan, '--frame', '10', '--out', out, '--json');
+    const r = await run('overlay', xa, '--plan', plan, '--frame', '11', '--out', out, '--json');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out) as OverlayJson;
+    // --frame 11 is the eleventh frame: 1-based, as DICOM numbers frames and the browser shows them.
+    expect(j.frame).toBe(11);
+    // The guessed isocentre is printed to 0.1 mm, not to 16 digits.
+    expect(j.assumed.join(' ')).toMatch(/isocentre \(-?\d+\.\d, -?\d+\.\d, -?\d+\.\d\)/);
     expect(j.verified).toBe(false);
     expect(j.geometry.primaryDeg).toBe(-32);
     expect(j.assumed.join(' ')).toMatch(/DistanceSourceToDetector/);
@@ -187,6 +192,9 @@ describe('corridor views / drr / overlay', () => {
     const r = await run('drr', ct, '--secondary', '120');
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--secondary/);
+    const r0 = await run('overlay', ct, '--plan', plan, '--frame', '0');
+    expect(r0.code).toBe(2);
+    expect(r0.err).toMatch(/--frame 0: frames are numbered from 1/);
     const r2 = await run('views', plan, '--carm', 'nope');
     expect(r2.err).toMatch(/unknown C-arm preset/);
   });

@@ -392,7 +392,7 @@ export function register(program: Command): void {
       '--isocenter <x,y,z>',
       'patient point at the isocentre, LPS mm (default: from the file, else the plan centre)',
     )
-    .option('--frame <n>', 'frame of a multi-frame file (0-based)', '0')
+    .option('--frame <n>', 'frame number of a multi-frame file, 1-based as DICOM numbers frames (1 = first)', '1')
     .option('--out <png>', 'write the frame with the overlay as PNG')
     .option('--json', 'print the geometry, what was assumed and the projected paths as JSON')
     .option('--force', 'write --out even over an input or a file that is not a PNG')
@@ -401,7 +401,11 @@ export function register(program: Command): void {
       await checkOutputs(overlayOut, [framePath, String(opts.plan)], { force: !!opts.force });
       const system = systemFrom(opts);
       const paths = await readPlanPaths(String(opts.plan));
-      const frame = requiredNumberOpt(opts.frame, '--frame', (x) => Number.isInteger(x) && x >= 0);
+      // DICOM numbers frames from 1 (Frame Increment Pointer, Referenced Frame Number), as the browser shows them.
+      const frameNumber = requiredNumberOpt(opts.frame, '--frame', Number.isInteger);
+      if (frameNumber < 1)
+        throw new UsageError(`--frame ${frameNumber}: frames are numbered from 1 (the first frame is --frame 1)`);
+      const frame = frameNumber - 1;
       let bytes: Uint8Array;
       try {
         bytes = await readFile(framePath);
@@ -440,7 +444,8 @@ export function register(program: Command): void {
       const result = {
         schemaVersion: 1,
         carm: system.id,
-        frame: f.frameIndex,
+        /** 1-based, as DICOM and the browser number frames. */
+        frame: f.frameIndex + 1,
         numberOfFrames: f.numberOfFrames,
         geometry: f.geometry,
         projectionMatrix: mat34ToRows(P),

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../test-helpers/run-cli.js';
 import { sharedDataDir } from '../io/shared-data.js';
 import { defined } from '../test-helpers/defined.js';
+import { readNifti } from '@corridor/core';
 
 type P3 = [number, number, number];
 interface Truth {
@@ -290,6 +291,65 @@ describe('corridor plan / analyze on the phantom', () => {
     expect(r.err).toMatch(/the s1 seed \(900\.0, 0\.0, 0\.0\) mm LPS lies outside the CT/);
     expect(existsSync(out)).toBe(false);
   }, 60_000);
+
+  it('reads a --seed in LPS, RAS or voxel-index form (named) to the same plan; bare means LPS', async () => {
+    // The S1 truth corridor's middle, LPS mm; its RAS form is (-x, -y, z) and its voxel index comes from
+    // the CT's own header, read here with core's reader (not the CLI's code path).
+    const c = truth.corridors.S1;
+    const mid: P3 = [0, 1, 2].map((a) => (c.entry[a] + c.exit[a]) / 2) as P3;
+    const ct = readNifti(new Uint8Array(await readFile(path.join(dir, 'ct.nii.gz'))), 'ct.nii.gz').volume;
+    const m = ct.patientToIndex;
+    const ijk = [0, 1, 2].map((r) => m[r * 4] * mid[0] + m[r * 4 + 1] * mid[1] + m[r * 4 + 2] * mid[2] + m[r * 4 + 3]);
+    const forms = [
+      `s1=${mid.join(',')}`,
+      `s1=lps:${mid.join(',')}`,
+      `s1=ras:${-mid[0]},${-mid[1]},${mid[2]}`,
+      `s1=ijk:${ijk.join(',')}`,
+    ];
+    const planned: PlanFile[] = [];
+    for (const [n, seed] of forms.entries()) {
+      const out = path.join(dir, `seed-${n}.json`);
+      const r = await runCli(
+        'plan',
+        path.join(dir, 'ct.nii.gz'),
+        '--labels',
+        path.join(dir, 'labels.nii.gz'),
+        '--auto',
+        's1',
+        '--seed',
+        seed,
+        '--out',
+        out,
+      );
+      expect(r.code, r.err).toBe(0);
+      planned.push(JSON.parse(await readFile(out, 'utf8')) as PlanFile);
+    }
+    const s1 = planned.map((p) =>
+      defined(
+        p.paths.find((q) => q.id === 's1'),
+        's1 path',
+      ),
+    );
+    for (const p of s1.slice(1))
+      for (let a = 0; a < 3; a++) {
+        expect(Math.abs(p.entry[a] - s1[0].entry[a])).toBeLessThan(1e-6);
+        expect(Math.abs(p.target[a] - s1[0].target[a])).toBeLessThan(1e-6);
+      }
+    const bad = await runCli(
+      'plan',
+      path.join(dir, 'ct.nii.gz'),
+      '--labels',
+      path.join(dir, 'labels.nii.gz'),
+      '--auto',
+      's1',
+      '--seed',
+      's1=xyz:1,2,3',
+      '--out',
+      path.join(dir, 'bad.json'),
+    );
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/--seed "s1=xyz:1,2,3": unknown coordinate form "xyz"/);
+  }, 120_000);
 
   it('rejects an unknown anatomy, naming the option', async () => {
     const r = await runCli(

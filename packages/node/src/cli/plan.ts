@@ -19,6 +19,8 @@ import {
   mat4ToRows,
   mergePlanPaths,
   openPlanningCase,
+  parseCoordinate,
+  coordinateToLps,
   parsePlan,
   parseToolSpec,
   phantomAnatomy,
@@ -36,6 +38,7 @@ import {
   type PlanningCase,
   type Point3,
   type SacralPathId,
+  type TypedCoordinate,
   type Volume,
 } from '@corridor/core';
 import { loadLabelsPath, loadPath } from '../io/load.js';
@@ -71,11 +74,14 @@ function parseCritical(s: string): CriticalStructure[] {
   });
 }
 
-function parseSeed(s: string): [string, Point3] {
-  const m = /^([A-Za-z0-9-]+)=(-?[0-9.eE+-]+),(-?[0-9.eE+-]+),(-?[0-9.eE+-]+)$/.exec(s.trim());
-  const p = m ? [Number(m[2]), Number(m[3]), Number(m[4])] : [];
-  if (!m || !p.every(Number.isFinite)) throw new UsageError(`--seed "${s}" is not NAME=x,y,z (LPS mm)`);
-  return [m[1], p as Point3];
+/**
+ * --seed NAME=x,y,z (LPS mm), NAME=lps:x,y,z, NAME=ras:x,y,z (mm, as 3D Slicer shows) or NAME=ijk:i,j,k
+ * (voxel index of the CT): core's parseCoordinate, the same reader as the browser's crosshair field.
+ */
+function parseSeed(s: string): [string, TypedCoordinate] {
+  const m = /^([A-Za-z0-9-]+)=(.*)$/.exec(s.trim());
+  if (!m) throw new UsageError(`--seed "${s}" is not NAME=x,y,z (LPS mm), NAME=ras:x,y,z or NAME=ijk:i,j,k`);
+  return [m[1], parseCoordinate(m[2], `--seed "${s}"`)];
 }
 
 interface MapOptions {
@@ -326,7 +332,8 @@ export function register(program: Command): void {
     .option('--search-mm <mm>', 'how far (mm) an S1/S2 search may move from a seed given with --seed (default 15)')
     .option(
       '--seed <name=x,y,z>',
-      'seed point (LPS mm) for a path, repeatable',
+      'seed point for a path, repeatable: NAME=x,y,z or NAME=lps:x,y,z (LPS mm), NAME=ras:x,y,z ' +
+        '(RAS mm, as 3D Slicer shows it), NAME=ijk:i,j,k (voxel index of the CT)',
       (v: string, acc: string[]) => [...acc, v],
       [] as string[],
     )
@@ -366,7 +373,9 @@ export function register(program: Command): void {
       const pc = await openCase(volumePath, mapOpts);
       const result = planSacralPaths(pc, {
         paths: names as SacralPathId[],
-        seeds: Object.fromEntries(seeds),
+        seeds: Object.fromEntries(
+          [...seeds].map(([k, c]) => [k, coordinateToLps(c, pc.ct, `--seed ${k}`)] as [string, Point3]),
+        ),
         boneMask,
         screw: parseToolSpec(String(opts.tool)),
         alarTool: parseToolSpec(String(opts.alarTool)),

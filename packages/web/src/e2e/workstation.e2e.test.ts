@@ -246,7 +246,14 @@ describe('workstation end to end (Chromium, CPU fallback)', () => {
         const w = defined(want, `core's ${id}`);
         expect(Math.abs(shown - w), id).toBeLessThan(1e-6);
         worst = Math.max(worst, Math.abs(shown - w));
-        expect(await cell.textContent(), id).toBe(`${w.toFixed(1)} mm`);
+        // The tip's signed clearance is said in words (inside bone / beyond the bone boundary).
+        const text =
+          id !== 'tip-clearance'
+            ? `${w.toFixed(1)} mm`
+            : w >= 0
+              ? `${w.toFixed(1)} mm inside bone`
+              : `${(-w).toFixed(1)} mm beyond the bone boundary`;
+        expect(await cell.textContent(), id).toBe(text);
       }
       console.log(
         `drag: page vs core analyzePath, largest difference ${worst} mm; min clearance ${core.minClearanceMm} mm`,

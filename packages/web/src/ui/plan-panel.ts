@@ -28,6 +28,22 @@ import { escapeHtml } from '../html.js';
 const mmCell = (testid: string, mm: number | null, cls = ''): string =>
   `<td class="num ${cls}" data-testid="${testid}" data-value-mm="${mm}">${fmt1(mm ?? NaN)} mm</td>`;
 
+const TIP_TITLE =
+  "Where the tool's tip ends against the nearest boundary of bone (the cortex or a critical structure): " +
+  "core's tip clearance, the clearance radius at the target minus the tool's radius. Inside = the tip's " +
+  'surface stays this far short of it; beyond = the tip reaches this far past it, as a trans-sacral ' +
+  "screw's tip does through the far cortex. The fit verdict leaves the cortex zone at each end out.";
+
+/** The tip's signed clearance said in words: "2.1 mm inside bone" or "4.4 mm beyond the bone boundary". */
+const tipCell = (mm: number): string => {
+  const words = !Number.isFinite(mm)
+    ? '–'
+    : mm >= 0
+      ? `${fmt1(mm)} mm inside bone`
+      : `${fmt1(-mm)} mm beyond the bone boundary`;
+  return `<td class="num" data-testid="tip-clearance" data-value-mm="${mm}" title="${TIP_TITLE}">${words}</td>`;
+};
+
 /** CSS class of a minimum clearance, by core's clearance band. */
 const BAND_CLASS: Record<ClearanceBand, string> = {
   outside: 'muted',
@@ -237,7 +253,7 @@ export class PlanPanel {
         <tr><th>Bone to bone</th>${mmCell('bone-to-bone', a.boneToBoneMm)}
           <th>Widest tool</th>${mmCell('widest-tool', a.maxDiameterMm)}</tr>
         <tr><th>Min clearance</th>${mmCell('selected-min-clearance', a.minClearanceMm, minClass)}
-          <th>Tip clearance</th>${mmCell('tip-clearance', a.tipClearanceMm)}</tr>
+          <th title="${TIP_TITLE}">Tip</th>${tipCell(a.tipClearanceMm)}</tr>
         <tr><th>Verdict</th><td colspan="3" data-testid="verdict" data-fits="${a.fits}"
           class="${a.fits ? 'ok' : 'bad'}">${verdict}</td></tr>
       </table>

@@ -10,7 +10,15 @@
  * depth along the path; along-path view: rotate about the path); Ctrl+wheel = zoom at the cursor;
  * double click = fit.
  */
-import { CorridorError, dot, normalize, reslicePlane, type PlanPath, type Point3 } from '@corridor/core';
+import {
+  CorridorError,
+  dot,
+  normalize,
+  reslicePlane,
+  stepAlongSlices,
+  type PlanPath,
+  type Point3,
+} from '@corridor/core';
 import {
   fmt1,
   patientToScreen,
@@ -296,7 +304,9 @@ export class PlaneView {
       this.el('line', { x1: c.x, y1: 0, x2: c.x, y2: f.height, class: 'crosshair' });
     }
     // Paths: the projection of each, coloured by clearance; handles at both ends.
-    for (const p of st.plan.paths) this.drawPath(f, p, p.id === st.selectedId);
+    const labels: PathLabel[] = [];
+    for (const p of st.plan.paths) labels.push(this.drawPath(f, p, p.id === st.selectedId));
+    layoutLabels(labels, f.width, f.height);
     // Breaches of the selected path.
     const rep = st.selectedId ? st.reports.get(st.selectedId) : undefined;
     for (const b of rep?.analysis.breaches ?? []) {
@@ -340,7 +350,7 @@ export class PlaneView {
     t.textContent = s;
   }
 
-  private drawPath(f: ScreenFrame, p: PlanPath, selected: boolean) {
+  private drawPath(f: ScreenFrame, p: PlanPath, selected: boolean): PathLabel {
     const a = patientToScreen(f, p.entry),
       b = patientToScreen(f, p.target);
     const g = this.el('g', { class: `path${selected ? ' selected' : ''}`, 'data-path-id': p.id });
@@ -401,6 +411,7 @@ export class PlaneView {
     );
     const label = this.el('text', { x: a.x + 8, y: a.y - 8, class: 'path-label' }, g);
     label.textContent = p.name;
+    return { el: label, ax: a.x, ay: a.y, selected };
   }
 
   /** The path end under screen point (x, y), within 9 px; the selected path first. */
@@ -534,17 +545,95 @@ export class PlaneView {
           this.rollDeg = (this.rollDeg + steps * 5 + 360) % 360;
           this.invalidate(true);
         } else {
-          const step = Math.min(...vol.spacing) * (e.shiftKey ? 5 : 1);
-          const c = this.store.crosshair;
-          this.store.setCrosshair([
-            c[0] + steps * step * f.n[0],
-            c[1] + steps * step * f.n[1],
-            c[2] + steps * step * f.n[2],
-          ]);
+          // To the next acquired slice centre along the view's normal (core's stepAlongSlices), so the image
+          // is a slice as acquired, not a blend of two; an oblique grid steps by its slice spacing.
+          const r = stepAlongSlices(vol, this.store.crosshair, f.n, steps * (e.shiftKey ? 5 : 1));
+          this.store.setCrosshair(r.point);
         }
       },
       { passive: false },
     );
+  }
+}
+
+/** A path's name label and the entry mark it belongs to (screen px). */
+interface PathLabel {
+  el: SVGTextElement;
+  ax: number;
+  ay: number;
+  selected: boolean;
+}
+
+/**
+ * Place the path labels so that no two overlap: each at the first free spot of a ring of places around
+ * its entry mark (the selected path's first), else further down in steps of a line until one is free.
+ * Boxes are the texts' measured extents plus 2 px.
+ */
+function layoutLabels(labels: PathLabel[], width: number, height: number) {
+  const placed: { x0: number; y0: number; x1: number; y1: number }[] = [];
+  const order = [...labels].sort((a, b) => Number(b.selected) - Number(a.selected));
+  for (const l of order) {
+    let w = 0;
+    try {
+      w = l.el.getComputedTextLength();
+    } catch {
+      w = 0; // not laid out (a hidden view): estimated below
+    }
+    if (!(w > 0)) w = 6.5 * (l.el.textContent ?? '').length;
+    const h = 13;
+    // (dx, baseline dy) candidates: upper right, lower right, upper left, lower left, right, left.
+    const ring: [number, number][] = [
+      [8, -8],
+      [8, 18],
+      [-8 - w, -8],
+      [-8 - w, 18],
+      [10, 4],
+      [-10 - w, 4],
+    ];
+    const box = (dx: number, dy: number) => ({
+      x0: l.ax + dx - 2,
+      y0: l.ay + dy - h + 1,
+      x1: l.ax + dx + w + 2,
+      y1: l.ay + dy + 4,
+    });
+    const free = (b: { x0: number; y0: number; x1: number; y1: number }) =>
+      placed.every((q) => b.x1 <= q.x0 || q.x1 <= b.x0 || b.y1 <= q.y0 || q.y1 <= b.y0);
+    const inside = (b: { x0: number; x1: number; y0: number; y1: number }) =>
+      b.x0 >= 0 && b.y0 >= 0 && b.x1 <= width && b.y1 <= height;
+    // Then the same places a line or more further out (up and down), all inside the view; then anywhere.
+    const stacked: [number, number][] = [];
+    for (let k = 1; k <= 6; k++) for (const [dx, dy] of ring) stacked.push([dx, dy + (dy < 0 ? -k : k) * (h + 4)]);
+    let chosen: [number, number] | null = null;
+    for (const pass of [true, false]) {
+      for (const c of pass ? [...ring, ...stacked] : ring) {
+        const b = box(c[0], c[1]);
+        if (free(b) && (!pass || inside(b))) {
+          chosen = c;
+          break;
+        }
+      }
+      if (chosen) break;
+    }
+    if (!chosen) {
+      chosen = [8, -8];
+      for (let k = 1; k < 200 && !free(box(chosen[0], chosen[1])); k++) chosen = [8, -8 + k * (h + 4)];
+    }
+    l.el.setAttribute('x', String(l.ax + chosen[0]));
+    l.el.setAttribute('y', String(l.ay + chosen[1]));
+    const b = box(chosen[0], chosen[1]);
+    placed.push(b);
+    if (!ring.includes(chosen)) {
+      // Moved away from its mark: a thin leader line says whose label it is.
+      const lead = document.createElementNS(SVG_NS, 'line');
+      const tx = Math.min(Math.max(l.ax, b.x0), b.x1),
+        ty = Math.min(Math.max(l.ay, b.y0), b.y1);
+      lead.setAttribute('x1', String(l.ax));
+      lead.setAttribute('y1', String(l.ay));
+      lead.setAttribute('x2', String(tx));
+      lead.setAttribute('y2', String(ty));
+      lead.setAttribute('class', 'label-leader');
+      l.el.parentNode?.insertBefore(lead, l.el);
+    }
   }
 }
 

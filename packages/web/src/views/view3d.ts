@@ -3,7 +3,14 @@
  * shaded by the CT gradient) with the plan's paths, orthographic, rotated by dragging. Rendered on the
  * CPU from a copy resampled by core to at most ~128 voxels across, so it stays interactive without a GPU.
  */
-import { resampleToSpacing, sampleIndexTrilinear, type Point3, type Volume } from '@corridor/core';
+import {
+  resampleToSpacing,
+  sampleIndexTrilinear,
+  smoothBinomial,
+  withData,
+  type Point3,
+  type Volume,
+} from '@corridor/core';
 import type { Store } from '../store.js';
 import { volumeCenter } from '../geometry.js';
 import { context2d } from '../dom.js';
@@ -25,6 +32,12 @@ export class View3d {
   private raf = 0;
   private drag: { x: number; y: number; az: number; el: number } | null = null;
   lastRenderMs = 0;
+  /** Depth (mm along the ray from its start) of the surface hit at each pixel of the last full render; NaN = none. */
+  hitDepthMm: Float32Array = new Float32Array(0);
+  /** The ray step of the last render, mm (the resampled copy's voxel). */
+  get rayStepMm(): number {
+    return this.small ? Math.min(...this.small.spacing) : NaN;
+  }
 
   constructor(private store: Store) {
     this.root = document.createElement('div');
@@ -56,7 +69,10 @@ export class View3d {
     if (!v) return;
     const extent = v.dims.map((d, a) => d * v.spacing[a]);
     const s = Math.max(Math.max(...extent) / 128, ...v.spacing);
-    this.small = resampleToSpacing(v, [s, s, s], { interpolation: 'linear' });
+    const small = resampleToSpacing(v, [s, s, s], { interpolation: 'linear' });
+    // One binomial pass ([1 2 1] / 4 along each axis): the normals of a surface thresholded in a nearly
+    // binary image otherwise follow the voxel grid and the shading shows it as a moiré of stripes.
+    this.small = withData(small, smoothBinomial(small.data, small.dims, 1));
     this.center = volumeCenter(v);
     this.mmPerPx = (Math.max(...extent) / Math.max(64, Math.min(this.root.clientWidth, this.root.clientHeight))) * 1.1;
     this.invalidate();
@@ -99,6 +115,7 @@ export class View3d {
     const depth = Math.hypot(...vol.dims.map((d, a) => d * vol.spacing[a]));
     const nSteps = Math.ceil(depth / sp);
     const img = this.ctx.createImageData(W, H);
+    const depthMm = new Float32Array(step === 1 ? W * H : 0).fill(NaN);
     const px = img.data;
     const light = [-0.3 * u[0] - 0.5 * v[0] - w[0], -0.3 * u[1] - 0.5 * v[1] - w[1], -0.3 * u[2] - 0.5 * v[2] - w[2]];
     const ln = Math.hypot(light[0], light[1], light[2]);
@@ -115,9 +132,21 @@ export class View3d {
           fj = lin(1, p0) + m[7],
           fk = lin(2, p0) + m[11];
         let g = 0;
+        let prev = -1000;
+        let hitMm = NaN;
         for (let s = 0; s < nSteps; s++, fi += dI[0] * sp, fj += dI[1] * sp, fk += dI[2] * sp) {
           const val = sampleIndexTrilinear(vol, fi, fj, fk, -1000);
-          if (val < BONE_HU) continue;
+          if (val < BONE_HU) {
+            prev = val;
+            continue;
+          }
+          // The threshold crossing between this sample and the one before (linear in between): without it
+          // the surface snaps to the sample planes, which all rays share, and shows as stripes.
+          const back = s > 0 && val > prev ? ((val - BONE_HU) / (val - prev)) * sp : 0;
+          fi -= dI[0] * back;
+          fj -= dI[1] * back;
+          fk -= dI[2] * back;
+          hitMm = s * sp - back;
           // Gradient (central differences in index space; the grid is isotropic).
           const gx =
             sampleIndexTrilinear(vol, fi + 1, fj, fk, -1000) - sampleIndexTrilinear(vol, fi - 1, fj, fk, -1000);
@@ -132,9 +161,10 @@ export class View3d {
           const nn = Math.hypot(nx, ny, nz) || 1;
           // The outward normal points down the gradient (bone is brighter inside).
           const lam = Math.max(0, -(nx * light[0] + ny * light[1] + nz * light[2]) / (nn * ln));
-          g = 40 + 215 * lam * (1 - 0.4 * (s / nSteps));
+          g = 40 + 215 * lam * (1 - 0.4 * (hitMm / depth));
           break;
         }
+        if (step === 1) depthMm[y * W + x] = hitMm;
         for (let yy = y; yy < Math.min(H, y + step); yy++)
           for (let xx = x; xx < Math.min(W, x + step); xx++) {
             const o = (yy * W + xx) * 4;
@@ -146,7 +176,10 @@ export class View3d {
       }
     }
     this.ctx.putImageData(img, 0, 0);
+    if (step === 1) this.hitDepthMm = depthMm;
     this.lastRenderMs = performance.now() - t0;
+    this.root.dataset.renderMs = this.lastRenderMs.toFixed(1);
+    this.drawTriad(W, H, u, v);
     // Paths on top (the surface does not hide them: they run inside the bone).
     const proj = (p: ArrayLike<number>) => {
       const d = [p[0] - this.center[0], p[1] - this.center[1], p[2] - this.center[2]];
@@ -168,6 +201,50 @@ export class View3d {
       l.setAttribute('stroke-linecap', 'round');
       this.svg.appendChild(l);
     }
+  }
+
+  /**
+   * Orientation cue: the patient's axes projected to the screen, bottom right, each end lettered
+   * (R/L along x, A/P along y, I/S along z, LPS); an axis seen end-on shrinks to a point.
+   */
+  private drawTriad(W: number, H: number, u: Point3, v: Point3) {
+    const cx = W - 42,
+      cy = H - 42,
+      r = 26;
+    const g = document.createElementNS(SVG_NS, 'g');
+    g.setAttribute('class', 'triad');
+    const axes: [Point3, string, string, string][] = [
+      [[1, 0, 0], 'L', 'R', '#ff6b5e'],
+      [[0, 1, 0], 'P', 'A', '#5ee07a'],
+      [[0, 0, 1], 'S', 'I', '#6bb8ff'],
+    ];
+    for (const [d, pos, neg, color] of axes) {
+      const sx = d[0] * u[0] + d[1] * u[1] + d[2] * u[2],
+        sy = d[0] * v[0] + d[1] * v[1] + d[2] * v[2];
+      const line = document.createElementNS(SVG_NS, 'line');
+      line.setAttribute('x1', String(cx - sx * r));
+      line.setAttribute('y1', String(cy - sy * r));
+      line.setAttribute('x2', String(cx + sx * r));
+      line.setAttribute('y2', String(cy + sy * r));
+      line.setAttribute('stroke', color);
+      line.setAttribute('stroke-width', '2');
+      g.appendChild(line);
+      for (const [sign, letter] of [
+        [1, pos],
+        [-1, neg],
+      ] as const) {
+        const t = document.createElementNS(SVG_NS, 'text');
+        t.setAttribute('x', String(cx + sign * sx * (r + 9)));
+        t.setAttribute('y', String(cy + sign * sy * (r + 9) + 4));
+        t.setAttribute('fill', color);
+        t.setAttribute('class', 'triad-letter');
+        t.setAttribute('text-anchor', 'middle');
+        t.dataset.axis = letter;
+        t.textContent = letter;
+        g.appendChild(t);
+      }
+    }
+    this.svg.appendChild(g);
   }
 
   private bind() {
