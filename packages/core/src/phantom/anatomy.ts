@@ -304,12 +304,17 @@ export class PelvisModel {
     [89, 7],
     [104, 5],
   ]);
+  // Below the SI joints the lateral border curves in (a convex taper, not a V) to the apex.
   private readonly wingW = new Profile([
     [0, SACRUM_HALF_WIDTH],
     [50, SACRUM_HALF_WIDTH],
-    [62, 44],
-    [75, 30],
-    [90, 16],
+    [54, 51.5],
+    [58, 50],
+    [63, 47],
+    [69, 42],
+    [76, 35],
+    [84, 26.5],
+    [92, 18],
     [100, 10],
   ]);
   private readonly aAnt = new Profile([
@@ -351,8 +356,8 @@ export class PelvisModel {
   private readonly l5Extras: Capsule[];
   private readonly ilium: { sign: number; blockBox: Box }[];
   /** The smooth parts of the innominate bones and the femora (left side; mirrored for the right). */
-  private readonly innominate = new InnominateParts();
-  private readonly femur = new FemurParts();
+  readonly innominate = new InnominateParts();
+  readonly femur = new FemurParts();
   /** Bounds (design frame) of everything described in sacral coordinates: sacrum, canal, SI joints, L5, disc. */
   private readonly spineBox: Box;
   /** Bounds of both innominate bones and femora. */
@@ -433,7 +438,7 @@ export class PelvisModel {
         sg > 0
           ? [SACRUM_HALF_WIDTH + JOINT_WIDTH_MM, ILIUM_LATERAL_X]
           : [-ILIUM_LATERAL_X, -SACRUM_HALF_WIDTH - JOINT_WIDTH_MM];
-      return { sign: sg, blockBox: sacralBox(xb[0], xb[1], -26, 70, -50, 22, 1) };
+      return { sign: sg, blockBox: sacralBox(xb[0], xb[1], -9, 65, -34, 18, 1) };
     });
     const pb = Float64Array.of(Infinity, Infinity, Infinity, -Infinity, -Infinity, -Infinity);
     const grow = (b: Box) => {
@@ -590,9 +595,9 @@ export class PelvisModel {
       // medially away from them (never below |x| = 62 mm): no flat face runs along the whole bone.
       const tmp = this.tmp;
       this.designToSacral(tmp, qy, qz);
-      const es = (tmp[0] - 22) / 48,
-        ea = (tmp[1] + 14) / 36;
-      const ell = (Math.sqrt(es * es + ea * ea) - 1) * 36;
+      const es = (tmp[0] - 28) / 36,
+        ea = (tmp[1] + 8) / 25;
+      const ell = (Math.sqrt(es * es + ea * ea) - 1) * 25;
       const rho = this.corridorPlaneDistance(tmp[0], tmp[1]);
       const w = rho > PLATEAU_MM ? rho - PLATEAU_MM : 0;
       const lens = ILIUM_LATERAL_X - GLUTEAL_CURVATURE * w * w;

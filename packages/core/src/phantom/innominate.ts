@@ -105,12 +105,12 @@ const CX = -10,
 const PSI_MIN = (35 * Math.PI) / 180,
   PSI_MAX = (120 * Math.PI) / 180;
 const WING_BOTTOM_Z = -52;
-const wingA = (z: number) => 108 + 0.5 * (z + 45);
+const wingA = (z: number) => 100 + 0.3 * (z + 45) + 0.004 * (z + 45) ** 2;
 const wingB = (z: number) => 70 + 0.2 * (z + 45);
 /** Height of the iliac crest's top at psi (radians): highest at the iliac tubercle, lower at PSIS and ASIS. */
 function crestZ(psi: number): number {
-  const d = (psi * 180) / Math.PI - 80;
-  return d < 0 ? 38 - 30 * (d / 45) ** 2 : 38 - 63 * (d / 40) ** 2;
+  const d = (psi * 180) / Math.PI - 62;
+  return d < 0 ? 40 - 26 * (d / 27) ** 2 : 40 - 65 * (d / 58) ** 2;
 }
 /** Mid-surface point of the wing at angle psi and height z (left side). */
 function wingPoint(psi: number, z: number): Point3 {
@@ -132,6 +132,8 @@ const CUP_AXIS: Point3 = (() => {
 
 /** The innominate bone minus its posterior block (left side; mirror x for the right). */
 export class InnominateParts {
+  /** Centre of the acetabular socket (left side). */
+  readonly socketCenter: Point3 = ACETABULUM_CENTER;
   readonly wingBox: Box;
   readonly crest: Tube;
   readonly tubes: Tube[];
@@ -150,7 +152,7 @@ export class InnominateParts {
     for (let i = 0; i <= n; i++) {
       const psi = PSI_MIN + ((PSI_MAX - PSI_MIN) * i) / n;
       const deg = (psi * 180) / Math.PI;
-      const r = 4 + 2.5 * Math.exp(-(((deg - 95) / 14) ** 2)); // the iliac tubercle
+      const r = 4 + 2.5 * Math.exp(-(((deg - 92) / 14) ** 2)); // the iliac tubercle
       const p = wingPoint(psi, crestZ(psi) - r * 0.6);
       crestPts.push(p);
       crestR.push(r);
@@ -280,7 +282,8 @@ export class InnominateParts {
 
 /** The femur, left side: head seated in the socket, tapered neck, greater trochanter, shaft. */
 export class FemurParts {
-  readonly head = ACETABULUM_CENTER;
+  /** Centre of the femoral head (left side): seated in the socket, concentric with it. */
+  readonly head: Point3 = ACETABULUM_CENTER;
   readonly neck: Tube;
   readonly shaft: Tube;
   readonly trochC: Point3 = [140, -34, -102];
