@@ -34,7 +34,7 @@ export class Tube {
   readonly pts: Point3[];
   readonly radii: number[];
   readonly box: Box;
-  private readonly seg: { a: Point3; d: Point3; dd: number; r0: number; dr: number }[] = [];
+  private readonly seg: { a: Point3; d: Point3; dd: number; r0: number; dr: number; box: Box }[] = [];
   constructor(pts: Point3[], radii: number[], margin: number) {
     this.pts = pts;
     this.radii = radii;
@@ -50,12 +50,31 @@ export class Tube {
       const a = pts[i],
         e = pts[i + 1];
       const d: Point3 = [e[0] - a[0], e[1] - a[1], e[2] - a[2]];
-      this.seg.push({ a, d, dd: d[0] * d[0] + d[1] * d[1] + d[2] * d[2], r0: radii[i], dr: radii[i + 1] - radii[i] });
+      const g = Math.max(radii[i], radii[i + 1]) + margin;
+      const box = Float64Array.of(
+        Math.min(a[0], e[0]) - g,
+        Math.min(a[1], e[1]) - g,
+        Math.min(a[2], e[2]) - g,
+        Math.max(a[0], e[0]) + g,
+        Math.max(a[1], e[1]) + g,
+        Math.max(a[2], e[2]) + g,
+      );
+      this.seg.push({
+        a,
+        d,
+        dd: d[0] * d[0] + d[1] * d[1] + d[2] * d[2],
+        r0: radii[i],
+        dr: radii[i + 1] - radii[i],
+        box,
+      });
     }
   }
   sdf(x: number, y: number, z: number): number {
     let best = 1e9;
-    for (const s of this.seg) {
+    const segs = this.seg;
+    for (let i = 0; i < segs.length; i++) {
+      const s = segs[i];
+      if (!inBox(s.box, x, y, z)) continue; // farther than the margin: it decides nothing
       const wx = x - s.a[0],
         wy = y - s.a[1],
         wz = z - s.a[2];
@@ -105,6 +124,8 @@ const CX = -10,
 const PSI_MIN = (35 * Math.PI) / 180,
   PSI_MAX = (120 * Math.PI) / 180;
 const WING_BOTTOM_Z = -52;
+/** Largest half-thickness of the wing plate (mm): fossa 1.7 + body 6 + posterior 3.5. */
+const WING_MAX_HALF_MM = 11.2;
 const wingA = (z: number) => 100 + 0.3 * (z + 45) + 0.004 * (z + 45) ** 2;
 const wingB = (z: number) => 70 + 0.2 * (z + 45);
 /** Height of the iliac crest's top at psi (radians): highest at the iliac tubercle, lower at PSIS and ASIS. */
@@ -143,6 +164,8 @@ export class InnominateParts {
   readonly cupBox: Box;
   /** Bounds of everything here (left side), blend margins included. */
   readonly box: Box;
+  /** Set by wingSdf: whether the point is within 10 mm of the plate's thickest extent. */
+  private nearPlate = false;
 
   constructor() {
     const K = 8; // blend width (mm); boxes are grown by it so culling never cuts a blend
@@ -240,9 +263,15 @@ export class InnominateParts {
     const k0 = Math.sqrt(u * u + v * v);
     const k1 = Math.sqrt((u / A) * (u / A) + (v / B) * (v / B));
     const d2 = (k0 * (k0 - 1)) / k1; // signed distance to the mid-surface in the axial plane
+    // Far from the plate (the hot path: most of its box is soft tissue), a lower bound of the value
+    // below. Beyond 10 mm it decides no sign and feeds the blends (k <= 8) only where they are nearly
+    // nil; the pelvis is still defined by this one function, for the voxels and the truth alike.
+    const far = Math.abs(d2) - WING_MAX_HALF_MM;
+    this.nearPlate = far <= 10;
+    if (!this.nearPlate) return far;
     const psi = Math.atan2(u, v);
     const deg = (psi * 180) / Math.PI;
-    const h = 1.7 + 6 * smoothstep(-12, WING_BOTTOM_Z, z) + 3.5 * smoothstep(50, 36, deg);
+    const h = 1.7 + 6 * smoothstep(-12, WING_BOTTOM_Z, z) + 3.5 * smoothstep(50, 36, deg); // <= WING_MAX_HALF_MM
     const r = 0.5 * (A + B);
     return Math.max(
       Math.abs(d2) - h,
@@ -258,25 +287,32 @@ export class InnominateParts {
   sdf(x: number, y: number, z: number): number {
     if (!inBox(this.box, x, y, z)) return 1e9;
     let d = 1e9;
-    if (inBox(this.wingBox, x, y, z)) d = this.wingSdf(x, y, z);
-    if (inBox(this.crest.box, x, y, z)) d = smin(d, this.crest.sdf(x, y, z), 6);
-    for (const t of this.tubes) if (inBox(t.box, x, y, z)) d = smin(d, t.sdf(x, y, z), 8);
-    const A = ACETABULUM_CENTER;
-    const ex = x - A[0],
-      ey = y - A[1],
-      ez = z - A[2];
-    const rA = Math.sqrt(ex * ex + ey * ey + ez * ez);
+    if (inBox(this.wingBox, x, y, z)) {
+      d = this.wingSdf(x, y, z);
+      // The crest runs along the plate's mid-surface: more than 21 mm from it (about 15 mm in 3D), the
+      // crest tube (radius <= 6.5 mm) is beyond its blend (k = 6).
+      if (this.nearPlate && inBox(this.crest.box, x, y, z)) d = smin(d, this.crest.sdf(x, y, z), 6);
+    }
+    const tubes = this.tubes;
+    for (let i = 0; i < tubes.length; i++) {
+      const t = tubes[i];
+      if (inBox(t.box, x, y, z)) d = smin(d, t.sdf(x, y, z), 8);
+    }
     if (inBox(this.cupBox, x, y, z)) {
-      // Acetabular cup: a sphere cut by a plane across its opening.
+      // Acetabular cup: a sphere cut by a plane across its opening; the socket is hollow.
+      const A = ACETABULUM_CENTER;
+      const ex = x - A[0],
+        ey = y - A[1],
+        ez = z - A[2];
+      const rA = Math.sqrt(ex * ex + ey * ey + ez * ez);
       const open = ex * CUP_AXIS[0] + ey * CUP_AXIS[1] + ez * CUP_AXIS[2] - 8;
-      d = smin(d, Math.max(rA - CUP_RADIUS_MM, open), 6);
+      d = Math.max(smin(d, Math.max(rA - CUP_RADIUS_MM, open), 6), SOCKET_RADIUS_MM - rA);
     }
     if (inBox(this.pubisBox, x, y, z)) {
       // Pubic body, stopping 2.5 mm from the midline (the symphysis).
       d = smin(d, Math.max(ellSdf(x, y, z, this.pubisC, this.pubisR), 2.5 - x), 6);
     }
-    // The socket is hollow.
-    return Math.max(d, SOCKET_RADIUS_MM - rA);
+    return d;
   }
 }
 
