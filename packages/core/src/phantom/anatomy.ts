@@ -10,6 +10,7 @@
  * near the S1 and S2 corridors the sacral frame is a rigid rotation of the design frame (distances exact).
  */
 import type { Point3 } from '../math/vec3.js';
+import { FemurParts, InnominateParts } from './innominate.js';
 
 export type AnatomyVariant = 'fracture' | 'normal' | 'dysmorphic';
 
@@ -60,6 +61,10 @@ export const SACRUM_HALF_WIDTH = 52;
 export const JOINT_WIDTH_MM = 2.5;
 /** Flat lateral face of the posterior ilium, where the trans-sacral corridors enter and exit. */
 export const ILIUM_LATERAL_X = 80;
+/** The ilium's lateral face is the plane |x| = ILIUM_LATERAL_X within this distance (mm) of the corridor axes. */
+const PLATEAU_MM = 9;
+/** How fast the gluteal surface curves medially beyond the plateau: |x| = 80 - c w^2 (w mm past it). */
+const GLUTEAL_CURVATURE = 0.06;
 const SACRAL_CORTEX_MM = 2.0;
 const HOLE_LINING_MM = 1.0;
 const ILIUM_CORTEX_MM = 2.0;
@@ -199,19 +204,6 @@ function boxOf(points: ReadonlyArray<ArrayLike<number>>, margin: number): Box {
   return b;
 }
 
-/** Approximate signed distance to an axis-aligned ellipsoid (exact on the surface, good near it). */
-function ellipsoidSdf(x: number, y: number, z: number, rx: number, ry: number, rz: number): number {
-  const ux = x / rx,
-    uy = y / ry,
-    uz = z / rz;
-  const vx = ux / rx,
-    vy = uy / ry,
-    vz = uz / rz;
-  const k0 = Math.sqrt(ux * ux + uy * uy + uz * uz);
-  const k1 = Math.sqrt(vx * vx + vy * vy + vz * vz);
-  return k1 === 0 ? -Math.min(rx, ry, rz) : (k0 * (k0 - 1)) / k1;
-}
-
 function smin(a: number, b: number, k: number): number {
   const h = Math.max(k - Math.abs(a - b), 0) / k;
   return Math.min(a, b) - (h * h * k) / 4;
@@ -220,23 +212,6 @@ function smin(a: number, b: number, k: number): number {
 function smoothstep(e0: number, e1: number, x: number): number {
   const t = Math.min(1, Math.max(0, (x - e0) / (e1 - e0)));
   return t * t * (3 - 2 * t);
-}
-
-/** An oriented ellipsoid (design frame): centre, orthonormal axes, semi-axes. */
-interface OEllipsoid {
-  c: Point3;
-  u: [Point3, Point3, Point3];
-  r: Point3;
-}
-
-function oEllipsoidSdf(e: OEllipsoid, x: number, y: number, z: number): number {
-  const px = x - e.c[0],
-    py = y - e.c[1],
-    pz = z - e.c[2];
-  const l0 = px * e.u[0][0] + py * e.u[0][1] + pz * e.u[0][2];
-  const l1 = px * e.u[1][0] + py * e.u[1][1] + pz * e.u[1][2];
-  const l2 = px * e.u[2][0] + py * e.u[2][1] + pz * e.u[2][2];
-  return ellipsoidSdf(l0, l1, l2, e.r[0], e.r[1], e.r[2]);
 }
 
 // ---- the model ----------------------------------------------------------------------------------------
@@ -329,12 +304,17 @@ export class PelvisModel {
     [89, 7],
     [104, 5],
   ]);
+  // Below the SI joints the lateral border curves in (a convex taper, not a V) to the apex.
   private readonly wingW = new Profile([
     [0, SACRUM_HALF_WIDTH],
     [50, SACRUM_HALF_WIDTH],
-    [62, 44],
-    [75, 30],
-    [90, 16],
+    [54, 51.5],
+    [58, 50],
+    [63, 47],
+    [69, 42],
+    [76, 35],
+    [84, 26.5],
+    [92, 18],
     [100, 10],
   ]);
   private readonly aAnt = new Profile([
@@ -374,18 +354,10 @@ export class PelvisModel {
   ]);
   private readonly sacralExtras: Capsule[];
   private readonly l5Extras: Capsule[];
-  private readonly ilium: {
-    sign: number;
-    wing: OEllipsoid;
-    body: OEllipsoid;
-    rami: (Capsule & { box: Box })[];
-    acetabulum: Point3;
-    acetabulumR: number;
-    blockBox: Box;
-    wingBox: Box;
-    bodyBox: Box;
-  }[];
-  private readonly femurs: { head: Point3; headR: number; neck: Capsule; box: Box }[];
+  private readonly ilium: { sign: number; blockBox: Box }[];
+  /** The smooth parts of the innominate bones and the femora (left side; mirrored for the right). */
+  readonly innominate = new InnominateParts();
+  readonly femur = new FemurParts();
   /** Bounds (design frame) of everything described in sacral coordinates: sacrum, canal, SI joints, L5, disc. */
   private readonly spineBox: Box;
   /** Bounds of both innominate bones and femora. */
@@ -452,20 +424,6 @@ export class PelvisModel {
       // The arc bulges between samples by far less than the margin.
       return boxOf(pts, margin);
     };
-    const ellBox = (e: OEllipsoid, margin: number): Box => {
-      const ext = [0, 1, 2].map((i) =>
-        Math.sqrt((e.r[0] * e.u[0][i]) ** 2 + (e.r[1] * e.u[1][i]) ** 2 + (e.r[2] * e.u[2][i]) ** 2),
-      );
-      return Float64Array.of(
-        e.c[0] - ext[0] - margin,
-        e.c[1] - ext[1] - margin,
-        e.c[2] - ext[2] - margin,
-        e.c[0] + ext[0] + margin,
-        e.c[1] + ext[1] + margin,
-        e.c[2] + ext[2] + margin,
-      );
-    };
-    const capBox = (c: Capsule, margin: number) => Object.assign(c, { box: boxOf([c.min, c.max], margin) });
     this.spineBox = sacralBox(
       -SACRUM_HALF_WIDTH - JOINT_WIDTH_MM,
       SACRUM_HALF_WIDTH + JOINT_WIDTH_MM,
@@ -476,56 +434,11 @@ export class PelvisModel {
       2,
     );
     this.ilium = [1, -1].map((sg) => {
-      const wl = Math.sqrt(0.45 * 0.45 + 0.89 * 0.89);
-      const u1: Point3 = [(sg * 0.45) / wl, -0.89 / wl, 0];
-      const u3: Point3 = [(sg * 0.89) / wl, 0.45 / wl, 0];
-      const wing: OEllipsoid = { c: [sg * 100, -25, 28], u: [u1, [0, 0, 1], u3], r: [62, 45, 5] };
-      const body: OEllipsoid = {
-        c: [sg * 92, -38, -52],
-        u: [
-          [1, 0, 0],
-          [0, 1, 0],
-          [0, 0, 1],
-        ],
-        r: [24, 28, 38],
-      };
       const xb =
         sg > 0
           ? [SACRUM_HALF_WIDTH + JOINT_WIDTH_MM, ILIUM_LATERAL_X]
           : [-ILIUM_LATERAL_X, -SACRUM_HALF_WIDTH - JOINT_WIDTH_MM];
-      return {
-        sign: sg,
-        wing,
-        body,
-        rami: [
-          capBox(capsule([sg * 85, -60, -82], [sg * 12, -100, -97], 9), 8),
-          capBox(capsule([sg * 90, -22, -80], [sg * 78, -8, -130], 11), 8),
-        ],
-        acetabulum: [sg * 102, -50, -86] as Point3,
-        acetabulumR: 26,
-        blockBox: sacralBox(xb[0], xb[1], -26, 70, -50, 22, 1),
-        // Margins cover the smooth-union blend (k = 8 adds at most k/4 = 2 mm).
-        wingBox: ellBox(wing, 8),
-        bodyBox: ellBox(body, 8),
-      };
-    });
-    this.femurs = [1, -1].map((sg) => {
-      const head: Point3 = [sg * 102, -50, -86];
-      const neck = capsule([sg * 102, -50, -86], [sg * 150, -40, -120], 15);
-      return {
-        head,
-        headR: 23.5,
-        neck,
-        box: boxOf(
-          [
-            [head[0] - 23.5, head[1] - 23.5, head[2] - 23.5],
-            [head[0] + 23.5, head[1] + 23.5, head[2] + 23.5],
-            neck.min,
-            neck.max,
-          ],
-          1,
-        ),
-      };
+      return { sign: sg, blockBox: sacralBox(xb[0], xb[1], -9, 65, -34, 18, 1) };
     });
     const pb = Float64Array.of(Infinity, Infinity, Infinity, -Infinity, -Infinity, -Infinity);
     const grow = (b: Box) => {
@@ -534,13 +447,12 @@ export class PelvisModel {
         pb[c + 3] = Math.max(pb[c + 3], b[c + 3]);
       }
     };
-    for (const il of this.ilium) {
-      grow(il.blockBox);
-      grow(il.wingBox);
-      grow(il.bodyBox);
-      for (const r of il.rami) grow(r.box);
+    const mirrored = (b: Box) => Float64Array.of(-b[3], b[1], b[2], -b[0], b[4], b[5]);
+    for (const il of this.ilium) grow(il.blockBox);
+    for (const b of [this.innominate.box, this.femur.box]) {
+      grow(b);
+      grow(mirrored(b));
     }
-    for (const f of this.femurs) grow(f.box);
     this.pelvisBox = pb;
   }
 
@@ -675,40 +587,42 @@ export class PelvisModel {
   /** Signed distance-like value of one innominate bone (side 0 = left); 1e9 when far from it. */
   private iliumSdf(side: number, qx: number, qy: number, qz: number): number {
     const il = this.ilium[side];
+    const ax = il.sign * qx;
     let d = 1e9;
     if (inBox(il.blockBox, qx, qy, qz)) {
-      // Posterior ilium: flat medial face (SI joint) and flat lateral face (corridor entries), elliptic in (s, a).
+      // Posterior ilium: flat medial face (SI joint), elliptic in (s, a). Its lateral (gluteal) surface is
+      // the flat plane |x| = 80 mm within PLATEAU_MM of the corridor axes (the entries and exits) and curves
+      // medially away from them (never below |x| = 62 mm): no flat face runs along the whole bone.
       const tmp = this.tmp;
       this.designToSacral(tmp, qy, qz);
-      const es = (tmp[0] - 22) / 48,
-        ea = (tmp[1] + 14) / 36;
-      const ell = (Math.sqrt(es * es + ea * ea) - 1) * 36;
-      const ax = il.sign * qx;
-      d = Math.max(SACRUM_HALF_WIDTH + JOINT_WIDTH_MM - ax, ax - ILIUM_LATERAL_X, ell);
+      const es = (tmp[0] - 28) / 36,
+        ea = (tmp[1] + 8) / 25;
+      const ell = (Math.sqrt(es * es + ea * ea) - 1) * 25;
+      const rho = this.corridorPlaneDistance(tmp[0], tmp[1]);
+      const w = rho > PLATEAU_MM ? rho - PLATEAU_MM : 0;
+      const lens = ILIUM_LATERAL_X - GLUTEAL_CURVATURE * w * w;
+      const lateral = -smin(-lens, -62, 6);
+      const slope = 2 * GLUTEAL_CURVATURE * w;
+      d = Math.max(SACRUM_HALF_WIDTH + JOINT_WIDTH_MM - ax, (ax - lateral) / Math.sqrt(1 + slope * slope), ell);
     }
-    let rest = 1e9;
-    if (inBox(il.wingBox, qx, qy, qz)) rest = oEllipsoidSdf(il.wing, qx, qy, qz);
-    if (inBox(il.bodyBox, qx, qy, qz)) rest = smin(rest, oEllipsoidSdf(il.body, qx, qy, qz), 8);
-    for (let r = 0; r < il.rami.length; r++) {
-      const c = il.rami[r];
-      if (inBox(c.box, qx, qy, qz)) rest = smin(rest, capsuleSdf(c, qx, qy, qz), 6);
-    }
-    if (rest < 1e8) {
-      const ex = qx - il.acetabulum[0],
-        ey = qy - il.acetabulum[1],
-        ez = qz - il.acetabulum[2];
-      rest = Math.max(rest, il.acetabulumR - Math.sqrt(ex * ex + ey * ey + ez * ez));
-    }
-    return Math.min(d, rest);
+    // A plain union: no blend may add bone beyond the block's lateral face, where the corridors enter.
+    return Math.min(d, this.innominate.sdf(ax, qy, qz));
+  }
+
+  /** Distance in the (s, a) plane from a point to the segment joining the S1 and S2 corridor axes. */
+  private corridorPlaneDistance(s: number, a: number): number {
+    const s0 = this.s1AxisS,
+      a0 = this.params.s1A,
+      ds = this.s2AxisS - s0,
+      da = this.params.s2A - a0;
+    let t = ((s - s0) * ds + (a - a0) * da) / (ds * ds + da * da);
+    if (t < 0) t = 0;
+    else if (t > 1) t = 1;
+    return Math.hypot(s - s0 - t * ds, a - a0 - t * da);
   }
 
   private femurSdf(side: number, qx: number, qy: number, qz: number): number {
-    const fem = this.femurs[side];
-    if (!inBox(fem.box, qx, qy, qz)) return 1e9;
-    const ex = qx - fem.head[0],
-      ey = qy - fem.head[1],
-      ez = qz - fem.head[2];
-    return Math.min(Math.sqrt(ex * ex + ey * ey + ez * ez) - fem.headR, capsuleSdf(fem.neck, qx, qy, qz));
+    return this.femur.sdf(side === 0 ? qx : -qx, qy, qz);
   }
 
   private readonly tmp = new Float64Array(3);

@@ -252,6 +252,115 @@ describe('phantom: fracture case at 1 mm', () => {
     expect(countLabel(g.labels, L.fracture)).toBeGreaterThan(1000); // two clefts of about 1.8 x 60 x 40 mm
     expect(g.truth.fractures.map((f) => f.side)).toEqual(['left', 'right']);
   });
+
+  it('has iliac wings that flare to a curved crest inside the field of view (not boxes)', () => {
+    // The AP silhouette of each ilium label, slice by slice (1 mm): its lateral and medial edges, as
+    // distances from the midline. A box would give constant edges and a flat top; the wing widens by
+    // more than 30 mm from the waist above the acetabulum to its widest, the crest arches (the wing
+    // narrows to its top) and ends inside the volume, and no edge steps by more than 6 mm per slice.
+    const [nx, ny, nz] = g.labels.dims;
+    const m = g.labels.indexToPatient;
+    const mid = g.truth.landmarks.s1EndplateCenter[0];
+    for (const [name, sign] of [
+      ['iliumLeft', 1],
+      ['iliumRight', -1],
+    ] as const) {
+      const id = g.truth.labels[name];
+      const rows: { k: number; lat: number; med: number }[] = [];
+      for (let k = 0; k < nz; k++) {
+        let lat = -Infinity,
+          med = Infinity;
+        for (let j = 0; j < ny; j++) {
+          const o = nx * (j + ny * k);
+          for (let i = 0; i < nx; i++) {
+            if (g.labels.data[o + i] !== id) continue;
+            const d = sign * (m[3] + m[0] * i - mid);
+            if (d > lat) lat = d;
+            if (d < med) med = d;
+          }
+        }
+        if (lat > -Infinity) rows.push({ k, lat, med });
+      }
+      const top = rows[rows.length - 1].k;
+      expect(nz - 1 - top, `${name}: crest below the top of the volume`).toBeGreaterThanOrEqual(10); // 21-26
+      for (let r = 1; r < rows.length; r++) {
+        expect(Math.abs(rows[r].lat - rows[r - 1].lat), `${name} slice ${rows[r].k}`).toBeLessThanOrEqual(6); // 5
+      }
+      const widest = rows.reduce((a, b) => (b.lat > a.lat ? b : a));
+      const pi = g.labels.patientToIndex;
+      const acet = g.truth.landmarks[name === 'iliumLeft' ? 'acetabulumLeft' : 'acetabulumRight'];
+      const acetK = pi[8] * acet[0] + pi[9] * acet[1] + pi[10] * acet[2] + pi[11];
+      const waist = Math.min(...rows.filter((r) => r.k >= acetK + 25 && r.k <= widest.k).map((r) => r.lat));
+      expect(widest.lat - waist, `${name}: flare`).toBeGreaterThan(30); // 42-43 (the old boxes: 19-23)
+      const at = (k: number) =>
+        defined(
+          rows.find((r) => r.k === k),
+          `${name} slice ${k}`,
+        );
+      const width = (k: number) => at(k).lat - at(k).med;
+      expect(width(top - 3) / width(top - 25), `${name}: crest arch`).toBeLessThan(0.55); // 0.41-0.43 (old 0.62-0.70)
+    }
+  });
+
+  it('seats each femoral head in its acetabulum, with a joint space under the roof', () => {
+    const lm = g.truth.landmarks;
+    const L = g.truth.labels;
+    for (const [side, sign] of [
+      ['Left', 1],
+      ['Right', -1],
+    ] as const) {
+      const head = lm[`femoralHead${side}`];
+      const socket = lm[`acetabulum${side}`];
+      expect(Math.hypot(head[0] - socket[0], head[1] - socket[1], head[2] - socket[2])).toBeLessThan(1);
+      const femur = L[`femur${side}`],
+        ilium = L[`ilium${side}`];
+      // Rays from the head centre into the acetabular roof (upwards, not lateral): femur out to the head's
+      // surface (radius 23.5 mm), then a joint space (2 mm, not bone), then the ilium's socket wall.
+      let rays = 0;
+      for (let n = 0; n < 200; n++) {
+        const zc = 1 - (2 * (n + 0.5)) / 200,
+          rr = Math.sqrt(1 - zc * zc),
+          ph = n * 2.399963;
+        const d: P3 = [rr * Math.cos(ph), rr * Math.sin(ph), zc];
+        if (d[2] < 0.5 || sign * d[0] > 0.3) continue;
+        rays++;
+        let rHead = NaN,
+          rWall = NaN;
+        for (let r = 0; r < 35 && Number.isNaN(rWall); r += 0.25) {
+          const lab = labelAt(g.labels, [head[0] + r * d[0], head[1] + r * d[1], head[2] + r * d[2]]);
+          if (Number.isNaN(rHead) && lab !== femur) rHead = r;
+          if (!Number.isNaN(rHead) && lab === ilium) rWall = r;
+        }
+        expect(
+          Math.abs(rHead - 23.5),
+          `head surface along ${d.map((x) => x.toFixed(2)).join(',')}`,
+        ).toBeLessThanOrEqual(1);
+        expect(rWall - rHead, `joint space along ${d.map((x) => x.toFixed(2)).join(',')}`).toBeGreaterThan(0.4);
+        expect(rWall - rHead).toBeLessThan(4);
+      }
+      expect(rays).toBeGreaterThan(20);
+    }
+  });
+
+  it('joins the pubic bones at the symphysis, a few millimetres apart across the midline', () => {
+    // Left pubic bone voxels never cross the midline, and come within 6 mm of it (gap 5 mm).
+    const [nx] = g.labels.dims;
+    const m = g.labels.indexToPatient;
+    const sym = g.truth.landmarks.pubicSymphysis;
+    let closestLeft = Infinity,
+      closestRight = Infinity;
+    for (let o = 0; o < g.labels.data.length; o++) {
+      const v = g.labels.data[o];
+      if (v !== g.truth.labels.iliumLeft && v !== g.truth.labels.iliumRight) continue;
+      const dx = m[3] + m[0] * (o % nx) - sym[0];
+      if (v === g.truth.labels.iliumLeft) closestLeft = Math.min(closestLeft, dx);
+      else closestRight = Math.min(closestRight, -dx);
+    }
+    for (const c of [closestLeft, closestRight]) {
+      expect(c).toBeGreaterThan(0.5);
+      expect(c).toBeLessThan(6);
+    }
+  });
 });
 
 describe('phantom: variants', () => {

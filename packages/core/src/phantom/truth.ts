@@ -146,6 +146,8 @@ function fractureTruth(model: PelvisModel, place: Placement): PhantomTruth['frac
   return fractures;
 }
 
+const mirror = (p: Point3): Point3 => [-p[0], p[1], p[2]];
+
 function normalize3(v: Point3): Point3 {
   const l = Math.hypot(...v);
   return [v[0] / l, v[1] / l, v[2] / l];
@@ -206,6 +208,12 @@ export function buildTruth(parts: TruthParts): PhantomTruth {
       promontory: world(sd(0, 0, 15)),
       s2BodyCenter: world(sd(0, 41, 0)),
       sacralTip: world(sd(0, 104, 0)),
+      // Pelvic landmarks (the innominate and femur are described on the left and mirrored).
+      acetabulumLeft: world(model.innominate.socketCenter),
+      acetabulumRight: world(mirror(model.innominate.socketCenter)),
+      femoralHeadLeft: world(model.femur.head),
+      femoralHeadRight: world(mirror(model.femur.head)),
+      pubicSymphysis: world([0, model.innominate.pubisC[1], model.innominate.pubisC[2]]),
     },
     corridors: parts.corridors,
     foramina: parts.foramina,
