@@ -305,6 +305,12 @@ function rasAffine(h: NiftiHeader, warnings: string[], source?: string): Mat4 {
 export interface ReadNiftiOptions extends VoxelLimits {
   /** For a .hdr/.img pair (magic "ni1"/"ni2"): reads the image file named after the header. */
   resolveDetached?: (fileName: string) => Uint8Array;
+  /**
+   * The caller hands `bytes` over (a file read for this call alone): uncompressed voxels are then a view
+   * into them where aligned (vox_offset a multiple of the voxel size; 352 is), not a copy, and may be
+   * byte-swapped in place. Default false: bytes are never changed and the volume owns its voxels.
+   */
+  adoptBytes?: boolean;
 }
 
 /**
@@ -349,13 +355,15 @@ export function readNifti(bytes: Uint8Array, source?: string, options: ReadNifti
   if (extraVolumes > 1) warnings.push(`${source ?? 'NIfTI'}: ${extraVolumes} volumes (dims 4-7): the first is read`);
   let pixelBytes: Uint8Array;
   let offset: number;
+  let inflatedHere = false;
   if (h.magic.startsWith('ni')) {
     if (!options.resolveDetached || !source)
       throw new FormatError('header of a .hdr/.img pair: the .img file is needed', source);
     const imgName = source.replace(/\.hdr(\.gz)?$/i, '.img');
     const parts = imgName.split(/[\\/]/);
     const raw = options.resolveDetached(parts[parts.length - 1]);
-    pixelBytes = isGzip(raw)
+    inflatedHere = isGzip(raw);
+    pixelBytes = inflatedHere
       ? inflateCapped(raw, { container: 'gzip', source: imgName, maxBytes: count * bytesPerVoxel })
       : raw;
     offset = 0;
@@ -378,7 +386,9 @@ export function readNifti(bytes: Uint8Array, source?: string, options: ReadNifti
     if (pixelBytes.length < need) {
       throw new FormatError(`truncated: voxel data needs ${need} bytes, file holds ${pixelBytes.length}`, source);
     }
-    voxels = voxelsFromBytes(type, count, pixelBytes, offset, h.littleEndian, source);
+    // Inflated here (a detached .img.gz): ours to adopt; the caller's bytes only when handed over.
+    const adopt = !!options.adoptBytes || inflatedHere;
+    voxels = voxelsFromBytes(type, count, pixelBytes, offset, h.littleEndian, source, adopt);
   }
 
   const ras = rasAffine(h, warnings, source);
