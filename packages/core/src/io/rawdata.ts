@@ -15,6 +15,11 @@ const VIEWS: Record<VoxelType, new (b: ArrayBufferLike, byteOffset: number, leng
   float64: Float64Array,
 };
 
+/** count voxels of `type` viewed in place in bytes at offset (the caller checks alignment and length). */
+export function viewVoxels(type: VoxelType, bytes: Uint8Array, offset: number, count: number): VoxelArray {
+  return new VIEWS[type](bytes.buffer, bytes.byteOffset + offset, count);
+}
+
 /**
  * Copy count voxels of `type` from src at offset, swapping bytes when the file's order differs from the
  * host's. With `adopt` (the caller hands src over and will not use it again), the voxels are a view into

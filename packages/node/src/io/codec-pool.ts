@@ -87,17 +87,17 @@ export class CodecPool {
   private nextId = 1;
   private closed = false;
 
+  private readonly paths: Record<string, string> = {};
+
+  /** Workers start with the first frames (a worker costs ~10-20 MB), up to `size`. */
   constructor(readonly size: number) {
     const require = createRequire(import.meta.url);
-    const paths: Record<string, string> = {};
-    for (const [kind, spec] of Object.entries(MODULES)) paths[kind] = require.resolve(spec);
-    for (let n = 0; n < size; n++) this.slots.push(this.spawn(paths));
+    for (const [kind, spec] of Object.entries(MODULES)) this.paths[kind] = require.resolve(spec);
   }
 
   private spawn(paths: Record<string, string>): Slot {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { paths } });
     const slot: Slot = { worker, busy: null };
-    worker.unref();
     worker.on('message', (msg: { id: number; frame?: CodecFrame; error?: string }) => {
       const job = slot.busy;
       slot.busy = null;
@@ -116,10 +116,14 @@ export class CodecPool {
       if (i >= 0 && !this.closed) this.slots[i] = this.spawn(paths);
       this.pump();
     });
+    worker.unref(); // after the listeners: adding one refs the worker again
     return slot;
   }
 
   private pump(): void {
+    while (this.slots.length < Math.min(this.size, this.queue.length + this.slots.filter((x) => x.busy).length)) {
+      this.slots.push(this.spawn(this.paths));
+    }
     for (const slot of this.slots) {
       if (slot.busy) continue;
       const job = this.queue.shift();
