@@ -3,12 +3,19 @@
  * must equal, voxel for voxel, the same series decoded on the main thread (core's own path, no pool), and
  * a corrupt code stream must still be a FormatError naming its file.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FormatError, codecConcurrency, encapsulatedFrame, parseDicom, readDicomSeries } from '@corridor/core';
 import { sharedDataDir } from './shared-data.js';
 import { installCodecPool, uninstallCodecPool } from './codec-pool.js';
+import { bundleForNode } from '../test-helpers/bundle.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../../../..');
 
 const dir = path.join(sharedDataDir(), 'ct-dicom-jpeg2000');
 
@@ -56,5 +63,30 @@ describe('codec worker pool', () => {
     const err = await readDicomSeries([{ name: 'bad.dcm', bytes: bad }]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FormatError);
     expect((err as Error).message).toMatch(/^bad\.dcm: .*JPEG 2000/);
+  }, 60_000);
+
+  it('a process that loaded a JPEG 2000 folder exits by itself: idle workers hold nothing', async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'corridor-pool-'));
+    try {
+      const child = await bundleForNode(path.join(here, '../test-helpers/pool-exit-child.ts'), path.join(tmp, 'c.mjs'));
+      // NODE_PATH: the bundle lies outside the repository, and the pool resolves the codecs from there.
+      const env = { ...process.env, NODE_PATH: path.join(repo, 'node_modules'), CORRIDOR_CODEC_THREADS: '2' };
+      const t0 = Date.now();
+      const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const p = spawn(process.execPath, [child, dir], { stdio: ['ignore', 'pipe', 'inherit'], env });
+        let out = '';
+        p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+        const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
+        p.on('exit', (c) => {
+          clearTimeout(timer);
+          resolve({ code: c, out });
+        });
+      });
+      expect(code).toBe(0); // not killed by the 30 s timer
+      expect(JSON.parse(out)).toEqual({ pool: 2, dims: [512, 512, 20] });
+      console.log(`child loaded the JPEG 2000 folder with 2 workers and exited after ${Date.now() - t0} ms`);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   }, 60_000);
 });
