@@ -119,5 +119,10 @@ describe('inflate verifies the trailer', () => {
     const bad = gz.slice();
     bad[gz.length - 1000] ^= 0x01; // a voxel byte of the stored block
     expect(() => readNifti(bad, 'ct.nii.gz')).toThrow(/^ct\.nii\.gz: corrupt gzip data: CRC mismatch/);
+    // A compressed file takes the one-pass path (its trailer says header + voxels exactly): checked too.
+    const packed = new Uint8Array(zlib.gzipSync(raw, { level: 6 }));
+    expect(readNifti(packed, 'ct.nii.gz').volume.data[3]).toBe(111);
+    packed[packed.length - 8] ^= 0x01; // the stored CRC-32
+    expect(() => readNifti(packed, 'ct.nii.gz')).toThrow(/^ct\.nii\.gz: corrupt gzip data: CRC mismatch/);
   });
 });

@@ -3,9 +3,9 @@
  * trailer, so readers never call fflate's one-shot functions (which allocate from the trailer): they stream,
  * and stop as soon as the output exceeds what the format's header can justify.
  */
-import { Gunzip, Inflate, Unzlib } from 'fflate';
+import { Gunzip, Inflate, Unzlib, gunzipSync } from 'fflate';
 import { FormatError, LimitError } from '../errors.js';
-import { Adler32, Crc32 } from './checksum.js';
+import { Adler32, Crc32, crc32 } from './checksum.js';
 
 /** Deflate's largest possible expansion is about 1032:1; anything claiming more is not a real stream. */
 export const MAX_DEFLATE_RATIO = 1032;
@@ -162,7 +162,8 @@ export function inflateCapped(bytes: Uint8Array, options: CappedInflateOptions):
   const stream =
     container === 'gzip' ? new Gunzip(onData) : container === 'zlib' ? new Unzlib(onData) : new Inflate(onData);
   if (stream instanceof Gunzip) stream.onmember = (offset) => check.nextMember(offset);
-  const CHUNK = 1 << 16;
+  // 4 KB of input inflates to 4 MB at most, so no output chunk (garbage once copied) is large.
+  const CHUNK = 1 << 12;
   let consumed = false;
   try {
     for (let off = 0; off < bytes.length && !stop; off += CHUNK) {
@@ -298,4 +299,29 @@ export function inflateInto(bytes: Uint8Array, options: InflateIntoOptions): { h
     throw new FormatError(`truncated ${container} data: ${why}`, source);
   }
   return { head: head.subarray(0, headLen), filled };
+}
+
+/**
+ * A one-member gzip stream whose trailer says it holds exactly `size` bytes, inflated in one pass straight
+ * into a new array of that size (no output chunks, no garbage: peak memory is the input plus the array),
+ * its CRC-32 then checked. Null when the stream does not give exactly that (several members, a trailer
+ * that does not match, a stream that ends early or breaks): the caller then streams with inflateInto,
+ * which reports each of those with its own error, so nothing is lost by falling back.
+ */
+export function gunzipExact(bytes: Uint8Array, size: number, source?: string): Uint8Array | null {
+  if (!isGzip(bytes) || size >= 2 ** 32 || gzipDeclaredSize(bytes) !== size) return null;
+  const out = new Uint8Array(size);
+  let got: Uint8Array;
+  try {
+    got = gunzipSync(bytes, { out });
+  } catch {
+    return null; // a broken stream: inflateInto says how
+  }
+  if (got.length !== size || got.buffer !== out.buffer) return null;
+  const stored = u32le(bytes, bytes.length - 8),
+    computed = crc32(out);
+  if (stored !== computed) {
+    throw new FormatError(`corrupt gzip data: CRC mismatch (trailer ${hex(stored)}, data ${hex(computed)})`, source);
+  }
+  return out;
 }

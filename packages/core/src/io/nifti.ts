@@ -14,11 +14,12 @@ import {
   type VoxelArray,
   type VoxelType,
 } from '../volume/volume.js';
-import { MAX_DEFLATE_RATIO, gzipDeclaredSize, inflateCapped, inflateInto, isGzip } from './inflate.js';
+import { MAX_DEFLATE_RATIO, gunzipExact, gzipDeclaredSize, inflateCapped, inflateInto, isGzip } from './inflate.js';
 import type { LoadedSeries } from './types.js';
 import {
   checkVoxelClaim,
   swapBytesInPlace,
+  viewVoxels,
   voxelsFromBytes,
   voxelsToLittleEndianBytes,
   type VoxelLimits,
@@ -305,6 +306,12 @@ function rasAffine(h: NiftiHeader, warnings: string[], source?: string): Mat4 {
 export interface ReadNiftiOptions extends VoxelLimits {
   /** For a .hdr/.img pair (magic "ni1"/"ni2"): reads the image file named after the header. */
   resolveDetached?: (fileName: string) => Uint8Array;
+  /**
+   * The caller hands `bytes` over (a file read for this call alone): uncompressed voxels are then a view
+   * into them where aligned (vox_offset a multiple of the voxel size; 352 is), not a copy, and may be
+   * byte-swapped in place. Default false: bytes are never changed and the volume owns its voxels.
+   */
+  adoptBytes?: boolean;
 }
 
 /**
@@ -328,7 +335,32 @@ export function readNifti(bytes: Uint8Array, source?: string, options: ReadNifti
   if (bytes.length === 0) throw new FormatError('empty file', source);
   let header: NiftiHeader | undefined;
   let inflated: VoxelArray | undefined;
-  if (isGzip(bytes) || /\.gz$/i.test(source ?? '')) {
+  if (isGzip(bytes)) {
+    // The usual file, one member holding the header and one volume exactly (its trailer says so): inflate
+    // it in one pass into one buffer and view the voxels in place, when vox_offset is aligned for them.
+    // The head from the first 4 KB of input only: more could inflate to megabytes of chunks (zeros: 1000:1).
+    // (A peek at a cut input may fail where the whole would not: any failure here leaves the file to the
+    // streaming read below, which reports its problem.)
+    const peek = bytes.subarray(0, Math.min(bytes.length, 4096));
+    let hh: NiftiHeader | undefined;
+    try {
+      hh = parseHeader(inflateCapped(peek, { container: 'gzip', maxBytes: 540, verify: false, source }), source);
+    } catch {
+      hh = undefined;
+    }
+    if (hh && !hh.magic.startsWith('ni')) {
+      const need = voxelBytesNeeded(hh, source, options);
+      if (need.extraVolumes === 1 && need.offset % need.bytesPerVoxel === 0 && need.end === need.fileEnd) {
+        checkGzipCanHold(bytes, need.end, need.fileEnd, source);
+        const whole = gunzipExact(bytes, need.end, source);
+        if (whole) {
+          header = hh;
+          inflated = viewVoxels(need.type, whole, need.offset, need.count);
+        }
+      }
+    }
+  }
+  if (!inflated && (isGzip(bytes) || /\.gz$/i.test(source ?? ''))) {
     // Inflate into the final voxel array: nothing but the header and the voxels is kept.
     inflateInto(bytes, {
       container: 'gzip',
@@ -349,13 +381,15 @@ export function readNifti(bytes: Uint8Array, source?: string, options: ReadNifti
   if (extraVolumes > 1) warnings.push(`${source ?? 'NIfTI'}: ${extraVolumes} volumes (dims 4-7): the first is read`);
   let pixelBytes: Uint8Array;
   let offset: number;
+  let inflatedHere = false;
   if (h.magic.startsWith('ni')) {
     if (!options.resolveDetached || !source)
       throw new FormatError('header of a .hdr/.img pair: the .img file is needed', source);
     const imgName = source.replace(/\.hdr(\.gz)?$/i, '.img');
     const parts = imgName.split(/[\\/]/);
     const raw = options.resolveDetached(parts[parts.length - 1]);
-    pixelBytes = isGzip(raw)
+    inflatedHere = isGzip(raw);
+    pixelBytes = inflatedHere
       ? inflateCapped(raw, { container: 'gzip', source: imgName, maxBytes: count * bytesPerVoxel })
       : raw;
     offset = 0;
@@ -378,7 +412,9 @@ export function readNifti(bytes: Uint8Array, source?: string, options: ReadNifti
     if (pixelBytes.length < need) {
       throw new FormatError(`truncated: voxel data needs ${need} bytes, file holds ${pixelBytes.length}`, source);
     }
-    voxels = voxelsFromBytes(type, count, pixelBytes, offset, h.littleEndian, source);
+    // Inflated here (a detached .img.gz): ours to adopt; the caller's bytes only when handed over.
+    const adopt = !!options.adoptBytes || inflatedHere;
+    voxels = voxelsFromBytes(type, count, pixelBytes, offset, h.littleEndian, source, adopt);
   }
 
   const ras = rasAffine(h, warnings, source);

@@ -4,7 +4,27 @@ import { BYTES_PER_VOXEL, allocateVoxels, type VoxelArray, type VoxelType } from
 
 const hostLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Copy count voxels of `type` from src at offset, swapping bytes when the file's order differs from the host's. */
+const VIEWS: Record<VoxelType, new (b: ArrayBufferLike, byteOffset: number, length: number) => VoxelArray> = {
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  float32: Float32Array,
+  float64: Float64Array,
+};
+
+/** count voxels of `type` viewed in place in bytes at offset (the caller checks alignment and length). */
+export function viewVoxels(type: VoxelType, bytes: Uint8Array, offset: number, count: number): VoxelArray {
+  return new VIEWS[type](bytes.buffer, bytes.byteOffset + offset, count);
+}
+
+/**
+ * Copy count voxels of `type` from src at offset, swapping bytes when the file's order differs from the
+ * host's. With `adopt` (the caller hands src over and will not use it again), the voxels are a view into
+ * src where its alignment allows (swapped there when needed), so no second copy of the volume is made.
+ */
 export function voxelsFromBytes(
   type: VoxelType,
   count: number,
@@ -12,6 +32,7 @@ export function voxelsFromBytes(
   offset: number,
   littleEndian: boolean,
   source?: string,
+  adopt = false,
 ): VoxelArray {
   const bpv = BYTES_PER_VOXEL[type];
   const need = offset + count * bpv;
@@ -21,6 +42,10 @@ export function voxelsFromBytes(
         `${Math.max(0, src.length - offset)} available`,
       source,
     );
+  }
+  if (adopt && (src.byteOffset + offset) % bpv === 0) {
+    if (littleEndian !== hostLittleEndian) swapBytesInPlace(src.subarray(offset, need), bpv);
+    return new VIEWS[type](src.buffer, src.byteOffset + offset, count);
   }
   const out = allocateVoxels(type, count, source);
   const dst = new Uint8Array(out.buffer, out.byteOffset, count * bpv);

@@ -9,12 +9,14 @@ import { benchDicom } from './dicom.js';
 import { benchPhantom } from './phantom.js';
 import { benchPlan } from './plan.js';
 import { benchDrr } from './drr.js';
+import { benchIo } from './io.js';
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   dicom: benchDicom,
   phantom: benchPhantom,
   plan: benchPlan,
   drr: benchDrr,
+  io: benchIo,
 };
 
 /** `extra` suites come from outside this package (the workstation's, which lives in packages/web). */

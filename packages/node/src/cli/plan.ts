@@ -309,7 +309,7 @@ export function register(program: Command): void {
       '--append',
       'add the paths to the plan already in --out (same volume): a path of the same id is replaced, the others kept',
     )
-    .option('--labels <labels>', "segmentation on the CT's grid (bone and critical labels)")
+    .option('--labels <labels>', "segmentation on the CT's grid (bone and critical labels), or a DICOM SEG of it")
     .option('--anatomy <name>', ANATOMY_HELP, 'auto')
     .option(
       '--bone-groups <groups>',
@@ -436,7 +436,7 @@ export function register(program: Command): void {
     .description('analyse each path of a plan: bone length, cortex entry/exit, clearance, breaches')
     .argument('<plan>', 'plan.json or a 3D Slicer .mrk.json')
     .argument('<volume>', 'CT volume the plan was made on')
-    .option('--labels <labels>', "segmentation on the CT's grid (bone and critical labels)")
+    .option('--labels <labels>', "segmentation on the CT's grid (bone and critical labels), or a DICOM SEG of it")
     .option('--anatomy <name>', ANATOMY_HELP, 'auto')
     .option(
       '--bone-groups <groups>',

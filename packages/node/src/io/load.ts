@@ -24,6 +24,8 @@ import {
   type Volume,
 } from '@corridor/core';
 
+import { installCodecPool } from './codec-pool.js';
+
 export interface LoadResult {
   series: LoadedSeries[];
   /** Files in a folder that were not part of any series, with the reason. */
@@ -175,12 +177,13 @@ function detachedReader(headerPath: string) {
   };
 }
 
-/** Read one non-DICOM image file; null when the bytes are not one of those formats. */
+/** Read one non-DICOM image file (its bytes are handed over: voxels may view them); null when not one of those formats. */
 export function readVolumeFile(file: NamedBytes, limits: VoxelLimits = {}): LoadedSeries | null {
   const format = sniffFormat(file.name, file.bytes);
   switch (format) {
     case 'nifti':
-      return readNifti(file.bytes, file.name, { maxVoxelBytes: limits.maxVoxelBytes });
+      // The bytes were read for this call: uncompressed voxels are viewed in place, not copied.
+      return readNifti(file.bytes, file.name, { maxVoxelBytes: limits.maxVoxelBytes, adoptBytes: true });
     case 'nrrd':
       return readNrrd(file.bytes, file.name, detachedReader(file.name), limits);
     case 'metaimage':
@@ -278,6 +281,7 @@ export async function loadPath(p: string, options: LoadOptions = {}): Promise<Lo
   }
   if (dicomCandidates.length > 0) {
     if (series.length === 0 || sawDicom) {
+      installCodecPool(); // JPEG 2000 / HTJ2K frames decode on worker threads, in parallel
       try {
         const result = await readDicomSeries(dicomCandidates, { onProgress: options.onProgress });
         series.push(...result.series);

@@ -6,9 +6,28 @@
 import { FormatError } from '../../errors.js';
 import { errorText } from './parse.js';
 
+/** The codecs a runner may take over, and the decoder class each module exports. */
+export type CodecKind = 'openjpeg' | 'openjph' | 'charls' | 'libjpeg';
+
+/**
+ * Decodes one frame elsewhere (e.g. a worker thread), exactly as `run` below does: a new decoder per
+ * frame, OpenJPH's failure reported through getLastErrorMessage / getIsHeaderValid, the pixels copied out.
+ * It rejects with an Error whose message says what failed; the caller turns that into a FormatError.
+ */
+export type CodecRunner = (kind: CodecKind, decoderClass: string, data: Uint8Array) => Promise<CodecFrame>;
+
 export interface DicomCodecConfig {
   /** Emscripten's locateFile(fileName, scriptDirectory): where to fetch e.g. 'openjpegwasm_decode.wasm'. */
   locateFile?: (fileName: string, scriptDirectory: string) => string;
+  /**
+   * Where JPEG 2000 and HTJ2K frames are decoded instead of this thread (the node package's worker pool),
+   * so that a series' frames decode in parallel; with `concurrency`, how many frames to keep in flight.
+   */
+  runner?: CodecRunner;
+  /** Kinds the runner takes (default JPEG 2000 and HTJ2K). */
+  runnerKinds?: readonly CodecKind[];
+  /** Frames a series reader keeps decoding at once through the runner (default 1: one after another). */
+  concurrency?: number;
 }
 
 let config: DicomCodecConfig = {};
@@ -17,6 +36,11 @@ let config: DicomCodecConfig = {};
 export function configureDicomCodecs(next: DicomCodecConfig): void {
   config = { ...next };
   cache.clear();
+}
+
+/** How many encapsulated frames a reader should keep in flight (1 without a runner). */
+export function codecConcurrency(): number {
+  return config.runner ? Math.max(1, Math.floor(config.concurrency ?? 1)) : 1;
 }
 
 /** A decoded frame from a codec: samples row by row (pixel-interleaved for several components). */
@@ -97,6 +121,14 @@ async function run(
   source: string,
   what: string,
 ): Promise<CodecFrame> {
+  const runner = config.runner;
+  if (runner && (config.runnerKinds ?? ['openjpeg', 'openjph']).includes(kind)) {
+    try {
+      return await runner(kind, className, data);
+    } catch (e) {
+      throw new FormatError(`${what} data cannot be decoded: ${errorText(e)}`, source);
+    }
+  }
   const mod = await loaders[kind]();
   const Decoder = mod[className];
   // A new decoder per frame, on purpose: a kept one reports the previous frame's size and pixels when

@@ -10,7 +10,14 @@ export {
   type PixelDescription,
   type StoredArray,
 } from './pixels.js';
-export { configureDicomCodecs, type DicomCodecConfig } from './codecs.js';
+export {
+  configureDicomCodecs,
+  codecConcurrency,
+  type CodecFrame,
+  type CodecKind,
+  type CodecRunner,
+  type DicomCodecConfig,
+} from './codecs.js';
 export { readDicomSeries, type DicomReadOptions, type DicomReadResult } from './series.js';
 export { readDicomSeg, isDicomSeg, type DicomSegment, type DicomSegReadOptions, type DicomSegResult } from './seg.js';
 export {

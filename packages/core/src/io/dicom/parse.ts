@@ -378,29 +378,37 @@ function syntaxFor(s: Sniffed): string {
   return s.littleEndian ? TS.ExplicitLittle : TS.ExplicitBig;
 }
 
+/**
+ * Inflate a deflated data set into one array of exactly its size. Raw deflate does not say its size, so
+ * the stream is inflated twice: once only counting (stopping at maxBytes), then into the array. Twice
+ * the time of a rare syntax, but peak memory is the data set plus one chunk, not the chunks and their
+ * concatenation (about 2x, 2.0 GB for a 0.9 MB bomb before).
+ */
 function inflateLimited(bytes: Uint8Array, name: string, maxBytes: number): Uint8Array {
-  const chunks: Uint8Array[] = [];
+  const run = (onChunk: (chunk: Uint8Array) => void) => {
+    const inflater = new Inflate(onChunk);
+    try {
+      // 4 KB of input inflates to 4 MB at most: no large output chunk is left for the collector.
+      const step = 1 << 12;
+      for (let p = 0; p < bytes.length; p += step)
+        inflater.push(bytes.subarray(p, Math.min(bytes.length, p + step)), p + step >= bytes.length);
+      if (bytes.length === 0) inflater.push(bytes, true);
+    } catch (e) {
+      if (e instanceof CorridorError) throw e;
+      throw new FormatError(`deflated data set cannot be inflated: ${errorText(e)}`, name);
+    }
+  };
   let total = 0;
-  const inflater = new Inflate((chunk) => {
+  run((chunk) => {
     total += chunk.length;
     if (total > maxBytes) throw new LimitError(`deflated data set inflates to more than ${maxBytes} bytes`, name);
-    chunks.push(chunk);
   });
-  try {
-    const step = 1 << 16;
-    for (let p = 0; p < bytes.length; p += step)
-      inflater.push(bytes.subarray(p, Math.min(bytes.length, p + step)), p + step >= bytes.length);
-    if (bytes.length === 0) inflater.push(bytes, true);
-  } catch (e) {
-    if (e instanceof CorridorError) throw e;
-    throw new FormatError(`deflated data set cannot be inflated: ${errorText(e)}`, name);
-  }
   const out = new Uint8Array(total);
   let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
+  run((chunk) => {
+    out.set(chunk.subarray(0, Math.min(chunk.length, total - o)), o);
+    o += chunk.length;
+  });
   return out;
 }
 

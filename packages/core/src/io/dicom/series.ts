@@ -21,6 +21,7 @@ import {
   type StoredArray,
 } from './pixels.js';
 import { SOP_CLASS, TAG } from './tags.js';
+import { codecConcurrency } from './codecs.js';
 
 export interface DicomReadOptions {
   /** Called after each file is parsed and after each file's frames are decoded: (done, total). */
@@ -574,12 +575,34 @@ async function assemble(
     progress(s.ds);
     return s.lut ? applyModalityLut(f.data, s.lut) : f.data;
   };
-  const decode = async (s: Slice): Promise<StoredArray> => {
+  const decodeOne = async (s: Slice): Promise<StoredArray> => {
     const now = decodeNow(s);
     if (now) return now;
     const f = await decodeFrame(s.ds, s.frame, s.desc);
     progress(s.ds);
     return s.lut ? applyModalityLut(f.data, s.lut) : f.data;
+  };
+  // With a codec runner (worker threads), the next frames decode while this one is awaited: up to
+  // `ahead` frames in flight, taken in the order they are asked for. One at a time without a runner.
+  const ahead = codecConcurrency();
+  const order = grid.slices;
+  const indexOf = new Map(order.map((sl, i) => [sl, i]));
+  const started = new Set<number>();
+  const inFlight = new Map<Slice, Promise<StoredArray>>();
+  const decode = (s: Slice): Promise<StoredArray> => {
+    if (ahead <= 1 || !s.desc.encapsulated) return decodeOne(s);
+    const i = indexOf.get(s) ?? 0;
+    for (let j = i; j < Math.min(order.length, i + ahead); j++) {
+      if (started.has(j) || !order[j].desc.encapsulated) continue;
+      started.add(j);
+      const p = decodeOne(order[j]);
+      p.catch(() => undefined); // seen when awaited; a frame never asked for must not go unhandled
+      inFlight.set(order[j], p);
+    }
+    const p = inFlight.get(s);
+    if (!p) return decodeOne(s);
+    inFlight.delete(s);
+    return p;
   };
 
   let data: VoxelArray;
