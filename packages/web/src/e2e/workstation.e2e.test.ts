@@ -14,6 +14,7 @@ import {
   generatePhantom,
   planTransSacral,
   readNifti,
+  writeDicomSeg,
   writeNifti,
   type Point3,
 } from '@corridor/core';
@@ -509,6 +510,21 @@ describe('workstation end to end (Chromium, CPU fallback)', () => {
       await waitRows(4, 120_000);
       await settled();
       await same(withLabels, ['s1', 's2', 'alar-left', 'alar-right']);
+      // The same labels as a DICOM SEG (as a PACS holds them, written here by core's SEG writer, segment
+      // number = label id): the worker reads it onto the CT's grid and plans exactly what the CLI planned.
+      const labelVolume = readNifti(await readFile(labels), labels).volume;
+      const present = [...new Set(labelVolume.data)].filter((v) => v > 0).sort((a, b) => a - b);
+      const segFile = path.join(dir, 'labels-seg.dcm');
+      await writeFile(
+        segFile,
+        writeDicomSeg(labelVolume, { segments: present.map((v) => ({ number: v, label: `label ${v}`, values: [v] })) }),
+      );
+      await open([ct, segFile], caseName);
+      await h.page.click('button[data-action=auto]');
+      await waitRows(4, 120_000);
+      await settled();
+      await same(withLabels, ['s1', 's2', 'alar-left', 'alar-right']);
+      expect(await h.page.locator('[data-testid=bone-mask-row]').isVisible()).toBe(false);
       // CT alone, S1 seeded at the same point, on each preset.
       const seed = withLabels.plan.paths.find((p) => p.id === 's1');
       if (!seed) throw new Error('no S1');
