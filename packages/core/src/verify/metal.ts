@@ -17,6 +17,7 @@
  * 4. Axis refinement: the component's voxels, weighted as above, are binned in slabs along the axis;
  *    a weighted line fit through the slab centroids, slabs whose centroid lies off the line (more than
  *    3 median deviations and half a voxel: a streak or a bloom on one side) dropped, three rounds.
+ * 4b. Pieces of one shaft cut apart by a dark streak are joined (mergeCollinear) and fitted again.
  * 5. Ends: the trilinear intensity profile along the fitted axis, every METAL_PROFILE_STEP_MM; each end is
  *    where it crosses half way between the core's level (median of the profile inside) and the
  *    background just beyond that end (median 2.5-5 mm past it): the edge of a blurred flat end.
@@ -47,6 +48,12 @@ export const METAL_MIN_LENGTH_MM = 10;
 export const METAL_MAX_ASPECT = 0.25;
 /** Step of the intensity profile along an axis (mm). */
 export const METAL_PROFILE_STEP_MM = 0.1;
+/** Collinear pieces of one shaft are joined across gaps up to this long (mm, along the axis)... */
+export const MERGE_MAX_GAP_MM = 20;
+/** ... when they lie within this (mm, or 1.5 voxels when more) of each other's axis ... */
+export const MERGE_MAX_OFFSET_MM = 1.5;
+/** ... and their axes within this angle (deg). */
+export const MERGE_MAX_ANGLE_DEG = 5;
 /** Most metal voxels examined; more (a hip prosthesis, a metal table) is refused with a LimitError. */
 export const MAX_METAL_VOXELS = 20_000_000;
 
@@ -103,15 +110,72 @@ export function detectInstruments(scan: Volume, options: MetalOptions = {}): Met
   const idx = new Int32Array(count);
   for (let i = 0, n = 0; i < d.length; i++) if (d[i] >= lowHu) idx[n++] = i;
   const out: MetalResult = { thresholdHu, growHu: lowHu, instruments: [], rejected: [] };
+  const pieces: Piece[] = [];
   for (const members of components(idx, scan.dims)) {
     let seeded = false;
     for (let q = 0; q < members.length && !seeded; q++) seeded = d[idx[members[q]]] >= thresholdHu;
-    if (!seeded) continue;
-    const r = fitComponent(scan, idx, members, lowHu, minLengthMm);
-    if ('reason' in r) out.rejected.push(r);
-    else out.instruments.push({ ...r, id: `metal-${out.instruments.length + 1}` });
+    if (seeded) pieces.push({ members, fit: fitComponent(scan, idx, members, lowHu, minLengthMm) });
+  }
+  mergeCollinear(scan, idx, pieces, lowHu, minLengthMm);
+  pieces.sort((a, b) => a.members[0] - b.members[0]);
+  for (const { fit } of pieces) {
+    if ('reason' in fit) out.rejected.push({ voxelCount: fit.voxelCount, lengthMm: fit.lengthMm, reason: fit.reason });
+    else out.instruments.push({ ...fit, id: `metal-${out.instruments.length + 1}` });
   }
   return out;
+}
+
+interface Piece {
+  members: Int32Array;
+  fit: Fit | Rejected;
+}
+
+/**
+ * Pieces of one shaft cut apart by a dark streak (photon starvation between two metal objects, or a
+ * thin shaft's partial volume) are joined: a fitted piece absorbs another fitted piece lying along its
+ * axis (within MERGE_MAX_ANGLE_DEG, both ends within MERGE_MAX_OFFSET_MM of its line) or a short piece
+ * whose centroid does, when the gap between them along the axis is at most MERGE_MAX_GAP_MM; the union
+ * is fitted again, and kept only when it is still an instrument.
+ */
+function mergeCollinear(scan: Volume, idx: Int32Array, pieces: Piece[], lowHu: number, minLengthMm: number) {
+  const offsetMm = Math.max(MERGE_MAX_OFFSET_MM, 1.5 * Math.max(...scan.spacing));
+  const cosMax = Math.cos((MERGE_MAX_ANGLE_DEG * Math.PI) / 180);
+  for (let changed = true; changed;) {
+    changed = false;
+    for (let a = 0; a < pieces.length && !changed; a++) {
+      const A = pieces[a].fit;
+      if ('reason' in A) continue;
+      const o = A.ends[0],
+        u = A.direction;
+      const tOf = (p: Point3) => (p[0] - o[0]) * u[0] + (p[1] - o[1]) * u[1] + (p[2] - o[2]) * u[2];
+      const gapTo = (t0: number, t1: number) => Math.max(0, Math.min(t0, t1) - A.lengthMm, -Math.max(t0, t1));
+      for (let b = 0; b < pieces.length && !changed; b++) {
+        if (b === a) continue;
+        const B = pieces[b].fit;
+        let near: boolean;
+        if ('reason' in B) {
+          near = B.centroid !== null && distToLine(...B.centroid, o, u) <= offsetMm;
+          near &&= gapTo(tOf(B.centroid as Point3), tOf(B.centroid as Point3)) <= MERGE_MAX_GAP_MM;
+        } else {
+          near =
+            Math.abs(dot3(u, B.direction)) >= cosMax &&
+            distToLine(...B.ends[0], o, u) <= offsetMm &&
+            distToLine(...B.ends[1], o, u) <= offsetMm &&
+            gapTo(tOf(B.ends[0]), tOf(B.ends[1])) <= MERGE_MAX_GAP_MM;
+        }
+        if (!near) continue;
+        const members = new Int32Array(pieces[a].members.length + pieces[b].members.length);
+        members.set(pieces[a].members);
+        members.set(pieces[b].members, pieces[a].members.length);
+        members.sort();
+        const fit = fitComponent(scan, idx, members, lowHu, minLengthMm);
+        if ('reason' in fit) continue;
+        pieces[a] = { members, fit };
+        pieces.splice(b, 1);
+        changed = true;
+      }
+    }
+  }
 }
 
 /** 26-connected components of the sorted voxel indices `idx`: lists of positions in idx. */
@@ -222,7 +286,8 @@ export function symmetricEigen3(a: readonly number[]): { values: Point3; vectors
 }
 
 type Fit = Omit<DetectedInstrument, 'id'>;
-type Rejected = MetalResult['rejected'][number];
+/** A component that is not an instrument, with its weighted centroid (null when it has no weight). */
+type Rejected = MetalResult['rejected'][number] & { centroid: Point3 | null };
 
 function fitComponent(
   scan: Volume,
@@ -272,7 +337,7 @@ function fitComponent(
   const voxelMm3 = Math.abs(
     m[0] * (m[5] * m[10] - m[6] * m[9]) - m[1] * (m[4] * m[10] - m[6] * m[8]) + m[2] * (m[4] * m[9] - m[5] * m[8]),
   );
-  if (!(sw > 0)) return { voxelCount: n, lengthMm: 0, reason: 'no core above the threshold' };
+  if (!(sw > 0)) return { voxelCount: n, lengthMm: 0, reason: 'no core above the threshold', centroid: null };
   cx /= sw;
   cy /= sw;
   cz /= sw;
@@ -300,10 +365,11 @@ function fitComponent(
     if (t > tMax) tMax = t;
   }
   const lengthMm = tMax - tMin;
-  if (lengthMm < minLengthMm) return { voxelCount: n, lengthMm, reason: `shorter than ${minLengthMm} mm` };
+  if (lengthMm < minLengthMm)
+    return { voxelCount: n, lengthMm, reason: `shorter than ${minLengthMm} mm`, centroid: [cx, cy, cz] };
   const aspect = Math.sqrt(Math.max(0, eig.values[1]) / Math.max(1e-12, eig.values[0]));
   if (aspect > METAL_MAX_ASPECT)
-    return { voxelCount: n, lengthMm, reason: `not elongated (aspect ${aspect.toFixed(2)})` };
+    return { voxelCount: n, lengthMm, reason: `not elongated (aspect ${aspect.toFixed(2)})`, centroid: [cx, cy, cz] };
 
   // Refinement: slab centroids along the axis and a weighted line fit, outlying slabs dropped.
   const spacing = Math.max(...scan.spacing);
@@ -428,8 +494,12 @@ function fitComponent(
     const tEdge = dir > 0 ? tMax : tMin;
     const bg = dir > 0 ? median(prof, at(tEdge + 2.5), at(tEdge + 5)) : median(prof, at(tEdge - 5), at(tEdge - 2.5));
     const level = Number.isFinite(bg) ? (coreHu + bg) / 2 : thresholdHu;
-    // Walk outward from inside the core to the first sample below the level.
-    let s = at(dir > 0 ? tMax - 2 * spacing : tMin + 2 * spacing);
+    // From the metal's last voxel, step inward (at most 5 mm, never past the middle) to a sample at or
+    // above the level, then outward to the first sample below it.
+    let s = at(tEdge);
+    const mid = at((tMin + tMax) / 2);
+    const stop = dir > 0 ? Math.max(at(tEdge - 5), mid) : Math.min(at(tEdge + 5), mid);
+    while (s !== stop && !(prof[s] >= level)) s -= dir;
     while (s + dir >= 0 && s + dir < np && prof[s + dir] >= level) s += dir;
     if (s + dir < 0 || s + dir >= np || !Number.isFinite(prof[s + dir]))
       return { t: a0 + s * METAL_PROFILE_STEP_MM, bg };

@@ -101,7 +101,13 @@ function phi(x: number): number {
 }
 
 /** Visit each voxel within `reach` mm of segment hub-tip: callback(offset, radial mm, axial mm from hub). */
-function forShaft(v: Volume, hub: Point3, tip: Point3, reach: number, fn: (o: number, rho: number, t: number) => void) {
+function forShaft(
+  v: Volume,
+  hub: Point3,
+  tip: Point3,
+  reach: number,
+  fn: (o: number, rho: number, t: number, p: Point3) => void,
+) {
   const u = unit(sub(tip, hub)),
     L = norm(sub(tip, hub));
   const [nx, ny, nz] = v.dims;
@@ -122,7 +128,7 @@ function forShaft(v: Volume, hub: Point3, tip: Point3, reach: number, fn: (o: nu
         const d = sub(p, hub);
         const t = dot(d, u);
         const rho = norm(sub(d, [t * u[0], t * u[1], t * u[2]]));
-        if (rho <= reach && t >= -reach && t <= L + reach) fn(i + nx * (j + ny * k), rho, t);
+        if (rho <= reach && t >= -reach && t <= L + reach) fn(i + nx * (j + ny * k), rho, t, p);
       }
 }
 
@@ -195,6 +201,46 @@ describe('verifyPlacement on the phantom pins stage', () => {
         if (c < -0.5) expect(hit, `${ins.name} in ${f.name}`).toBe(true);
         if (c > 0.5) expect(hit, `${ins.name} not in ${f.name}`).toBe(false);
       }
+    }
+  });
+
+  it('holds to 0.5 mm and 0.5 deg under synthetic metal artifacts', () => {
+    // The test's own artifact model around each shaft (axis u, side e1, across e2): a bloom on one side
+    // (+600 HU, 1.5 mm wide, just outside the shaft), bright and dark streak bands (+-200 HU, 6 mm
+    // period, fading over 4 mm) and a photon-starvation cut through the S1 pin (-1500 HU over 2.5 mm),
+    // which splits its metal in two.
+    const data = Int16Array.from(pins.ct.data);
+    for (const ins of truth.instruments as InstrumentTruth[]) {
+      const u = unit(sub(ins.tip, ins.hub)),
+        L = norm(sub(ins.tip, ins.hub)),
+        r = ins.diameterMm / 2;
+      const e1 = unit([u[1], -u[0], 0]);
+      const e2: Point3 = [u[1] * e1[2] - u[2] * e1[1], u[2] * e1[0] - u[0] * e1[2], u[0] * e1[1] - u[1] * e1[0]];
+      forShaft(pins.ct, ins.hub, ins.tip, 25, (o, rho, t, p) => {
+        if (t < -3 || t > L + 3) return;
+        const d = sub(p, ins.hub);
+        const a1 = dot(d, e1),
+          a2 = dot(d, e2);
+        let add = 0;
+        if (ins.name === 'S1 guidepin' && t > 60 && t < 62.5 && rho < 6) add -= 1500;
+        if (rho > r + 0.5) {
+          add += 600 * Math.exp(-((rho - r) ** 2) / (2 * 1.5 ** 2)) * Math.max(0, a1 / rho);
+          add += 200 * Math.cos((2 * Math.PI * a2) / 6) * Math.exp(-Math.abs(a1) / 4);
+        }
+        data[o] = Math.max(-1024, Math.min(3071, Math.round(data[o] + add)));
+      });
+    }
+    const r = verifyPlacement(plan, scanWith(data));
+    expect(r.unplanned).toEqual([]);
+    for (const ins of truth.instruments as InstrumentTruth[]) {
+      const p = defined(
+        r.paths.find((x) => x.pathId === PATH_OF_INSTRUMENT[ins.name]),
+        ins.name,
+      );
+      const dev = defined(p.deviation, 'deviation');
+      expect(norm(sub(defined(p.instrument, 'instrument').tip, ins.tip)), `${ins.name} tip`).toBeLessThan(0.5);
+      expect(Math.abs(dev.angleDeg - ins.angleDeg), `${ins.name} angle`).toBeLessThan(0.5);
+      expect(Math.abs(dev.entryOffsetMm - ins.entryOffsetMm), `${ins.name} entry`).toBeLessThan(0.5);
     }
   });
 
@@ -308,6 +354,25 @@ describe('verifyPlacement on the phantom pins stage', () => {
       expect(defined(B.instrument, 'instrument').structures.map((h) => h.name)).toEqual(
         defined(A.instrument, 'instrument').structures.map((h) => h.name),
       );
+    }
+    // Labels of the moved scan itself (frame 'scan', reached through the inverse transform) name the
+    // same structures as the same labels unmoved.
+    const anatomy = phantomVerifyAnatomy(truth.labels);
+    const movedLabels = createVolume({
+      data: pins.labels.data,
+      dims: pins.labels.dims,
+      indexToPatient: moved.indexToPatient,
+    });
+    const own = verifyPlacement(plan, pins.ct, { labels: { volume: pins.labels, anatomy } });
+    const ownMoved = verifyPlacement(plan, moved, {
+      labels: { volume: movedLabels, anatomy, frame: 'scan' },
+      scanToPlan,
+    });
+    for (let p = 0; p < 4; p++) {
+      const A = defined(own.paths[p].instrument, 'instrument').structures;
+      const B = defined(ownMoved.paths[p].instrument, 'instrument').structures;
+      expect(B.map((h) => h.name)).toEqual(A.map((h) => h.name));
+      for (let h = 0; h < A.length; h++) expect(norm(sub(B[h].at, A[h].at))).toBeLessThan(1e-6);
     }
     // Without the transform the moved scan does not verify: the instruments are 12 deg and cm away.
     const wrong = verifyPlacement(plan, moved);
