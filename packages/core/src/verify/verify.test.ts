@@ -283,6 +283,72 @@ describe('verifyPlacement on the phantom pins stage', () => {
     );
   });
 
+  it('finds a trocar pushed through the anterior cortex: 15 mm too deep, 6 mm out of bone', () => {
+    // The alar target lies 9 mm short of the anterior sacral surface along the path (truth.ts): a trocar on
+    // the ideal path pushed 15 mm past the target leaves the bone for its last 15 - 9 = 6 mm.
+    const data = Int16Array.from(pins.ct.data);
+    const left = defined(
+      (truth.instruments as InstrumentTruth[]).find((i) => i.name === 'Alar trocar left'),
+      'left trocar',
+    );
+    erase(data, left);
+    const { entry, target } = truth.alarPaths.left;
+    const u = unit(sub(target, entry));
+    const hub = along(entry, u, -30),
+      tip = along(target, u, 15);
+    drawPin(data, hub, tip, 3.05);
+    const r = defined(
+      verifyPlacement(plan, scanWith(data), { labels: labels() }).paths.find((p) => p.pathId === 'alar-left'),
+      'alar-left',
+    );
+    const dev = defined(r.deviation, 'deviation');
+    expect(Math.abs(dev.depthDifferenceMm - 15)).toBeLessThan(0.5);
+    expect(dev.entryOffsetMm).toBeLessThan(0.5);
+    expect(dev.angleDeg).toBeLessThan(0.5);
+    expect(r.status).toBe('fail');
+    const out = defined(r.instrument, 'instrument').structures.filter((h) => h.structure === 'outside bone');
+    if (process.env.VERIFY_DEBUG) console.log('bone exit', out, dev);
+    expect(out).toHaveLength(1);
+    // 6 mm, to within a 1 mm voxel and the 2 mm cortex's rounded edge around the shaft.
+    expect(Math.abs(out[0].fromTipMm - 6)).toBeLessThan(1.5);
+    expect(out[0].toTipMm).toBeLessThan(0.5);
+  });
+
+  it('says when an instrument enters the spinal canal', () => {
+    // A trocar from the left alar entry aimed at the canal's middle at S2 (half way between the two S2
+    // foramina's canal points) instead of the left trocar: far off every plan (unplanned), and through
+    // the canal. (Two shafts from one entry would be one component, not an instrument: see README.)
+    const data = Int16Array.from(pins.ct.data);
+    erase(
+      data,
+      defined(
+        (truth.instruments as InstrumentTruth[]).find((i) => i.name === 'Alar trocar left'),
+        'left trocar',
+      ),
+    );
+    const f = (n: string) =>
+      defined(
+        truth.foramina.find((x) => x.name === n),
+        n,
+      ).canalPoint;
+    const a = f('S2L'),
+      b = f('S2R');
+    const mid: Point3 = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2];
+    const entry = truth.alarPaths.left.entry;
+    const v = unit(sub(mid, entry));
+    drawPin(data, along(entry, v, -20), along(mid, v, 3), 3.05);
+    const rep2 = verifyPlacement(plan, scanWith(data), { labels: labels() });
+    const extra = rep2.unplanned.filter((u) => u.structures.some((h) => h.structure === 'canal'));
+    expect(extra).toHaveLength(1);
+    const hit = defined(
+      extra[0].structures.find((h) => h.structure === 'canal'),
+      'canal hit',
+    );
+    expect(hit.name).toBe('spinal canal');
+    // It reaches the canal's middle (the tip, 3 mm past it) from its lateral edge: the hit ends at the tip.
+    expect(hit.toTipMm).toBeLessThan(0.5);
+  });
+
   it('reports a missing instrument and an unplanned one', () => {
     const data = Int16Array.from(pins.ct.data);
     const left = defined(

@@ -19,7 +19,7 @@
  *   mm, angleDeg at most the tolerance in degrees, and the instrument neither enters a critical
  *   structure nor leaves the bone (when labels or a bone mask are given). Each failure says why.
  * - Instruments matched to no path are reported as unplanned, paths with no instrument as missing
- *   (failed): neither is ignored.
+ *   (failed): neither is ignored. An unplanned instrument's tip is its end nearer the body's centroid.
  */
 import { CancelledError, GeometryError, UsageError } from '../errors.js';
 import { mat4Invert, mat4TransformDirection, mat4TransformPoint, mat4ToRows, type ReadonlyMat4 } from '../math/mat4.js';
@@ -66,7 +66,7 @@ export interface VerifyOptions {
 export interface InstrumentReport {
   id: string;
   /** Outer end and tip of the metal core, LPS mm in the plan's frame (for an unplanned instrument, the
-   * tip is the end whose surroundings are brighter: the one inside the body). */
+   * tip is the end nearer the centroid of the body: instruments go in from the skin). */
   outerEnd: Point3;
   tip: Point3;
   /** Unit vector from outerEnd to tip. */
@@ -149,6 +149,34 @@ interface Placed {
   det: DetectedInstrument;
   ends: [Point3, Point3];
   v: Point3;
+}
+
+/** Body tissue for bodyCentre: above this (HU), not air nor the table's foam. */
+const BODY_HU = -300;
+
+/** Centroid of the body (voxels above BODY_HU, every 4th along each axis), in the plan's frame. */
+function bodyCentre(scan: Volume, scanToPlan: ReadonlyMat4 | null): Point3 {
+  const [nx, ny, nz] = scan.dims;
+  const d = scan.data;
+  let n = 0,
+    si = 0,
+    sj = 0,
+    sk = 0;
+  for (let k = 0; k < nz; k += 4)
+    for (let j = 0; j < ny; j += 4)
+      for (let i = 0, o = nx * (j + ny * k); i < nx; i += 4, o += 4) {
+        if (d[o] > BODY_HU) {
+          n++;
+          si += i;
+          sj += j;
+          sk += k;
+        }
+      }
+  const idx: Point3 = n ? [si / n, sj / n, sk / n] : [(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2];
+  const p: Point3 = [0, 0, 0];
+  mat4TransformPoint(p, scan.indexToPatient, idx);
+  if (scanToPlan) mat4TransformPoint(p, scanToPlan, [...p]);
+  return p;
 }
 
 /** Deviation of an instrument (outer end -> tip, unit direction v) from a planned path. */
@@ -288,11 +316,13 @@ export function verifyPlacement(
   });
 
   const unplanned: InstrumentReport[] = [];
+  let centre: Point3 | undefined;
   placed.forEach((ins, i) => {
     if (pathOf[i] >= 0) return;
-    // No plan says which end is the tip: the one in brighter surroundings lies inside the body.
-    const bg = ins.det.endBackgroundHu.map((b) => (Number.isFinite(b) ? b : -Infinity));
-    const tipFirst = bg[0] > bg[1];
+    // No plan says which end is the tip: the one nearer the body's centre (instruments go in from the skin).
+    centre ??= bodyCentre(scan, scanToPlan);
+    const c = centre;
+    const tipFirst = norm(sub(ins.ends[0], c)) < norm(sub(ins.ends[1], c));
     const [outer, tip] = tipFirst ? [ins.ends[1], ins.ends[0]] : ins.ends;
     unplanned.push(report(ins, outer, tip, ins.det.apparentDiameterMm / 2));
   });
