@@ -169,7 +169,6 @@ describe('verifyPlacement on the phantom pins stage', () => {
 
   it('finds every instrument within 0.5 mm and 0.5 deg of its truth', () => {
     rep = verifyPlacement(plan, pins.ct, { labels: labels() });
-    if (process.env.VERIFY_DEBUG) console.log(JSON.stringify(rep, null, 1));
     expect(rep.unplanned).toEqual([]);
     expect(rep.paths).toHaveLength(4);
     for (const ins of truth.instruments as InstrumentTruth[]) {
@@ -197,7 +196,6 @@ describe('verifyPlacement on the phantom pins stage', () => {
       for (const f of truth.foramina) {
         const c = foramenClearance(f, ins.hub, ins.tip, ins.diameterMm / 2);
         const hit = defined(r.instrument, 'instrument').structures.some((h) => h.name === f.name);
-        if (process.env.VERIFY_DEBUG && c < 2) console.log(ins.name, f.name, c, hit);
         if (c < -0.5) expect(hit, `${ins.name} in ${f.name}`).toBe(true);
         if (c > 0.5) expect(hit, `${ins.name} not in ${f.name}`).toBe(false);
       }
@@ -307,7 +305,6 @@ describe('verifyPlacement on the phantom pins stage', () => {
     expect(dev.angleDeg).toBeLessThan(0.5);
     expect(r.status).toBe('fail');
     const out = defined(r.instrument, 'instrument').structures.filter((h) => h.structure === 'outside bone');
-    if (process.env.VERIFY_DEBUG) console.log('bone exit', out, dev);
     expect(out).toHaveLength(1);
     // 6 mm, to within a 1 mm voxel and the 2 mm cortex's rounded edge around the shaft.
     expect(Math.abs(out[0].fromTipMm - 6)).toBeLessThan(1.5);
