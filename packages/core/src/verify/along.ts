@@ -15,8 +15,11 @@
  * - A hit is a run of such steps at least BREACH_MIN_MM long (shorter runs are a voxel's staircase, not
  *   a breach); it reports the structure, its name, where along the shaft (mm back from the tip) and the
  *   axis point at the run's middle.
+ * - Where the anatomy leaves joints unlabelled (bridgeMm), an out-of-bone stretch shorter than bridgeMm
+ *   followed by bone is a joint, not an exit.
  * Limits: resolution is the label grid's (nearest voxel); the SI joints count as bone when the anatomy
- * says so (a trans-sacral pin crosses them by design).
+ * says so (a trans-sacral pin crosses them by design); a real exit and re-entry shorter than bridgeMm
+ * is missed where joints are bridged.
  */
 import type { Point3 } from '../math/vec3.js';
 import { mat4TransformPoint, type ReadonlyMat4 } from '../math/mat4.js';
@@ -40,7 +43,15 @@ export interface VerifyAnatomy {
   critical: { label: number; structure: string; name: string }[];
   /** Labels that say nothing about the anatomy (the instrument, cement): skipped. */
   ignore: number[];
+  /**
+   * Out-of-bone stretches shorter than this (mm) with bone on both sides are a joint between two bones,
+   * not an exit: for segmentations that leave the SI joints unlabelled. Default 0 (none bridged).
+   */
+  bridgeMm?: number;
 }
+
+/** Joint gap bridged for segmentations without joint labels (an SI joint is 2-4 mm wide). */
+export const JOINT_BRIDGE_MM = 4;
 
 /**
  * The phantom's labels (PHANTOM_LABELS, or a truth.json's `labels` name -> id): bone = sacrum, L5,
@@ -78,6 +89,8 @@ export function verifyAnatomyFromLabels(a: LabelAnatomy): VerifyAnatomy {
     bone: a.boneGroups.flat(),
     critical: a.critical.flatMap((c) => c.labels.map((label) => ({ label, structure: c.name, name: c.name }))),
     ignore: [],
+    // Its bone groups are separate bones whose joints carry no label (TotalSegmentator's).
+    bridgeMm: JOINT_BRIDGE_MM,
   };
 }
 
@@ -213,7 +226,9 @@ export function structuresAlong(
       }
       let e = s;
       while (e + 1 <= nSteps && out[e + 1]) e++;
-      push('outside bone', 'outside bone', s, e);
+      // A short gap with bone after it is a joint when the anatomy says joints are unlabelled.
+      const joint = e < nSteps && all[e + 1] === 1 && tAt(e) - tAt(s) < (a?.bridgeMm ?? 0);
+      if (!joint) push('outside bone', 'outside bone', s, e);
       s = e + 1;
     }
   }

@@ -346,6 +346,23 @@ describe('verifyPlacement on the phantom pins stage', () => {
     expect(hit.toTipMm).toBeLessThan(0.5);
   });
 
+  it('bridges unlabelled SI joints only when told to', () => {
+    // The trans-sacral pins cross both SI joints by design (phantom README). Without joint labels (as in
+    // TotalSegmentator's), each crossing is a 2.5 mm gap out of bone: two false exits per pin unless
+    // bridged (bridgeMm 4, what verifyAnatomyFromLabels sets).
+    const base = phantomVerifyAnatomy(truth.labels);
+    const joints = [truth.labels.sacroiliacJointLeft, truth.labels.sacroiliacJointRight];
+    const bone = base.bone.filter((l) => !joints.includes(l));
+    const exits = (bridgeMm: number) =>
+      verifyPlacement(plan, pins.ct, {
+        labels: { volume: planStage.labels, anatomy: { ...base, bone, bridgeMm } },
+      })
+        .paths.filter((p) => p.pathId === 's1' || p.pathId === 's2')
+        .map((p) => defined(p.instrument, p.pathId).structures.filter((h) => h.structure === 'outside bone').length);
+    expect(exits(0)).toEqual([2, 2]);
+    expect(exits(4)).toEqual([0, 0]);
+  });
+
   it('reports a missing instrument and an unplanned one', () => {
     const data = Int16Array.from(pins.ct.data);
     const left = defined(
