@@ -13,7 +13,10 @@
  *    core level (the component's median value, METAL_CORE_PERCENTILE): the core weighs fully, the bloom and
  *    partial-volume rim little.
  *    Components shorter than METAL_MIN_LENGTH_MM or not elongated (second axis over first above
- *    METAL_MAX_ASPECT) are not instruments.
+ *    METAL_MAX_ASPECT) are not instruments, nor are those whose slab centroids (step 4) stray more than
+ *    METAL_MAX_FIT_RMS_MM from the fitted line (several shafts joined by a blob).
+ * 3b. A component that is not an instrument (a shaft inside a blob between the two levels, as a trocar in
+ *    its cement) is split again at the threshold itself and its parts fitted.
  * 4. Axis refinement: the component's voxels, weighted as above, are binned in slabs along the axis;
  *    a weighted line fit through the slab centroids, slabs whose centroid lies off the line (more than
  *    3 median deviations and half a voxel: a streak or a bloom on one side) dropped, three rounds.
@@ -23,7 +26,10 @@
  *    background just beyond that end (median 2.5-5 mm past it): the edge of a blurred flat end.
  *
  * Limits: two instruments that touch or cross in the metal mask are one component (fitted as one line);
- * curved or bent shafts are fitted by their chord; screw threads are not told from the shank.
+ * curved or bent shafts are fitted by their chord; screw threads are not told from the shank. A shaft
+ * split off its cement (3b) keeps only its voxels at the threshold: where a thin shaft's partial-volume
+ * core dips under it near an end, that end comes out short (the phantom's cement stage at 1 mm: the S1
+ * pin's outer end 9 mm short; at 0.8 mm every end within 0.43 mm).
  */
 import { LimitError } from '../errors.js';
 import type { Point3 } from '../math/vec3.js';
@@ -46,6 +52,8 @@ export const METAL_CORE_PERCENTILE = 0.5;
 export const METAL_MIN_LENGTH_MM = 10;
 /** A component is elongated when the spread across its axis is at most this fraction of the spread along. */
 export const METAL_MAX_ASPECT = 0.25;
+/** A shaft's slab centroids lie within this RMS (mm, or one voxel when more) of its fitted axis. */
+export const METAL_MAX_FIT_RMS_MM = 1;
 /** Step of the intensity profile along an axis (mm). */
 export const METAL_PROFILE_STEP_MM = 0.1;
 /** Collinear pieces of one shaft are joined across gaps up to this long (mm, along the axis)... */
@@ -114,7 +122,25 @@ export function detectInstruments(scan: Volume, options: MetalOptions = {}): Met
   for (const members of components(idx, scan.dims)) {
     let seeded = false;
     for (let q = 0; q < members.length && !seeded; q++) seeded = d[idx[members[q]]] >= thresholdHu;
-    if (seeded) pieces.push({ members, fit: fitComponent(scan, idx, members, lowHu, minLengthMm) });
+    if (!seeded) continue;
+    const fit = fitComponent(scan, idx, members, lowHu, minLengthMm);
+    if (!('reason' in fit) || fit.lengthMm < minLengthMm) {
+      pieces.push({ members, fit });
+      continue;
+    }
+    // Not elongated: a shaft inside a blob just under the threshold (a trocar in its cement). Its voxels
+    // at the threshold are split off and fitted on their own; the blob below it is left out.
+    const core: number[] = [];
+    for (let q = 0; q < members.length; q++) if (d[idx[members[q]]] >= thresholdHu) core.push(members[q]);
+    const sub = Int32Array.from(core, (q) => idx[q]);
+    let found = false;
+    for (const part of components(sub, scan.dims)) {
+      const mapped = Int32Array.from(part, (q) => core[q]);
+      const f = fitComponent(scan, idx, mapped, lowHu, minLengthMm);
+      found ||= !('reason' in f);
+      pieces.push({ members: mapped, fit: f });
+    }
+    if (!found) pieces.push({ members, fit });
   }
   mergeCollinear(scan, idx, pieces, lowHu, minLengthMm);
   pieces.sort((a, b) => a.members[0] - b.members[0]);
@@ -463,6 +489,13 @@ function fitComponent(
     }
     fitRmsMm = cnt ? Math.sqrt(ss / cnt) : 0;
   }
+  if (fitRmsMm > Math.max(METAL_MAX_FIT_RMS_MM, spacing))
+    return {
+      voxelCount: n,
+      lengthMm,
+      reason: `not a straight shaft (slab centroids ${fitRmsMm.toFixed(1)} mm RMS off its axis)`,
+      centroid: [cx, cy, cz],
+    };
   // Extent of the metal along the refined axis.
   tMin = Infinity;
   tMax = -Infinity;
