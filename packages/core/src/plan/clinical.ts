@@ -39,3 +39,12 @@ export function clearanceBand(clearanceMm: number | null, marginMm: number): Cle
   if (clearanceMm < marginMm + CLEARANCE_NEAR_BAND_MM) return 'near';
   return 'room';
 }
+
+/**
+ * Placement verification (verify/): a placed instrument passes when its entry and tip lie within
+ * VERIFY_TOLERANCE_MM of the plan's and its axis within VERIFY_TOLERANCE_DEG of the planned axis (the
+ * reference case's acceptance, close to what known-component registration resolves: about 1.1 mm and
+ * 0.7 degrees), and nothing critical lies along it.
+ */
+export const VERIFY_TOLERANCE_MM = 2;
+export const VERIFY_TOLERANCE_DEG = 2;

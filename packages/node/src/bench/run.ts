@@ -10,6 +10,7 @@ import { benchPhantom } from './phantom.js';
 import { benchPlan } from './plan.js';
 import { benchDrr } from './drr.js';
 import { benchIo } from './io.js';
+import { benchVerify } from './verify.js';
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   dicom: benchDicom,
@@ -17,6 +18,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   plan: benchPlan,
   drr: benchDrr,
   io: benchIo,
+  verify: benchVerify,
 };
 
 /** `extra` suites come from outside this package (the workstation's, which lives in packages/web). */

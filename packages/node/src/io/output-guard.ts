@@ -10,7 +10,7 @@ import zlib from 'node:zlib';
 import { WriteError } from '@corridor/core';
 
 /** What a command writes. */
-export type OutputKind = 'plan' | 'volume' | 'png' | 'dicom' | 'phantom-truth' | 'text';
+export type OutputKind = 'plan' | 'volume' | 'png' | 'dicom' | 'phantom-truth' | 'text' | 'verification';
 
 const KIND_NAMES: Record<OutputKind, string> = {
   plan: 'a plan (plan.json or 3D Slicer markups)',
@@ -19,6 +19,7 @@ const KIND_NAMES: Record<OutputKind, string> = {
   dicom: 'a DICOM file',
   'phantom-truth': "a phantom's truth.json",
   text: 'a text file',
+  verification: 'a verification report (JSON)',
 };
 
 export interface PlannedOutput {
@@ -88,6 +89,11 @@ async function isKind(file: string, kind: OutputKind, b: Uint8Array): Promise<bo
       const corridorPlan = Array.isArray(doc.paths) && 'schemaVersion' in doc;
       const slicer = Array.isArray(doc.markups);
       return corridorPlan || slicer;
+    }
+    case 'verification': {
+      if (b[0] === 0x1f || b.includes(0)) return false;
+      const doc = (await jsonOf(file)) as Record<string, unknown> | undefined;
+      return !!doc && typeof doc === 'object' && doc.kind === 'corridor-verification';
     }
     case 'phantom-truth': {
       if (b[0] === 0x1f || b.includes(0)) return false;

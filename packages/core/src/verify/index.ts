@@ -1,0 +1,4 @@
+/** Placement verification: instruments found in a scan, matched to the plan, deviations and verdicts. */
+export * from './metal.js';
+export * from './along.js';
+export * from './verify.js';

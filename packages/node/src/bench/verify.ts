@@ -1,0 +1,48 @@
+/**
+ * Verification benchmark: core's verifyPlacement on one phantom pins scan at the default voxel size
+ * (fracture, seed 1, 0.8 mm, 32.8 M voxels), the plan = the phantom's four planned paths, the labels
+ * followed along each instrument; the detection alone beside it. Phantom generation is not timed.
+ * Median of 5 after a warm-up. Goal (issue 18): under 2 s on the 2-core reference machine.
+ * Registration is not part of it (the scan lies in the plan's frame).
+ */
+import {
+  detectInstruments,
+  generatePhantom,
+  phantomVerifyAnatomy,
+  verifyPlacement,
+  type PlanPath,
+} from '@corridor/core';
+import { timeMedian, type BenchRow } from './types.js';
+
+export async function benchVerify(): Promise<BenchRow[]> {
+  const { ct, labels, truth } = generatePhantom({ stage: 'pins' });
+  const c = truth.corridors,
+    a = truth.alarPaths;
+  const plan: PlanPath[] = [
+    { id: 's1', name: 'S1', kind: 'guidepin', diameterMm: 2.8, entry: c.S1.entry, target: c.S1.exit },
+    { id: 's2', name: 'S2', kind: 'guidepin', diameterMm: 2.8, entry: c.S2.entry, target: c.S2.exit },
+    { id: 'alar-left', name: 'Alar left', kind: 'trocar', diameterMm: 3.05, ...a.left },
+    { id: 'alar-right', name: 'Alar right', kind: 'trocar', diameterMm: 3.05, ...a.right },
+  ];
+  const anatomy = phantomVerifyAnatomy(truth.labels);
+  const full = await timeMedian(5, () => verifyPlacement(plan, ct, { labels: { volume: labels, anatomy } }));
+  const detect = await timeMedian(5, () => detectInstruments(ct));
+  const [nx, ny, nz] = ct.dims;
+  const found = full.result.paths.filter((p) => p.instrument).length;
+  return [
+    {
+      name: `Verification of a phantom pins scan (${truth.voxelMm} mm)`,
+      value: full.ms / 1000,
+      unit: 's',
+      notes:
+        `${nx} x ${ny} x ${nz} = ${((nx * ny * nz) / 1e6).toFixed(1)} M voxels, 4 paths, ${found} matched, ` +
+        'labels followed; median of 5; goal < 2 s',
+    },
+    {
+      name: 'Instrument detection alone (same scan)',
+      value: detect.ms / 1000,
+      unit: 's',
+      notes: `threshold ${detect.result.thresholdHu} HU, ${detect.result.instruments.length} instruments; median of 5`,
+    },
+  ];
+}

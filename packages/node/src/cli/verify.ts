@@ -1,0 +1,208 @@
+/**
+ * `corridor verify PLAN SCAN`: the placed instruments of a verification scan against the plan (core's
+ * verifyPlacement); a table with PASS / FAIL per path, or the report as JSON (--json, --out). All
+ * computation is core's; this module reads files, parses flags and prints.
+ *
+ * --transform takes a JSON file holding the rigid scan -> plan transform as 4 rows of 4 numbers
+ * (row-major), either bare or under "movingToFixed" (the scan moving, the plan's frame fixed) or
+ * "scanToPlan"; a flat list of 16 numbers (row-major) is accepted under the same keys.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import {
+  UsageError,
+  VERIFY_TOLERANCE_DEG,
+  VERIFY_TOLERANCE_MM,
+  detectLabelAnatomy,
+  mat4FromRows,
+  parsePlan,
+  phantomVerifyAnatomy,
+  slicerMarkupsToPlan,
+  totalSegmentatorAnatomy,
+  verifyAnatomyFromLabels,
+  verifyPlacement,
+  type Mat4,
+  type Plan,
+  type Point3,
+  type VerificationReport,
+  type VerifyAnatomy,
+  type VerifyOptions,
+  type Volume,
+} from '@corridor/core';
+import { loadLabelsPath, loadPath } from '../io/load.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
+import { checkOutputs } from '../io/output-guard.js';
+
+async function loadVolume(p: string): Promise<Volume> {
+  const { series } = await loadPath(p);
+  if (series.length !== 1) throw new UsageError(`expected one image series, found ${series.length}`, p);
+  return series[0].volume;
+}
+
+async function readText(p: string, what: string): Promise<string> {
+  try {
+    return await readFile(p, 'utf8');
+  } catch {
+    throw new UsageError(`cannot read ${what}`, p);
+  }
+}
+
+async function readPlan(p: string, scanPath: string): Promise<Plan> {
+  const text = await readText(p, 'plan file');
+  if (/\.mrk\.json$/i.test(p)) return slicerMarkupsToPlan(text, p, { volume: { file: scanPath } }).plan;
+  return parsePlan(text, p);
+}
+
+/** The scan -> plan matrix of a transform file (see the module comment). */
+export function parseTransform(text: string, source: string): Mat4 {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`not JSON: ${(err as Error).message}`, source);
+  }
+  let m: unknown = doc;
+  if (typeof doc === 'object' && doc !== null && !Array.isArray(doc)) {
+    const o = doc as Record<string, unknown>;
+    m = o.movingToFixed ?? o.scanToPlan;
+  }
+  const flat = Array.isArray(m) && m.length === 4 && m.every(Array.isArray) ? (m as unknown[][]).flat() : m;
+  if (!Array.isArray(flat) || flat.length !== 16 || !flat.every((v) => typeof v === 'number' && Number.isFinite(v)))
+    throw new UsageError(
+      'expected a 4x4 matrix (4 rows of 4 finite numbers, row-major), bare or under "movingToFixed" or "scanToPlan"',
+      source,
+    );
+  return mat4FromRows(flat as number[]);
+}
+
+/** --tolerance "MM,DEG" (or "MM": the angle keeps its default). */
+export function parseTolerance(s: string | undefined): { mm: number; deg: number } {
+  if (s === undefined) return { mm: VERIFY_TOLERANCE_MM, deg: VERIFY_TOLERANCE_DEG };
+  const parts = s.split(',').map((x) => x.trim());
+  const nums = parts.map(Number);
+  if (parts.length < 1 || parts.length > 2 || parts.some((x) => x === '') || !nums.every((x) => x > 0 && x < 90))
+    throw new UsageError(`--tolerance "${s}" is not MM,DEG with both above 0 (e.g. 2,2)`);
+  return { mm: nums[0], deg: nums[1] ?? VERIFY_TOLERANCE_DEG };
+}
+
+/** Which labels are which: the phantom (names from a truth.json beside the labels when there), or TotalSegmentator. */
+async function anatomyFor(labels: Volume, labelsPath: string): Promise<VerifyAnatomy> {
+  const truthFile = path.join(path.dirname(path.resolve(labelsPath)), 'truth.json');
+  let ids: Record<string, number> | undefined;
+  try {
+    const doc = JSON.parse(await readFile(truthFile, 'utf8')) as { labels?: unknown };
+    if (doc && typeof doc.labels === 'object' && doc.labels !== null) ids = doc.labels as Record<string, number>;
+  } catch {
+    // No truth.json beside the labels (or not the phantom's): tell the anatomy from the label values.
+  }
+  if (ids) return phantomVerifyAnatomy(ids);
+  return detectLabelAnatomy(labels) === 'phantom'
+    ? phantomVerifyAnatomy()
+    : verifyAnatomyFromLabels(totalSegmentatorAnatomy());
+}
+
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+const fp = (p: Point3) => `(${p.map(f1).join(', ')})`;
+const pad = (s: string, n: number) => (s.length >= n ? s + ' ' : s + ' '.repeat(n - s.length));
+
+/** The report as a table: one row per path, its reasons under it, then unplanned instruments and notes. */
+export function formatReport(r: VerificationReport): string {
+  const lines: string[] = [];
+  lines.push(`tolerance ${r.tolerance.mm} mm, ${r.tolerance.deg} deg; anatomy checked from: ${r.structureSource}`);
+  if (r.scanToPlan) lines.push('scan brought into the plan frame by the given transform (scan -> plan)');
+  const head = ['path', 'status', 'entry mm', 'tip mm', 'angle deg', 'depth mm', 'lateral mm', 'instrument'];
+  const w = [Math.max(12, ...r.paths.map((p) => p.pathId.length + p.name.length + 4)), 8, 10, 8, 11, 10, 12, 10];
+  lines.push(
+    head
+      .map((h, i) => pad(h, w[i]))
+      .join('')
+      .trimEnd(),
+  );
+  for (const p of r.paths) {
+    const d = p.deviation;
+    const cells = [
+      p.name && p.name !== p.pathId ? `${p.pathId} (${p.name})` : p.pathId,
+      p.status.toUpperCase(),
+      d ? f1(d.entryOffsetMm) : '-',
+      d ? f1(d.tipOffsetMm) : '-',
+      d ? f1(d.angleDeg) : '-',
+      d ? f1(d.depthDifferenceMm) : '-',
+      d ? f1(d.lateralAtTargetMm) : '-',
+      p.instrument?.id ?? '-',
+    ];
+    lines.push(
+      cells
+        .map((c, i) => pad(c, w[i]))
+        .join('')
+        .trimEnd(),
+    );
+    for (const why of p.reasons) lines.push(`    ${why}`);
+  }
+  for (const u of r.unplanned) {
+    lines.push(`UNPLANNED ${u.id}: ${f1(u.lengthMm)} mm from ${fp(u.outerEnd)} to ${fp(u.tip)}`);
+    for (const h of u.structures) lines.push(`    ${h.structure === 'outside bone' ? 'outside bone' : `in ${h.name}`}`);
+  }
+  lines.push(r.allPass ? 'ALL PATHS PASS' : 'NOT ALL PATHS PASS');
+  for (const n of r.notes) lines.push(`note: ${n}`);
+  return lines.join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('verify')
+    .description('verify placed instruments (guidepins, trocars) in a scan against the plan: PASS / FAIL per path')
+    .argument('<plan>', 'plan.json or a 3D Slicer .mrk.json')
+    .argument('<scan>', 'verification scan (CT or CBCT, file or DICOM folder)')
+    .option('--labels <labels>', 'segmentation to follow each instrument through (canal, foramina, bone)')
+    .option('--labels-frame <frame>', "the labels' frame: plan (of the planning CT) or scan", 'plan')
+    .option('--transform <file>', 'JSON: rigid scan -> plan transform (movingToFixed, 4 rows of 4)')
+    .option(
+      '--tolerance <mm,deg>',
+      'tolerance of entry and tip (mm) and of the angle (deg)',
+      `${VERIFY_TOLERANCE_MM},${VERIFY_TOLERANCE_DEG}`,
+    )
+    .option('--metal-hu <hu>', 'metal threshold (HU); default adaptive, at least 2500')
+    .option('--json', 'print the report as JSON')
+    .option('--out <report>', 'write the report (JSON) to this file')
+    .option('--force', 'write --out even over a file that is not a verification report')
+    .action(async (planPath: string, scanPath: string, opts: Record<string, string | boolean | undefined>) => {
+      const inputs = [planPath, scanPath, ...[opts.labels, opts.transform].filter((x) => typeof x === 'string')];
+      const out = typeof opts.out === 'string' ? opts.out : undefined;
+      if (out) await checkOutputs([{ file: out, kind: 'verification' }], inputs, { force: !!opts.force });
+      const frame = String(opts.labelsFrame);
+      if (frame !== 'plan' && frame !== 'scan') throw new UsageError(`--labels-frame "${frame}" is not plan or scan`);
+      const tolerance = parseTolerance(opts.tolerance as string | undefined);
+      let thresholdHu: number | undefined;
+      if (opts.metalHu !== undefined) {
+        thresholdHu = Number(opts.metalHu);
+        if (!Number.isFinite(thresholdHu) || String(opts.metalHu).trim() === '')
+          throw new UsageError(`--metal-hu "${String(opts.metalHu)}" must be a number`);
+      }
+      const plan = await readPlan(planPath, scanPath);
+      const scan = await loadVolume(scanPath);
+      const scanToPlan =
+        typeof opts.transform === 'string'
+          ? parseTransform(await readText(opts.transform, 'transform file'), opts.transform)
+          : undefined;
+      let labels: VerifyOptions['labels'];
+      if (typeof opts.labels === 'string') {
+        const loaded = await loadLabelsPath(opts.labels, scan);
+        for (const w of loaded.warnings) console.error(`warning: ${w}`);
+        labels = { volume: loaded.volume, anatomy: await anatomyFor(loaded.volume, opts.labels), frame };
+      }
+      const report = verifyPlacement(plan.paths, scan, {
+        tolerance,
+        scanToPlan,
+        labels,
+        metal: thresholdHu === undefined ? undefined : { thresholdHu },
+      });
+      const json = JSON.stringify(report, null, 2) + '\n';
+      if (out) await writeFileAtomic(out, json);
+      if (opts.json) process.stdout.write(json);
+      else {
+        console.log(formatReport(report));
+        if (out) console.log(`report written to ${out}`);
+      }
+    });
+}
