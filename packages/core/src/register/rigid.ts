@@ -6,7 +6,7 @@
  * gradient halves whenever the gradient turns back or the metric gets worse; converged when the step is
  * below its minimum). See README.md for the definitions of the outputs and the verdict.
  */
-import { CancelledError, GeometryError, UsageError } from '../errors.js';
+import { CancelledError, CorridorError, GeometryError, UsageError } from '../errors.js';
 import { mat4Identity, mat4Multiply, mat4ToRows, type ReadonlyMat4 } from '../math/mat4.js';
 import { Rng } from '../math/random.js';
 import type { ProgressFn } from '../plan/procedure.js';
@@ -491,4 +491,9 @@ function checkRigidInit(m: ReadonlyMat4): ReadonlyMat4 {
     throw new GeometryError('must be 16 finite numbers', 'initial transform');
   }
   return m;
+}
+
+/** A registration that failed its verdict, where a caller needs one to proceed (e.g. to write a transform). */
+export class RegistrationError extends CorridorError {
+  override readonly name: string = 'RegistrationError';
 }

@@ -10,7 +10,7 @@ import zlib from 'node:zlib';
 import { WriteError } from '@corridor/core';
 
 /** What a command writes. */
-export type OutputKind = 'plan' | 'volume' | 'png' | 'dicom' | 'phantom-truth' | 'text';
+export type OutputKind = 'plan' | 'volume' | 'png' | 'dicom' | 'phantom-truth' | 'text' | 'transform';
 
 const KIND_NAMES: Record<OutputKind, string> = {
   plan: 'a plan (plan.json or 3D Slicer markups)',
@@ -19,6 +19,7 @@ const KIND_NAMES: Record<OutputKind, string> = {
   dicom: 'a DICOM file',
   'phantom-truth': "a phantom's truth.json",
   text: 'a text file',
+  transform: 'a transform (.json with movingToFixed, or an ITK .tfm)',
 };
 
 export interface PlannedOutput {
@@ -88,6 +89,12 @@ async function isKind(file: string, kind: OutputKind, b: Uint8Array): Promise<bo
       const corridorPlan = Array.isArray(doc.paths) && 'schemaVersion' in doc;
       const slicer = Array.isArray(doc.markups);
       return corridorPlan || slicer;
+    }
+    case 'transform': {
+      if (b[0] === 0x1f || b.includes(0)) return false;
+      if (/^\s*#\s*Insight Transform File/.test(ascii(b, 0, Math.min(b.length, 64)))) return true;
+      const doc = (await jsonOf(file)) as Record<string, unknown> | undefined;
+      return !!doc && typeof doc === 'object' && ('movingToFixed' in doc || 'fixedToMoving' in doc);
     }
     case 'phantom-truth': {
       if (b[0] === 0x1f || b.includes(0)) return false;
