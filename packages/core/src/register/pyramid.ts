@@ -50,8 +50,14 @@ export function buildPyramid(base: Volume<Float32Array>, spacingsMm: readonly nu
   for (const [s, n] of order) {
     const f = s / Math.min(...prev.spacing);
     const passes = f > 1.2 ? Math.max(1, Math.round((f * f) / 2)) : 0;
+    const grid = gridWithSpacing(prev, [s, s, s]);
+    if (passes === 0 && prev.spacing.every((x) => Math.abs(x - s) < 1e-9 * s)) {
+      // Already isotropic at this spacing: the level is the image itself (gridWithSpacing keeps the grid).
+      out[n] = prev;
+      continue;
+    }
     const smoothed = passes > 0 ? createVolume({ ...prev, data: smoothBinomial(prev.data, prev.dims, passes) }) : prev;
-    const level = resample(smoothed, gridWithSpacing(smoothed, [s, s, s]), {
+    const level = resample(smoothed, grid, {
       type: 'float32',
       outside: NaN,
     }) as Volume<Float32Array>;

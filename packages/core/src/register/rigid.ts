@@ -177,23 +177,22 @@ function candidates(level: Volume<Float32Array>, mask: Volume | undefined, label
   return { idx, mean };
 }
 
-/** The candidates (fixed level voxel indices) whose centre maps by fixedToMoving onto moving data. */
+/**
+ * A test of fixed level voxel indices: true when the voxel centre maps by fixedToMoving onto moving data
+ * (inside the moving level, no NaN among the interpolated voxels).
+ */
 function onMovingData(
   level: Volume<Float32Array>,
-  idx: Int32Array,
   fixedToMoving: ReadonlyMat4,
   movingLevel: Volume<Float32Array>,
-): Int32Array {
+): (o: number) => boolean {
   const m = mat4Multiply(
     new Float64Array(16),
     movingLevel.patientToIndex,
     mat4Multiply(new Float64Array(16), fixedToMoving, level.indexToPatient),
   );
   const [nx, ny] = level.dims;
-  const out = new Int32Array(idx.length);
-  let c = 0;
-  for (let q = 0; q < idx.length; q++) {
-    const o = idx[q];
+  return (o: number) => {
     const i = o % nx,
       j = Math.floor(o / nx) % ny,
       k = Math.floor(o / (nx * ny));
@@ -201,57 +200,65 @@ function onMovingData(
     const fj = m[4] * i + m[5] * j + m[6] * k + m[7];
     const fk = m[8] * i + m[9] * j + m[10] * k + m[11];
     const v = sampleIndexTrilinear(movingLevel, fi, fj, fk, NaN);
-    if (v === v) out[c++] = o;
-  }
-  return out.slice(0, c);
+    return v === v;
+  };
 }
 
-function centroid(level: Volume, idx: Int32Array): [number, number, number] {
-  const [nx, ny] = level.dims;
-  const m = level.indexToPatient;
-  let sx = 0,
-    sy = 0,
-    sz = 0;
-  for (let q = 0; q < idx.length; q++) {
-    const o = idx[q];
-    const i = o % nx,
-      j = Math.floor(o / nx) % ny,
-      k = Math.floor(o / (nx * ny));
-    sx += m[0] * i + m[1] * j + m[2] * k + m[3];
-    sy += m[4] * i + m[5] * j + m[6] * k + m[7];
-    sz += m[8] * i + m[9] * j + m[10] * k + m[11];
-  }
-  const n = Math.max(1, idx.length);
-  return [sx / n, sy / n, sz / n];
-}
-
-/** Up to n of the candidates, chosen with a seeded partial Fisher-Yates shuffle, as a SampleSet. */
-function drawSamples(level: Volume<Float32Array>, idx: Int32Array, n: number, seed: number): SampleSet {
+/**
+ * Up to n of the candidates that pass `accept` (all when absent), chosen with a seeded partial
+ * Fisher-Yates shuffle, as a SampleSet with their voxel indices; `tried` says how many were drawn.
+ */
+function drawSamples(
+  level: Volume<Float32Array>,
+  idx: Int32Array,
+  n: number,
+  seed: number,
+  accept?: (o: number) => boolean,
+): SampleSet & { tried: number; indices: Int32Array } {
   const pool = Int32Array.from(idx);
-  const take = Math.min(n, pool.length);
   const rng = new Rng(seed);
-  for (let s = 0; s < take; s++) {
+  const kept = new Int32Array(Math.min(n, pool.length));
+  let count = 0,
+    s = 0;
+  for (; s < pool.length && count < kept.length; s++) {
     const r = s + Math.floor(rng.next() * (pool.length - s));
     const t = pool[s];
     pool[s] = pool[r];
     pool[r] = t;
+    if (!accept || accept(pool[s])) kept[count++] = pool[s];
   }
   const [nx, ny] = level.dims;
   const m = level.indexToPatient;
-  const points = new Float64Array(3 * take);
-  const values = new Float32Array(take);
-  for (let s = 0; s < take; s++) {
-    const o = pool[s];
+  const points = new Float64Array(3 * count);
+  const values = new Float32Array(count);
+  for (let q = 0; q < count; q++) {
+    const o = kept[q];
     const i = o % nx,
       j = Math.floor(o / nx) % ny,
       k = Math.floor(o / (nx * ny));
-    points[3 * s] = m[0] * i + m[1] * j + m[2] * k + m[3];
-    points[3 * s + 1] = m[4] * i + m[5] * j + m[6] * k + m[7];
-    points[3 * s + 2] = m[8] * i + m[9] * j + m[10] * k + m[11];
-    values[s] = level.data[o];
+    points[3 * q] = m[0] * i + m[1] * j + m[2] * k + m[3];
+    points[3 * q + 1] = m[4] * i + m[5] * j + m[6] * k + m[7];
+    points[3 * q + 2] = m[8] * i + m[9] * j + m[10] * k + m[11];
+    values[q] = level.data[o];
   }
-  return { points, values };
+  return { points, values, tried: s, indices: kept.subarray(0, count) };
 }
+
+function meanOf(points: Float64Array): [number, number, number] {
+  const n = points.length / 3;
+  let x = 0,
+    y = 0,
+    z = 0;
+  for (let q = 0; q < n; q++) {
+    x += points[3 * q];
+    y += points[3 * q + 1];
+    z += points[3 * q + 2];
+  }
+  return [x / n, y / n, z / n];
+}
+
+/** How many fixed region samples the overlap is measured on. */
+const OVERLAP_SAMPLES = 50000;
 
 /**
  * Register `moving` to `fixed` rigidly. Returns the transform, the similarity, the overlap and a verdict;
@@ -302,8 +309,14 @@ export function registerRigid(
   fixedToMovingToParameters(initF2m, finest.mean, 'initial transform'); // checks rigidity
   // The centre of rotation: the centroid of the part of that region that lies on moving data at the
   // start (the whole region when none does).
-  const startOn = onMovingData(fixedLevels[last], finest.idx, initF2m, movingLevels[last]);
-  const center = startOn.length >= 100 ? centroid(fixedLevels[last], startOn) : finest.mean;
+  const startOn = drawSamples(
+    fixedLevels[last],
+    finest.idx,
+    nSamples,
+    seed,
+    onMovingData(fixedLevels[last], initF2m, movingLevels[last]),
+  );
+  const center = startOn.values.length >= 100 ? meanOf(startOn.points) : finest.mean;
   let p: RigidParameters = fixedToMovingToParameters(initF2m, center, 'initial transform');
 
   const params = new Float64Array(6);
@@ -328,16 +341,21 @@ export function registerRigid(
       translationMm: [params[3], params[4], params[5]],
       centerMm: center,
     });
-    const on = onMovingData(fixedLevels[L], all.idx, here, movingLevels[L]);
-    const cand = on.length >= 100 ? { idx: on } : all;
-    if (cand.idx.length < 100) {
+    if (all.idx.length < 100) {
       if (isFinal || L === 0) {
-        reasons.push(`the fixed image has ${cand.idx.length} voxels with data in the region at ${s} mm (need 100)`);
+        reasons.push(`the fixed image has ${all.idx.length} voxels with data in the region at ${s} mm (need 100)`);
       }
       if (isFinal) break;
       continue;
     }
-    const samples = drawSamples(fixedLevels[L], cand.idx, nSamples, seed + L);
+    let samples: SampleSet = drawSamples(
+      fixedLevels[L],
+      all.idx,
+      nSamples,
+      seed + L,
+      onMovingData(fixedLevels[L], here, movingLevels[L]),
+    );
+    if (samples.values.length < 100) samples = drawSamples(fixedLevels[L], all.idx, nSamples, seed + L);
     metric = new LevelMetric(kind, samples, movingLevels[L], movingRange, options.bins);
     // Rotation is stepped in mm at the samples' RMS radius, so one unit of any parameter moves ~1 mm.
     let r2 = 0;
@@ -405,8 +423,13 @@ export function registerRigid(
       translationMm: [params[3], params[4], params[5]],
       centerMm: center,
     });
-    const overlapVoxels = onMovingData(fixedLevels[last], finest.idx, f2m, movingLevels[last]).length;
-    fixedCovered = finest.idx.length ? overlapVoxels / finest.idx.length : 0;
+    // The fraction of the fixed region on moving data, from a seeded subsample of it.
+    const test = onMovingData(fixedLevels[last], f2m, movingLevels[last]);
+    const sub = drawSamples(fixedLevels[last], finest.idx, OVERLAP_SAMPLES, seed + 1000);
+    let hits = 0;
+    for (const o of sub.indices) if (test(o)) hits++;
+    fixedCovered = sub.indices.length ? hits / sub.indices.length : 0;
+    const overlapVoxels = fixedCovered * finest.idx.length;
     // Volumes in voxels of the finest level (both levels share its spacing).
     const movingData = movingLevels[last].data;
     let movingVoxels = 0;
