@@ -231,17 +231,28 @@ function drawSamples(
   const m = level.indexToPatient;
   const points = new Float64Array(3 * count);
   const values = new Float32Array(count);
+  const jitter: number = JITTER;
+  let c = 0;
   for (let q = 0; q < count; q++) {
     const o = kept[q];
-    const i = o % nx,
-      j = Math.floor(o / nx) % ny,
-      k = Math.floor(o / (nx * ny));
-    points[3 * q] = m[0] * i + m[1] * j + m[2] * k + m[3];
-    points[3 * q + 1] = m[4] * i + m[5] * j + m[6] * k + m[7];
-    points[3 * q + 2] = m[8] * i + m[9] * j + m[10] * k + m[11];
-    values[q] = level.data[o];
+    // A random point within the voxel (not its centre): sampling both images off the fixed grid
+    // avoids MI's interpolation artefacts, which pull the optimum towards grid-aligned positions.
+    const i = (o % nx) + jitter * (rng.next() - 0.5),
+      j = (Math.floor(o / nx) % ny) + jitter * (rng.next() - 0.5),
+      k = Math.floor(o / (nx * ny)) + jitter * (rng.next() - 0.5);
+    const v = jitter ? sampleIndexTrilinear(level, i, j, k, NaN) : level.data[o];
+    if (v !== v) continue;
+    points[3 * c] = m[0] * i + m[1] * j + m[2] * k + m[3];
+    points[3 * c + 1] = m[4] * i + m[5] * j + m[6] * k + m[7];
+    points[3 * c + 2] = m[8] * i + m[9] * j + m[10] * k + m[11];
+    values[c++] = v;
   }
-  return { points, values, tried: s, indices: kept.subarray(0, count) };
+  return {
+    points: points.subarray(0, 3 * c),
+    values: values.subarray(0, c),
+    tried: s,
+    indices: kept.subarray(0, count),
+  };
 }
 
 function meanOf(points: Float64Array): [number, number, number] {
@@ -259,6 +270,8 @@ function meanOf(points: Float64Array): [number, number, number] {
 
 /** How many fixed region samples the overlap is measured on. */
 const OVERLAP_SAMPLES = 50000;
+/** Samples lie uniformly within their voxel (1 = the whole voxel; 0 would put them on the centres). */
+const JITTER = 1;
 
 /**
  * Register `moving` to `fixed` rigidly. Returns the transform, the similarity, the overlap and a verdict;
