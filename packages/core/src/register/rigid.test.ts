@@ -6,7 +6,7 @@
  * 2 mm voxel); the motions are at the issue's limits (10 degrees, 20 mm).
  */
 import { describe, expect, it } from 'vitest';
-import { CancelledError } from '../errors.js';
+import { CancelledError, GeometryError } from '../errors.js';
 import { generatePhantom } from '../phantom/generate.js';
 import { PHANTOM_LABELS as L } from '../phantom/labels.js';
 import { Rng } from '../math/random.js';
@@ -110,6 +110,26 @@ describe('rigid registration on the phantom (2 mm)', () => {
     const r = registerRigid(fixed, moving, { fixedMask: mask });
     expect(r.verdict.status).toBe('failed');
     expect(r.verdict.reasons.join(' ')).toMatch(/no structure matches/);
+  });
+
+  it('matches within a label mask grown by maskDilationMm, and starts from an initial transform', () => {
+    const moving = movedCopy(fixed, motion, 20, 17);
+    const r = registerRigid(fixed, moving, {
+      fixedMask: phantom.labels,
+      maskLabels: [...SACRUM, L.iliumLeft, L.iliumRight],
+      maskDilationMm: 5,
+    });
+    expect(r.verdict).toEqual({ status: 'ok', reasons: [] });
+    expect(meanTre(sacrum, motion, r.movingToFixed.flat())).toBeLessThan(0.5);
+    // From the truth moved 3 mm, a single fine level is enough to come back.
+    const near = Float64Array.from(motion);
+    near[3] += 3;
+    const s = registerRigid(fixed, moving, { initialMovingToFixed: near, levelsMm: [2] });
+    expect(s.verdict).toEqual({ status: 'ok', reasons: [] });
+    expect(meanTre(sacrum, motion, s.movingToFixed.flat())).toBeLessThan(0.5);
+    const stretched = Float64Array.from(motion);
+    stretched[0] *= 1.05;
+    expect(() => registerRigid(fixed, moving, { initialMovingToFixed: stretched })).toThrow(GeometryError);
   });
 
   it('is deterministic for a seed, reports progress and stops when aborted', () => {

@@ -11,7 +11,8 @@ import { mat4Identity, mat4Multiply, mat4ToRows, type ReadonlyMat4 } from '../ma
 import { Rng } from '../math/random.js';
 import type { ProgressFn } from '../plan/procedure.js';
 import { sampleIndexTrilinear, sampleNearest } from '../volume/sample.js';
-import type { Volume } from '../volume/volume.js';
+import { distanceTransform } from '../volume/edt.js';
+import { withData, type Volume } from '../volume/volume.js';
 import { DEFAULT_HISTOGRAM_BINS, LevelMetric, robustRange, type MetricKind, type SampleSet } from './metric.js';
 import { buildPyramid, detectFillValue, withNoDataAsNaN } from './pyramid.js';
 import {
@@ -53,6 +54,11 @@ export interface RigidRegistrationOptions {
    */
   fixedMask?: Volume;
   maskLabels?: readonly number[];
+  /**
+   * Grow the mask by this distance (mm, default 0) so the region's edges (cortex against soft tissue)
+   * count. Levels coarser than the finest grow it by a further 2 of their spacings (16 mm at 8 mm).
+   */
+  maskDilationMm?: number;
   /** Starting movingToFixed (rigid, LPS mm). Default identity: the scanners' frames roughly agree. */
   initialMovingToFixed?: ReadonlyMat4;
   /** Level spacings, mm, coarse to fine (default 8, 4, 2). */
@@ -138,8 +144,34 @@ function resolveFill(v: Volume, o: FillValueOption | undefined): number | null {
   return o;
 }
 
-/** Candidate voxels of a level (valid, in the mask) as indices, and their mean position. */
-function candidates(level: Volume<Float32Array>, mask: Volume | undefined, labels: Set<number> | null) {
+/**
+ * Distance (mm) from each voxel centre of `grid` to the nearest centre that lies in the mask (nonzero,
+ * or in `labels`; the mask is read at the nearest voxel, on any grid); 0 inside.
+ */
+function maskDistance(grid: Volume<Float32Array>, mask: Volume, labels: Set<number> | null): Volume<Float32Array> {
+  const [nx, ny, nz] = grid.dims;
+  const m = grid.indexToPatient;
+  const outside = new Uint8Array(nx * ny * nz);
+  const p = [0, 0, 0];
+  for (let k = 0, o = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++, o++) {
+        p[0] = m[0] * i + m[1] * j + m[2] * k + m[3];
+        p[1] = m[4] * i + m[5] * j + m[6] * k + m[7];
+        p[2] = m[8] * i + m[9] * j + m[10] * k + m[11];
+        const v = sampleNearest(mask, p, 0);
+        outside[o] = (labels ? labels.has(v) : v !== 0) ? 0 : 1;
+      }
+  // distanceTransform: for each nonzero voxel the distance to the nearest zero one (the mask).
+  const d = distanceTransform(outside, grid.dims, grid.spacing, { output: 'float32' }) as Float32Array;
+  return withData(grid, d);
+}
+
+/**
+ * Candidate voxels of a level (with data; within maxMm of the mask when a mask distance is given), as
+ * indices, and their mean position.
+ */
+function candidates(level: Volume<Float32Array>, dist: Volume<Float32Array> | undefined, maxMm: number) {
   const [nx, ny, nz] = level.dims;
   const m = level.indexToPatient;
   const keep = new Uint8Array(nx * ny * nz);
@@ -149,12 +181,11 @@ function candidates(level: Volume<Float32Array>, mask: Volume | undefined, label
     for (let j = 0; j < ny; j++)
       for (let i = 0; i < nx; i++, o++) {
         if (level.data[o] !== level.data[o]) continue;
-        if (mask) {
+        if (dist) {
           p[0] = m[0] * i + m[1] * j + m[2] * k + m[3];
           p[1] = m[4] * i + m[5] * j + m[6] * k + m[7];
           p[2] = m[8] * i + m[9] * j + m[10] * k + m[11];
-          const v = sampleNearest(mask, p, 0);
-          if (labels ? !labels.has(v) : v === 0) continue;
+          if (!(sampleNearest(dist, p, Infinity) <= maxMm)) continue;
         }
         keep[o] = 1;
         count++;
@@ -268,6 +299,9 @@ function meanOf(points: Float64Array): [number, number, number] {
   return [x / n, y / n, z / n];
 }
 
+/** Coarse levels grow the mask by this many of their own spacings (see registerRigid). */
+const MASK_CONTEXT = 2;
+
 /** How many fixed region samples the overlap is measured on. */
 const OVERLAP_SAMPLES = 50000;
 /** Samples lie uniformly within their voxel (1 = the whole voxel; 0 would put them on the centres). */
@@ -313,10 +347,16 @@ export function registerRigid(
   checkAborted(options.signal);
   const movingRange = robustRange(movingLevels[movingLevels.length - 1].data);
   const labels = options.maskLabels ? new Set(options.maskLabels) : null;
+  const grow = options.maskDilationMm ?? 0;
+  if (!(grow >= 0 && Number.isFinite(grow))) throw new UsageError(`mask dilation ${grow} mm must be a distance >= 0`);
+  const last = levelsMm.length - 1;
+  // The mask as a distance map on the finest fixed level; a coarser level takes the region grown by a
+  // further MASK_CONTEXT level spacings, so that the start sees the structure around a thin region.
+  const dist = options.fixedMask ? maskDistance(fixedLevels[last], options.fixedMask, labels) : undefined;
+  const maskReach = (L: number) => grow + (L === last ? 0 : MASK_CONTEXT * levelsMm[L]);
 
   // The fixed region (mask, with data) at the finest level; overlap is measured on it.
-  const last = levelsMm.length - 1;
-  const finest = candidates(fixedLevels[last], options.fixedMask, labels);
+  const finest = candidates(fixedLevels[last], dist, maskReach(last));
   const init = options.initialMovingToFixed;
   const initF2m = init ? invertRigid(checkRigidInit(init)) : mat4Identity(new Float64Array(16));
   fixedToMovingToParameters(initF2m, finest.mean, 'initial transform'); // checks rigidity
@@ -346,7 +386,7 @@ export function registerRigid(
   for (let L = 0; L < levelsMm.length; L++) {
     const s = levelsMm[L];
     const isFinal = L === levelsMm.length - 1;
-    const all = isFinal ? finest : candidates(fixedLevels[L], options.fixedMask, labels);
+    const all = isFinal ? finest : candidates(fixedLevels[L], dist, maskReach(L));
     // Samples are drawn where the fixed region lies on moving data at the current estimate (a CBCT's
     // field of view inside a CT), so none is wasted; the whole region when too little of it does.
     const here = parametersToFixedToMoving({

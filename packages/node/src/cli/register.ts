@@ -74,6 +74,7 @@ function summary(r: RigidRegistrationResult, seconds: number): string {
 interface RegisterOptions {
   mask?: string;
   maskLabels?: string;
+  maskDilate?: string;
   metric?: string;
   init?: string;
   out?: string;
@@ -97,6 +98,7 @@ export function register(program: Command): void {
     .argument('<moving>', 'moving image (e.g. the diagnostic CT the plan was made on)')
     .option('--mask <labels>', 'label image of the fixed region to match (any grid; nonzero voxels, or --mask-labels)')
     .option('--mask-labels <ids>', 'label values of --mask that count (e.g. 25,26,77,78 for sacrum, S1 and hips)')
+    .option('--mask-dilate <mm>', 'grow the --mask region by this distance, so its edges count (default 0)')
     .option('--metric <mi|nc>', 'mi: mutual information (default); nc: normalized correlation (same modality)')
     .option('--init <transform>', 'starting transform (.json or .tfm), e.g. from a previous registration')
     .option('--out <transform>', 'write the transform (.json: movingToFixed; .tfm/.txt: ITK, for 3D Slicer)')
@@ -132,6 +134,7 @@ export function register(program: Command): void {
         metric,
         fixedMask: mask,
         maskLabels: opts.maskLabels ? parseList(opts.maskLabels, '--mask-labels', Number.isInteger) : undefined,
+        maskDilationMm: opts.maskDilate ? parseList(opts.maskDilate, '--mask-dilate', (x) => x >= 0)[0] : undefined,
         initialMovingToFixed: init?.movingToFixed,
         levelsMm: levels,
         samples,
