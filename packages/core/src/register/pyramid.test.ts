@@ -48,6 +48,8 @@ describe('buildPyramid', () => {
     const v = createVolume({ data, dims, indexToPatient: g });
     expect(detectFillValue(v)).toBe(-3024);
     const levels = buildPyramid(withNoDataAsNaN(v, -3024), [4, 2]);
+    const direct = buildPyramid(v, [4, 2], -3024); // read in place, the fill read as no data
+    for (let q = 0; q < 2; q++) expect(Array.from(direct[q].data)).toEqual(Array.from(levels[q].data));
     for (const l of levels) {
       for (const x of l.data) expect(Number.isNaN(x) || x === 100).toBe(true);
       expect(l.data.some(Number.isNaN)).toBe(true);

@@ -8,7 +8,7 @@
  */
 import { smoothBinomial } from '../volume/morphology.js';
 import { gridWithSpacing, resample } from '../volume/resample.js';
-import { createVolume, type Volume } from '../volume/volume.js';
+import { createVolume, type Volume, type VoxelArray } from '../volume/volume.js';
 
 /**
  * The fill value a scanner writes outside its field of view, or null: the value of all eight corner
@@ -58,8 +58,11 @@ function binomial(n: number): Float64Array {
  * (f/2)^2 source voxels (order f^2 rounded to even, so the kernel is centred), edges clamped. Computes
  * only the output samples: the cost is the output's size times the taps, not the source's.
  */
-function decimate(src: Volume<Float32Array>, f: readonly number[], s: number): Volume<Float32Array> {
-  let data: Float32Array = src.data;
+function decimate(src: Volume, f: readonly number[], fill: number | null = null): Volume<Float32Array> {
+  // The first pass reads the source as it is (any voxel type; `fill` read as NaN), so a full-size scan
+  // is never copied: only the decimated output of each pass is allocated.
+  let data: VoxelArray = src.data;
+  let noData = fill;
   const dims = [src.dims[0], src.dims[1], src.dims[2]];
   for (let a = 0; a < 3; a++) {
     if (f[a] === 1) continue;
@@ -86,7 +89,14 @@ function decimate(src: Volume<Float32Array>, f: readonly number[], s: number): V
         for (let q = 0; q < m; q++) {
           const centre = q * f[a];
           let v = 0;
-          if (centre >= half && centre + half <= n - 1) {
+          if (noData !== null) {
+            for (let t = 0; t <= order; t++) {
+              let idx = centre + t - half;
+              idx = idx < 0 ? 0 : idx > n - 1 ? n - 1 : idx;
+              const x = data[base + idx * stride];
+              v += x === noData ? NaN : w[t] * x;
+            }
+          } else if (centre >= half && centre + half <= n - 1) {
             // Interior: no clamping (the common case).
             let o = base + (centre - half) * stride;
             for (let t = 0; t <= order; t++, o += stride) v += w[t] * data[o];
@@ -101,42 +111,62 @@ function decimate(src: Volume<Float32Array>, f: readonly number[], s: number): V
         }
       }
     data = out;
+    noData = null;
     dims[a] = m;
   }
-  const grid = gridWithSpacing(src, [s, s, s]);
-  return createVolume({ data, dims: grid.dims, indexToPatient: grid.indexToPatient, meta: src.meta });
+  const grid = gridWithSpacing(src, [src.spacing[0] * f[0], src.spacing[1] * f[1], src.spacing[2] * f[2]]);
+  // No pass ran only when every factor is 1, which callers never ask: then the source is copied.
+  const f32 = data instanceof Float32Array && data !== src.data ? data : withNoDataAsNaN(src, noData).data;
+  return createVolume({ data: f32, dims: grid.dims, indexToPatient: grid.indexToPatient, meta: src.meta });
 }
 
-/** Levels at the given isotropic spacings (mm), returned in the order given; made fine to coarse. */
-export function buildPyramid(base: Volume<Float32Array>, spacingsMm: readonly number[]): Volume<Float32Array>[] {
+/**
+ * One level at isotropic spacing s (mm) from `prev` (any voxel type; `fill` = no data): first an integer
+ * decimation by floor(s / spacing) per axis (the source read in place), then, when the ratio was not an
+ * integer, trilinear resampling onto the isotropic grid (one binomial pass first when the remaining ratio
+ * exceeds 1.2).
+ */
+function toLevel(prev: Volume, fill: number | null, s: number): Volume<Float32Array> {
+  const f = prev.spacing.map((x) => s / x);
+  const near = (x: number) => Math.abs(x - Math.round(x)) < 1e-6;
+  if (f.every((x) => near(x) && Math.round(x) === 1)) {
+    return prev.data instanceof Float32Array && fill === null
+      ? (prev as Volume<Float32Array>)
+      : withNoDataAsNaN(prev, fill);
+  }
+  const k = f.map((x) => Math.max(1, near(x) ? Math.round(x) : Math.floor(x)));
+  let cur: Volume<Float32Array>;
+  if (k.some((x) => x >= 2)) {
+    cur = decimate(prev, k, fill);
+    if (f.every(near)) return cur;
+  } else {
+    cur = withNoDataAsNaN(prev, fill);
+  }
+  const r = s / Math.min(...cur.spacing);
+  const smoothed = r > 1.2 ? createVolume({ ...cur, data: smoothBinomial(cur.data, cur.dims, 1) }) : cur;
+  return resample(smoothed, gridWithSpacing(cur, [s, s, s]), { type: 'float32', outside: NaN }) as Volume<Float32Array>;
+}
+
+/**
+ * Levels at the given isotropic spacings (mm), returned in the order given; made fine to coarse from
+ * `source` (any voxel type), whose voxels equal to `fill` (when not null) have no data. The source is
+ * read in place by the first decimation (a full-size CBCT is not copied) unless the finest level is
+ * less than twice its spacing on every axis (then one Float32 copy is made).
+ */
+export function buildPyramid(
+  source: Volume,
+  spacingsMm: readonly number[],
+  fill: number | null = null,
+): Volume<Float32Array>[] {
   const order = spacingsMm.map((s, n) => [s, n] as const).sort((a, b) => a[0] - b[0]);
   const out: Volume<Float32Array>[] = new Array<Volume<Float32Array>>(spacingsMm.length);
-  let prev: Volume<Float32Array> = base;
+  let prev: Volume = source;
+  let prevFill = fill;
   for (const [s, n] of order) {
-    const f = s / Math.min(...prev.spacing);
-    const passes = f > 1.2 ? Math.max(1, Math.round((f * f) / 2)) : 0;
-    const grid = gridWithSpacing(prev, [s, s, s]);
-    if (passes === 0 && prev.spacing.every((x) => Math.abs(x - s) < 1e-9 * s)) {
-      // Already isotropic at this spacing: the level is the image itself (gridWithSpacing keeps the grid).
-      out[n] = prev;
-      continue;
-    }
-    const factors = prev.spacing.map((x) => s / x);
-    if (factors.every((x) => Math.abs(x - Math.round(x)) < 1e-6 && Math.round(x) >= 1)) {
-      out[n] = prev = decimate(
-        prev,
-        factors.map((x) => Math.round(x)),
-        s,
-      );
-      continue;
-    }
-    const smoothed = passes > 0 ? createVolume({ ...prev, data: smoothBinomial(prev.data, prev.dims, passes) }) : prev;
-    const level = resample(smoothed, grid, {
-      type: 'float32',
-      outside: NaN,
-    }) as Volume<Float32Array>;
+    const level = toLevel(prev, prevFill, s);
     out[n] = level;
     prev = level;
+    prevFill = null;
   }
   return out;
 }

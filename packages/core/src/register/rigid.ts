@@ -14,7 +14,7 @@ import { sampleIndexTrilinear, sampleNearest } from '../volume/sample.js';
 import { distanceTransform } from '../volume/edt.js';
 import { withData, type Volume } from '../volume/volume.js';
 import { DEFAULT_HISTOGRAM_BINS, LevelMetric, robustRange, type MetricKind, type SampleSet } from './metric.js';
-import { buildPyramid, detectFillValue, withNoDataAsNaN } from './pyramid.js';
+import { buildPyramid, detectFillValue } from './pyramid.js';
 import {
   fixedToMovingToParameters,
   invertRigid,
@@ -341,9 +341,9 @@ export function registerRigid(
   const fixedFill = resolveFill(fixed, options.fixedFill);
   const movingFill = resolveFill(moving, options.movingFill);
   progress?.(0, levelsMm.length + 1, 'pyramid');
-  const fixedLevels = buildPyramid(withNoDataAsNaN(fixed, fixedFill), levelsMm);
+  const fixedLevels = buildPyramid(fixed, levelsMm, fixedFill);
   checkAborted(options.signal);
-  const movingLevels = buildPyramid(withNoDataAsNaN(moving, movingFill), levelsMm);
+  const movingLevels = buildPyramid(moving, levelsMm, movingFill);
   checkAborted(options.signal);
   const movingRange = robustRange(movingLevels[movingLevels.length - 1].data);
   const labels = options.maskLabels ? new Set(options.maskLabels) : null;
