@@ -102,6 +102,19 @@ describe.skipIf(!existsSync(ct) || !existsSync(seg))('corridor register / plan-t
     expect(dist(moved.paths[0].target, b)).toBeLessThan(0.6);
   });
 
+  it('refuses to write a transform over a plan or over its input', async () => {
+    const plan = path.join(dir, 'a-plan.json');
+    const text = JSON.stringify({ schemaVersion: 1, volume: {}, paths: [] });
+    await writeFile(plan, text);
+    const r = await runCli('register', ct, path.join(dir, 'moving.nii.gz'), '--out', plan);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/WriteError/);
+    expect(await readFile(plan, 'utf8')).toBe(text);
+    const own = await runCli('register', ct, path.join(dir, 'moving.nii.gz'), '--resampled', ct);
+    expect(own.code).toBe(2);
+    expect(own.err).toMatch(/input/);
+  });
+
   it('fails, writing nothing, when the images do not overlap', async () => {
     const far = Float64Array.from(fixed.indexToPatient);
     far[11] += 3000;
