@@ -21,6 +21,7 @@
  * - Instruments matched to no path are reported as unplanned, paths with no instrument as missing
  *   (failed): neither is ignored. An unplanned instrument's tip is its end nearer the body's centroid.
  */
+import { RIGID_TOLERANCE, rigidityError } from '../register/rigid-transform.js';
 import { CancelledError, GeometryError, UsageError } from '../errors.js';
 import { mat4Invert, mat4TransformDirection, mat4TransformPoint, mat4ToRows, type ReadonlyMat4 } from '../math/mat4.js';
 import type { Point3 } from '../math/vec3.js';
@@ -35,8 +36,6 @@ export const VERIFICATION_SCHEMA_VERSION = 1;
 export const MATCH_MAX_DISTANCE_MM = 20;
 /** Largest angle (deg) between a path and an instrument for the two to be matched. */
 export const MATCH_MAX_ANGLE_DEG = 15;
-/** A transform is rigid when R^T R differs from the identity by at most this (and det R > 0). */
-export const RIGID_TOLERANCE = 1e-4;
 
 export interface VerifyTolerance {
   mm: number;
@@ -118,20 +117,16 @@ export interface VerificationReport {
 
 const DEG = 180 / Math.PI;
 
+/** The same rigidity rule as the registration's transforms (one tolerance, in register/). */
 function checkRigid(m: ReadonlyMat4): void {
-  for (let c = 0; c < 3; c++) {
-    for (let d = 0; d < 3; d++) {
-      let s = 0;
-      for (let r = 0; r < 3; r++) s += m[4 * r + c] * m[4 * r + d];
-      if (Math.abs(s - (c === d ? 1 : 0)) > RIGID_TOLERANCE)
-        throw new GeometryError('scanToPlan is not a rigid transform (its 3x3 part is not a rotation)', 'transform');
-    }
-  }
-  const det =
-    m[0] * (m[5] * m[10] - m[6] * m[9]) - m[1] * (m[4] * m[10] - m[6] * m[8]) + m[2] * (m[4] * m[9] - m[5] * m[8]);
-  if (!(det > 0)) throw new GeometryError('scanToPlan mirrors (determinant below 0)', 'transform');
   if (m[12] !== 0 || m[13] !== 0 || m[14] !== 0 || m[15] !== 1)
     throw new GeometryError('scanToPlan bottom row must be 0 0 0 1', 'transform');
+  const err = rigidityError(m);
+  if (!(err <= RIGID_TOLERANCE))
+    throw new GeometryError(
+      `scanToPlan is not a rigid transform (its 3x3 part is off a rotation by ${err.toExponential(2)})`,
+      'transform',
+    );
 }
 
 const sub = (a: ArrayLike<number>, b: ArrayLike<number>): Point3 => [a[0] - b[0], a[1] - b[1], a[2] - b[2]];

@@ -1,0 +1,575 @@
+/**
+ * Rigid 3D/3D registration: the one entry point (`registerRigid`) that the CLI, the server and the
+ * workstation call. Multi-resolution (isotropic levels, default 8, 4, 2 mm, never finer than the images),
+ * Mattes mutual information or normalized correlation on a seeded set of fixed samples, analytic
+ * gradient, regular-step gradient ascent (ITK's RegularStepGradientDescent: the step along the normalized
+ * gradient halves whenever the gradient turns back or the metric gets worse; converged when the step is
+ * below its minimum). See README.md for the definitions of the outputs and the verdict.
+ */
+import { CancelledError, CorridorError, GeometryError, UsageError } from '../errors.js';
+import { mat4Identity, mat4Multiply, mat4ToRows, type ReadonlyMat4 } from '../math/mat4.js';
+import { Rng } from '../math/random.js';
+import type { ProgressFn } from '../plan/procedure.js';
+import { sampleIndexTrilinear, sampleNearest } from '../volume/sample.js';
+import { distanceTransform } from '../volume/edt.js';
+import { withData, type Volume } from '../volume/volume.js';
+import { DEFAULT_HISTOGRAM_BINS, LevelMetric, robustRange, type MetricKind, type SampleSet } from './metric.js';
+import { buildPyramid, detectFillValue } from './pyramid.js';
+import {
+  fixedToMovingToParameters,
+  invertRigid,
+  parametersToFixedToMoving,
+  type RigidParameters,
+} from './rigid-transform.js';
+
+export const REGISTRATION_SCHEMA_VERSION = 1;
+
+/** Default pyramid (mm, coarse to fine). Each is raised to the coarsest voxel of the two images. */
+export const DEFAULT_LEVELS_MM: readonly number[] = [8, 4, 2];
+/** Below this fraction of fixed samples that land on moving data the result is not trusted. */
+export const DEFAULT_MIN_OVERLAP = 0.25;
+/**
+ * The metric at the solution must exceed the best metric with the moving image shifted by
+ * NULL_SHIFT_MM along any axis by this factor (MI) or margin (NC), or no structure is said to match.
+ */
+export const MIN_MI_RATIO = 1.2;
+export const MIN_NC_MARGIN = 0.1;
+export const NULL_SHIFT_MM = 20;
+/**
+ * Lowest MI (nats) or NC that counts as matching structure at all. MI is also held above three times
+ * the bias of a histogram estimate of independent values, (binsF - 1)(binsM - 1) / (2 n) nats.
+ */
+export const MIN_MI_NATS = 0.1;
+export const MIN_NC = 0.3;
+
+/** Where an image has data: a scanner's fill value outside the field of view. */
+export type FillValueOption = number | 'auto' | 'none';
+
+export interface RigidRegistrationOptions {
+  /** 'mi' (default): Mattes mutual information, any modality pair. 'nc': normalized correlation, same modality. */
+  metric?: MetricKind;
+  /**
+   * Region of the fixed image to match: voxels of this volume (any grid, nearest voxel) that are nonzero,
+   * or whose value is in `maskLabels` when given (e.g. sacrum and ilia of a segmentation, dilated).
+   */
+  fixedMask?: Volume;
+  maskLabels?: readonly number[];
+  /**
+   * Grow the mask by this distance (mm, default 0) so the region's edges (cortex against soft tissue)
+   * count. Levels coarser than the finest grow it by a further 2 of their spacings (16 mm at 8 mm).
+   */
+  maskDilationMm?: number;
+  /** Starting movingToFixed (rigid, LPS mm). Default identity: the scanners' frames roughly agree. */
+  initialMovingToFixed?: ReadonlyMat4;
+  /** Level spacings, mm, coarse to fine (default 8, 4, 2). */
+  levelsMm?: readonly number[];
+  /** Fixed samples per level (default 20000; all candidate voxels when fewer). */
+  samples?: number;
+  /** Seed of the sample set (default 1): the same seed gives the same result, bit for bit. */
+  seed?: number;
+  /** Histogram bins of MI (default 32). */
+  bins?: number;
+  /** Iterations per level at most (default 200). */
+  maxIterations?: number;
+  /** Value written outside the field of view, per image: a number, 'auto' (default, detectFillValue) or 'none'. */
+  fixedFill?: FillValueOption;
+  movingFill?: FillValueOption;
+  /** Below this overlap the verdict is failed (default DEFAULT_MIN_OVERLAP). */
+  minOverlap?: number;
+  onProgress?: ProgressFn;
+  signal?: AbortSignal;
+}
+
+export interface RegistrationLevel {
+  spacingMm: number;
+  samples: number;
+  iterations: number;
+  converged: boolean;
+  /** The similarity at the end of the level (MI nats or NC). */
+  metricValue: number;
+}
+
+export interface RegistrationVerdict {
+  status: 'ok' | 'failed';
+  /** Why it failed (empty when ok); each a sentence for the user. */
+  reasons: string[];
+}
+
+export interface RigidRegistrationResult {
+  schemaVersion: number;
+  metric: MetricKind;
+  /**
+   * Maps a point in the moving image's patient coordinates (LPS mm) to the same anatomical point in the
+   * fixed image's patient coordinates. Row-major 4x4 rows. Use it to carry a plan from moving to fixed.
+   */
+  movingToFixed: number[][];
+  /** The inverse: fixed LPS -> moving LPS, the resampling direction (what an ITK .tfm stores). */
+  fixedToMoving: number[][];
+  /** fixedToMoving(x) = R (x - c) + c + t with R = Rz(gamma) Ry(beta) Rx(alpha); degrees and mm. */
+  parameters: {
+    convention: 'fixedToMoving = R(x - c) + c + t, R = Rz(gamma) Ry(beta) Rx(alpha)';
+    rotationDeg: [number, number, number];
+    translationMm: [number, number, number];
+    centerMm: [number, number, number];
+  };
+  /** The similarity reached on the finest level (MI in nats, or NC): not an accuracy. */
+  metricValue: number;
+  /** The best similarity with the moving image shifted NULL_SHIFT_MM along an axis from the solution. */
+  nullMetricValue: number;
+  /**
+   * The overlap of the two images' data at the solution, as a fraction of the smaller of: the fixed
+   * region (mask, with data) and the moving image's data. 1 when a small CBCT lies wholly inside a CT.
+   */
+  overlapFraction: number;
+  /** Fraction of the fixed samples (in the mask, with data) that land on moving data at the solution. */
+  fixedCoveredFraction: number;
+  /** Fraction of the moving image's data (volume) that the overlap covers. */
+  movingCoveredFraction: number;
+  /** Iterations, all levels. */
+  iterations: number;
+  levels: RegistrationLevel[];
+  fixedFill: number | null;
+  movingFill: number | null;
+  verdict: RegistrationVerdict;
+}
+
+function checkAborted(signal: AbortSignal | undefined) {
+  if (signal?.aborted) throw new CancelledError('registration was cancelled');
+}
+
+function resolveFill(v: Volume, o: FillValueOption | undefined): number | null {
+  if (o === undefined || o === 'auto') return detectFillValue(v);
+  if (o === 'none') return null;
+  if (!Number.isFinite(o)) throw new UsageError(`fill value ${o} is not a number`);
+  return o;
+}
+
+/**
+ * Distance (mm) from each voxel centre of `grid` to the nearest centre that lies in the mask (nonzero,
+ * or in `labels`; the mask is read at the nearest voxel, on any grid); 0 inside.
+ */
+function maskDistance(grid: Volume<Float32Array>, mask: Volume, labels: Set<number> | null): Volume<Float32Array> {
+  const [nx, ny, nz] = grid.dims;
+  const m = grid.indexToPatient;
+  const outside = new Uint8Array(nx * ny * nz);
+  const p = [0, 0, 0];
+  for (let k = 0, o = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++, o++) {
+        p[0] = m[0] * i + m[1] * j + m[2] * k + m[3];
+        p[1] = m[4] * i + m[5] * j + m[6] * k + m[7];
+        p[2] = m[8] * i + m[9] * j + m[10] * k + m[11];
+        const v = sampleNearest(mask, p, 0);
+        outside[o] = (labels ? labels.has(v) : v !== 0) ? 0 : 1;
+      }
+  // distanceTransform: for each nonzero voxel the distance to the nearest zero one (the mask).
+  const d = distanceTransform(outside, grid.dims, grid.spacing, { output: 'float32' }) as Float32Array;
+  return withData(grid, d);
+}
+
+/**
+ * Candidate voxels of a level (with data; within maxMm of the mask when a mask distance is given), as
+ * indices, and their mean position.
+ */
+function candidates(level: Volume<Float32Array>, dist: Volume<Float32Array> | undefined, maxMm: number) {
+  const [nx, ny, nz] = level.dims;
+  const m = level.indexToPatient;
+  const keep = new Uint8Array(nx * ny * nz);
+  const p = [0, 0, 0];
+  let count = 0;
+  for (let k = 0, o = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++, o++) {
+        if (level.data[o] !== level.data[o]) continue;
+        if (dist) {
+          p[0] = m[0] * i + m[1] * j + m[2] * k + m[3];
+          p[1] = m[4] * i + m[5] * j + m[6] * k + m[7];
+          p[2] = m[8] * i + m[9] * j + m[10] * k + m[11];
+          if (!(sampleNearest(dist, p, Infinity) <= maxMm)) continue;
+        }
+        keep[o] = 1;
+        count++;
+      }
+  const idx = new Int32Array(count);
+  let sx = 0,
+    sy = 0,
+    sz = 0;
+  for (let o = 0, c = 0; o < keep.length; o++) {
+    if (!keep[o]) continue;
+    idx[c++] = o;
+    const i = o % nx,
+      j = Math.floor(o / nx) % ny,
+      k = Math.floor(o / (nx * ny));
+    sx += m[0] * i + m[1] * j + m[2] * k + m[3];
+    sy += m[4] * i + m[5] * j + m[6] * k + m[7];
+    sz += m[8] * i + m[9] * j + m[10] * k + m[11];
+  }
+  const mean: [number, number, number] = count ? [sx / count, sy / count, sz / count] : [0, 0, 0];
+  return { idx, mean };
+}
+
+/**
+ * A test of fixed level voxel indices: true when the voxel centre maps by fixedToMoving onto moving data
+ * (inside the moving level, no NaN among the interpolated voxels).
+ */
+function onMovingData(
+  level: Volume<Float32Array>,
+  fixedToMoving: ReadonlyMat4,
+  movingLevel: Volume<Float32Array>,
+): (o: number) => boolean {
+  const m = mat4Multiply(
+    new Float64Array(16),
+    movingLevel.patientToIndex,
+    mat4Multiply(new Float64Array(16), fixedToMoving, level.indexToPatient),
+  );
+  const [nx, ny] = level.dims;
+  return (o: number) => {
+    const i = o % nx,
+      j = Math.floor(o / nx) % ny,
+      k = Math.floor(o / (nx * ny));
+    const fi = m[0] * i + m[1] * j + m[2] * k + m[3];
+    const fj = m[4] * i + m[5] * j + m[6] * k + m[7];
+    const fk = m[8] * i + m[9] * j + m[10] * k + m[11];
+    const v = sampleIndexTrilinear(movingLevel, fi, fj, fk, NaN);
+    return v === v;
+  };
+}
+
+/**
+ * Up to n of the candidates that pass `accept` (all when absent), chosen with a seeded partial
+ * Fisher-Yates shuffle, as a SampleSet with their voxel indices; `tried` says how many were drawn.
+ */
+function drawSamples(
+  level: Volume<Float32Array>,
+  idx: Int32Array,
+  n: number,
+  seed: number,
+  accept?: (o: number) => boolean,
+): SampleSet & { tried: number; indices: Int32Array } {
+  const pool = Int32Array.from(idx);
+  const rng = new Rng(seed);
+  const kept = new Int32Array(Math.min(n, pool.length));
+  let count = 0,
+    s = 0;
+  for (; s < pool.length && count < kept.length; s++) {
+    const r = s + Math.floor(rng.next() * (pool.length - s));
+    const t = pool[s];
+    pool[s] = pool[r];
+    pool[r] = t;
+    if (!accept || accept(pool[s])) kept[count++] = pool[s];
+  }
+  const [nx, ny] = level.dims;
+  const m = level.indexToPatient;
+  const points = new Float64Array(3 * count);
+  const values = new Float32Array(count);
+  const jitter: number = JITTER;
+  let c = 0;
+  for (let q = 0; q < count; q++) {
+    const o = kept[q];
+    // A random point within the voxel (not its centre): sampling both images off the fixed grid
+    // avoids MI's interpolation artefacts, which pull the optimum towards grid-aligned positions.
+    const i = (o % nx) + jitter * (rng.next() - 0.5),
+      j = (Math.floor(o / nx) % ny) + jitter * (rng.next() - 0.5),
+      k = Math.floor(o / (nx * ny)) + jitter * (rng.next() - 0.5);
+    const v = jitter ? sampleIndexTrilinear(level, i, j, k, NaN) : level.data[o];
+    if (v !== v) continue;
+    points[3 * c] = m[0] * i + m[1] * j + m[2] * k + m[3];
+    points[3 * c + 1] = m[4] * i + m[5] * j + m[6] * k + m[7];
+    points[3 * c + 2] = m[8] * i + m[9] * j + m[10] * k + m[11];
+    values[c++] = v;
+  }
+  return {
+    points: points.subarray(0, 3 * c),
+    values: values.subarray(0, c),
+    tried: s,
+    indices: kept.subarray(0, count),
+  };
+}
+
+function meanOf(points: Float64Array): [number, number, number] {
+  const n = points.length / 3;
+  let x = 0,
+    y = 0,
+    z = 0;
+  for (let q = 0; q < n; q++) {
+    x += points[3 * q];
+    y += points[3 * q + 1];
+    z += points[3 * q + 2];
+  }
+  return [x / n, y / n, z / n];
+}
+
+/** Coarse levels grow the mask by this many of their own spacings (see registerRigid). */
+const MASK_CONTEXT = 2;
+
+/** How many fixed region samples the overlap is measured on. */
+const OVERLAP_SAMPLES = 50000;
+/** Samples lie uniformly within their voxel (1 = the whole voxel; 0 would put them on the centres). */
+const JITTER = 1;
+
+/**
+ * Register `moving` to `fixed` rigidly. Returns the transform, the similarity, the overlap and a verdict;
+ * a failed verdict's transform is the last estimate and must not be used as a result. Throws
+ * CancelledError when `signal` aborts, UsageError on bad options, GeometryError on a non-rigid init.
+ */
+export function registerRigid(
+  fixed: Volume,
+  moving: Volume,
+  options: RigidRegistrationOptions = {},
+): RigidRegistrationResult {
+  const kind: MetricKind = options.metric ?? 'mi';
+  if (kind !== 'mi' && kind !== 'nc') throw new UsageError(`metric "${String(kind)}" is not mi or nc`);
+  const nSamples = options.samples ?? 20000;
+  if (!(Number.isInteger(nSamples) && nSamples >= 100))
+    throw new UsageError(`samples ${nSamples} must be an integer >= 100`);
+  const maxIter = options.maxIterations ?? 200;
+  const seed = options.seed ?? 1;
+  const minOverlap = options.minOverlap ?? DEFAULT_MIN_OVERLAP;
+  const floorMm = Math.max(...fixed.spacing, ...moving.spacing);
+  const requested = options.levelsMm ?? DEFAULT_LEVELS_MM;
+  if (!requested.length || !requested.every((s) => s > 0 && Number.isFinite(s)))
+    throw new UsageError(`levels ${requested.join(', ')} must be positive spacings in mm`);
+  const levelsMm: number[] = [];
+  for (const s of requested) {
+    const v = Math.max(s, floorMm);
+    if (!levelsMm.includes(v)) levelsMm.push(v);
+  }
+  levelsMm.sort((a, b) => b - a);
+  const progress = options.onProgress;
+  checkAborted(options.signal);
+
+  const fixedFill = resolveFill(fixed, options.fixedFill);
+  const movingFill = resolveFill(moving, options.movingFill);
+  progress?.(0, levelsMm.length + 1, 'pyramid');
+  const fixedLevels = buildPyramid(fixed, levelsMm, fixedFill);
+  checkAborted(options.signal);
+  const movingLevels = buildPyramid(moving, levelsMm, movingFill);
+  checkAborted(options.signal);
+  const movingRange = robustRange(movingLevels[movingLevels.length - 1].data);
+  const labels = options.maskLabels ? new Set(options.maskLabels) : null;
+  const grow = options.maskDilationMm ?? 0;
+  if (!(grow >= 0 && Number.isFinite(grow))) throw new UsageError(`mask dilation ${grow} mm must be a distance >= 0`);
+  const last = levelsMm.length - 1;
+  // The mask as a distance map on the finest fixed level; a coarser level takes the region grown by a
+  // further MASK_CONTEXT level spacings, so that the start sees the structure around a thin region.
+  const dist = options.fixedMask ? maskDistance(fixedLevels[last], options.fixedMask, labels) : undefined;
+  const maskReach = (L: number) => grow + (L === last ? 0 : MASK_CONTEXT * levelsMm[L]);
+
+  // The fixed region (mask, with data) at the finest level; overlap is measured on it.
+  const finest = candidates(fixedLevels[last], dist, maskReach(last));
+  const init = options.initialMovingToFixed;
+  const initF2m = init ? invertRigid(checkRigidInit(init)) : mat4Identity(new Float64Array(16));
+  fixedToMovingToParameters(initF2m, finest.mean, 'initial transform'); // checks rigidity
+  // The centre of rotation: the centroid of the part of that region that lies on moving data at the
+  // start (the whole region when none does).
+  const startOn = drawSamples(
+    fixedLevels[last],
+    finest.idx,
+    nSamples,
+    seed,
+    onMovingData(fixedLevels[last], initF2m, movingLevels[last]),
+  );
+  const center = startOn.values.length >= 100 ? meanOf(startOn.points) : finest.mean;
+  let p: RigidParameters = fixedToMovingToParameters(initF2m, center, 'initial transform');
+
+  const params = new Float64Array(6);
+  params.set(p.rotationRad, 0);
+  params.set(p.translationMm, 3);
+  const levels: RegistrationLevel[] = [];
+  const reasons: string[] = [];
+  let totalIter = 0;
+  let metric: LevelMetric | null = null;
+  let value = NaN;
+  const grad = new Float64Array(6);
+  const prevGrad = new Float64Array(6);
+
+  for (let L = 0; L < levelsMm.length; L++) {
+    const s = levelsMm[L];
+    const isFinal = L === levelsMm.length - 1;
+    const all = isFinal ? finest : candidates(fixedLevels[L], dist, maskReach(L));
+    // Samples are drawn where the fixed region lies on moving data at the current estimate (a CBCT's
+    // field of view inside a CT), so none is wasted; the whole region when too little of it does.
+    const here = parametersToFixedToMoving({
+      rotationRad: [params[0], params[1], params[2]],
+      translationMm: [params[3], params[4], params[5]],
+      centerMm: center,
+    });
+    if (all.idx.length < 100) {
+      if (isFinal || L === 0) {
+        reasons.push(`the fixed image has ${all.idx.length} voxels with data in the region at ${s} mm (need 100)`);
+      }
+      if (isFinal) break;
+      continue;
+    }
+    let samples: SampleSet = drawSamples(
+      fixedLevels[L],
+      all.idx,
+      nSamples,
+      seed + L,
+      onMovingData(fixedLevels[L], here, movingLevels[L]),
+    );
+    if (samples.values.length < 100) samples = drawSamples(fixedLevels[L], all.idx, nSamples, seed + L);
+    metric = new LevelMetric(kind, samples, movingLevels[L], movingRange, options.bins);
+    // Rotation is stepped in mm at the samples' RMS radius, so one unit of any parameter moves ~1 mm.
+    let r2 = 0;
+    for (let q = 0; q < samples.values.length; q++) {
+      const dx = samples.points[3 * q] - center[0],
+        dy = samples.points[3 * q + 1] - center[1],
+        dz = samples.points[3 * q + 2] - center[2];
+      r2 += dx * dx + dy * dy + dz * dz;
+    }
+    const radius = Math.max(10, Math.sqrt(r2 / samples.values.length));
+    const minValid = Math.max(16, Math.ceil(0.05 * metric.n));
+    let step = 0.5 * s;
+    const minStep = (isFinal ? 0.005 : 0.02) * s;
+    let converged = false;
+    let it = 0;
+    let prevValue = -Infinity;
+    prevGrad.fill(0);
+    value = metric.evaluate(params, center, grad, minValid);
+    for (; it < maxIter; it++) {
+      checkAborted(options.signal);
+      if (!Number.isFinite(value)) break;
+      // Gradient in scaled units: rotation per mm at the radius.
+      for (let a = 0; a < 3; a++) grad[a] /= radius;
+      let gn = 0;
+      for (let a = 0; a < 6; a++) gn += grad[a] * grad[a];
+      gn = Math.sqrt(gn);
+      if (!(gn > 1e-12)) {
+        converged = true;
+        break;
+      }
+      let dot = 0;
+      for (let a = 0; a < 6; a++) dot += grad[a] * prevGrad[a];
+      if (dot < 0 || value < prevValue) step *= 0.5;
+      if (step < minStep) {
+        converged = true;
+        break;
+      }
+      for (let a = 0; a < 6; a++) {
+        const d = (step * grad[a]) / gn;
+        params[a] += a < 3 ? d / radius : d;
+        prevGrad[a] = grad[a];
+      }
+      prevValue = value;
+      value = metric.evaluate(params, center, grad, minValid);
+    }
+    totalIter += it;
+    levels.push({ spacingMm: s, samples: metric.n, iterations: it, converged, metricValue: value });
+    progress?.(L + 1, levelsMm.length + 1, `level ${s} mm`);
+    if (!Number.isFinite(value)) {
+      reasons.push(`at ${s} mm fewer than 5% of the fixed samples land on moving data`);
+      break;
+    }
+    if (isFinal && !converged) reasons.push(`did not converge in ${maxIter} iterations at ${s} mm`);
+  }
+
+  // Overlap, and the metric against a null of the same images misaligned by NULL_SHIFT_MM.
+  let overlap = 0,
+    fixedCovered = 0,
+    movingCovered = 0;
+  let nullValue = NaN;
+  if (metric) {
+    const v = metric.evaluate(params, center, undefined, 16);
+    const f2m = parametersToFixedToMoving({
+      rotationRad: [params[0], params[1], params[2]],
+      translationMm: [params[3], params[4], params[5]],
+      centerMm: center,
+    });
+    // The fraction of the fixed region on moving data, from a seeded subsample of it.
+    const test = onMovingData(fixedLevels[last], f2m, movingLevels[last]);
+    const sub = drawSamples(fixedLevels[last], finest.idx, OVERLAP_SAMPLES, seed + 1000);
+    let hits = 0;
+    for (const o of sub.indices) if (test(o)) hits++;
+    fixedCovered = sub.indices.length ? hits / sub.indices.length : 0;
+    const overlapVoxels = fixedCovered * finest.idx.length;
+    // Volumes in voxels of the finest level (both levels share its spacing).
+    const movingData = movingLevels[last].data;
+    let movingVoxels = 0;
+    for (let o = 0; o < movingData.length; o++) if (movingData[o] === movingData[o]) movingVoxels++;
+    movingCovered = movingVoxels ? Math.min(1, overlapVoxels / movingVoxels) : 0;
+    overlap = Math.max(fixedCovered, movingCovered);
+    if (Number.isFinite(v)) value = v;
+    const shifted = Float64Array.from(params);
+    for (let a = 0; a < 3; a++)
+      for (const sgn of [-1, 1]) {
+        shifted.set(params);
+        shifted[3 + a] += sgn * NULL_SHIFT_MM;
+        const w = metric.evaluate(shifted, center, undefined, Math.max(16, Math.ceil(0.05 * metric.n)));
+        if (Number.isFinite(w) && !(w <= nullValue)) nullValue = w;
+      }
+  }
+  if (!(overlap >= minOverlap)) {
+    reasons.push(
+      `the images' data overlap by ${(100 * overlap).toFixed(0)}% of the smaller of the fixed region and the ` +
+        `moving data (need ${(100 * minOverlap).toFixed(0)}%)`,
+    );
+  }
+  if (Number.isFinite(value)) {
+    if (kind === 'mi') {
+      const bins = options.bins ?? DEFAULT_HISTOGRAM_BINS;
+      const floor = Math.max(MIN_MI_NATS, (3 * (bins - 1) * (bins - 1)) / (2 * Math.max(1, metric?.validCount ?? 1)));
+      if (!(value >= floor)) {
+        reasons.push(`mutual information ${value.toFixed(3)} nats is below ${floor.toFixed(3)}: no structure matches`);
+      } else if (Number.isFinite(nullValue) && !(value >= MIN_MI_RATIO * nullValue)) {
+        reasons.push(
+          `mutual information ${value.toFixed(3)} is not ${MIN_MI_RATIO}x that of a ${NULL_SHIFT_MM} mm misalignment ` +
+            `(${nullValue.toFixed(3)}): no structure matches`,
+        );
+      }
+    } else if (!(value >= MIN_NC)) {
+      reasons.push(`correlation ${value.toFixed(3)} is below ${MIN_NC}: no structure matches`);
+    } else if (Number.isFinite(nullValue) && !(value >= nullValue + MIN_NC_MARGIN)) {
+      reasons.push(
+        `correlation ${value.toFixed(3)} is not ${MIN_NC_MARGIN} above that of a ${NULL_SHIFT_MM} mm misalignment ` +
+          `(${nullValue.toFixed(3)}): no structure matches`,
+      );
+    }
+  } else if (!reasons.length) {
+    reasons.push('the images do not overlap');
+  }
+
+  p = {
+    rotationRad: [params[0], params[1], params[2]],
+    translationMm: [params[3], params[4], params[5]],
+    centerMm: center,
+  };
+  const f2m = parametersToFixedToMoving(p);
+  const m2f = invertRigid(f2m);
+  const deg = 180 / Math.PI;
+  progress?.(levelsMm.length + 1, levelsMm.length + 1, 'done');
+  return {
+    schemaVersion: REGISTRATION_SCHEMA_VERSION,
+    metric: kind,
+    movingToFixed: mat4ToRows(m2f),
+    fixedToMoving: mat4ToRows(f2m),
+    parameters: {
+      convention: 'fixedToMoving = R(x - c) + c + t, R = Rz(gamma) Ry(beta) Rx(alpha)',
+      rotationDeg: [params[0] * deg, params[1] * deg, params[2] * deg],
+      translationMm: [params[3], params[4], params[5]],
+      centerMm: center,
+    },
+    metricValue: value,
+    nullMetricValue: nullValue,
+    overlapFraction: overlap,
+    fixedCoveredFraction: fixedCovered,
+    movingCoveredFraction: movingCovered,
+    iterations: totalIter,
+    levels,
+    fixedFill,
+    movingFill,
+    verdict: { status: reasons.length ? 'failed' : 'ok', reasons },
+  };
+}
+
+function checkRigidInit(m: ReadonlyMat4): ReadonlyMat4 {
+  if (m.length !== 16 || !Array.prototype.every.call(m, Number.isFinite)) {
+    throw new GeometryError('must be 16 finite numbers', 'initial transform');
+  }
+  return m;
+}
+
+/** A registration that failed its verdict, where a caller needs one to proceed (e.g. to write a transform). */
+export class RegistrationError extends CorridorError {
+  override readonly name: string = 'RegistrationError';
+}
