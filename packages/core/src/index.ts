@@ -7,3 +7,4 @@ export * from './phantom/index.js';
 export * from './plan/index.js';
 export * from './carm/index.js';
 export * from './drr/index.js';
+export * from './recon/index.js';

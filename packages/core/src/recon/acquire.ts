@@ -1,0 +1,310 @@
+/**
+ * The simulated acquisition of a C-arm CT run: for each view of a scan, the line integrals of each
+ * material through the CT (the DRR kernel, drr/), a polychromatic transmission, optional scatter, Poisson
+ * quantum noise at a chosen dose, detector blur, the log, and the scanner's water correction. The
+ * result is what FDK reconstructs: one -log projection per view, muReference * (water-equivalent path).
+ */
+import { CancelledError } from '../errors.js';
+import type { Volume } from '../volume/volume.js';
+import { Rng } from '../math/random.js';
+import type { AttenuationModel } from '../drr/attenuation.js';
+import { prepareDrrVolume, renderLineIntegrals, type DrrVolume } from '../drr/drrVolume.js';
+import { gaussianBlur } from '../drr/fluoro.js';
+import { createVolume } from '../volume/volume.js';
+import { ReconError, type CbctScan } from './scan.js';
+import {
+  applyWaterCorrection,
+  beamSpectrum,
+  RECON_MATERIALS,
+  splitMaterials,
+  waterCorrectionTable,
+  type BeamSpectrum,
+  type ReconMaterial,
+  type WaterCorrection,
+} from './spectrum.js';
+
+export type ReconProgressFn = (done: number, total: number, phase: string) => void;
+
+export interface AcquisitionOptions {
+  /** Tube voltage, kV (default 90, a typical pelvic DynaCT). */
+  kvp?: number;
+  /** Total filtration, mm Al (default 3). */
+  filtrationMmAl?: number;
+  /** Energy bins of the spectrum (default 8; 1 = monochromatic at the mean energy). */
+  energyBins?: number;
+  /**
+   * Dose: quanta per detector pixel per view without the patient (the unattenuated beam). 0 (default) = no
+   * quantum noise. Behind metal the counts fall toward zero (photon starvation); a pixel that counts none
+   * is read as half a quantum.
+   */
+  photonsPerPixel?: number;
+  /**
+   * Scatter: the share of the photons that the patient removes from the primary beam (1 - primary
+   * transmission) that reaches the detector as scatter, spread by a wide Gaussian (default 0: none).
+   */
+  scatterFraction?: number;
+  /** Width (sigma) of the scatter's spread at the detector, mm (default 40). */
+  scatterSigmaMm?: number;
+  /** Detector blur (scintillator light spread), sigma in pixels, on the counted image (default 0.5). */
+  blurSigmaPx?: number;
+  /** Noise seed: the same seed and inputs give the same projections (default 1). */
+  seed?: number;
+  /** Water beam-hardening correction as a calibrated scanner does it (default true). */
+  waterCorrection?: boolean;
+  /** How CT numbers split into materials (airHu, metalHu, metal, ctKvp; see drr/attenuation.ts). */
+  attenuation?: AttenuationModel;
+  onProgress?: ReconProgressFn;
+  signal?: AbortSignal;
+}
+
+export interface ResolvedAcquisition {
+  kvp: number;
+  filtrationMmAl: number;
+  energyBins: number;
+  photonsPerPixel: number;
+  scatterFraction: number;
+  scatterSigmaMm: number;
+  blurSigmaPx: number;
+  seed: number;
+  waterCorrection: boolean;
+}
+
+export interface CbctProjections {
+  /** -log projections after the water correction, view after view, each row-major (columns fastest). */
+  data: Float32Array;
+  views: number;
+  columns: number;
+  rows: number;
+  /** The value of water per mm in `data` (the HU scale's water). */
+  muReferencePerMm: number;
+  effectiveEnergyKeV: number;
+  spectrum: BeamSpectrum;
+  settings: ResolvedAcquisition;
+  /** Fewest counts any pixel had (photon starvation shows as a value near 0), or null without noise. */
+  minCounts: number | null;
+}
+
+export function resolveAcquisition(o: AcquisitionOptions = {}): ResolvedAcquisition {
+  const r: ResolvedAcquisition = {
+    kvp: o.kvp ?? 90,
+    filtrationMmAl: o.filtrationMmAl ?? 3,
+    energyBins: o.energyBins ?? 8,
+    photonsPerPixel: o.photonsPerPixel ?? 0,
+    scatterFraction: o.scatterFraction ?? 0,
+    scatterSigmaMm: o.scatterSigmaMm ?? 40,
+    blurSigmaPx: o.blurSigmaPx ?? 0.5,
+    seed: o.seed ?? 1,
+    waterCorrection: o.waterCorrection ?? true,
+  };
+  if (!(r.photonsPerPixel >= 0 && Number.isFinite(r.photonsPerPixel)))
+    throw new ReconError(`photons per pixel ${r.photonsPerPixel} must be 0 or more`);
+  if (!(r.scatterFraction >= 0 && r.scatterFraction <= 1))
+    throw new ReconError(`scatter fraction ${r.scatterFraction} must be within 0-1`);
+  if (!(r.scatterSigmaMm > 0)) throw new ReconError(`scatter spread ${r.scatterSigmaMm} mm must be positive`);
+  if (!(r.blurSigmaPx >= 0 && r.blurSigmaPx < 50)) throw new ReconError(`blur ${r.blurSigmaPx} px must be 0-50`);
+  if (!(Number.isInteger(r.seed) && r.seed >= 0)) throw new ReconError(`seed ${r.seed} must be a whole number`);
+  return r;
+}
+
+/** The materials of a CT prepared for the DRR kernel (only those present). */
+export interface MaterialVolumes {
+  volumes: Partial<Record<ReconMaterial, DrrVolume>>;
+  model: Required<AttenuationModel>;
+}
+
+/** Splits a CT (HU) into material volumes ready for ray casting; `prepare` can place them in shared memory. */
+export function prepareMaterialVolumes(
+  ct: Volume,
+  attenuation: AttenuationModel = {},
+  prepare: (v: Volume) => DrrVolume = (v) => prepareDrrVolume(v, { values: 'mu' }),
+): MaterialVolumes {
+  const split = splitMaterials(ct.data, attenuation);
+  const volumes: Partial<Record<ReconMaterial, DrrVolume>> = {};
+  for (const m of RECON_MATERIALS) {
+    if (!split.present[m]) continue;
+    const v = createVolume({
+      data: split.fractions[m],
+      dims: ct.dims,
+      indexToPatient: ct.indexToPatient,
+      meta: { source: `${ct.meta.source ?? 'volume'} (${m})` },
+    });
+    volumes[m] = prepare(v);
+  }
+  return { volumes, model: split.model };
+}
+
+/**
+ * The detector physics of one view: from material line integrals (mm of each material, `paths`) to the
+ * -log projection written into `out`. `scratch` holds two images' worth of Float32 scratch.
+ */
+export interface ViewPhysics {
+  spectrum: BeamSpectrum;
+  correction: WaterCorrection | null;
+  settings: ResolvedAcquisition;
+  columns: number;
+  rows: number;
+  columnSpacingMm: number;
+  rng: Rng;
+  minCounts: number;
+}
+
+export function viewPhysics(scan: CbctScan, settings: ResolvedAcquisition, metal: 'steel' | 'titanium'): ViewPhysics {
+  const spectrum = beamSpectrum(
+    { kvp: settings.kvp, filtrationMmAl: settings.filtrationMmAl, bins: settings.energyBins },
+    metal,
+  );
+  return {
+    spectrum,
+    correction: settings.waterCorrection && spectrum.weights.length > 1 ? waterCorrectionTable(spectrum) : null,
+    settings,
+    columns: scan.columns,
+    rows: scan.rows,
+    columnSpacingMm: scan.columnSpacingMm,
+    rng: new Rng(settings.seed),
+    minCounts: Infinity,
+  };
+}
+
+/** Transmission, scatter, noise, blur, log and water correction of one view (see AcquisitionOptions). */
+export function detectView(
+  ph: ViewPhysics,
+  paths: Partial<Record<ReconMaterial, Float32Array>>,
+  out: Float32Array,
+): void {
+  const { spectrum: sp, settings: s } = ph;
+  const n = ph.columns * ph.rows;
+  const nb = sp.weights.length;
+  const w = sp.weights;
+  const present = RECON_MATERIALS.filter((m) => paths[m] !== undefined);
+  const L = present.map((m) => paths[m] as Float32Array);
+  const mu = present.map((m) => sp.muPerMm[m]);
+  const I = new Float32Array(n);
+  // Polychromatic transmission per pixel (no allocation inside: the bins' exponents summed in place).
+  for (let p = 0; p < n; p++) {
+    let t = 0;
+    for (let b = 0; b < nb; b++) {
+      let e = 0;
+      for (let m = 0; m < L.length; m++) e += mu[m][b] * L[m][p];
+      t += w[b] * Math.exp(-e);
+    }
+    I[p] = t;
+  }
+  if (s.scatterFraction > 0)
+    addScatter(I, ph.columns, ph.rows, s.scatterFraction, s.scatterSigmaMm / ph.columnSpacingMm);
+  const N0 = s.photonsPerPixel;
+  if (N0 > 0) {
+    const rng = ph.rng;
+    let minC = ph.minCounts;
+    for (let p = 0; p < n; p++) {
+      const c = poisson(rng, N0 * I[p]);
+      if (c < minC) minC = c;
+      I[p] = (c > 0 ? c : 0.5) / N0;
+    }
+    ph.minCounts = minC;
+  }
+  const J = s.blurSigmaPx > 0 ? gaussianBlur(I, ph.columns, ph.rows, s.blurSigmaPx) : I;
+  const wc = ph.correction;
+  for (let p = 0; p < n; p++) {
+    const v = J[p];
+    const q = -Math.log(v > 1e-30 ? v : 1e-30);
+    out[p] = wc ? applyWaterCorrection(wc, q) : q;
+  }
+}
+
+/**
+ * Scatter: f * Gaussian(sigma) * (1 - I), added to I. Computed on a grid coarsened so that sigma spans a
+ * few of its cells (scatter is smooth), then interpolated back bilinearly.
+ */
+function addScatter(I: Float32Array, cols: number, rows: number, f: number, sigmaPx: number): void {
+  const F = Math.max(1, Math.floor(sigmaPx / 3));
+  const cc = Math.ceil(cols / F),
+    cr = Math.ceil(rows / F);
+  const coarse = new Float32Array(cc * cr);
+  const cnt = new Float32Array(cc * cr);
+  for (let r = 0; r < rows; r++) {
+    const o = ((r / F) | 0) * cc;
+    for (let c = 0; c < cols; c++) {
+      const k = o + ((c / F) | 0);
+      coarse[k] += 1 - I[r * cols + c];
+      cnt[k]++;
+    }
+  }
+  for (let k = 0; k < coarse.length; k++) coarse[k] /= cnt[k];
+  const bl = gaussianBlur(coarse, cc, cr, sigmaPx / F);
+  for (let r = 0; r < rows; r++) {
+    let y = (r + 0.5) / F - 0.5;
+    if (y < 0) y = 0;
+    if (y > cr - 1) y = cr - 1;
+    const y0 = Math.min(cr - 2, y | 0),
+      fy = cr > 1 ? y - y0 : 0;
+    for (let c = 0; c < cols; c++) {
+      let x = (c + 0.5) / F - 0.5;
+      if (x < 0) x = 0;
+      if (x > cc - 1) x = cc - 1;
+      const x0 = Math.min(cc - 2, x | 0),
+        fx = cc > 1 ? x - x0 : 0;
+      const a = Math.max(0, y0) * cc + Math.max(0, x0);
+      const v0 = cc > 1 ? bl[a] + (bl[a + 1] - bl[a]) * fx : bl[a];
+      const v1 = cr > 1 ? (cc > 1 ? bl[a + cc] + (bl[a + cc + 1] - bl[a + cc]) * fx : bl[a + cc]) : v0;
+      I[r * cols + c] += f * (v0 + (v1 - v0) * fy);
+    }
+  }
+}
+
+/** A Poisson count of mean lambda: exact (Knuth) below 30, else the normal approximation, rounded. */
+export function poisson(rng: Rng, lambda: number): number {
+  if (!(lambda > 0)) return 0;
+  if (lambda < 30) {
+    const L = Math.exp(-lambda);
+    let k = 0,
+      p = 1;
+    for (;;) {
+      p *= rng.next();
+      if (p <= L) return k;
+      k++;
+    }
+  }
+  // Box-Muller.
+  const u1 = 1 - rng.next(),
+    u2 = rng.next();
+  const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  const c = Math.round(lambda + Math.sqrt(lambda) * z);
+  return c > 0 ? c : 0;
+}
+
+/** Simulates a C-arm CT run of a CT (HU) with the scan's views; single-threaded. */
+export function simulateProjections(ct: Volume, scan: CbctScan, opts: AcquisitionOptions = {}): CbctProjections {
+  const settings = resolveAcquisition(opts);
+  const mats = prepareMaterialVolumes(ct, opts.attenuation);
+  const ph = viewPhysics(scan, settings, mats.model.metal);
+  const nv = scan.views.length,
+    npx = scan.columns * scan.rows;
+  const data = new Float32Array(nv * npx);
+  const bufs: Partial<Record<ReconMaterial, Float32Array>> = {};
+  for (const m of RECON_MATERIALS) if (mats.volumes[m]) bufs[m] = new Float32Array(npx);
+  for (let v = 0; v < nv; v++) {
+    if (opts.signal?.aborted) throw new CancelledError('C-arm CT acquisition was cancelled');
+    const g = scan.views[v];
+    for (const m of RECON_MATERIALS) {
+      const dv = mats.volumes[m];
+      if (dv) renderLineIntegrals(dv, g, bufs[m]);
+    }
+    detectView(ph, bufs, data.subarray(v * npx, (v + 1) * npx));
+    opts.onProgress?.(v + 1, nv, 'acquisition');
+  }
+  return projectionsResult(data, scan, ph);
+}
+
+export function projectionsResult(data: Float32Array, scan: CbctScan, ph: ViewPhysics): CbctProjections {
+  return {
+    data,
+    views: scan.views.length,
+    columns: scan.columns,
+    rows: scan.rows,
+    muReferencePerMm: ph.spectrum.muReferencePerMm,
+    effectiveEnergyKeV: ph.spectrum.effectiveEnergyKeV,
+    spectrum: ph.spectrum,
+    settings: ph.settings,
+    minCounts: ph.settings.photonsPerPixel > 0 ? ph.minCounts : null,
+  };
+}
