@@ -146,6 +146,42 @@ export interface ViewPhysics {
   columnSpacingMm: number;
   rng: Rng;
   minCounts: number;
+  /** -ln transmission on a grid of (water mm, bone mm), for pixels without metal (see detectView). */
+  table: TransmissionTable;
+}
+
+/** p(Lw, Lb) = -ln sum_b w_b exp(-mu_w,b Lw - mu_b,b Lb) at Lw = i * stepW, Lb = j * stepB, i fastest. */
+export interface TransmissionTable {
+  p: Float32Array;
+  nW: number;
+  nB: number;
+  stepW: number;
+  stepB: number;
+}
+
+/**
+ * The polychromatic projection of water and bone paths, tabulated: bilinear interpolation of p is smooth
+ * enough (its second derivative is the variance of mu over the transmitted spectrum) that 1 mm of water
+ * and 0.5 mm of bone per step err by under 1e-4 in p, and a pixel costs four reads instead of one
+ * exponential per energy bin.
+ */
+export function transmissionTable(sp: BeamSpectrum, maxWaterMm = 1024, maxBoneMm = 256): TransmissionTable {
+  const stepW = 1,
+    stepB = 0.5;
+  const nW = Math.round(maxWaterMm / stepW) + 1,
+    nB = Math.round(maxBoneMm / stepB) + 1;
+  const p = new Float32Array(nW * nB);
+  const nb = sp.weights.length;
+  const ew = new Float64Array(nb);
+  for (let j = 0; j < nB; j++) {
+    for (let b = 0; b < nb; b++) ew[b] = sp.weights[b] * Math.exp(-sp.muPerMm.bone[b] * j * stepB);
+    for (let i = 0; i < nW; i++) {
+      let t = 0;
+      for (let b = 0; b < nb; b++) t += ew[b] * Math.exp(-sp.muPerMm.water[b] * i * stepW);
+      p[j * nW + i] = -Math.log(t);
+    }
+  }
+  return { p, nW, nB, stepW, stepB };
 }
 
 export function viewPhysics(scan: CbctScan, settings: ResolvedAcquisition, metal: 'steel' | 'titanium'): ViewPhysics {
@@ -162,6 +198,7 @@ export function viewPhysics(scan: CbctScan, settings: ResolvedAcquisition, metal
     columnSpacingMm: scan.columnSpacingMm,
     rng: new Rng(settings.seed),
     minCounts: Infinity,
+    table: transmissionTable(spectrum),
   };
 }
 
@@ -179,8 +216,34 @@ export function detectView(
   const L = present.map((m) => paths[m] as Float32Array);
   const mu = present.map((m) => sp.muPerMm[m]);
   const I = new Float32Array(n);
-  // Polychromatic transmission per pixel (no allocation inside: the bins' exponents summed in place).
+  const Lw = paths.water,
+    Lb = paths.bone,
+    Lm = paths.metal;
+  const T = ph.table;
+  const tp = T.p,
+    nW = T.nW,
+    maxW = (T.nW - 1) * T.stepW,
+    maxB = (T.nB - 1) * T.stepB;
+  const iW = 1 / T.stepW,
+    iB = 1 / T.stepB;
   for (let p = 0; p < n; p++) {
+    const lw = Lw ? Lw[p] : 0,
+      lb = Lb ? Lb[p] : 0;
+    if ((!Lm || Lm[p] === 0) && lw < maxW && lb < maxB) {
+      // Table lookup (see transmissionTable).
+      const x = lw * iW,
+        y = lb * iB;
+      const ix = x | 0,
+        iy = y | 0;
+      const fx = x - ix,
+        fy = y - iy;
+      const o = iy * nW + ix;
+      const a = tp[o] + (tp[o + 1] - tp[o]) * fx;
+      const c = tp[o + nW] + (tp[o + nW + 1] - tp[o + nW]) * fx;
+      I[p] = Math.exp(-(a + (c - a) * fy));
+      continue;
+    }
+    // Metal, or paths beyond the table: every bin's exponential.
     let t = 0;
     for (let b = 0; b < nb; b++) {
       let e = 0;

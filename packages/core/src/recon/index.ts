@@ -2,3 +2,4 @@ export * from './scan.js';
 export * from './spectrum.js';
 export * from './acquire.js';
 export * from './fdk.js';
+export * from './cbct.js';

@@ -6,6 +6,10 @@ import { cbctScan } from './scan.js';
 import { simulateProjections } from './acquire.js';
 import { cbctGrid, parkerWeight, reconstructFdk, type ReconGrid } from './fdk.js';
 import { CancelledError } from '../errors.js';
+import { Rng } from '../math/random.js';
+import { linearAttenuationPerMm } from '../drr/attenuation.js';
+import { beamSpectrum, polyWaterProjection } from './spectrum.js';
+import { transmissionTable } from './acquire.js';
 
 /** Rotation about a unit axis by an angle (Rodrigues), as a row-major 3x3 in a flat array. */
 function rotation(axis: Point3, angleDeg: number): number[] {
@@ -270,5 +274,36 @@ describe('C-arm CT intensity', () => {
     // the centre reads low. The figure is reported, not bounded above (it is what CBCT looks like).
     expect(e - c).toBeGreaterThan(20);
     expect(c).toBeLessThan(0);
+  });
+});
+
+describe('polychromatic beam', () => {
+  it('tabulated water-bone transmission matches the sum over energy bins to 1e-4', () => {
+    const sp = beamSpectrum({ kvp: 90, bins: 8 });
+    const T = transmissionTable(sp);
+    const rng = new Rng(5);
+    for (let n = 0; n < 200; n++) {
+      const lw = rng.range(0, 600),
+        lb = rng.range(0, 120);
+      let t = 0;
+      for (let b = 0; b < 8; b++) t += sp.weights[b] * Math.exp(-sp.muPerMm.water[b] * lw - sp.muPerMm.bone[b] * lb);
+      const x = lw / T.stepW,
+        y = lb / T.stepB;
+      const ix = Math.floor(x),
+        iy = Math.floor(y);
+      const g = (i: number, j: number) => T.p[j * T.nW + i];
+      const p =
+        (1 - (y - iy)) * (g(ix, iy) + (g(ix + 1, iy) - g(ix, iy)) * (x - ix)) +
+        (y - iy) * (g(ix, iy + 1) + (g(ix + 1, iy + 1) - g(ix, iy + 1)) * (x - ix));
+      expect(Math.abs(p + Math.log(t))).toBeLessThan(1e-4);
+    }
+  });
+  it('hardens: the effective attenuation of water falls with its thickness, and the energy lies inside the spectrum', () => {
+    const sp = beamSpectrum({ kvp: 90 });
+    expect(polyWaterProjection(sp, 300) / 300).toBeLessThan(polyWaterProjection(sp, 20) / 20);
+    expect(sp.effectiveEnergyKeV).toBeGreaterThan(40);
+    expect(sp.effectiveEnergyKeV).toBeLessThan(70);
+    // Monochromatic water at the effective energy has the reference attenuation (by the NIST table).
+    expect(Math.abs(linearAttenuationPerMm('water', sp.effectiveEnergyKeV) - sp.muReferencePerMm)).toBeLessThan(1e-6);
   });
 });

@@ -9,6 +9,7 @@ import * as phantom from './phantom.js';
 import * as plan from './plan.js';
 import * as carm from './carm.js';
 import * as start from './start.js';
+import * as cbct from './cbct.js';
 
 export function buildProgram(): Command {
   const program = new Command('corridor')
@@ -16,7 +17,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError();
-  for (const m of [info, convert, phantom, plan, carm, start]) m.register(program);
+  for (const m of [info, convert, phantom, plan, carm, cbct, start]) m.register(program);
   return program;
 }
 
