@@ -188,70 +188,140 @@ export interface FilterOptions {
   signal?: AbortSignal;
 }
 
-/**
- * Weighted and filtered projections Q (same layout as the projections), scaled by dBeta * SOD^2 so that
- * backprojection only adds Q / w^2. `out` may be any Float32Array of the right length (shared memory).
- */
-export function fdkFilter(
-  proj: CbctProjections,
-  scan: CbctScan,
-  opts: FilterOptions = {},
-  out: Float32Array = new Float32Array(proj.data.length),
-): Float32Array {
-  const window = opts.window ?? 'shepp-logan';
+/** Everything the filtering kernel needs besides the projections (small arrays, posted to workers once). */
+export interface FilterSetup {
+  columns: number;
+  rows: number;
+  views: number;
+  /** Padded row length (power of two, at least twice the columns). */
+  n: number;
+  /** The apodized ramp's response (rampResponse). */
+  H: Float64Array;
+  cosT: Float64Array;
+  sinT: Float64Array;
+  rev: Uint32Array;
+  /** Parker's weight of each view's columns, view-major. */
+  parker: Float64Array;
+  /** Squared offsets of the columns and rows from the principal point on the detector, mm^2. */
+  xd2: Float64Array;
+  yd2: Float64Array;
+  sidMm: number;
+  /** dBeta * SOD^2 / n: the backprojection's constant factor with the inverse FFT's 1/n. */
+  scale: number;
+}
+
+export function filterSetup(scan: CbctScan, window: RampWindow = 'shepp-logan'): FilterSetup {
   if (!RAMP_WINDOWS.includes(window))
     throw new ReconError(`ramp window "${String(window)}" is not one of ${RAMP_WINDOWS.join(', ')}`);
   const { columns: nc, rows: nr } = scan;
   const nv = scan.views.length;
-  if (proj.columns !== nc || proj.rows !== nr || proj.views !== nv || proj.data.length !== nc * nr * nv)
-    throw new ReconError(
-      `projections of ${proj.views} views of ${proj.columns} x ${proj.rows} do not match the scan's ${nv} of ${nc} x ${nr}`,
-    );
-  if (out.length !== proj.data.length)
-    throw new ReconError(`output holds ${out.length} values, need ${proj.data.length}`);
   const sid = scan.sidMm,
     sod = scan.sodMm;
   const dc = scan.columnSpacingMm,
     dr = scan.rowSpacingMm;
   const c0 = (nc - 1) / 2,
     r0 = (nr - 1) / 2;
-  const tau = (dc * sod) / sid;
   let n = 1;
   while (n < 2 * nc) n <<= 1;
-  const H = rampResponse(n, tau, window);
+  const H = rampResponse(n, (dc * sod) / sid, window);
   const { cosT, sinT, rev } = fftTables(n);
-  const re = new Float64Array(n),
-    im = new Float64Array(n);
   const delta = ((scan.arcDeg - 180) / 2) * DEG;
   const dBeta = scan.stepDeg * DEG;
-  const scale = dBeta * sod * sod;
-  // Per-column fan angle and cosine factors (the row factor multiplies in per row).
-  const gamma = new Float64Array(nc),
-    xd2 = new Float64Array(nc);
+  const parker = new Float64Array(nv * nc),
+    xd2 = new Float64Array(nc),
+    yd2 = new Float64Array(nr);
   for (let c = 0; c < nc; c++) {
     const x = (c - c0) * dc;
-    gamma[c] = Math.atan(x / sid);
     xd2[c] = x * x;
+    const gamma = Math.atan(x / sid);
+    for (let v = 0; v < nv; v++) parker[v * nc + c] = parkerWeight(v * dBeta, gamma, delta);
   }
-  const wrow = new Float64Array(nc);
-  const pad = n - nc;
-  const half = pad >> 1;
+  for (let r = 0; r < nr; r++) yd2[r] = ((r - r0) * dr) ** 2;
+  return {
+    columns: nc,
+    rows: nr,
+    views: nv,
+    n,
+    H,
+    cosT,
+    sinT,
+    rev,
+    parker,
+    xd2,
+    yd2,
+    sidMm: sid,
+    scale: (dBeta * sod * sod) / n,
+  };
+}
+
+/**
+ * Weights and filters views viewStart..viewEnd-1 of `data` into `out` (same layout): cosine and Parker
+ * weights, the ramp by FFT on rows padded to fs.n (two rows at once as the real and imaginary parts: the
+ * response is real and even), times fs.scale. `re` and `im` are scratch of fs.n numbers. Self-contained
+ * (no imports, no module constants) so that worker threads run it from its source text.
+ */
+export function fdkFilterKernel(
+  fs: FilterSetup,
+  data: Float32Array,
+  out: Float32Array,
+  viewStart: number,
+  viewEnd: number,
+  re: Float64Array,
+  im: Float64Array,
+): void {
+  const nc = fs.columns,
+    nr = fs.rows,
+    n = fs.n;
+  const { H, cosT, sinT, rev, parker, xd2, yd2 } = fs;
+  const sid = fs.sidMm,
+    sid2 = sid * sid,
+    scale = fs.scale;
+  const pad = n - nc,
+    half = pad >> 1;
+  const transform = (inverse: boolean) => {
+    for (let i = 0; i < n; i++) {
+      const j = rev[i];
+      if (j > i) {
+        let t = re[i];
+        re[i] = re[j];
+        re[j] = t;
+        t = im[i];
+        im[i] = im[j];
+        im[j] = t;
+      }
+    }
+    const sg = inverse ? -1 : 1;
+    for (let size = 2; size <= n; size <<= 1) {
+      const hs = size >> 1,
+        step = n / size;
+      for (let s = 0; s < n; s += size) {
+        for (let k = 0; k < hs; k++) {
+          const c = cosT[k * step],
+            si = sg * sinT[k * step];
+          const a = s + k,
+            b = a + hs;
+          const xr = re[b] * c + im[b] * si,
+            xi = im[b] * c - re[b] * si;
+          re[b] = re[a] - xr;
+          im[b] = im[a] - xi;
+          re[a] += xr;
+          im[a] += xi;
+        }
+      }
+    }
+  };
   const np = nc * nr;
-  for (let v = 0; v < nv; v++) {
-    if (opts.signal?.aborted) throw new CancelledError('C-arm CT reconstruction was cancelled');
-    const beta = v * dBeta;
-    for (let c = 0; c < nc; c++) wrow[c] = parkerWeight(beta, gamma[c], delta);
-    const base = v * np;
-    // Two rows at once: one as the real part, one as the imaginary (the filter is real and even).
+  for (let v = viewStart; v < viewEnd; v++) {
+    const base = v * np,
+      pw = v * nc;
     for (let r = 0; r < nr; r += 2) {
       const two = r + 1 < nr;
-      const yd2a = ((r - r0) * dr) ** 2,
-        yd2b = ((r + 1 - r0) * dr) ** 2;
       const oa = base + r * nc,
         ob = oa + nc;
       for (let c = 0; c < nc; c++) {
-        re[c] = (proj.data[oa + c] * wrow[c] * sid) / Math.sqrt(sid * sid + xd2[c] + yd2a);
-        im[c] = two ? (proj.data[ob + c] * wrow[c] * sid) / Math.sqrt(sid * sid + xd2[c] + yd2b) : 0;
+        const w = parker[pw + c] * sid;
+        re[c] = (data[oa + c] * w) / Math.sqrt(sid2 + xd2[c] + yd2[r]);
+        im[c] = two ? (data[ob + c] * w) / Math.sqrt(sid2 + xd2[c] + yd2[r + 1]) : 0;
       }
       // Pad: each edge value continued and tapered to zero (half the pad per side), so a projection cut off
       // by the detector (a patient wider than the field) is not a step to zero at the edge.
@@ -266,17 +336,48 @@ export function fdkFilter(
         re[nc + k] = (right ? lr : fr) * taper;
         im[nc + k] = (right ? li : fi) * taper;
       }
-      fft(re, im, cosT, sinT, rev, false);
+      transform(false);
       for (let k = 0; k < n; k++) {
         re[k] *= H[k];
         im[k] *= H[k];
       }
-      fft(re, im, cosT, sinT, rev, true);
-      const s = scale / n;
-      for (let c = 0; c < nc; c++) out[oa + c] = re[c] * s;
-      if (two) for (let c = 0; c < nc; c++) out[ob + c] = im[c] * s;
+      transform(true);
+      for (let c = 0; c < nc; c++) out[oa + c] = re[c] * scale;
+      if (two) for (let c = 0; c < nc; c++) out[ob + c] = im[c] * scale;
     }
-    opts.onProgress?.(v + 1, nv, 'filtering');
+  }
+}
+
+/** Checks that projections fit a scan. */
+export function checkProjections(proj: CbctProjections, scan: CbctScan): void {
+  const { columns: nc, rows: nr } = scan;
+  const nv = scan.views.length;
+  if (proj.columns !== nc || proj.rows !== nr || proj.views !== nv || proj.data.length !== nc * nr * nv)
+    throw new ReconError(
+      `projections of ${proj.views} views of ${proj.columns} x ${proj.rows} do not match the scan's ${nv} of ${nc} x ${nr}`,
+    );
+}
+
+/**
+ * Weighted and filtered projections Q (same layout as the projections), scaled by dBeta * SOD^2 so that
+ * backprojection only adds Q / w^2. `out` may be any Float32Array of the right length (shared memory).
+ */
+export function fdkFilter(
+  proj: CbctProjections,
+  scan: CbctScan,
+  opts: FilterOptions = {},
+  out: Float32Array = new Float32Array(proj.data.length),
+): Float32Array {
+  checkProjections(proj, scan);
+  if (out.length !== proj.data.length)
+    throw new ReconError(`output holds ${out.length} values, need ${proj.data.length}`);
+  const fs = filterSetup(scan, opts.window ?? 'shepp-logan');
+  const re = new Float64Array(fs.n),
+    im = new Float64Array(fs.n);
+  for (let v = 0; v < fs.views; v++) {
+    if (opts.signal?.aborted) throw new CancelledError('C-arm CT reconstruction was cancelled');
+    fdkFilterKernel(fs, proj.data, out, v, v + 1, re, im);
+    opts.onProgress?.(v + 1, fs.views, 'filtering');
   }
   return out;
 }
@@ -388,6 +489,46 @@ export function fdkBackprojectKernel(
       d2 = matrices[m + 10],
       d3 = matrices[m + 11];
     const qo = v * plane;
+    // Grid slices perpendicular to the rotation axis (k along it): column and depth do not change along k,
+    // so each (i, j) computes them once and only the row moves, by b2 / w per slice.
+    const scaleA = Math.abs(a0) + Math.abs(a1) + Math.abs(a2),
+      scaleD = Math.abs(d0) + Math.abs(d1) + Math.abs(d2);
+    if (Math.abs(a2) <= 1e-12 * scaleA && Math.abs(d2) <= 1e-12 * scaleD) {
+      const sliceStride = nx * ny;
+      for (let j = 0; j < ny; j++) {
+        // k runs along the axis, so the FOV cylinder cuts every slice alike: one row range for the slab.
+        const ri = 2 * (kStart * ny + j);
+        const lo = rowRanges[ri],
+          hi = rowRanges[ri + 1];
+        for (let i = lo; i <= hi; i++) {
+          const w = d0 * i + d1 * j + d3;
+          const inv = 1 / w;
+          const c = (a0 * i + a1 * j + a3) * inv;
+          const inC = c >= 0 && c < cMax && w > 0;
+          const ic = inC ? c | 0 : 0;
+          const fc = c - ic;
+          const ww = inv * inv;
+          let rh = b0 * i + b1 * j + b2 * kStart + b3;
+          let o = (kStart * ny + j) * nx + i;
+          for (let k = kStart; k < kEnd; k++, rh += b2, o += sliceStride) {
+            const r = rh * inv;
+            if (inC && r >= 0 && r < rMax) {
+              const ir = r | 0;
+              const fr = r - ir;
+              const b = qo + ir * columns + ic;
+              const q00 = q[b],
+                q10 = q[b + columns];
+              const x0 = q00 + (q[b + 1] - q00) * fc;
+              const x1 = q10 + (q[b + columns + 1] - q10) * fc;
+              out[o] += (x0 + (x1 - x0) * fr) * ww;
+            } else {
+              outside[o] = 1;
+            }
+          }
+        }
+      }
+      continue;
+    }
     for (let k = kStart; k < kEnd; k++) {
       for (let j = 0; j < ny; j++) {
         const ri = 2 * (k * ny + j);
@@ -426,13 +567,13 @@ export function fdkBackprojectKernel(
   }
 }
 
-/** The backprojection kernel as the text of a script for a worker (bound to its own name). */
+/** The filtering and backprojection kernels as the text of a script for a worker (each bound to its name). */
 export function fdkKernelSource(): string {
-  return `const fdkBackprojectKernel = (${fdkBackprojectKernel.toString()});`;
+  return [fdkBackprojectKernel, fdkFilterKernel].map((f) => `const ${f.name} = (${f.toString()});`).join('\n');
 }
 
 /** Slices per slab: backprojection runs all views over one slab at a time, so the slab stays in cache. */
-export const FDK_SLAB_SLICES = 4;
+export const FDK_SLAB_SLICES = 8;
 
 /** Single-threaded backprojection of all views (slab by slab). */
 export function fdkBackproject(

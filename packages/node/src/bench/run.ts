@@ -9,12 +9,14 @@ import { benchDicom } from './dicom.js';
 import { benchPhantom } from './phantom.js';
 import { benchPlan } from './plan.js';
 import { benchDrr } from './drr.js';
+import { benchRecon } from './recon.js';
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   dicom: benchDicom,
   phantom: benchPhantom,
   plan: benchPlan,
   drr: benchDrr,
+  recon: benchRecon,
 };
 
 /** `extra` suites come from outside this package (the workstation's, which lives in packages/web). */

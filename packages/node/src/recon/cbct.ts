@@ -20,7 +20,8 @@ import {
   cbctPlan,
   cbctResult,
   detectView,
-  fdkFilter,
+  checkProjections,
+  filterSetup,
   fdkFinish,
   fdkKernelSource,
   prepareMaterialVolumes,
@@ -28,6 +29,7 @@ import {
   resolveAcquisition,
   viewPhysics,
   type BackprojectionSetup,
+  type FilterSetup,
   type CbctOptions,
   type CbctRun,
   type ReconMaterial,
@@ -40,18 +42,23 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 var __name = (f) => f;
 ${fdkKernelSource()}
-let job = null;
+let bp = null, filter = null, re = null, im = null;
 parentPort.on('message', (m) => {
-  if (m.job) job = m.job;
-  if (m.slab) {
-    try {
-      const j = job;
-      fdkBackprojectKernel(j.q, j.matrices, j.rowRanges, j.nx, j.ny, j.columns, j.rows, j.out, j.outside,
-        m.slab[0], m.slab[1], 0, j.views);
-      parentPort.postMessage({ id: m.id });
-    } catch (e) {
-      parentPort.postMessage({ id: m.id, error: String((e && e.stack) || e) });
-    }
+  if (m.bp) bp = m.bp;
+  if (m.filter) {
+    filter = m.filter;
+    re = new Float64Array(filter.setup.n);
+    im = new Float64Array(filter.setup.n);
+  }
+  if (!m.task) return;
+  try {
+    const [kind, a, b] = m.task;
+    if (kind === 'filter') fdkFilterKernel(filter.setup, filter.data, filter.out, a, b, re, im);
+    else fdkBackprojectKernel(bp.q, bp.matrices, bp.rowRanges, bp.nx, bp.ny, bp.columns, bp.rows, bp.out,
+      bp.outside, a, b, 0, bp.views);
+    parentPort.postMessage({ id: m.id });
+  } catch (e) {
+    parentPort.postMessage({ id: m.id, error: String((e && e.stack) || e) });
   }
 });
 `;
@@ -64,27 +71,109 @@ function threadCount(threads: number | undefined): number {
   return t;
 }
 
+type Task = ['filter' | 'slab', number, number];
+
 /**
- * Backprojects all views of filtered projections `q` (in shared memory) into `out` / `outside` (shared),
- * slab by slab on `threads` workers.
+ * Worker threads for FDK's two phases: each gets the phase's data once (shared memory, or small arrays
+ * copied once), then tasks (view ranges to filter, slabs of slices to backproject) as it frees up.
  */
+export class FdkWorkers {
+  private readonly workers: Worker[];
+  private closed = false;
+  constructor(threads?: number) {
+    this.workers = Array.from({ length: threadCount(threads) }, () => new Worker(WORKER_SOURCE, { eval: true }));
+  }
+  get threads(): number {
+    return this.workers.length;
+  }
+
+  /** Sends `data` to every worker, then hands out the tasks; resolves when all are done. */
+  async run(
+    data: Record<string, unknown>,
+    tasks: Task[],
+    opts: { onProgress?: ReconProgressFn; signal?: AbortSignal; phase: string },
+  ): Promise<void> {
+    if (this.closed) throw new ReconError('the FDK workers are closed');
+    let next = 0,
+      done = 0;
+    await Promise.all(
+      this.workers.map(
+        (w, wi) =>
+          new Promise<void>((resolve, reject) => {
+            let id = 0;
+            const cleanup = () => {
+              w.off('message', onMessage);
+              w.off('error', onError);
+            };
+            const give = () => {
+              if (opts.signal?.aborted) {
+                cleanup();
+                reject(new CancelledError('C-arm CT reconstruction was cancelled'));
+              } else if (next < tasks.length) {
+                w.postMessage({ id: ++id, task: tasks[next++] });
+              } else {
+                cleanup();
+                resolve();
+              }
+            };
+            const onMessage = (m: { id: number; error?: string }) => {
+              if (m.error) {
+                cleanup();
+                reject(new ReconError(`FDK worker ${wi} failed (${opts.phase}): ${m.error}`));
+                return;
+              }
+              done++;
+              opts.onProgress?.(done, tasks.length, opts.phase);
+              give();
+            };
+            const onError = (e: Error) => {
+              cleanup();
+              reject(new ReconError(`FDK worker ${wi} died: ${e.message}`));
+            };
+            w.on('message', onMessage);
+            w.on('error', onError);
+            w.postMessage(data);
+            give();
+          }),
+      ),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** Filters projections (`data`) into `out` (shared memory) on the workers, a few views a task. */
+export async function filterParallel(
+  workers: FdkWorkers,
+  fs: FilterSetup,
+  data: Float32Array,
+  out: Float32Array,
+  opts: { onProgress?: ReconProgressFn; signal?: AbortSignal } = {},
+): Promise<void> {
+  const tasks: Task[] = [];
+  const per = 4;
+  for (let v = 0; v < fs.views; v += per) tasks.push(['filter', v, Math.min(fs.views, v + per)]);
+  await workers.run({ filter: { setup: fs, data, out } }, tasks, { ...opts, phase: 'filtering' });
+}
+
+/** Backprojects all views of filtered projections `q` (shared) into `out` / `outside` (shared), by slabs. */
 export async function backprojectParallel(
+  workers: FdkWorkers,
   q: Float32Array,
   setup: BackprojectionSetup,
   out: Float32Array,
   outside: Uint8Array,
-  opts: { threads?: number; onProgress?: ReconProgressFn; signal?: AbortSignal } = {},
+  opts: { onProgress?: ReconProgressFn; signal?: AbortSignal } = {},
 ): Promise<void> {
-  const threads = threadCount(opts.threads);
   const [nx, ny, nz] = setup.dims;
-  const matrices = new Float64Array(shared(setup.matrices.byteLength));
-  matrices.set(setup.matrices);
-  const rowRanges = new Int32Array(shared(setup.rowRanges.byteLength));
-  rowRanges.set(setup.rowRanges);
-  const job = {
+  const bp = {
     q,
-    matrices,
-    rowRanges,
+    matrices: setup.matrices,
+    rowRanges: setup.rowRanges,
     nx,
     ny,
     columns: setup.columns,
@@ -93,46 +182,9 @@ export async function backprojectParallel(
     outside,
     views: setup.views,
   };
-  const slabs: [number, number][] = [];
-  for (let k = 0; k < nz; k += FDK_SLAB_SLICES) slabs.push([k, Math.min(nz, k + FDK_SLAB_SLICES)]);
-  const workers = Array.from(
-    { length: Math.min(threads, slabs.length) },
-    () => new Worker(WORKER_SOURCE, { eval: true }),
-  );
-  let next = 0,
-    done = 0;
-  try {
-    await Promise.all(
-      workers.map(
-        (w, wi) =>
-          new Promise<void>((resolve, reject) => {
-            let id = 0;
-            const give = () => {
-              if (opts.signal?.aborted) {
-                reject(new CancelledError('C-arm CT reconstruction was cancelled'));
-                return;
-              }
-              if (next < slabs.length) w.postMessage({ id: ++id, slab: slabs[next++] });
-              else resolve();
-            };
-            w.on('message', (m: { id: number; error?: string }) => {
-              if (m.error) {
-                reject(new ReconError(`backprojection worker ${wi} failed: ${m.error}`));
-                return;
-              }
-              done++;
-              opts.onProgress?.(done, slabs.length, 'backprojection');
-              give();
-            });
-            w.on('error', (e: Error) => reject(new ReconError(`backprojection worker ${wi} died: ${e.message}`)));
-            w.postMessage({ job });
-            give();
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
+  const tasks: Task[] = [];
+  for (let k = 0; k < nz; k += FDK_SLAB_SLICES) tasks.push(['slab', k, Math.min(nz, k + FDK_SLAB_SLICES)]);
+  await workers.run({ bp }, tasks, { ...opts, phase: 'backprojection' });
 }
 
 export interface ParallelCbctOptions extends CbctOptions {
@@ -169,37 +221,50 @@ export async function simulateCbctParallel(
   const nv = scan.views.length,
     npx = scan.columns * scan.rows;
   const data = new Float32Array(nv * npx);
-  const bufs: Partial<Record<ReconMaterial, Float32Array>> = {};
-  for (const [m] of pools) bufs[m] = new Float32Array(npx);
+  // Two sets of buffers: the pools render view v + 1 (each material's pool at once) while this thread
+  // turns view v into a projection.
+  const bufs: Partial<Record<ReconMaterial, Float32Array>>[] = [{}, {}];
+  for (const [m] of pools) for (const b of bufs) b[m] = new Float32Array(npx);
+  const renderView = (v: number) => Promise.all(pools.map(([m, pool]) => pool.render(scan.views[v], bufs[v & 1][m])));
+  let pending: Promise<unknown> = renderView(0);
   try {
     for (let v = 0; v < nv; v++) {
+      await pending;
       if (o.signal?.aborted) throw new CancelledError('C-arm CT acquisition was cancelled');
-      for (const [m, pool] of pools) await pool.render(scan.views[v], bufs[m]);
-      detectView(ph, bufs, data.subarray(v * npx, (v + 1) * npx));
+      if (v + 1 < nv) pending = renderView(v + 1);
+      detectView(ph, bufs[v & 1], data.subarray(v * npx, (v + 1) * npx));
       o.onProgress?.(v + 1, nv, 'acquisition');
     }
   } finally {
+    // A render still in flight (cancelled, or an error above) finishes before its pool closes.
+    await pending.catch(() => undefined);
     await Promise.all(pools.map(([, p]) => p.close()));
   }
   const projections = projectionsResult(data, scan, ph);
+  checkProjections(projections, scan);
   const t2 = performance.now();
+  // The projections into shared memory once (the workers read them), the filtered ones alongside.
+  const src = new Float32Array(shared(data.length * 4), 0, data.length);
+  src.set(data);
   const q = new Float32Array(shared(data.length * 4), 0, data.length);
-  fdkFilter(
-    projections,
-    scan,
-    { ...(o.window ? { window: o.window } : {}), ...(o.signal ? { signal: o.signal } : {}) },
-    q,
-  );
-  const t3 = performance.now();
-  const setup = backprojectionSetup(scan, grid);
-  const [nx, ny, nz] = setup.dims;
-  const out = new Float32Array(shared(nx * ny * nz * 4), 0, nx * ny * nz);
-  const outside = new Uint8Array(shared(nx * ny * nz), 0, nx * ny * nz);
-  await backprojectParallel(q, setup, out, outside, {
-    threads,
+  const fs = filterSetup(scan, o.window ?? 'shepp-logan');
+  const prog = {
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
-  });
+  };
+  const workers = new FdkWorkers(threads);
+  let setup: BackprojectionSetup, out: Float32Array, outside: Uint8Array, t3: number;
+  try {
+    await filterParallel(workers, fs, src, q, prog);
+    t3 = performance.now();
+    setup = backprojectionSetup(scan, grid);
+    const [nx, ny, nz] = setup.dims;
+    out = new Float32Array(shared(nx * ny * nz * 4), 0, nx * ny * nz);
+    outside = new Uint8Array(shared(nx * ny * nz), 0, nx * ny * nz);
+    await backprojectParallel(workers, q, setup, out, outside, prog);
+  } finally {
+    await workers.close();
+  }
   const t4 = performance.now();
   const fill = o.fill ?? -1024;
   // The volume keeps its own (non-shared) copy so that it can be posted and written like any other.
