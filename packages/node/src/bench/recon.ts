@@ -28,10 +28,16 @@ export async function benchRecon(): Promise<BenchRow[]> {
     scatterFraction: 0.05,
   };
   const runs: CbctTimings[] = [];
+  const cpu: number[] = [];
   let last: Awaited<ReturnType<typeof simulateCbctParallel>> | undefined;
   for (let r = 0; r <= RUNS; r++) {
+    const c0 = process.cpuUsage();
     last = await simulateCbctParallel(ct, opts);
-    if (r > 0) runs.push(last.timings);
+    const c = process.cpuUsage(c0);
+    if (r > 0) {
+      runs.push(last.timings);
+      cpu.push((c.user + c.system) / 1000);
+    }
   }
   if (!last) return [];
   const med = (k: keyof CbctTimings) => {
@@ -44,6 +50,8 @@ export async function benchRecon(): Promise<BenchRow[]> {
     `${ct.dims.join('x')} CT at ${ct.spacing.map((s) => s.toFixed(2)).join('x')} mm, ${String(a.views)} views of ` +
     `${String(a.columns)}x${String(a.rows)}, ${rec.dims.join('x')} at 1 mm (FOV radius ${rec.fovRadiusMm.toFixed(0)} mm, ` +
     `${rec.voxelsInside} voxels inside), ${os.availableParallelism()} threads, median of ${RUNS} after a warm-up`;
+  cpu.sort((x, y) => x - y);
+  const cpuS = cpu[Math.floor(cpu.length / 2)] / 1000;
   return [
     {
       name: 'C-arm CT simulate + reconstruct, total',
