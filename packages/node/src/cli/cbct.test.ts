@@ -14,7 +14,8 @@ describe('corridor cbct', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'corridor-cbct-'));
     const { ct, bead } = smallCt();
     const input = path.join(dir, 'ct.nii.gz'),
-      out = path.join(dir, 'cbct.nii.gz');
+      out = path.join(dir, 'cbct.nii.gz'),
+      maskOut = path.join(dir, 'fov.nii.gz');
     writeFileSync(input, writeNifti(ct, { gzip: true }));
     const r = await runCli(
       'cbct',
@@ -36,6 +37,8 @@ describe('corridor cbct', () => {
       '--json',
       '--threads',
       '2',
+      '--mask',
+      maskOut,
     );
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
@@ -73,6 +76,20 @@ describe('corridor cbct', () => {
     const idx = [at % nx, Math.floor(at / nx) % ny, Math.floor(at / (nx * ny))];
     const p = [0, 1, 2].map((a) => M[a * 4 + 3] + idx[a] * M[a * 5]);
     expect(Math.hypot(p[0] - bead[0], p[1] - bead[1], p[2] - bead[2])).toBeLessThan(3 * Math.sqrt(3) * 0.75);
+    // The mask: 1 exactly where the volume is data (not the -1024 fill), and the cylinder's corner out.
+    const mask = readNifti(new Uint8Array(readFileSync(maskOut)), maskOut).volume;
+    expect(mask.dims).toEqual(rec.dims);
+    let disagree = 0,
+      inside = 0;
+    for (let i = 0; i < rec.data.length; i++) {
+      if (mask.data[i] === 1) inside++;
+      if ((mask.data[i] === 1) !== (rec.data[i] !== -1024)) disagree++;
+    }
+    expect(disagree).toBe(0);
+    expect(mask.data[0]).toBe(0);
+    // Inside: at most the cylinder's share of the grid (pi R^2 over the square's (2R)^2 area: 78.5%).
+    expect(inside / rec.data.length).toBeLessThan(0.79);
+    expect(inside / rec.data.length).toBeGreaterThan(0.3);
     // The acquisition in the NIfTI description (the header's first 540 bytes cover both versions).
     const header = new TextDecoder('latin1').decode(gunzipSync(readFileSync(out)).subarray(0, 540));
     expect(header).toContain('CBCT artis-zee-floor 200deg/60v 90kV N0=5000 sc=0.05 shepp-logan');

@@ -11,6 +11,7 @@ import {
   UsageError,
   carmPreset,
   cbctDescription,
+  createVolume,
   writeNifti,
   type Point3,
   type RampWindow,
@@ -23,6 +24,7 @@ import { simulateCbctParallel, type ParallelCbctOptions } from '../recon/cbct.js
 
 interface Opts {
   out: string;
+  mask?: string;
   carm: string;
   arc?: string;
   views?: string;
@@ -109,6 +111,7 @@ export function register(program: Command): void {
     .description('simulate a C-arm CT run (short scan, polychromatic, noise, scatter) of a CT and reconstruct it (FDK)')
     .argument('<volume>', 'CT (HU): file or folder')
     .requiredOption('--out <file>', 'reconstruction (.nii.gz or .nii), same patient frame as the input')
+    .option('--mask <file>', 'also write the field of view as a 0/1 volume (.nii.gz or .nii): 1 = data')
     .option('--carm <preset>', `C-arm preset (${presets})`, DEFAULT_CARM_PRESET)
     .option('--arc <deg>', 'rotation range, degrees (default 200, or the preset range if smaller)')
     .option('--views <n>', 'number of views (default one every 0.8 degrees)')
@@ -129,11 +132,17 @@ export function register(program: Command): void {
     .option('--quiet', 'no progress on stderr')
     .option('--force', 'write --out even over the input or a file that is not an image volume')
     .action(async (volumePath: string, opts: Opts) => {
+      const isNifti = (f: string) => f.toLowerCase().endsWith('.nii.gz') || f.toLowerCase().endsWith('.nii');
       const lower = opts.out.toLowerCase();
-      if (!lower.endsWith('.nii.gz') && !lower.endsWith('.nii'))
-        throw new UsageError('--out must end in .nii.gz or .nii', opts.out);
+      if (!isNifti(opts.out)) throw new UsageError('--out must end in .nii.gz or .nii', opts.out);
+      if (opts.mask !== undefined && !isNifti(opts.mask))
+        throw new UsageError('--mask must end in .nii.gz or .nii', opts.mask);
       const options = cbctOptionsFrom(opts);
-      await checkOutputs([{ file: opts.out, kind: 'volume' }], [volumePath], { force: !!opts.force });
+      const outputs = [opts.out, ...(opts.mask !== undefined ? [opts.mask] : [])].map((file) => ({
+        file,
+        kind: 'volume' as const,
+      }));
+      await checkOutputs(outputs, [volumePath], { force: !!opts.force });
       const ct = await loadVolume(volumePath);
       const showProgress = !opts.quiet && !opts.json && process.stderr.isTTY;
       let last = '';
@@ -154,11 +163,27 @@ export function register(program: Command): void {
         description: cbctDescription(run.result),
       });
       await writeFileAtomic(opts.out, bytes, { makeDir: true });
+      if (opts.mask !== undefined) {
+        const v = run.reconstruction.volume;
+        const mask = createVolume({
+          data: run.reconstruction.mask,
+          dims: v.dims,
+          indexToPatient: v.indexToPatient,
+          meta: { source: `field of view of ${opts.out}` },
+        });
+        const mb = writeNifti(mask, {
+          gzip: opts.mask.toLowerCase().endsWith('.gz'),
+          description: 'CBCT field of view (1 = data)',
+        });
+        await writeFileAtomic(opts.mask, mb, { makeDir: true });
+      }
       const timings = Object.fromEntries(
         (Object.entries(run.timings) as [string, number][]).map(([k, v]) => [k, Math.round(v)]),
       );
       if (opts.json) {
-        console.log(JSON.stringify({ ...run.result, output: opts.out, timingsMs: timings }, null, 2));
+        console.log(
+          JSON.stringify({ ...run.result, output: opts.out, mask: opts.mask ?? null, timingsMs: timings }, null, 2),
+        );
       } else {
         const a = run.result.acquisition,
           r = run.result.reconstruction;
@@ -171,6 +196,7 @@ export function register(program: Command): void {
             `field of view radius ${r.fovRadiusMm.toFixed(1)} mm, ${r.window}`,
         );
         console.log(`  written to ${opts.out} in ${(run.timings.totalMs / 1000).toFixed(1)} s`);
+        if (opts.mask !== undefined) console.log(`  field of view written to ${opts.mask}`);
       }
     });
 }
