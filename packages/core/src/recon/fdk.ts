@@ -493,7 +493,81 @@ export function fdkBackprojectKernel(
     // so each (i, j) computes them once and only the row moves, by b2 / w per slice.
     const scaleA = Math.abs(a0) + Math.abs(a1) + Math.abs(a2),
       scaleD = Math.abs(d0) + Math.abs(d1) + Math.abs(d2);
-    if (Math.abs(a2) <= 1e-12 * scaleA && Math.abs(d2) <= 1e-12 * scaleD) {
+    const axial = Math.abs(a2) <= 1e-12 * scaleA && Math.abs(d2) <= 1e-12 * scaleD;
+    // Two axial views at once: each voxel of the slab is read and written once for both.
+    const n2 = m + 12;
+    if (
+      axial &&
+      v + 1 < viewEnd &&
+      Math.abs(matrices[n2 + 2]) <=
+        1e-12 * (Math.abs(matrices[n2]) + Math.abs(matrices[n2 + 1]) + Math.abs(matrices[n2 + 2])) &&
+      Math.abs(matrices[n2 + 10]) <=
+        1e-12 * (Math.abs(matrices[n2 + 8]) + Math.abs(matrices[n2 + 9]) + Math.abs(matrices[n2 + 10]))
+    ) {
+      const e0 = matrices[n2],
+        e1 = matrices[n2 + 1],
+        e3 = matrices[n2 + 3];
+      const f0 = matrices[n2 + 4],
+        f1 = matrices[n2 + 5],
+        f2 = matrices[n2 + 6],
+        f3 = matrices[n2 + 7];
+      const g0 = matrices[n2 + 8],
+        g1 = matrices[n2 + 9],
+        g3 = matrices[n2 + 11];
+      const qo2 = qo + plane;
+      const sliceStride = nx * ny;
+      for (let j = 0; j < ny; j++) {
+        const ri = 2 * (kStart * ny + j);
+        const lo = rowRanges[ri],
+          hi = rowRanges[ri + 1];
+        for (let i = lo; i <= hi; i++) {
+          const w = d0 * i + d1 * j + d3,
+            w2 = g0 * i + g1 * j + g3;
+          const inv = 1 / w,
+            inv2 = 1 / w2;
+          const c = (a0 * i + a1 * j + a3) * inv,
+            c2 = (e0 * i + e1 * j + e3) * inv2;
+          const inC = c >= 0 && c < cMax && w > 0,
+            inC2 = c2 >= 0 && c2 < cMax && w2 > 0;
+          const ic = inC ? c | 0 : 0,
+            ic2 = inC2 ? c2 | 0 : 0;
+          const fc = c - ic,
+            fc2 = c2 - ic2;
+          const ww = inv * inv,
+            ww2 = inv2 * inv2;
+          let rh = b0 * i + b1 * j + b2 * kStart + b3,
+            rh2 = f0 * i + f1 * j + f2 * kStart + f3;
+          let o = (kStart * ny + j) * nx + i;
+          for (let k = kStart; k < kEnd; k++, rh += b2, rh2 += f2, o += sliceStride) {
+            const r = rh * inv,
+              r2 = rh2 * inv2;
+            if (inC && inC2 && r >= 0 && r < rMax && r2 >= 0 && r2 < rMax) {
+              const ir = r | 0,
+                ir2 = r2 | 0;
+              const fr = r - ir,
+                fr2 = r2 - ir2;
+              const b = qo + ir * columns + ic,
+                bb = qo2 + ir2 * columns + ic2;
+              const q00 = q[b],
+                q10 = q[b + columns];
+              const x0 = q00 + (q[b + 1] - q00) * fc;
+              const x1 = q10 + (q[b + columns + 1] - q10) * fc;
+              const p00 = q[bb],
+                p10 = q[bb + columns];
+              const y0 = p00 + (q[bb + 1] - p00) * fc2;
+              const y1 = p10 + (q[bb + columns + 1] - p10) * fc2;
+              out[o] += (x0 + (x1 - x0) * fr) * ww + (y0 + (y1 - y0) * fr2) * ww2;
+            } else {
+              // Not seen by one of the two views: not data (the value no longer matters).
+              outside[o] = 1;
+            }
+          }
+        }
+      }
+      v++;
+      continue;
+    }
+    if (axial) {
       const sliceStride = nx * ny;
       for (let j = 0; j < ny; j++) {
         // k runs along the axis, so the FOV cylinder cuts every slice alike: one row range for the slab.

@@ -159,7 +159,8 @@ describe('C-arm CT geometry', () => {
   ];
   for (const { iso, oblique } of placements) {
     it(`puts every sphere within 0.3 mm of its true centre (isocentre ${iso.map((x) => x.toFixed(1)).join(', ')}${oblique ? ', oblique output grid' : ''})`, () => {
-      const scan = cbctScan(system, { isocenter: iso, arcDeg: 200, views: 150, detector });
+      const scan = cbctScan(system, { isocenter: iso, arcDeg: 200, views: 151, detector });
+      // 151 views: pairs of views and a last single one (both backprojection paths) on the axial grids.
       const proj = simulateProjections(ct, scan, { blurSigmaPx: 0 });
       let grid: ReconGrid;
       if (oblique) {
