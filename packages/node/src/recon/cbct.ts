@@ -220,7 +220,8 @@ export async function simulateCbctParallel(
   const t1 = performance.now();
   const nv = scan.views.length,
     npx = scan.columns * scan.rows;
-  const data = new Float32Array(nv * npx);
+  // In shared memory from the start: the filtering workers read the projections where they were written.
+  const data = new Float32Array(shared(nv * npx * 4), 0, nv * npx);
   // Two sets of buffers: the pools render view v + 1 (each material's pool at once) while this thread
   // turns view v into a projection.
   const bufs: Partial<Record<ReconMaterial, Float32Array>>[] = [{}, {}];
@@ -243,9 +244,6 @@ export async function simulateCbctParallel(
   const projections = projectionsResult(data, scan, ph);
   checkProjections(projections, scan);
   const t2 = performance.now();
-  // The projections into shared memory once (the workers read them), the filtered ones alongside.
-  const src = new Float32Array(shared(data.length * 4), 0, data.length);
-  src.set(data);
   const q = new Float32Array(shared(data.length * 4), 0, data.length);
   const fs = filterSetup(scan, o.window ?? 'shepp-logan');
   const prog = {
@@ -255,7 +253,7 @@ export async function simulateCbctParallel(
   const workers = new FdkWorkers(threads);
   let setup: BackprojectionSetup, out: Float32Array, outside: Uint8Array, t3: number;
   try {
-    await filterParallel(workers, fs, src, q, prog);
+    await filterParallel(workers, fs, data, q, prog);
     t3 = performance.now();
     setup = backprojectionSetup(scan, grid);
     const [nx, ny, nz] = setup.dims;
