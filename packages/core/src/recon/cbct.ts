@@ -20,6 +20,12 @@ import {
 export interface CbctOptions extends AcquisitionOptions, GridOptions {
   /** The C-arm (default the default preset). */
   system?: CarmSystem;
+  /**
+   * How the flat detector is mounted for the run: 'landscape' (default) puts its longer side across the
+   * rotation (columns), as DynaCT does with the 30 x 40 cm detector to widen the field of view; 'portrait'
+   * the shorter side; 'native' the preset's columns and rows as they are.
+   */
+  detectorOrientation?: DetectorOrientation;
   /** The patient point at the isocentre, LPS mm (default the CT's centre). */
   isocenter?: Point3;
   arcDeg?: number;
@@ -32,6 +38,17 @@ export interface CbctOptions extends AcquisitionOptions, GridOptions {
   grid?: ReconGrid;
   /** Value outside the field of view (default -1024). */
   fill?: number;
+}
+
+export type DetectorOrientation = 'landscape' | 'portrait' | 'native';
+export const DETECTOR_ORIENTATIONS: readonly DetectorOrientation[] = ['landscape', 'portrait', 'native'];
+
+/** The system with its detector turned as the run mounts it (see CbctOptions.detectorOrientation). */
+export function orientDetector(system: CarmSystem, orientation: DetectorOrientation): CarmSystem {
+  const c = system.detectorColumns,
+    r = system.detectorRows;
+  const swap = (orientation === 'landscape' && c < r) || (orientation === 'portrait' && c > r);
+  return swap ? { ...system, detectorColumns: r, detectorRows: c } : system;
 }
 
 export interface CbctRun {
@@ -68,7 +85,7 @@ export function volumeCentre(v: Volume): Point3 {
 
 /** The scan and grid that a set of options describes (shared by the single- and multi-threaded runs). */
 export function cbctPlan(ct: Volume, o: CbctOptions = {}): { scan: CbctScan; grid: ReconGrid; system: CarmSystem } {
-  const system = o.system ?? carmPreset(DEFAULT_CARM_PRESET);
+  const system = orientDetector(o.system ?? carmPreset(DEFAULT_CARM_PRESET), o.detectorOrientation ?? 'landscape');
   const scan = cbctScan(system, {
     isocenter: o.isocenter ?? volumeCentre(ct),
     ...(o.arcDeg !== undefined ? { arcDeg: o.arcDeg } : {}),

@@ -494,7 +494,9 @@ export function fdkBackprojectKernel(
     const scaleA = Math.abs(a0) + Math.abs(a1) + Math.abs(a2),
       scaleD = Math.abs(d0) + Math.abs(d1) + Math.abs(d2);
     const axial = Math.abs(a2) <= 1e-12 * scaleA && Math.abs(d2) <= 1e-12 * scaleD;
-    // Two axial views at once: each voxel of the slab is read and written once for both.
+    // Two axial views at once: each voxel of the slab is read and written once for both. The block repeats
+    // the single-view loop below on purpose, one variable set per view: one view per pass measured 6.6 ns
+    // of CPU per voxel and view, pairs 5.0 ns (256^3 grid, 250 views, one thread, Node 20).
     const n2 = m + 12;
     if (
       axial &&

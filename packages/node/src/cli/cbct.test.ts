@@ -51,11 +51,12 @@ describe('corridor cbct', () => {
     expect(j.acquisition.kvp).toBe(90);
     expect(j.acquisition.scatterFraction).toBe(0.05);
     expect(j.acquisition.photonsPerPixel).toBe(5000);
-    // Artis zee, 1920 x 2480 pixels of 0.154 mm binned 16 x 16: 120 x 155 pixels of 2.464 mm.
-    expect(j.acquisition.columns).toBe(120);
-    expect(j.acquisition.rows).toBe(155);
-    // Field of view: SOD sin(atan(half width less a pixel / SID)), from the data-sheet figures.
-    const R = 785 * Math.sin(Math.atan(((59.5 - 1) * 2.464) / 1200));
+    // Artis zee, 1920 x 2480 pixels of 0.154 mm binned 16 x 16, mounted landscape (the default, as DynaCT):
+    // 155 columns across the rotation, 120 rows, 2.464 mm pixels.
+    expect(j.acquisition.columns).toBe(155);
+    expect(j.acquisition.rows).toBe(120);
+    // Field of view: SOD sin(atan(half width less a pixel / SID)), from the data-sheet figures: 121.9 mm.
+    const R = 785 * Math.sin(Math.atan(((77 - 1) * 2.464) / 1200));
     expect(Math.abs(j.reconstruction.fovRadiusMm - R)).toBeLessThan(1e-6);
     const rec = readNifti(new Uint8Array(readFileSync(out)), out).volume;
     expect(rec.spacing.map((s) => +s.toFixed(6))).toEqual([3, 3, 3]);

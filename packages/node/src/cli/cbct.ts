@@ -8,6 +8,7 @@ import {
   CARM_PRESETS,
   DEFAULT_CARM_PRESET,
   RAMP_WINDOWS,
+  DETECTOR_ORIENTATIONS,
   UsageError,
   carmPreset,
   cbctDescription,
@@ -15,6 +16,7 @@ import {
   writeNifti,
   type Point3,
   type RampWindow,
+  type DetectorOrientation,
   type Volume,
 } from '@corridor/core';
 import { loadPath } from '../io/load.js';
@@ -26,6 +28,7 @@ interface Opts {
   out: string;
   mask?: string;
   carm: string;
+  detector: string;
   arc?: string;
   views?: string;
   voxel: string;
@@ -64,6 +67,8 @@ const whole = (x: number) => Number.isInteger(x) && x >= 0;
 export function cbctOptionsFrom(o: Opts): ParallelCbctOptions {
   if (!CARM_PRESETS[o.carm])
     throw new UsageError(`--carm "${o.carm}" is not one of ${Object.keys(CARM_PRESETS).join(', ')}`);
+  if (!DETECTOR_ORIENTATIONS.includes(o.detector as DetectorOrientation))
+    throw new UsageError(`--detector "${o.detector}" is not one of ${DETECTOR_ORIENTATIONS.join(', ')}`);
   if (!RAMP_WINDOWS.includes(o.window as RampWindow))
     throw new UsageError(`--window "${o.window}" is not one of ${RAMP_WINDOWS.join(', ')}`);
   let isocenter: Point3 | undefined;
@@ -80,6 +85,7 @@ export function cbctOptionsFrom(o: Opts): ParallelCbctOptions {
   const threads = num(o.threads, '--threads', (x) => Number.isInteger(x) && x >= 1 && x <= 64);
   return {
     system: carmPreset(o.carm),
+    detectorOrientation: o.detector as DetectorOrientation,
     ...(isocenter ? { isocenter } : {}),
     ...(arcDeg !== undefined ? { arcDeg } : {}),
     ...(views !== undefined ? { views } : {}),
@@ -115,6 +121,11 @@ export function register(program: Command): void {
     .option('--carm <preset>', `C-arm preset (${presets})`, DEFAULT_CARM_PRESET)
     .option('--arc <deg>', 'rotation range, degrees (default 200, or the preset range if smaller)')
     .option('--views <n>', 'number of views (default one every 0.8 degrees)')
+    .option(
+      '--detector <orientation>',
+      `flat detector mounting: ${DETECTOR_ORIENTATIONS.join(', ')} (landscape: the longer side across the rotation)`,
+      'landscape',
+    )
     .option('--binning <n>', 'detector pixels binned per output pixel along each axis', '4')
     .option('--voxel <mm>', 'output voxel edge, mm', '1')
     .option('--fov <mm>', 'in-plane side of the output grid, mm (default the field of view)')
