@@ -15,6 +15,7 @@ import {
   type GridOptions,
   type RampWindow,
   type ReconGrid,
+  type RowPadding,
 } from './fdk.js';
 
 export interface CbctOptions extends AcquisitionOptions, GridOptions {
@@ -34,6 +35,8 @@ export interface CbctOptions extends AcquisitionOptions, GridOptions {
   detector?: DetectorOptions;
   /** Ramp filter apodization (default shepp-logan). */
   window?: RampWindow;
+  /** Row padding before the ramp filter (default 'continue', see fdk.ts ROW_PADDINGS). */
+  padding?: RowPadding;
   /** Output grid (default an axial grid about the isocentre, see cbctGrid). */
   grid?: ReconGrid;
   /** Value outside the field of view (default -1024). */
@@ -164,6 +167,7 @@ export function simulateCbct(ct: Volume, o: CbctOptions = {}): CbctRun {
     fill,
     meta: cbctMeta(ct, scan),
     ...(o.window !== undefined ? { window: o.window } : {}),
+    ...(o.padding !== undefined ? { padding: o.padding } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
   });

@@ -182,8 +182,18 @@ function fftTables(n: number): { cosT: Float64Array; sinT: Float64Array; rev: Ui
   return { cosT, sinT, rev };
 }
 
+/**
+ * How rows are padded before the FFT (the filter reaches beyond the detector's edges): 'zero', 'edge'
+ * (the edge value, cosine-tapered to zero) or 'continue' (default: the row's trend continued
+ * point-symmetrically about its edge, tapered), a simple truncation correction for patients wider than
+ * the field of view.
+ */
+export const ROW_PADDINGS = ['zero', 'edge', 'continue'] as const;
+export type RowPadding = (typeof ROW_PADDINGS)[number];
+
 export interface FilterOptions {
   window?: RampWindow;
+  padding?: RowPadding;
   onProgress?: ReconProgressFn;
   signal?: AbortSignal;
 }
@@ -208,11 +218,19 @@ export interface FilterSetup {
   sidMm: number;
   /** dBeta * SOD^2 / n: the backprojection's constant factor with the inverse FFT's 1/n. */
   scale: number;
+  /** Row padding: 0 zeros, 1 edge value tapered, 2 point-symmetric continuation tapered (FilterOptions). */
+  padding: number;
 }
 
-export function filterSetup(scan: CbctScan, window: RampWindow = 'shepp-logan'): FilterSetup {
+export function filterSetup(
+  scan: CbctScan,
+  window: RampWindow = 'shepp-logan',
+  padding: RowPadding = 'continue',
+): FilterSetup {
   if (!RAMP_WINDOWS.includes(window))
     throw new ReconError(`ramp window "${String(window)}" is not one of ${RAMP_WINDOWS.join(', ')}`);
+  if (!ROW_PADDINGS.includes(padding))
+    throw new ReconError(`row padding "${String(padding)}" is not one of ${ROW_PADDINGS.join(', ')}`);
   const { columns: nc, rows: nr } = scan;
   const nv = scan.views.length;
   const sid = scan.sidMm,
@@ -251,6 +269,7 @@ export function filterSetup(scan: CbctScan, window: RampWindow = 'shepp-logan'):
     yd2,
     sidMm: sid,
     scale: (dBeta * sod * sod) / n,
+    padding: ROW_PADDINGS.indexOf(padding),
   };
 }
 
@@ -323,18 +342,28 @@ export function fdkFilterKernel(
         re[c] = (data[oa + c] * w) / Math.sqrt(sid2 + xd2[c] + yd2[r]);
         im[c] = two ? (data[ob + c] * w) / Math.sqrt(sid2 + xd2[c] + yd2[r + 1]) : 0;
       }
-      // Pad: each edge value continued and tapered to zero (half the pad per side), so a projection cut off
-      // by the detector (a patient wider than the field) is not a step to zero at the edge.
-      const lr = re[nc - 1],
-        li = im[nc - 1],
-        fr = re[0],
-        fi = im[0];
+      // Pad beyond each edge (half the pad per side), so that a projection cut off by the detector (a
+      // patient wider than the field) does not step to zero there: fs.padding 0 zeros; 1 the edge value
+      // tapered to zero (cosine); 2 (default) the row continued point-symmetrically about its edge value,
+      // 2 p(edge) - p(edge - t), at least 0, under the same taper.
+      const mode = fs.padding;
       for (let k = 0; k < pad; k++) {
         const right = k < half;
+        const tIdx = right ? k + 1 : pad - k;
         const t = right ? (k + 0.5) / half : (pad - k - 0.5) / (pad - half);
-        const taper = 0.5 * (1 + Math.cos(Math.PI * t));
-        re[nc + k] = (right ? lr : fr) * taper;
-        im[nc + k] = (right ? li : fi) * taper;
+        const taper = mode === 0 ? 0 : 0.5 * (1 + Math.cos(Math.PI * t));
+        const e = right ? nc - 1 : 0,
+          mi = right ? (nc - 1 - tIdx > 0 ? nc - 1 - tIdx : 0) : tIdx < nc - 1 ? tIdx : nc - 1;
+        let vr = re[e],
+          vi = im[e];
+        if (mode === 2) {
+          vr = 2 * vr - re[mi];
+          vi = 2 * vi - im[mi];
+          if (vr < 0) vr = 0;
+          if (vi < 0) vi = 0;
+        }
+        re[nc + k] = vr * taper;
+        im[nc + k] = vi * taper;
       }
       transform(false);
       for (let k = 0; k < n; k++) {
@@ -371,7 +400,7 @@ export function fdkFilter(
   checkProjections(proj, scan);
   if (out.length !== proj.data.length)
     throw new ReconError(`output holds ${out.length} values, need ${proj.data.length}`);
-  const fs = filterSetup(scan, opts.window ?? 'shepp-logan');
+  const fs = filterSetup(scan, opts.window ?? 'shepp-logan', opts.padding ?? 'continue');
   const re = new Float64Array(fs.n),
     im = new Float64Array(fs.n);
   for (let v = 0; v < fs.views; v++) {

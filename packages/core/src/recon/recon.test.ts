@@ -434,3 +434,46 @@ describe('C-arm CT with metal', () => {
     expect(apparentMm2).toBeGreaterThan(7.07);
   });
 });
+
+describe('C-arm CT of a patient wider than the field of view', () => {
+  it('continuing truncated rows keeps the water level nearer 0 HU than zero padding does', () => {
+    // Water cylinder of radius 75 mm (the field of view: 51 mm), 2.5 mm grid, in air.
+    const n = 72,
+      s = 2.5;
+    const centre: Point3 = [3.25, -7.5, 150.25];
+    const m = obliqueMatrix(rotation([0, 0, 1], 0), [s, s, s], [n, n, 32], centre);
+    const data = new Float32Array(n * n * 32);
+    for (let k = 0; k < 32; k++)
+      for (let j = 0; j < n; j++)
+        for (let i = 0; i < n; i++) data[(k * n + j) * n + i] = Math.hypot(i - 35.5, j - 35.5) * s <= 75 ? 0 : -1000;
+    const ct = createVolume({ data, dims: [n, n, 32], indexToPatient: m });
+    const scan = cbctScan(system, { isocenter: centre, views: 120, detector });
+    const proj = simulateProjections(ct, scan, { energyBins: 1 });
+    const grid = cbctGrid(scan, { voxelMm: 2, fovMm: 100, heightMm: 20 });
+    const centreHu = (padding: 'zero' | 'edge' | 'continue') => {
+      const v = reconstructFdk(proj, scan, { grid, padding }).volume;
+      const [gx, gy, gz] = v.dims;
+      let sum = 0,
+        cnt = 0;
+      for (let k = 0; k < gz; k++)
+        for (let j = 0; j < gy; j++)
+          for (let i = 0; i < gx; i++)
+            if (Math.hypot(i - (gx - 1) / 2, j - (gy - 1) / 2) * 2 <= 30) {
+              sum += v.data[(k * gy + j) * gx + i];
+              cnt++;
+            }
+      return sum / cnt;
+    };
+    const zero = centreHu('zero'),
+      edge = centreHu('edge'),
+      cont = centreHu('continue');
+    console.log(
+      `truncated water (radius 75 mm, FOV 51 mm), centre: zero ${zero.toFixed(0)} HU, edge ${edge.toFixed(0)} HU, ` +
+        `continue ${cont.toFixed(0)} HU`,
+    );
+    // Water is 0 HU; without data beyond the detector each padding errs, the continuation least.
+    expect(Math.abs(cont)).toBeLessThan(Math.abs(zero));
+    expect(Math.abs(cont)).toBeLessThan(Math.abs(edge));
+    expect(Math.abs(cont)).toBeLessThan(150);
+  });
+});

@@ -245,7 +245,7 @@ export async function simulateCbctParallel(
   checkProjections(projections, scan);
   const t2 = performance.now();
   const q = new Float32Array(shared(data.length * 4), 0, data.length);
-  const fs = filterSetup(scan, o.window ?? 'shepp-logan');
+  const fs = filterSetup(scan, o.window ?? 'shepp-logan', o.padding ?? 'continue');
   const prog = {
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
