@@ -95,6 +95,11 @@ describe('corridor cbct', () => {
     const header = new TextDecoder('latin1').decode(gunzipSync(readFileSync(out)).subarray(0, 540));
     expect(header).toContain('CBCT artis-zee-floor 200deg/60v 90kV N0=5000 sc=0.05 shepp-logan');
   });
+  it('refuses an unknown row padding with a usage error', async () => {
+    const r = await runCli('cbct', 'x.nii.gz', '--out', path.join(tmpdir(), 'y.nii.gz'), '--padding', 'wrap');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--padding "wrap" is not one of zero, edge, continue/);
+  });
   it('refuses an unknown ramp window with a usage error', async () => {
     const r = await runCli('cbct', 'x.nii.gz', '--out', path.join(tmpdir(), 'y.nii.gz'), '--window', 'box');
     expect(r.code).toBe(2);

@@ -8,6 +8,7 @@ import {
   CARM_PRESETS,
   DEFAULT_CARM_PRESET,
   RAMP_WINDOWS,
+  ROW_PADDINGS,
   DETECTOR_ORIENTATIONS,
   UsageError,
   carmPreset,
@@ -16,6 +17,7 @@ import {
   writeNifti,
   type Point3,
   type RampWindow,
+  type RowPadding,
   type DetectorOrientation,
   type Volume,
 } from '@corridor/core';
@@ -41,6 +43,7 @@ interface Opts {
   bins: string;
   binning: string;
   window: string;
+  padding: string;
   seed: string;
   isocenter?: string;
   threads?: string;
@@ -69,6 +72,8 @@ export function cbctOptionsFrom(o: Opts): ParallelCbctOptions {
     throw new UsageError(`--carm "${o.carm}" is not one of ${Object.keys(CARM_PRESETS).join(', ')}`);
   if (!DETECTOR_ORIENTATIONS.includes(o.detector as DetectorOrientation))
     throw new UsageError(`--detector "${o.detector}" is not one of ${DETECTOR_ORIENTATIONS.join(', ')}`);
+  if (!ROW_PADDINGS.includes(o.padding as RowPadding))
+    throw new UsageError(`--padding "${o.padding}" is not one of ${ROW_PADDINGS.join(', ')}`);
   if (!RAMP_WINDOWS.includes(o.window as RampWindow))
     throw new UsageError(`--window "${o.window}" is not one of ${RAMP_WINDOWS.join(', ')}`);
   let isocenter: Point3 | undefined;
@@ -100,6 +105,7 @@ export function cbctOptionsFrom(o: Opts): ParallelCbctOptions {
     energyBins: req(o.bins, '--bins', (x) => Number.isInteger(x) && x >= 1 && x <= 64),
     detector: { binning: req(o.binning, '--binning', (x) => Number.isInteger(x) && x >= 1 && x <= 16) },
     window: o.window as RampWindow,
+    padding: o.padding as RowPadding,
     seed: req(o.seed, '--seed', whole),
   };
 }
@@ -137,6 +143,11 @@ export function register(program: Command): void {
     .option('--scatter <fraction>', 'share of the removed photons reaching the detector as scatter', '0')
     .option('--blur <px>', 'detector blur sigma, pixels', '0.5')
     .option('--window <name>', `ramp apodization (${RAMP_WINDOWS.join(', ')})`, 'shepp-logan')
+    .option(
+      '--padding <mode>',
+      `rows beyond the detector before the ramp filter (${ROW_PADDINGS.join(', ')}; continue: a simple truncation correction)`,
+      'continue',
+    )
     .option('--seed <n>', 'noise seed', '1')
     .option('--threads <n>', 'worker threads (default: all cores)')
     .option('--json', 'print the acquisition and reconstruction parameters as JSON')
