@@ -39,6 +39,13 @@ export interface AcquisitionOptions {
    */
   photonsPerPixel?: number;
   /**
+   * Automatic exposure control, as C-arms regulate the dose at the detector: each view's unattenuated
+   * quanta are set so that the detector's central quarter (half the columns by half the rows) receives
+   * `photonsPerPixel` on average behind the patient; lateral views of a pelvis then get more dose than
+   * AP views. Default false: `photonsPerPixel` unattenuated in every view.
+   */
+  exposureControl?: boolean;
+  /**
    * Scatter: the share of the photons that the patient removes from the primary beam (1 - primary
    * transmission) that reaches the detector as scatter, spread by a wide Gaussian (default 0: none).
    */
@@ -62,6 +69,7 @@ export interface ResolvedAcquisition {
   filtrationMmAl: number;
   energyBins: number;
   photonsPerPixel: number;
+  exposureControl: boolean;
   scatterFraction: number;
   scatterSigmaMm: number;
   blurSigmaPx: number;
@@ -82,6 +90,8 @@ export interface CbctProjections {
   settings: ResolvedAcquisition;
   /** Fewest counts any pixel had (photon starvation shows as a value near 0), or null without noise. */
   minCounts: number | null;
+  /** Fewest and most unattenuated quanta per pixel over the views (equal without exposure control). */
+  photonsPerPixelRange: [number, number] | null;
 }
 
 export function resolveAcquisition(o: AcquisitionOptions = {}): ResolvedAcquisition {
@@ -90,6 +100,7 @@ export function resolveAcquisition(o: AcquisitionOptions = {}): ResolvedAcquisit
     filtrationMmAl: o.filtrationMmAl ?? 3,
     energyBins: o.energyBins ?? 8,
     photonsPerPixel: o.photonsPerPixel ?? 0,
+    exposureControl: o.exposureControl ?? false,
     scatterFraction: o.scatterFraction ?? 0,
     scatterSigmaMm: o.scatterSigmaMm ?? 40,
     blurSigmaPx: o.blurSigmaPx ?? 0.5,
@@ -184,6 +195,9 @@ export interface ViewPhysics {
   columnSpacingMm: number;
   rng: Rng;
   minCounts: number;
+  /** Fewest and most unattenuated quanta per pixel of any view so far (they differ with exposure control). */
+  minN0: number;
+  maxN0: number;
   /** -ln transmission on a grid of (water mm, bone mm), for pixels without metal (see detectView). */
   table: TransmissionTable;
 }
@@ -236,6 +250,8 @@ export function viewPhysics(scan: CbctScan, settings: ResolvedAcquisition, metal
     columnSpacingMm: scan.columnSpacingMm,
     rng: new Rng(settings.seed),
     minCounts: Infinity,
+    minN0: Infinity,
+    maxN0: 0,
     table: transmissionTable(spectrum),
   };
 }
@@ -292,7 +308,22 @@ export function detectView(
   }
   if (s.scatterFraction > 0)
     addScatter(I, ph.columns, ph.rows, s.scatterFraction, s.scatterSigmaMm / ph.columnSpacingMm);
-  const N0 = s.photonsPerPixel;
+  let N0 = s.photonsPerPixel;
+  if (N0 > 0 && s.exposureControl) {
+    const nc = ph.columns,
+      nr = ph.rows;
+    let sum = 0,
+      cnt = 0;
+    for (let r = nr >> 2; r < nr - (nr >> 2); r++)
+      for (let c = nc >> 2; c < nc - (nc >> 2); c++) {
+        sum += I[r * nc + c];
+        cnt++;
+      }
+    // The tube's range: at most 1000 times the nominal output (a view through air gets the nominal).
+    N0 = (N0 * cnt) / Math.max(sum, cnt / 1000);
+  }
+  if (N0 < ph.minN0) ph.minN0 = N0;
+  if (N0 > ph.maxN0) ph.maxN0 = N0;
   if (N0 > 0) {
     const rng = ph.rng;
     let minC = ph.minCounts;
@@ -407,5 +438,6 @@ export function projectionsResult(data: Float32Array, scan: CbctScan, ph: ViewPh
     spectrum: ph.spectrum,
     settings: ph.settings,
     minCounts: ph.settings.photonsPerPixel > 0 ? ph.minCounts : null,
+    photonsPerPixelRange: ph.settings.photonsPerPixel > 0 ? [ph.minN0, ph.maxN0] : null,
   };
 }

@@ -127,6 +127,8 @@ export function cbctResult(scan: CbctScan, proj: CbctProjections, rec: CbctRecon
       energiesKeV: proj.spectrum.energiesKeV.map((e) => Math.round(e * 100) / 100),
       binWeights: proj.spectrum.weights.map((w) => Math.round(w * 1e5) / 1e5),
       photonsPerPixel: s.photonsPerPixel,
+      exposureControl: s.exposureControl,
+      photonsPerPixelRange: proj.photonsPerPixelRange?.map((x) => Math.round(x)) ?? null,
       minCounts: proj.minCounts,
       scatterFraction: s.scatterFraction,
       scatterSigmaMm: s.scatterSigmaMm,
@@ -153,7 +155,7 @@ export function cbctDescription(r: CbctResult): string {
   const a = r.acquisition;
   const text =
     `CBCT ${String(a.system)} ${String(a.arcDeg)}deg/${String(a.views)}v ${String(a.kvp)}kV ` +
-    `N0=${String(a.photonsPerPixel)} sc=${String(a.scatterFraction)} ${r.reconstruction.window}`;
+    `N${a.exposureControl ? 'aec' : '0'}=${String(a.photonsPerPixel)} sc=${String(a.scatterFraction)} ${r.reconstruction.window}`;
   return text.slice(0, 79);
 }
 

@@ -51,6 +51,13 @@ describe('corridor cbct', () => {
     expect(j.acquisition.kvp).toBe(90);
     expect(j.acquisition.scatterFraction).toBe(0.05);
     expect(j.acquisition.photonsPerPixel).toBe(5000);
+    // Exposure control (the default): 5000 quanta behind the patient at the detector's centre, so every
+    // view's unattenuated quanta exceed 5000 (the water block in the central quarter transmits less than 1).
+    expect(j.acquisition.exposureControl).toBe(true);
+    const [lo, hi] = j.acquisition.photonsPerPixelRange as [number, number];
+    expect(lo).toBeGreaterThan(5000);
+    expect(hi).toBeGreaterThanOrEqual(lo);
+    expect(hi).toBeLessThan(5000 * 1000);
     // Artis zee, 1920 x 2480 pixels of 0.154 mm binned 16 x 16, mounted landscape (the default, as DynaCT):
     // 155 columns across the rotation, 120 rows, 2.464 mm pixels.
     expect(j.acquisition.columns).toBe(155);
@@ -93,7 +100,7 @@ describe('corridor cbct', () => {
     expect(inside / rec.data.length).toBeGreaterThan(0.3);
     // The acquisition in the NIfTI description (the header's first 540 bytes cover both versions).
     const header = new TextDecoder('latin1').decode(gunzipSync(readFileSync(out)).subarray(0, 540));
-    expect(header).toContain('CBCT artis-zee-floor 200deg/60v 90kV N0=5000 sc=0.05 shepp-logan');
+    expect(header).toContain('CBCT artis-zee-floor 200deg/60v 90kV Naec=5000 sc=0.05 shepp-logan');
   });
   it('refuses an unknown row padding with a usage error', async () => {
     const r = await runCli('cbct', 'x.nii.gz', '--out', path.join(tmpdir(), 'y.nii.gz'), '--padding', 'wrap');

@@ -48,6 +48,7 @@ interface Opts {
   isocenter?: string;
   threads?: string;
   json?: boolean;
+  aec: boolean;
   quiet?: boolean;
   force?: boolean;
 }
@@ -100,6 +101,7 @@ export function cbctOptionsFrom(o: Opts): ParallelCbctOptions {
     voxelMm: req(o.voxel, '--voxel', positive),
     kvp: req(o.kvp, '--kvp', (x) => x >= 40 && x <= 150),
     photonsPerPixel: req(o.dose, '--dose', (x) => Number.isFinite(x) && x >= 0),
+    exposureControl: o.aec,
     scatterFraction: req(o.scatter, '--scatter', (x) => x >= 0 && x <= 1),
     blurSigmaPx: req(o.blur, '--blur', (x) => x >= 0 && x < 50),
     energyBins: req(o.bins, '--bins', (x) => Number.isInteger(x) && x >= 1 && x <= 64),
@@ -139,7 +141,12 @@ export function register(program: Command): void {
     .option('--isocenter <x,y,z>', 'patient point at the isocentre, LPS mm (default the volume centre)')
     .option('--kvp <kv>', 'tube voltage', '90')
     .option('--bins <n>', 'energy bins of the spectrum (1 = monochromatic)', '8')
-    .option('--dose <photons>', 'quanta per detector pixel per view, unattenuated (0 = no noise)', '20000')
+    .option(
+      '--dose <photons>',
+      'quanta per detector pixel per view behind the patient (detector centre), or unattenuated with --no-aec; 0 = no noise',
+      '5000',
+    )
+    .option('--no-aec', 'no automatic exposure control: --dose unattenuated in every view')
     .option('--scatter <fraction>', 'share of the removed photons reaching the detector as scatter', '0')
     .option('--blur <px>', 'detector blur sigma, pixels', '0.5')
     .option('--window <name>', `ramp apodization (${RAMP_WINDOWS.join(', ')})`, 'shepp-logan')
