@@ -9,3 +9,4 @@ export * from './carm/index.js';
 export * from './drr/index.js';
 export * from './verify/index.js';
 export * from './register/index.js';
+export * from './recon/index.js';

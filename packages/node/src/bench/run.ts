@@ -12,6 +12,7 @@ import { benchDrr } from './drr.js';
 import { benchIo } from './io.js';
 import { benchVerify } from './verify.js';
 import { benchRegister } from './register.js';
+import { benchRecon } from './recon.js';
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   dicom: benchDicom,
@@ -21,6 +22,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   io: benchIo,
   verify: benchVerify,
   register: benchRegister,
+  recon: benchRecon,
 };
 
 /** `extra` suites come from outside this package (the workstation's, which lives in packages/web). */

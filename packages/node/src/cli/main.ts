@@ -11,6 +11,7 @@ import * as carm from './carm.js';
 import * as start from './start.js';
 import * as verify from './verify.js';
 import * as registerCmd from './register.js';
+import * as cbct from './cbct.js';
 
 export function buildProgram(): Command {
   const program = new Command('corridor')
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError();
-  for (const m of [info, convert, phantom, plan, carm, verify, registerCmd, start]) m.register(program);
+  for (const m of [info, convert, phantom, plan, carm, cbct, verify, registerCmd, start]) m.register(program);
   return program;
 }
 

@@ -1,0 +1,443 @@
+/**
+ * The simulated acquisition of a C-arm CT run: for each view of a scan, the line integrals of each
+ * material through the CT (the DRR kernel, drr/), a polychromatic transmission, optional scatter, Poisson
+ * quantum noise at a chosen dose, detector blur, the log, and the scanner's water correction. The
+ * result is what FDK reconstructs: one -log projection per view, muReference * (water-equivalent path).
+ */
+import { CancelledError } from '../errors.js';
+import type { Volume } from '../volume/volume.js';
+import { Rng } from '../math/random.js';
+import type { AttenuationModel } from '../drr/attenuation.js';
+import { prepareDrrVolume, renderLineIntegrals, type DrrVolume } from '../drr/drrVolume.js';
+import { gaussianBlur } from '../drr/fluoro.js';
+import { createVolume } from '../volume/volume.js';
+import { ReconError, type CbctScan } from './scan.js';
+import {
+  applyWaterCorrection,
+  beamSpectrum,
+  RECON_MATERIALS,
+  splitMaterials,
+  waterCorrectionTable,
+  type BeamSpectrum,
+  type ReconMaterial,
+  type WaterCorrection,
+} from './spectrum.js';
+
+export type ReconProgressFn = (done: number, total: number, phase: string) => void;
+
+export interface AcquisitionOptions {
+  /** Tube voltage, kV (default 90, a typical pelvic DynaCT). */
+  kvp?: number;
+  /** Total filtration, mm Al (default 3). */
+  filtrationMmAl?: number;
+  /** Energy bins of the spectrum (default 8; 1 = monochromatic at the mean energy). */
+  energyBins?: number;
+  /**
+   * Dose: quanta per detector pixel per view without the patient (the unattenuated beam). 0 (default) = no
+   * quantum noise. Behind metal the counts fall toward zero (photon starvation); a pixel that counts none
+   * is read as half a quantum.
+   */
+  photonsPerPixel?: number;
+  /**
+   * Automatic exposure control, as C-arms regulate the dose at the detector: each view's unattenuated
+   * quanta are set so that the detector's central quarter (half the columns by half the rows) receives
+   * `photonsPerPixel` on average behind the patient; lateral views of a pelvis then get more dose than
+   * AP views. Default false: `photonsPerPixel` unattenuated in every view.
+   */
+  exposureControl?: boolean;
+  /**
+   * Scatter: the share of the photons that the patient removes from the primary beam (1 - primary
+   * transmission) that reaches the detector as scatter, spread by a wide Gaussian (default 0: none).
+   */
+  scatterFraction?: number;
+  /** Width (sigma) of the scatter's spread at the detector, mm (default 40). */
+  scatterSigmaMm?: number;
+  /** Detector blur (scintillator light spread), sigma in pixels, on the counted image (default 0.5). */
+  blurSigmaPx?: number;
+  /** Noise seed: the same seed and inputs give the same projections (default 1). */
+  seed?: number;
+  /** Water beam-hardening correction as a calibrated scanner does it (default true). */
+  waterCorrection?: boolean;
+  /** How CT numbers split into materials (airHu, metalHu, metal, ctKvp; see drr/attenuation.ts). */
+  attenuation?: AttenuationModel;
+  onProgress?: ReconProgressFn;
+  signal?: AbortSignal;
+}
+
+export interface ResolvedAcquisition {
+  kvp: number;
+  filtrationMmAl: number;
+  energyBins: number;
+  photonsPerPixel: number;
+  exposureControl: boolean;
+  scatterFraction: number;
+  scatterSigmaMm: number;
+  blurSigmaPx: number;
+  seed: number;
+  waterCorrection: boolean;
+}
+
+export interface CbctProjections {
+  /** -log projections after the water correction, view after view, each row-major (columns fastest). */
+  data: Float32Array;
+  views: number;
+  columns: number;
+  rows: number;
+  /** The value of water per mm in `data` (the HU scale's water). */
+  muReferencePerMm: number;
+  effectiveEnergyKeV: number;
+  spectrum: BeamSpectrum;
+  settings: ResolvedAcquisition;
+  /** Fewest counts any pixel had (photon starvation shows as a value near 0), or null without noise. */
+  minCounts: number | null;
+  /** Fewest and most unattenuated quanta per pixel over the views (equal without exposure control). */
+  photonsPerPixelRange: [number, number] | null;
+}
+
+export function resolveAcquisition(o: AcquisitionOptions = {}): ResolvedAcquisition {
+  const r: ResolvedAcquisition = {
+    kvp: o.kvp ?? 90,
+    filtrationMmAl: o.filtrationMmAl ?? 3,
+    energyBins: o.energyBins ?? 8,
+    photonsPerPixel: o.photonsPerPixel ?? 0,
+    exposureControl: o.exposureControl ?? false,
+    scatterFraction: o.scatterFraction ?? 0,
+    scatterSigmaMm: o.scatterSigmaMm ?? 40,
+    blurSigmaPx: o.blurSigmaPx ?? 0.5,
+    seed: o.seed ?? 1,
+    waterCorrection: o.waterCorrection ?? true,
+  };
+  if (!(r.photonsPerPixel >= 0 && Number.isFinite(r.photonsPerPixel)))
+    throw new ReconError(`photons per pixel ${r.photonsPerPixel} must be 0 or more`);
+  if (!(r.scatterFraction >= 0 && r.scatterFraction <= 1))
+    throw new ReconError(`scatter fraction ${r.scatterFraction} must be within 0-1`);
+  if (!(r.scatterSigmaMm > 0)) throw new ReconError(`scatter spread ${r.scatterSigmaMm} mm must be positive`);
+  if (!(r.blurSigmaPx >= 0 && r.blurSigmaPx < 50)) throw new ReconError(`blur ${r.blurSigmaPx} px must be 0-50`);
+  if (!(Number.isInteger(r.seed) && r.seed >= 0)) throw new ReconError(`seed ${r.seed} must be a whole number`);
+  return r;
+}
+
+/** The materials of a CT prepared for the DRR kernel (only those present). */
+export interface MaterialVolumes {
+  volumes: Partial<Record<ReconMaterial, DrrVolume>>;
+  model: Required<AttenuationModel>;
+}
+
+/** Splits a CT (HU) into material volumes ready for ray casting; `prepare` can place them in shared memory. */
+export function prepareMaterialVolumes(
+  ct: Volume,
+  attenuation: AttenuationModel = {},
+  prepare: (v: Volume) => DrrVolume = (v) => prepareDrrVolume(v, { values: 'mu' }),
+): MaterialVolumes {
+  const split = splitMaterials(ct.data, attenuation);
+  const volumes: Partial<Record<ReconMaterial, DrrVolume>> = {};
+  for (const m of RECON_MATERIALS) {
+    if (!split.present[m]) continue;
+    volumes[m] = prepare(cropToContent(split.fractions[m], ct, `${ct.meta.source ?? 'volume'} (${m})`));
+  }
+  return { volumes, model: split.model };
+}
+
+/**
+ * A material's fractions cut to the box of its non-zero voxels with 2 voxels of zeros around (at least 2
+ * voxels along each axis): its line integrals are the same (rays through the zeros add nothing), and the
+ * DRR kernel, which sweeps every plane of its grid, has fewer to sweep (bone fills a fraction of a CT).
+ */
+export function cropToContent(f: Float32Array, ct: Volume, source: string): Volume<Float32Array> {
+  const [nx, ny, nz] = ct.dims;
+  const lo = [nx, ny, nz],
+    hi = [-1, -1, -1];
+  for (let k = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++) {
+      const o = (k * ny + j) * nx;
+      for (let i = 0; i < nx; i++) {
+        if (f[o + i] === 0) continue;
+        if (i < lo[0]) lo[0] = i;
+        if (i > hi[0]) hi[0] = i;
+        if (j < lo[1]) lo[1] = j;
+        if (j > hi[1]) hi[1] = j;
+        if (k < lo[2]) lo[2] = k;
+        if (k > hi[2]) hi[2] = k;
+      }
+    }
+  const n = [nx, ny, nz];
+  for (let a = 0; a < 3; a++) {
+    lo[a] = Math.max(0, lo[a] - 2);
+    hi[a] = Math.min(n[a] - 1, Math.max(hi[a] + 2, lo[a] + 1));
+  }
+  const d: [number, number, number] = [hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1];
+  const M = ct.indexToPatient;
+  const m = Float64Array.from(M);
+  for (let r = 0; r < 3; r++)
+    m[r * 4 + 3] = M[r * 4] * lo[0] + M[r * 4 + 1] * lo[1] + M[r * 4 + 2] * lo[2] + M[r * 4 + 3];
+  let data = f;
+  if (d[0] !== nx || d[1] !== ny || d[2] !== nz) {
+    data = new Float32Array(d[0] * d[1] * d[2]);
+    for (let k = 0; k < d[2]; k++)
+      for (let j = 0; j < d[1]; j++) {
+        const src = ((k + lo[2]) * ny + j + lo[1]) * nx + lo[0];
+        data.set(f.subarray(src, src + d[0]), (k * d[1] + j) * d[0]);
+      }
+  }
+  return createVolume({ data, dims: d, indexToPatient: m, meta: { source } });
+}
+
+/**
+ * The detector physics of one view: from material line integrals (mm of each material, `paths`) to the
+ * -log projection written into `out`. `scratch` holds two images' worth of Float32 scratch.
+ */
+export interface ViewPhysics {
+  spectrum: BeamSpectrum;
+  correction: WaterCorrection | null;
+  settings: ResolvedAcquisition;
+  columns: number;
+  rows: number;
+  columnSpacingMm: number;
+  rng: Rng;
+  minCounts: number;
+  /** Fewest and most unattenuated quanta per pixel of any view so far (they differ with exposure control). */
+  minN0: number;
+  maxN0: number;
+  /** -ln transmission on a grid of (water mm, bone mm), for pixels without metal (see detectView). */
+  table: TransmissionTable;
+}
+
+/** p(Lw, Lb) = -ln sum_b w_b exp(-mu_w,b Lw - mu_b,b Lb) at Lw = i * stepW, Lb = j * stepB, i fastest. */
+export interface TransmissionTable {
+  p: Float32Array;
+  nW: number;
+  nB: number;
+  stepW: number;
+  stepB: number;
+}
+
+/**
+ * The polychromatic projection of water and bone paths, tabulated: bilinear interpolation of p is smooth
+ * enough (its second derivative is the variance of mu over the transmitted spectrum) that 1 mm of water
+ * and 0.5 mm of bone per step err by under 1e-4 in p, and a pixel costs four reads instead of one
+ * exponential per energy bin.
+ */
+export function transmissionTable(sp: BeamSpectrum, maxWaterMm = 1024, maxBoneMm = 256): TransmissionTable {
+  const stepW = 1,
+    stepB = 0.5;
+  const nW = Math.round(maxWaterMm / stepW) + 1,
+    nB = Math.round(maxBoneMm / stepB) + 1;
+  const p = new Float32Array(nW * nB);
+  const nb = sp.weights.length;
+  const ew = new Float64Array(nb);
+  for (let j = 0; j < nB; j++) {
+    for (let b = 0; b < nb; b++) ew[b] = sp.weights[b] * Math.exp(-sp.muPerMm.bone[b] * j * stepB);
+    for (let i = 0; i < nW; i++) {
+      let t = 0;
+      for (let b = 0; b < nb; b++) t += ew[b] * Math.exp(-sp.muPerMm.water[b] * i * stepW);
+      p[j * nW + i] = -Math.log(t);
+    }
+  }
+  return { p, nW, nB, stepW, stepB };
+}
+
+export function viewPhysics(scan: CbctScan, settings: ResolvedAcquisition, metal: 'steel' | 'titanium'): ViewPhysics {
+  const spectrum = beamSpectrum(
+    { kvp: settings.kvp, filtrationMmAl: settings.filtrationMmAl, bins: settings.energyBins },
+    metal,
+  );
+  return {
+    spectrum,
+    correction: settings.waterCorrection && spectrum.weights.length > 1 ? waterCorrectionTable(spectrum) : null,
+    settings,
+    columns: scan.columns,
+    rows: scan.rows,
+    columnSpacingMm: scan.columnSpacingMm,
+    rng: new Rng(settings.seed),
+    minCounts: Infinity,
+    minN0: Infinity,
+    maxN0: 0,
+    table: transmissionTable(spectrum),
+  };
+}
+
+/** Transmission, scatter, noise, blur, log and water correction of one view (see AcquisitionOptions). */
+export function detectView(
+  ph: ViewPhysics,
+  paths: Partial<Record<ReconMaterial, Float32Array>>,
+  out: Float32Array,
+): void {
+  const { spectrum: sp, settings: s } = ph;
+  const n = ph.columns * ph.rows;
+  const nb = sp.weights.length;
+  const w = sp.weights;
+  const present = RECON_MATERIALS.filter((m) => paths[m] !== undefined);
+  const L = present.map((m) => paths[m] as Float32Array);
+  const mu = present.map((m) => sp.muPerMm[m]);
+  const I = new Float32Array(n);
+  const Lw = paths.water,
+    Lb = paths.bone,
+    Lm = paths.metal;
+  const T = ph.table;
+  const tp = T.p,
+    nW = T.nW,
+    maxW = (T.nW - 1) * T.stepW,
+    maxB = (T.nB - 1) * T.stepB;
+  const iW = 1 / T.stepW,
+    iB = 1 / T.stepB;
+  for (let p = 0; p < n; p++) {
+    const lw = Lw ? Lw[p] : 0,
+      lb = Lb ? Lb[p] : 0;
+    if ((!Lm || Lm[p] === 0) && lw < maxW && lb < maxB) {
+      // Table lookup (see transmissionTable).
+      const x = lw * iW,
+        y = lb * iB;
+      const ix = x | 0,
+        iy = y | 0;
+      const fx = x - ix,
+        fy = y - iy;
+      const o = iy * nW + ix;
+      const a = tp[o] + (tp[o + 1] - tp[o]) * fx;
+      const c = tp[o + nW] + (tp[o + nW + 1] - tp[o + nW]) * fx;
+      I[p] = Math.exp(-(a + (c - a) * fy));
+      continue;
+    }
+    // Metal, or paths beyond the table: every bin's exponential.
+    let t = 0;
+    for (let b = 0; b < nb; b++) {
+      let e = 0;
+      for (let m = 0; m < L.length; m++) e += mu[m][b] * L[m][p];
+      t += w[b] * Math.exp(-e);
+    }
+    I[p] = t;
+  }
+  if (s.scatterFraction > 0)
+    addScatter(I, ph.columns, ph.rows, s.scatterFraction, s.scatterSigmaMm / ph.columnSpacingMm);
+  let N0 = s.photonsPerPixel;
+  if (N0 > 0 && s.exposureControl) {
+    const nc = ph.columns,
+      nr = ph.rows;
+    let sum = 0,
+      cnt = 0;
+    for (let r = nr >> 2; r < nr - (nr >> 2); r++)
+      for (let c = nc >> 2; c < nc - (nc >> 2); c++) {
+        sum += I[r * nc + c];
+        cnt++;
+      }
+    // The tube's range: at most 1000 times the nominal output (a view through air gets the nominal).
+    N0 = (N0 * cnt) / Math.max(sum, cnt / 1000);
+  }
+  if (N0 < ph.minN0) ph.minN0 = N0;
+  if (N0 > ph.maxN0) ph.maxN0 = N0;
+  if (N0 > 0) {
+    const rng = ph.rng;
+    let minC = ph.minCounts;
+    for (let p = 0; p < n; p++) {
+      const c = poisson(rng, N0 * I[p]);
+      if (c < minC) minC = c;
+      I[p] = (c > 0 ? c : 0.5) / N0;
+    }
+    ph.minCounts = minC;
+  }
+  const J = s.blurSigmaPx > 0 ? gaussianBlur(I, ph.columns, ph.rows, s.blurSigmaPx) : I;
+  const wc = ph.correction;
+  for (let p = 0; p < n; p++) {
+    const v = J[p];
+    const q = -Math.log(v > 1e-30 ? v : 1e-30);
+    out[p] = wc ? applyWaterCorrection(wc, q) : q;
+  }
+}
+
+/**
+ * Scatter: f * Gaussian(sigma) * (1 - I), added to I. Computed on a grid coarsened so that sigma spans a
+ * few of its cells (scatter is smooth), then interpolated back bilinearly.
+ */
+function addScatter(I: Float32Array, cols: number, rows: number, f: number, sigmaPx: number): void {
+  const F = Math.max(1, Math.floor(sigmaPx / 3));
+  const cc = Math.ceil(cols / F),
+    cr = Math.ceil(rows / F);
+  const coarse = new Float32Array(cc * cr);
+  const cnt = new Float32Array(cc * cr);
+  for (let r = 0; r < rows; r++) {
+    const o = ((r / F) | 0) * cc;
+    for (let c = 0; c < cols; c++) {
+      const k = o + ((c / F) | 0);
+      coarse[k] += 1 - I[r * cols + c];
+      cnt[k]++;
+    }
+  }
+  for (let k = 0; k < coarse.length; k++) coarse[k] /= cnt[k];
+  const bl = gaussianBlur(coarse, cc, cr, sigmaPx / F);
+  for (let r = 0; r < rows; r++) {
+    let y = (r + 0.5) / F - 0.5;
+    if (y < 0) y = 0;
+    if (y > cr - 1) y = cr - 1;
+    const y0 = Math.min(cr - 2, y | 0),
+      fy = cr > 1 ? y - y0 : 0;
+    for (let c = 0; c < cols; c++) {
+      let x = (c + 0.5) / F - 0.5;
+      if (x < 0) x = 0;
+      if (x > cc - 1) x = cc - 1;
+      const x0 = Math.min(cc - 2, x | 0),
+        fx = cc > 1 ? x - x0 : 0;
+      const a = Math.max(0, y0) * cc + Math.max(0, x0);
+      const v0 = cc > 1 ? bl[a] + (bl[a + 1] - bl[a]) * fx : bl[a];
+      const v1 = cr > 1 ? (cc > 1 ? bl[a + cc] + (bl[a + cc + 1] - bl[a + cc]) * fx : bl[a + cc]) : v0;
+      I[r * cols + c] += f * (v0 + (v1 - v0) * fy);
+    }
+  }
+}
+
+/** A Poisson count of mean lambda: exact (Knuth) below 30, else the normal approximation, rounded. */
+export function poisson(rng: Rng, lambda: number): number {
+  if (!(lambda > 0)) return 0;
+  if (lambda < 30) {
+    const L = Math.exp(-lambda);
+    let k = 0,
+      p = 1;
+    for (;;) {
+      p *= rng.next();
+      if (p <= L) return k;
+      k++;
+    }
+  }
+  // Box-Muller.
+  const u1 = 1 - rng.next(),
+    u2 = rng.next();
+  const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  const c = Math.round(lambda + Math.sqrt(lambda) * z);
+  return c > 0 ? c : 0;
+}
+
+/** Simulates a C-arm CT run of a CT (HU) with the scan's views; single-threaded. */
+export function simulateProjections(ct: Volume, scan: CbctScan, opts: AcquisitionOptions = {}): CbctProjections {
+  const settings = resolveAcquisition(opts);
+  const mats = prepareMaterialVolumes(ct, opts.attenuation);
+  const ph = viewPhysics(scan, settings, mats.model.metal);
+  const nv = scan.views.length,
+    npx = scan.columns * scan.rows;
+  const data = new Float32Array(nv * npx);
+  const bufs: Partial<Record<ReconMaterial, Float32Array>> = {};
+  for (const m of RECON_MATERIALS) if (mats.volumes[m]) bufs[m] = new Float32Array(npx);
+  for (let v = 0; v < nv; v++) {
+    if (opts.signal?.aborted) throw new CancelledError('C-arm CT acquisition was cancelled');
+    const g = scan.views[v];
+    for (const m of RECON_MATERIALS) {
+      const dv = mats.volumes[m];
+      if (dv) renderLineIntegrals(dv, g, bufs[m]);
+    }
+    detectView(ph, bufs, data.subarray(v * npx, (v + 1) * npx));
+    opts.onProgress?.(v + 1, nv, 'acquisition');
+  }
+  return projectionsResult(data, scan, ph);
+}
+
+export function projectionsResult(data: Float32Array, scan: CbctScan, ph: ViewPhysics): CbctProjections {
+  return {
+    data,
+    views: scan.views.length,
+    columns: scan.columns,
+    rows: scan.rows,
+    muReferencePerMm: ph.spectrum.muReferencePerMm,
+    effectiveEnergyKeV: ph.spectrum.effectiveEnergyKeV,
+    spectrum: ph.spectrum,
+    settings: ph.settings,
+    minCounts: ph.settings.photonsPerPixel > 0 ? ph.minCounts : null,
+    photonsPerPixelRange: ph.settings.photonsPerPixel > 0 ? [ph.minN0, ph.maxN0] : null,
+  };
+}

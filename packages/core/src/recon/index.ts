@@ -1,0 +1,5 @@
+export * from './scan.js';
+export * from './spectrum.js';
+export * from './acquire.js';
+export * from './fdk.js';
+export * from './cbct.js';
