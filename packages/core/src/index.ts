@@ -8,3 +8,4 @@ export * from './plan/index.js';
 export * from './carm/index.js';
 export * from './drr/index.js';
 export * from './verify/index.js';
+export * from './cement/index.js';
