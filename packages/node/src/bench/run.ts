@@ -11,6 +11,7 @@ import { benchPlan } from './plan.js';
 import { benchDrr } from './drr.js';
 import { benchIo } from './io.js';
 import { benchVerify } from './verify.js';
+import { benchCement } from './cement.js';
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   dicom: benchDicom,
@@ -19,6 +20,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   drr: benchDrr,
   io: benchIo,
   verify: benchVerify,
+  cement: benchCement,
 };
 
 /** `extra` suites come from outside this package (the workstation's, which lives in packages/web). */

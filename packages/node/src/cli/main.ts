@@ -10,6 +10,7 @@ import * as plan from './plan.js';
 import * as carm from './carm.js';
 import * as start from './start.js';
 import * as verify from './verify.js';
+import * as cement from './cement.js';
 
 export function buildProgram(): Command {
   const program = new Command('corridor')
@@ -17,7 +18,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError();
-  for (const m of [info, convert, phantom, plan, carm, verify, start]) m.register(program);
+  for (const m of [info, convert, phantom, plan, carm, verify, cement, start]) m.register(program);
   return program;
 }
 

@@ -10,7 +10,7 @@ import zlib from 'node:zlib';
 import { WriteError } from '@corridor/core';
 
 /** What a command writes. */
-export type OutputKind = 'plan' | 'volume' | 'png' | 'dicom' | 'phantom-truth' | 'text' | 'verification';
+export type OutputKind = 'plan' | 'volume' | 'png' | 'dicom' | 'phantom-truth' | 'text' | 'verification' | 'cement';
 
 const KIND_NAMES: Record<OutputKind, string> = {
   plan: 'a plan (plan.json or 3D Slicer markups)',
@@ -20,6 +20,7 @@ const KIND_NAMES: Record<OutputKind, string> = {
   'phantom-truth': "a phantom's truth.json",
   text: 'a text file',
   verification: 'a verification report (JSON)',
+  cement: 'a cement report (JSON)',
 };
 
 export interface PlannedOutput {
@@ -94,6 +95,11 @@ async function isKind(file: string, kind: OutputKind, b: Uint8Array): Promise<bo
       if (b[0] === 0x1f || b.includes(0)) return false;
       const doc = (await jsonOf(file)) as Record<string, unknown> | undefined;
       return !!doc && typeof doc === 'object' && doc.kind === 'corridor-verification';
+    }
+    case 'cement': {
+      if (b[0] === 0x1f || b.includes(0)) return false;
+      const doc = (await jsonOf(file)) as Record<string, unknown> | undefined;
+      return !!doc && typeof doc === 'object' && doc.kind === 'corridor-cement';
     }
     case 'phantom-truth': {
       if (b[0] === 0x1f || b.includes(0)) return false;
