@@ -117,9 +117,11 @@ describe('analyzeCement on the phantom (1 mm)', () => {
     const where = leaky.truth.leak?.center ?? [0, 0, 0];
     expect(Math.hypot(...s.leaks[0].at.map((v, a) => v - where[a]))).toBeLessThan(4);
     expect(s.reasons[0].name).toBe('S1L');
+    console.log(`phantom leak S1L: ${s.leaks[0].volumeMl} of 0.2 ml, ${s.leaks[0].site}`);
   }, 30_000);
 
   it('finds a planted 0.1 ml leak in whichever foramen it is put', () => {
+    const rows: string[] = [];
     for (const name of FORAMEN_NAMES) {
       const { scan, plantedMl, center } = plantLeak(name, 0.1);
       const s = run([scan]).scans[0];
@@ -132,7 +134,9 @@ describe('analyzeCement on the phantom (1 mm)', () => {
       expect(Math.abs(s.leaks[0].volumeMl - plantedMl) / plantedMl, name).toBeLessThan(0.15);
       expect(Math.hypot(...s.leaks[0].at.map((v, a) => v - center[a])), name).toBeLessThan(3);
       expect(s.distances.find((d) => d.name === name)?.distanceMm, name).toBe(0);
+      rows.push(`${name}: ${s.leaks[0].volumeMl} of ${plantedMl} ml, site ${s.leaks[0].site}`);
     }
+    console.log(rows.join('\n'));
   }, 40_000);
 
   it('cautions when the warning distance is larger than the front-to-foramen distance', () => {
@@ -141,6 +145,37 @@ describe('analyzeCement on the phantom (1 mm)', () => {
     const r = run([cement.ct], { warningMm: d + 0.5 });
     expect(r.scans[0].verdict).toBe('caution');
     expect(r.scans[0].reasons.map((x) => x.name)).toContain('S1L');
+  });
+
+  it('leaves out a new metal pin that the baseline does not have', () => {
+    // A 60 mm, 3 mm steel pin drawn by the test along x through the S2 body, away from both deposits
+    // (their centres lie at |x| = 40 mm, 25 mm higher): without the exclusion it would be ~0.4 ml of "cement".
+    const t = base.truth;
+    const c = t.landmarks.s2BodyCenter;
+    const a: number[] = [c[0] - 30, c[1], c[2] - 12],
+      b: number[] = [c[0] + 30, c[1], c[2] - 12];
+    const data = Int16Array.from(cement.ct.data);
+    const { dims, indexToPatient: m } = cement.ct;
+    let drawn = 0;
+    for (let k = 0, v = 0; k < dims[2]; k++)
+      for (let j = 0; j < dims[1]; j++)
+        for (let i = 0; i < dims[0]; i++, v++) {
+          const x = m[0] * i + m[1] * j + m[2] * k + m[3];
+          if (x < a[0] || x > b[0]) continue;
+          const y = m[4] * i + m[5] * j + m[6] * k + m[7] - a[1];
+          const z = m[8] * i + m[9] * j + m[10] * k + m[11] - a[2];
+          if (y * y + z * z <= 1.5 * 1.5) {
+            data[v] = 3000;
+            drawn++;
+          }
+        }
+    expect(drawn * VOXEL_MM ** 3).toBeGreaterThan(300);
+    const withPin = createVolume({ data, dims, indexToPatient: m, meta: cement.ct.meta });
+    const plain = run([cement.ct]).scans[0];
+    const s = run([withPin]).scans[0];
+    expect(s.newMetal.length).toBe(1);
+    expect(Math.abs(s.totalMl - plain.totalMl)).toBeLessThan(0.01);
+    expect(s.verdict).toBe('continue');
   });
 
   it('finds nothing in the baseline itself', () => {
