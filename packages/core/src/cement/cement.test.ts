@@ -106,6 +106,20 @@ describe('analyzeCement on the phantom (1 mm)', () => {
     expect(s1l?.distanceMm).toBeGreaterThan(3);
   });
 
+  it('follows the growth from 2 and 3 ml to 4 ml per site', () => {
+    const early = generatePhantom({ stage: 'cement', voxelMm: VOXEL_MM, seed: 1, cementMl: [2, 3] });
+    const r = run([early.ct, cement.ct]);
+    // Truth: 2 and 3 ml in the first scan (truth.json), 4 ml in the second: growth 2 and 1 ml.
+    const want = { 'alar-left': [2, 2], 'alar-right': [3, 1] } as Record<string, [number, number]>;
+    for (const [id, [v1, g2]] of Object.entries(want)) {
+      const s1 = r.scans[0].sites.find((x) => x.pathId === id);
+      const s2 = r.scans[1].sites.find((x) => x.pathId === id);
+      expect(Math.abs((s1?.volumeMl ?? 0) - v1) / v1, id).toBeLessThan(0.05);
+      expect(Math.abs((s2?.growthMl ?? 0) - g2), id).toBeLessThan(0.1);
+    }
+    expect(r.scans.map((x) => x.verdict)).toEqual(['continue', 'continue']);
+  }, 30_000);
+
   it("finds the phantom's own 0.2 ml leak in S1L and stops", () => {
     const leaky = generatePhantom({ stage: 'cement', voxelMm: VOXEL_MM, seed: 1, leak: 'S1L', leakMl: 0.2 });
     const r = run([leaky.ct]);
