@@ -10,3 +10,4 @@ export * from './drr/index.js';
 export * from './verify/index.js';
 export * from './register/index.js';
 export * from './recon/index.js';
+export * from './cement/index.js';

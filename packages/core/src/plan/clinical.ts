@@ -48,3 +48,11 @@ export function clearanceBand(clearanceMm: number | null, marginMm: number): Cle
  */
 export const VERIFY_TOLERANCE_MM = 2;
 export const VERIFY_TOLERANCE_DEG = 2;
+
+/**
+ * Cement monitoring (cement/): cement whose front comes closer than CEMENT_WARNING_MM (voxel centre to
+ * voxel centre) to a foramen or the spinal canal makes the scan's verdict "caution"; cement inside one,
+ * or outside the bone, "stop". 3 mm: about the nerve root's room in an S1 foramen beyond its own radius,
+ * and two to four CT voxels, so that a front one voxel from the cortex already warns.
+ */
+export const CEMENT_WARNING_MM = 3;

@@ -13,6 +13,7 @@ import { benchIo } from './io.js';
 import { benchVerify } from './verify.js';
 import { benchRegister } from './register.js';
 import { benchRecon } from './recon.js';
+import { benchCement } from './cement.js';
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   dicom: benchDicom,
@@ -23,6 +24,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   verify: benchVerify,
   register: benchRegister,
   recon: benchRecon,
+  cement: benchCement,
 };
 
 /** `extra` suites come from outside this package (the workstation's, which lives in packages/web). */

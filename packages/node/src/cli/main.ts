@@ -12,6 +12,7 @@ import * as start from './start.js';
 import * as verify from './verify.js';
 import * as registerCmd from './register.js';
 import * as cbct from './cbct.js';
+import * as cement from './cement.js';
 
 export function buildProgram(): Command {
   const program = new Command('corridor')
@@ -19,7 +20,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError();
-  for (const m of [info, convert, phantom, plan, carm, cbct, verify, registerCmd, start]) m.register(program);
+  for (const m of [info, convert, phantom, plan, carm, cbct, verify, cement, registerCmd, start]) m.register(program);
   return program;
 }
 

@@ -34,13 +34,13 @@ import { loadLabelsPath, loadPath } from '../io/load.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs } from '../io/output-guard.js';
 
-async function loadVolume(p: string): Promise<Volume> {
+export async function loadVolume(p: string): Promise<Volume> {
   const { series } = await loadPath(p);
   if (series.length !== 1) throw new UsageError(`expected one image series, found ${series.length}`, p);
   return series[0].volume;
 }
 
-async function readText(p: string, what: string): Promise<string> {
+export async function readText(p: string, what: string): Promise<string> {
   try {
     return await readFile(p, 'utf8');
   } catch {
@@ -48,7 +48,7 @@ async function readText(p: string, what: string): Promise<string> {
   }
 }
 
-async function readPlan(p: string, scanPath: string): Promise<Plan> {
+export async function readPlan(p: string, scanPath: string): Promise<Plan> {
   const text = await readText(p, 'plan file');
   if (/\.mrk\.json$/i.test(p)) return slicerMarkupsToPlan(text, p, { volume: { file: scanPath } }).plan;
   return parsePlan(text, p);
@@ -87,7 +87,7 @@ export function parseTolerance(s: string | undefined): { mm: number; deg: number
 }
 
 /** Which labels are which: the phantom (names from a truth.json beside the labels when there), or TotalSegmentator. */
-async function anatomyFor(labels: Volume, labelsPath: string): Promise<VerifyAnatomy> {
+export async function anatomyFor(labels: Volume, labelsPath: string): Promise<VerifyAnatomy> {
   const truthFile = path.join(path.dirname(path.resolve(labelsPath)), 'truth.json');
   let ids: Record<string, number> | undefined;
   try {

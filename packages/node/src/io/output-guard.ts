@@ -10,7 +10,8 @@ import zlib from 'node:zlib';
 import { WriteError } from '@corridor/core';
 
 /** What a command writes. */
-export type OutputKind = 'plan' | 'volume' | 'png' | 'dicom' | 'phantom-truth' | 'text' | 'verification' | 'transform';
+export type OutputKind =
+  'plan' | 'volume' | 'png' | 'dicom' | 'phantom-truth' | 'text' | 'verification' | 'transform' | 'cement';
 
 const KIND_NAMES: Record<OutputKind, string> = {
   plan: 'a plan (plan.json or 3D Slicer markups)',
@@ -21,6 +22,7 @@ const KIND_NAMES: Record<OutputKind, string> = {
   text: 'a text file',
   verification: 'a verification report (JSON)',
   transform: 'a transform (.json with movingToFixed, or an ITK .tfm)',
+  cement: 'a cement report (JSON)',
 };
 
 export interface PlannedOutput {
@@ -101,6 +103,11 @@ async function isKind(file: string, kind: OutputKind, b: Uint8Array): Promise<bo
       if (/^\s*#\s*Insight Transform File/.test(ascii(b, 0, Math.min(b.length, 64)))) return true;
       const doc = (await jsonOf(file)) as Record<string, unknown> | undefined;
       return !!doc && typeof doc === 'object' && ('movingToFixed' in doc || 'fixedToMoving' in doc);
+    }
+    case 'cement': {
+      if (b[0] === 0x1f || b.includes(0)) return false;
+      const doc = (await jsonOf(file)) as Record<string, unknown> | undefined;
+      return !!doc && typeof doc === 'object' && doc.kind === 'corridor-cement';
     }
     case 'phantom-truth': {
       if (b[0] === 0x1f || b.includes(0)) return false;

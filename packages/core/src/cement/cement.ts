@@ -1,0 +1,727 @@
+/**
+ * analyzeCement: the one entry point of cement monitoring (CLI `corridor cement`, later the workstation
+ * and the server). Each scan taken during the injection is compared with the baseline scan taken before
+ * it (same frame, same grid): the new cement is segmented, assigned to its injection site, measured, and
+ * followed to the foramina, the canal and the bone surface; each scan gets a verdict.
+ *
+ * Definitions (LPS mm of the baseline's frame; rise = scan HU - baseline HU):
+ * - Cement voxel: scan >= minHu and rise >= minRiseHu, not inside metal already in the baseline
+ *   (baseline >= METAL_MIN_HU) nor within NEW_METAL_MARGIN_MM of a metal instrument that the scan has and
+ *   the baseline has not (verify's detectInstruments); 26-connected components under minComponentMl are
+ *   dropped (noise, streaks).
+ * - Contrast of a component: the median rise of its core (voxels at least CORE_DEPTH_MM inside the
+ *   cement mask), or of all cores of the scan when its own core has under CORE_MIN_VOXELS voxels.
+ * - Volume of a component: the sum of the rise over the component grown by REGION_GROW_VOXELS voxels,
+ *   divided by its contrast, times the voxel volume. Blur and partial volume are linear, so this counts
+ *   a half-filled voxel as half; a plain voxel count would not.
+ * - Site: each component goes to the planned injection path (trocars, or every path when the plan has
+ *   none) whose target is nearest to any of its voxels, within SITE_REACH_MM; else 'unassigned'.
+ *   growthMl: the site's volume minus its volume in the previous scan (the baseline counts as 0).
+ * - Cement front: cement voxels with rise >= contrast / 2. Distance to a structure: the shortest distance
+ *   between the centres of a front voxel and a voxel of that structure's labels (0 = cement in it);
+ *   null when the structure lies farther than DISTANCE_REACH_MM from all cement.
+ * - Leak: at least LEAK_MIN_ML of cement (each cement voxel counted by its fraction rise / contrast,
+ *   at most 1) in a critical structure (a foramen, the canal) or outside the bone labels.
+ * - Verdict: 'stop' when a scan has a leak; 'caution' when the front is closer than warningMm to a
+ *   critical structure; else 'continue'. Each reason names the structure and where (LPS mm).
+ */
+import { CancelledError, GeometryError, UsageError } from '../errors.js';
+import { mat4MaxAbsDiff, mat4Multiply, mat4Create, type ReadonlyMat4 } from '../math/mat4.js';
+import type { Point3 } from '../math/vec3.js';
+import { CEMENT_WARNING_MM } from '../plan/clinical.js';
+import type { PlanPath } from '../plan/model.js';
+import { distanceTransform } from '../volume/edt.js';
+import type { Volume } from '../volume/volume.js';
+import type { VerifyAnatomy } from '../verify/along.js';
+import { METAL_GROW_HU, METAL_MIN_HU, detectInstruments } from '../verify/metal.js';
+
+export const CEMENT_SCHEMA_VERSION = 1;
+/** Least scan HU of a cement voxel: above cortex after blur (about 1100-1300 HU), below PMMA with contrast. */
+export const CEMENT_MIN_HU = 1200;
+/** Least rise over the baseline (HU): a quarter of PMMA's contrast against bone (about 2300 HU). */
+export const CEMENT_MIN_RISE_HU = 600;
+/** Components smaller than this (ml) are dropped. */
+export const CEMENT_MIN_COMPONENT_ML = 0.01;
+/** Depth (mm) inside the cement mask from which the rise is the full contrast (blur sigma 0.6 mm x 3). */
+export const CORE_DEPTH_MM = 2;
+/** Fewest core voxels for a component's own contrast. */
+export const CORE_MIN_VOXELS = 30;
+/** Rings of voxels added around each component before its rise is summed (the blurred edge). */
+export const REGION_GROW_VOXELS = 2;
+/** Farthest (mm) a component may lie from a path's target to be that site's cement. */
+export const SITE_REACH_MM = 40;
+/** Distances to structures are looked for this far (mm) from the cement. */
+export const DISTANCE_REACH_MM = 20;
+/** Least cement (ml) in a critical structure or outside the bone that is a leak. */
+export const LEAK_MIN_ML = 0.02;
+/** New metal is excluded within this margin (mm) around its apparent radius. */
+export const NEW_METAL_MARGIN_MM = 1.5;
+
+export type CementVerdict = 'continue' | 'caution' | 'stop';
+
+export interface CementOptions {
+  /** The planned paths (injection sites: the trocars). */
+  plan: readonly PlanPath[];
+  /** The scan before any cement (with the instruments in place). */
+  baseline: Volume;
+  /** Scans during the injection, in time order, each on the baseline's grid. */
+  scans: readonly Volume[];
+  /** Labels (any grid, same frame) and which labels are bone and which critical. */
+  labels?: { volume: Volume; anatomy: VerifyAnatomy };
+  /** Default CEMENT_WARNING_MM (plan/clinical.ts). */
+  warningMm?: number;
+  minHu?: number;
+  minRiseHu?: number;
+  signal?: AbortSignal;
+  /** Called after each scan with the number done. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface CementSite {
+  pathId: string;
+  name: string;
+  volumeMl: number;
+  growthMl: number;
+  voxelCount: number;
+  /** Contrast used (HU), the largest component's. */
+  contrastHu: number;
+  components: number;
+}
+
+export interface CementLeak {
+  /** 'foramen', 'canal' (or another critical family), or 'outside bone'. */
+  structure: string;
+  name: string;
+  volumeMl: number;
+  /** Centroid of the cement in it (LPS mm). */
+  at: Point3;
+  /** Site of the component most of it belongs to. */
+  site: string;
+}
+
+export interface CementDistance {
+  structure: string;
+  name: string;
+  /** Front to structure (mm, voxel centres); null beyond DISTANCE_REACH_MM. */
+  distanceMm: number | null;
+  /** The structure's voxel nearest the cement, and the cement voxel nearest it (LPS mm). */
+  at: Point3 | null;
+  cementAt: Point3 | null;
+  site: string | null;
+}
+
+export interface CementReason {
+  verdict: 'caution' | 'stop';
+  reason: string;
+  structure: string;
+  name: string;
+  at: Point3;
+}
+
+export interface CementScanReport {
+  index: number;
+  source: string;
+  verdict: CementVerdict;
+  reasons: CementReason[];
+  totalMl: number;
+  sites: CementSite[];
+  unassignedMl: number;
+  leaks: CementLeak[];
+  distances: CementDistance[];
+  /** New metal instruments excluded (ids of verify's detector). */
+  newMetal: string[];
+  notes: string[];
+}
+
+export interface CementReport {
+  schemaVersion: number;
+  kind: 'corridor-cement';
+  warningMm: number;
+  thresholds: { minHu: number; minRiseHu: number; minComponentMl: number; leakMinMl: number };
+  structureSource: 'labels' | 'none';
+  scans: CementScanReport[];
+  /** Verdict of the latest scan. */
+  verdict: CementVerdict;
+  notes: string[];
+}
+
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+function sameGrid(a: Volume, b: Volume): boolean {
+  return (
+    a.dims[0] === b.dims[0] &&
+    a.dims[1] === b.dims[1] &&
+    a.dims[2] === b.dims[2] &&
+    mat4MaxAbsDiff(a.indexToPatient, b.indexToPatient) < 1e-3
+  );
+}
+
+function pointOf(m: ReadonlyMat4, i: number, j: number, k: number): Point3 {
+  return [
+    r2(m[0] * i + m[1] * j + m[2] * k + m[3]),
+    r2(m[4] * i + m[5] * j + m[6] * k + m[7]),
+    r2(m[8] * i + m[9] * j + m[10] * k + m[11]),
+  ];
+}
+
+interface Structure {
+  structure: string;
+  name: string;
+}
+
+/** Per label id: 0 = bone or ignored, 1 + index into `structures` = critical, -1 = outside bone. */
+function labelClasses(anatomy: VerifyAnatomy): { cls: Int16Array; structures: Structure[] } {
+  const cls = new Int16Array(65536).fill(-1);
+  for (const b of anatomy.bone) cls[b & 0xffff] = 0;
+  for (const b of anatomy.ignore) cls[b & 0xffff] = 0;
+  const structures: Structure[] = [];
+  for (const c of anatomy.critical) {
+    let s = structures.findIndex((x) => x.name === c.name && x.structure === c.structure);
+    if (s < 0) s = structures.push({ structure: c.structure, name: c.name }) - 1;
+    cls[c.label & 0xffff] = 1 + s;
+  }
+  return { cls, structures };
+}
+
+function median(a: Float64Array): number {
+  const s = Float64Array.from(a).sort();
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/** Distance from p to the segment a-b. */
+function segmentDistance(p: ArrayLike<number>, a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const d0 = b[0] - a[0],
+    d1 = b[1] - a[1],
+    d2 = b[2] - a[2];
+  const dd = d0 * d0 + d1 * d1 + d2 * d2;
+  let t = dd > 0 ? ((p[0] - a[0]) * d0 + (p[1] - a[1]) * d1 + (p[2] - a[2]) * d2) / dd : 0;
+  t = Math.max(0, Math.min(1, t));
+  return Math.hypot(p[0] - a[0] - t * d0, p[1] - a[1] - t * d1, p[2] - a[2] - t * d2);
+}
+
+/** Rounded index into `labels` of each baseline voxel: the index-to-index map, or null on the same grid. */
+function baselineToLabels(baseline: Volume, labels: Volume): ReadonlyMat4 | null {
+  if (sameGrid(baseline, labels)) return null;
+  return mat4Multiply(mat4Create(), labels.patientToIndex, baseline.indexToPatient);
+}
+
+export function analyzeCement(options: CementOptions): CementReport {
+  const { baseline, scans, plan, labels } = options;
+  const warningMm = options.warningMm ?? CEMENT_WARNING_MM;
+  if (!(warningMm >= 0 && Number.isFinite(warningMm)))
+    throw new UsageError(`warning distance ${warningMm} mm must be a finite number >= 0`, 'cement');
+  const minHu = options.minHu ?? CEMENT_MIN_HU;
+  const minRiseHu = options.minRiseHu ?? CEMENT_MIN_RISE_HU;
+  if (!(minRiseHu > 0)) throw new UsageError(`minimum rise ${minRiseHu} HU must be above 0`, 'cement');
+  if (scans.length === 0) throw new UsageError('no cement scan given', 'cement');
+  for (const s of scans) {
+    if (!sameGrid(s, baseline))
+      throw new GeometryError(
+        'scan is not on the baseline grid (same dimensions and indexToPatient): register and resample it first',
+        s.meta.source ?? 'scan',
+      );
+  }
+  const sitePaths = plan.some((p) => p.kind === 'trocar') ? plan.filter((p) => p.kind === 'trocar') : [...plan];
+  const lab = labels ? labelClasses(labels.anatomy) : undefined;
+  const labMap = labels ? baselineToLabels(baseline, labels.volume) : null;
+  const report: CementReport = {
+    schemaVersion: CEMENT_SCHEMA_VERSION,
+    kind: 'corridor-cement',
+    warningMm,
+    thresholds: { minHu, minRiseHu, minComponentMl: CEMENT_MIN_COMPONENT_ML, leakMinMl: LEAK_MIN_ML },
+    structureSource: labels ? 'labels' : 'none',
+    scans: [],
+    verdict: 'continue',
+    notes: [],
+  };
+  if (!labels) report.notes.push('no labels: leaks and distances to the foramina, canal and bone surface not checked');
+  report.notes.push('no vein labels: leaks into veins are not checked');
+  let previous = new Map<string, number>();
+  for (let s = 0; s < scans.length; s++) {
+    if (options.signal?.aborted) throw new CancelledError('cement analysis cancelled', 'cement');
+    const r = analyzeScan(scans[s], s, {
+      baseline,
+      sitePaths,
+      lab,
+      labMap,
+      labels: labels?.volume,
+      warningMm,
+      minHu,
+      minRiseHu,
+    });
+    for (const site of r.sites) site.growthMl = r3(site.volumeMl - (previous.get(site.pathId) ?? 0));
+    previous = new Map(r.sites.map((x) => [x.pathId, x.volumeMl]));
+    report.scans.push(r);
+    options.onProgress?.(s + 1, scans.length);
+  }
+  report.verdict = report.scans[report.scans.length - 1].verdict;
+  return report;
+}
+
+interface ScanContext {
+  baseline: Volume;
+  sitePaths: PlanPath[];
+  lab: { cls: Int16Array; structures: Structure[] } | undefined;
+  labMap: ReadonlyMat4 | null;
+  labels: Volume | undefined;
+  warningMm: number;
+  minHu: number;
+  minRiseHu: number;
+}
+
+function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanReport {
+  const { baseline } = c;
+  const src = scan.meta.source ?? `scan ${index + 1}`;
+  const [nx, ny, nz] = scan.dims;
+  const nxy = nx * ny;
+  const sd = scan.data,
+    bd = baseline.data;
+  const [sx, sy, sz] = scan.spacing;
+  const voxMl = (sx * sy * sz) / 1000;
+  const m = scan.indexToPatient;
+  const notes: string[] = [];
+
+  // New metal: instruments of the scan whose axis does not run through metal in the baseline.
+  const newMetal: { id: string; a: Point3; b: Point3; radius: number }[] = [];
+  for (const inst of detectInstruments(scan).instruments) {
+    let hits = 0;
+    const n = 11;
+    for (let q = 0; q < n; q++) {
+      const t = q / (n - 1);
+      const p = [0, 1, 2].map((a) => inst.ends[0][a] + t * (inst.ends[1][a] - inst.ends[0][a]));
+      const pi = baseline.patientToIndex;
+      const i = Math.round(pi[0] * p[0] + pi[1] * p[1] + pi[2] * p[2] + pi[3]);
+      const j = Math.round(pi[4] * p[0] + pi[5] * p[1] + pi[6] * p[2] + pi[7]);
+      const k = Math.round(pi[8] * p[0] + pi[9] * p[1] + pi[10] * p[2] + pi[11]);
+      if (i >= 0 && j >= 0 && k >= 0 && i < nx && j < ny && k < nz && bd[i + nx * j + nxy * k] >= METAL_GROW_HU) hits++;
+    }
+    if (hits < 0.7 * n) {
+      newMetal.push({
+        id: inst.id,
+        a: inst.ends[0],
+        b: inst.ends[1],
+        radius: inst.apparentDiameterMm / 2 + NEW_METAL_MARGIN_MM,
+      });
+    }
+  }
+  if (newMetal.length)
+    notes.push(`${newMetal.length} new metal instrument(s) excluded: ${newMetal.map((x) => x.id).join(', ')}`);
+  const pt = [0, 0, 0];
+  const inNewMetal = (i: number, j: number, k: number): boolean => {
+    if (newMetal.length === 0) return false;
+    pt[0] = m[0] * i + m[1] * j + m[2] * k + m[3];
+    pt[1] = m[4] * i + m[5] * j + m[6] * k + m[7];
+    pt[2] = m[8] * i + m[9] * j + m[10] * k + m[11];
+    for (const x of newMetal) if (segmentDistance(pt, x.a, x.b) < x.radius) return true;
+    return false;
+  };
+
+  // Candidates over the whole grid: one pass, bounding box only.
+  const minHu = c.minHu,
+    minRise = c.minRiseHu;
+  let i0 = nx,
+    j0 = ny,
+    k0 = nz,
+    i1 = -1,
+    j1 = -1,
+    k1 = -1;
+  for (let k = 0, v = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++, v++) {
+        const h = sd[v];
+        if (h < minHu) continue;
+        const b = bd[v];
+        if (h - b < minRise || b >= METAL_MIN_HU) continue;
+        if (i < i0) i0 = i;
+        if (i > i1) i1 = i;
+        if (j < j0) j0 = j;
+        if (j > j1) j1 = j;
+        if (k < k0) k0 = k;
+        if (k > k1) k1 = k;
+      }
+    }
+  }
+  const empty = (): CementScanReport => ({
+    index,
+    source: src,
+    verdict: 'continue',
+    reasons: [],
+    totalMl: 0,
+    sites: c.sitePaths.map((p) => ({
+      pathId: p.id,
+      name: p.name,
+      volumeMl: 0,
+      growthMl: 0,
+      voxelCount: 0,
+      contrastHu: 0,
+      components: 0,
+    })),
+    unassignedMl: 0,
+    leaks: [],
+    distances: [],
+    newMetal: newMetal.map((x) => x.id),
+    notes,
+  });
+  if (i1 < 0) {
+    notes.push('no new cement found');
+    return empty();
+  }
+  // Crop: the candidates' box grown by the distance reach.
+  const gi = Math.ceil(DISTANCE_REACH_MM / sx),
+    gj = Math.ceil(DISTANCE_REACH_MM / sy),
+    gk = Math.ceil(DISTANCE_REACH_MM / sz);
+  const ci0 = Math.max(0, i0 - gi),
+    cj0 = Math.max(0, j0 - gj),
+    ck0 = Math.max(0, k0 - gk);
+  const cnx = Math.min(nx - 1, i1 + gi) - ci0 + 1,
+    cny = Math.min(ny - 1, j1 + gj) - cj0 + 1,
+    cnz = Math.min(nz - 1, k1 + gk) - ck0 + 1;
+  const cn = cnx * cny * cnz,
+    cnxy = cnx * cny;
+  const full = (q: number) => {
+    const ci = q % cnx,
+      cj = ((q - ci) / cnx) % cny,
+      ck = (q - ci - cj * cnx) / cnxy;
+    return ci0 + ci + nx * (cj0 + cj) + nxy * (ck0 + ck);
+  };
+  const rise = new Float32Array(cn);
+  const mask = new Uint8Array(cn);
+  for (let ck = 0, q = 0; ck < cnz; ck++) {
+    for (let cj = 0; cj < cny; cj++) {
+      let v = ci0 + nx * (cj0 + cj) + nxy * (ck0 + ck);
+      for (let ci = 0; ci < cnx; ci++, q++, v++) {
+        const h = sd[v],
+          b = bd[v];
+        rise[q] = b >= METAL_MIN_HU ? 0 : h - b;
+        if (h >= minHu && rise[q] >= minRise && !inNewMetal(ci0 + ci, cj0 + cj, ck0 + ck)) mask[q] = 1;
+      }
+    }
+  }
+
+  // 26-connected components; small ones dropped.
+  const comp = new Int32Array(cn);
+  const queue = new Int32Array(cn);
+  const members: { start: number; count: number }[] = [];
+  const order = new Int32Array(cn); // voxels of component c at order[start .. start+count)
+  let written = 0;
+  const minCount = Math.max(1, Math.round(CEMENT_MIN_COMPONENT_ML / voxMl));
+  for (let q0 = 0; q0 < cn; q0++) {
+    if (!mask[q0] || comp[q0]) continue;
+    const id = members.length + 1;
+    let head = 0,
+      tail = 0;
+    queue[tail++] = q0;
+    comp[q0] = id;
+    while (head < tail) {
+      const q = queue[head++];
+      const ci = q % cnx,
+        cj = ((q - ci) / cnx) % cny,
+        ck = (q - ci - cj * cnx) / cnxy;
+      for (let dk = -1; dk <= 1; dk++) {
+        const kk = ck + dk;
+        if (kk < 0 || kk >= cnz) continue;
+        for (let dj = -1; dj <= 1; dj++) {
+          const jj = cj + dj;
+          if (jj < 0 || jj >= cny) continue;
+          for (let di = -1; di <= 1; di++) {
+            const ii = ci + di;
+            if (ii < 0 || ii >= cnx) continue;
+            const r = ii + cnx * jj + cnxy * kk;
+            if (mask[r] && !comp[r]) {
+              comp[r] = id;
+              queue[tail++] = r;
+            }
+          }
+        }
+      }
+    }
+    if (tail < minCount) {
+      for (let t = 0; t < tail; t++) {
+        comp[queue[t]] = -1;
+        mask[queue[t]] = 0;
+      }
+      members.push({ start: 0, count: 0 });
+      continue;
+    }
+    order.set(queue.subarray(0, tail), written);
+    members.push({ start: written, count: tail });
+    written += tail;
+  }
+  for (let q = 0; q < cn; q++) if (comp[q] < 0) comp[q] = 0;
+  const live = members.map((x, id) => ({ ...x, id: id + 1 })).filter((x) => x.count > 0);
+  if (live.length === 0) {
+    notes.push('no new cement found (only components under the minimum size)');
+    return empty();
+  }
+
+  // Contrast from each component's core.
+  const inside = distanceTransform(mask, [cnx, cny, cnz], scan.spacing);
+  const cores = new Map<number, number[]>();
+  const pooled: number[] = [];
+  for (const x of live) {
+    const vals: number[] = [];
+    for (let t = x.start; t < x.start + x.count; t++) {
+      const q = order[t];
+      if (inside[q] >= CORE_DEPTH_MM) vals.push(rise[q]);
+    }
+    cores.set(x.id, vals);
+    for (const v of vals) pooled.push(v);
+  }
+  let pooledContrast: number;
+  if (pooled.length >= CORE_MIN_VOXELS) pooledContrast = median(Float64Array.from(pooled));
+  else {
+    let mx = 0;
+    for (const x of live) for (let t = x.start; t < x.start + x.count; t++) mx = Math.max(mx, rise[order[t]]);
+    pooledContrast = mx;
+    notes.push(`no cement core ${CORE_DEPTH_MM} mm deep: contrast taken as the largest rise (${Math.round(mx)} HU)`);
+  }
+  const contrast = new Float64Array(members.length + 1);
+  for (const x of live) {
+    const vals = cores.get(x.id) ?? [];
+    contrast[x.id] = vals.length >= CORE_MIN_VOXELS ? median(Float64Array.from(vals)) : pooledContrast;
+  }
+
+  // Region growing (6-neighbour rings, first come), then the rise summed per component.
+  const region = Int32Array.from(comp);
+  let ring: number[] = [];
+  for (const x of live) for (let t = x.start; t < x.start + x.count; t++) ring.push(order[t]);
+  const steps = [1, -1, cnx, -cnx, cnxy, -cnxy];
+  for (let g = 0; g < REGION_GROW_VOXELS; g++) {
+    const next: number[] = [];
+    for (const q of ring) {
+      const ci = q % cnx,
+        cj = ((q - ci) / cnx) % cny,
+        ck = (q - ci - cj * cnx) / cnxy;
+      for (let s = 0; s < 6; s++) {
+        if ((s === 0 && ci === cnx - 1) || (s === 1 && ci === 0)) continue;
+        if ((s === 2 && cj === cny - 1) || (s === 3 && cj === 0)) continue;
+        if ((s === 4 && ck === cnz - 1) || (s === 5 && ck === 0)) continue;
+        const r = q + steps[s];
+        if (region[r]) continue;
+        const rc = r % cnx,
+          rj = ((r - rc) / cnx) % cny,
+          rk = (r - rc - rj * cnx) / cnxy;
+        if (inNewMetal(ci0 + rc, cj0 + rj, ck0 + rk)) continue;
+        region[r] = region[q];
+        next.push(r);
+      }
+    }
+    ring = next;
+  }
+  const sum = new Float64Array(members.length + 1);
+  for (let q = 0; q < cn; q++) if (region[q]) sum[region[q]] += rise[q];
+  const volume = new Float64Array(members.length + 1);
+  for (const x of live) volume[x.id] = Math.max(0, (sum[x.id] / contrast[x.id]) * voxMl);
+
+  // Sites: nearest path target to any voxel of the component.
+  const siteOf = new Map<number, string>();
+  const sitesById = new Map<string, CementSite>();
+  for (const p of c.sitePaths)
+    sitesById.set(p.id, {
+      pathId: p.id,
+      name: p.name,
+      volumeMl: 0,
+      growthMl: 0,
+      voxelCount: 0,
+      contrastHu: 0,
+      components: 0,
+    });
+  let unassigned = 0;
+  const largest = new Map<string, number>();
+  for (const x of live) {
+    let best = Infinity,
+      bestId = '';
+    for (const p of c.sitePaths) {
+      const t = p.target;
+      // Nearest voxel to the target: exact over the component's voxels.
+      for (let u = x.start; u < x.start + x.count; u++) {
+        const q = order[u];
+        const ci = q % cnx,
+          cj = ((q - ci) / cnx) % cny,
+          ck = (q - ci - cj * cnx) / cnxy;
+        const I = ci0 + ci,
+          J = cj0 + cj,
+          K = ck0 + ck;
+        const d = Math.hypot(
+          m[0] * I + m[1] * J + m[2] * K + m[3] - t[0],
+          m[4] * I + m[5] * J + m[6] * K + m[7] - t[1],
+          m[8] * I + m[9] * J + m[10] * K + m[11] - t[2],
+        );
+        if (d < best) {
+          best = d;
+          bestId = p.id;
+        }
+      }
+    }
+    if (best <= SITE_REACH_MM && bestId) {
+      siteOf.set(x.id, bestId);
+      const site = sitesById.get(bestId) as CementSite;
+      site.volumeMl += volume[x.id];
+      site.voxelCount += x.count;
+      site.components++;
+      if (x.count > (largest.get(bestId) ?? 0)) {
+        largest.set(bestId, x.count);
+        site.contrastHu = Math.round(contrast[x.id]);
+      }
+    } else {
+      siteOf.set(x.id, 'unassigned');
+      unassigned += volume[x.id];
+    }
+  }
+  const sites = [...sitesById.values()].map((x) => ({ ...x, volumeMl: r3(x.volumeMl) }));
+  let totalMl = unassigned;
+  for (const x of sitesById.values()) totalMl += x.volumeMl;
+
+  const out: CementScanReport = {
+    index,
+    source: src,
+    verdict: 'continue',
+    reasons: [],
+    totalMl: r3(totalMl),
+    sites,
+    unassignedMl: r3(unassigned),
+    leaks: [],
+    distances: [],
+    newMetal: newMetal.map((x) => x.id),
+    notes,
+  };
+  if (!c.lab || !c.labels) return out;
+
+  // Labels of the crop.
+  const { cls, structures } = c.lab;
+  const lv = c.labels.data;
+  const [lx, ly, lz] = c.labels.dims;
+  const lm = c.labMap;
+  const labelCls = new Int16Array(cn);
+  for (let ck = 0, q = 0; ck < cnz; ck++) {
+    for (let cj = 0; cj < cny; cj++) {
+      for (let ci = 0; ci < cnx; ci++, q++) {
+        let v: number;
+        if (!lm) v = full(q);
+        else {
+          const I = ci0 + ci,
+            J = cj0 + cj,
+            K = ck0 + ck;
+          const li = Math.round(lm[0] * I + lm[1] * J + lm[2] * K + lm[3]);
+          const lj = Math.round(lm[4] * I + lm[5] * J + lm[6] * K + lm[7]);
+          const lk = Math.round(lm[8] * I + lm[9] * J + lm[10] * K + lm[11]);
+          v = li >= 0 && lj >= 0 && lk >= 0 && li < lx && lj < ly && lk < lz ? li + lx * lj + lx * ly * lk : -1;
+        }
+        labelCls[q] = v < 0 ? -1 : cls[lv[v] & 0xffff];
+      }
+    }
+  }
+
+  // Leaks: cement fraction per structure (index 0 = outside bone, 1 + s = critical structure s).
+  const nS = structures.length + 1;
+  const leakMl = new Float64Array(nS);
+  const leakAt = new Float64Array(3 * nS);
+  const leakSite = new Map<number, Map<string, number>>();
+  for (const x of live) {
+    const site = siteOf.get(x.id) ?? 'unassigned';
+    for (let t = x.start; t < x.start + x.count; t++) {
+      const q = order[t];
+      const lc = labelCls[q];
+      if (lc === 0) continue;
+      const slot = lc < 0 ? 0 : lc;
+      const f = Math.min(1, rise[q] / contrast[x.id]) * voxMl;
+      leakMl[slot] += f;
+      const ci = q % cnx,
+        cj = ((q - ci) / cnx) % cny,
+        ck = (q - ci - cj * cnx) / cnxy;
+      leakAt[3 * slot] += f * (ci0 + ci);
+      leakAt[3 * slot + 1] += f * (cj0 + cj);
+      leakAt[3 * slot + 2] += f * (ck0 + ck);
+      const bySite = leakSite.get(slot) ?? new Map<string, number>();
+      bySite.set(site, (bySite.get(site) ?? 0) + f);
+      leakSite.set(slot, bySite);
+    }
+  }
+  for (let slot = 0; slot < nS; slot++) {
+    if (leakMl[slot] < LEAK_MIN_ML) continue;
+    const w = leakMl[slot];
+    const at = pointOf(m, leakAt[3 * slot] / w, leakAt[3 * slot + 1] / w, leakAt[3 * slot + 2] / w);
+    const st = slot === 0 ? { structure: 'outside bone', name: 'outside bone' } : structures[slot - 1];
+    const bySite = [...(leakSite.get(slot) ?? new Map<string, number>()).entries()].sort((a, b) => b[1] - a[1]);
+    const site = bySite[0]?.[0] ?? 'unassigned';
+    out.leaks.push({ ...st, volumeMl: r3(w), at, site });
+    out.reasons.push({
+      verdict: 'stop',
+      reason:
+        slot === 0
+          ? `${r3(w)} ml of cement outside the bone (site ${site})`
+          : `${r3(w)} ml of cement in ${st.name} (${st.structure}, site ${site})`,
+      ...st,
+      at,
+    });
+  }
+
+  // Distances from the cement front: one EDT of the complement of the front.
+  const notFront = new Uint8Array(cn).fill(1);
+  const frontList: number[] = [];
+  for (const x of live) {
+    for (let t = x.start; t < x.start + x.count; t++) {
+      const q = order[t];
+      if (rise[q] >= contrast[x.id] / 2) {
+        notFront[q] = 0;
+        frontList.push(q);
+      }
+    }
+  }
+  const dist = distanceTransform(notFront, [cnx, cny, cnz], scan.spacing);
+  const best = new Float64Array(nS).fill(Infinity);
+  const bestQ = new Int32Array(nS).fill(-1);
+  for (let q = 0; q < cn; q++) {
+    const lc = labelCls[q];
+    if (lc === 0) continue;
+    const slot = lc < 0 ? 0 : lc;
+    if (dist[q] < best[slot]) {
+      best[slot] = dist[q];
+      bestQ[slot] = q;
+    }
+  }
+  const xyz = (q: number): [number, number, number] => {
+    const ci = q % cnx,
+      cj = ((q - ci) / cnx) % cny,
+      ck = (q - ci - cj * cnx) / cnxy;
+    return [ci0 + ci, cj0 + cj, ck0 + ck];
+  };
+  for (let slot = 0; slot < nS; slot++) {
+    const st = slot === 0 ? { structure: 'bone surface', name: 'bone surface' } : structures[slot - 1];
+    if (bestQ[slot] < 0 || best[slot] > DISTANCE_REACH_MM) {
+      out.distances.push({ ...st, distanceMm: null, at: null, cementAt: null, site: null });
+      continue;
+    }
+    const [I, J, K] = xyz(bestQ[slot]);
+    // The front voxel nearest it, and its site.
+    let bd2 = Infinity,
+      bq = -1;
+    for (const q of frontList) {
+      const [a, b, cc] = xyz(q);
+      const d2 = ((a - I) * sx) ** 2 + ((b - J) * sy) ** 2 + ((cc - K) * sz) ** 2;
+      if (d2 < bd2) {
+        bd2 = d2;
+        bq = q;
+      }
+    }
+    const cementAt = bq >= 0 ? pointOf(m, ...xyz(bq)) : null;
+    const site = bq >= 0 ? (siteOf.get(comp[bq]) ?? null) : null;
+    out.distances.push({ ...st, distanceMm: r2(best[slot]), at: pointOf(m, I, J, K), cementAt, site });
+    if (slot > 0 && best[slot] < c.warningMm && leakMl[slot] < LEAK_MIN_ML) {
+      out.reasons.push({
+        verdict: 'caution',
+        reason: `cement front ${r2(best[slot])} mm from ${st.name} (${st.structure}; warning at ${c.warningMm} mm, site ${site ?? '?'})`,
+        ...st,
+        at: pointOf(m, I, J, K),
+      });
+    }
+  }
+  out.verdict = out.reasons.some((x) => x.verdict === 'stop')
+    ? 'stop'
+    : out.reasons.length > 0
+      ? 'caution'
+      : 'continue';
+  return out;
+}

@@ -1,0 +1,35 @@
+/**
+ * Cement benchmark: core's analyzeCement on one scan pair at the default voxel size (fracture, seed 1,
+ * 0.8 mm, 32.8 M voxels): the pins stage as the baseline, the cement stage (4 ml per side) as the scan,
+ * the labels of the baseline for leaks and distances. Phantom generation is not timed. Median of 5 after
+ * a warm-up. Goal (issue 18): under 2 s on the 2-core reference machine; no registration (same frame).
+ */
+import { analyzeCement, generatePhantom, phantomVerifyAnatomy, type PlanPath } from '@corridor/core';
+import { timeMedian, type BenchRow } from './types.js';
+
+export async function benchCement(): Promise<BenchRow[]> {
+  const base = generatePhantom({ stage: 'pins' });
+  const scan = generatePhantom({ stage: 'cement' });
+  const a = base.truth.alarPaths;
+  const plan: PlanPath[] = [
+    { id: 'alar-left', name: 'Alar left', kind: 'trocar', diameterMm: 3.05, ...a.left },
+    { id: 'alar-right', name: 'Alar right', kind: 'trocar', diameterMm: 3.05, ...a.right },
+  ];
+  const anatomy = phantomVerifyAnatomy(base.truth.labels);
+  const run = await timeMedian(5, () =>
+    analyzeCement({ plan, baseline: base.ct, scans: [scan.ct], labels: { volume: base.labels, anatomy } }),
+  );
+  const [nx, ny, nz] = base.ct.dims;
+  const s = run.result.scans[0];
+  return [
+    {
+      name: `Cement analysis of one phantom scan pair (${base.truth.voxelMm} mm)`,
+      value: run.ms / 1000,
+      unit: 's',
+      notes:
+        `${nx} x ${ny} x ${nz} = ${((nx * ny * nz) / 1e6).toFixed(1)} M voxels, ` +
+        `${s.sites.map((x) => `${x.pathId} ${x.volumeMl} ml`).join(', ')} of 4 ml each, verdict ${s.verdict}; ` +
+        'labels; median of 5; goal < 2 s',
+    },
+  ];
+}
