@@ -68,7 +68,7 @@ export async function benchFdkVsPlastimatch(run: CbctRun, oursFdkMs: number): Pr
         name: 'agreement with plastimatch fdk (Pearson r)',
         value: sab / Math.sqrt(saa * sbb),
         unit: '',
-        notes: `${n} voxels inside the FOV; goal >= 0.98`,
+        notes: `${n} voxels inside the FOV (object edges included); test: >= 0.98 inside the water of a phantom`,
       },
     ];
   } finally {
