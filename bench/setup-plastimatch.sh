@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs Debian's plastimatch for the DRR benchmark's comparison (npm run bench -- drr), when absent.
+# Installs Debian's plastimatch, when absent: for the DRR and C-arm CT benchmarks' comparisons (npm run bench)
+# and the plastimatch fdk test (packages/node/src/recon/plastimatch.test.ts; npm test runs this script).
 set -e
 if command -v plastimatch >/dev/null 2>&1; then
   echo "plastimatch present: $(command -v plastimatch)"

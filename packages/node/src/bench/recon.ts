@@ -12,6 +12,7 @@ import { carmPreset, readNifti } from '@corridor/core';
 import { simulateCbctParallel, type CbctTimings } from '../recon/cbct.js';
 import { sharedDataDir } from '../io/shared-data.js';
 import type { BenchRow } from './types.js';
+import { benchFdkVsPlastimatch } from './recon-plastimatch.js';
 
 const RUNS = 3;
 
@@ -91,5 +92,6 @@ export async function benchRecon(): Promise<BenchRow[]> {
       unit: 's',
       notes: 'voxel-driven, bilinear, slabs of 8 slices on worker threads',
     },
+    ...(await benchFdkVsPlastimatch(last, med('filterMs') + med('backprojectionMs'))),
   ];
 }
