@@ -346,6 +346,8 @@ export function drrKernel(
     muByte = vol.byteOffset,
     strideP2 = sP * 2;
   const hrow = ws ? (sP === 1 ? ws.hrow1 : ws.hrow) : null;
+  const hrow2 = ws ? ws.hrow2 : null;
+  const planeBytes = sM * 2;
   // In JavaScript: the column table (voxel offset along p and weight of each virtual column in the current
   // plane; with `ws` it lies in the scratch) and the two resampled rows.
   const ipOff = new Int32Array(width),
@@ -439,23 +441,21 @@ export function drrKernel(
               const slot = w === 0 ? slotA : 1 - slotA;
               const rowA = planeA + qi * sQ,
                 rowB = planeB + qi * sQ;
-              if (hrow) {
+              if (hrow && hrow2) {
                 const ph = pH[slot],
                   h = ph >> 2;
                 if (two) {
-                  // Deliberately a copy of the JavaScript loop below (same formula, float32 scratch instead
-                  // of float64 arrays): one helper for both makes its loads and stores polymorphic, and the
-                  // phantom's oblique view (-35, 20; 512 x 512, one thread) then took 478 -> 526 ms here and
-                  // 751 -> 779 ms in JavaScript (best of 12 and 6 runs, Node 20; drr/README.md).
-                  for (let U = ua; U <= ub; U++) {
-                    const o = i32[ipo + U] >> 1,
-                      tp = f32[tpo + U];
-                    const x = rowA + o,
-                      y = rowB + o;
-                    const va = vol[x] + (vol[x + sP] - vol[x]) * tp;
-                    const vb = vol[y] + (vol[y + sP] - vol[y]) * tp;
-                    f32[h + U] = va + (vb - va) * tm;
-                  }
+                  // Between two planes (several samples per plane): both planes resampled and blended.
+                  hrow2(
+                    ph + ua4 * 4,
+                    muByte + rowA * 2,
+                    ph + ub4 * 4,
+                    pIp + ua4 * 4,
+                    pTp + ua4 * 4,
+                    strideP2,
+                    planeBytes,
+                    tm,
+                  );
                 } else {
                   hrow(ph + ua4 * 4, muByte + rowA * 2, ph + ub4 * 4, pIp + ua4 * 4, pTp + ua4 * 4, strideP2);
                 }

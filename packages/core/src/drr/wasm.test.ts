@@ -55,5 +55,16 @@ describe('DRR WebAssembly row loops', () => {
       const blend = want + (1000 + 13 * u - want) * Math.fround(0.3);
       expect(f32[acc / 4 + u] / (u * 0.5 + blend)).toBeCloseTo(1, 6);
     }
+    // hrow2: the same row on two planes 2000 bytes (1000 values) apart, resampled, blended by tm = 0.25.
+    const h2 = h1 + 4 * n;
+    ctx.hrow2(h2, row, h2 + 4 * n, ip, tp, strideP2, 2000, 0.25);
+    for (let u = 0; u < n; u++) {
+      const x = row / 2 + 5 * u + 2,
+        y = x + 1000;
+      const t = Math.fround((u % 7) / 7);
+      const a = u16[x] + (u16[x + 3] - u16[x]) * t,
+        b = u16[y] + (u16[y + 3] - u16[y]) * t;
+      expect(f32[h2 / 4 + u]).toBeCloseTo(a + (b - a) * 0.25, 1);
+    }
   });
 });

@@ -8,6 +8,8 @@
  *       x = row + ipOff[i] (byte addresses of 16-bit attenuation),
  *       h[i] = mu(x) + (mu(x + strideP2) - mu(x)) * tp[i]            (one row resampled along p)
  *   hrow1: the same for strideP2 = 2, reading each voxel pair with one 32-bit load
+ *   hrow2(h, row, hEnd, ipOff, tp, strideP2, planeBytes, tm): hrow on two planes `planeBytes` apart,
+ *       blended: h[i] = ha[i] + (hb[i] - ha[i]) * tm   (samples between planes, several per plane)
  *   accrow(acc, accEnd, ha, hb, tq): acc[i] += ha[i] + (hb[i] - ha[i]) * tq   (blend of two rows)
  *
  * All pointers are byte addresses in the memory the module imports (env.mem), 16-byte aligned, and the
@@ -103,6 +105,24 @@ const advance = (...locals: number[]) => locals.flatMap((l) => [...get(l), ...i3
 // then its own locals. The builders below address locals only through these tables.
 const HROW = { h: 0, row: 1, hEnd: 2, ipOff: 3, tp: 4, strideP2: 5, offsets: 6, a: 7, b: 8, x: 9 } as const;
 const HROW1 = { h: 0, row: 1, hEnd: 2, ipOff: 3, tp: 4, strideP2: 5, offsets: 6, pairs: 7, first: 8 } as const;
+const HROW2 = {
+  h: 0,
+  row: 1,
+  hEnd: 2,
+  ipOff: 3,
+  tp: 4,
+  strideP2: 5,
+  planeBytes: 6,
+  tm: 7,
+  offsets: 8,
+  a: 9,
+  b: 10,
+  c: 11,
+  d: 12,
+  tm4: 13,
+  tpv: 14,
+  x: 15,
+} as const;
 const ACCROW = { acc: 0, accEnd: 1, ha: 2, hb: 3, tq: 4, tq4: 5, a: 6 } as const;
 
 function hrowBody(): number[] {
@@ -147,6 +167,40 @@ function hrow1Body(): number[] {
   return body([[3, V128]], c);
 }
 
+/** hrow on two planes and their blend by tm: the plane sweep's samples between planes (sub > 1). */
+function hrow2Body(): number[] {
+  const L = HROW2; // locals offsets, a, b, c, d, tm4, tpv: v128; x: i32
+  const c: number[] = [...get(L.tm), ...F32X4_SPLAT, ...set(L.tm4), ...LOOP];
+  c.push(...get(L.ipOff), ...V128_LOAD, ...get(L.row), ...I32X4_SPLAT, ...I32X4_ADD, ...set(L.offsets));
+  c.push(...V128_ZERO, ...set(L.a), ...V128_ZERO, ...set(L.b), ...V128_ZERO, ...set(L.c), ...V128_ZERO, ...set(L.d));
+  for (let lane = 0; lane < 4; lane++) {
+    c.push(...get(L.offsets), ...I32X4_EXTRACT(lane), ...tee(L.x), ...get(L.a), ...LOAD16_LANE(lane), ...set(L.a));
+    c.push(...get(L.x), ...get(L.strideP2), ...I32_ADD, ...get(L.b), ...LOAD16_LANE(lane), ...set(L.b));
+    c.push(...get(L.x), ...get(L.planeBytes), ...I32_ADD, ...tee(L.x), ...get(L.c), ...LOAD16_LANE(lane), ...set(L.c));
+    c.push(...get(L.x), ...get(L.strideP2), ...I32_ADD, ...get(L.d), ...LOAD16_LANE(lane), ...set(L.d));
+  }
+  c.push(...get(L.tp), ...V128_LOAD, ...set(L.tpv));
+  // a = mu(x) + (mu(x + strideP2) - mu(x)) tp on the first plane, c the same on the second.
+  c.push(...get(L.a), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...tee(L.a));
+  c.push(...get(L.b), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...get(L.a), ...F32X4_SUB);
+  c.push(...get(L.tpv), ...F32X4_MUL, ...F32X4_ADD, ...set(L.a));
+  c.push(...get(L.c), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...tee(L.c));
+  c.push(...get(L.d), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...get(L.c), ...F32X4_SUB);
+  c.push(...get(L.tpv), ...F32X4_MUL, ...F32X4_ADD);
+  // h = a + (c - a) tm
+  c.push(...get(L.a), ...F32X4_SUB, ...get(L.tm4), ...F32X4_MUL, ...get(L.a), ...F32X4_ADD, ...set(L.b));
+  c.push(...get(L.h), ...get(L.b), ...V128_STORE);
+  c.push(...advance(L.h, L.ipOff, L.tp));
+  c.push(...get(L.h), ...get(L.hEnd), ...I32_LT_U, ...BR_IF_0, ...END);
+  return body(
+    [
+      [7, V128],
+      [1, I32],
+    ],
+    c,
+  );
+}
+
 function accrowBody(): number[] {
   const L = ACCROW; // tq is f32; locals tq4 (tq in 4 lanes), a: v128
   const c: number[] = [...get(L.tq), ...F32X4_SPLAT, ...set(L.tq4), ...LOOP];
@@ -171,19 +225,21 @@ export function drrWasmBytes(memory: { initialPages: number; maximumPages?: numb
     vec([
       [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), 0],
       [0x60, ...vec([[I32], [I32], [I32], [I32], [F32]]), 0],
+      [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32], [I32], [F32]]), 0],
     ]),
   );
   const imports = section(2, vec([[...name('env'), ...name('mem'), 0x02, ...limits]]));
-  const funcs = section(3, vec([[0], [1], [0]]));
+  const funcs = section(3, vec([[0], [1], [0], [2]]));
   const exports = section(
     7,
     vec([
       [...name('hrow'), 0x00, 0],
       [...name('accrow'), 0x00, 1],
       [...name('hrow1'), 0x00, 2],
+      [...name('hrow2'), 0x00, 3],
     ]),
   );
-  const code = section(10, vec([hrowBody(), accrowBody(), hrow1Body()]));
+  const code = section(10, vec([hrowBody(), accrowBody(), hrow1Body(), hrow2Body()]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...types, ...imports, ...funcs, ...exports, ...code]);
 }
 
@@ -192,6 +248,17 @@ export interface DrrSimdContext {
   hrow: (h: number, row: number, hEnd: number, ipOff: number, tp: number, strideP2: number) => void;
   /** hrow for strideP2 = 2 (rows along the volume's fastest axis). */
   hrow1: (h: number, row: number, hEnd: number, ipOff: number, tp: number, strideP2: number) => void;
+  /** hrow on two planes `planeBytes` apart, blended by tm (samples between planes). */
+  hrow2: (
+    h: number,
+    row: number,
+    hEnd: number,
+    ipOff: number,
+    tp: number,
+    strideP2: number,
+    planeBytes: number,
+    tm: number,
+  ) => void;
   accrow: (acc: number, accEnd: number, ha: number, hb: number, tq: number) => void;
   /** Views of the whole memory (taken after its last growth). */
   f32: Float32Array;
@@ -273,11 +340,12 @@ export function drrSimdContext(sm: DrrSimdMemory, scratch: number): DrrSimdConte
   const api = wasmApi();
   if (!api) throw new DrrError('WebAssembly is not available in this engine');
   const inst = new api.Instance(sm.module, { env: { mem: sm.memory } });
-  const e = inst.exports as unknown as Pick<DrrSimdContext, 'hrow' | 'hrow1' | 'accrow'>;
+  const e = inst.exports as unknown as Pick<DrrSimdContext, 'hrow' | 'hrow1' | 'hrow2' | 'accrow'>;
   const buf = sm.memory.buffer;
   return {
     hrow: e.hrow,
     hrow1: e.hrow1,
+    hrow2: e.hrow2,
     accrow: e.accrow,
     f32: new Float32Array(buf),
     i32: new Int32Array(buf),
