@@ -185,8 +185,9 @@ describe("gzip inflates into the final voxel array: peak memory near the volume'
       writeFileSync(bomb, gzipSync(nifti1Claiming([128, 512, 512], new Uint8Array(2 * volBytes), 4, 16), { level: 1 }));
       const b = peakOfRead(bomb);
       expect(b.result).toBe('128 x 512 x 512');
-      // The claim plus the same allowance as above: far below the stream's 512 MiB.
-      expect(b.grownMiB).toBeLessThan(64 + 128);
+      // The claim plus an allowance for inflate's chunks, which V8 frees late (measured 106-196 MiB on a
+      // loaded 2-core machine): half the stream's 512 MiB, so reading the whole stream still fails here.
+      expect(b.grownMiB).toBeLessThan(64 + 192);
       console.log(
         `peak RSS growth: 256 MiB volume ${a.grownMiB.toFixed(0)} MiB; ` +
           `64 MiB claim in a 512 MiB stream ${b.grownMiB.toFixed(0)} MiB`,
