@@ -13,7 +13,7 @@ import { parseDicom } from './parse.js';
 import { decodeFrame, describePixels } from './pixels.js';
 import { readDicomSeries } from './series.js';
 import { TAG, TS } from './tags.js';
-import { DicomElementWriter } from './writer.js';
+import { DicomElementWriter, itemTag } from './writer.js';
 
 const reference = readNamed(
   sharedData('transfer-syntaxes', 'ct-single-frame', 'ct_1.2.840.10008.1.2.1_explicit_le_reference.dcm'),
@@ -46,15 +46,6 @@ function concat(parts: Uint8Array[]): Uint8Array {
     o += p.length;
   }
   return out;
-}
-
-function itemTag(elem: number, length: number): Uint8Array {
-  const b = new Uint8Array(8);
-  const dv = new DataView(b.buffer);
-  dv.setUint16(0, 0xfffe, true);
-  dv.setUint16(2, elem, true);
-  dv.setUint32(4, length, true);
-  return b;
 }
 
 /** The reference file with `ts` in its meta and `fragments` as encapsulated pixel data (empty offset table). */

@@ -7,7 +7,7 @@
 import { GeometryError, LimitError, UsageError } from '../../errors.js';
 import { cross, dot, norm, type Point3 } from '../../math/vec3.js';
 import type { Volume } from '../../volume/volume.js';
-import { DicomElementWriter, formatDS, part10File, uidFromText } from './writer.js';
+import { dicomElements, formatDS, part10File, uidFromText, writeSequence } from './writer.js';
 import { SOP_CLASS } from './tags.js';
 
 export interface DicomSegWriteSegment {
@@ -27,32 +27,6 @@ export interface DicomSegWriteOptions {
   seriesInstanceUid?: string;
   /** Extra text mixed into the generated UIDs. */
   uidSeed?: string;
-}
-
-function item(tagElement: number, length: number): Uint8Array {
-  const b = new Uint8Array(8);
-  const dv = new DataView(b.buffer);
-  dv.setUint16(0, 0xfffe, true);
-  dv.setUint16(2, tagElement, true);
-  dv.setUint32(4, length, true);
-  return b;
-}
-
-/** A sequence of undefined length whose items (each of undefined length) hold the given elements. */
-function sequence(w: DicomElementWriter, group: number, element: number, items: Uint8Array[]): void {
-  w.header(group, element, 'SQ', 0xffffffff);
-  for (const it of items) {
-    w.push(item(0xe000, 0xffffffff));
-    w.push(it);
-    w.push(item(0xe00d, 0));
-  }
-  w.push(item(0xe0dd, 0));
-}
-
-function elements(build: (w: DicomElementWriter) => void): Uint8Array {
-  const w = new DicomElementWriter();
-  build(w);
-  return w.concat();
 }
 
 const ds = (v: readonly number[]) => v.map(formatDS).join('\\');
@@ -119,12 +93,12 @@ export function writeDicomSeg(labels: Volume, options: DicomSegWriteOptions): Ui
   const sopInstanceUid = uidFromText(`seg instance ${seed} ${source}`);
   const seriesUid = options.seriesInstanceUid ?? uidFromText(`seg series ${seed} ${source}`);
   const forUid = options.frameOfReferenceUid ?? labels.meta.frameOfReferenceUid ?? uidFromText(`seg for ${seed}`);
-  const body = elements((w) => {
+  const body = dicomElements((w) => {
     w.str(0x0008, 0x0016, 'UI', SOP_CLASS.Segmentation);
     w.str(0x0008, 0x0018, 'UI', sopInstanceUid);
     w.str(0x0008, 0x0060, 'CS', 'SEG');
     const referenced = options.referencedSeriesUid;
-    if (referenced) sequence(w, 0x0008, 0x1115, [elements((r) => r.str(0x0020, 0x000e, 'UI', referenced))]);
+    if (referenced) writeSequence(w, 0x0008, 0x1115, [dicomElements((r) => r.str(0x0020, 0x000e, 'UI', referenced))]);
     w.str(0x0020, 0x000e, 'UI', seriesUid);
     w.str(0x0020, 0x0052, 'UI', forUid);
     w.us(0x0028, 0x0002, 1);
@@ -137,36 +111,36 @@ export function writeDicomSeg(labels: Volume, options: DicomSegWriteOptions): Ui
     w.us(0x0028, 0x0102, 0);
     w.us(0x0028, 0x0103, 0);
     w.str(0x0062, 0x0001, 'CS', 'BINARY');
-    sequence(
+    writeSequence(
       w,
       0x0062,
       0x0002,
       segs.map((s) =>
-        elements((e) => {
+        dicomElements((e) => {
           e.us(0x0062, 0x0004, s.number);
           e.str(0x0062, 0x0005, 'LO', s.label);
         }),
       ),
     );
-    const shared = elements((s) => {
-      sequence(s, 0x0020, 0x9116, [elements((o) => o.str(0x0020, 0x0037, 'DS', ds([...rowDir, ...colDir])))]);
-      sequence(s, 0x0028, 0x9110, [
-        elements((e) => {
+    const shared = dicomElements((s) => {
+      writeSequence(s, 0x0020, 0x9116, [dicomElements((o) => o.str(0x0020, 0x0037, 'DS', ds([...rowDir, ...colDir])))]);
+      writeSequence(s, 0x0028, 0x9110, [
+        dicomElements((e) => {
           e.str(0x0018, 0x0050, 'DS', formatDS(dk));
           e.str(0x0018, 0x0088, 'DS', formatDS(dk));
           e.str(0x0028, 0x0030, 'DS', ds([dj, di]));
         }),
       ]);
     });
-    sequence(w, 0x5200, 0x9229, [shared]);
+    writeSequence(w, 0x5200, 0x9229, [shared]);
     const perFrame = frames.map((f) =>
-      elements((s) => {
+      dicomElements((s) => {
         const pos = [0, 1, 2].map((x) => m[4 * x + 2] * f.k + m[4 * x + 3]);
-        sequence(s, 0x0020, 0x9113, [elements((p) => p.str(0x0020, 0x0032, 'DS', ds(pos)))]);
-        sequence(s, 0x0062, 0x000a, [elements((g) => g.us(0x0062, 0x000b, f.segment))]);
+        writeSequence(s, 0x0020, 0x9113, [dicomElements((p) => p.str(0x0020, 0x0032, 'DS', ds(pos)))]);
+        writeSequence(s, 0x0062, 0x000a, [dicomElements((g) => g.us(0x0062, 0x000b, f.segment))]);
       }),
     );
-    sequence(w, 0x5200, 0x9230, perFrame);
+    writeSequence(w, 0x5200, 0x9230, perFrame);
     w.ob(0x7fe0, 0x0010, pixels);
   });
   return part10File(SOP_CLASS.Segmentation, sopInstanceUid, body);

@@ -10,7 +10,7 @@ import { createVolume, type Volume } from '../../volume/volume.js';
 import { readDicomSeg } from './seg.js';
 import { readDicomSeries } from './series.js';
 import { SOP_CLASS } from './tags.js';
-import { DicomElementWriter, formatDS, part10File, writeDicomSeries } from './writer.js';
+import { dicomElements, formatDS, part10File, writeDicomSeries, writeSequence } from './writer.js';
 
 const COLUMNS = 5;
 const ROWS = 3;
@@ -32,32 +32,6 @@ const FRAMES = [
   { segment: 2, k: 1 },
   { segment: 1, k: 1 },
 ];
-
-function itemBytes(tagElement: number, length: number): Uint8Array {
-  const b = new Uint8Array(8);
-  const dv = new DataView(b.buffer);
-  dv.setUint16(0, 0xfffe, true);
-  dv.setUint16(2, tagElement, true);
-  dv.setUint32(4, length, true);
-  return b;
-}
-
-/** A sequence of undefined length whose items (each of undefined length) hold the given elements. */
-function sequence(w: DicomElementWriter, group: number, element: number, items: Uint8Array[]): void {
-  w.header(group, element, 'SQ', 0xffffffff);
-  for (const item of items) {
-    w.push(itemBytes(0xe000, 0xffffffff));
-    w.push(item);
-    w.push(itemBytes(0xe00d, 0));
-  }
-  w.push(itemBytes(0xe0dd, 0));
-}
-
-function elements(build: (w: DicomElementWriter) => void): Uint8Array {
-  const w = new DicomElementWriter();
-  build(w);
-  return w.concat();
-}
 
 const ds = (v: readonly number[]) => v.map(formatDS).join('\\');
 
@@ -82,7 +56,7 @@ function pack(frames: boolean[][]): Uint8Array {
 }
 
 function segFile(frameMasks: boolean[][], orientation = [...ROW_DIR, ...COL_DIR], spacing = [DJ, DI]): Uint8Array {
-  const body = elements((w) => {
+  const body = dicomElements((w) => {
     w.str(0x0008, 0x0016, 'UI', SOP_CLASS.Segmentation);
     w.str(0x0008, 0x0018, 'UI', '1.2.3.4.5');
     w.str(0x0008, 0x0060, 'CS', 'SEG');
@@ -100,28 +74,28 @@ function segFile(frameMasks: boolean[][], orientation = [...ROW_DIR, ...COL_DIR]
     w.str(0x0062, 0x0001, 'CS', 'BINARY');
     // Listed out of order on purpose: the reader sorts by number.
     const segment = (n: number, label: string) =>
-      elements((s) => {
+      dicomElements((s) => {
         s.us(0x0062, 0x0004, n);
         s.str(0x0062, 0x0005, 'LO', label);
       });
-    sequence(w, 0x0062, 0x0002, [segment(2, 'spleen'), segment(1, 'liver')]);
-    const shared = elements((s) => {
-      sequence(s, 0x0020, 0x9116, [elements((o) => o.str(0x0020, 0x0037, 'DS', ds(orientation)))]);
-      sequence(s, 0x0028, 0x9110, [
-        elements((m) => {
+    writeSequence(w, 0x0062, 0x0002, [segment(2, 'spleen'), segment(1, 'liver')]);
+    const shared = dicomElements((s) => {
+      writeSequence(s, 0x0020, 0x9116, [dicomElements((o) => o.str(0x0020, 0x0037, 'DS', ds(orientation)))]);
+      writeSequence(s, 0x0028, 0x9110, [
+        dicomElements((m) => {
           m.str(0x0018, 0x0050, 'DS', formatDS(DK));
           m.str(0x0028, 0x0030, 'DS', ds(spacing));
         }),
       ]);
     });
-    sequence(w, 0x5200, 0x9229, [shared]);
+    writeSequence(w, 0x5200, 0x9229, [shared]);
     const perFrame = FRAMES.map((f) =>
-      elements((s) => {
-        sequence(s, 0x0020, 0x9113, [elements((p) => p.str(0x0020, 0x0032, 'DS', ds(position(f.k))))]);
-        sequence(s, 0x0062, 0x000a, [elements((g) => g.us(0x0062, 0x000b, f.segment))]);
+      dicomElements((s) => {
+        writeSequence(s, 0x0020, 0x9113, [dicomElements((p) => p.str(0x0020, 0x0032, 'DS', ds(position(f.k))))]);
+        writeSequence(s, 0x0062, 0x000a, [dicomElements((g) => g.us(0x0062, 0x000b, f.segment))]);
       }),
     );
-    sequence(w, 0x5200, 0x9230, perFrame);
+    writeSequence(w, 0x5200, 0x9230, perFrame);
     w.ob(0x7fe0, 0x0010, pack(frameMasks));
   });
   return part10File(SOP_CLASS.Segmentation, '1.2.3.4.5', body);

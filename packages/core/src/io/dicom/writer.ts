@@ -203,6 +203,34 @@ export class DicomElementWriter {
   }
 }
 
+/** An item, item delimitation or sequence delimitation tag (FFFE,element) with its 32-bit length. */
+export function itemTag(element: number, length: number): Uint8Array {
+  const b = new Uint8Array(8);
+  const dv = new DataView(b.buffer);
+  dv.setUint16(0, 0xfffe, true);
+  dv.setUint16(2, element, true);
+  dv.setUint32(4, length, true);
+  return b;
+}
+
+/** A sequence of undefined length whose items (each of undefined length) hold the given elements. */
+export function writeSequence(w: DicomElementWriter, group: number, element: number, items: Uint8Array[]): void {
+  w.header(group, element, 'SQ', 0xffffffff);
+  for (const it of items) {
+    w.push(itemTag(0xe000, 0xffffffff));
+    w.push(it);
+    w.push(itemTag(0xe00d, 0));
+  }
+  w.push(itemTag(0xe0dd, 0));
+}
+
+/** The bytes of the elements `build` writes (an item's content, or a whole dataset body). */
+export function dicomElements(build: (w: DicomElementWriter) => void): Uint8Array {
+  const w = new DicomElementWriter();
+  build(w);
+  return w.concat();
+}
+
 /** A DICOM Part 10 file: preamble, "DICM", file meta (explicit VR little endian) and the dataset body. */
 export function part10File(sopClassUid: string, sopInstanceUid: string, body: Uint8Array): Uint8Array {
   const m = new DicomElementWriter();
