@@ -166,14 +166,14 @@ function achievedOf(v: PathVerification): ReportAchieved {
   return a;
 }
 
-/** Build the report model. Throws UsageError when the inputs do not belong together (unknown path ids). */
-export function buildProcedureReport(input: ReportInput): ProcedureReport {
+/**
+ * Throws UsageError when the reports do not belong to the plan: a verified path or a cement site the plan
+ * does not have. Called by buildProcedureReport; callers may call it first, before loading any image.
+ */
+export function checkReportInputs(input: Pick<ReportInput, 'plan' | 'verification' | 'cement' | 'sources'>): void {
   const { plan, verification, cement } = input;
   if (plan.paths.length === 0) throw new UsageError('the plan has no paths to report', input.sources?.plan);
-  const alerts: ReportAlert[] = [];
   const ids = new Set(plan.paths.map((p) => p.id));
-  const viewsById = new Map((input.views?.paths ?? []).map((v) => [v.id, v]));
-  const verById = new Map((verification?.paths ?? []).map((v) => [v.pathId, v]));
   for (const v of verification?.paths ?? []) {
     if (!ids.has(v.pathId)) {
       throw new UsageError(
@@ -182,6 +182,22 @@ export function buildProcedureReport(input: ReportInput): ProcedureReport {
       );
     }
   }
+  for (const s of cement?.scans ?? [])
+    for (const site of s.sites)
+      if (!ids.has(site.pathId))
+        throw new UsageError(
+          `the cement report has an injection site "${site.pathId}", which the plan does not have`,
+          input.sources?.cement,
+        );
+}
+
+/** Build the report model. Throws UsageError when the inputs do not belong together (unknown path ids). */
+export function buildProcedureReport(input: ReportInput): ProcedureReport {
+  const { plan, verification, cement } = input;
+  checkReportInputs(input);
+  const alerts: ReportAlert[] = [];
+  const viewsById = new Map((input.views?.paths ?? []).map((v) => [v.id, v]));
+  const verById = new Map((verification?.paths ?? []).map((v) => [v.pathId, v]));
   const paths: ReportPath[] = plan.paths.map((p) => {
     const d: Point3 = [p.target[0] - p.entry[0], p.target[1] - p.entry[1], p.target[2] - p.entry[2]];
     const len = Math.hypot(d[0], d[1], d[2]);

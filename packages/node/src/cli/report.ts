@@ -8,7 +8,14 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { UsageError, type CementReport, type VerificationReport, type Volume } from '@corridor/core';
+import {
+  CarmError,
+  UsageError,
+  checkReportInputs,
+  type CementReport,
+  type VerificationReport,
+  type Volume,
+} from '@corridor/core';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs, type PlannedOutput } from '../io/output-guard.js';
 import { loadLabelsPath } from '../io/load.js';
@@ -53,6 +60,8 @@ export function register(program: Command): void {
     .option('--procedure <title>', 'procedure title')
     .option('--date <date>', 'procedure date')
     .option('--operator <name>', 'operator')
+    .option('--image-size <px>', 'key image size in pixels (default 320 for slices, 384 for DRRs)')
+    .option('--json', 'print the report model (JSON) instead of the summary')
     .option('--force', 'write the outputs even over a file of another kind')
     .action(async (opts: Opts) => {
       const planPath = String(opts.plan);
@@ -71,6 +80,10 @@ export function register(program: Command): void {
           { file: path.join(dicomDir, 'plan.mrk.json'), kind: 'plan' },
         );
       await checkOutputs(outputs, inputs, { force: !!opts.force });
+      const imageSize = str(opts.imageSize);
+      const imageSizePx = imageSize === undefined ? undefined : Number(imageSize);
+      if (imageSizePx !== undefined && !(Number.isInteger(imageSizePx) && imageSizePx >= 64 && imageSizePx <= 2048))
+        throw new UsageError(`--image-size "${imageSize}" is not a whole number of pixels from 64 to 2048`);
       const plan = await readPlan(planPath);
       const system = systemFrom(opts);
       const verificationFile = str(opts.verification);
@@ -81,6 +94,16 @@ export function register(program: Command): void {
       const cement = cementFile
         ? await readJsonReport<CementReport>(cementFile, 'corridor-cement', 'a cement report')
         : undefined;
+      checkReportInputs({
+        plan,
+        ...(verification ? { verification } : {}),
+        ...(cement ? { cement } : {}),
+        sources: {
+          plan: planPath,
+          ...(verificationFile ? { verification: verificationFile } : {}),
+          ...(cementFile ? { cement: cementFile } : {}),
+        },
+      });
       const ctFile =
         str(opts.ct) ?? (plan.volume.file ? path.resolve(path.dirname(planPath), plan.volume.file) : undefined);
       const ct = ctFile && (opts.ct || existsSync(ctFile)) ? await loadVolume(ctFile) : undefined;
@@ -100,7 +123,14 @@ export function register(program: Command): void {
         labels = loaded.volume;
         criticalLabels = (await anatomyFor(labels, labelsFile)).critical.map((c) => c.label);
       }
-      const pelvic = await pelvicViewsFor(planPath, plan, { ...opts, ...(ctFile ? { ct: ctFile } : {}) }, system);
+      // The inlet and outlet when the labels or the CT show the sacrum; the report goes on without them.
+      const pelvic = await pelvicViewsFor(planPath, plan, { ...opts, ...(ctFile ? { ct: ctFile } : {}) }, system).catch(
+        (e: unknown) => {
+          if (e instanceof CarmError) return { views: null, reason: e.message };
+          throw e;
+        },
+      );
+      if (!pelvic.views && pelvic.reason) console.error(`note: no inlet/outlet views: ${pelvic.reason}`);
       const meta = ct?.meta ?? {};
       const patientName = str(opts.patientName) ?? meta.patientName;
       const patientId = str(opts.patientId) ?? meta.patientId;
@@ -132,6 +162,7 @@ export function register(program: Command): void {
           ...(ctFile && ct ? { image: ctFile } : {}),
         },
         generatedAt: new Date(),
+        ...(imageSizePx ? { imageSizePx } : {}),
         dicom: !!dicomDir,
       });
       await writeFileAtomic(out, made.pdf);
@@ -147,6 +178,10 @@ export function register(program: Command): void {
         await writeFileAtomic(path.join(dicomDir, 'plan.mrk.json'), made.dicom.markups);
       }
       const r = made.report;
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ ...r, notes: made.notes }, null, 2) + '\n');
+        return;
+      }
       console.log(
         `report: ${r.paths.length} path(s), ${made.images.length} key image(s), ${r.alerts.length} alert(s)` +
           (r.verification ? `, verification ${r.verification.allPass ? 'ALL PASS' : 'NOT ALL PASS'}` : '') +
