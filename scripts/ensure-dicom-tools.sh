@@ -7,8 +7,7 @@
 set -e
 missing=""
 command -v dciodvfy >/dev/null 2>&1 || missing="$missing dicom3tools"
-command -v dsrdump >/dev/null 2>&1 || missing="$missing dcmtk"
-command -v dcmdump >/dev/null 2>&1 || case "$missing" in *dcmtk*) ;; *) missing="$missing dcmtk" ;; esac
+{ command -v dsrdump && command -v dcmdump; } >/dev/null 2>&1 || missing="$missing dcmtk"
 command -v pdftoppm >/dev/null 2>&1 || missing="$missing poppler-utils"
 if [ -z "$missing" ]; then
   exit 0

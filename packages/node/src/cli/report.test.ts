@@ -130,6 +130,8 @@ describe('corridor report on the phantom', () => {
     );
     const html = await readFile(f('report.html'), 'utf8');
     expect(html.match(/<img /g)?.length).toBe(images.length);
+    // Self-contained: nothing loaded from elsewhere.
+    expect(html).not.toMatch(/(src|href)\s*=\s*["']?(https?:|\/\/)/i);
     const texts = [html];
     if (hasTool('pdftotext')) texts.push(runTool('pdftotext', ['-layout', f('report.pdf'), '-']));
     for (const text of texts) {

@@ -41,9 +41,14 @@ export type ReportDicomOptions = Omit<
 function common(o: ReportDicomOptions, kind: string, modality: string, seriesNumber: number) {
   const seed = `${o.uidSeed ?? ''} ${o.contentDate.toISOString()}`;
   const studyInstanceUid = o.studyInstanceUid ?? uidFromText(`report study ${seed}`);
+  // A study of its own (no planning image's study given) is made now: its date and time are the report's.
+  const own = o.studyInstanceUid
+    ? {}
+    : { studyDate: dicomDateTime(o.contentDate).date, studyTime: dicomDateTime(o.contentDate).time };
   const seriesInstanceUid = o.seriesInstanceUid ?? uidFromText(`report ${kind} series ${seed} ${studyInstanceUid}`);
   const sopInstanceUid = uidFromText(`report ${kind} instance ${seed} ${seriesInstanceUid}`);
   const opts: DicomCommonOptions = {
+    ...own,
     ...o,
     studyInstanceUid,
     seriesInstanceUid,
