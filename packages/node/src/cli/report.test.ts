@@ -149,6 +149,15 @@ describe('corridor report on the phantom', () => {
     expect(page).toBeDefined();
     const b = await readFile(f(String(page)));
     expect(b.subarray(1, 4).toString('latin1')).toBe('PNG');
+    // Its fonts are embedded (DejaVu from the dejavu-fonts-ttf package), not left to the viewer.
+    if (hasTool('pdffonts')) {
+      const rows = runTool('pdffonts', [f('report.pdf')])
+        .split('\n')
+        .slice(2)
+        .filter(Boolean);
+      expect(rows.length).toBeGreaterThanOrEqual(2);
+      for (const row of rows) expect(row).toMatch(/^DejaVuSansCondensed\S*\s+CID TrueType\s+Identity-H\s+yes/);
+    }
   });
 
   it(`writes DICOM that dciodvfy validates and dsrdump reads, with the plan's points${missingToolsNote('dciodvfy', 'dsrdump', 'dcmdump')}`, async (ctx) => {

@@ -1,10 +1,14 @@
 /**
  * The procedure report (core's ProcedureReport model) rendered as a self-contained HTML page and as a PDF
- * (pdf-lib: pure JavaScript, the standard Helvetica fonts, whose metrics ship in the package; nothing is
+ * (pdf-lib, pure JavaScript, with DejaVu Sans Condensed embedded as a subset from the dejavu-fonts-ttf
+ * package through @pdf-lib/fontkit: any viewer shows the same glyphs, Unicode text included; nothing is
  * fetched). Key images come as PNG bytes. The same tables in both: patient and procedure, alerts, planned
  * paths, achieved geometry, views, cement, key images, sources.
  */
-import { PDFDocument, StandardFonts, rgb, type PDFFont, type PDFPage } from 'pdf-lib';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import fontkit from '@pdf-lib/fontkit';
+import { PDFDocument, rgb, type PDFFont, type PDFPage } from 'pdf-lib';
 import type { KeyImage, ProcedureReport, ReportAngles, ReportPath } from '@corridor/core';
 
 export interface RenderedImage {
@@ -167,14 +171,22 @@ ${figs || '<p>No key images (no image given).</p>'}
 
 // --- PDF -------------------------------------------------------------------------------------------------
 
-/** Text the standard fonts' WinAnsi encoding can show (others become '?'). */
+/** Text without control characters (tabs become spaces; newlines stay, the layout breaks lines there). */
 export function pdfSafe(s: string): string {
-  return s
-    .replace(/[\u2018\u2019]/g, "'")
-    .replace(/[\u201c\u201d]/g, '"')
-    .replace(/[\u2013\u2014]/g, '-')
-    .replace(/\u2192/g, '->')
-    .replace(/[^\x20-\x7e\xa0-\xff]/g, '?');
+  return s.replace(/\t/g, ' ').replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, '');
+}
+
+const require = createRequire(import.meta.url);
+let fontBytes: Promise<[Uint8Array, Uint8Array]> | undefined;
+
+/** DejaVu Sans Condensed, regular and bold, read once from the dejavu-fonts-ttf package. */
+function reportFonts(): Promise<[Uint8Array, Uint8Array]> {
+  fontBytes ??= Promise.all(
+    ['DejaVuSansCondensed.ttf', 'DejaVuSansCondensed-Bold.ttf'].map(
+      async (f) => new Uint8Array(await readFile(require.resolve(`dejavu-fonts-ttf/ttf/${f}`))),
+    ),
+  ) as Promise<[Uint8Array, Uint8Array]>;
+  return fontBytes;
 }
 
 const A4: [number, number] = [595.28, 841.89];
@@ -285,7 +297,7 @@ class Layout {
   }
 }
 
-/** The report as a PDF (A4). `creationDate` fixes the document's dates (default: the report's time). */
+/** The report as a PDF (A4); its creation and modification dates are the report's time. */
 export async function renderReportPdf(r: ProcedureReport, images: readonly RenderedImage[]): Promise<Uint8Array> {
   const doc = await PDFDocument.create();
   const made = new Date(r.generatedAt);
@@ -296,10 +308,12 @@ export async function renderReportPdf(r: ProcedureReport, images: readonly Rende
   doc.setProducer('Corridor (pdf-lib)');
   doc.setCreationDate(when);
   doc.setModificationDate(when);
+  doc.registerFontkit(fontkit);
+  const [regular, bold] = await reportFonts();
   const L = new Layout(
     doc,
-    await doc.embedFont(StandardFonts.Helvetica),
-    await doc.embedFont(StandardFonts.HelveticaBold),
+    await doc.embedFont(regular, { subset: true }),
+    await doc.embedFont(bold, { subset: true }),
   );
   L.text(r.title, 18, { bold: true });
   L.gap(4);
