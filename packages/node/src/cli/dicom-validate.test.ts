@@ -18,7 +18,7 @@ const note = missingToolsNote('dciodvfy');
 /** Warnings that are expected (see the README's list); anything else fails the test. */
 const KNOWN_WARNINGS = [
   /needed to build DICOMDIR/,
-  // Laterality is Type 2C: present (empty, "unknown") because the writer cannot tell a paired body part.
+  // Laterality is Type 2C: present and empty ("unknown") where the body part is not known (the XA frame).
   /attribute <Laterality>/,
   // The private creator's element holding the isocentre of Corridor's XA frames.
   /\(0x0029,0x1010\).*Unrecognized tag/,
@@ -51,8 +51,11 @@ describe.skipIf(note !== '')(`dciodvfy on every DICOM object Corridor writes${no
   it('the CT series of `corridor phantom --dicom`', async () => {
     const files = (await readdir(path.join(dir, 'ph', 'dicom'))).sort();
     expect(files.length).toBeGreaterThan(10);
-    for (const f of [files[0], files[files.length >> 1], files[files.length - 1]])
+    for (const f of [files[0], files[files.length >> 1], files[files.length - 1]]) {
       expectValid(path.join(dir, 'ph', 'dicom', f), 'CTImage');
+      // The phantom names its body part (PELVIS, unpaired): no Laterality, and no warning about it.
+      expect(dciodvfy(path.join(dir, 'ph', 'dicom', f)).warnings.join('\n')).not.toMatch(/Laterality/);
+    }
   });
 
   it('the XA frame of `corridor drr --dicom`', async () => {
