@@ -250,6 +250,9 @@ describe('corridor report on the phantom', () => {
     expect(mismatch.code).toBe(2);
     expect(mismatch.err).toMatch(/checks path "l5-pedicle", which the plan does not have/);
     expect(existsSync(f('x.pdf'))).toBe(false);
+    const notDir = await runCli('report', '--plan', f('plan.json'), '--out', f('x.pdf'), '--dicom', f('ver.json'));
+    expect(notDir.code).toBe(2);
+    expect(notDir.err).toMatch(/WriteError: .*ver\.json: is a file, not a folder/);
     const over = await runCli('report', '--plan', f('plan.json'), '--out', f('plan.json'));
     expect(over.code).toBe(2);
     expect(over.err).toMatch(/WriteError.*input/);

@@ -4,13 +4,14 @@
  * Comprehensive 3D SR and the plan as 3D Slicer markups, in a folder (report-pdf.dcm, plan-sr.dcm,
  * plan.mrk.json). The work is in ../report/make.ts; this file reads the inputs and writes the outputs.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import {
   CarmError,
   UsageError,
+  WriteError,
   checkReportInputs,
   type CementReport,
   type VerificationReport,
@@ -79,6 +80,9 @@ export function register(program: Command): void {
           { file: path.join(dicomDir, 'plan-sr.dcm'), kind: 'dicom' },
           { file: path.join(dicomDir, 'plan.mrk.json'), kind: 'plan' },
         );
+      for (const d of [dicomDir, imagesDir])
+        if (d && existsSync(d) && !statSync(d).isDirectory())
+          throw new WriteError('is a file, not a folder; nothing was written', d, 'ENOTDIR');
       await checkOutputs(outputs, inputs, { force: !!opts.force });
       const imageSize = str(opts.imageSize);
       const imageSizePx = imageSize === undefined ? undefined : Number(imageSize);
