@@ -196,7 +196,8 @@ function fromStoreError(err: unknown): never {
       case 'invalid':
         throw new HttpError(400, 'bad-name', err.message);
       case 'corrupt':
-        throw new HttpError(500, 'corrupt', err.message);
+      case 'io':
+        throw new HttpError(500, err.code, err.message);
     }
   }
   throw err;

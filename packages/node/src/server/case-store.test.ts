@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CaseStore, CaseStoreError, etagOf, isValidName } from './case-store.js';
@@ -87,6 +87,14 @@ describe('CaseStore', () => {
       'c1/cement/L5: head is revision 2, last is 1',
       "c1/cement/L5: head checksum differs from the last revision's",
     ]);
+  });
+
+  it('names the file when it cannot be opened, or is not a database', async () => {
+    expect(() => CaseStore.open(dir)).toThrow(CaseStoreError);
+    expect(() => CaseStore.open(dir)).toThrow(dir);
+    const junk = path.join(dir, 'junk.sqlite');
+    await writeFile(junk, 'this is not a database, just text that is long enough to look like a header'.repeat(100));
+    expect(() => CaseStore.open(junk)).toThrow(/junk\.sqlite: cannot open the case store/);
   });
 
   it('accepts only plain names', () => {

@@ -44,7 +44,8 @@ export function isDocumentKind(s: string): s is DocumentKind {
   return (DOCUMENT_KINDS as readonly string[]).includes(s);
 }
 
-export type CaseStoreErrorCode = 'not-found' | 'exists' | 'stale' | 'invalid' | 'corrupt';
+/** 'io': the file cannot be opened or its folder made; 'corrupt': it is not a case store in good order. */
+export type CaseStoreErrorCode = 'not-found' | 'exists' | 'stale' | 'invalid' | 'corrupt' | 'io';
 
 /** A refused store operation; `current` is the document's head when the refusal was about its revision. */
 export class CaseStoreError extends CorridorError {
@@ -173,8 +174,18 @@ export class CaseStore {
   /** Open the store in `file` (created, with its folder, when missing). */
   static open(file: string): CaseStore {
     const abs = path.resolve(file);
-    mkdirSync(path.dirname(abs), { recursive: true, mode: 0o700 });
-    const db = openDatabase(abs);
+    try {
+      mkdirSync(path.dirname(abs), { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new CaseStoreError(`cannot make the case store's folder: ${(err as Error).message}`, abs, 'io');
+    }
+    let db: DatabaseSync;
+    try {
+      db = openDatabase(abs);
+    } catch (err) {
+      if (err instanceof CorridorError) throw err;
+      throw new CaseStoreError(`cannot open the case store: ${(err as Error).message}`, abs, 'io');
+    }
     try {
       db.exec('PRAGMA busy_timeout = 5000');
       const mode = db.prepare('PRAGMA journal_mode = WAL').get();
