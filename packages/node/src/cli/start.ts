@@ -88,9 +88,15 @@ export async function start(
 export function register(program: Command): void {
   program
     .command('start')
-    .description('serve the browser workstation on this machine (opens the phantom case); PORT sets the port')
+    .description(
+      'serve the browser workstation and the case API (SQLite case store) on this machine; PORT sets the port',
+    )
     .option('--port <port>', 'port to listen on (default: $PORT or 8080; 0 picks a free one)')
-    .option('--host <host>', 'interface to bind (loopback only unless you mean it)', '127.0.0.1')
+    .option(
+      '--host <host>',
+      'interface to bind; beyond loopback an access token is generated and required',
+      '127.0.0.1',
+    )
     .option('--no-build', 'serve the existing build without checking it')
     .option('--rebuild', 'build the web app even when it looks up to date')
     .option('--web-dir <dir>', 'the web package folder (default: packages/web of this checkout)')
