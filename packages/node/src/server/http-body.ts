@@ -109,6 +109,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       else finish();
     });
     req.on('error', () => fail(new HttpError(400, 'aborted', 'the request was aborted', { close: true })));
+    // A client gone before the end of its body (a complete body may still be inflating: not that).
+    req.on('close', () => {
+      if (!req.complete) fail(new HttpError(400, 'aborted', 'the request was aborted', { close: true }));
+    });
     if (gunzip) {
       gunzip.on('data', onOut);
       gunzip.on('end', finish);
