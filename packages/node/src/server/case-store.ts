@@ -19,7 +19,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { CorridorError } from '@corridor/core';
-import { openDatabase, type DatabaseSync, type SqlValue } from './sqlite.js';
+import { openDatabase, type DatabaseSync, type SqlValue, type StatementSync } from './sqlite.js';
 
 /** The kinds of documents a case holds (the URL segment names them). */
 export const DOCUMENT_KINDS = ['series', 'plans', 'registrations', 'verifications', 'cement'] as const;
@@ -225,13 +225,26 @@ export class CaseStore {
   }
 
   close(): void {
+    this.statements.clear();
     this.db.close();
+  }
+
+  private readonly statements = new Map<string, StatementSync>();
+
+  /** A prepared statement, prepared once per store (preparing costs more than running these). */
+  private stmt(sql: string): StatementSync {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
   }
 
   /** The pragmas that make commits durable, as SQLite reports them (for tests and `check`). */
   settings(): { journalMode: string; synchronous: number } {
-    const j = this.db.prepare('PRAGMA journal_mode').get();
-    const s = this.db.prepare('PRAGMA synchronous').get();
+    const j = this.stmt('PRAGMA journal_mode').get();
+    const s = this.stmt('PRAGMA synchronous').get();
     return { journalMode: String(j?.journal_mode), synchronous: num(s?.synchronous) };
   }
 
@@ -269,7 +282,7 @@ export class CaseStore {
     const caseId = id ?? randomUUID();
     if (!isValidName(caseId)) throw new CaseStoreError('invalid case id', caseId, 'invalid');
     return this.transaction(() => {
-      if (this.db.prepare('SELECT 1 FROM cases WHERE id = ?').get(caseId)) {
+      if (this.stmt('SELECT 1 FROM cases WHERE id = ?').get(caseId)) {
         throw new CaseStoreError('a case with this id exists', caseId, 'exists');
       }
       const now = new Date().toISOString();
@@ -281,7 +294,7 @@ export class CaseStore {
   }
 
   getCase(caseId: string): CaseDetail | undefined {
-    const c = this.db.prepare('SELECT id, title, created_at, updated_at FROM cases WHERE id = ?').get(caseId);
+    const c = this.stmt('SELECT id, title, created_at, updated_at FROM cases WHERE id = ?').get(caseId);
     if (!c) return undefined;
     const heads = this.db
       .prepare('SELECT * FROM documents WHERE case_id = ? ORDER BY kind, name')
@@ -309,7 +322,7 @@ export class CaseStore {
   }
 
   hasCase(caseId: string): boolean {
-    return this.db.prepare('SELECT 1 FROM cases WHERE id = ?').get(caseId) !== undefined;
+    return this.stmt('SELECT 1 FROM cases WHERE id = ?').get(caseId) !== undefined;
   }
 
   listDocuments(caseId: string, kind: AnyKind): DocumentHead[] {
@@ -450,9 +463,9 @@ export class CaseStore {
     const now = new Date().toISOString();
     const head = this.writeRevision(caseId, kind, name, body, current ?? null, now);
     if (kind === CASE_KIND) {
-      this.db.prepare('UPDATE cases SET title = ?, updated_at = ? WHERE id = ?').run(titleOf(body), now, caseId);
+      this.stmt('UPDATE cases SET title = ?, updated_at = ? WHERE id = ?').run(titleOf(body), now, caseId);
     } else {
-      this.db.prepare('UPDATE cases SET updated_at = ? WHERE id = ?').run(now, caseId);
+      this.stmt('UPDATE cases SET updated_at = ? WHERE id = ?').run(now, caseId);
     }
     return head;
   }
@@ -495,11 +508,11 @@ export class CaseStore {
    */
   check(): string[] {
     const problems: string[] = [];
-    const ic = this.db.prepare('PRAGMA integrity_check').all();
+    const ic = this.stmt('PRAGMA integrity_check').all();
     for (const r of ic)
       if (String(r.integrity_check) !== 'ok') problems.push(`integrity: ${String(r.integrity_check)}`);
     const heads = new Map<string, DocumentHead>();
-    for (const h of this.db.prepare('SELECT * FROM documents').all().map(headOf)) {
+    for (const h of this.stmt('SELECT * FROM documents').all().map(headOf)) {
       heads.set(`${h.caseId}/${h.kind}/${h.name}`, h);
     }
     let key = '';
@@ -516,7 +529,7 @@ export class CaseStore {
         heads.delete(key);
       }
     };
-    for (const r of this.db.prepare('SELECT * FROM revisions ORDER BY case_id, kind, name, revision').all()) {
+    for (const r of this.stmt('SELECT * FROM revisions ORDER BY case_id, kind, name, revision').all()) {
       const k = `${str(r.case_id)}/${str(r.kind)}/${str(r.name)}`;
       if (k !== key) {
         finish();
