@@ -33,7 +33,9 @@ let webRoot: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'corridor-case-kill-'));
-  childJs = await bundleForNode(path.join(here, '../test-helpers/case-server-child.ts'), path.join(dir, 'child.mjs'));
+  childJs = await bundleForNode(path.join(here, '../test-helpers/case-server-child.ts'), path.join(dir, 'child.mjs'), {
+    pureCore: true,
+  });
   webRoot = path.join(dir, 'web');
   await mkdir(webRoot, { recursive: true });
   await writeFile(path.join(webRoot, 'index.html'), '<!doctype html>');
