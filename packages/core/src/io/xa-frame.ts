@@ -18,9 +18,11 @@ import { decodeFrame, describePixels } from './dicom/pixels.js';
 import { DicomElementWriter, formatDS, part10File, uidFromText } from './dicom/writer.js';
 import { validateGeometry, type CarmGeometry, type CarmSystem } from '../carm/geometry.js';
 
-const XA_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.1';
-const RF_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.2';
-const PRIVATE_CREATOR = 'CORRIDOR 1';
+export const XA_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.1';
+export const RF_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.2';
+/** Creator of Corridor's private block in group 0029 (written at (0029,0010), elements (0029,10xx)). */
+export const XA_PRIVATE_CREATOR = 'CORRIDOR 1';
+const PRIVATE_CREATOR = XA_PRIVATE_CREATOR;
 
 export interface XaGeometryResult {
   geometry: CarmGeometry;
@@ -45,19 +47,24 @@ function num(ds: DicomDataset, tag: string): number | undefined {
   return v && v.length ? v[0] : undefined;
 }
 
-/** Private isocentre written by Corridor, if present. */
-function privateIsocenter(ds: DicomDataset): Point3 | undefined {
-  // Find the block reserved by our creator in group 0029 (0029,0010..00FF).
+/**
+ * The tag of element `el` (0x10..0xff) of Corridor's private block, wherever the file reserved it in
+ * group 0029 (0029,0010..00FF), e.g. `x00291010` for the isocentre; undefined without our creator.
+ */
+export function xaPrivateTag(ds: DicomDataset, el: number): string | undefined {
   for (let b = 0x10; b <= 0xff; b++) {
     const tag = `x00290${b.toString(16).padStart(3, '0')}`;
-    if (ds.string(tag) === PRIVATE_CREATOR) {
-      const el = `x0029${b.toString(16).padStart(2, '0')}10`;
-      const v = ds.numbers(el);
-      if (v && v.length === 3) return [v[0], v[1], v[2]];
-      return undefined;
-    }
+    if (ds.string(tag) === PRIVATE_CREATOR)
+      return `x0029${b.toString(16).padStart(2, '0')}${el.toString(16).padStart(2, '0')}`;
   }
   return undefined;
+}
+
+/** Private isocentre written by Corridor, if present. */
+function privateIsocenter(ds: DicomDataset): Point3 | undefined {
+  const el = xaPrivateTag(ds, 0x10);
+  const v = el === undefined ? undefined : ds.numbers(el);
+  return v && v.length === 3 ? [v[0], v[1], v[2]] : undefined;
 }
 
 export function xaGeometry(ds: DicomDataset, opts: XaReadOptions): XaGeometryResult {

@@ -12,6 +12,7 @@ import * as start from './start.js';
 import * as verify from './verify.js';
 import * as registerCmd from './register.js';
 import * as cbct from './cbct.js';
+import * as recon from './recon.js';
 import * as cement from './cement.js';
 
 export function buildProgram(): Command {
@@ -20,7 +21,8 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError();
-  for (const m of [info, convert, phantom, plan, carm, cbct, verify, cement, registerCmd, start]) m.register(program);
+  for (const m of [info, convert, phantom, plan, carm, cbct, recon, verify, cement, registerCmd, start])
+    m.register(program);
   return program;
 }
 
