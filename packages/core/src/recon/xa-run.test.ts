@@ -260,6 +260,38 @@ describe('XA rotational run', () => {
     }
   });
 
+  it("reads another system's run (no private block) with its assumptions listed", async () => {
+    // The private creator renamed (same length): a reader finds no Corridor block, as in a vendor's file.
+    const foreign = file.slice();
+    const creator = new TextEncoder().encode('CORRIDOR 1');
+    let at = -1;
+    for (let i = 0; i + creator.length <= foreign.length && at < 0; i++)
+      if (creator.every((b, k) => foreign[i + k] === b)) at = i;
+    expect(at).toBeGreaterThan(0);
+    foreign.set(new TextEncoder().encode('VENDOR  99'), at);
+    const plain = await readXaRun(file, 'run.dcm');
+    const run = await readXaRun(foreign, 'vendor.dcm', { isocenter: iso });
+    const assumed = run.assumed.join('; ');
+    expect(assumed).toMatch(/flat-field value \(65535: the run's brightest pixel\)/);
+    expect(assumed).toMatch(/water attenuation/);
+    expect(assumed).toMatch(/isocentre \(12\.5, -30\.0, 410\.0\) given by the caller/);
+    expect(run.systemFromFile).toBe(false);
+    expect(run.acquisition).toBeNull();
+    // The same distances and angles from the standard attributes, so the same geometry; mu from the
+    // spectrum at the file's kV is ours; the flat field taken as the brightest pixel shifts every p by
+    // the same ln(65535 / I0) (noise made the brightest pixel brighter than the unattenuated beam).
+    expect(maxAbsDiff(run.scan.projections, plain.scan.projections)).toBeLessThan(1e-9);
+    expect(Math.abs(run.projections.muReferencePerMm / plain.projections.muReferencePerMm - 1)).toBeLessThan(1e-9);
+    const shift = Math.log(65535 / plain.flatField);
+    expect(shift).toBeGreaterThan(0);
+    let worst = 0;
+    for (let i = 0; i < run.projections.data.length; i++)
+      worst = Math.max(worst, Math.abs(run.projections.data[i] - plain.projections.data[i] - shift));
+    expect(worst).toBeLessThan(1e-5);
+    const without = await readXaRun(foreign, 'vendor.dcm');
+    expect(without.assumed.join('; ')).toMatch(/isocentre \(0, 0, 0\)/);
+  });
+
   it('refuses what is not a rotational run, naming the file', async () => {
     const g = scan.views[0];
     const single = writeXaFrame({ gray: new Uint8Array(g.columns * g.rows), geometry: g });
