@@ -11,7 +11,7 @@
  * written by Corridor carry it in a private element (creator "CORRIDOR 1", (0029,xx10), LPS mm);
  * for other frames it comes from the caller (a registration, or a guess listed in `assumed`).
  */
-import { FormatError } from '../errors.js';
+import { FormatError, LimitError } from '../errors.js';
 import type { Point3 } from '../math/vec3.js';
 import { parseDicom, type DicomDataset } from './dicom/parse.js';
 import { decodeFrame, describePixels } from './dicom/pixels.js';
@@ -204,6 +204,121 @@ export interface XaWriteOptions {
   seriesDescription?: string;
 }
 
+/** A multi-frame XA object's frames: time between frames and each frame's positioner angle increments. */
+export interface XaFrames {
+  count: number;
+  frameTimeMs: number;
+  /** Per frame, DS text (the first usually 0). */
+  primaryIncrements: string[];
+  secondaryIncrements: string[];
+}
+
+/** Everything one XA object holds (writeXaFrame's single DRR frame, recon's rotational run). */
+export interface XaObject {
+  geometry: CarmGeometry;
+  imageType: string;
+  seriesDescription: string;
+  kvp: number;
+  patientName?: string;
+  patientId?: string;
+  studyInstanceUid?: string;
+  seriesInstanceUid?: string;
+  frameOfReferenceUid?: string;
+  /** Seed text for the UIDs not given. */
+  uidSeed: string;
+  /** Manufacturer's model name (0008,1090), if any. */
+  model?: string;
+  /** Multi-frame: Positioner Motion DYNAMIC with per-frame increments; absent: one STATIC frame. */
+  frames?: XaFrames;
+  /** Stored values: 8-bit, or 16-bit unsigned (then window centre and width). */
+  bits: 8 | 16;
+  window?: [number, number];
+  /** Private elements after the isocentre (0029,1010), in Corridor's block: element (0x11..), VR, value. */
+  privateElements?: readonly (readonly [number, 'DS' | 'LO' | 'UT', string])[];
+  /** Pixel data, frames one after another, little endian. */
+  pixels: Uint8Array;
+}
+
+/** A DS element of many values; LimitError when it exceeds explicit VR's 64 KiB value length. */
+function dsValues(w: DicomElementWriter, group: number, element: number, values: string[]): void {
+  const text = values.join('\\');
+  if (text.length > 0xfffe)
+    throw new LimitError(`${values.length} values do not fit one DICOM DS element (64 KiB)`, 'XA writer');
+  w.str(group, element, 'DS', text);
+}
+
+/** An XA Image Storage object (explicit VR little endian, MONOCHROME2), elements in ascending order. */
+export function writeXaObject(o: XaObject): Uint8Array {
+  const g = o.geometry;
+  validateGeometry(g);
+  const sopUid = uidFromText(`${o.uidSeed} sop`);
+  const ds = formatDS;
+  const f = o.frames;
+  const w = new DicomElementWriter();
+  w.str(0x0008, 0x0005, 'CS', 'ISO_IR 192');
+  w.str(0x0008, 0x0008, 'CS', o.imageType);
+  w.str(0x0008, 0x0016, 'UI', XA_SOP_CLASS);
+  w.str(0x0008, 0x0018, 'UI', sopUid);
+  w.str(0x0008, 0x0060, 'CS', 'XA');
+  w.str(0x0008, 0x0070, 'LO', 'Corridor');
+  w.str(0x0008, 0x103e, 'LO', o.seriesDescription);
+  if (o.model !== undefined) w.str(0x0008, 0x1090, 'LO', o.model);
+  w.str(0x0010, 0x0010, 'PN', o.patientName ?? '');
+  w.str(0x0010, 0x0020, 'LO', o.patientId ?? '');
+  if (f) w.str(0x0018, 0x0040, 'IS', String(Math.max(1, Math.round(1000 / f.frameTimeMs))));
+  w.str(0x0018, 0x0060, 'DS', ds(o.kvp));
+  if (f) w.str(0x0018, 0x1063, 'DS', ds(f.frameTimeMs));
+  w.str(0x0018, 0x1110, 'DS', ds(g.sidMm));
+  w.str(0x0018, 0x1111, 'DS', ds(g.sodMm));
+  w.str(0x0018, 0x1114, 'DS', ds(g.sidMm / g.sodMm));
+  w.str(0x0018, 0x1164, 'DS', `${ds(g.rowSpacingMm)}\\${ds(g.columnSpacingMm)}`);
+  w.str(0x0018, 0x1500, 'CS', f ? 'DYNAMIC' : 'STATIC');
+  w.str(0x0018, 0x1510, 'DS', ds(g.primaryDeg));
+  w.str(0x0018, 0x1511, 'DS', ds(g.secondaryDeg));
+  if (f) {
+    dsValues(w, 0x0018, 0x1520, f.primaryIncrements);
+    dsValues(w, 0x0018, 0x1521, f.secondaryIncrements);
+  }
+  w.str(0x0018, 0x5100, 'CS', 'HFS');
+  w.str(0x0020, 0x000d, 'UI', o.studyInstanceUid ?? uidFromText(`${o.uidSeed} study`));
+  w.str(0x0020, 0x000e, 'UI', o.seriesInstanceUid ?? uidFromText(`${o.uidSeed} series`));
+  w.str(0x0020, 0x0013, 'IS', '1');
+  w.str(0x0020, 0x0052, 'UI', o.frameOfReferenceUid ?? uidFromText(`${o.uidSeed} frame of reference`));
+  w.us(0x0028, 0x0002, 1);
+  w.str(0x0028, 0x0004, 'CS', 'MONOCHROME2');
+  if (f) {
+    w.str(0x0028, 0x0008, 'IS', String(f.count));
+    // Frame Increment Pointer: frames step in time and in both positioner angles.
+    const fip = new Uint8Array(12);
+    const fv = new DataView(fip.buffer);
+    [0x1063, 0x1520, 0x1521].forEach((el, i) => {
+      fv.setUint16(4 * i, 0x0018, true);
+      fv.setUint16(4 * i + 2, el, true);
+    });
+    w.header(0x0028, 0x0009, 'AT', fip.length);
+    w.push(fip);
+  }
+  w.us(0x0028, 0x0010, g.rows);
+  w.us(0x0028, 0x0011, g.columns);
+  w.us(0x0028, 0x0100, o.bits);
+  w.us(0x0028, 0x0101, o.bits);
+  w.us(0x0028, 0x0102, o.bits - 1);
+  w.us(0x0028, 0x0103, 0);
+  if (o.window) {
+    w.str(0x0028, 0x1040, 'CS', 'LIN');
+    w.str(0x0028, 0x1050, 'DS', ds(o.window[0]));
+    w.str(0x0028, 0x1051, 'DS', ds(o.window[1]));
+  }
+  w.str(0x0029, 0x0010, 'LO', PRIVATE_CREATOR);
+  w.str(0x0029, 0x1010, 'DS', g.isocenter.map(ds).join('\\'));
+  for (const [el, vr, value] of o.privateElements ?? []) w.str(0x0029, 0x1000 + el, vr, value);
+  const px = o.pixels.length % 2 ? Uint8Array.from([...o.pixels, 0]) : o.pixels;
+  if (o.bits === 16) w.header(0x7fe0, 0x0010, 'OW', px.length);
+  else w.header(0x7fe0, 0x0010, 'OB', px.length);
+  w.push(px);
+  return part10File(XA_SOP_CLASS, sopUid, w.concat());
+}
+
 /** A DRR (or any projection) as a DICOM XA image, explicit VR little endian, 8-bit MONOCHROME2. */
 export function writeXaFrame(opts: XaWriteOptions): Uint8Array {
   const g = opts.geometry;
@@ -213,43 +328,18 @@ export function writeXaFrame(opts: XaWriteOptions): Uint8Array {
       `grey image holds ${opts.gray.length} values, ${g.columns} x ${g.rows} needs ${g.columns * g.rows}`,
       'XA writer',
     );
-  const seed = opts.uidSeed ?? `corridor drr ${JSON.stringify(g)}`;
-  const sopUid = uidFromText(`${seed} sop`);
-  const ds = formatDS;
-  const w = new DicomElementWriter();
-  w.str(0x0008, 0x0005, 'CS', 'ISO_IR 192');
-  w.str(0x0008, 0x0008, 'CS', 'DERIVED\\SECONDARY\\SINGLE PLANE');
-  w.str(0x0008, 0x0016, 'UI', XA_SOP_CLASS);
-  w.str(0x0008, 0x0018, 'UI', sopUid);
-  w.str(0x0008, 0x0060, 'CS', 'XA');
-  w.str(0x0008, 0x0070, 'LO', 'Corridor');
-  w.str(0x0008, 0x103e, 'LO', opts.seriesDescription ?? 'Corridor DRR');
-  w.str(0x0010, 0x0010, 'PN', opts.patientName ?? '');
-  w.str(0x0010, 0x0020, 'LO', opts.patientId ?? '');
-  w.str(0x0018, 0x0060, 'DS', ds(opts.kvp ?? 75));
-  w.str(0x0018, 0x1110, 'DS', ds(g.sidMm));
-  w.str(0x0018, 0x1111, 'DS', ds(g.sodMm));
-  w.str(0x0018, 0x1114, 'DS', ds(g.sidMm / g.sodMm));
-  w.str(0x0018, 0x1164, 'DS', `${ds(g.rowSpacingMm)}\\${ds(g.columnSpacingMm)}`);
-  w.str(0x0018, 0x1500, 'CS', 'STATIC');
-  w.str(0x0018, 0x1510, 'DS', ds(g.primaryDeg));
-  w.str(0x0018, 0x1511, 'DS', ds(g.secondaryDeg));
-  w.str(0x0018, 0x5100, 'CS', 'HFS');
-  w.str(0x0020, 0x000d, 'UI', opts.studyInstanceUid ?? uidFromText(`${seed} study`));
-  w.str(0x0020, 0x000e, 'UI', opts.seriesInstanceUid ?? uidFromText(`${seed} series`));
-  w.str(0x0020, 0x0013, 'IS', '1');
-  w.str(0x0020, 0x0052, 'UI', opts.frameOfReferenceUid ?? uidFromText(`${seed} frame of reference`));
-  w.us(0x0028, 0x0002, 1);
-  w.str(0x0028, 0x0004, 'CS', 'MONOCHROME2');
-  w.us(0x0028, 0x0010, g.rows);
-  w.us(0x0028, 0x0011, g.columns);
-  w.us(0x0028, 0x0100, 8);
-  w.us(0x0028, 0x0101, 8);
-  w.us(0x0028, 0x0102, 7);
-  w.us(0x0028, 0x0103, 0);
-  w.str(0x0029, 0x0010, 'LO', PRIVATE_CREATOR);
-  w.str(0x0029, 0x1010, 'DS', g.isocenter.map(ds).join('\\'));
-  const px = opts.gray.length % 2 ? Uint8Array.from([...opts.gray, 0]) : opts.gray;
-  w.ob(0x7fe0, 0x0010, px);
-  return part10File(XA_SOP_CLASS, sopUid, w.concat());
+  return writeXaObject({
+    geometry: g,
+    imageType: 'DERIVED\\SECONDARY\\SINGLE PLANE',
+    seriesDescription: opts.seriesDescription ?? 'Corridor DRR',
+    kvp: opts.kvp ?? 75,
+    ...(opts.patientName !== undefined ? { patientName: opts.patientName } : {}),
+    ...(opts.patientId !== undefined ? { patientId: opts.patientId } : {}),
+    ...(opts.studyInstanceUid !== undefined ? { studyInstanceUid: opts.studyInstanceUid } : {}),
+    ...(opts.seriesInstanceUid !== undefined ? { seriesInstanceUid: opts.seriesInstanceUid } : {}),
+    ...(opts.frameOfReferenceUid !== undefined ? { frameOfReferenceUid: opts.frameOfReferenceUid } : {}),
+    uidSeed: opts.uidSeed ?? `corridor drr ${JSON.stringify(g)}`,
+    bits: 8,
+    pixels: opts.gray,
+  });
 }

@@ -172,6 +172,10 @@ describe('XA rotational run', () => {
     expect(ds.numbers('x00181110')).toEqual([1200]);
     expect(ds.numbers('x00181111')).toEqual([785]);
     expect(ds.numbers('x00181063')?.[0]).toBeCloseTo(1000 / 30, 6);
+    // Data set elements in ascending tag order, as PS3.5 7.1 requires (the parser keeps the file's order).
+    const tags = Object.keys(ds.raw.elements).filter((t) => !t.startsWith('x0002'));
+    expect(tags).toEqual([...tags].sort());
+    expect(tags).toContain('x00280009');
 
     const run = await readXaRun(file, 'run.dcm');
     expect(run.assumed).toEqual([]);

@@ -27,8 +27,8 @@ import type { Point3 } from '../math/vec3.js';
 import { CARM_PRESETS, carmPreset, DEFAULT_CARM_PRESET, type CarmGeometry, type CarmSystem } from '../carm/geometry.js';
 import { parseDicom, type DicomDataset } from '../io/dicom/parse.js';
 import { decodeFrame, describePixels } from '../io/dicom/pixels.js';
-import { DicomElementWriter, formatDS, part10File, uidFromText } from '../io/dicom/writer.js';
-import { RF_SOP_CLASS, XA_PRIVATE_CREATOR, XA_SOP_CLASS, xaGeometry, xaPrivateTag } from '../io/xa-frame.js';
+import { formatDS } from '../io/dicom/writer.js';
+import { RF_SOP_CLASS, XA_SOP_CLASS, writeXaObject, xaGeometry, xaPrivateTag } from '../io/xa-frame.js';
 import { ReconError, scanFromViews, type CbctScan } from './scan.js';
 import { resolveAcquisition, type CbctProjections } from './acquire.js';
 import { beamSpectrum } from './spectrum.js';
@@ -61,14 +61,6 @@ function angleIncrements(angles: number[]): string[] {
   return out;
 }
 
-/** A DS element of many values; LimitError when it exceeds explicit VR's 64 KiB value length. */
-function dsValues(w: DicomElementWriter, group: number, element: number, values: string[]): void {
-  const text = values.join('\\');
-  if (text.length > 0xfffe)
-    throw new LimitError(`${values.length} values do not fit one DICOM DS element (64 KiB)`, 'XA run writer');
-  w.str(group, element, 'DS', text);
-}
-
 /**
  * The projections of a scan as an XA rotational run (explicit VR little endian, 16-bit MONOCHROME2,
  * one frame per view in the scan's order).
@@ -99,78 +91,41 @@ export function writeXaRun(proj: CbctProjections, scan: CbctScan, opts: XaRunWri
     const v = Math.round(i0 * Math.exp(-d[i]));
     px[i] = v > 65535 ? 65535 : v;
   }
-  const g0 = scan.views[0];
   const angles = scan.views.map((g) => g.primaryDeg);
-  const seed = opts.uidSeed ?? `corridor xa run ${JSON.stringify({ ...scan, views: angles, projections: [] })}`;
-  const sopUid = uidFromText(`${seed} sop`);
-  const frameTime = opts.frameTimeMs ?? 1000 / 30;
-  if (!(frameTime > 0 && Number.isFinite(frameTime)))
-    throw new ReconError(`frame time ${frameTime} ms must be positive`, 'XA run writer');
+  const frameTimeMs = opts.frameTimeMs ?? 1000 / 30;
+  if (!(frameTimeMs > 0 && Number.isFinite(frameTimeMs)))
+    throw new ReconError(`frame time ${frameTimeMs} ms must be positive`, 'XA run writer');
   const ds = formatDS;
-  const w = new DicomElementWriter();
-  w.str(0x0008, 0x0005, 'CS', 'ISO_IR 192');
-  w.str(0x0008, 0x0008, 'CS', 'ORIGINAL\\PRIMARY\\SINGLE PLANE');
-  w.str(0x0008, 0x0016, 'UI', XA_SOP_CLASS);
-  w.str(0x0008, 0x0018, 'UI', sopUid);
-  w.str(0x0008, 0x0060, 'CS', 'XA');
-  w.str(0x0008, 0x0070, 'LO', 'Corridor');
-  w.str(0x0008, 0x1090, 'LO', `simulated ${scan.systemId}`);
-  w.str(
-    0x0008,
-    0x103e,
-    'LO',
-    opts.seriesDescription ?? `Corridor C-arm CT run ${scan.systemId} ${scan.arcDeg} deg ${nv} views`,
-  );
-  w.str(0x0010, 0x0010, 'PN', opts.patientName ?? '');
-  w.str(0x0010, 0x0020, 'LO', opts.patientId ?? '');
-  w.str(0x0018, 0x0040, 'IS', String(Math.max(1, Math.round(1000 / frameTime))));
-  w.str(0x0018, 0x0060, 'DS', ds(proj.settings.kvp));
-  w.str(0x0018, 0x1063, 'DS', ds(frameTime));
-  w.str(0x0018, 0x1110, 'DS', ds(scan.sidMm));
-  w.str(0x0018, 0x1111, 'DS', ds(scan.sodMm));
-  w.str(0x0018, 0x1114, 'DS', ds(scan.sidMm / scan.sodMm));
-  w.str(0x0018, 0x1164, 'DS', `${ds(scan.rowSpacingMm)}\\${ds(scan.columnSpacingMm)}`);
-  w.str(0x0018, 0x1500, 'CS', 'DYNAMIC');
-  w.str(0x0018, 0x1510, 'DS', ds(angles[0]));
-  w.str(0x0018, 0x1511, 'DS', '0');
-  dsValues(w, 0x0018, 0x1520, angleIncrements(angles));
-  dsValues(w, 0x0018, 0x1521, new Array<string>(nv).fill('0'));
-  w.str(0x0018, 0x5100, 'CS', 'HFS');
-  w.str(0x0020, 0x000d, 'UI', opts.studyInstanceUid ?? uidFromText(`${seed} study`));
-  w.str(0x0020, 0x000e, 'UI', uidFromText(`${seed} series`));
-  w.str(0x0020, 0x0013, 'IS', '1');
-  w.str(0x0020, 0x0052, 'UI', opts.frameOfReferenceUid ?? uidFromText(`${seed} frame of reference`));
-  w.us(0x0028, 0x0002, 1);
-  w.str(0x0028, 0x0004, 'CS', 'MONOCHROME2');
-  w.str(0x0028, 0x0008, 'IS', String(nv));
-  // Frame Increment Pointer: frames step in time and in both positioner angles.
-  const fip = new Uint8Array(12);
-  const fv = new DataView(fip.buffer);
-  [0x1063, 0x1520, 0x1521].forEach((el, i) => {
-    fv.setUint16(4 * i, 0x0018, true);
-    fv.setUint16(4 * i + 2, el, true);
+  return writeXaObject({
+    // The first view's geometry: its angles are the positioner's base angles.
+    geometry: scan.views[0],
+    imageType: 'ORIGINAL\\PRIMARY\\SINGLE PLANE',
+    seriesDescription:
+      opts.seriesDescription ?? `Corridor C-arm CT run ${scan.systemId} ${scan.arcDeg} deg ${nv} views`,
+    model: `simulated ${scan.systemId}`,
+    kvp: proj.settings.kvp,
+    ...(opts.patientName !== undefined ? { patientName: opts.patientName } : {}),
+    ...(opts.patientId !== undefined ? { patientId: opts.patientId } : {}),
+    ...(opts.studyInstanceUid !== undefined ? { studyInstanceUid: opts.studyInstanceUid } : {}),
+    ...(opts.frameOfReferenceUid !== undefined ? { frameOfReferenceUid: opts.frameOfReferenceUid } : {}),
+    uidSeed: opts.uidSeed ?? `corridor xa run ${JSON.stringify({ ...scan, views: angles, projections: [] })}`,
+    frames: {
+      count: nv,
+      frameTimeMs,
+      primaryIncrements: angleIncrements(angles),
+      secondaryIncrements: new Array<string>(nv).fill('0'),
+    },
+    bits: 16,
+    window: [Math.round(i0 / 2), Math.round(i0)],
+    privateElements: [
+      [0x11, 'DS', ds(i0)],
+      [0x12, 'DS', ds(proj.muReferencePerMm)],
+      [0x13, 'LO', scan.systemId],
+      [0x14, 'DS', ds(proj.effectiveEnergyKeV)],
+      ...(opts.acquisition ? ([[0x15, 'UT', JSON.stringify(opts.acquisition)]] as const) : []),
+    ],
+    pixels,
   });
-  w.header(0x0028, 0x0009, 'AT', fip.length);
-  w.push(fip);
-  w.us(0x0028, 0x0010, nr);
-  w.us(0x0028, 0x0011, nc);
-  w.us(0x0028, 0x0100, 16);
-  w.us(0x0028, 0x0101, 16);
-  w.us(0x0028, 0x0102, 15);
-  w.us(0x0028, 0x0103, 0);
-  w.str(0x0028, 0x1040, 'CS', 'LIN');
-  w.str(0x0028, 0x1050, 'DS', ds(Math.round(i0 / 2)));
-  w.str(0x0028, 0x1051, 'DS', ds(Math.round(i0)));
-  w.str(0x0029, 0x0010, 'LO', XA_PRIVATE_CREATOR);
-  w.str(0x0029, 0x1010, 'DS', g0.isocenter.map(ds).join('\\'));
-  w.str(0x0029, 0x1011, 'DS', ds(i0));
-  w.str(0x0029, 0x1012, 'DS', ds(proj.muReferencePerMm));
-  w.str(0x0029, 0x1013, 'LO', scan.systemId);
-  w.str(0x0029, 0x1014, 'DS', ds(proj.effectiveEnergyKeV));
-  if (opts.acquisition) w.str(0x0029, 0x1015, 'UT', JSON.stringify(opts.acquisition));
-  w.header(0x7fe0, 0x0010, 'OW', pixels.length);
-  w.push(pixels);
-  return part10File(XA_SOP_CLASS, sopUid, w.concat());
 }
 
 // --- reader -------------------------------------------------------------------------------------------
