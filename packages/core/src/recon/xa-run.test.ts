@@ -1,6 +1,6 @@
 /**
  * XA rotational runs: projections written as the detector would store them, read back (in any frame order,
- * either rotation direction, uncompressed, deflated or RLE) into the scan's geometry and projections, and
+ * either rotation direction, uncompressed, deflated, RLE or HTJ2K) into the scan's geometry and projections, and
  * reconstructed: the same volume as reconstructing in memory, within the 16-bit quantisation.
  */
 import { existsSync } from 'node:fs';
@@ -128,6 +128,32 @@ function encapsulated(ts: string, encode: (frame: Uint8Array) => Uint8Array): Ui
   return withSyntax(ts, concat([before, pxHeader, itemTag(0xe000, 0), ...items, itemTag(0xe0dd, 0)]));
 }
 
+interface Htj2kCodec {
+  HTJ2KEncoder: new () => {
+    getDecodedBuffer(info: object): Uint8Array;
+    setProgressionOrder(order: number): void;
+    encode(): void;
+    getEncodedBuffer(): Uint8Array;
+    delete(): void;
+  };
+}
+
+/** Each frame encoded losslessly by OpenJPH's own encoder (the codec the reader decodes HTJ2K with). */
+async function htj2kFrames(): Promise<(frame: Uint8Array) => Uint8Array> {
+  const factory = (await import('@cornerstonejs/codec-openjph/wasmjs')).default as (o?: object) => Promise<Htj2kCodec>;
+  const codec = await factory();
+  return (frame) => {
+    const enc = new codec.HTJ2KEncoder();
+    const info = { width: scan.columns, height: scan.rows, bitsPerSample: 16, componentCount: 1, isSigned: false };
+    enc.getDecodedBuffer({ ...info, isUsingColorTransform: false }).set(frame);
+    enc.setProgressionOrder(0);
+    enc.encode();
+    const out = enc.getEncodedBuffer().slice();
+    enc.delete();
+    return out;
+  };
+}
+
 /** DICOM RLE (PS3.5 Annex G) of a 16-bit frame: two byte planes (high first), literal PackBits runs. */
 function rleEncode(frame: Uint8Array): Uint8Array {
   const n = frame.length / 2;
@@ -249,13 +275,14 @@ describe('XA rotational run', () => {
     }
   });
 
-  it('reads the run deflated (data set, frames) and RLE compressed to the same projections', async () => {
+  it('reads the run deflated (data set, frames), RLE and HTJ2K compressed to the same projections', async () => {
     const plain = await readXaRun(file, 'run.dcm');
     const { body } = fileParts(file);
     const variants: [string, Uint8Array][] = [
       ['deflated data set', withSyntax(TS.DeflatedExplicitLittle, deflateSync(body))],
       ['deflated image frames', encapsulated(TS.DeflatedImageFrame, (f) => deflateSync(f))],
       ['RLE', encapsulated(TS.Rle, rleEncode)],
+      ['HTJ2K lossless', encapsulated(TS.Htj2kLossless, await htj2kFrames())],
     ];
     for (const [label, bytes] of variants) {
       const run = await readXaRun(bytes, `${label}.dcm`);
