@@ -105,4 +105,11 @@ describe('corridor phantom --cbct', () => {
       expect(sampleTrilinear(cb, mid, -1024)).toBeGreaterThan(600);
     }
   });
+  it('refuses the C-arm flags without --cbct', async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'corridor-phantom-cbct-'));
+    dirs.push(tmp);
+    const r = await runCli('phantom', '--out', tmp, '--voxel', '3', '--dose', '100', '--no-aec', '--quiet');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--dose, --no-aec need --cbct/);
+  });
 });

@@ -274,7 +274,11 @@ export function register(program: Command): void {
   addCbctFlags(cmd, PHANTOM_CBCT_FLAGS)
     .option('--quiet', 'no progress output')
     .option('--force', 'write over files of another kind, and a series beside foreign files in DIR/dicom')
-    .action(async (opts: PhantomCliOptions) => {
+    .action(async (opts: PhantomCliOptions, command: Command) => {
+      // The C-arm flags only mean something with --cbct: given without it, say so rather than ignore them.
+      const given = PHANTOM_CBCT_FLAGS.filter((k) => command.getOptionValueSource(k) === 'cli');
+      if (!opts.cbct && given.length)
+        throw new UsageError(`${given.map((k) => (k === 'aec' ? '--no-aec' : `--${k}`)).join(', ')} need --cbct`);
       await writePhantom(opts);
     });
 }
