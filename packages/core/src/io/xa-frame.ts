@@ -11,7 +11,7 @@
  * written by Corridor carry it in a private element (creator "CORRIDOR 1", (0029,xx10), LPS mm);
  * for other frames it comes from the caller (a registration, or a guess listed in `assumed`).
  */
-import { FormatError } from '../errors.js';
+import { FormatError, LimitError } from '../errors.js';
 import type { Point3 } from '../math/vec3.js';
 import { parseDicom, type DicomDataset } from './dicom/parse.js';
 import { decodeFrame, describePixels } from './dicom/pixels.js';
@@ -19,9 +19,11 @@ import { formatDS, part10File, uidFromText } from './dicom/writer.js';
 import { DicomDatasetWriter, addCommonModules } from './dicom/dataset-writer.js';
 import { validateGeometry, type CarmGeometry, type CarmSystem } from '../carm/geometry.js';
 
-const XA_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.1';
-const RF_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.2';
-const PRIVATE_CREATOR = 'CORRIDOR 1';
+export const XA_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.1';
+export const RF_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.2';
+/** Creator of Corridor's private block in group 0029 (written at (0029,0010), elements (0029,10xx)). */
+export const XA_PRIVATE_CREATOR = 'CORRIDOR 1';
+const PRIVATE_CREATOR = XA_PRIVATE_CREATOR;
 
 export interface XaGeometryResult {
   geometry: CarmGeometry;
@@ -46,19 +48,24 @@ function num(ds: DicomDataset, tag: string): number | undefined {
   return v && v.length ? v[0] : undefined;
 }
 
-/** Private isocentre written by Corridor, if present. */
-function privateIsocenter(ds: DicomDataset): Point3 | undefined {
-  // Find the block reserved by our creator in group 0029 (0029,0010..00FF).
+/**
+ * The tag of element `el` (0x10..0xff) of Corridor's private block, wherever the file reserved it in
+ * group 0029 (0029,0010..00FF), e.g. `x00291010` for the isocentre; undefined without our creator.
+ */
+export function xaPrivateTag(ds: DicomDataset, el: number): string | undefined {
   for (let b = 0x10; b <= 0xff; b++) {
     const tag = `x00290${b.toString(16).padStart(3, '0')}`;
-    if (ds.string(tag) === PRIVATE_CREATOR) {
-      const el = `x0029${b.toString(16).padStart(2, '0')}10`;
-      const v = ds.numbers(el);
-      if (v && v.length === 3) return [v[0], v[1], v[2]];
-      return undefined;
-    }
+    if (ds.string(tag) === PRIVATE_CREATOR)
+      return `x0029${b.toString(16).padStart(2, '0')}${el.toString(16).padStart(2, '0')}`;
   }
   return undefined;
+}
+
+/** Private isocentre written by Corridor, if present. */
+function privateIsocenter(ds: DicomDataset): Point3 | undefined {
+  const el = xaPrivateTag(ds, 0x10);
+  const v = el === undefined ? undefined : ds.numbers(el);
+  return v && v.length === 3 ? [v[0], v[1], v[2]] : undefined;
 }
 
 export function xaGeometry(ds: DicomDataset, opts: XaReadOptions): XaGeometryResult {
@@ -200,36 +207,77 @@ export interface XaWriteOptions {
   seriesDescription?: string;
 }
 
-/** A DRR (or any projection) as a DICOM XA image, explicit VR little endian, 8-bit MONOCHROME2. */
-export function writeXaFrame(opts: XaWriteOptions): Uint8Array {
-  const g = opts.geometry;
+/** A multi-frame XA object's frames: time between frames and each frame's positioner angle increments. */
+export interface XaFrames {
+  count: number;
+  frameTimeMs: number;
+  /** Per frame, DS text (the first usually 0). */
+  primaryIncrements: string[];
+  secondaryIncrements: string[];
+}
+
+/** Everything one XA object holds (writeXaFrame's single DRR frame, recon's rotational run). */
+export interface XaObject {
+  geometry: CarmGeometry;
+  imageType: string;
+  seriesDescription: string;
+  kvp: number;
+  patientName?: string;
+  patientId?: string;
+  studyInstanceUid?: string;
+  seriesInstanceUid?: string;
+  seriesNumber?: number;
+  frameOfReferenceUid?: string;
+  /** Exposure (0018,1152), rounded to whole mAs. */
+  mAs?: number;
+  /** Seed text for the UIDs not given. */
+  uidSeed: string;
+  /** Manufacturer's model name (0008,1090), if any. */
+  model?: string;
+  /** Multi-frame: Positioner Motion DYNAMIC with per-frame increments; absent: one STATIC frame. */
+  frames?: XaFrames;
+  /** Stored values: 8-bit, or 16-bit unsigned (then window centre and width). */
+  bits: 8 | 16;
+  window?: [number, number];
+  /** Private elements after the isocentre (0029,1010), in Corridor's block: element (0x11..), VR, value. */
+  privateElements?: readonly (readonly [number, 'DS' | 'LO' | 'UT', string])[];
+  /** Pixel data, frames one after another, little endian. */
+  pixels: Uint8Array;
+}
+
+/** A DS element of many values; LimitError when it exceeds explicit VR's 64 KiB value length. */
+function dsValues(ds: DicomDatasetWriter, tag: number, values: string[]): void {
+  const text = values.join('\\');
+  if (text.length > 0xfffe)
+    throw new LimitError(`${values.length} values do not fit one DICOM DS element (64 KiB)`, 'XA writer');
+  ds.str(tag, 'DS', text);
+}
+
+/** An XA Image Storage object (explicit VR little endian, MONOCHROME2), elements in ascending order. */
+export function writeXaObject(o: XaObject): Uint8Array {
+  const g = o.geometry;
   validateGeometry(g);
-  if (opts.gray.length !== g.columns * g.rows)
-    throw new FormatError(
-      `grey image holds ${opts.gray.length} values, ${g.columns} x ${g.rows} needs ${g.columns * g.rows}`,
-      'XA writer',
-    );
-  const seed = opts.uidSeed ?? `corridor drr ${JSON.stringify(g)}`;
-  const sopUid = uidFromText(`${seed} sop`);
+  const sopUid = uidFromText(`${o.uidSeed} sop`);
+  const f = o.frames;
   const ds = new DicomDatasetWriter();
   addCommonModules(ds, XA_SOP_CLASS, sopUid, {
-    patientName: opts.patientName ?? '',
-    patientId: opts.patientId ?? '',
-    studyInstanceUid: opts.studyInstanceUid ?? uidFromText(`${seed} study`),
-    seriesInstanceUid: opts.seriesInstanceUid ?? uidFromText(`${seed} series`),
-    seriesNumber: opts.seriesNumber ?? 1,
-    seriesDescription: opts.seriesDescription ?? 'Corridor DRR',
+    patientName: o.patientName ?? '',
+    patientId: o.patientId ?? '',
+    studyInstanceUid: o.studyInstanceUid ?? uidFromText(`${o.uidSeed} study`),
+    seriesInstanceUid: o.seriesInstanceUid ?? uidFromText(`${o.uidSeed} series`),
+    seriesNumber: o.seriesNumber ?? 1,
+    seriesDescription: o.seriesDescription,
     modality: 'XA',
   });
-  ds.str(0x00080008, 'CS', 'DERIVED\\SECONDARY\\SINGLE PLANE')
-    .ds(0x00180060, [opts.kvp ?? 75])
+  ds.str(0x00080008, 'CS', o.imageType)
+    .ds(0x00180060, [o.kvp])
     .str(0x00181110, 'DS', formatDS(g.sidMm))
     .str(0x00181111, 'DS', formatDS(g.sodMm))
     .str(0x00181114, 'DS', formatDS(g.sidMm / g.sodMm))
     .ds(0x00181164, [g.rowSpacingMm, g.columnSpacingMm])
     // Radiation Setting: SC (a low dose, fluoroscopy-like exposure).
     .str(0x00181155, 'CS', 'SC')
-    .str(0x00181500, 'CS', 'STATIC')
+    .str(0x00181500, 'CS', f ? 'DYNAMIC' : 'STATIC')
     .ds(0x00181510, [g.primaryDeg])
     .ds(0x00181511, [g.secondaryDeg])
     .str(0x00185100, 'CS', 'HFS')
@@ -239,18 +287,66 @@ export function writeXaFrame(opts: XaWriteOptions): Uint8Array {
     .str(0x00280004, 'CS', 'MONOCHROME2')
     .us(0x00280010, g.rows)
     .us(0x00280011, g.columns)
-    .us(0x00280100, 8)
-    .us(0x00280101, 8)
-    .us(0x00280102, 7)
+    .us(0x00280100, o.bits)
+    .us(0x00280101, o.bits)
+    .us(0x00280102, o.bits - 1)
     .us(0x00280103, 0)
     .str(0x00281040, 'CS', 'LIN')
     .str(0x00290010, 'LO', PRIVATE_CREATOR)
     .ds(0x00291010, g.isocenter);
+  if (o.model !== undefined) ds.str(0x00081090, 'LO', o.model);
+  // The XA IOD has no Frame of Reference module; a run written from a CT keeps the CT's frame so that its
+  // reconstruction can say which frame it is in.
+  if (o.frameOfReferenceUid !== undefined) ds.str(0x00200052, 'UI', o.frameOfReferenceUid);
+  if (f) {
+    ds.str(0x00180040, 'IS', String(Math.max(1, Math.round(1000 / f.frameTimeMs))))
+      .ds(0x00181063, [f.frameTimeMs])
+      .str(0x00280008, 'IS', String(f.count));
+    dsValues(ds, 0x00181520, f.primaryIncrements);
+    dsValues(ds, 0x00181521, f.secondaryIncrements);
+    // Frame Increment Pointer: frames step in time and in both positioner angles.
+    const fip = new Uint8Array(12);
+    const fv = new DataView(fip.buffer);
+    [0x1063, 0x1520, 0x1521].forEach((el, i) => {
+      fv.setUint16(4 * i, 0x0018, true);
+      fv.setUint16(4 * i + 2, el, true);
+    });
+    ds.raw(0x00280009, 'AT', fip);
+  }
+  if (o.window) ds.ds(0x00281050, [o.window[0]]).ds(0x00281051, [o.window[1]]);
+  for (const [el, vr, value] of o.privateElements ?? []) ds.str(0x00291000 + el, vr, value);
   // X-Ray Tube Current (mA), Exposure Time (ms), Exposure (mAs): Type 2C, empty when not simulated.
-  const mAs = opts.mAs;
+  const mAs = o.mAs;
   ds.str(0x00181150, 'IS', '')
     .str(0x00181151, 'IS', '')
     .str(0x00181152, 'IS', mAs !== undefined && Number.isFinite(mAs) ? String(Math.max(0, Math.round(mAs))) : '');
-  ds.ob(0x7fe00010, opts.gray);
+  if (o.bits === 16) ds.ow(0x7fe00010, o.pixels);
+  else ds.ob(0x7fe00010, o.pixels);
   return part10File(XA_SOP_CLASS, sopUid, ds.bytes());
+}
+
+/** A DRR (or any projection) as a DICOM XA image, explicit VR little endian, 8-bit MONOCHROME2. */
+export function writeXaFrame(opts: XaWriteOptions): Uint8Array {
+  const g = opts.geometry;
+  validateGeometry(g);
+  if (opts.gray.length !== g.columns * g.rows)
+    throw new FormatError(
+      `grey image holds ${opts.gray.length} values, ${g.columns} x ${g.rows} needs ${g.columns * g.rows}`,
+      'XA writer',
+    );
+  return writeXaObject({
+    geometry: g,
+    imageType: 'DERIVED\\SECONDARY\\SINGLE PLANE',
+    seriesDescription: opts.seriesDescription ?? 'Corridor DRR',
+    kvp: opts.kvp ?? 75,
+    ...(opts.patientName !== undefined ? { patientName: opts.patientName } : {}),
+    ...(opts.patientId !== undefined ? { patientId: opts.patientId } : {}),
+    ...(opts.studyInstanceUid !== undefined ? { studyInstanceUid: opts.studyInstanceUid } : {}),
+    ...(opts.seriesInstanceUid !== undefined ? { seriesInstanceUid: opts.seriesInstanceUid } : {}),
+    ...(opts.seriesNumber !== undefined ? { seriesNumber: opts.seriesNumber } : {}),
+    ...(opts.mAs !== undefined ? { mAs: opts.mAs } : {}),
+    uidSeed: opts.uidSeed ?? `corridor drr ${JSON.stringify(g)}`,
+    bits: 8,
+    pixels: opts.gray,
+  });
 }

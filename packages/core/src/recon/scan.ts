@@ -83,7 +83,6 @@ export function cbctScan(system: CarmSystem, opts: CbctScanOptions): CbctScan {
   const stepDeg = arcDeg / (views - 1);
   const det = opts.detector ?? { binning: 4 };
   const gs: CarmGeometry[] = [];
-  const P = new Float64Array(12 * views);
   for (let n = 0; n < views; n++) {
     const a = startDeg + n * stepDeg;
     if (!opts.ignoreLimits && !anglesReachable(system, a, 0)) {
@@ -92,23 +91,44 @@ export function cbctScan(system: CarmSystem, opts: CbctScanOptions): CbctScan {
           `of ${system.id} (arc ${arcDeg} from ${startDeg})`,
       );
     }
-    const g = carmGeometry(system, { primaryDeg: a, secondaryDeg: 0, isocenter: opts.isocenter }, det);
-    gs.push(g);
-    P.set(projectionMatrix(g), 12 * n);
+    gs.push(carmGeometry(system, { primaryDeg: a, secondaryDeg: 0, isocenter: opts.isocenter }, det));
   }
+  return scanFromViews(system.id, gs, { arcDeg, startDeg, stepDeg });
+}
+
+/**
+ * A scan from its views' geometries (a run read from a file: each view at its own primary angle, the
+ * detector, distances and isocentre those of the first): ascending primary angles, secondary 0, about
+ * evenly spaced (FDK's Parker weights and angular step take the views as start + n step). `arc` is
+ * the span of the angles, `step` their mean spacing unless given.
+ */
+export function scanFromViews(
+  systemId: string,
+  gs: CarmGeometry[],
+  o: { arcDeg?: number; startDeg?: number; stepDeg?: number } = {},
+  source?: string,
+): CbctScan {
+  if (gs.length < 2) throw new ReconError(`a scan needs at least 2 views (got ${gs.length})`, source);
+  const views = gs.length;
+  const startDeg = o.startDeg ?? gs[0].primaryDeg;
+  const arcDeg = o.arcDeg ?? gs[views - 1].primaryDeg - gs[0].primaryDeg;
+  const stepDeg = o.stepDeg ?? arcDeg / (views - 1);
+  const P = new Float64Array(12 * views);
+  for (let n = 0; n < views; n++) P.set(projectionMatrix(gs[n]), 12 * n);
   const g0 = gs[0];
   const halfW = ((g0.columns - 1) / 2 - 1) * g0.columnSpacingMm;
-  if (!(halfW > 0)) throw new ReconError(`a detector ${g0.columns} columns wide is too narrow`);
+  if (!(halfW > 0)) throw new ReconError(`a detector ${g0.columns} columns wide is too narrow`, source);
   const gammaMax = Math.atan(halfW / g0.sidMm);
   // A short scan covers every ray of fan angle |gamma| <= (arc - 180) / 2 twice at most and once at least.
   const delta = ((arcDeg - 180) / 2) * DEG;
   if (!(delta > 0))
-    throw new ReconError(`arc ${arcDeg} degrees is not a short scan: it must exceed 180 degrees`, system.id);
+    throw new ReconError(`arc ${arcDeg} degrees is not a short scan: it must exceed 180 degrees`, source ?? systemId);
   const gammaUse = Math.min(gammaMax, delta);
   const halfH = ((g0.rows - 1) / 2 - 1) * g0.rowSpacingMm;
+  const iso = g0.isocenter;
   return {
     schemaVersion: 1,
-    systemId: system.id,
+    systemId,
     arcDeg,
     startDeg,
     stepDeg,
@@ -120,7 +140,7 @@ export function cbctScan(system: CarmSystem, opts: CbctScanOptions): CbctScan {
     rowSpacingMm: g0.rowSpacingMm,
     sidMm: g0.sidMm,
     sodMm: g0.sodMm,
-    isocenter: [opts.isocenter[0], opts.isocenter[1], opts.isocenter[2]],
+    isocenter: [iso[0], iso[1], iso[2]],
     axis: [0, 0, 1],
     fanHalfAngleDeg: gammaMax / DEG,
     fovRadiusMm: g0.sodMm * Math.sin(gammaUse),

@@ -12,6 +12,7 @@ import * as start from './start.js';
 import * as verify from './verify.js';
 import * as registerCmd from './register.js';
 import * as cbct from './cbct.js';
+import * as recon from './recon.js';
 import * as cement from './cement.js';
 import * as report from './report.js';
 
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError();
-  for (const m of [info, convert, phantom, plan, carm, cbct, verify, cement, report, registerCmd, start])
+  for (const m of [info, convert, phantom, plan, carm, cbct, recon, verify, cement, report, registerCmd, start])
     m.register(program);
   return program;
 }

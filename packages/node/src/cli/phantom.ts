@@ -1,7 +1,9 @@
 /**
  * `corridor phantom`: writes the synthetic pelvis (core's generatePhantom) as ct.nii.gz, labels.nii.gz,
- * truth.json and optionally a DICOM CT series. All computation is core's; this module parses flags and
- * writes files. Same flags give byte-identical files.
+ * truth.json and optionally a DICOM CT series, and with --cbct cbct.nii.gz: the stage as a simulated C-arm
+ * CT (the `corridor cbct` acquisition and FDK, its flags and their parsing shared with cli/cbct.ts) in the
+ * same patient frame, so truth.json holds for it unchanged. All computation is core's; this module parses
+ * flags and writes files. Same flags give byte-identical files.
  */
 import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +15,7 @@ import {
   PHANTOM_STAGES,
   UsageError,
   WriteError,
+  cbctDescription,
   generatePhantom,
   parseDicom,
   writeDicomSeries,
@@ -24,9 +27,26 @@ import {
 } from '@corridor/core';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs } from '../io/output-guard.js';
+import { simulateCbctParallel, type ParallelCbctOptions } from '../recon/cbct.js';
+import {
+  CBCT_FLAG_DEFAULTS,
+  PHANTOM_CBCT_FLAGS,
+  addCbctFlags,
+  cbctOptionsFrom,
+  progressLine,
+  writeReconstruction,
+  type CbctFlagValues,
+} from './cbct.js';
 
-export interface PhantomCliOptions {
+/** The `corridor cbct` flags that --cbct takes (PHANTOM_CBCT_FLAGS), as commander fills them in. */
+type PhantomCbctFlags = Partial<Omit<CbctFlagValues, 'voxel' | 'seed' | 'blur'>>;
+
+export interface PhantomCliOptions extends PhantomCbctFlags {
   out: string;
+  /** Also write cbct.nii.gz, the stage as a simulated C-arm CT. */
+  cbct?: boolean;
+  /** Its voxel edge, mm (default 1). */
+  cbctVoxel?: string;
   anatomy: string;
   stage: string;
   voxel: string;
@@ -128,14 +148,35 @@ async function ownDicomFiles(dicomDir: string, force: boolean): Promise<string[]
   return own;
 }
 
+/**
+ * The simulated C-arm CT's options: the cbct flags given (the rest at their cbct defaults), voxel
+ * --cbct-voxel, the noise seed the phantom's --seed, the detector blur cbct's default.
+ */
+function phantomCbctOptions(o: PhantomCliOptions): ParallelCbctOptions {
+  const given: Partial<CbctFlagValues> = {};
+  for (const k of PHANTOM_CBCT_FLAGS) {
+    const v = o[k as keyof PhantomCbctFlags];
+    if (v !== undefined) (given as Record<string, unknown>)[k] = v;
+  }
+  return cbctOptionsFrom({
+    ...CBCT_FLAG_DEFAULTS,
+    ...given,
+    voxel: o.cbctVoxel ?? CBCT_FLAG_DEFAULTS.voxel,
+    seed: o.seed,
+  });
+}
+
 /** Generate and write the phantom; returns the paths written. */
 export async function writePhantom(o: PhantomCliOptions): Promise<string[]> {
   const options = parseOptions(o);
+  if (!o.cbct && o.cbctVoxel !== undefined) throw new UsageError('--cbct-voxel needs --cbct');
+  const cbctOptions = o.cbct ? phantomCbctOptions(o) : undefined;
   const dir = o.out;
   const kinds = [
     ['ct.nii.gz', 'volume'],
     ['labels.nii.gz', 'volume'],
     ['truth.json', 'phantom-truth'],
+    ...(cbctOptions ? ([['cbct.nii.gz', 'volume']] as const) : []),
   ] as const;
   await checkOutputs(
     kinds.map(([name, kind]) => ({ file: path.join(dir, name), kind })),
@@ -189,12 +230,33 @@ export async function writePhantom(o: PhantomCliOptions): Promise<string[]> {
     for (const f of files) await writeFileAtomic(path.join(dicomDir, f.name), f.bytes);
     written.push(dicomDir);
   }
+  if (cbctOptions) {
+    // The acquisition adds its own noise and blur: it images the phantom without the CT-like noise, and
+    // with a blur of half a voxel only, standing in for the partial volume that the phantom's sampling of
+    // voxel centres lacks (sharp steps in the CT would alias in the projections).
+    const input = generatePhantom({ ...options, noise: false, blur: true, blurSigmaMm: truth.voxelMm / 2 }).ct;
+    const t1 = performance.now();
+    const progress = progressLine(!!o.quiet);
+    const run = await simulateCbctParallel(input, {
+      ...cbctOptions,
+      ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
+    });
+    progress.clear();
+    const p = path.join(dir, 'cbct.nii.gz');
+    await writeReconstruction(run.reconstruction, p, undefined, cbctDescription(run.result));
+    written.push(p);
+    const a = run.result.acquisition;
+    log(
+      `phantom: simulated C-arm CT ${String(a.system)}, ${String(a.views)} views over ${String(a.arcDeg)} deg, ` +
+        `field of view radius ${run.scan.fovRadiusMm.toFixed(1)} mm, in ${((performance.now() - t1) / 1000).toFixed(1)} s\n`,
+    );
+  }
   log(`phantom: wrote ${written.join(', ')}\n`);
   return written;
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('phantom')
     .description('write the synthetic pelvis phantom: ct.nii.gz, labels.nii.gz, truth.json (and a DICOM series)')
     .requiredOption('--out <dir>', 'output folder')
@@ -208,9 +270,16 @@ export function register(program: Command): void {
     .option('--dicom', 'also write DIR/dicom/, a CT series (supine, head first)')
     .option('--no-noise', 'no CBCT-like noise')
     .option('--no-blur', 'no CBCT-like blur')
+    .option('--cbct', 'also write cbct.nii.gz: the stage as a simulated C-arm CT (corridor cbct), same patient frame')
+    .option('--cbct-voxel <mm>', 'voxel edge of cbct.nii.gz, mm (default 1)');
+  addCbctFlags(cmd, PHANTOM_CBCT_FLAGS)
     .option('--quiet', 'no progress output')
     .option('--force', 'write over files of another kind, and a series beside foreign files in DIR/dicom')
-    .action(async (opts: PhantomCliOptions) => {
+    .action(async (opts: PhantomCliOptions, command: Command) => {
+      // The C-arm flags only mean something with --cbct: given without it, say so rather than ignore them.
+      const given = PHANTOM_CBCT_FLAGS.filter((k) => command.getOptionValueSource(k) === 'cli');
+      if (!opts.cbct && given.length)
+        throw new UsageError(`${given.map((k) => (k === 'aec' ? '--no-aec' : `--${k}`)).join(', ')} need --cbct`);
       await writePhantom(opts);
     });
 }

@@ -31,7 +31,14 @@ import {
   type BackprojectionSetup,
   type FilterSetup,
   type CbctOptions,
+  type CbctProjections,
+  type CbctReconstruction,
   type CbctRun,
+  type CbctScan,
+  type RampWindow,
+  type ReconGrid,
+  type RowPadding,
+  type VolumeMetadata,
   type ReconMaterial,
   type ReconProgressFn,
 } from '@corridor/core';
@@ -250,13 +257,65 @@ export async function simulateCbctParallel(
   const projections = projectionsResult(data, scan, ph);
   checkProjections(projections, scan);
   const t2 = performance.now();
+  const fill = o.fill ?? -1024;
+  const { reconstruction, filterMs, backprojectionMs } = await reconstructFdkParallel(projections, scan, grid, {
+    ...o,
+    threads,
+    fill,
+    meta: cbctMeta(ct, scan),
+  });
+  const t5 = performance.now();
+  return {
+    scan,
+    grid,
+    projections,
+    reconstruction,
+    result: cbctResult(scan, projections, reconstruction, fill),
+    timings: {
+      prepareMs: t1 - t0,
+      acquisitionMs: t2 - t1,
+      filterMs,
+      backprojectionMs,
+      totalMs: t5 - t0,
+    },
+  };
+}
+
+export interface ParallelReconOptions {
+  threads?: number;
+  window?: RampWindow;
+  padding?: RowPadding;
+  /** Value outside the field of view (default -1024). */
+  fill?: number;
+  meta?: VolumeMetadata;
+  onProgress?: ReconProgressFn;
+  signal?: AbortSignal;
+}
+
+/**
+ * core's reconstructFdk on worker threads: projections (copied into shared memory unless they are there)
+ * filtered and backprojected onto `grid`, with the time of each phase.
+ */
+export async function reconstructFdkParallel(
+  projections: CbctProjections,
+  scan: CbctScan,
+  grid: ReconGrid,
+  o: ParallelReconOptions = {},
+): Promise<{ reconstruction: CbctReconstruction; filterMs: number; backprojectionMs: number }> {
+  checkProjections(projections, scan);
+  const t2 = performance.now();
+  let data = projections.data;
+  if (!(data.buffer instanceof SharedArrayBuffer)) {
+    data = new Float32Array(shared(data.length * 4), 0, data.length);
+    data.set(projections.data);
+  }
   const q = new Float32Array(shared(data.length * 4), 0, data.length);
   const fs = filterSetup(scan, o.window ?? 'shepp-logan', o.padding ?? 'continue');
   const prog = {
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
   };
-  const workers = new FdkWorkers(threads);
+  const workers = new FdkWorkers(o.threads);
   let setup: BackprojectionSetup, out: Float32Array, outside: Uint8Array, t3: number;
   try {
     await filterParallel(workers, fs, data, q, prog);
@@ -270,7 +329,6 @@ export async function simulateCbctParallel(
     await workers.close();
   }
   const t4 = performance.now();
-  const fill = o.fill ?? -1024;
   // The volume keeps its own (non-shared) copy so that it can be posted and written like any other.
   const reconstruction = fdkFinish(
     Float32Array.from(out),
@@ -279,22 +337,8 @@ export async function simulateCbctParallel(
     grid,
     projections.muReferencePerMm,
     o.window ?? 'shepp-logan',
-    fill,
-    cbctMeta(ct, scan),
+    o.fill ?? -1024,
+    o.meta ?? {},
   );
-  const t5 = performance.now();
-  return {
-    scan,
-    grid,
-    projections,
-    reconstruction,
-    result: cbctResult(scan, projections, reconstruction, fill),
-    timings: {
-      prepareMs: t1 - t0,
-      acquisitionMs: t2 - t1,
-      filterMs: t3 - t2,
-      backprojectionMs: t4 - t3,
-      totalMs: t5 - t0,
-    },
-  };
+  return { reconstruction, filterMs: t3 - t2, backprojectionMs: t4 - t3 };
 }

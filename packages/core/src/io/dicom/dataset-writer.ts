@@ -69,6 +69,20 @@ export class DicomDatasetWriter {
     });
   }
 
+  /** Any VR's value bytes as they are (even length). */
+  raw(tag: number, vr: string, bytes: Uint8Array): this {
+    return this.set(tag, (w, g, e) => {
+      w.header(g, e, vr, bytes.length);
+      w.push(bytes);
+    });
+  }
+
+  /** 16-bit words (VR OW), bytes already little endian. */
+  ow(tag: number, bytes: Uint8Array): this {
+    const even = bytes.length % 2 ? Uint8Array.from([...bytes, 0]) : bytes;
+    return this.raw(tag, 'OW', even);
+  }
+
   ob(tag: number, bytes: Uint8Array): this {
     const even = bytes.length % 2 ? Uint8Array.from([...bytes, 0]) : bytes;
     return this.set(tag, (w, g, e) => w.ob(g, e, even));
