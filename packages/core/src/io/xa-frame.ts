@@ -304,14 +304,9 @@ export function writeXaObject(o: XaObject): Uint8Array {
       .str(0x00280008, 'IS', String(f.count));
     dsValues(ds, 0x00181520, f.primaryIncrements);
     dsValues(ds, 0x00181521, f.secondaryIncrements);
-    // Frame Increment Pointer: frames step in time and in both positioner angles.
-    const fip = new Uint8Array(12);
-    const fv = new DataView(fip.buffer);
-    [0x1063, 0x1520, 0x1521].forEach((el, i) => {
-      fv.setUint16(4 * i, 0x0018, true);
-      fv.setUint16(4 * i + 2, el, true);
-    });
-    ds.raw(0x00280009, 'AT', fip);
+    // Frame Increment Pointer: the XA multi-frame module allows only Frame Time (or its vector); the
+    // angle increments are per frame by their own definition.
+    ds.at(0x00280009, 0x00181063);
   }
   if (o.window) ds.ds(0x00281050, [o.window[0]]).ds(0x00281051, [o.window[1]]);
   for (const [el, vr, value] of o.privateElements ?? []) ds.str(0x00291000 + el, vr, value);

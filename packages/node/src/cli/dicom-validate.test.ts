@@ -22,6 +22,10 @@ const KNOWN_WARNINGS = [
   /attribute <Laterality>/,
   // The private creator's element holding the isocentre of Corridor's XA frames.
   /\(0x0029,0x1010\).*Unrecognized tag/,
+  // The rest of that private block in a rotational run: I0, water reference, preset, energy, acquisition.
+  /\(0x0029,0x101[1-5]\).*Unrecognized tag/,
+  // A run about the long axis: every secondary angle increment is zero.
+  /Value is zero for value \d+ of attribute <Positioner (Primary|Secondary) Angle Increment>/,
   // 99CORRIDOR is a private coding scheme (PS3.16 8.2), declared in the Coding Scheme Identification Sequence.
   /Unrecognized defined term <99CORRIDOR>/,
 ];
@@ -64,6 +68,26 @@ describe.skipIf(note !== '')(`dciodvfy on every DICOM object Corridor writes${no
     expect(r.code, r.err).toBe(0);
     expectValid(xa, 'XAImage');
   });
+
+  it('the XA rotational run of `corridor cbct --projections`', async () => {
+    const run = path.join(dir, 'run.dcm');
+    const r = await runCli(
+      'cbct',
+      path.join(dir, 'ph', 'ct.nii.gz'),
+      '--out',
+      path.join(dir, 'cbct.nii.gz'),
+      '--views',
+      '24',
+      '--voxel',
+      '4',
+      '--threads',
+      '1',
+      '--projections',
+      run,
+    );
+    expect(r.code, r.err).toBe(0);
+    expectValid(run, 'XAImage');
+  }, 120_000);
 
   it('a DICOM SEG of the phantom labels (segments numbered 1..n)', async () => {
     const file = path.join(dir, 'ph', 'labels.nii.gz');
