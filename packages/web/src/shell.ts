@@ -10,6 +10,7 @@ import { FluoroView } from './views/fluoro-view.js';
 import { View3d } from './views/view3d.js';
 import { PlanPanel } from './ui/plan-panel.js';
 import { CarmPanel } from './ui/carm-panel.js';
+import { ProcedurePanel } from './ui/procedure-panel.js';
 import { loadXaFrame } from './xa.js';
 import type { SeriesSummary } from './types.js';
 import { fmt1 } from './geometry.js';
@@ -78,6 +79,7 @@ export class Shell {
     this.fluoro.onError = (e) => this.error(e);
     this.carmPanel = new CarmPanel(byId('fluoro-panel'), this, this.fluoro);
     new PlanPanel(byId('plan-panel'), this);
+    new ProcedurePanel(byId('procedure-panel'), this);
     this.bindKeys();
     this.bindDrop();
     window.addEventListener('error', (e) => this.message('error', `Unexpected error: ${e.message}`));
