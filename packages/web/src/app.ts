@@ -472,7 +472,8 @@ export class App {
       st.instruments = [];
       st.registration = null;
       st.emit('procedure');
-      await this.verify();
+      if (st.plan.paths.length) await this.verify();
+      else this.ui.message('info', `${name} loaded: open or make a plan to verify it against (or register it).`);
     } else if (role === 'cement-baseline') {
       st.cementBaseline = name;
       st.cementScans = [];
