@@ -583,6 +583,10 @@ export class App {
         this.ui.status(`3D run: ${phase}`, { done, total });
         this.onReconProgress();
       });
+      if (st.series[0]?.volume !== planning) {
+        this.ui.message('warning', '3D run discarded: another case was opened while it ran.');
+        return;
+      }
       const v = volumeFromMessage(r.volume);
       const n = st.series.filter((s) => s.id.startsWith('run-')).length + 1;
       const id = `run-${n}`;

@@ -35,7 +35,7 @@ beforeAll(async () => {
   h = await startHarness();
   dir = await mkdtemp(path.join(os.tmpdir(), 'corridor-procedure-e2e-'));
   const ph = phantomCase(VOXEL_MM);
-  await writeFile(file('labels.nii'), writeNifti(ph.labels));
+  await writeFile(file('labels.nii'), writeNifti(ph.labels, { gzip: false }));
   // Beside the labels, as `corridor phantom` writes it: the CLI names the foramina from it.
   await writeFile(file('truth.json'), JSON.stringify({ labels: ph.truthLabels }));
   const stages = [
@@ -47,7 +47,7 @@ beforeAll(async () => {
   for (const [name, o] of stages) {
     const g = generatePhantom({ voxelMm: VOXEL_MM, seed: 1, ...o });
     truth ??= g.truth;
-    await writeFile(file(name), writeNifti(g.ct));
+    await writeFile(file(name), writeNifti(g.ct, { gzip: false }));
   }
   const t = truth as NonNullable<typeof truth>;
   const path4 = (id: string, name: string, kind: string, d: number, e: number[], x: number[]) => ({

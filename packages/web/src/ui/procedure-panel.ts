@@ -8,13 +8,13 @@
  * - Acquire 3D run (core's simulateCbct in a worker, with progress and cancel) and the series shown.
  * Every number is core's; cells keep the full value in data-value for the tests.
  */
-import type { NamedBytes, Point3 } from '@corridor/core';
+import type { Point3 } from '@corridor/core';
 import type { Shell } from '../shell.js';
 import type { ScanRole } from '../app.js';
 import type { ScanFrame } from '../worker/procedure.js';
 import type { ReconOptions } from '../worker/recon-options.js';
 import { fmt1, fmtPoint } from '../geometry.js';
-import { byId, find } from '../dom.js';
+import { byId, find, readAll } from '../dom.js';
 import { escapeHtml } from '../html.js';
 
 const num = (testid: string, x: number | null | undefined, unit: string, digits = 1): string =>
@@ -40,7 +40,7 @@ export class ProcedurePanel {
     private shell: Shell,
   ) {
     root.innerHTML = `
-      <h2>Procedure</h2>
+      <h2>Procedure <button class="only-short" data-action="close-procedure" title="Back to the plan">×</button></h2>
       <h3>Verification</h3>
       <div class="row">
         <button data-action="load-verification" title="Load the scan taken after the pins and trocars were placed"
@@ -86,6 +86,12 @@ export class ProcedurePanel {
       <div class="row"><label>Series shown <select data-field="series"></select></label></div>`;
     const app = shell.app;
     const st = app.store;
+    // Short windows keep the side panel for the C-arm and the plan: there the procedure panel lies over
+    // the plan's half while open (toolbar "Procedure", or when a scan or a run comes in).
+    const open = (yes: boolean) => {
+      if (yes) document.body.dataset.procedure = 'open';
+      else delete document.body.dataset.procedure;
+    };
     const files: [string, string, ScanRole][] = [
       ['load-verification', 'verification-file', 'verification'],
       ['load-cement-baseline', 'cement-baseline-file', 'cement-baseline'],
@@ -109,7 +115,8 @@ export class ProcedurePanel {
       const a = b.dataset.action;
       const f = files.find((x) => x[0] === a);
       if (f) return find<HTMLInputElement>(root, `[data-field=${f[1]}]`).click();
-      if (a === 'register') shell.run(() => app.registerScan());
+      if (a === 'close-procedure') open(false);
+      else if (a === 'register') shell.run(() => app.registerScan());
       else if (a === 'verify') shell.run(() => app.verify());
       else if (a === 'jump') {
         const p = (b.dataset.at ?? '').split(',').map(Number) as Point3;
@@ -117,11 +124,15 @@ export class ProcedurePanel {
       } else if (a === 'acquire') shell.run(() => app.acquire3dRun(this.runOptions()));
       else if (a === 'cancel-run') app.cancel3dRun();
     });
+    find(document, '[data-action=procedure]').addEventListener('click', () =>
+      open(document.body.dataset.procedure !== 'open'),
+    );
     byId('cement-banner').addEventListener('click', (e) => {
       const b = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-action=jump]');
       if (b) app.jumpTo((b.dataset.at ?? '').split(',').map(Number) as Point3);
     });
     st.on(['procedure'], () => {
+      if (st.verificationScan || st.cementBaseline || st.registration) open(true);
       this.renderVerification();
       this.renderCement();
     });
@@ -132,7 +143,10 @@ export class ProcedurePanel {
       series.value = st.shownSeries;
       root.dataset.series = String(st.series.length);
     });
-    app.onReconProgress = () => this.renderRun();
+    app.onReconProgress = () => {
+      if (app.reconRunning) open(true);
+      this.renderRun();
+    };
   }
 
   private runOptions(): ReconOptions {
@@ -304,8 +318,4 @@ export class ProcedurePanel {
       `<span class="alarm-sub">cement scan ${last.index + 1} of ${r.scans.length}: ${last.totalMl.toFixed(2)} ml new cement</span></div>` +
       `<ul>${reasons}</ul>`;
   }
-}
-
-async function readAll(files: File[]): Promise<NamedBytes[]> {
-  return Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
 }

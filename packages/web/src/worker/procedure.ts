@@ -145,7 +145,8 @@ export class Procedure {
     let registration: RegistrationSummary | null = null;
     let frameNote = 'the scan lies in the plan’s frame (no registration)';
     let scanToPlan: Mat4 | undefined;
-    if (this.needsRegistration(scan, opts.frame) || this.registered?.scan === scan) {
+    // A registration already made for this scan is used unless the user says the frames are the same.
+    if (this.needsRegistration(scan, opts.frame) || (opts.frame !== 'same' && this.registered?.scan === scan)) {
       registration = this.register(progress);
       scanToPlan = (this.registered as { scanToPlan: Mat4 }).scanToPlan;
       frameNote =
