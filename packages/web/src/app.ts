@@ -3,7 +3,12 @@
  * panels to the store. Every computation is a core call (here or in the case worker).
  */
 import {
+  CEMENT_WARNING_MM,
+  CancelledError,
   DEFAULT_TOOLS,
+  VERIFY_TOLERANCE_DEG,
+  VERIFY_TOLERANCE_MM,
+  createVolume,
   PLAN_SCHEMA_VERSION,
   SAME_GEOMETRY_TOLERANCE_MM,
   UsageError,
@@ -21,11 +26,16 @@ import {
   type Plan,
   type PlanPath,
   type Point3,
+  type VerificationReport,
+  type Volume,
 } from '@corridor/core';
 import { WorkerClient } from './rpc.js';
 import { Store, freshId } from './store.js';
 import type { AutoPlanResult, CaseInfo, PathReport, SeriesSummary } from './types.js';
-import { volumeFromMessage, type VolumeMessage } from './volume-message.js';
+import { volumeFromMessage, volumeToMessage, type VolumeMessage } from './volume-message.js';
+import type { ShownInstrument } from './store.js';
+import type { CementOutcome, RegistrationSummary, ScanFrame, VerifyOutcome } from './worker/procedure.js';
+import type { ReconOptions, ReconReply } from './worker/recon.worker.js';
 import { volumeCenter } from './geometry.js';
 
 export type MessageKind = 'error' | 'warning' | 'info';
@@ -49,6 +59,51 @@ export function refuseFlatImage(s: SeriesSummary, openCase: string | null): void
       (openCase ? `${openCase} stays open` : 'nothing was opened') +
       '. A fluoroscopy frame goes in the C-arm panel (XA/RF frame).',
   );
+}
+
+/** A scan of the procedure loaded into the open case. */
+export type ScanRole = 'verification' | 'cement-baseline' | 'cement';
+
+const ROLE_NAMES: Record<ScanRole, string> = {
+  verification: 'verification scan',
+  'cement-baseline': 'cement baseline',
+  cement: 'cement scan',
+};
+
+/** The instruments of a verification report, to draw beside the planned paths. */
+export function instrumentsOf(r: VerificationReport): ShownInstrument[] {
+  const out: ShownInstrument[] = [];
+  for (const p of r.paths) {
+    const i = p.instrument;
+    if (!i) continue;
+    out.push({
+      id: i.id,
+      pathId: p.pathId,
+      status: p.status === 'pass' ? 'pass' : 'fail',
+      outerEnd: i.outerEnd,
+      tip: i.tip,
+      diameterMm: i.apparentDiameterMm,
+    });
+  }
+  for (const i of r.unplanned)
+    out.push({
+      id: i.id,
+      pathId: null,
+      status: 'unplanned',
+      outerEnd: i.outerEnd,
+      tip: i.tip,
+      diameterMm: i.apparentDiameterMm,
+    });
+  return out;
+}
+
+/** The cement mask's crop as a volume of its own (same patient frame as the baseline). */
+export function cementMaskVolume(m: NonNullable<CementOutcome['mask']>): Volume {
+  const a = m.indexToPatient;
+  const [i, j, k] = m.origin;
+  const M = Float64Array.from(a);
+  for (let r = 0; r < 3; r++) M[4 * r + 3] = a[4 * r] * i + a[4 * r + 1] * j + a[4 * r + 2] * k + a[4 * r + 3];
+  return createVolume({ data: m.data, dims: m.dims, indexToPatient: M, meta: { source: 'cement' } });
 }
 
 /** Default voxel of the interactive phantom, mm: coarse enough to generate and plan in seconds. */
@@ -144,6 +199,16 @@ export class App {
     st.crosshair = nearestVoxelCentre(v, info.suggestedCrosshair ?? volumeCenter(v));
     st.carm = { primaryDeg: 0, secondaryDeg: 0, isocenter: info.suggestedCrosshair ?? volumeCenter(v) };
     st.xa = null;
+    st.series = [{ id: 'planning', name: `${info.name} (planning)`, volume: v }];
+    st.shownSeries = 'planning';
+    st.verification = null;
+    st.verificationScan = null;
+    st.instruments = [];
+    st.registration = null;
+    st.cementBaseline = null;
+    st.cementScans = [];
+    st.cement = null;
+    st.cementOverlay = null;
     this.caseKey = `corridor.plan.${info.name}.${v.dims.join('x')}.${v.spacing.map((s) => s.toFixed(3)).join('x')}`;
     const saved = this.restorePlan();
     st.resetPlan(
@@ -153,7 +218,7 @@ export class App {
         paths: [],
       },
     );
-    st.emit('volume', 'crosshair', 'window', 'carm', 'xa');
+    st.emit('volume', 'crosshair', 'window', 'carm', 'xa', 'procedure', 'series');
     // A segmentation set aside (another grid, unknown labels) is said, never dropped without a word.
     for (const w of info.warnings) this.ui.message('warning', w);
     // First image: the views draw on the next animation frame.
@@ -203,7 +268,8 @@ export class App {
   }
 
   currentPlan(): Plan {
-    const v = this.store.volume;
+    // The plan lies in the planning scan's frame, whichever series the views show.
+    const v = this.store.series[0]?.volume ?? this.store.volume;
     return {
       ...this.store.plan,
       volume: { file: this.store.caseInfo?.name, ...(v ? { indexToPatient: v.indexToPatient } : {}) },
@@ -376,5 +442,189 @@ export class App {
     this.store.boneMask = name;
     this.planVersion++;
     this.scheduleAnalysis();
+  }
+
+  // --- the procedure's checks: verification and cement scans (core's verifyPlacement, analyzeCement) ---
+
+  verifyTolerance = { mm: VERIFY_TOLERANCE_MM, deg: VERIFY_TOLERANCE_DEG };
+  /** How the verification scan reaches the plan's frame: auto registers when its frame of reference differs. */
+  scanFrame: ScanFrame = 'auto';
+  cementWarningMm = CEMENT_WARNING_MM;
+
+  /** Read a scan of the procedure into the open case; a verification scan is verified, a cement scan analysed. */
+  async loadScan(files: NamedBytes[], role: ScanRole): Promise<void> {
+    const st = this.store;
+    if (!st.volume) throw new UsageError('open a case first', ROLE_NAMES[role]);
+    const r = await this.busy(
+      `Reading the ${ROLE_NAMES[role]}…`,
+      this.caseWorker.call<{ summary: SeriesSummary; cementScans: number }>(
+        'loadScan',
+        [files, role],
+        files.map((f) => f.bytes.buffer),
+        this.progress,
+      ),
+    );
+    for (const w of r.summary.warnings) this.ui.message('warning', w);
+    const name = r.summary.description;
+    if (role === 'verification') {
+      st.verificationScan = name;
+      st.verification = null;
+      st.instruments = [];
+      st.registration = null;
+      st.emit('procedure');
+      if (st.plan.paths.length) await this.verify();
+      else this.ui.message('info', `${name} loaded: open or make a plan to verify it against (or register it).`);
+    } else if (role === 'cement-baseline') {
+      st.cementBaseline = name;
+      st.cementScans = [];
+      st.cement = null;
+      st.cementOverlay = null;
+      st.emit('procedure');
+      this.ui.message('info', `Cement baseline ${name} loaded: now load each cement scan as it comes.`);
+    } else {
+      st.cementScans = [...st.cementScans, name];
+      await this.runCement();
+    }
+  }
+
+  /** Core's verifyPlacement of the verification scan against the plan (registered first when needed). */
+  async verify(): Promise<VerifyOutcome> {
+    const st = this.store;
+    const out = await this.busy(
+      'Verifying the placement…',
+      this.caseWorker.call<VerifyOutcome>(
+        'verify',
+        [st.plan.paths, { tolerance: this.verifyTolerance, frame: this.scanFrame }],
+        [],
+        this.progress,
+      ),
+    );
+    st.verification = out;
+    if (out.registration) st.registration = out.registration;
+    st.instruments = instrumentsOf(out.report);
+    st.emit('procedure');
+    this.ui.message(
+      out.report.allPass ? 'info' : 'warning',
+      `Verification: ${out.report.allPass ? 'every path passes' : 'not every path passes'}; ${out.frameNote}.`,
+    );
+    return out;
+  }
+
+  /** Core's registerRigid of the loaded scan (moving) to the planning scan (fixed), in the case worker. */
+  async registerScan(): Promise<RegistrationSummary> {
+    const st = this.store;
+    const r = await this.busy(
+      'Registering to the planning scan…',
+      this.caseWorker.call<RegistrationSummary>('register', [], [], this.progress),
+    );
+    st.registration = r;
+    st.emit('procedure');
+    this.ui.message(
+      'info',
+      `Registered ${r.moving} to the planning scan in ${r.seconds.toFixed(1)} s: ` +
+        `${r.metric === 'mi' ? 'mutual information' : 'correlation'} ${r.metricValue.toFixed(3)} ` +
+        `(${r.nullMetricValue.toFixed(3)} 20 mm off), overlap ${Math.round(100 * r.overlapFraction)}%. ` +
+        'A similarity, not an accuracy: check the result.',
+    );
+    return r;
+  }
+
+  /** Core's analyzeCement over the baseline and every cement scan so far. */
+  async runCement(): Promise<void> {
+    const st = this.store;
+    const out = await this.busy(
+      'Analysing the cement…',
+      this.caseWorker.call<CementOutcome>('cement', [st.plan.paths, this.cementWarningMm], [], this.progress),
+    );
+    st.cement = out.report;
+    st.cementOverlay = out.mask ? cementMaskVolume(out.mask) : null;
+    st.emit('procedure');
+  }
+
+  /** Move every view to a point (a breach, a leak): the crosshair there. */
+  jumpTo(p: Point3, pathId?: string | null): void {
+    if (pathId && this.store.plan.paths.some((x) => x.id === pathId)) this.store.select(pathId);
+    this.store.setCrosshair(p);
+  }
+
+  // --- series of the case: the planning scan and simulated 3D runs ---
+
+  private reconWorker: WorkerClient | null = null;
+  private reconCancelled = false;
+  /** Progress of the running 3D run (null when none runs). */
+  reconProgress: { done: number; total: number; phase: string } | null = null;
+  onReconProgress: () => void = () => undefined;
+
+  get reconRunning(): boolean {
+    return this.reconWorker !== null;
+  }
+
+  /**
+   * "Acquire 3D run": core's simulateCbct of the planning scan in a worker of its own (progress; cancel
+   * stops the worker), opened as a new series of the case (same patient frame, the plan stays).
+   */
+  async acquire3dRun(options: ReconOptions): Promise<void> {
+    const st = this.store;
+    const planning = st.series[0]?.volume;
+    if (!planning) throw new UsageError('open a case first', '3D run');
+    if (this.reconWorker) throw new UsageError('a 3D run is already under way', '3D run');
+    const w = new WorkerClient(
+      new Worker(new URL('./worker/recon.worker.ts', import.meta.url), { type: 'module' }),
+      '3D run',
+    );
+    this.reconWorker = w;
+    this.reconCancelled = false;
+    this.reconProgress = { done: 0, total: 1, phase: 'starting' };
+    this.onReconProgress();
+    const { msg, transfer } = volumeToMessage(planning, true);
+    try {
+      const r = await w.call<ReconReply>('acquire', [msg, options], transfer, (done, total, phase) => {
+        this.reconProgress = { done, total, phase };
+        this.ui.status(`3D run: ${phase}`, { done, total });
+        this.onReconProgress();
+      });
+      if (st.series[0]?.volume !== planning) {
+        this.ui.message('warning', '3D run discarded: another case was opened while it ran.');
+        return;
+      }
+      const v = volumeFromMessage(r.volume);
+      const n = st.series.filter((s) => s.id.startsWith('run-')).length + 1;
+      const id = `run-${n}`;
+      st.series = [...st.series, { id, name: `3D run ${n}: ${r.description}`, volume: v }];
+      st.emit('series');
+      this.showSeries(id);
+      this.ui.message('info', `3D run ${n} done in ${(r.ms / 1000).toFixed(1)} s: opened as a new series.`);
+    } catch (err) {
+      if (this.reconCancelled || err instanceof CancelledError) {
+        this.ui.message('info', '3D run cancelled: no series added.');
+        return;
+      }
+      throw err;
+    } finally {
+      w.terminate();
+      if (this.reconWorker === w) this.reconWorker = null;
+      this.reconProgress = null;
+      this.ui.status('Ready', null);
+      this.onReconProgress();
+    }
+  }
+
+  /** Stop the running 3D run: its worker is ended, nothing is added. */
+  cancel3dRun(): void {
+    const w = this.reconWorker;
+    if (!w) return;
+    this.reconCancelled = true;
+    this.reconWorker = null;
+    w.terminate();
+  }
+
+  /** Show one series of the case in the views (the plan stays in its frame). */
+  showSeries(id: string): void {
+    const st = this.store;
+    const s = st.series.find((x) => x.id === id);
+    if (!s) throw new UsageError(`no series ${id}`);
+    st.shownSeries = id;
+    st.volume = s.volume;
+    st.emit('volume', 'series');
   }
 }

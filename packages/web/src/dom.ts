@@ -2,7 +2,7 @@
  * Checked DOM look-ups: the page's own markup is expected to hold these elements, so a missing one is a
  * bug, reported as a CorridorError naming what is missing rather than a TypeError on null later.
  */
-import { CorridorError } from '@corridor/core';
+import { CorridorError, type NamedBytes } from '@corridor/core';
 
 /** The element with this id. */
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
@@ -26,4 +26,14 @@ export function context2d(
   const ctx = canvas.getContext('2d', settings);
   if (!ctx) throw new CorridorError('no 2D context for the canvas (it holds another kind of context)');
   return ctx;
+}
+
+/** The bytes of chosen or dropped files, each named by its path in a chosen folder when it has one. */
+export async function readAll(files: File[]): Promise<NamedBytes[]> {
+  return Promise.all(
+    files.map(async (f) => ({
+      name: (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name,
+      bytes: new Uint8Array(await f.arrayBuffer()),
+    })),
+  );
 }

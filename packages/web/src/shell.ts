@@ -2,7 +2,7 @@
  * The page around the views: toolbar, status bar, messages (errors stay until dismissed), file
  * opening (buttons and drag and drop, DICOM folders included), series choice, keyboard shortcuts.
  */
-import { UsageError, coordinateForms, formatCoordinateForms, parsePointLps, type NamedBytes } from '@corridor/core';
+import { UsageError, coordinateForms, formatCoordinateForms, parsePointLps } from '@corridor/core';
 import { App, type AppUi, type MessageKind } from './app.js';
 import { WINDOW_PRESETS } from './store.js';
 import { PlaneView, type PlaneKind } from './views/plane-view.js';
@@ -10,10 +10,11 @@ import { FluoroView } from './views/fluoro-view.js';
 import { View3d } from './views/view3d.js';
 import { PlanPanel } from './ui/plan-panel.js';
 import { CarmPanel } from './ui/carm-panel.js';
+import { ProcedurePanel } from './ui/procedure-panel.js';
 import { loadXaFrame } from './xa.js';
 import type { SeriesSummary } from './types.js';
 import { fmt1 } from './geometry.js';
-import { byId, find } from './dom.js';
+import { byId, find, readAll } from './dom.js';
 import { escapeHtml } from './html.js';
 
 /** How long an information notice stays, ms (errors and warnings stay until dismissed). */
@@ -78,6 +79,7 @@ export class Shell {
     this.fluoro.onError = (e) => this.error(e);
     this.carmPanel = new CarmPanel(byId('fluoro-panel'), this, this.fluoro);
     new PlanPanel(byId('plan-panel'), this);
+    new ProcedurePanel(byId('procedure-panel'), this);
     this.bindKeys();
     this.bindDrop();
     window.addEventListener('error', (e) => this.message('error', `Unexpected error: ${e.message}`));
@@ -214,6 +216,8 @@ export class Shell {
         <label>C <input type="number" data-field="wl-center" step="10"> <span class="unit">HU</span></label>
         <label>W <input type="number" data-field="wl-width" step="10" min="1"> <span class="unit">HU</span></label>
       </div>
+      <button class="only-short" data-action="procedure"
+        title="Verification, cement and 3D run (over the plan's half of the side panel)">Procedure</button>
       <button data-action="help" title="Keyboard shortcuts (?)">?</button>`;
     const q = <T extends HTMLElement>(s: string) => find<T>(tb, `[data-field=${s}]`);
     const st = this.app.store;
@@ -447,15 +451,6 @@ export class Shell {
       });
     });
   }
-}
-
-async function readAll(files: File[]): Promise<NamedBytes[]> {
-  return Promise.all(
-    files.map(async (f) => ({
-      name: (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name,
-      bytes: new Uint8Array(await f.arrayBuffer()),
-    })),
-  );
 }
 
 /** Every file in what was dropped, descending into folders (a DICOM series is usually a folder). */

@@ -12,9 +12,39 @@ import {
   type XaFrame,
 } from '@corridor/core';
 import type { CaseInfo, PathReport } from './types.js';
+import type { CementOutcome, RegistrationSummary, VerifyOutcome } from './worker/procedure.js';
+
+/** A placed instrument to draw beside the planned paths (LPS mm, plan frame). */
+export interface ShownInstrument {
+  id: string;
+  /** The path it was matched to, or null (unplanned). */
+  pathId: string | null;
+  status: 'pass' | 'fail' | 'unplanned';
+  outerEnd: Point3;
+  tip: Point3;
+  diameterMm: number;
+}
+
+/** One series of the open case: the planning scan, a simulated 3D run, ... (what the views can show). */
+export interface CaseSeries {
+  id: string;
+  name: string;
+  volume: Volume;
+}
 
 export type Topic =
-  'volume' | 'crosshair' | 'window' | 'plan' | 'selection' | 'reports' | 'carm' | 'status' | 'xa' | 'pathDepth';
+  | 'volume'
+  | 'crosshair'
+  | 'window'
+  | 'plan'
+  | 'selection'
+  | 'reports'
+  | 'carm'
+  | 'status'
+  | 'xa'
+  | 'pathDepth'
+  | 'procedure'
+  | 'series';
 
 export interface WindowLevel {
   /** Window centre and width, HU. */
@@ -60,6 +90,21 @@ export class Store {
   marginMm = 1;
   /** Settings of the bone mask from intensities (cases without a segmentation). */
   boneMask: BoneMaskPresetName = 'standard';
+  /** The verification scan's check (core's report), and the instruments it found, drawn in every view. */
+  verification: VerifyOutcome | null = null;
+  verificationScan: string | null = null;
+  instruments: ShownInstrument[] = [];
+  /** The last registration of a loaded scan to the planning scan. */
+  registration: RegistrationSummary | null = null;
+  /** Cement monitoring: the baseline's name, the scans so far, core's report over all of them. */
+  cementBaseline: string | null = null;
+  cementScans: string[] = [];
+  cement: CementOutcome['report'] | null = null;
+  /** The latest scan's cement (1 = cement) on a crop of the baseline grid, for the views' overlay. */
+  cementOverlay: Volume | null = null;
+  /** The case's series; the views show the one whose id is shownSeries (the first: the planning scan). */
+  series: CaseSeries[] = [];
+  shownSeries = '';
 
   private undoStack: PlanPath[][] = [];
   private redoStack: PlanPath[][] = [];

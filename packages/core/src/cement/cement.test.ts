@@ -192,6 +192,32 @@ describe('analyzeCement on the phantom (1 mm)', () => {
     expect(s.verdict).toBe('continue');
   });
 
+  it("hands the cement it counted to onMask, where the phantom's cement label lies", () => {
+    const masks: Parameters<NonNullable<CementOptions['onMask']>>[1][] = [];
+    const r = run([cement.ct], { onMask: (i, m) => (masks[i] = m) });
+    expect(masks.length).toBe(1);
+    const m = masks[0];
+    const [nx, ny] = cement.labels.dims;
+    const lab = cement.labels.data;
+    const id = PHANTOM_LABELS.cement;
+    let inMask = 0,
+      both = 0,
+      labelled = 0;
+    for (let v = 0; v < lab.length; v++) if (lab[v] === id) labelled++;
+    for (let k = 0, q = 0; k < m.dims[2]; k++)
+      for (let j = 0; j < m.dims[1]; j++)
+        for (let i = 0; i < m.dims[0]; i++, q++) {
+          if (!m.data[q]) continue;
+          inMask++;
+          if (lab[m.origin[0] + i + nx * (m.origin[1] + j + ny * (m.origin[2] + k))] === id) both++;
+        }
+    // The mask is the counted components: their voxels are the sites' voxel counts.
+    expect(inMask).toBe(r.scans[0].sites.reduce((a, s) => a + s.voxelCount, 0));
+    // Truth from the phantom's labels: most mask voxels are cement, most cement voxels are in the mask.
+    expect(both / inMask).toBeGreaterThan(0.85);
+    expect(both / labelled).toBeGreaterThan(0.85);
+  });
+
   it('finds nothing in the baseline itself', () => {
     const r = run([base.ct]);
     expect(r.scans[0].totalMl).toBe(0);

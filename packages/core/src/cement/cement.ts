@@ -75,6 +75,19 @@ export interface CementOptions {
   signal?: AbortSignal;
   /** Called after each scan with the number done. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Called per scan with the cement it counted (the voxels of the components kept, before the region
+   * growing), on a crop of the baseline grid: what a viewer shows as the cement overlay. Not called for a
+   * scan without new cement.
+   */
+  onMask?: (scanIndex: number, mask: CementMask) => void;
+}
+
+/** The cement voxels of one scan: a box of the baseline grid (origin and dims in voxels), 1 = cement. */
+export interface CementMask {
+  origin: [number, number, number];
+  dims: [number, number, number];
+  data: Uint8Array;
 }
 
 export interface CementSite {
@@ -250,6 +263,7 @@ export function analyzeCement(options: CementOptions): CementReport {
       warningMm,
       minHu,
       minRiseHu,
+      onMask: options.onMask,
     });
     for (const site of r.sites) site.growthMl = r3(site.volumeMl - (previous.get(site.pathId) ?? 0));
     previous = new Map(r.sites.map((x) => [x.pathId, x.volumeMl]));
@@ -269,6 +283,7 @@ interface ScanContext {
   warningMm: number;
   minHu: number;
   minRiseHu: number;
+  onMask?: CementOptions['onMask'];
 }
 
 function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanReport {
@@ -455,6 +470,7 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
     notes.push('no new cement found (only components under the minimum size)');
     return empty();
   }
+  c.onMask?.(index, { origin: [ci0, cj0, ck0], dims: [cnx, cny, cnz], data: mask.slice() });
 
   // Contrast from each component's core.
   const inside = distanceTransform(mask, [cnx, cny, cnz], scan.spacing);

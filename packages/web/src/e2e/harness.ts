@@ -4,7 +4,7 @@
  * playwright-core. Everything runs on this machine; the browser is started with no network features.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,8 @@ export interface Harness {
   page: Page;
   /** Messages the page logged as errors, and uncaught page errors. */
   pageErrors: string[];
+  /** The browser's profile folder (its --user-data-dir: tells this browser's processes from others'). */
+  profile: string;
   close(): Promise<void>;
 }
 
@@ -73,6 +75,7 @@ export async function startHarness(
     context,
     page,
     pageErrors,
+    profile,
     async close() {
       await context.close();
       await server.close();
@@ -90,4 +93,46 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 /** Error messages the workstation shows to the user. */
 export async function shownErrors(page: Page): Promise<string[]> {
   return page.locator('.message.error').allTextContents();
+}
+
+/**
+ * Peak resident memory (VmHWM, bytes) of this harness's browser processes, from /proc (Linux): the
+ * browser process and each descendant (renderers, whose page and dedicated workers share one process).
+ */
+export async function browserPeakMemory(h: Harness): Promise<{ pid: number; type: string; peakBytes: number }[]> {
+  const procs: { pid: number; ppid: number; cmd: string }[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmd = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').join(' ');
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      procs.push({ pid: Number(name), ppid, cmd });
+    } catch {
+      // The process ended while being listed.
+    }
+  }
+  const root = procs.find((p) => p.cmd.includes(`--user-data-dir=${h.profile}`) && !p.cmd.includes('--type='));
+  if (!root) return [];
+  const mine = new Set([root.pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of procs)
+      if (!mine.has(p.pid) && mine.has(p.ppid)) {
+        mine.add(p.pid);
+        grew = true;
+      }
+  }
+  const out: { pid: number; type: string; peakBytes: number }[] = [];
+  for (const p of procs) {
+    if (!mine.has(p.pid)) continue;
+    try {
+      const status = await readFile(`/proc/${p.pid}/status`, 'utf8');
+      const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
+      out.push({ pid: p.pid, type: /--type=(\S+)/.exec(p.cmd)?.[1] ?? 'browser', peakBytes: kb * 1024 });
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+  return out;
 }

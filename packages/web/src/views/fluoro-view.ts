@@ -127,7 +127,7 @@ export class FluoroView {
     this.root.dataset.renderer = this.renderer;
     store.on(['volume'], () => this.onVolume());
     store.on(['carm'], () => this.update(true));
-    store.on(['plan', 'selection', 'reports'], () => this.drawOverlay());
+    store.on(['plan', 'selection', 'reports', 'procedure'], () => this.drawOverlay());
     store.on(['xa'], () => this.update(false));
   }
 
@@ -487,6 +487,18 @@ export class FluoroView {
       );
       const t = el('text', { x: a[0] + ring + 6, y: a[1] - ring - 4, class: 'path-label' }, grp);
       t.textContent = `${o.name}${o.endOn ? ' (end-on)' : ''}`;
+    }
+    // The placed instruments (verification scan) projected with the same matrix as the plan.
+    for (const ins of this.store.instruments) {
+      const a = projectPoint(P, ins.outerEnd),
+        b = projectPoint(P, ins.tip);
+      if (![a[0], a[1], b[0], b[1]].every(Number.isFinite)) continue;
+      const grp = el('g', { class: `instrument ${ins.status}`, 'data-instrument-id': ins.id });
+      el(
+        'line',
+        { x1: a[0] + 0.5, y1: a[1] + 0.5, x2: b[0] + 0.5, y2: b[1] + 0.5, class: 'instrument-body', 'stroke-width': 3 },
+        grp,
+      );
     }
   }
 }

@@ -29,7 +29,7 @@ import {
   volumeCorners,
   type ScreenFrame,
 } from '../geometry.js';
-import type { Store } from '../store.js';
+import type { ShownInstrument, Store } from '../store.js';
 import { clearanceColor } from '../ui/colors.js';
 import { context2d } from '../dom.js';
 
@@ -89,6 +89,8 @@ export class PlaneView {
   private image: ImageData | null = null;
   /** The resliced CT values of the last image (HU), reused while the view keeps its size. */
   private values: Float64Array | null = null;
+  /** The cement overlay resliced on the same raster (1 = cement). */
+  private maskValues: Float64Array | null = null;
 
   constructor(
     readonly kind: PlaneKind,
@@ -116,6 +118,7 @@ export class PlaneView {
     store.on(['crosshair', 'window', 'selection', 'pathDepth'], () => this.invalidate(true));
     store.on(['plan'], () => this.invalidate(kind === 'along' || kind === 'across'));
     store.on(['reports'], () => this.invalidate(false));
+    store.on(['procedure'], () => this.invalidate(true));
     new ResizeObserver(() => this.invalidate(true)).observe(this.root);
   }
 
@@ -278,6 +281,26 @@ export class PlaneView {
       px[o + 2] = g;
       px[o + 3] = 255;
     }
+    // The latest cement scan's cement (core's analyzeCement), tinted orange over the CT.
+    const cement = this.store.cementOverlay;
+    let cementPx = 0;
+    if (cement) {
+      if (!this.maskValues || this.maskValues.length !== W * H) this.maskValues = new Float64Array(W * H);
+      const m = reslicePlane(
+        this.maskValues,
+        cement,
+        { origin: screenToPatient(f, 0.5, 0.5), u: f.u, v: f.v, pixelSizeMm: f.mmPerPx, width: W, height: H },
+        { interpolation: 'nearest', outside: 0 },
+      );
+      for (let n = 0, o = 0; n < m.length; n++, o += 4) {
+        if (m[n] < 0.5) continue;
+        cementPx++;
+        px[o] = 0.35 * px[o] + 0.65 * 255;
+        px[o + 1] = 0.35 * px[o + 1] + 0.65 * 140;
+        px[o + 2] = 0.35 * px[o + 2];
+      }
+    }
+    this.root.dataset.cementPx = String(cementPx);
     this.ctx.putImageData(this.image, 0, 0);
     this.lastRenderMs = performance.now() - t0;
     this.root.dataset.renderMs = this.lastRenderMs.toFixed(1);
@@ -306,6 +329,8 @@ export class PlaneView {
     // Paths: the projection of each, coloured by clearance; handles at both ends.
     const labels: PathLabel[] = [];
     for (const p of st.plan.paths) labels.push(this.drawPath(f, p, p.id === st.selectedId));
+    // The placed instruments of the verification scan, beside the planned paths.
+    for (const ins of st.instruments) this.drawInstrument(f, ins);
     layoutLabels(labels, f.width, f.height);
     // Breaches of the selected path.
     const rep = st.selectedId ? st.reports.get(st.selectedId) : undefined;
@@ -412,6 +437,34 @@ export class PlaneView {
     const label = this.el('text', { x: a.x + 8, y: a.y - 8, class: 'path-label' }, g);
     label.textContent = p.name;
     return { el: label, ax: a.x, ay: a.y, selected };
+  }
+
+  private drawInstrument(f: ScreenFrame, ins: ShownInstrument) {
+    const a = patientToScreen(f, ins.outerEnd),
+      b = patientToScreen(f, ins.tip);
+    const far =
+      Math.min(Math.abs(a.depthMm), Math.abs(b.depthMm)) > 15 && Math.sign(a.depthMm) === Math.sign(b.depthMm);
+    const g = this.el('g', {
+      class: `instrument ${ins.status}`,
+      'data-instrument-id': ins.id,
+      'data-path-id': ins.pathId ?? '',
+    });
+    this.el(
+      'line',
+      {
+        x1: a.x,
+        y1: a.y,
+        x2: b.x,
+        y2: b.y,
+        'stroke-width': Math.max(2, ins.diameterMm / f.mmPerPx / 2),
+        class: 'instrument-body',
+        opacity: far ? 0.35 : 0.9,
+      },
+      g,
+    );
+    this.el('circle', { cx: b.x, cy: b.y, r: 3, class: 'instrument-tip' }, g);
+    const t = this.el('text', { x: b.x + 6, y: b.y + 12, class: 'instrument-label' }, g);
+    t.textContent = ins.pathId ? `${ins.pathId} placed` : `${ins.id} (unplanned)`;
   }
 
   /** The path end under screen point (x, y), within 9 px; the selected path first. */

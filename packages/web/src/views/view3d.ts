@@ -59,7 +59,7 @@ export class View3d {
       // After the slice views have drawn their first image.
       setTimeout(() => this.prepare(), 50);
     });
-    store.on(['plan', 'selection'], () => this.invalidate());
+    store.on(['plan', 'selection', 'procedure'], () => this.invalidate());
     new ResizeObserver(() => this.invalidate()).observe(this.root);
     this.bind();
   }
@@ -199,6 +199,20 @@ export class View3d {
       l.setAttribute('stroke', p.id === this.store.selectedId ? '#ffd60a' : '#5ac8fa');
       l.setAttribute('stroke-width', String(Math.max(2, p.diameterMm / this.mmPerPx)));
       l.setAttribute('stroke-linecap', 'round');
+      this.svg.appendChild(l);
+    }
+    // The placed instruments (verification scan) beside the planned paths.
+    for (const ins of this.store.instruments) {
+      const a = proj(ins.outerEnd),
+        b = proj(ins.tip);
+      const l = document.createElementNS(SVG_NS, 'line');
+      l.setAttribute('x1', String(a[0]));
+      l.setAttribute('y1', String(a[1]));
+      l.setAttribute('x2', String(b[0]));
+      l.setAttribute('y2', String(b[1]));
+      l.setAttribute('class', `instrument ${ins.status} instrument-body`);
+      l.setAttribute('data-instrument-id', ins.id);
+      l.setAttribute('stroke-width', String(Math.max(2, ins.diameterMm / this.mmPerPx / 2)));
       this.svg.appendChild(l);
     }
   }

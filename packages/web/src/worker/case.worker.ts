@@ -26,10 +26,11 @@ import {
   type SacralPathId,
   type ToolSpec,
 } from '@corridor/core';
-import { serveRpc } from '../rpc.js';
+import { serveRpc, type ProgressFn } from '../rpc.js';
 import { configureCodecs } from '../codecs.js';
 import { volumeToMessage } from '../volume-message.js';
 import { readImageFile, phantomCase } from './sources.js';
+import { Procedure, verifyAnatomyFor, type ScanFrame } from './procedure.js';
 import type { CaseInfo, SeriesSummary, AutoPlanResult, PathReport } from '../types.js';
 
 configureCodecs();
@@ -38,6 +39,8 @@ interface OpenCase {
   planning: PlanningCase;
   focus: Point3 | null;
   warnings: string[];
+  /** The verification and cement scans loaded into the case, and their checks. */
+  procedure: Procedure;
 }
 
 let current: OpenCase | null = null;
@@ -79,49 +82,60 @@ function caseInfo(c: OpenCase, name: string): CaseInfo {
 
 const bone = (boneMask: BoneMaskPresetName | undefined) => (boneMask ? { preset: boneMask } : undefined);
 
+/** Every image series, label volume and DICOM SEG in the files (core's readers). */
+async function readFiles(files: NamedBytes[], progress: ProgressFn) {
+  const series: LoadedSeries[] = [];
+  const labels: LoadedSeries[] = [];
+  const skipped: { name: string; reason: string }[] = [];
+  const dicom: NamedBytes[] = [];
+  const segs: NamedBytes[] = [];
+  for (const f of files) {
+    const s = readImageFile(f);
+    if (s === 'dicom' && looksLikeDicomSeg(f.bytes)) segs.push(f);
+    else if (s === 'dicom') dicom.push(f);
+    else if (s === null) skipped.push({ name: f.name, reason: 'not a DICOM, NIfTI, NRRD or MetaImage file' });
+    else if (/label|seg|mask/i.test(f.name)) labels.push(s);
+    else series.push(s);
+  }
+  if (dicom.length) {
+    const r = await readDicomSeries(dicom, { onProgress: (d, t) => progress(d, t, 'reading DICOM') });
+    series.push(...r.series);
+    skipped.push(...r.skipped);
+  }
+  if (!series.length) {
+    throw new UsageError(
+      `no image series found in ${files.length} file(s)${
+        skipped.length
+          ? `: ${skipped
+              .slice(0, 3)
+              .map((s) => `${s.name}: ${s.reason}`)
+              .join('; ')}`
+          : ''
+      }`,
+    );
+  }
+  return { series, labels, segs, skipped };
+}
+
 serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
   openPhantom(args, progress) {
     const [voxelMm] = args as [number];
     progress(0, 1, 'generating the phantom');
     const ph = phantomCase(voxelMm, (f, phase) => progress(f, 1, `phantom: ${phase}`));
     const planning = openPlanningCase({ ct: ph.ct, labels: ph.labels, anatomy: ph.anatomy });
-    current = { planning, focus: ph.focus, warnings: [] };
+    current = {
+      planning,
+      focus: ph.focus,
+      warnings: [],
+      procedure: new Procedure(planning, verifyAnatomyFor(ph.labels, ph.truthLabels)),
+    };
     progress(1, 1, 'generating the phantom');
     const { msg, transfer } = volumeToMessage(ph.ct, true);
     return { value: { volume: msg, info: caseInfo(current, ph.name) }, transfer };
   },
   async openFiles(args, progress) {
     const [files] = args as [NamedBytes[]];
-    const series: LoadedSeries[] = [];
-    const labels: LoadedSeries[] = [];
-    const skipped: { name: string; reason: string }[] = [];
-    const dicom: NamedBytes[] = [];
-    const segs: NamedBytes[] = [];
-    for (const f of files) {
-      const s = readImageFile(f);
-      if (s === 'dicom' && looksLikeDicomSeg(f.bytes)) segs.push(f);
-      else if (s === 'dicom') dicom.push(f);
-      else if (s === null) skipped.push({ name: f.name, reason: 'not a DICOM, NIfTI, NRRD or MetaImage file' });
-      else if (/label|seg|mask/i.test(f.name)) labels.push(s);
-      else series.push(s);
-    }
-    if (dicom.length) {
-      const r = await readDicomSeries(dicom, { onProgress: (d, t) => progress(d, t, 'reading DICOM') });
-      series.push(...r.series);
-      skipped.push(...r.skipped);
-    }
-    if (!series.length) {
-      throw new UsageError(
-        `no image series found in ${files.length} file(s)${
-          skipped.length
-            ? `: ${skipped
-                .slice(0, 3)
-                .map((s) => `${s.name}: ${s.reason}`)
-                .join('; ')}`
-            : ''
-        }`,
-      );
-    }
+    const { series, labels, segs, skipped } = await readFiles(files, progress);
     found = { series, labels, segs };
     return { series: series.map(summary), skipped };
   },
@@ -164,7 +178,12 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
         planning = openPlanningCase({ ct: s.volume });
       }
     } else planning = openPlanningCase({ ct: s.volume });
-    current = { planning, focus: null, warnings };
+    current = {
+      planning,
+      focus: null,
+      warnings,
+      procedure: new Procedure(planning, verifyAnatomyFor(planning.labels)),
+    };
     const { msg, transfer } = volumeToMessage(s.volume, true);
     return {
       value: {
@@ -232,5 +251,35 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
       ]),
     };
     return out;
+  },
+
+  /** A scan of the procedure (verification, cement baseline, cement) read into the open case. */
+  async loadScan(args, progress) {
+    const [files, role] = args as [NamedBytes[], 'verification' | 'cement-baseline' | 'cement'];
+    const c = requireCase();
+    const { series, skipped } = await readFiles(files, progress);
+    if (series.length !== 1)
+      throw new UsageError(
+        `expected one image series, found ${series.length}` +
+          (skipped.length ? ` (${skipped.map((x) => `${x.name}: ${x.reason}`).join('; ')})` : ''),
+        files[0]?.name ?? 'scan',
+      );
+    c.procedure.setScan(role, series[0].volume);
+    return { summary: summary(series[0], 0), cementScans: c.procedure.cementScans.length };
+  },
+
+  register(_args, progress) {
+    return requireCase().procedure.register(progress);
+  },
+
+  verify(args, progress) {
+    const [paths, opts] = args as [PlanPath[], { tolerance: { mm: number; deg: number }; frame: ScanFrame }];
+    return requireCase().procedure.verify(paths, opts, progress);
+  },
+
+  cement(args, progress) {
+    const [paths, warningMm] = args as [PlanPath[], number | undefined];
+    const out = requireCase().procedure.cement(paths, warningMm, progress);
+    return { value: out, transfer: out.mask ? [out.mask.data.buffer] : [] };
   },
 });

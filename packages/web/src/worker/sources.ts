@@ -52,6 +52,8 @@ export interface PhantomCase {
   anatomy: LabelAnatomy;
   /** Where to put the crosshair first: the middle of the S1 corridor, where the physician looks first. */
   focus: Point3;
+  /** The phantom truth's label ids by name (truth.json's "labels"): which foramen is which. */
+  truthLabels: Record<string, number>;
 }
 
 /**
@@ -68,5 +70,6 @@ export function phantomCase(voxelMm: number, progress?: (fraction: number, phase
     labels: ph.labels,
     anatomy: phantomAnatomy({ boneGroups: t.boneGroups, criticalLabelIds: t.criticalLabelIds }, 'phantom truth'),
     focus: [(s1.entry[0] + s1.exit[0]) / 2, (s1.entry[1] + s1.exit[1]) / 2, (s1.entry[2] + s1.exit[2]) / 2],
+    truthLabels: { ...t.labels },
   };
 }
