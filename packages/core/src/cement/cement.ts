@@ -26,7 +26,10 @@
  *   critical structure; else 'continue'. Each reason names the structure and where (LPS mm).
  */
 import { CancelledError, GeometryError, UsageError } from '../errors.js';
-import { mat4MaxAbsDiff, mat4Multiply, mat4Create, type ReadonlyMat4 } from '../math/mat4.js';
+import { mat4MaxAbsDiff, mat4Multiply, mat4Create, mat4ToRows, type ReadonlyMat4 } from '../math/mat4.js';
+import { resampleOntoFixed } from '../register/apply.js';
+import { RIGID_TOLERANCE, rigidityError } from '../register/rigid-transform.js';
+import type { ScanRegistrationSummary } from '../verify/register-scan.js';
 import type { Point3 } from '../math/vec3.js';
 import { CEMENT_WARNING_MM } from '../plan/clinical.js';
 import type { PlanPath } from '../plan/model.js';
@@ -64,8 +67,16 @@ export interface CementOptions {
   plan: readonly PlanPath[];
   /** The scan before any cement (with the instruments in place). */
   baseline: Volume;
-  /** Scans during the injection, in time order, each on the baseline's grid. */
+  /** Scans during the injection, in time order, each on the baseline's grid unless given a transform. */
   scans: readonly Volume[];
+  /**
+   * Per scan, the rigid scan -> baseline transform (movingToFixed, e.g. registerScanToReference's), or
+   * null / absent for a scan on the baseline's grid. A scan with one is resampled onto the baseline's grid
+   * (trilinear; -1024 outside it) before it is compared.
+   */
+  scanToBaseline?: readonly (ReadonlyMat4 | null | undefined)[];
+  /** Per scan, how its transform was found (carried into its report). */
+  registrations?: readonly (ScanRegistrationSummary | null | undefined)[];
   /** Labels (any grid, same frame) and which labels are bone and which critical. */
   labels?: { volume: Volume; anatomy: VerifyAnatomy };
   /** Default CEMENT_WARNING_MM (plan/clinical.ts). */
@@ -130,6 +141,10 @@ export interface CementScanReport {
   distances: CementDistance[];
   /** New metal instruments excluded (ids of verify's detector). */
   newMetal: string[];
+  /** The scan -> baseline transform it was resampled by (rows), or null: it lay on the baseline's grid. */
+  scanToBaseline: number[][] | null;
+  /** The registration that found that transform, or null. */
+  registration: ScanRegistrationSummary | null;
   notes: string[];
 }
 
@@ -216,13 +231,21 @@ export function analyzeCement(options: CementOptions): CementReport {
   const minRiseHu = options.minRiseHu ?? CEMENT_MIN_RISE_HU;
   if (!(minRiseHu > 0)) throw new UsageError(`minimum rise ${minRiseHu} HU must be above 0`, 'cement');
   if (scans.length === 0) throw new UsageError('no cement scan given', 'cement');
-  for (const s of scans) {
+  const onGrid: Volume[] = scans.map((s, i) => {
+    const t = options.scanToBaseline?.[i];
+    if (t) {
+      const err = rigidityError(t);
+      if (!(err <= RIGID_TOLERANCE) || t[12] !== 0 || t[13] !== 0 || t[14] !== 0 || t[15] !== 1)
+        throw new GeometryError('scan -> baseline transform is not rigid', s.meta.source ?? 'scan');
+      return resampleOntoFixed(s, baseline, t, { outside: -1024, type: 'float32' });
+    }
     if (!sameGrid(s, baseline))
       throw new GeometryError(
-        'scan is not on the baseline grid (same dimensions and indexToPatient): register and resample it first',
+        'scan is not on the baseline grid (same dimensions and indexToPatient): register it (a scan -> baseline transform) first',
         s.meta.source ?? 'scan',
       );
-  }
+    return s;
+  });
   const sitePaths = plan.some((p) => p.kind === 'trocar') ? plan.filter((p) => p.kind === 'trocar') : [...plan];
   const lab = labels ? labelClasses(labels.anatomy) : undefined;
   const labMap = labels ? baselineToLabels(baseline, labels.volume) : null;
@@ -241,7 +264,7 @@ export function analyzeCement(options: CementOptions): CementReport {
   let previous = new Map<string, number>();
   for (let s = 0; s < scans.length; s++) {
     if (options.signal?.aborted) throw new CancelledError('cement analysis cancelled', 'cement');
-    const r = analyzeScan(scans[s], s, {
+    const r = analyzeScan(onGrid[s], s, {
       baseline,
       sitePaths,
       lab,
@@ -251,6 +274,15 @@ export function analyzeCement(options: CementOptions): CementReport {
       minHu,
       minRiseHu,
     });
+    const t = options.scanToBaseline?.[s];
+    r.scanToBaseline = t ? mat4ToRows(t) : null;
+    r.registration = options.registrations?.[s] ?? null;
+    if (t)
+      r.notes.push(
+        r.registration
+          ? 'registered to the baseline and resampled onto its grid'
+          : 'resampled onto the baseline grid by the given transform',
+      );
     for (const site of r.sites) site.growthMl = r3(site.volumeMl - (previous.get(site.pathId) ?? 0));
     previous = new Map(r.sites.map((x) => [x.pathId, x.volumeMl]));
     report.scans.push(r);
@@ -362,6 +394,8 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
     leaks: [],
     distances: [],
     newMetal: newMetal.map((x) => x.id),
+    scanToBaseline: null,
+    registration: null,
     notes,
   });
   if (i1 < 0) {
@@ -585,6 +619,8 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
     leaks: [],
     distances: [],
     newMetal: newMetal.map((x) => x.id),
+    scanToBaseline: null,
+    registration: null,
     notes,
   };
   if (!c.lab || !c.labels) return out;
