@@ -7,6 +7,9 @@
  * (row-major), either bare or under "movingToFixed" (the scan moving, the plan's frame fixed) or
  * "scanToPlan"; a flat list of 16 numbers (row-major) is accepted under the same keys.
  *
+ * --register-to VOLUME registers the scan to the planning volume first (core's registerScanToReference:
+ * rigid, metal left out) and verifies through the transform found; a failed registration is refused.
+ *
  * --fractures takes a JSON file of fracture planes for the screws' check: a list of
  * { "name", "point": [x, y, z], "normal": [x, y, z] } (LPS mm, plan frame), bare or under "fractures",
  * or the phantom's truth.json (its "fractures": side, pointOnCleft, normal).
