@@ -13,6 +13,7 @@ import type { PlanPath } from '../plan/model.js';
 import { createVolume, type Volume } from '../volume/volume.js';
 import { phantomVerifyAnatomy } from '../verify/along.js';
 import { registerScanToReference } from '../verify/register-scan.js';
+import { resampleOntoFixed } from '../register/apply.js';
 import { defined } from '../test-helpers/defined.js';
 import { analyzeCement, type CementReport } from './cement.js';
 
@@ -94,6 +95,14 @@ describe('cement scans in another frame', () => {
     }).scans[0];
     expect(r.registration?.status).toBe('ok');
     expect(r.scanToBaseline).not.toBeNull();
+    // analyzeCement resamples only the box where cement can be: the same report as the whole scan
+    // resampled onto the baseline's grid by register/'s resampleOntoFixed and analysed on that grid.
+    const whole = analyze(resampleOntoFixed(scan, base.ct, reg.scanToPlan, { outside: -1024, type: 'float32' }))
+      .scans[0];
+    expect(r.sites).toEqual(whole.sites);
+    expect(r.leaks).toEqual(whole.leaks);
+    expect(r.distances).toEqual(whole.distances);
+    expect(r.reasons).toEqual(whole.reasons);
     expect(r.verdict).toBe(own.verdict);
     expect(r.verdict).toBe('stop');
     for (const s of own.sites) {
