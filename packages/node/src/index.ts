@@ -4,3 +4,5 @@ export { loadPath, readVolumeFile, type LoadResult, type LoadOptions } from './i
 export { sharedDataDir } from './io/shared-data.js';
 export { DrrPool, prepareSharedDrrVolume } from './drr/pool.js';
 export { runBenchmarks } from './bench/run.js';
+export { makeReport, type MakeReportInput, type MadeReport } from './report/make.js';
+export { renderReportHtml, renderReportPdf, reportTables, type RenderedImage } from './report/render.js';

@@ -15,7 +15,8 @@ import { FormatError } from '../errors.js';
 import type { Point3 } from '../math/vec3.js';
 import { parseDicom, type DicomDataset } from './dicom/parse.js';
 import { decodeFrame, describePixels } from './dicom/pixels.js';
-import { DicomElementWriter, formatDS, part10File, uidFromText } from './dicom/writer.js';
+import { formatDS, part10File, uidFromText } from './dicom/writer.js';
+import { DicomDatasetWriter, addCommonModules } from './dicom/dataset-writer.js';
 import { validateGeometry, type CarmGeometry, type CarmSystem } from '../carm/geometry.js';
 
 const XA_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.12.1';
@@ -191,7 +192,9 @@ export interface XaWriteOptions {
   patientId?: string;
   studyInstanceUid?: string;
   seriesInstanceUid?: string;
-  frameOfReferenceUid?: string;
+  seriesNumber?: number;
+  /** The exposure's mAs, written as Exposure (0018,1152) rounded to whole mAs. */
+  mAs?: number;
   /** Seed text for the instance UID (same text, same UID). */
   uidSeed?: string;
   seriesDescription?: string;
@@ -208,41 +211,46 @@ export function writeXaFrame(opts: XaWriteOptions): Uint8Array {
     );
   const seed = opts.uidSeed ?? `corridor drr ${JSON.stringify(g)}`;
   const sopUid = uidFromText(`${seed} sop`);
-  const ds = formatDS;
-  const w = new DicomElementWriter();
-  w.str(0x0008, 0x0005, 'CS', 'ISO_IR 192');
-  w.str(0x0008, 0x0008, 'CS', 'DERIVED\\SECONDARY\\SINGLE PLANE');
-  w.str(0x0008, 0x0016, 'UI', XA_SOP_CLASS);
-  w.str(0x0008, 0x0018, 'UI', sopUid);
-  w.str(0x0008, 0x0060, 'CS', 'XA');
-  w.str(0x0008, 0x0070, 'LO', 'Corridor');
-  w.str(0x0008, 0x103e, 'LO', opts.seriesDescription ?? 'Corridor DRR');
-  w.str(0x0010, 0x0010, 'PN', opts.patientName ?? '');
-  w.str(0x0010, 0x0020, 'LO', opts.patientId ?? '');
-  w.str(0x0018, 0x0060, 'DS', ds(opts.kvp ?? 75));
-  w.str(0x0018, 0x1110, 'DS', ds(g.sidMm));
-  w.str(0x0018, 0x1111, 'DS', ds(g.sodMm));
-  w.str(0x0018, 0x1114, 'DS', ds(g.sidMm / g.sodMm));
-  w.str(0x0018, 0x1164, 'DS', `${ds(g.rowSpacingMm)}\\${ds(g.columnSpacingMm)}`);
-  w.str(0x0018, 0x1500, 'CS', 'STATIC');
-  w.str(0x0018, 0x1510, 'DS', ds(g.primaryDeg));
-  w.str(0x0018, 0x1511, 'DS', ds(g.secondaryDeg));
-  w.str(0x0018, 0x5100, 'CS', 'HFS');
-  w.str(0x0020, 0x000d, 'UI', opts.studyInstanceUid ?? uidFromText(`${seed} study`));
-  w.str(0x0020, 0x000e, 'UI', opts.seriesInstanceUid ?? uidFromText(`${seed} series`));
-  w.str(0x0020, 0x0013, 'IS', '1');
-  w.str(0x0020, 0x0052, 'UI', opts.frameOfReferenceUid ?? uidFromText(`${seed} frame of reference`));
-  w.us(0x0028, 0x0002, 1);
-  w.str(0x0028, 0x0004, 'CS', 'MONOCHROME2');
-  w.us(0x0028, 0x0010, g.rows);
-  w.us(0x0028, 0x0011, g.columns);
-  w.us(0x0028, 0x0100, 8);
-  w.us(0x0028, 0x0101, 8);
-  w.us(0x0028, 0x0102, 7);
-  w.us(0x0028, 0x0103, 0);
-  w.str(0x0029, 0x0010, 'LO', PRIVATE_CREATOR);
-  w.str(0x0029, 0x1010, 'DS', g.isocenter.map(ds).join('\\'));
-  const px = opts.gray.length % 2 ? Uint8Array.from([...opts.gray, 0]) : opts.gray;
-  w.ob(0x7fe0, 0x0010, px);
-  return part10File(XA_SOP_CLASS, sopUid, w.concat());
+  const ds = new DicomDatasetWriter();
+  addCommonModules(ds, XA_SOP_CLASS, sopUid, {
+    patientName: opts.patientName ?? '',
+    patientId: opts.patientId ?? '',
+    studyInstanceUid: opts.studyInstanceUid ?? uidFromText(`${seed} study`),
+    seriesInstanceUid: opts.seriesInstanceUid ?? uidFromText(`${seed} series`),
+    seriesNumber: opts.seriesNumber ?? 1,
+    seriesDescription: opts.seriesDescription ?? 'Corridor DRR',
+    modality: 'XA',
+  });
+  ds.str(0x00080008, 'CS', 'DERIVED\\SECONDARY\\SINGLE PLANE')
+    .ds(0x00180060, [opts.kvp ?? 75])
+    .str(0x00181110, 'DS', formatDS(g.sidMm))
+    .str(0x00181111, 'DS', formatDS(g.sodMm))
+    .str(0x00181114, 'DS', formatDS(g.sidMm / g.sodMm))
+    .ds(0x00181164, [g.rowSpacingMm, g.columnSpacingMm])
+    // Radiation Setting: SC (a low dose, fluoroscopy-like exposure).
+    .str(0x00181155, 'CS', 'SC')
+    .str(0x00181500, 'CS', 'STATIC')
+    .ds(0x00181510, [g.primaryDeg])
+    .ds(0x00181511, [g.secondaryDeg])
+    .str(0x00185100, 'CS', 'HFS')
+    .str(0x00200020, 'CS', '')
+    .str(0x00200060, 'CS', '')
+    .us(0x00280002, 1)
+    .str(0x00280004, 'CS', 'MONOCHROME2')
+    .us(0x00280010, g.rows)
+    .us(0x00280011, g.columns)
+    .us(0x00280100, 8)
+    .us(0x00280101, 8)
+    .us(0x00280102, 7)
+    .us(0x00280103, 0)
+    .str(0x00281040, 'CS', 'LIN')
+    .str(0x00290010, 'LO', PRIVATE_CREATOR)
+    .ds(0x00291010, g.isocenter);
+  // X-Ray Tube Current (mA), Exposure Time (ms), Exposure (mAs): Type 2C, empty when not simulated.
+  const mAs = opts.mAs;
+  ds.str(0x00181150, 'IS', '')
+    .str(0x00181151, 'IS', '')
+    .str(0x00181152, 'IS', mAs !== undefined && Number.isFinite(mAs) ? String(Math.max(0, Math.round(mAs))) : '');
+  ds.ob(0x7fe00010, opts.gray);
+  return part10File(XA_SOP_CLASS, sopUid, ds.bytes());
 }

@@ -79,14 +79,14 @@ function pointOpt(v: string | boolean | undefined, name: string): Point3 | undef
   return p as Point3;
 }
 
-function systemFrom(opts: Opts): CarmSystem {
+export function systemFrom(opts: Opts): CarmSystem {
   const id = typeof opts.carm === 'string' ? opts.carm : DEFAULT_CARM_PRESET;
   const sid = numberOpt(opts.sid, '--sid', (x) => x > 0);
   const sod = numberOpt(opts.sod, '--sod', (x) => x > 0);
   return carmPreset(id, { ...(sid !== undefined ? { sidMm: sid } : {}), ...(sod !== undefined ? { sodMm: sod } : {}) });
 }
 
-async function readPlan(p: string): Promise<Plan> {
+export async function readPlan(p: string): Promise<Plan> {
   let text: string;
   try {
     text = await readFile(p, 'utf8');
@@ -112,7 +112,7 @@ const hasLevel = (paths: readonly PathLike[], id: string) => paths.some((p) => p
  * Inlet and outlet from the S1/S2 paths and/or the labels; the anterior cortex in the labels, else in the
  * CT (--ct, else the plan's own image when it can be read). Null with a reason when neither levels exist.
  */
-async function pelvicViewsFor(
+export async function pelvicViewsFor(
   planPath: string,
   plan: Plan,
   opts: Opts,
@@ -136,7 +136,7 @@ async function pelvicViewsFor(
   return { views: pelvicViews({ paths: plan.paths, ...(ct ? { ct } : {}) }, system) };
 }
 
-async function loadVolume(p: string): Promise<Volume> {
+export async function loadVolume(p: string): Promise<Volume> {
   const { series } = await loadPath(p);
   if (series.length !== 1) throw new UsageError(`expected one image series, found ${series.length}`, p);
   return series[0].volume;
@@ -343,7 +343,13 @@ export function register(program: Command): void {
       }
       if (opts.raw) await writeFileAtomic(String(opts.raw), writeNifti(detectorImageVolume(g, lineIntegrals)));
       if (opts.dicom) {
-        const xa = writeXaFrame({ gray: img.gray, geometry: g, kvp, seriesDescription: `Corridor DRR ${system.id}` });
+        const xa = writeXaFrame({
+          gray: img.gray,
+          geometry: g,
+          kvp,
+          mAs: exposure.mAs,
+          seriesDescription: `Corridor DRR ${system.id}`,
+        });
         await writeFileAtomic(String(opts.dicom), xa);
       }
       const result = {

@@ -177,6 +177,7 @@ export async function writePhantom(o: PhantomCliOptions): Promise<string[]> {
       seriesDescription: `phantom ${truth.anatomy} ${truth.stage} ${truth.voxelMm} mm seed ${truth.seed}`,
       manufacturer: 'Corridor',
       patientPosition: 'HFS',
+      bodyPartExamined: 'PELVIS',
       uidSeed:
         `phantom:${truth.anatomy}:${truth.stage}:${truth.voxelMm}:${truth.seed}:` +
         `${options.cementMl?.join(',') ?? ''}:${options.leak ?? ''}:${options.leakMl ?? ''}:${o.noise}:${o.blur}`,

@@ -11,7 +11,17 @@ import { WriteError } from '@corridor/core';
 
 /** What a command writes. */
 export type OutputKind =
-  'plan' | 'volume' | 'png' | 'dicom' | 'phantom-truth' | 'text' | 'verification' | 'transform' | 'cement';
+  | 'plan'
+  | 'volume'
+  | 'png'
+  | 'dicom'
+  | 'phantom-truth'
+  | 'text'
+  | 'verification'
+  | 'transform'
+  | 'cement'
+  | 'pdf'
+  | 'html';
 
 const KIND_NAMES: Record<OutputKind, string> = {
   plan: 'a plan (plan.json or 3D Slicer markups)',
@@ -23,6 +33,8 @@ const KIND_NAMES: Record<OutputKind, string> = {
   verification: 'a verification report (JSON)',
   transform: 'a transform (.json with movingToFixed, or an ITK .tfm)',
   cement: 'a cement report (JSON)',
+  pdf: 'a PDF document',
+  html: 'an HTML document',
 };
 
 export interface PlannedOutput {
@@ -85,6 +97,10 @@ async function isKind(file: string, kind: OutputKind, b: Uint8Array): Promise<bo
       return ascii(b, 128, 4) === 'DICM';
     case 'text':
       return !b.includes(0);
+    case 'pdf':
+      return ascii(b, 0, 5) === '%PDF-';
+    case 'html':
+      return !b.includes(0) && /^\s*(<!doctype html|<html)/i.test(ascii(b, 0, Math.min(b.length, 256)));
     case 'plan': {
       if (b[0] === 0x1f || b.includes(0)) return false;
       const doc = (await jsonOf(file)) as Record<string, unknown> | undefined;

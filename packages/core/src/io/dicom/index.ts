@@ -41,3 +41,21 @@ export {
 export { TAG, TS, SOP_CLASS, TRANSFER_SYNTAX_NAMES } from './tags.js';
 /** Alias of parseDicom, for readers that think of it as reading one data set. */
 export { parseDicom as readDicomDataset } from './parse.js';
+export {
+  DicomDatasetWriter,
+  addCommonModules,
+  codeItem,
+  dicomDateTime,
+  type DicomCode,
+  type DicomCommonOptions,
+} from './dataset-writer.js';
+export {
+  writeEncapsulatedPdf,
+  writePlanSr,
+  SR_CONCEPTS,
+  ENCAPSULATED_PDF_SOP_CLASS,
+  COMPREHENSIVE_3D_SR_SOP_CLASS,
+  type ReportDicomOptions,
+  type SrPath,
+  type WrittenDicom,
+} from './report-writer.js';

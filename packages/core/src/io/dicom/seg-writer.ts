@@ -7,7 +7,8 @@
 import { GeometryError, LimitError, UsageError } from '../../errors.js';
 import { cross, dot, norm, type Point3 } from '../../math/vec3.js';
 import type { Volume } from '../../volume/volume.js';
-import { dicomElements, formatDS, part10File, uidFromText, writeSequence } from './writer.js';
+import { part10File, uidFromText } from './writer.js';
+import { DicomDatasetWriter, addCommonModules, codeItem, dicomDateTime, type DicomCode } from './dataset-writer.js';
 import { SOP_CLASS } from './tags.js';
 
 export interface DicomSegWriteSegment {
@@ -17,6 +18,11 @@ export interface DicomSegWriteSegment {
   label: string;
   /** Label values of the volume that make up this segment. */
   values: readonly number[];
+  /** SegmentAlgorithmType (0062,0008): default AUTOMATIC (named by the options' algorithmName). */
+  algorithmType?: 'AUTOMATIC' | 'SEMIAUTOMATIC' | 'MANUAL';
+  /** Segmented Property Category and Type codes; default SCT 85756007 "Tissue" for both. */
+  category?: DicomCode;
+  type?: DicomCode;
 }
 
 export interface DicomSegWriteOptions {
@@ -25,11 +31,24 @@ export interface DicomSegWriteOptions {
   referencedSeriesUid?: string;
   frameOfReferenceUid?: string;
   seriesInstanceUid?: string;
+  /** The referenced series' instances (Common Instance Reference); written with referencedSeriesUid. */
+  referencedInstances?: readonly { sopClassUid: string; sopInstanceUid: string }[];
   /** Extra text mixed into the generated UIDs. */
   uidSeed?: string;
+  patientName?: string;
+  patientId?: string;
+  studyInstanceUid?: string;
+  studyDate?: string;
+  seriesNumber?: number;
+  seriesDescription?: string;
+  contentDescription?: string;
+  /** Content Date and Time (0008,0023/0033); default: now. */
+  contentDate?: Date;
+  /** SegmentAlgorithmName (0062,0009) of automatic segments (default 'Corridor'). */
+  algorithmName?: string;
 }
 
-const ds = (v: readonly number[]) => v.map(formatDS).join('\\');
+const TISSUE_CATEGORY: DicomCode = { value: '85756007', scheme: 'SCT', meaning: 'Tissue' };
 
 /** Write `labels` as a DICOM SEG with the given segments (each a set of label values). */
 export function writeDicomSeg(labels: Volume, options: DicomSegWriteOptions): Uint8Array {
@@ -93,55 +112,96 @@ export function writeDicomSeg(labels: Volume, options: DicomSegWriteOptions): Ui
   const sopInstanceUid = uidFromText(`seg instance ${seed} ${source}`);
   const seriesUid = options.seriesInstanceUid ?? uidFromText(`seg series ${seed} ${source}`);
   const forUid = options.frameOfReferenceUid ?? labels.meta.frameOfReferenceUid ?? uidFromText(`seg for ${seed}`);
-  const body = dicomElements((w) => {
-    w.str(0x0008, 0x0016, 'UI', SOP_CLASS.Segmentation);
-    w.str(0x0008, 0x0018, 'UI', sopInstanceUid);
-    w.str(0x0008, 0x0060, 'CS', 'SEG');
-    const referenced = options.referencedSeriesUid;
-    if (referenced) writeSequence(w, 0x0008, 0x1115, [dicomElements((r) => r.str(0x0020, 0x000e, 'UI', referenced))]);
-    w.str(0x0020, 0x000e, 'UI', seriesUid);
-    w.str(0x0020, 0x0052, 'UI', forUid);
-    w.us(0x0028, 0x0002, 1);
-    w.str(0x0028, 0x0004, 'CS', 'MONOCHROME2');
-    w.str(0x0028, 0x0008, 'IS', String(frames.length));
-    w.us(0x0028, 0x0010, nj);
-    w.us(0x0028, 0x0011, ni);
-    w.us(0x0028, 0x0100, 1);
-    w.us(0x0028, 0x0101, 1);
-    w.us(0x0028, 0x0102, 0);
-    w.us(0x0028, 0x0103, 0);
-    w.str(0x0062, 0x0001, 'CS', 'BINARY');
-    writeSequence(
-      w,
-      0x0062,
-      0x0002,
-      segs.map((s) =>
-        dicomElements((e) => {
-          e.us(0x0062, 0x0004, s.number);
-          e.str(0x0062, 0x0005, 'LO', s.label);
-        }),
-      ),
-    );
-    const shared = dicomElements((s) => {
-      writeSequence(s, 0x0020, 0x9116, [dicomElements((o) => o.str(0x0020, 0x0037, 'DS', ds([...rowDir, ...colDir])))]);
-      writeSequence(s, 0x0028, 0x9110, [
-        dicomElements((e) => {
-          e.str(0x0018, 0x0050, 'DS', formatDS(dk));
-          e.str(0x0018, 0x0088, 'DS', formatDS(dk));
-          e.str(0x0028, 0x0030, 'DS', ds([dj, di]));
-        }),
-      ]);
-    });
-    writeSequence(w, 0x5200, 0x9229, [shared]);
-    const perFrame = frames.map((f) =>
-      dicomElements((s) => {
-        const pos = [0, 1, 2].map((x) => m[4 * x + 2] * f.k + m[4 * x + 3]);
-        writeSequence(s, 0x0020, 0x9113, [dicomElements((p) => p.str(0x0020, 0x0032, 'DS', ds(pos)))]);
-        writeSequence(s, 0x0062, 0x000a, [dicomElements((g) => g.us(0x0062, 0x000b, f.segment))]);
-      }),
-    );
-    writeSequence(w, 0x5200, 0x9230, perFrame);
-    w.ob(0x7fe0, 0x0010, pixels);
+  const meta = labels.meta;
+  const ds = new DicomDatasetWriter();
+  addCommonModules(ds, SOP_CLASS.Segmentation, sopInstanceUid, {
+    patientName: options.patientName ?? meta.patientName ?? '',
+    patientId: options.patientId ?? meta.patientId ?? '',
+    studyInstanceUid: options.studyInstanceUid ?? meta.studyInstanceUid ?? uidFromText(`seg study ${seed} ${source}`),
+    studyDate: options.studyDate ?? meta.studyDate ?? '',
+    seriesInstanceUid: seriesUid,
+    seriesNumber: options.seriesNumber ?? 100,
+    seriesDescription: options.seriesDescription ?? 'Corridor segmentation',
+    modality: 'SEG',
   });
+  const content = dicomDateTime(options.contentDate ?? new Date());
+  ds.str(0x00080008, 'CS', 'DERIVED\\PRIMARY')
+    .str(0x00080023, 'DA', content.date)
+    .str(0x00080033, 'TM', content.time)
+    .str(0x00081090, 'LO', 'Corridor')
+    .str(0x00181000, 'LO', 'software')
+    .str(0x00200052, 'UI', forUid)
+    .str(0x00201040, 'LO', '')
+    .us(0x00280002, 1)
+    .str(0x00280004, 'CS', 'MONOCHROME2')
+    .str(0x00280008, 'IS', String(frames.length))
+    .us(0x00280010, nj)
+    .us(0x00280011, ni)
+    .us(0x00280100, 1)
+    .us(0x00280101, 1)
+    .us(0x00280102, 0)
+    .us(0x00280103, 0)
+    .str(0x00282110, 'CS', '00')
+    .str(0x00620001, 'CS', 'BINARY')
+    // Content Identification: label, description, creator.
+    .str(0x00700080, 'CS', 'SEGMENTATION')
+    .str(0x00700081, 'LO', options.contentDescription ?? '')
+    .str(0x00700084, 'PN', '');
+  const referenced = options.referencedSeriesUid;
+  if (referenced) {
+    const instances = (options.referencedInstances ?? []).map((r) =>
+      new DicomDatasetWriter().str(0x00081150, 'UI', r.sopClassUid).str(0x00081155, 'UI', r.sopInstanceUid),
+    );
+    const item = new DicomDatasetWriter().str(0x0020000e, 'UI', referenced);
+    if (instances.length) item.sq(0x0008114a, instances);
+    ds.sq(0x00081115, [item]);
+  }
+  const algorithmName = options.algorithmName ?? 'Corridor';
+  ds.sq(
+    0x00620002,
+    segs.map((s) => {
+      const item = new DicomDatasetWriter()
+        .us(0x00620004, s.number)
+        .str(0x00620005, 'LO', s.label)
+        .str(0x00620008, 'CS', s.algorithmType ?? 'AUTOMATIC')
+        .sq(0x00620003, [codeItem(s.category ?? TISSUE_CATEGORY)])
+        .sq(0x0062000f, [codeItem(s.type ?? { value: '85756007', scheme: 'SCT', meaning: 'Tissue' })]);
+      if ((s.algorithmType ?? 'AUTOMATIC') !== 'MANUAL') item.str(0x00620009, 'LO', algorithmName);
+      return item;
+    }),
+  );
+  // Multi-frame Dimension: frames indexed by segment number, then by plane position.
+  const dimensionUid = uidFromText(`seg dimensions ${sopInstanceUid}`);
+  ds.sq(0x00209221, [new DicomDatasetWriter().str(0x00209164, 'UI', dimensionUid)]);
+  ds.sq(0x00209222, [
+    new DicomDatasetWriter()
+      .str(0x00209164, 'UI', dimensionUid)
+      .at(0x00209165, 0x0062000b)
+      .at(0x00209167, 0x0062000a)
+      .str(0x00209421, 'LO', 'segment number'),
+    new DicomDatasetWriter()
+      .str(0x00209164, 'UI', dimensionUid)
+      .at(0x00209165, 0x00200032)
+      .at(0x00209167, 0x00209113)
+      .str(0x00209421, 'LO', 'image position'),
+  ]);
+  const shared = new DicomDatasetWriter()
+    .sq(0x00209116, [new DicomDatasetWriter().ds(0x00200037, [...rowDir, ...colDir])])
+    .sq(0x00289110, [new DicomDatasetWriter().ds(0x00180050, [dk]).ds(0x00180088, [dk]).ds(0x00280030, [dj, di])]);
+  ds.sq(0x52009229, [shared]);
+  const kSlices = [...new Set(frames.map((f) => f.k))].sort((a, b) => a - b);
+  const positionIndex = new Map(kSlices.map((k, i) => [k, i + 1]));
+  ds.sq(
+    0x52009230,
+    frames.map((f) => {
+      const pos = [0, 1, 2].map((x) => m[4 * x + 2] * f.k + m[4 * x + 3]);
+      return new DicomDatasetWriter()
+        .sq(0x00209111, [new DicomDatasetWriter().ulList(0x00209157, [f.segment, positionIndex.get(f.k) ?? 1])])
+        .sq(0x00209113, [new DicomDatasetWriter().ds(0x00200032, pos)])
+        .sq(0x0062000a, [new DicomDatasetWriter().us(0x0062000b, f.segment)]);
+    }),
+  );
+  ds.ob(0x7fe00010, pixels);
+  const body = ds.bytes();
   return part10File(SOP_CLASS.Segmentation, sopInstanceUid, body);
 }

@@ -26,6 +26,12 @@ export interface DicomWriteOptions {
   frameOfReferenceUid?: string;
   modality?: 'CT';
   manufacturer?: string;
+  /** Body Part Examined (0018,0015), e.g. 'PELVIS'; with it and no laterality, Laterality is left out. */
+  bodyPartExamined?: string;
+  /** Laterality (0020,0060): 'L' or 'R' for a paired body part; empty (unknown) without a body part. */
+  laterality?: 'L' | 'R';
+  /** Peak kilovoltage (0018,0060); empty when unknown (the default). */
+  kvp?: number;
   /** Patient Position (0018,5100), e.g. 'HFS' (supine, head first); empty when unknown (the default). */
   patientPosition?: string;
   /** Extra text mixed into the generated UIDs (e.g. a phantom seed), so different runs get different UIDs. */
@@ -413,17 +419,25 @@ export function encodeDicomSeries(volume: Volume, options: DicomWriteOptions = {
     s(0x0010, 0x0020, 'LO', patientId);
     s(0x0010, 0x0030, 'DA', options.patientBirthDate ?? meta.patientBirthDate ?? '');
     s(0x0010, 0x0040, 'CS', options.patientSex ?? meta.patientSex ?? '');
+    if (options.bodyPartExamined !== undefined) s(0x0018, 0x0015, 'CS', options.bodyPartExamined);
     s(0x0018, 0x0050, 'DS', formatDS(g.dk));
+    // KVP: Type 2, unknown for a volume that did not come from a scanner (empty).
+    s(0x0018, 0x0060, 'DS', options.kvp !== undefined ? formatDS(options.kvp) : '');
     s(0x0018, 0x0088, 'DS', formatDS(g.dk));
     s(0x0018, 0x5100, 'CS', options.patientPosition ?? '');
     s(0x0020, 0x000d, 'UI', studyUid);
     s(0x0020, 0x000e, 'UI', seriesUid);
     s(0x0020, 0x0010, 'SH', options.studyId ?? '1');
     s(0x0020, 0x0011, 'IS', formatIS(seriesNumber));
+    s(0x0020, 0x0012, 'IS', '1');
     s(0x0020, 0x0013, 'IS', formatIS(k + 1));
     s(0x0020, 0x0032, 'DS', position.map(formatDS).join('\\'));
     s(0x0020, 0x0037, 'DS', orientation);
     s(0x0020, 0x0052, 'UI', forUid);
+    // Laterality: Type 2C, for paired body parts. Given a body part and no laterality, the part is taken as
+    // unpaired (a pelvis) and Laterality left out; without a body part it is present and empty (unknown).
+    if (options.laterality !== undefined || options.bodyPartExamined === undefined)
+      s(0x0020, 0x0060, 'CS', options.laterality ?? '');
     s(0x0020, 0x1040, 'LO', '');
     s(0x0020, 0x1041, 'DS', formatDS(dot(n, position)));
     w.us(0x0028, 0x0002, 1);
