@@ -26,12 +26,15 @@
  *   critical structure; else 'continue'. Each reason names the structure and where (LPS mm).
  */
 import { CancelledError, GeometryError, UsageError } from '../errors.js';
-import { mat4MaxAbsDiff, mat4Multiply, mat4Create, type ReadonlyMat4 } from '../math/mat4.js';
+import { mat4MaxAbsDiff, mat4Multiply, mat4Create, mat4ToRows, type ReadonlyMat4 } from '../math/mat4.js';
+import { resampleOntoFixed } from '../register/apply.js';
+import { RIGID_TOLERANCE, rigidityError } from '../register/rigid-transform.js';
+import type { ScanRegistrationSummary } from '../verify/register-scan.js';
 import type { Point3 } from '../math/vec3.js';
 import { CEMENT_WARNING_MM } from '../plan/clinical.js';
 import type { PlanPath } from '../plan/model.js';
 import { distanceTransform } from '../volume/edt.js';
-import type { Volume } from '../volume/volume.js';
+import { createVolume, type Volume } from '../volume/volume.js';
 import type { VerifyAnatomy } from '../verify/along.js';
 import { METAL_GROW_HU, METAL_MIN_HU, detectInstruments } from '../verify/metal.js';
 
@@ -64,8 +67,16 @@ export interface CementOptions {
   plan: readonly PlanPath[];
   /** The scan before any cement (with the instruments in place). */
   baseline: Volume;
-  /** Scans during the injection, in time order, each on the baseline's grid. */
+  /** Scans during the injection, in time order, each on the baseline's grid unless given a transform. */
   scans: readonly Volume[];
+  /**
+   * Per scan, the rigid scan -> baseline transform (movingToFixed, e.g. registerScanToReference's), or
+   * null / absent for a scan on the baseline's grid. A scan with one is resampled onto the baseline's grid
+   * (trilinear; -1024 outside it) before it is compared.
+   */
+  scanToBaseline?: readonly (ReadonlyMat4 | null | undefined)[];
+  /** Per scan, how its transform was found (carried into its report). */
+  registrations?: readonly (ScanRegistrationSummary | null | undefined)[];
   /** Labels (any grid, same frame) and which labels are bone and which critical. */
   labels?: { volume: Volume; anatomy: VerifyAnatomy };
   /** Default CEMENT_WARNING_MM (plan/clinical.ts). */
@@ -143,6 +154,10 @@ export interface CementScanReport {
   distances: CementDistance[];
   /** New metal instruments excluded (ids of verify's detector). */
   newMetal: string[];
+  /** The scan -> baseline transform it was resampled by (rows), or null: it lay on the baseline's grid. */
+  scanToBaseline: number[][] | null;
+  /** The registration that found that transform, or null. */
+  registration: ScanRegistrationSummary | null;
   notes: string[];
 }
 
@@ -220,6 +235,65 @@ function baselineToLabels(baseline: Volume, labels: Volume): ReadonlyMat4 | null
   return mat4Multiply(mat4Create(), labels.patientToIndex, baseline.indexToPatient);
 }
 
+/**
+ * The scan on the baseline's grid through the rigid scan -> baseline transform `t`, resampled (trilinear)
+ * only over the box where cement can be: every scan voxel at or above minHu whose nearest baseline voxel
+ * is not metal and lies at least minRise / 2 below it, mapped into the baseline's grid, that box grown by
+ * the distance reach, the region growing and 2 voxels. Elsewhere the baseline's own values (no rise, so
+ * no cement), as everything analyzeScan reads lies within that box. A full resampling of a 0.8 mm scan
+ * takes seconds; the box is usually the sacrum.
+ */
+function scanOnBaseline(scan: Volume, baseline: Volume, t: ReadonlyMat4, minHu: number, minRise: number): Volume {
+  const s2b = mat4Multiply(mat4Create(), baseline.patientToIndex, mat4Multiply(mat4Create(), t, scan.indexToPatient));
+  const [nx, ny, nz] = scan.dims;
+  const [bx, by, bz] = baseline.dims;
+  const sd = scan.data,
+    bd = baseline.data;
+  const lo = [bx, by, bz],
+    hi = [-1, -1, -1];
+  for (let k = 0, o = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++, o++) {
+        const v = sd[o];
+        if (!(v >= minHu)) continue;
+        const I = Math.round(s2b[0] * i + s2b[1] * j + s2b[2] * k + s2b[3]);
+        const J = Math.round(s2b[4] * i + s2b[5] * j + s2b[6] * k + s2b[7]);
+        const K = Math.round(s2b[8] * i + s2b[9] * j + s2b[10] * k + s2b[11]);
+        if (I < 0 || J < 0 || K < 0 || I >= bx || J >= by || K >= bz) continue;
+        const b = bd[I + bx * (J + by * K)];
+        if (b >= METAL_MIN_HU || v - b < minRise / 2) continue;
+        if (I < lo[0]) lo[0] = I;
+        if (J < lo[1]) lo[1] = J;
+        if (K < lo[2]) lo[2] = K;
+        if (I > hi[0]) hi[0] = I;
+        if (J > hi[1]) hi[1] = J;
+        if (K > hi[2]) hi[2] = K;
+      }
+  const out = Float32Array.from(bd);
+  if (hi[0] >= 0) {
+    const min = [0, 1, 2].map((a) =>
+      Math.max(0, lo[a] - Math.ceil(DISTANCE_REACH_MM / baseline.spacing[a]) - REGION_GROW_VOXELS - 2),
+    );
+    const max = [0, 1, 2].map((a) =>
+      Math.min(
+        baseline.dims[a] - 1,
+        hi[a] + Math.ceil(DISTANCE_REACH_MM / baseline.spacing[a]) + REGION_GROW_VOXELS + 2,
+      ),
+    );
+    const dims: [number, number, number] = [max[0] - min[0] + 1, max[1] - min[1] + 1, max[2] - min[2] + 1];
+    const m = Float64Array.from(baseline.indexToPatient);
+    for (let r = 0; r < 3; r++) m[r * 4 + 3] += m[r * 4] * min[0] + m[r * 4 + 1] * min[1] + m[r * 4 + 2] * min[2];
+    const box = resampleOntoFixed(scan, { dims, indexToPatient: m }, t, { outside: -1024, type: 'float32' });
+    const bdat = box.data;
+    for (let k = 0, q = 0; k < dims[2]; k++)
+      for (let j = 0; j < dims[1]; j++, q += dims[0]) {
+        const start = min[0] + bx * (min[1] + j + by * (min[2] + k));
+        out.set(bdat.subarray(q, q + dims[0]), start);
+      }
+  }
+  return createVolume({ data: out, dims: baseline.dims, indexToPatient: baseline.indexToPatient, meta: scan.meta });
+}
+
 export function analyzeCement(options: CementOptions): CementReport {
   const { baseline, scans, plan, labels } = options;
   const warningMm = options.warningMm ?? CEMENT_WARNING_MM;
@@ -229,13 +303,23 @@ export function analyzeCement(options: CementOptions): CementReport {
   const minRiseHu = options.minRiseHu ?? CEMENT_MIN_RISE_HU;
   if (!(minRiseHu > 0)) throw new UsageError(`minimum rise ${minRiseHu} HU must be above 0`, 'cement');
   if (scans.length === 0) throw new UsageError('no cement scan given', 'cement');
-  for (const s of scans) {
-    if (!sameGrid(s, baseline))
+  scans.forEach((s, i) => {
+    const t = options.scanToBaseline?.[i];
+    if (t) {
+      const err = rigidityError(t);
+      if (!(err <= RIGID_TOLERANCE) || t[12] !== 0 || t[13] !== 0 || t[14] !== 0 || t[15] !== 1)
+        throw new GeometryError('scan -> baseline transform is not rigid', s.meta.source ?? 'scan');
+    } else if (!sameGrid(s, baseline))
       throw new GeometryError(
-        'scan is not on the baseline grid (same dimensions and indexToPatient): register and resample it first',
+        'scan is not on the baseline grid (same dimensions and indexToPatient): register it (a scan -> baseline transform) first',
         s.meta.source ?? 'scan',
       );
-  }
+  });
+  // One scan on the baseline's grid at a time (a resampled 0.8 mm scan is 130 MB).
+  const onGrid = (i: number): Volume => {
+    const t = options.scanToBaseline?.[i];
+    return t ? scanOnBaseline(scans[i], baseline, t, minHu, minRiseHu) : scans[i];
+  };
   const sitePaths = plan.some((p) => p.kind === 'trocar') ? plan.filter((p) => p.kind === 'trocar') : [...plan];
   const lab = labels ? labelClasses(labels.anatomy) : undefined;
   const labMap = labels ? baselineToLabels(baseline, labels.volume) : null;
@@ -254,7 +338,7 @@ export function analyzeCement(options: CementOptions): CementReport {
   let previous = new Map<string, number>();
   for (let s = 0; s < scans.length; s++) {
     if (options.signal?.aborted) throw new CancelledError('cement analysis cancelled', 'cement');
-    const r = analyzeScan(scans[s], s, {
+    const r = analyzeScan(onGrid(s), s, {
       baseline,
       sitePaths,
       lab,
@@ -265,6 +349,15 @@ export function analyzeCement(options: CementOptions): CementReport {
       minRiseHu,
       onMask: options.onMask,
     });
+    const t = options.scanToBaseline?.[s];
+    r.scanToBaseline = t ? mat4ToRows(t) : null;
+    r.registration = options.registrations?.[s] ?? null;
+    if (t)
+      r.notes.push(
+        r.registration
+          ? 'registered to the baseline and resampled onto its grid'
+          : 'resampled onto the baseline grid by the given transform',
+      );
     for (const site of r.sites) site.growthMl = r3(site.volumeMl - (previous.get(site.pathId) ?? 0));
     previous = new Map(r.sites.map((x) => [x.pathId, x.volumeMl]));
     report.scans.push(r);
@@ -377,6 +470,8 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
     leaks: [],
     distances: [],
     newMetal: newMetal.map((x) => x.id),
+    scanToBaseline: null,
+    registration: null,
     notes,
   });
   if (i1 < 0) {
@@ -601,6 +696,8 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
     leaks: [],
     distances: [],
     newMetal: newMetal.map((x) => x.id),
+    scanToBaseline: null,
+    registration: null,
     notes,
   };
   if (!c.lab || !c.labels) return out;

@@ -22,6 +22,10 @@ export function resampleOntoFixed(
   options: ResampleOptions = {},
 ): Volume {
   const f2m = invertAffine(movingToFixed);
+  // The general inverse can leave rounding (1e-17, 1 + 2e-16) in the bottom row of an affine matrix,
+  // which createVolume refuses: it is 0 0 0 1 by definition.
+  f2m[12] = f2m[13] = f2m[14] = 0;
+  f2m[15] = 1;
   const grid = {
     dims: fixedGrid.dims,
     indexToPatient: mat4Multiply(new Float64Array(16), f2m, fixedGrid.indexToPatient),

@@ -106,6 +106,12 @@ export interface StructureHit {
   at: Point3;
 }
 
+/** A stretch of the shaft's axis in bone (mm back from the tip, fromTipMm >= toTipMm). */
+export interface BoneRun {
+  fromTipMm: number;
+  toTipMm: number;
+}
+
 /** Labels (or a bone mask: nonzero = bone) and how to reach them from the plan frame. */
 export interface StructureSource {
   volume: Volume;
@@ -124,7 +130,7 @@ export function structuresAlong(
   outer: Point3,
   tip: Point3,
   radiusMm: number,
-): { hits: StructureHit[]; inBone: boolean } {
+): { hits: StructureHit[]; inBone: boolean; boneRuns: BoneRun[] } {
   const v = src.volume;
   const a = src.anatomy;
   const maxLabel = 65536;
@@ -159,6 +165,7 @@ export function structuresAlong(
   const crit = new Int32Array(nSteps + 1);
   const out = new Uint8Array(nSteps + 1);
   const all = new Uint8Array(nSteps + 1);
+  const axisBone = new Uint8Array(nSteps + 1);
   for (let s = 0; s <= nSteps; s++) {
     const t = (len * s) / nSteps;
     let c = -1,
@@ -177,6 +184,7 @@ export function structuresAlong(
       if (label === OUTSIDE_GRID) continue;
       const k = classify(label);
       if (k === 2) continue;
+      if (r < 0 && k === 1) axisBone[s] = 1;
       seen++;
       if (k >= 3) {
         if (c < 0) c = k - 3;
@@ -233,7 +241,23 @@ export function structuresAlong(
     }
   }
   hits.sort((x, y) => y.fromTipMm - x.fromTipMm);
-  return { hits, inBone: first >= 0 };
+  // Runs of the axis in bone (each step stands for the stretch half a step either side of it).
+  const boneRuns: BoneRun[] = [];
+  const half = len / nSteps / 2;
+  for (let s = 0; s <= nSteps;) {
+    if (!axisBone[s]) {
+      s++;
+      continue;
+    }
+    let e = s;
+    while (e + 1 <= nSteps && axisBone[e + 1]) e++;
+    boneRuns.push({
+      fromTipMm: Math.min(len, len - tAt(s) + half),
+      toTipMm: Math.max(0, len - tAt(e) - half),
+    });
+    s = e + 1;
+  }
+  return { hits, inBone: first >= 0, boneRuns };
 }
 
 function crossP(a: Point3, b: Point3): Point3 {

@@ -2,3 +2,5 @@
 export * from './metal.js';
 export * from './along.js';
 export * from './verify.js';
+export * from './register-scan.js';
+export * from './register-scan.js';

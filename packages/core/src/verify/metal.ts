@@ -54,6 +54,8 @@ export const METAL_MIN_LENGTH_MM = 10;
 export const METAL_MAX_ASPECT = 0.25;
 /** A shaft's slab centroids lie within this RMS (mm, or one voxel when more) of its fitted axis. */
 export const METAL_MAX_FIT_RMS_MM = 1;
+/** An end's half level is taken against the core's median over this length (mm) inside that end. */
+export const END_CORE_MM = 8;
 /** Step of the intensity profile along an axis (mm). */
 export const METAL_PROFILE_STEP_MM = 0.1;
 /** Collinear pieces of one shaft are joined across gaps up to this long (mm, along the axis)... */
@@ -106,9 +108,7 @@ export interface MetalResult {
 export function detectInstruments(scan: Volume, options: MetalOptions = {}): MetalResult {
   const src = scan.meta.source ?? 'scan';
   const d = scan.data;
-  let max = -Infinity;
-  for (let i = 0; i < d.length; i++) if (d[i] > max) max = d[i];
-  const thresholdHu = options.thresholdHu ?? Math.max(METAL_MIN_HU, METAL_PEAK_FRACTION * max);
+  const thresholdHu = options.thresholdHu ?? METAL_MIN_HU;
   const lowHu = thresholdHu - (options.thresholdHu === undefined ? METAL_MIN_HU - METAL_GROW_HU : 500);
   const minLengthMm = options.minLengthMm ?? METAL_MIN_LENGTH_MM;
   let count = 0;
@@ -526,7 +526,18 @@ function fitComponent(
   const endT = (dir: 1 | -1): { t: number; bg: number } => {
     const tEdge = dir > 0 ? tMax : tMin;
     const bg = dir > 0 ? median(prof, at(tEdge + 2.5), at(tEdge + 5)) : median(prof, at(tEdge - 5), at(tEdge - 2.5));
-    const level = Number.isFinite(bg) ? (coreHu + bg) / 2 : thresholdHu;
+    // The core's level near this end (its last END_CORE_MM inside): a shaft's level varies along it under
+    // streaks and beam hardening in a CBCT (a factor 3 on the phantom's pins), so the whole core's median
+    // would put the half level too high or too low at an end lying in a dark or a bright band.
+    const inner = Math.max(2 * spacing, 1.5);
+    const local =
+      tMax - tMin > 2 * (END_CORE_MM + inner)
+        ? dir > 0
+          ? median(prof, at(tEdge - END_CORE_MM - inner), at(tEdge - inner))
+          : median(prof, at(tEdge + inner), at(tEdge + END_CORE_MM + inner))
+        : coreHu;
+    const core = Number.isFinite(local) ? local : coreHu;
+    const level = Number.isFinite(bg) ? (core + bg) / 2 : thresholdHu;
     // From the metal's last voxel, step inward (at most 5 mm, never past the middle) to a sample at or
     // above the level, then outward to the first sample below it.
     let s = at(tEdge);

@@ -363,6 +363,75 @@ describe('verifyPlacement on the phantom pins stage', () => {
     expect(exits(4)).toEqual([0, 0]);
   });
 
+  it('screws: the length in bone and whether the thread crosses each fracture line', () => {
+    // A 7.3 mm screw drawn by the test on the S1 corridor axis in place of the S1 pin: from 20 mm outside
+    // the entry (soft tissue) to the exit. The corridor is bone from entry to exit by design (phantom
+    // README: corridor bone, the SI joints counted as bone), so 160 mm of it lie in bone. The fracture
+    // lines: truth.json's two clefts (a point and a normal each); the test crosses the axis with them.
+    const data = Int16Array.from(pins.ct.data);
+    erase(
+      data,
+      defined(
+        (truth.instruments as InstrumentTruth[]).find((i) => i.name === 'S1 guidepin'),
+        'S1 pin',
+      ),
+    );
+    const E = truth.corridors.S1.entry,
+      X = truth.corridors.S1.exit;
+    const u = unit(sub(X, E));
+    drawPin(data, along(E, u, -20), X, 7.3);
+    const screwPlan = plan.map((p) => (p.id === 's1' ? { ...p, kind: 'screw' as const, diameterMm: 7.3 } : p));
+    const fractures = truth.fractures.map((f) => ({ name: f.side, point: f.pointOnCleft, normal: f.normal }));
+    expect(fractures.map((f) => f.name)).toEqual(['left', 'right']);
+    // Where the axis crosses each cleft plane, mm back from the tip (the exit).
+    const back = (f: (typeof fractures)[number]) => dot(sub(X, f.point), f.normal) / dot(u, f.normal);
+    const [bl, br] = fractures.map(back);
+    expect(bl).toBeGreaterThan(30); // left cleft nearer the left exit
+    expect(br).toBeGreaterThan(bl + 50);
+    const scan = scanWith(data);
+    const screwOf = (threadLengthMm?: number) => {
+      const r = defined(
+        verifyPlacement(screwPlan, scan, { labels: labels(), fractures, threadLengthMm }).paths.find(
+          (p) => p.pathId === 's1',
+        ),
+        's1',
+      );
+      return defined(r.screw, 'screw report');
+    };
+    const full = screwOf();
+    expect(full.threadLengthFrom).toBe('fully threaded (none given)');
+    expect(Math.abs(full.lengthMm - 180)).toBeLessThan(0.5);
+    expect(Math.abs(defined(full.lengthInBoneMm, 'in bone') - 160)).toBeLessThan(1);
+    for (const [k, f] of full.fractures.entries()) {
+      const b = k === 0 ? bl : br;
+      expect(f.crossed, f.name).toBe(true);
+      expect(Math.abs(defined(f.fromTipMm, 'fromTip') - b), f.name).toBeLessThan(0.5);
+      expect(Math.abs(f.boneTipSideMm - b), f.name).toBeLessThan(1);
+      expect(Math.abs(f.boneOuterSideMm - (160 - b)), f.name).toBeLessThan(1);
+      expect(f.threadCrosses, f.name).toBe(true);
+    }
+    expect(full.threadCrossesAll).toBe(true);
+    // A thread ending 10 mm short of the left cleft crosses neither; one 10 mm past it, the left only;
+    // one 10 mm past the right cleft, both.
+    const cases: [number, boolean, boolean][] = [
+      [bl - 10, false, false],
+      [bl + 10, true, false],
+      [br + 10, true, true],
+    ];
+    for (const [thread, left, right] of cases) {
+      const r = screwOf(thread);
+      expect(r.threadLengthFrom).toBe('given');
+      expect(
+        r.fractures.map((f) => f.threadCrosses),
+        `thread ${thread.toFixed(0)} mm`,
+      ).toEqual([left, right]);
+      expect(r.threadCrossesAll).toBe(left && right);
+      if (left) expect(Math.abs(r.fractures[0].threadOuterSideMm - (thread - bl))).toBeLessThan(1);
+    }
+    // A guidepin gets no screw report.
+    expect(verifyPlacement(plan, scan, { fractures }).paths.every((p) => p.screw === null)).toBe(true);
+  });
+
   it('reports a missing instrument and an unplanned one', () => {
     const data = Int16Array.from(pins.ct.data);
     const left = defined(

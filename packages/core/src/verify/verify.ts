@@ -28,7 +28,8 @@ import type { Point3 } from '../math/vec3.js';
 import { VERIFY_TOLERANCE_DEG, VERIFY_TOLERANCE_MM } from '../plan/clinical.js';
 import type { PlanPath } from '../plan/model.js';
 import type { Volume } from '../volume/volume.js';
-import { structuresAlong, type StructureHit, type VerifyAnatomy } from './along.js';
+import { structuresAlong, type BoneRun, type StructureHit, type VerifyAnatomy } from './along.js';
+import type { ScanRegistrationSummary } from './register-scan.js';
 import { detectInstruments, type DetectedInstrument, type MetalOptions, type MetalResult } from './metal.js';
 
 export const VERIFICATION_SCHEMA_VERSION = 1;
@@ -36,6 +37,11 @@ export const VERIFICATION_SCHEMA_VERSION = 1;
 export const MATCH_MAX_DISTANCE_MM = 20;
 /** Largest angle (deg) between a path and an instrument for the two to be matched. */
 export const MATCH_MAX_ANGLE_DEG = 15;
+/**
+ * Least threaded bone (mm along the axis) on each side of a fracture for the thread to count as
+ * crossing it: one turn of a 7.3 mm cancellous screw's thread (pitch about 2.75 mm).
+ */
+export const THREAD_MIN_PURCHASE_MM = 2.75;
 
 export interface VerifyTolerance {
   mm: number;
@@ -59,6 +65,19 @@ export interface VerifyOptions {
   /** Without labels: a bone mask (nonzero = bone) to tell bone exits; `frame` default 'scan' (made from it). */
   boneMask?: { volume: Volume; frame?: 'plan' | 'scan' };
   metal?: MetalOptions;
+  /**
+   * Fracture lines (planes in the plan's frame: a point on each and its normal), for the screws' check:
+   * whether each screw's thread crosses each fracture with bone on both sides. The phantom's truth.json
+   * `fractures` give them (pointOnCleft, normal).
+   */
+  fractures?: readonly FracturePlane[];
+  /**
+   * Threaded length of the screws (mm from the tip), one for all or per path id; a screw without one is
+   * taken as fully threaded.
+   */
+  threadLengthMm?: number | Readonly<Record<string, number>>;
+  /** How scanToPlan was found, when by registration (registerScanToReference): carried into the report. */
+  registration?: ScanRegistrationSummary;
   signal?: AbortSignal;
 }
 
@@ -87,6 +106,42 @@ export interface PathDeviation {
   lateralAtTargetMm: number;
 }
 
+export interface FracturePlane {
+  name: string;
+  point: Point3;
+  normal: Point3;
+}
+
+/** One fracture line against one screw (mm along the screw's axis, back from its tip). */
+export interface ScrewFracture {
+  name: string;
+  /** The axis meets the fracture plane between the outer end and the tip. */
+  crossed: boolean;
+  /** Where (LPS mm) and how far back from the tip; null when not crossed. */
+  at: Point3 | null;
+  fromTipMm: number | null;
+  /** Bone along the axis on the tip's side of the fracture and on the outer side (whole screw). */
+  boneTipSideMm: number;
+  boneOuterSideMm: number;
+  /** The same within the threaded part only. */
+  threadTipSideMm: number;
+  threadOuterSideMm: number;
+  /** The thread holds bone on both sides of the fracture: each side at least THREAD_MIN_PURCHASE_MM. */
+  threadCrosses: boolean;
+}
+
+export interface ScrewReport {
+  /** Metal length found (mm). */
+  lengthMm: number;
+  /** Length of the axis in bone (mm); null without labels or a bone mask. */
+  lengthInBoneMm: number | null;
+  threadLengthMm: number;
+  threadLengthFrom: 'given' | 'fully threaded (none given)';
+  fractures: ScrewFracture[];
+  /** Every fracture line given is crossed by the thread with bone on both sides (false with none given). */
+  threadCrossesAll: boolean;
+}
+
 export interface PathVerification {
   pathId: string;
   name: string;
@@ -97,6 +152,8 @@ export interface PathVerification {
   deviation: PathDeviation | null;
   /** Why it failed (empty when it passed). */
   reasons: string[];
+  /** For a screw with an instrument: its length in bone and the fracture lines it crosses; else null. */
+  screw: ScrewReport | null;
 }
 
 export interface VerificationReport {
@@ -105,6 +162,8 @@ export interface VerificationReport {
   tolerance: VerifyTolerance;
   /** The scan-to-plan transform applied (row-major rows), or null: the scan lay in the plan's frame. */
   scanToPlan: number[][] | null;
+  /** The registration that found scanToPlan (its time apart from the verification's), or null. */
+  registration: ScanRegistrationSummary | null;
   /** How the anatomy along each instrument was judged. */
   structureSource: 'labels' | 'bone-mask' | 'none';
   metal: { thresholdHu: number; growHu: number; rejected: MetalResult['rejected'] };
@@ -195,6 +254,82 @@ export function pathDeviation(path: Pick<PlanPath, 'entry' | 'target'>, tip: Poi
   };
 }
 
+function threadLengthOf(t: VerifyOptions['threadLengthMm'], id: string): number | undefined {
+  const v = typeof t === 'number' ? t : t?.[id];
+  if (v === undefined) return undefined;
+  if (!(v > 0 && Number.isFinite(v))) throw new UsageError(`thread length ${v} mm of ${id} must be above 0`);
+  return v;
+}
+
+/** Length of the bone runs within [a, b] mm back from the tip. */
+function boneWithin(runs: readonly BoneRun[], a: number, b: number): number {
+  let sum = 0;
+  for (const r of runs) sum += Math.max(0, Math.min(b, r.fromTipMm) - Math.max(a, r.toTipMm));
+  return sum;
+}
+
+/**
+ * A screw against the fracture lines: where its axis (outer -> tip) crosses each plane, and the bone
+ * (from the axis's bone runs; the metal itself when there are none) on each side, in the whole screw
+ * and in its threaded part (the last `thread` mm, default the whole length).
+ */
+export function screwReport(
+  outer: Point3,
+  tip: Point3,
+  runs: readonly BoneRun[] | null,
+  fractures: readonly FracturePlane[],
+  thread: number | undefined,
+): ScrewReport {
+  const L = norm(sub(tip, outer));
+  const u: Point3 = [(tip[0] - outer[0]) / L, (tip[1] - outer[1]) / L, (tip[2] - outer[2]) / L];
+  const bone = runs ?? [{ fromTipMm: L, toTipMm: 0 }];
+  const th = Math.min(L, thread ?? L);
+  const out: ScrewFracture[] = fractures.map((f) => {
+    const n = f.normal,
+      ln = norm(n);
+    const nu = dot(n, u) / ln;
+    // Signed distance of the tip and of the outer end from the plane.
+    const dTip = dot(sub(tip, f.point), n) / ln;
+    const dOut = dot(sub(outer, f.point), n) / ln;
+    const crossed = Math.abs(nu) > 1e-9 && dTip * dOut < 0;
+    if (!crossed)
+      return {
+        name: f.name,
+        crossed: false,
+        at: null,
+        fromTipMm: null,
+        boneTipSideMm: 0,
+        boneOuterSideMm: 0,
+        threadTipSideMm: 0,
+        threadOuterSideMm: 0,
+        threadCrosses: false,
+      };
+    const back = dTip / nu; // mm back from the tip along -u to the plane
+    const at: Point3 = [tip[0] - back * u[0], tip[1] - back * u[1], tip[2] - back * u[2]];
+    const tts = boneWithin(bone, 0, Math.min(back, th)),
+      tos = boneWithin(bone, back, Math.max(back, th));
+    return {
+      name: f.name,
+      crossed: true,
+      at,
+      fromTipMm: back,
+      boneTipSideMm: boneWithin(bone, 0, back),
+      boneOuterSideMm: boneWithin(bone, back, L),
+      threadTipSideMm: tts,
+      threadOuterSideMm: tos,
+      threadCrosses: tts >= THREAD_MIN_PURCHASE_MM && tos >= THREAD_MIN_PURCHASE_MM,
+    };
+  });
+  return {
+    lengthMm: L,
+    lengthInBoneMm: runs ? boneWithin(runs, 0, L) : null,
+    threadLengthMm: th,
+    threadLengthFrom: thread === undefined ? 'fully threaded (none given)' : 'given',
+    fractures: out,
+    threadCrossesAll: out.length > 0 && out.every((f) => f.threadCrosses),
+  };
+}
+
 /** Verify placed instruments in `scan` against `paths` (see the module comment). */
 export function verifyPlacement(
   paths: readonly PlanPath[],
@@ -231,7 +366,8 @@ export function verifyPlacement(
 
   // Structure source, in the plan's frame.
   let structureSource: VerificationReport['structureSource'] = 'none';
-  let along: ((outer: Point3, tip: Point3, radiusMm: number) => StructureHit[]) | null = null;
+  let along: ((outer: Point3, tip: Point3, radiusMm: number) => { hits: StructureHit[]; boneRuns: BoneRun[] }) | null =
+    null;
   if (options.labels || options.boneMask) {
     const lab = options.labels;
     const mask = options.boneMask;
@@ -239,7 +375,7 @@ export function verifyPlacement(
     const frame = (lab ? lab.frame : mask?.frame) ?? (lab ? 'plan' : 'scan');
     const src = { volume: vol, anatomy: lab?.anatomy, planToVolume: frame === 'scan' ? planToScan : undefined };
     structureSource = lab ? 'labels' : 'bone-mask';
-    along = (outer, tip, r) => structuresAlong(src, outer, tip, r).hits;
+    along = (outer, tip, r) => structuresAlong(src, outer, tip, r);
     if (!lab) notes.push('no labels: bone exits from the bone mask; canal and foramina not checked');
   } else notes.push('no labels or bone mask: canal, foramina and bone exits not checked');
 
@@ -267,8 +403,14 @@ export function verifyPlacement(
     insOf[p] = i;
   }
 
-  const report = (ins: Placed, outer: Point3, tip: Point3, radiusMm: number): InstrumentReport => {
+  const report = (
+    ins: Placed,
+    outer: Point3,
+    tip: Point3,
+    radiusMm: number,
+  ): InstrumentReport & { runs: BoneRun[] | null } => {
     const d = sub(tip, outer);
+    const a = along ? along(outer, tip, radiusMm) : null;
     const l = norm(d);
     if (options.signal?.aborted) throw new CancelledError('verification was cancelled');
     return {
@@ -280,7 +422,8 @@ export function verifyPlacement(
       apparentDiameterMm: ins.det.apparentDiameterMm,
       coreHu: ins.det.coreHu,
       fitRmsMm: ins.det.fitRmsMm,
-      structures: along ? along(outer, tip, radiusMm) : [],
+      structures: a ? a.hits : [],
+      runs: a ? a.boneRuns : null,
     };
   };
 
@@ -288,7 +431,14 @@ export function verifyPlacement(
     const base = { pathId: path.id, name: path.name, kind: path.kind, diameterMm: path.diameterMm };
     const i = insOf[p];
     if (i < 0) {
-      return { ...base, status: 'missing', instrument: null, deviation: null, reasons: ['no instrument found'] };
+      return {
+        ...base,
+        status: 'missing',
+        instrument: null,
+        deviation: null,
+        reasons: ['no instrument found'],
+        screw: null,
+      };
     }
     const ins = placed[i];
     const u = sub(path.target, path.entry);
@@ -296,7 +446,11 @@ export function verifyPlacement(
     const [outer, tip] = forward ? ins.ends : [ins.ends[1], ins.ends[0]];
     const v: Point3 = forward ? ins.v : [-ins.v[0], -ins.v[1], -ins.v[2]];
     const deviation = pathDeviation(path, tip, v);
-    const instrument = report(ins, outer, tip, path.diameterMm / 2);
+    const { runs, ...instrument } = report(ins, outer, tip, path.diameterMm / 2);
+    const screw =
+      path.kind === 'screw'
+        ? screwReport(outer, tip, runs, options.fractures ?? [], threadLengthOf(options.threadLengthMm, path.id))
+        : null;
     const reasons: string[] = [];
     const f = (x: number) => x.toFixed(1);
     if (deviation.entryOffsetMm > tol.mm)
@@ -307,7 +461,7 @@ export function verifyPlacement(
       const where = `${f(h.fromTipMm)}-${f(h.toTipMm)} mm from the tip at (${h.at.map(f).join(', ')})`;
       reasons.push(h.structure === 'outside bone' ? `leaves the bone ${where}` : `enters ${h.name} ${where}`);
     }
-    return { ...base, status: reasons.length ? 'fail' : 'pass', instrument, deviation, reasons };
+    return { ...base, status: reasons.length ? 'fail' : 'pass', instrument, deviation, reasons, screw };
   });
 
   const unplanned: InstrumentReport[] = [];
@@ -319,7 +473,8 @@ export function verifyPlacement(
     const c = centre;
     const tipFirst = norm(sub(ins.ends[0], c)) < norm(sub(ins.ends[1], c));
     const [outer, tip] = tipFirst ? [ins.ends[1], ins.ends[0]] : ins.ends;
-    unplanned.push(report(ins, outer, tip, ins.det.apparentDiameterMm / 2));
+    const { runs: _runs, ...r } = report(ins, outer, tip, ins.det.apparentDiameterMm / 2);
+    unplanned.push(r);
   });
   if (unplanned.length) notes.push(`${unplanned.length} instrument(s) match no planned path`);
 
@@ -328,6 +483,7 @@ export function verifyPlacement(
     kind: 'corridor-verification',
     tolerance: tol,
     scanToPlan: scanToPlan ? mat4ToRows(scanToPlan) : null,
+    registration: options.registration ?? null,
     structureSource,
     metal: { thresholdHu: metal.thresholdHu, growHu: metal.growHu, rejected: metal.rejected },
     paths: results,

@@ -8,7 +8,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mat4FromRows, mat4Multiply, writeNifti, createVolume } from '@corridor/core';
 import { runCli } from '../test-helpers/run-cli.js';
+import { loadVolume } from './verify.js';
 import { parseWarningMm } from './cement.js';
 
 type P3 = [number, number, number];
@@ -24,6 +26,8 @@ interface Report {
     verdict: string;
     sites: { pathId: string; volumeMl: number; growthMl: number }[];
     leaks: { name: string; site: string }[];
+    reasons: unknown[];
+    registration: { status: string; rotationDeg: number[]; translationMm: number[] } | null;
   }[];
 }
 
@@ -84,6 +88,41 @@ describe('corridor cement on the phantom', () => {
     const rep2 = JSON.parse(j.out) as Report;
     expect(rep2.structureSource).toBe('none');
     expect(rep2.scans[0].sites).toEqual(rep.scans[0].sites);
+  });
+
+  it('registers a scan from another frame to the baseline (and refuses it with --register never)', async () => {
+    // The first cement scan placed 5 deg about z and 14 mm away: another scanner's frame.
+    const c = Math.cos((5 * Math.PI) / 180),
+      sn = Math.sin((5 * Math.PI) / 180);
+    const M = mat4FromRows([c, -sn, 0, 10, sn, c, 0, -8, 0, 0, 1, 6, 0, 0, 0, 1]);
+    const v = await loadVolume(stage('c1'));
+    const movedFile = path.join(dir, 'c1-moved.nii');
+    const moved = createVolume({
+      data: v.data,
+      dims: v.dims,
+      indexToPatient: mat4Multiply(new Float64Array(16), M, v.indexToPatient),
+    });
+    await writeFile(movedFile, writeNifti(moved));
+    const labels = path.join(dir, 'base', 'labels.nii.gz');
+    const args = ['--plan', planFile, '--baseline', stage('base'), '--scan', movedFile, '--labels', labels];
+    const out = path.join(dir, 'registered.json');
+    const r = await runCli('cement', ...args, '--out', out);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/registered to the baseline/);
+    const rep = JSON.parse(await readFile(out, 'utf8')) as Report;
+    const s = rep.scans[0];
+    expect(s.registration?.status).toBe('ok');
+    // The registration's rotation undoes the 5 deg about z (its sign convention: fixed -> moving).
+    expect(Math.abs(Math.abs(s.registration?.rotationDeg[2] ?? 0) - 5)).toBeLessThan(0.1);
+    expect(s.verdict).toBe('continue');
+    expect(s.reasons).toEqual([]);
+    for (const tc of truth.cement) {
+      const x = s.sites.find((y) => y.pathId === `alar-${tc.site}`);
+      expect(Math.abs((x?.volumeMl ?? 0) - tc.volumeMl) / tc.volumeMl).toBeLessThan(0.05);
+    }
+    const n = await runCli('cement', ...args, '--register', 'never');
+    expect(n.code).toBe(2);
+    expect(n.err).toMatch(/baseline grid/);
   });
 
   it('refuses to write over an input or a file of another kind, and a bad --warning-mm', async () => {

@@ -3,16 +3,24 @@
  * injection scan against the baseline (core's analyzeCement); a table per scan with the volume per site,
  * its growth, the leaks, the distances of the front and the verdict (CONTINUE / CAUTION / STOP), or the
  * report as JSON (--json, --out). All computation is core's; this module reads files, parses flags and
- * prints. The scans must lie on the baseline's grid (no registration yet).
+ * prints. A scan that is not on the baseline's grid (another scanner, another frame) is registered to
+ * the baseline first (core's registerScanToReference: rigid, metal and cement left out) and resampled
+ * onto its grid; --register always does so for every scan, --register never refuses such a scan.
  */
 import type { Command } from 'commander';
 import {
   CEMENT_WARNING_MM,
   UsageError,
+  RegistrationError,
   analyzeCement,
+  mat4MaxAbsDiff,
+  registerScanToReference,
   type CementOptions,
   type CementReport,
   type Point3,
+  type ReadonlyMat4,
+  type ScanRegistrationSummary,
+  type Volume,
 } from '@corridor/core';
 import { loadLabelsPath } from '../io/load.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
@@ -39,6 +47,13 @@ export function formatCementReport(r: CementReport): string {
   for (const s of r.scans) {
     lines.push('');
     lines.push(`scan ${s.index + 1} (${s.source}): ${s.verdict.toUpperCase()}, ${f2(s.totalMl)} ml new cement`);
+    if (s.registration) {
+      const g = s.registration;
+      lines.push(
+        `  registered to the baseline (rotation ${g.rotationDeg.map(f1).join(', ')} deg, translation ` +
+          `${g.translationMm.map(f1).join(', ')} mm, ${g.seconds.toFixed(1)} s; above ${g.excludeHu} HU left out)`,
+      );
+    }
     const w = [Math.max(8, ...s.sites.map((x) => x.pathId.length + 2)), 11, 11, 10, 12];
     lines.push(
       ['site', 'volume ml', 'growth ml', 'voxels', 'contrast HU']
@@ -81,6 +96,16 @@ export function formatCementReport(r: CementReport): string {
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
+/** The scan lies on the baseline's grid (same dimensions and indexToPatient, as core compares them). */
+function onGrid(s: Volume, b: Volume): boolean {
+  return (
+    s.dims[0] === b.dims[0] &&
+    s.dims[1] === b.dims[1] &&
+    s.dims[2] === b.dims[2] &&
+    mat4MaxAbsDiff(s.indexToPatient, b.indexToPatient) < 1e-3
+  );
+}
+
 export function register(program: Command): void {
   program
     .command('cement')
@@ -89,11 +114,12 @@ export function register(program: Command): void {
     .requiredOption('--baseline <scan>', 'scan before the injection (file or DICOM folder)')
     .requiredOption(
       '--scan <scan>',
-      'scan during the injection, on the baseline grid (repeat, in time order)',
+      'scan during the injection (repeat, in time order); registered to the baseline when not on its grid',
       collect,
       [],
     )
     .option('--labels <labels>', 'segmentation of the baseline: foramina, canal, bone')
+    .option('--register <when>', 'register scans to the baseline: auto (those not on its grid), always, never', 'auto')
     .option(
       '--warning-mm <mm>',
       'caution when the cement front is closer than this to a foramen or the canal',
@@ -122,7 +148,36 @@ export function register(program: Command): void {
         for (const w of loaded.warnings) console.error(`warning: ${w}`);
         labels = { volume: loaded.volume, anatomy: await anatomyFor(loaded.volume, labelsPath) };
       }
-      const report = analyzeCement({ plan: plan.paths, baseline, scans, labels, warningMm });
+      const when = String(opts.register);
+      if (when !== 'auto' && when !== 'always' && when !== 'never')
+        throw new UsageError(`--register "${when}" is not auto, always or never`);
+      const scanToBaseline: (ReadonlyMat4 | null)[] = [];
+      const registrations: (ScanRegistrationSummary | null)[] = [];
+      for (let i = 0; i < scans.length; i++) {
+        const s = scans[i];
+        if (when === 'never' || (when === 'auto' && onGrid(s, baseline))) {
+          scanToBaseline.push(null);
+          registrations.push(null);
+          continue;
+        }
+        const reg = registerScanToReference(baseline, s);
+        if (reg.summary.status !== 'ok')
+          throw new RegistrationError(
+            `registration of the scan to the baseline failed: ${reg.summary.reasons.join(' ')}`,
+            scanPaths[i],
+          );
+        scanToBaseline.push(reg.scanToPlan);
+        registrations.push(reg.summary);
+      }
+      const report = analyzeCement({
+        plan: plan.paths,
+        baseline,
+        scans,
+        labels,
+        warningMm,
+        scanToBaseline,
+        registrations,
+      });
       const json = JSON.stringify(report, null, 2) + '\n';
       if (out) await writeFileAtomic(out, json);
       if (opts.json) process.stdout.write(json);

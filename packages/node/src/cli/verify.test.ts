@@ -7,9 +7,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createVolume, mat4FromRows, mat4Multiply, writeNifti } from '@corridor/core';
 import { runCli } from '../test-helpers/run-cli.js';
 import { defined } from '../test-helpers/defined.js';
-import { parseTolerance, parseTransform } from './verify.js';
+import { loadVolume, parseFractures, parseTolerance, parseTransform } from './verify.js';
 
 type P3 = [number, number, number];
 interface Truth {
@@ -22,6 +23,7 @@ interface Report {
   allPass: boolean;
   structureSource: string;
   scanToPlan: number[][] | null;
+  registration: { status: string; seconds: number } | null;
   paths: {
     pathId: string;
     status: string;
@@ -116,6 +118,49 @@ describe('corridor verify on the phantom pins stage', () => {
       );
   });
 
+  it('registers a scan from another frame to the planning CT (--register-to)', async () => {
+    // The pins scan placed 4 deg about x and 12 mm away; the planning CT: the plan stage at 2 mm.
+    const planCt = path.join(dir, 'plan-ct');
+    const p = await runCli('phantom', '--out', planCt, '--stage', 'plan', '--voxel', '2', '--quiet');
+    expect(p.code, p.err).toBe(0);
+    const c = Math.cos((4 * Math.PI) / 180),
+      s = Math.sin((4 * Math.PI) / 180);
+    const M = mat4FromRows([1, 0, 0, -7, 0, c, -s, 6, 0, s, c, 8, 0, 0, 0, 1]);
+    const v = await loadVolume(path.join(ph, 'ct.nii.gz'));
+    const movedFile = path.join(dir, 'pins-moved.nii');
+    await writeFile(
+      movedFile,
+      writeNifti(
+        createVolume({
+          data: v.data,
+          dims: v.dims,
+          indexToPatient: mat4Multiply(new Float64Array(16), M, v.indexToPatient),
+        }),
+      ),
+    );
+    const planVol = path.join(planCt, 'ct.nii.gz');
+    const out = path.join(dir, 'registered.json');
+    const r = await runCli('verify', planFile, movedFile, '--register-to', planVol, '--out', out);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/scan registered to the planning volume/);
+    const rep = JSON.parse(await readFile(out, 'utf8')) as Report;
+    expect(rep.registration?.status).toBe('ok');
+    expect(rep.scanToPlan).not.toBeNull();
+    for (const ins of truth.instruments) {
+      const q = defined(
+        rep.paths.find((x) => x.pathId === PATH_OF[ins.name]),
+        ins.name,
+      );
+      const d = defined(q.deviation, `${ins.name} deviation`);
+      expect(Math.abs(d.entryOffsetMm - ins.entryOffsetMm), ins.name).toBeLessThan(0.5);
+      expect(Math.abs(d.angleDeg - ins.angleDeg), ins.name).toBeLessThan(0.5);
+      expect(Math.abs(d.tipOffsetMm - ins.tipOffsetMm), ins.name).toBeLessThan(0.5);
+    }
+    const both = await runCli('verify', planFile, movedFile, '--register-to', planVol, '--transform', await identity());
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/not both/);
+  });
+
   it('refuses to write the report over an input or a file of another kind', async () => {
     const r = await runCli('verify', planFile, path.join(ph, 'ct.nii.gz'), '--out', planFile);
     expect(r.code).toBe(2);
@@ -139,6 +184,29 @@ describe('corridor verify on the phantom pins stage', () => {
 });
 
 describe('verify flags', () => {
+  it('reads fracture planes bare, under "fractures" or from a truth.json, and refuses a plane without a normal', () => {
+    // The phantom's truth.json form: side, widthMm, pointOnCleft, normal.
+    const truthLike = {
+      schemaVersion: 1,
+      fractures: [
+        { side: 'left', widthMm: 1.8, pointOnCleft: [35, 4, -150], normal: [0.99, 0.03, 0.05] },
+        { side: 'right', widthMm: 1.8, pointOnCleft: [-33, 4, -150], normal: [-0.99, 0.03, 0.05] },
+      ],
+    };
+    const fromTruth = parseFractures(JSON.stringify(truthLike), 'truth.json');
+    expect(fromTruth.map((f) => f.name)).toEqual(['left', 'right']);
+    expect(fromTruth[1].point).toEqual([-33, 4, -150]);
+    const bare = parseFractures(JSON.stringify([{ name: 'a', point: [1, 2, 3], normal: [1, 0, 0] }]), 'f.json');
+    expect(bare).toEqual([{ name: 'a', point: [1, 2, 3], normal: [1, 0, 0] }]);
+    expect(parseFractures(JSON.stringify({ fractures: [{ point: [0, 0, 0], normal: [0, 0, 1] }] }), 'f')[0].name).toBe(
+      'fracture 1',
+    );
+    expect(() => parseFractures(JSON.stringify([{ point: [0, 0, 0], normal: [0, 0, 0] }]), 'f.json')).toThrow(
+      /f\.json.*normal|normal/,
+    );
+    expect(() => parseFractures('{', 'f.json')).toThrow(/not JSON/);
+  });
+
   it('reads a tolerance as MM,DEG and refuses nonsense', () => {
     expect(parseTolerance('1.5,3')).toEqual({ mm: 1.5, deg: 3 });
     expect(parseTolerance('1')).toEqual({ mm: 1, deg: 2 });

@@ -6,6 +6,13 @@
  * --transform takes a JSON file holding the rigid scan -> plan transform as 4 rows of 4 numbers
  * (row-major), either bare or under "movingToFixed" (the scan moving, the plan's frame fixed) or
  * "scanToPlan"; a flat list of 16 numbers (row-major) is accepted under the same keys.
+ *
+ * --register-to VOLUME registers the scan to the planning volume first (core's registerScanToReference:
+ * rigid, metal left out) and verifies through the transform found; a failed registration is refused.
+ *
+ * --fractures takes a JSON file of fracture planes for the screws' check: a list of
+ * { "name", "point": [x, y, z], "normal": [x, y, z] } (LPS mm, plan frame), bare or under "fractures",
+ * or the phantom's truth.json (its "fractures": side, pointOnCleft, normal).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,13 +25,17 @@ import {
   mat4FromRows,
   parsePlan,
   phantomVerifyAnatomy,
+  RegistrationError,
+  registerScanToReference,
   slicerMarkupsToPlan,
   totalSegmentatorAnatomy,
   verifyAnatomyFromLabels,
   verifyPlacement,
   type Mat4,
   type Plan,
+  type FracturePlane,
   type Point3,
+  type ScanRegistrationSummary,
   type VerificationReport,
   type VerifyAnatomy,
   type VerifyOptions,
@@ -76,6 +87,34 @@ export function parseTransform(text: string, source: string): Mat4 {
   return mat4FromRows(flat as number[]);
 }
 
+const isP3 = (x: unknown): x is Point3 =>
+  Array.isArray(x) && x.length === 3 && x.every((v) => typeof v === 'number' && Number.isFinite(v));
+
+/** Fracture planes of a --fractures file (see the module comment). */
+export function parseFractures(text: string, source: string): FracturePlane[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`not JSON: ${(err as Error).message}`, source);
+  }
+  const list =
+    typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? (doc as Record<string, unknown>).fractures : doc;
+  if (!Array.isArray(list))
+    throw new UsageError('expected a list of fracture planes, bare or under "fractures"', source);
+  return list.map((f: unknown, i) => {
+    const o = (typeof f === 'object' && f !== null ? f : {}) as Record<string, unknown>;
+    const point = o.point ?? o.pointOnCleft;
+    const name = o.name ?? o.side ?? `fracture ${i + 1}`;
+    if (!isP3(point) || !isP3(o.normal) || Math.hypot(...o.normal) < 1e-9 || typeof name !== 'string')
+      throw new UsageError(
+        `fracture ${i + 1}: needs "point" (or "pointOnCleft") and a nonzero "normal", 3 numbers each`,
+        source,
+      );
+    return { name, point, normal: o.normal };
+  });
+}
+
 /** --tolerance "MM,DEG" (or "MM": the angle keeps its default). */
 export function parseTolerance(s: string | undefined): { mm: number; deg: number } {
   if (s === undefined) return { mm: VERIFY_TOLERANCE_MM, deg: VERIFY_TOLERANCE_DEG };
@@ -110,7 +149,14 @@ const pad = (s: string, n: number) => (s.length >= n ? s + ' ' : s + ' '.repeat(
 export function formatReport(r: VerificationReport): string {
   const lines: string[] = [];
   lines.push(`tolerance ${r.tolerance.mm} mm, ${r.tolerance.deg} deg; anatomy checked from: ${r.structureSource}`);
-  if (r.scanToPlan) lines.push('scan brought into the plan frame by the given transform (scan -> plan)');
+  if (r.registration) {
+    const g = r.registration;
+    lines.push(
+      `scan registered to the planning volume (${g.metric.toUpperCase()} ${g.metricValue.toFixed(3)}, ` +
+        `rotation ${g.rotationDeg.map(f1).join(', ')} deg, translation ${g.translationMm.map(f1).join(', ')} mm, ` +
+        `${g.seconds.toFixed(1)} s; metal above ${g.excludeHu} HU and ${g.excludeMarginMm} mm around it left out)`,
+    );
+  } else if (r.scanToPlan) lines.push('scan brought into the plan frame by the given transform (scan -> plan)');
   const head = ['path', 'status', 'entry mm', 'tip mm', 'angle deg', 'depth mm', 'lateral mm', 'instrument'];
   const w = [Math.max(12, ...r.paths.map((p) => p.pathId.length + p.name.length + 4)), 8, 10, 8, 11, 10, 12, 10];
   lines.push(
@@ -138,6 +184,21 @@ export function formatReport(r: VerificationReport): string {
         .trimEnd(),
     );
     for (const why of p.reasons) lines.push(`    ${why}`);
+    if (p.screw) {
+      const sc = p.screw;
+      lines.push(
+        `    screw: ${f1(sc.lengthMm)} mm, ${sc.lengthInBoneMm === null ? 'bone not known' : `${f1(sc.lengthInBoneMm)} mm in bone`}` +
+          `, thread ${f1(sc.threadLengthMm)} mm (${sc.threadLengthFrom})`,
+      );
+      for (const f of sc.fractures)
+        lines.push(
+          f.crossed
+            ? `    fracture ${f.name}: crossed ${f1(f.fromTipMm ?? NaN)} mm from the tip; thread in bone ` +
+                `${f1(f.threadTipSideMm)} mm tip side, ${f1(f.threadOuterSideMm)} mm outer side: ` +
+                (f.threadCrosses ? 'THREAD CROSSES' : 'THREAD DOES NOT CROSS')
+            : `    fracture ${f.name}: not crossed`,
+        );
+    }
   }
   for (const u of r.unplanned) {
     lines.push(`UNPLANNED ${u.id}: ${f1(u.lengthMm)} mm from ${fp(u.outerEnd)} to ${fp(u.tip)}`);
@@ -158,16 +219,28 @@ export function register(program: Command): void {
     .option('--labels-frame <frame>', "the labels' frame: plan (of the planning CT) or scan", 'plan')
     .option('--transform <file>', 'JSON: rigid scan -> plan transform (movingToFixed, 4 rows of 4)')
     .option(
+      '--register-to <volume>',
+      'register the scan to this planning volume first (rigid, metal left out) and verify in its frame',
+    )
+    .option(
       '--tolerance <mm,deg>',
       'tolerance of entry and tip (mm) and of the angle (deg)',
       `${VERIFY_TOLERANCE_MM},${VERIFY_TOLERANCE_DEG}`,
     )
+    .option('--fractures <file>', 'JSON: fracture planes (name, point, normal) for the screws, or a truth.json')
+    .option('--thread-mm <mm>', 'threaded length of the screws (mm from the tip); default fully threaded')
     .option('--metal-hu <hu>', 'metal threshold (HU); default adaptive, at least 2500')
     .option('--json', 'print the report as JSON')
     .option('--out <report>', 'write the report (JSON) to this file')
     .option('--force', 'write --out even over a file that is not a verification report')
     .action(async (planPath: string, scanPath: string, opts: Record<string, string | boolean | undefined>) => {
-      const inputs = [planPath, scanPath, ...[opts.labels, opts.transform].filter((x) => typeof x === 'string')];
+      const inputs = [
+        planPath,
+        scanPath,
+        ...[opts.labels, opts.transform, opts.registerTo, opts.fractures].filter((x) => typeof x === 'string'),
+      ];
+      if (typeof opts.transform === 'string' && typeof opts.registerTo === 'string')
+        throw new UsageError('give --transform or --register-to, not both');
       const out = typeof opts.out === 'string' ? opts.out : undefined;
       if (out) await checkOutputs([{ file: out, kind: 'verification' }], inputs, { force: !!opts.force });
       const frame = String(opts.labelsFrame);
@@ -179,12 +252,34 @@ export function register(program: Command): void {
         if (!Number.isFinite(thresholdHu) || String(opts.metalHu).trim() === '')
           throw new UsageError(`--metal-hu "${String(opts.metalHu)}" must be a number`);
       }
+      let threadLengthMm: number | undefined;
+      if (opts.threadMm !== undefined) {
+        threadLengthMm = Number(opts.threadMm);
+        if (!(threadLengthMm > 0) || !Number.isFinite(threadLengthMm))
+          throw new UsageError(`--thread-mm "${String(opts.threadMm)}" must be a number above 0`);
+      }
+      const fractures =
+        typeof opts.fractures === 'string'
+          ? parseFractures(await readText(opts.fractures, 'fractures file'), opts.fractures)
+          : undefined;
       const plan = await readPlan(planPath, scanPath);
       const scan = await loadVolume(scanPath);
-      const scanToPlan =
+      let scanToPlan =
         typeof opts.transform === 'string'
           ? parseTransform(await readText(opts.transform, 'transform file'), opts.transform)
           : undefined;
+      let registration: ScanRegistrationSummary | undefined;
+      if (typeof opts.registerTo === 'string') {
+        const reference = await loadVolume(opts.registerTo);
+        const reg = registerScanToReference(reference, scan);
+        if (reg.summary.status !== 'ok')
+          throw new RegistrationError(
+            `registration of the scan to the planning volume failed: ${reg.summary.reasons.join(' ')}`,
+            scanPath,
+          );
+        scanToPlan = reg.scanToPlan;
+        registration = reg.summary;
+      }
       let labels: VerifyOptions['labels'];
       if (typeof opts.labels === 'string') {
         const loaded = await loadLabelsPath(opts.labels, scan);
@@ -196,6 +291,9 @@ export function register(program: Command): void {
         scanToPlan,
         labels,
         metal: thresholdHu === undefined ? undefined : { thresholdHu },
+        registration,
+        fractures,
+        threadLengthMm,
       });
       const json = JSON.stringify(report, null, 2) + '\n';
       if (out) await writeFileAtomic(out, json);
