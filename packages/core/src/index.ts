@@ -11,3 +11,4 @@ export * from './verify/index.js';
 export * from './register/index.js';
 export * from './recon/index.js';
 export * from './cement/index.js';
+export * from './pacs/index.js';
