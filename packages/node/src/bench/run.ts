@@ -14,6 +14,7 @@ import { benchVerify } from './verify.js';
 import { benchRegister } from './register.js';
 import { benchRecon } from './recon.js';
 import { benchCement } from './cement.js';
+import { benchPacs } from './pacs.js';
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   dicom: benchDicom,
@@ -25,6 +26,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   register: benchRegister,
   recon: benchRecon,
   cement: benchCement,
+  pacs: benchPacs,
 };
 
 /** `extra` suites come from outside this package (the workstation's, which lives in packages/web). */

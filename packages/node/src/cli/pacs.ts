@@ -173,6 +173,8 @@ export function seriesRow(ds: DicomJson): SeriesRow {
   };
 }
 
+const WRITES_IN_FLIGHT = 8;
+
 export interface PullSummary {
   instances: number;
   bytes: number;
@@ -215,13 +217,11 @@ export async function pullStudy(
   }
   const summary: PullSummary = { instances: 0, bytes: 0, files: [] };
   const names = new Set<string>();
-  const onInstance = async (bytes: Uint8Array, index: number) => {
-    let uid = sopUidOf(bytes);
-    if (!uid || !isDicomUid(uid)) uid = `instance-${String(index + 1).padStart(5, '0')}`;
-    let name = `${uid}.dcm`;
-    for (let n = 2; names.has(name); n++) name = `${uid}-${n}.dcm`;
-    names.add(name);
-    const file = path.join(dir, name);
+  // Up to WRITES_IN_FLIGHT files are written (and fsynced) while the stream goes on; past that, reading
+  // waits, so memory stays bounded. The first failed write fails the pull.
+  const inFlight = new Set<Promise<void>>();
+  let writeError: Error | undefined;
+  const write = async (file: string, bytes: Uint8Array) => {
     const exists = await lstat(file).then(
       () => true,
       () => false,
@@ -232,21 +232,37 @@ export async function pullStudy(
     summary.bytes += bytes.length;
     summary.files.push(file);
   };
+  const onInstance = async (bytes: Uint8Array, index: number) => {
+    if (writeError) throw writeError;
+    let uid = sopUidOf(bytes);
+    if (!uid || !isDicomUid(uid)) uid = `instance-${String(index + 1).padStart(5, '0')}`;
+    let name = `${uid}.dcm`;
+    for (let n = 2; names.has(name); n++) name = `${uid}-${n}.dcm`;
+    names.add(name);
+    const p: Promise<void> = write(path.join(dir, name), bytes).then(
+      () => void inFlight.delete(p),
+      (e: unknown) => {
+        inFlight.delete(p);
+        writeError ??= e instanceof Error ? e : new Error(String(e));
+      },
+    );
+    inFlight.add(p);
+    if (index === 0) await p; // the folder is made by the first write
+    while (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
+    const failed = firstWriteError();
+    if (failed) throw failed;
+  };
+  const firstWriteError = () => writeError;
   const progress = (p: { instances: number; bytes: number }) => options.onProgress?.(p.instances, total, p.bytes);
-  if (options.seriesUid)
-    await client.retrieveSeries(studyUid, options.seriesUid, {
-      onInstance,
-      onProgress: progress,
-      totalInstances: total,
-      signal: options.signal,
-    });
-  else
-    await client.retrieveStudy(studyUid, {
-      onInstance,
-      onProgress: progress,
-      totalInstances: total,
-      signal: options.signal,
-    });
+  const retrieve = { onInstance, onProgress: progress, totalInstances: total, signal: options.signal };
+  try {
+    if (options.seriesUid) await client.retrieveSeries(studyUid, options.seriesUid, retrieve);
+    else await client.retrieveStudy(studyUid, retrieve);
+  } finally {
+    await Promise.all(inFlight);
+  }
+  if (writeError) throw writeError;
+  summary.files.sort();
   return summary;
 }
 

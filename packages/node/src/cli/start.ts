@@ -14,6 +14,7 @@ export interface StartOptions {
   rebuild?: boolean;
   webDir?: string;
   quiet?: boolean;
+  pacs?: string;
 }
 
 /** The port to use: --port, else the PORT environment variable, else 8080 (0 picks a free port). */
@@ -35,7 +36,12 @@ export async function start(opts: StartOptions, log: (line: string) => void = co
     log(did === 'built' ? 'corridor: web app built' : 'corridor: web app is up to date');
   }
   const port = resolvePort(opts.port, process.env.PORT);
-  const running = await startServer({ webRoot: path.join(webDir, 'dist'), host: opts.host ?? '127.0.0.1', port });
+  const running = await startServer({
+    webRoot: path.join(webDir, 'dist'),
+    host: opts.host ?? '127.0.0.1',
+    port,
+    ...(opts.pacs ? { pacsUrl: opts.pacs } : {}),
+  });
   return running;
 }
 
@@ -47,6 +53,10 @@ export function register(program: Command): void {
     .option('--host <host>', 'interface to bind (loopback only unless you mean it)', '127.0.0.1')
     .option('--no-build', 'serve the existing build without checking it')
     .option('--rebuild', 'build the web app even when it looks up to date')
+    .option(
+      '--pacs <url>',
+      'DICOMweb root of a PACS the workstation may search and retrieve from (e.g. http://127.0.0.1:8042/dicom-web)',
+    )
     .option('--web-dir <dir>', 'the web package folder (default: packages/web of this checkout)')
     .action(async (opts: StartOptions) => {
       const running = await start(opts);

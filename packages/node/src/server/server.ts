@@ -16,6 +16,7 @@ import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { UsageError } from '@corridor/core';
+import { PACS_PREFIX, handlePacsRequest } from './pacs-routes.js';
 
 export interface ServerOptions {
   /** Folder with the built app (index.html, assets/). */
@@ -26,6 +27,8 @@ export interface ServerOptions {
   port?: number;
   /** Called once per request with method, path and status (for a log line). */
   onRequest?: (method: string, urlPath: string, status: number) => void;
+  /** DICOMweb root of the PACS that /api/pacs/dicom-web/ forwards to (server/pacs-routes.ts). */
+  pacsUrl?: string;
 }
 
 export interface RunningServer {
@@ -147,6 +150,7 @@ export function createHandler(options: {
   host: string;
   port: () => number;
   onRequest?: ServerOptions['onRequest'];
+  pacsUrl?: string;
 }) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
@@ -162,6 +166,8 @@ export function createHandler(options: {
       return options.onRequest?.(method, target, 400);
     }
     const done = (status: number) => options.onRequest?.(method, url.pathname, status);
+    if (url.pathname === PACS_PREFIX || url.pathname.startsWith(PACS_PREFIX + '/'))
+      return done(await handlePacsRequest(req, res, url, options.pacsUrl, securityHeaders()));
     if (method !== 'GET' && method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       send(res, 405, 'method not allowed\n');
@@ -220,6 +226,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     host,
     port: () => boundPort,
     onRequest: options.onRequest,
+    pacsUrl: options.pacsUrl,
   });
   const server = createHttpServer((req, res) => {
     handler(req, res).catch((err: unknown) => {
