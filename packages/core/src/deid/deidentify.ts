@@ -564,7 +564,8 @@ export function deidentifyDicom(bytes: Uint8Array, name: string, options: Deiden
   const out = apply(elements, options, counts, 0);
   const sopInstance = readText(out.find((e) => e.tag === 0x00080018)?.value);
   if (!sopInstance) throw new FormatError('no SOP Instance UID (0008,0018)', name);
-  const method = `DICOM PS3.15 ${BASIC_PROFILE_EDITION} Basic Application Level Confidentiality Profile (Corridor)`;
+  // LO holds at most 64 characters.
+  const method = `PS3.15 ${BASIC_PROFILE_EDITION} Basic Application Confidentiality Profile`;
   const added: Element[] = [
     element(0x00120062, 'CS', 'YES'),
     element(0x00120063, 'LO', method),
