@@ -8,6 +8,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import {
   DicomWebClient,
+  UidMap,
+  deidentifyDicom,
+  type DeidentifyOptions,
   UsageError,
   isDicomUid,
   jsonString,
@@ -69,6 +72,7 @@ export interface PushSummary {
   failed: { file?: string; sopInstanceUid: string; reason: number }[];
   skipped: string[];
   bytes: number;
+  warnings: string[];
 }
 
 /** Push every DICOM file under p, in requests of up to batchBytes. */
@@ -79,10 +83,12 @@ export async function pushPath(
     signal?: AbortSignal;
     onProgress?: (files: number, total: number, bytes: number) => void;
     batchBytes?: number;
+    /** De-identify each instance (PS3.15 Basic Profile, core's deidentifyDicom) before it is sent. */
+    deidentify?: DeidentifyOptions;
   } = {},
 ): Promise<PushSummary> {
   const files = await listFilesUnder(p);
-  const summary: PushSummary = { files: 0, stored: 0, failed: [], skipped: [], bytes: 0 };
+  const summary: PushSummary = { files: 0, stored: 0, failed: [], skipped: [], bytes: 0, warnings: [] };
   const batchBytes = options.batchBytes ?? 32 * 1024 * 1024;
   let batch: { file: string; bytes: Uint8Array }[] = [];
   let size = 0;
@@ -106,10 +112,15 @@ export async function pushPath(
   };
   for (const f of files) {
     seen++;
-    const bytes = new Uint8Array(await readFile(f));
+    let bytes: Uint8Array = new Uint8Array(await readFile(f));
     if (!mightBeDicom(bytes.subarray(0, 1024), bytes.length)) {
       summary.skipped.push(f);
       continue;
+    }
+    if (options.deidentify) {
+      const d = deidentifyDicom(bytes, f, options.deidentify);
+      summary.warnings.push(...d.warnings);
+      bytes = d.bytes;
     }
     batch.push({ file: f, bytes });
     size += bytes.length;
@@ -266,6 +277,32 @@ export async function pullStudy(
   return summary;
 }
 
+interface PushFlags {
+  deidentify?: boolean;
+  caseKey?: string;
+  patientId?: string;
+  patientName?: string;
+}
+
+function deidentifyOptions(opts: PushFlags): DeidentifyOptions | undefined {
+  if (!opts.deidentify) {
+    if (opts.caseKey !== undefined || opts.patientId !== undefined || opts.patientName !== undefined)
+      throw new UsageError('--case-key, --patient-id and --patient-name go with --deidentify');
+    return undefined;
+  }
+  let key = opts.caseKey;
+  if (key === undefined) {
+    key = UidMap.randomKey();
+    // Shown once: pushing more of the same case later with this key keeps its UIDs linked.
+    console.error(`case key (give it as --case-key to push more of this case with the same UIDs): ${key}`);
+  }
+  return {
+    uids: new UidMap(key),
+    ...(opts.patientId !== undefined ? { patientId: opts.patientId } : {}),
+    ...(opts.patientName !== undefined ? { patientName: opts.patientName } : {}),
+  };
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows
@@ -291,14 +328,23 @@ export function register(program: Command): void {
     pacs
       .command('push')
       .description('store every DICOM file under PATH (file or folder) to the PACS (STOW-RS)')
-      .argument('<path>', 'a DICOM file or a folder of them (searched recursively)'),
-  ).action(async (p: string, opts: UrlOpts) => {
+      .argument('<path>', 'a DICOM file or a folder of them (searched recursively)')
+      .option(
+        '--deidentify',
+        'send de-identified copies (DICOM PS3.15 2024b Basic Profile); the files stay as they are',
+      )
+      .option('--case-key <key>', 'with --deidentify: the case key that maps UIDs (the same key, the same new UIDs)')
+      .option('--patient-id <pseudonym>', 'with --deidentify: Patient ID to write (else emptied)')
+      .option('--patient-name <pseudonym>', "with --deidentify: Patient's Name to write (else emptied)"),
+  ).action(async (p: string, opts: UrlOpts & PushFlags) => {
     const client = pacsClient(opts.url);
+    const deidentify = deidentifyOptions(opts);
     const bar = progressBar('push', 'files', !opts.quiet && process.stderr.isTTY);
     const { signal, dispose } = interruptSignal();
     try {
-      const s = await pushPath(client, p, { signal, onProgress: (n, t, b) => bar.update(n, t, b) });
+      const s = await pushPath(client, p, { signal, onProgress: (n, t, b) => bar.update(n, t, b), deidentify });
       bar.finish();
+      for (const w of new Set(s.warnings)) console.error(`warning: ${w}`);
       for (const f of s.skipped) console.error(`skipped (not DICOM): ${f}`);
       for (const f of s.failed)
         console.error(`failed: ${f.file ?? f.sopInstanceUid} (reason 0x${f.reason.toString(16).padStart(4, '0')})`);

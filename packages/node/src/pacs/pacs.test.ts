@@ -4,7 +4,7 @@
  * the CLI, and the pulled folder loads to the phantom's own voxels and geometry (the in-memory volume, not
  * the files sent). Errors name the URL and status; a cancelled pull leaves only whole files.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { freePort } from './orthanc.js';
 import { pacsClient, pullStudy } from '../cli/pacs.js';
 
 let tmp: string;
+let seriesDir: string;
 let phantom: Volume;
 let sent: { name: string; bytes: Uint8Array }[];
 let studyUid: string;
@@ -24,9 +25,11 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'corridor-pacs-'));
   phantom = generatePhantom({ voxelMm: 4, noise: false }).ct;
   sent = writeDicomSeries(phantom, { patientName: 'PHANTOM^PACS', patientId: 'CORRIDOR-PACS-1', uidSeed: 'pacs-test' });
-  await Promise.all(sent.map((f) => writeFile(path.join(tmp, f.name), f.bytes)));
+  seriesDir = path.join(tmp, 'series');
+  await mkdir(seriesDir);
+  await Promise.all(sent.map((f) => writeFile(path.join(seriesDir, f.name), f.bytes)));
   // A file that is not DICOM beside them: push must skip it and say so.
-  await writeFile(path.join(tmp, 'notes.txt'), 'not an image\n');
+  await writeFile(path.join(seriesDir, 'notes.txt'), 'not an image\n');
   studyUid = parseDicom(sent[0].bytes, sent[0].name).string('x0020000d') ?? '';
 });
 afterAll(async () => {
@@ -36,7 +39,7 @@ afterAll(async () => {
 describeOrthanc('corridor pacs against Orthanc', (orthanc) => {
   it('push, find, pull: the pulled series is the phantom, voxel for voxel, at its geometry', async () => {
     const url = orthanc().dicomWebUrl;
-    const push = await runCli('pacs', 'push', tmp, '--url', url);
+    const push = await runCli('pacs', 'push', seriesDir, '--url', url);
     expect(push.code, push.err).toBe(0);
     expect(push.out).toContain(`stored ${sent.length} of ${sent.length} instances`);
     expect(push.err).toContain('notes.txt');
@@ -98,6 +101,65 @@ describeOrthanc('corridor pacs against Orthanc', (orthanc) => {
       const bytes = new Uint8Array(await readFile(path.join(out, n)));
       expect(parseDicom(bytes, n).string('x00080018')).toBe(n.replace(/\.dcm$/, ''));
     }
+  });
+
+  it('push --deidentify: Orthanc gets copies with no trace of the patient, UIDs linked by the case key', async () => {
+    const url = orthanc().dicomWebUrl;
+    const key = 'case-key-for-the-pacs-test';
+    const push = await runCli(
+      'pacs',
+      'push',
+      seriesDir,
+      '--url',
+      url,
+      '--deidentify',
+      '--case-key',
+      key,
+      '--patient-id',
+      'CASE-0042',
+    );
+    expect(push.code, push.err).toBe(0);
+    expect(push.out).toContain(`stored ${sent.length} of ${sent.length} instances`);
+    const found = JSON.parse((await runCli('pacs', 'find', '--url', url, '--patient', 'CASE-0042', '--json')).out) as {
+      studyInstanceUid: string;
+      patientName: string;
+    }[];
+    expect(found).toHaveLength(1);
+    expect(found[0].patientName).toBe('');
+    expect(found[0].studyInstanceUid).not.toBe(studyUid);
+    // The same case key again: the same new UIDs, so Orthanc still holds one such study of as many instances.
+    await runCli(
+      'pacs',
+      'push',
+      seriesDir,
+      '--url',
+      url,
+      '--deidentify',
+      '--case-key',
+      key,
+      '--patient-id',
+      'CASE-0042',
+    );
+    const again = JSON.parse((await runCli('pacs', 'find', '--url', url, '--patient', 'CASE-0042', '--json')).out) as {
+      studyInstanceUid: string;
+      instances: number;
+    }[];
+    expect(again.map((a) => [a.studyInstanceUid, a.instances])).toEqual([[found[0].studyInstanceUid, sent.length]]);
+    // The original study is there once, from the first test; no second study carries the name.
+    const byName = JSON.parse(
+      (await runCli('pacs', 'find', '--url', url, '--name', 'PHANTOM*', '--json')).out,
+    ) as unknown[];
+    expect(byName).toHaveLength(1);
+    const out = path.join(tmp, 'deidentified');
+    expect((await runCli('pacs', 'pull', found[0].studyInstanceUid, '--out', out, '--url', url)).code).toBe(0);
+    for (const n of await readdir(out)) {
+      const text = (await readFile(path.join(out, n))).toString('latin1');
+      expect(text).not.toMatch(/PHANTOM\^PACS|CORRIDOR-PACS-1/);
+      expect(text).not.toContain(studyUid);
+    }
+    const { series: loaded } = await loadPath(out);
+    expect(loaded[0].volume.dims).toEqual(phantom.dims);
+    expect(Array.from(loaded[0].volume.data).every((x, i) => x === phantom.data[i])).toBe(true);
   });
 
   it('errors name the URL and the status', async () => {
