@@ -11,7 +11,17 @@ function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-export function progressBar(label: string, unit: string, enabled: boolean, stream = process.stderr): ProgressBar {
+/** Where the bar is drawn (stderr; tests pass their own). */
+export interface LineSink {
+  write(text: string): unknown;
+}
+
+export function progressBar(
+  label: string,
+  unit: string,
+  enabled: boolean,
+  stream: LineSink = process.stderr,
+): ProgressBar {
   const t0 = Date.now();
   let lastDraw = 0;
   let drawn = false;

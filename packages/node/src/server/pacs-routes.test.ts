@@ -105,6 +105,25 @@ describeOrthanc("the server as the browser's way to the PACS", (orthanc) => {
     expect((await browser().searchSeries(studyUid)).length).toBe(1);
   });
 
+  it('stores through the server (STOW-RS forwarded)', async () => {
+    const extra = writeDicomSeries(
+      createVolume({
+        data: new Int16Array(32 * 32 * 3).fill(7),
+        dims: [32, 32, 3],
+        indexToPatient: new Float64Array([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]),
+        meta: { source: 'extra' },
+      }),
+      { patientId: 'PROXY-STOW', uidSeed: 'proxy-stow' },
+    );
+    const r = await browser().store(extra.map((f) => f.bytes));
+    expect(r.failed).toEqual([]);
+    expect(r.stored).toHaveLength(3);
+    const direct = await pacsClient(orthanc().dicomWebUrl).searchStudies({ PatientID: 'PROXY-STOW' });
+    expect(direct).toHaveLength(1);
+    const notMultipart = await fetch(`${server.url}api/pacs/dicom-web/studies`, { method: 'POST', body: 'x' });
+    expect(notMultipart.status).toBe(415);
+  });
+
   it('refuses what it does not forward, and says when the PACS is missing or down', async () => {
     const r = await fetch(`${server.url}api/pacs/dicom-web/tools/find`);
     expect(r.status).toBe(404);
