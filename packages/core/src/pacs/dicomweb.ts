@@ -180,18 +180,22 @@ export class DicomWebClient {
   // --- QIDO-RS ---------------------------------------------------------------------------------------
 
   /** Studies matching the query (GET /studies). */
-  searchStudies(query: QidoQuery = {}, options: RequestOptions = {}): Promise<DicomJson[]> {
+  async searchStudies(query: QidoQuery = {}, options: RequestOptions = {}): Promise<DicomJson[]> {
     return this.qido('/studies', query, options);
   }
 
   /** Series of a study, or of all studies when studyInstanceUid is omitted. */
-  searchSeries(studyInstanceUid?: string, query: QidoQuery = {}, options: RequestOptions = {}): Promise<DicomJson[]> {
+  async searchSeries(
+    studyInstanceUid?: string,
+    query: QidoQuery = {},
+    options: RequestOptions = {},
+  ): Promise<DicomJson[]> {
     const p = studyInstanceUid ? `/studies/${checkUid(studyInstanceUid, 'StudyInstanceUID')}/series` : '/series';
     return this.qido(p, query, options);
   }
 
   /** Instances of a series, a study, or of everything. */
-  searchInstances(
+  async searchInstances(
     studyInstanceUid?: string,
     seriesInstanceUid?: string,
     query: QidoQuery = {},
@@ -225,11 +229,15 @@ export class DicomWebClient {
   // --- WADO-RS ---------------------------------------------------------------------------------------
 
   /** Every instance of a study (GET /studies/{uid}); resolves with the number of instances received. */
-  retrieveStudy(studyInstanceUid: string, options: RetrieveOptions = {}): Promise<number> {
+  async retrieveStudy(studyInstanceUid: string, options: RetrieveOptions = {}): Promise<number> {
     return this.wado(`/studies/${checkUid(studyInstanceUid, 'StudyInstanceUID')}`, options);
   }
 
-  retrieveSeries(studyInstanceUid: string, seriesInstanceUid: string, options: RetrieveOptions = {}): Promise<number> {
+  async retrieveSeries(
+    studyInstanceUid: string,
+    seriesInstanceUid: string,
+    options: RetrieveOptions = {},
+  ): Promise<number> {
     return this.wado(
       `/studies/${checkUid(studyInstanceUid, 'StudyInstanceUID')}/series/${checkUid(seriesInstanceUid, 'SeriesInstanceUID')}`,
       options,
