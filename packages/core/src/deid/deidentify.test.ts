@@ -15,6 +15,7 @@ import { parseDicom } from '../io/dicom/parse.js';
 import { readDicomSeries } from '../io/dicom/series.js';
 import { writeDicomSeries } from '../io/dicom/writer.js';
 import { generatePhantom } from '../phantom/generate.js';
+import { readDir } from '../test-helpers/data.js';
 
 // --- an independent little encoder ----------------------------------------------------------------------
 type El = { tag: number; vr: string; value?: Uint8Array; items?: El[][] };
@@ -285,5 +286,64 @@ describe(`de-identification, PS3.15 ${BASIC_PROFILE_EDITION} Basic Profile`, () 
     expect(m.map('1.2.3.4')).toBe(u);
     expect(m.map('1.2.3.5')).not.toBe(u);
     expect(() => new UidMap('short')).toThrow(/8 bytes/);
+  });
+});
+
+describe('de-identification of real CT files (../shared/data)', () => {
+  const rulesByTag = new Map(
+    BASIC_PROFILE_ROWS.filter((r) => /^[0-9A-F]{8}$/.test(r[0])).map((r) => [r[0].toLowerCase(), r]),
+  );
+  /**
+   * Values that point at a person, a place, a device or a time: of profile attributes at the top level
+   * with VR UI, DA, DT, TM or PN, and the station, serial number and institution. (Not every profile
+   * value: a procedure's description may rightly come back as the meaning of a kept procedure code.)
+   */
+  function profileValues(bytes: Uint8Array): string[] {
+    const ds = parseDicom(bytes, 'in');
+    const out: string[] = [];
+    for (const key of Object.keys(ds.raw.elements)) {
+      const row = rulesByTag.get(key.slice(1));
+      const named = ['x00081010', 'x00181000', 'x00080080', 'x00080081'].includes(key);
+      if (!row || !(named || ['UI', 'DA', 'DT', 'TM', 'PN'].includes(row[1]))) continue;
+      const v = ds.string(key);
+      // Values that say nothing (all zeros, like the dummy time 000000) are left out of the search.
+      if (v && v.length >= 6 && !/^[0.: ]+$/.test(v)) out.push(v);
+    }
+    return out;
+  }
+
+  it('a JPEG 2000 series with private tags: same voxels and geometry, none of its UIDs, dates, times, names or device ids, no private group', async () => {
+    const files = readDir('ct-dicom-jpeg2000');
+    const map = new UidMap('real-data-case-key');
+    const out = files.map((f) => deidentifyDicom(f.bytes, f.name, { uids: map }));
+    const values = new Set(files.flatMap((f) => profileValues(f.bytes)));
+    expect(values.size).toBeGreaterThan(5); // UIDs, dates, station name, serial number ...
+    for (const o of out) {
+      const text = latin1(o.bytes);
+      for (const v of values) expect(text, v).not.toContain(v);
+      const keys = Object.keys(parseDicom(o.bytes, 'out').raw.elements);
+      expect(keys.filter((k) => parseInt(k.slice(1, 5), 16) % 2 === 1)).toEqual([]);
+    }
+    const a = (await readDicomSeries(files)).series[0].volume;
+    const b = (await readDicomSeries(out.map((o, i) => ({ name: `d${i}.dcm`, bytes: o.bytes })))).series[0].volume;
+    expect(b.dims).toEqual(a.dims);
+    expect(Array.from(b.indexToPatient)).toEqual(Array.from(a.indexToPatient));
+    expect(Buffer.compare(Buffer.from(b.data.buffer), Buffer.from(a.data.buffer))).toBe(0);
+  });
+
+  it('every transfer syntax of one slice: pixels kept (deflated written inflated), big endian refused', async () => {
+    const dir = 'transfer-syntaxes/ct-single-frame';
+    for (const f of readDir(dir)) {
+      const map = new UidMap('syntax-case-key');
+      if (f.name.includes('1.2.840.10008.1.2.2_')) {
+        expect(() => deidentifyDicom(f.bytes, f.name, { uids: map })).toThrow(/big endian/);
+        continue;
+      }
+      const o = deidentifyDicom(f.bytes, f.name, { uids: map });
+      const a = (await readDicomSeries([f])).series[0].volume;
+      const b = (await readDicomSeries([{ name: 'out.dcm', bytes: o.bytes }])).series[0].volume;
+      expect(Array.from(b.data), f.name).toEqual(Array.from(a.data));
+      if (f.name.includes('deflated')) expect(latin1(o.bytes.subarray(0, 400))).toContain('1.2.840.10008.1.2.1\0');
+    }
   });
 });

@@ -484,6 +484,8 @@ function element(tag: number, vr: string, value: string): Element {
 interface Meta {
   transferSyntax: string;
   datasetStart: number;
+  sopClass: string;
+  sopInstance: string;
 }
 
 function readMeta(bytes: Uint8Array, view: DataView, name: string): Meta {
@@ -491,6 +493,8 @@ function readMeta(bytes: Uint8Array, view: DataView, name: string): Meta {
     throw new FormatError('not a DICOM Part 10 file (no DICM prefix after the 128-byte preamble)', name);
   let pos = 132;
   let ts = '';
+  let sopClass = '';
+  let sopInstance = '';
   while (pos + 8 <= bytes.length && view.getUint16(pos, true) === 0x0002) {
     const el = view.getUint16(pos + 2, true);
     const vr = String.fromCharCode(bytes[pos + 4], bytes[pos + 5]);
@@ -505,10 +509,12 @@ function readMeta(bytes: Uint8Array, view: DataView, name: string): Meta {
     }
     if (p + len > bytes.length) throw new FormatError('the file meta runs past the end of the file', name);
     if (el === 0x0010) ts = readText(bytes.subarray(p, p + len));
+    else if (el === 0x0002) sopClass = readText(bytes.subarray(p, p + len));
+    else if (el === 0x0003) sopInstance = readText(bytes.subarray(p, p + len));
     pos = p + len;
   }
   if (!ts) throw new FormatError('the file meta has no Transfer Syntax UID (0002,0010)', name);
-  return { transferSyntax: ts, datasetStart: pos };
+  return { transferSyntax: ts, datasetStart: pos, sopClass, sopInstance };
 }
 
 const IMPLEMENTATION_CLASS_UID = '2.25.133470312986577829069217345893851146721';
@@ -559,11 +565,13 @@ export function deidentifyDicom(bytes: Uint8Array, name: string, options: Deiden
     warnings.push(
       `${name}: Burned In Annotation is ${burned || 'absent'}: the pixels may show identifying text, which the Basic Profile does not clean`,
     );
-  const sopClass = readText(find(0x00080016)?.value);
-  if (!sopClass) throw new FormatError('no SOP Class UID (0008,0016)', name);
+  // The data set's SOP Class and Instance UIDs, else the file meta's (some files carry them only there).
+  const sopClass = readText(find(0x00080016)?.value) || meta.sopClass;
+  if (!sopClass) throw new FormatError('no SOP Class UID, neither (0008,0016) nor (0002,0002)', name);
   const out = apply(elements, options, counts, 0);
-  const sopInstance = readText(out.find((e) => e.tag === 0x00080018)?.value);
-  if (!sopInstance) throw new FormatError('no SOP Instance UID (0008,0018)', name);
+  const originalSop = readText(find(0x00080018)?.value) || meta.sopInstance;
+  if (!originalSop) throw new FormatError('no SOP Instance UID, neither (0008,0018) nor (0002,0003)', name);
+  const sopInstance = options.uids.map(originalSop);
   // LO holds at most 64 characters.
   const method = `PS3.15 ${BASIC_PROFILE_EDITION} Basic Application Confidentiality Profile`;
   const added: Element[] = [
