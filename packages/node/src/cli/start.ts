@@ -29,6 +29,8 @@ export function resolvePort(flag: string | undefined, env: string | undefined): 
 
 /** Build (if needed) and start; resolves with the running server. */
 export async function start(opts: StartOptions, log: (line: string) => void = console.log): Promise<RunningServer> {
+  if (opts.pacs !== undefined && !/^https?:\/\/[^/\s]+/i.test(opts.pacs))
+    throw new UsageError(`--pacs "${opts.pacs}" is not an http:// or https:// DICOMweb root`);
   const webDir = opts.webDir ? path.resolve(opts.webDir) : findWebDir();
   if (opts.build !== false) {
     log('corridor: checking the web app build...');
