@@ -15,6 +15,7 @@ import { benchRegister } from './register.js';
 import { benchRecon } from './recon.js';
 import { benchCement } from './cement.js';
 import { benchStore } from './store.js';
+import { benchPacs } from './pacs.js';
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   dicom: benchDicom,
@@ -27,6 +28,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   recon: benchRecon,
   cement: benchCement,
   store: benchStore,
+  pacs: benchPacs,
 };
 
 /** `extra` suites come from outside this package (the workstation's, which lives in packages/web). */
