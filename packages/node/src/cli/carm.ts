@@ -50,7 +50,7 @@ import { DrrPool, prepareSharedDrrVolume } from '../drr/pool.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs } from '../io/output-guard.js';
 
-type Opts = Record<string, string | boolean | undefined>;
+export type Opts = Record<string, string | boolean | undefined>;
 
 function numberOpt(
   v: string | boolean | undefined,
@@ -70,7 +70,7 @@ function requiredNumberOpt(v: string | boolean | undefined, name: string, check?
   return x;
 }
 
-function pointOpt(v: string | boolean | undefined, name: string): Point3 | undefined {
+export function pointOpt(v: string | boolean | undefined, name: string): Point3 | undefined {
   if (v === undefined) return undefined;
   const p = String(v)
     .split(',')
@@ -79,14 +79,14 @@ function pointOpt(v: string | boolean | undefined, name: string): Point3 | undef
   return p as Point3;
 }
 
-function systemFrom(opts: Opts): CarmSystem {
+export function systemFrom(opts: Opts): CarmSystem {
   const id = typeof opts.carm === 'string' ? opts.carm : DEFAULT_CARM_PRESET;
   const sid = numberOpt(opts.sid, '--sid', (x) => x > 0);
   const sod = numberOpt(opts.sod, '--sod', (x) => x > 0);
   return carmPreset(id, { ...(sid !== undefined ? { sidMm: sid } : {}), ...(sod !== undefined ? { sodMm: sod } : {}) });
 }
 
-async function readPlan(p: string): Promise<Plan> {
+export async function readPlan(p: string): Promise<Plan> {
   let text: string;
   try {
     text = await readFile(p, 'utf8');
@@ -150,7 +150,7 @@ function volumeCenter(v: Volume): Point3 {
 }
 
 /** Centroid of the paths' midpoints: where to centre the image when the user does not say. */
-function planCenter(paths: readonly PathLike[]): Point3 {
+export function planCenter(paths: readonly PathLike[]): Point3 {
   const s: Point3 = [0, 0, 0];
   for (const p of paths) for (let i = 0; i < 3; i++) s[i] += (p.entry[i] + p.target[i]) / (2 * paths.length);
   return s;
@@ -170,7 +170,7 @@ function overlayJson(o: PathOverlay) {
   };
 }
 
-async function writePng(file: string, rgba: Uint8ClampedArray, columns: number, rows: number) {
+export async function writePng(file: string, rgba: Uint8ClampedArray, columns: number, rows: number) {
   const data = new Uint8Array(rgba.buffer, rgba.byteOffset, rgba.length);
   await writeFileAtomic(file, encodePng({ width: columns, height: rows, data, channels: 4, depth: 8 }));
 }

@@ -13,6 +13,7 @@ import * as verify from './verify.js';
 import * as registerCmd from './register.js';
 import * as cbct from './cbct.js';
 import * as cement from './cement.js';
+import * as register2dCmd from './register2d.js';
 
 export function buildProgram(): Command {
   const program = new Command('corridor')
@@ -20,7 +21,8 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError();
-  for (const m of [info, convert, phantom, plan, carm, cbct, verify, cement, registerCmd, start]) m.register(program);
+  for (const m of [info, convert, phantom, plan, carm, cbct, verify, cement, registerCmd, register2dCmd, start])
+    m.register(program);
   return program;
 }
 
