@@ -70,6 +70,9 @@ export const NULL_SHIFT_2D_MM = 10;
 /** A correction beyond these from the start is outside the capture range and reported as failed. */
 export const MAX_CORRECTION_MM = 30;
 export const MAX_CORRECTION_DEG = 15;
+/** The first level starts with a grid of shifts across the first view: +-12 mm in 3 mm steps. */
+export const CAPTURE_HALF_RANGE_MM = 12;
+export const CAPTURE_STEP_MM = 3;
 /** Sweeps per level at most. */
 export const MAX_SWEEPS = 20;
 
@@ -179,8 +182,14 @@ export interface Register2dUncertainty {
    */
   depthSdMm: { curvature: number; jackknife: number | null };
   /**
-   * About 95 % bound on the centre's error along depthDirection, mm: one view, 2 x the larger SD plus half
-   * a profile step; two views, 2 x the curvature's SD.
+   * One view: a bound on the depth bias of the model (the DRR volume's voxel): how far the depth profile's
+   * peak moves between the finest and the coarsest prepared volume, extrapolated linearly to a voxel of 0
+   * (null with two views; Infinity when a peak lies at the profile's end).
+   */
+  depthModelBiasMm: number | null;
+  /**
+   * About 95 % bound on the centre's error along depthDirection, mm: one view, 2 x the larger SD plus the
+   * model's bias bound plus half a profile step; two views, 2 x the curvature's SD.
    */
   depthUncertaintyMm: number;
   /** Rotation standard deviations about u, v, d, degrees. */
@@ -486,6 +495,9 @@ export function register2d(
     );
   for (const a of axes) dirs.push(Float64Array.from([0, 0, 0, a[0], a[1], a[2]]));
 
+  // One view: depth along its central ray is left out of the search (it would wander along its flat
+  // valley: 27 mm on the real pelvis CT); the depth profile after the last level searches it alone.
+  const searchDirs = views.length === 1 ? dirs.slice(0, 5) : dirs;
   let renders = 0;
   const pick = (mm: number) => {
     let best = volume.levels[0];
@@ -553,6 +565,23 @@ export function register2d(
       x.set(xs);
     }
     let fBest = similarity(dv, lvs, x);
+    if (li === 0) {
+      // Capture: a grid over the shifts across the first view (rows and columns), before any sweep; a
+      // local search from the start alone ended 12 mm off on the real pelvis CT (sacral foramina repeat).
+      const best = Float64Array.from(x);
+      const n = Math.round(CAPTURE_HALF_RANGE_MM / CAPTURE_STEP_MM);
+      for (let a = -n; a <= n; a++)
+        for (let b = -n; b <= n; b++) {
+          if (a === 0 && b === 0) continue;
+          for (let q = 0; q < 6; q++) trial[q] = x[q] + CAPTURE_STEP_MM * (a * dirs[3][q] + b * dirs[4][q]);
+          const f = similarity(dv, lvs, trial);
+          if (f > fBest) {
+            fBest = f;
+            best.set(trial);
+          }
+        }
+      x.set(best);
+    }
     let h = level.stepMm;
     let sweeps = 0;
     let converged = false;
@@ -560,7 +589,7 @@ export function register2d(
       checkAborted(signal);
       sweeps++;
       let moved = 0;
-      for (const dir of dirs) {
+      for (const dir of searchDirs) {
         const fp = similarity(dv, lvs, at(dir, h));
         const fm = similarity(dv, lvs, at(dir, -h));
         let bestS = 0,
@@ -613,6 +642,21 @@ export function register2d(
   const fisher = poseUncertainty(dv, lvs, x, dirs, render, axes);
   // One view: the depth valley's profile (two views see each other's depth across their images).
   const profile = fisher && views.length === 1 ? depthProfile(dv, lvs, x, dirs, fisher.cov, render) : null;
+  // The model's own depth bias: a DRR of a smoother volume peaks at another depth (on the phantom, a 2 mm
+  // volume against frames of its 1 mm CT put one view's depth about 1 mm short; on the real pelvis CT
+  // 1.5 mm). The same profile on the next coarser prepared volume shows how far the peak moves with the
+  // voxel, and extrapolating that linearly to a voxel of 0 bounds the bias of the finest level. Without a
+  // coarser volume the bound is Infinity: nothing is claimed.
+  let depthModelBiasMm = Infinity;
+  const sf = levelsSpacing(volume, schedule[schedule.length - 1].volumeMm);
+  // The next coarser prepared volume than the finest level's.
+  const coarse = volume.levels.find((l) => l.spacingMm > sf + 1e-9);
+  if (profile && fisher && coarse) {
+    const cl = makeLevelViews(schedule[schedule.length - 1].imagePx, coarse.spacingMm);
+    const pc = depthProfile(coarse.dv, cl, x, dirs, fisher.cov, render, profile.direction);
+    depthModelBiasMm =
+      profile.interior && pc.interior ? (Math.abs(pc.offMm - profile.offMm) * sf) / (coarse.spacingMm - sf) : Infinity;
+  }
   if (profile && profile.moveMm !== 0) for (let q = 0; q < 6; q++) x[q] += profile.moveMm * profile.direction[q];
   const perView = new Array<number>(views.length).fill(0);
   const finalSimilarity = similarity(dv, lvs, x, perView);
@@ -633,8 +677,9 @@ export function register2d(
         centerSdMm: fisher.centerSdMm,
         depthDirection: [axes[2][0], axes[2][1], axes[2][2]],
         depthSdMm: { curvature: fisher.centerSdMm[2], jackknife: profile ? profile.jackknifeSdMm : null },
+        depthModelBiasMm: profile ? depthModelBiasMm : null,
         depthUncertaintyMm: profile
-          ? 2 * Math.max(fisher.centerSdMm[2], profile.jackknifeSdMm) + DEPTH_PROFILE_STEP_MM / 2
+          ? 2 * Math.max(fisher.centerSdMm[2], profile.jackknifeSdMm) + depthModelBiasMm + DEPTH_PROFILE_STEP_MM / 2
           : 2 * fisher.centerSdMm[2],
         rotationSdDeg: fisher.rotationSdDeg,
       }
@@ -703,6 +748,7 @@ export function register2d(
       centerSdMm: [Infinity, Infinity, Infinity],
       depthDirection: [axes[2][0], axes[2][1], axes[2][2]],
       depthSdMm: { curvature: Infinity, jackknife: Infinity },
+      depthModelBiasMm: null,
       depthUncertaintyMm: Infinity,
       rotationSdDeg: [Infinity, Infinity, Infinity],
     },
@@ -816,7 +862,7 @@ function poseUncertainty(
 
 /** Profile of the depth search: offsets +-DEPTH_PROFILE_HALF_RANGE_MM in steps of DEPTH_PROFILE_STEP_MM. */
 export const DEPTH_PROFILE_STEP_MM = 1.5;
-export const DEPTH_PROFILE_HALF_RANGE_MM = 12;
+export const DEPTH_PROFILE_HALF_RANGE_MM = 15;
 /** Tiles per image side of the jackknife (TILES^2 groups). */
 const TILES = 4;
 
@@ -834,10 +880,12 @@ function depthProfile(
   dirs: Float64Array[],
   cov: Float64Array,
   render: (dv: DrrVolume, lv: LevelView, pose: Pose) => void,
-): { direction: Float64Array; moveMm: number; jackknifeSdMm: number } {
+  given?: Float64Array,
+): { direction: Float64Array; moveMm: number; offMm: number; interior: boolean; jackknifeSdMm: number } {
   // Valley direction in parameter space, per mm of depth: sum_k cov[k][5] / cov[5][5] dirs[k].
-  const direction = new Float64Array(6);
-  for (let k = 0; k < 6; k++) for (let q = 0; q < 6; q++) direction[q] += (cov[k * 6 + 5] / cov[35]) * dirs[k][q];
+  const direction = given ?? new Float64Array(6);
+  if (!given)
+    for (let k = 0; k < 6; k++) for (let q = 0; q < 6; q++) direction[q] += (cov[k * 6 + 5] / cov[35]) * dirs[k][q];
   const steps = Math.round(DEPTH_PROFILE_HALF_RANGE_MM / DEPTH_PROFILE_STEP_MM);
   const nOff = 2 * steps + 1;
   const G = TILES * TILES;
@@ -921,6 +969,8 @@ function depthProfile(
   return {
     direction,
     moveMm: all.interior && all.gain > 0 ? all.off : 0,
+    offMm: all.off,
+    interior: all.interior,
     jackknifeSdMm: all.interior ? jackknifeSdMm : Infinity,
   };
 }

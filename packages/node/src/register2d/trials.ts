@@ -137,6 +137,8 @@ export interface TrialSetup {
   primaryDeg: readonly number[];
   /** Frame width, pixels (artis-zee-floor detector). */
   sizePx: number;
+  /** Collimate the detector to this square field, mm at the detector (keeps a short CT's cut ends out of view). */
+  fieldMm?: number;
   levels?: readonly Register2dLevel[];
   maxDeg?: number;
   maxMm?: number;
@@ -149,8 +151,11 @@ export interface TrialResult extends TrialErrors {
   motionMm: number;
 }
 
-/** Runs `count` seeded trials (seed..seed+count-1): one random motion, its frames, one registration each. */
-export function runTrials(setup: TrialSetup, count: number, seed: number): TrialResult[] {
+/**
+ * Runs `count` seeded trials (seed..seed+count-1): one random motion, its frames, one registration each.
+ * Yields to the event loop between trials (a test runner's heartbeat must get through).
+ */
+export async function runTrials(setup: TrialSetup, count: number, seed: number): Promise<TrialResult[]> {
   const truthDv = prepareDrrVolume(setup.truth);
   const pts = setup.points;
   const n = pts.length / 3;
@@ -158,7 +163,11 @@ export function runTrials(setup: TrialSetup, count: number, seed: number): Trial
   for (let q = 0; q < n; q++) for (let a = 0; a < 3; a++) center[a] += pts[3 * q + a] / n;
   const system = carmPreset('artis-zee-floor');
   const geometries = setup.primaryDeg.map((p) =>
-    carmGeometry(system, { primaryDeg: p, secondaryDeg: 0, isocenter: center }, { size: setup.sizePx }),
+    carmGeometry(
+      system,
+      { primaryDeg: p, secondaryDeg: 0, isocenter: center },
+      { size: setup.sizePx, ...(setup.fieldMm ? { fieldMm: setup.fieldMm } : {}) },
+    ),
   );
   const d = carmFrame(geometries[0]).d;
   const identity = [
@@ -169,6 +178,7 @@ export function runTrials(setup: TrialSetup, count: number, seed: number): Trial
   ];
   const out: TrialResult[] = [];
   for (let t = 0; t < count; t++) {
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
     const rng = new Rng(seed + t);
     const motion = randomMotion(rng, setup.maxDeg ?? 5, setup.maxMm ?? 10, center);
     const views = geometries.map((g, i) => ({
@@ -189,4 +199,17 @@ export function runTrials(setup: TrialSetup, count: number, seed: number): Trial
     });
   }
   return out;
+}
+
+/** The S1 body centre of the Visible Human pelvis CT (vhf-pelvis-ct), LPS mm, read off its slices. */
+export const VHF_S1: Point3 = [246, 284, 975];
+
+/** Targets on that CT (it has no labels): a 5 mm lattice within 40 mm of VHF_S1. */
+export function s1Lattice(): Float64Array {
+  const pts: number[] = [];
+  for (let x = -40; x <= 40; x += 5)
+    for (let y = -40; y <= 40; y += 5)
+      for (let z = -40; z <= 40; z += 5)
+        if (Math.hypot(x, y, z) <= 40) pts.push(VHF_S1[0] + x, VHF_S1[1] + y, VHF_S1[2] + z);
+  return Float64Array.from(pts);
 }
