@@ -353,17 +353,16 @@ function validPixels(
   const clipped = new Uint8Array(n);
   for (let i = 0; i < n; i++) clipped[i] = gray[i] < CLIPPED_BELOW || gray[i] > CLIPPED_ABOVE ? 1 : 0;
   // Grow the clipped region by 2 pixels (square), rows then columns.
-  const grow = (src: Uint8Array, stride: number, len: number, count: number) => {
+  const grow = (src: Uint8Array, stride: number, len: number) => {
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       if (!src[i]) continue;
       const pos = stride === 1 ? i % g.columns : Math.floor(i / g.columns);
       for (let k = -2; k <= 2; k++) if (pos + k >= 0 && pos + k < len) out[i + k * stride] = 1;
     }
-    void count;
     return out;
   };
-  const bad = grow(grow(clipped, 1, g.columns, 2), g.columns, g.rows, 2);
+  const bad = grow(grow(clipped, 1, g.columns), g.columns, g.rows);
   const fc = gl.columnSpacingMm / g.columnSpacingMm,
     fr = gl.rowSpacingMm / g.rowSpacingMm;
   const m0 = new Uint8Array(gl.columns * gl.rows);
@@ -639,7 +638,7 @@ export function register2d(
   const lvs = lastLevelViews;
   const dv = lastDv;
   checkAborted(signal);
-  const fisher = poseUncertainty(dv, lvs, x, dirs, render, axes);
+  const fisher = poseUncertainty(dv, lvs, x, dirs, render);
   // One view: the depth valley's profile (two views see each other's depth across their images).
   const profile = fisher && views.length === 1 ? depthProfile(dv, lvs, x, dirs, fisher.cov, render) : null;
   // The model's own depth bias: a DRR of a smoother volume peaks at another depth (on the phantom, a 2 mm
@@ -779,14 +778,12 @@ function poseUncertainty(
   x: Pose,
   dirs: Float64Array[],
   render: (dv: DrrVolume, lv: LevelView, pose: Pose) => void,
-  axes: number[][],
 ): { cov: Float64Array; centerSdMm: [number, number, number]; rotationSdDeg: [number, number, number] } | null {
   const info = new Float64Array(36);
   const p = new Float64Array(6);
   for (const lv of lvs) {
-    const { columns, rows } = lv.g;
-    const n = columns * rows;
-    void rows;
+    const { columns } = lv.g;
+    const n = columns * lv.g.rows;
     const normalizedRender = (pose: Pose, gx: Float32Array, gy: Float32Array) => {
       render(dv, lv, pose);
       gx.set(lv.dx);
@@ -855,7 +852,6 @@ function poseUncertainty(
   const cov = invert6(info);
   if (!cov) return null;
   const sd = (k: number) => Math.sqrt(Math.max(0, cov[k * 6 + k]));
-  void axes;
   const rad = (k: number) => ((sd(k) / ROTATION_RADIUS_MM) * 180) / Math.PI;
   return { cov, centerSdMm: [sd(3), sd(4), sd(5)], rotationSdDeg: [rad(0), rad(1), rad(2)] };
 }
