@@ -12,6 +12,7 @@ import { benchDrr } from './drr.js';
 import { benchIo } from './io.js';
 import { benchVerify } from './verify.js';
 import { benchRegister } from './register.js';
+import { benchRegister2d } from './register2d.js';
 import { benchRecon } from './recon.js';
 import { benchCement } from './cement.js';
 import { benchStore } from './store.js';
@@ -25,6 +26,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   io: benchIo,
   verify: benchVerify,
   register: benchRegister,
+  register2d: benchRegister2d,
   recon: benchRecon,
   cement: benchCement,
   store: benchStore,
