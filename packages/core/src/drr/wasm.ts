@@ -18,63 +18,30 @@
 
 import { DrrError } from './attenuation.js';
 
-// Core is built without DOM or Node typings: the few WebAssembly APIs used, as the engines define them.
-interface WasmMemory {
-  readonly buffer: ArrayBufferLike;
-  grow(pages: number): number;
-}
-/** A compiled module (WebAssembly.Module): opaque here, cloneable to workers. */
-type WasmModule = object;
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Memory: new (d: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
-  Module: new (bytes: Uint8Array) => WasmModule;
-  Instance: new (module: WasmModule, imports: object) => { exports: Record<string, unknown> };
-}
-const wasmApi = (): WasmApi | undefined => (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+import {
+  body,
+  END,
+  F32,
+  get,
+  i32const,
+  I32,
+  memoryLimits,
+  name,
+  section,
+  set,
+  simd,
+  tee,
+  V128,
+  vec,
+  wasmApi,
+  type WasmMemory,
+  type WasmModule,
+} from './wasmAsm.js';
 
-const leb = (value: number): number[] => {
-  const out: number[] = [];
-  let n = value >>> 0;
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
-const sleb = (value: number): number[] => {
-  const out: number[] = [];
-  let n = value | 0;
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-};
-const name = (s: string) => [...leb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-const vec = (items: number[][]) => [...leb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
-
-const I32 = 0x7f,
-  F32 = 0x7d,
-  V128 = 0x7b;
-const get = (i: number) => [0x20, ...leb(i)];
-const set = (i: number) => [0x21, ...leb(i)];
-const tee = (i: number) => [0x22, ...leb(i)];
-const i32const = (v: number) => [0x41, ...sleb(v)];
 const I32_ADD = [0x6a],
   I32_LT_U = [0x49];
 const LOOP = [0x03, 0x40],
-  BR_IF_0 = [0x0d, 0x00],
-  END = [0x0b];
-// SIMD instructions: prefix 0xfd, LEB128 opcode, immediates (memarg = log2 alignment, offset).
-const simd = (op: number, ...imm: number[]) => [0xfd, ...leb(op), ...imm];
+  BR_IF_0 = [0x0d, 0x00];
 const V128_LOAD = simd(0x00, 4, 0),
   V128_STORE = simd(0x0b, 4, 0),
   V128_ZERO = simd(0x0c, ...new Array<number>(16).fill(0));
@@ -92,11 +59,6 @@ const F32X4_ADD = simd(0xe4),
   F32X4_SUB = simd(0xe5),
   F32X4_MUL = simd(0xe6),
   F32X4_CONVERT_I32X4_U = simd(0xfb);
-
-function body(locals: [number, number][], code: number[]): number[] {
-  const b = [...vec(locals.map(([n, t]) => [...leb(n), t])), ...code, ...END];
-  return [...leb(b.length), ...b];
-}
 
 /** Advance the listed pointer locals by 16 bytes. */
 const advance = (...locals: number[]) => locals.flatMap((l) => [...get(l), ...i32const(16), ...I32_ADD, ...set(l)]);
@@ -215,11 +177,7 @@ function accrowBody(): number[] {
 /** The module's bytes, importing env.mem with these limits (pages of 64 KiB; shared needs a maximum). */
 export function drrWasmBytes(memory: { initialPages: number; maximumPages?: number; shared?: boolean }): Uint8Array {
   const { initialPages, maximumPages, shared } = memory;
-  const limits = shared
-    ? [0x03, ...leb(initialPages), ...leb(maximumPages ?? initialPages)]
-    : maximumPages !== undefined
-      ? [0x01, ...leb(initialPages), ...leb(maximumPages)]
-      : [0x00, ...leb(initialPages)];
+  const limits = memoryLimits(initialPages, maximumPages, shared);
   const types = section(
     1,
     vec([

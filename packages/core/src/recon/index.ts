@@ -3,3 +3,4 @@ export * from './spectrum.js';
 export * from './acquire.js';
 export * from './fdk.js';
 export * from './cbct.js';
+export * from './fdkWasm.js';
