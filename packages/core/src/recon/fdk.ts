@@ -518,6 +518,56 @@ export function fdkBackprojectKernel(
       1e-12 * (Math.abs(matrices[m + 8]) + Math.abs(matrices[m + 9]) + Math.abs(matrices[m + 10]));
   let allAxial = true;
   for (let v = viewStart; v < viewEnd; v++) if (!isAxial(v * 12)) allAxial = false;
+  // Axial grids (k along the axis): the FOV cylinder cuts every slice alike, so one row range for the slab, cut
+  // further to the voxels that every view can see in some slice of the slab (the cone's ends are not
+  // data). Each view's constraints are linear in i along a row (w > 0, 0 <= c < cMax, 0 <= r < rMax times
+  // w), the r ones taken at the slab's most favourable slice, so the cut only drops voxels that some view
+  // misses in every slice; with a voxel of margin against rounding. The dropped voxels are flagged here.
+  const seen = new Int32Array(allAxial ? 2 * ny : 0);
+  let lo = -Infinity,
+    hi = Infinity;
+  const bound = (alpha: number, beta: number) => {
+    // alpha i + beta >= 0
+    if (alpha > 0) {
+      const t = -beta / alpha;
+      if (t > lo) lo = t;
+    } else if (alpha < 0) {
+      const t = -beta / alpha;
+      if (t < hi) hi = t;
+    } else if (beta < 0) hi = -Infinity;
+  };
+  for (let j = 0; allAxial && j < ny; j++) {
+    const ri = 2 * (kStart * ny + j);
+    lo = -Infinity;
+    hi = Infinity;
+    for (let v = viewStart; v < viewEnd && lo <= hi; v++) {
+      const m = v * 12;
+      const d0 = matrices[m + 8],
+        dw = matrices[m + 9] * j + matrices[m + 11];
+      const a0 = matrices[m],
+        ac = matrices[m + 1] * j + matrices[m + 3];
+      const b0 = matrices[m + 4],
+        b2 = matrices[m + 6],
+        br = matrices[m + 5] * j + matrices[m + 7];
+      const kHigh = b2 > 0 ? kEnd - 1 : kStart,
+        kLow = b2 > 0 ? kStart : kEnd - 1;
+      bound(d0, dw);
+      bound(a0, ac);
+      bound(cMax * d0 - a0, cMax * dw - ac);
+      bound(b0, br + b2 * kHigh);
+      bound(rMax * d0 - b0, rMax * dw - br - b2 * kLow);
+    }
+    const cylLo = rowRanges[ri],
+      cylHi = rowRanges[ri + 1];
+    const sLo = lo <= hi ? Math.max(cylLo, Math.ceil(lo) - 1) : cylHi + 1,
+      sHi = lo <= hi ? Math.min(cylHi, Math.floor(hi) + 1) : cylHi;
+    seen[2 * j] = sLo;
+    seen[2 * j + 1] = sHi;
+    for (let k = kStart; k < kEnd; k++) {
+      const o = (k * ny + j) * nx;
+      for (let i = cylLo; i <= cylHi; i++) if (i < sLo || i > sHi) outside[o + i] = 1;
+    }
+  }
   if (simd && allAxial && nx >= 4 && kEnd > kStart && columns >= 2 && rows >= 2) {
     const TILE = 16;
     const nk = kEnd - kStart,
@@ -529,10 +579,8 @@ export function fdkBackprojectKernel(
         const m = v * 12;
         const qv = simd.qAddress + v * plane * 4;
         for (let j = j0; j < j1; j++) {
-          // k runs along the axis, so the FOV cylinder cuts every slice alike: one row range for the slab.
-          const ri = 2 * (kStart * ny + j);
-          const lo = rowRanges[ri],
-            hi = rowRanges[ri + 1];
+          const lo = seen[2 * j],
+            hi = seen[2 * j + 1];
           if (lo > hi) continue;
           simd.bprow(
             simd.outAddress + (kStart * ny + j) * nx * 4,
@@ -580,37 +628,38 @@ export function fdkBackprojectKernel(
       d2 = matrices[m + 10],
       d3 = matrices[m + 11];
     const qo = v * plane;
-    // Axial: (i, j) outer and k inner with column and depth fixed; otherwise k, j outer and i inner.
-    const axial = isAxial(m);
+    // Axial: (i, j) outer and the slab's slices inner, with column and depth fixed (a2, d2 are 0 to
+    // rounding) and the row range cut to what the views see (above); otherwise slice by slice.
+    const axial = allAxial;
     const nOuter = axial ? 1 : kEnd - kStart;
+    const nInner = axial ? kEnd - kStart : 1;
     for (let ko = 0; ko < nOuter; ko++) {
-      const kRow = axial ? kStart : kStart + ko;
+      const kRow = kStart + ko;
       for (let j = 0; j < ny; j++) {
         const ri = 2 * (kRow * ny + j);
-        const lo = rowRanges[ri],
-          hi = rowRanges[ri + 1];
-        for (let i = lo; i <= hi; i++) {
-          const w0 = d0 * i + d1 * j + d2 * kRow + d3;
-          let ch = a0 * i + a1 * j + a2 * kRow + a3;
+        const i0 = axial ? seen[2 * j] : rowRanges[ri],
+          i1 = axial ? seen[2 * j + 1] : rowRanges[ri + 1];
+        for (let i = i0; i <= i1; i++) {
+          const w = d0 * i + d1 * j + d2 * kRow + d3;
+          const inv = 1 / w;
+          const c = (a0 * i + a1 * j + a2 * kRow + a3) * inv;
+          const inC = c >= 0 && c < cMax && w > 0;
+          const ic = inC ? c | 0 : 0;
+          const fc = c - ic;
+          const ww = inv * inv;
           let rh = b0 * i + b1 * j + b2 * kRow + b3;
-          let w = w0;
           let o = (kRow * ny + j) * nx + i;
-          const nInner = axial ? kEnd - kStart : 1;
-          for (let s = 0; s < nInner; s++, rh += b2, ch += a2, w += d2, o += sliceStride) {
-            const inv = 1 / w;
-            const c = ch * inv,
-              r = rh * inv;
-            if (c >= 0 && c < cMax && r >= 0 && r < rMax && w > 0) {
-              const ic = c | 0,
-                ir = r | 0;
-              const fc = c - ic,
-                fr = r - ir;
+          for (let s = 0; s < nInner; s++, rh += b2, o += sliceStride) {
+            const r = rh * inv;
+            if (inC && r >= 0 && r < rMax) {
+              const ir = r | 0;
+              const fr = r - ir;
               const b = qo + ir * columns + ic;
               const q00 = q[b],
                 q10 = q[b + columns];
               const x0 = q00 + (q[b + 1] - q00) * fc;
               const x1 = q10 + (q[b + columns + 1] - q10) * fc;
-              out[o] += (x0 + (x1 - x0) * fr) * inv * inv;
+              out[o] += (x0 + (x1 - x0) * fr) * ww;
             } else {
               outside[o] = 1;
             }

@@ -63,6 +63,19 @@ describe('FDK WebAssembly backprojection', () => {
       const j = Math.floor(o / nx) % ny,
         i = o % nx;
       const inRange = i >= setup.rowRanges[2 * (k * ny + j)] && i <= setup.rowRanges[2 * (k * ny + j) + 1];
+      if (inRange) {
+        // The flag is the voxel's own projections: some view puts it behind the source or off the detector
+        // (the kernels skip rows that the cone's ends cut off; this checks every voxel).
+        let missed = false;
+        for (let v = 0; v < 24; v++) {
+          const M = setup.matrices.subarray(12 * v, 12 * v + 12);
+          const w = M[8] * i + M[9] * j + M[10] * k + M[11];
+          const c = (M[0] * i + M[1] * j + M[2] * k + M[3]) / w,
+            r = (M[4] * i + M[5] * j + M[6] * k + M[7]) / w;
+          if (!(w > 0 && c >= 0 && c < scan.columns - 1 && r >= 0 && r < scan.rows - 1)) missed = true;
+        }
+        expect(flagsRef[o]).toBe(missed ? 1 : 0);
+      }
       if (!inRange) {
         expect(sm.out[o]).toBe(0); // outside the FOV cylinder: not touched
       } else if (flagsRef[o]) unseen++;
