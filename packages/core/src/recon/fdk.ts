@@ -102,8 +102,13 @@ export function rampWindow(window: RampWindow, f: number): number {
   }
 }
 
-/** In-place radix-2 FFT of (re, im), length a power of two; `inverse` without the 1/N. */
-function fft(
+/**
+ * In-place radix-2 FFT of (re, im), length a power of two; `inverse` without the 1/N. cosT, sinT: cos and
+ * sin of 2 pi k / n for k < n / 2; rev: the bit-reversal permutation. Self-contained (the filtering kernel
+ * calls it in workers, see fdkKernelSource). Each stage takes its twiddle once per butterfly column; the
+ * first stage (twiddle 1) has no products.
+ */
+export function fdkFft(
   re: Float64Array,
   im: Float64Array,
   cosT: Float64Array,
@@ -123,16 +128,24 @@ function fft(
       im[j] = t;
     }
   }
+  for (let a = 0; a < n; a += 2) {
+    const b = a + 1;
+    const xr = re[b],
+      xi = im[b];
+    re[b] = re[a] - xr;
+    im[b] = im[a] - xi;
+    re[a] += xr;
+    im[a] += xi;
+  }
   const sg = inverse ? -1 : 1;
-  for (let size = 2; size <= n; size <<= 1) {
+  for (let size = 4; size <= n; size <<= 1) {
     const half = size >> 1,
       step = n / size;
-    for (let s = 0; s < n; s += size) {
-      for (let k = 0; k < half; k++) {
-        const c = cosT[k * step],
-          si = sg * sinT[k * step];
-        const a = s + k,
-          b = a + half;
+    for (let k = 0; k < half; k++) {
+      const c = cosT[k * step],
+        si = sg * sinT[k * step];
+      for (let a = k; a < n; a += size) {
+        const b = a + half;
         const xr = re[b] * c + im[b] * si,
           xi = im[b] * c - re[b] * si;
         re[b] = re[a] - xr;
@@ -156,7 +169,7 @@ export function rampResponse(n: number, tau: number, window: RampWindow): Float6
     re[n - k] = v;
   }
   const { cosT, sinT, rev } = fftTables(n);
-  fft(re, im, cosT, sinT, rev, false);
+  fdkFft(re, im, cosT, sinT, rev, false);
   const H = new Float64Array(n);
   for (let k = 0; k < n; k++) {
     const f = Math.min(k, n - k) / (n / 2);
@@ -278,7 +291,8 @@ export function filterSetup(
  * Weights and filters views viewStart..viewEnd-1 of `data` into `out` (same layout): cosine and Parker
  * weights, the ramp by FFT on rows padded to fs.n (two rows at once as the real and imaginary parts: the
  * response is real and even), times fs.scale. `re` and `im` are scratch of fs.n numbers. Self-contained
- * (no imports, no module constants) so that worker threads run it from its source text.
+ * (no imports, no module constants; it calls fdkFft, which fdkKernelSource includes) so that worker threads
+ * run it from its source text.
  */
 export function fdkFilterKernel(
   fs: FilterSetup,
@@ -298,38 +312,19 @@ export function fdkFilterKernel(
     scale = fs.scale;
   const pad = n - nc,
     half = pad >> 1;
-  const transform = (inverse: boolean) => {
-    for (let i = 0; i < n; i++) {
-      const j = rev[i];
-      if (j > i) {
-        let t = re[i];
-        re[i] = re[j];
-        re[j] = t;
-        t = im[i];
-        im[i] = im[j];
-        im[j] = t;
-      }
-    }
-    const sg = inverse ? -1 : 1;
-    for (let size = 2; size <= n; size <<= 1) {
-      const hs = size >> 1,
-        step = n / size;
-      for (let s = 0; s < n; s += size) {
-        for (let k = 0; k < hs; k++) {
-          const c = cosT[k * step],
-            si = sg * sinT[k * step];
-          const a = s + k,
-            b = a + hs;
-          const xr = re[b] * c + im[b] * si,
-            xi = im[b] * c - re[b] * si;
-          re[b] = re[a] - xr;
-          im[b] = im[a] - xi;
-          re[a] += xr;
-          im[a] += xi;
-        }
-      }
-    }
-  };
+  // Per padded column: the edge it continues, the column mirrored about that edge, and the cosine taper
+  // (see the padding below).
+  const padEdge = new Int32Array(pad),
+    padMirror = new Int32Array(pad),
+    padTaper = new Float64Array(pad);
+  for (let k = 0; k < pad; k++) {
+    const right = k < half;
+    const tIdx = right ? k + 1 : pad - k;
+    const t = right ? (k + 0.5) / half : (pad - k - 0.5) / (pad - half);
+    padTaper[k] = fs.padding === 0 ? 0 : 0.5 * (1 + Math.cos(Math.PI * t));
+    padEdge[k] = right ? nc - 1 : 0;
+    padMirror[k] = right ? (nc - 1 - tIdx > 0 ? nc - 1 - tIdx : 0) : tIdx < nc - 1 ? tIdx : nc - 1;
+  }
   const np = nc * nr;
   for (let v = viewStart; v < viewEnd; v++) {
     const base = v * np,
@@ -349,12 +344,9 @@ export function fdkFilterKernel(
       // 2 p(edge) - p(edge - t), at least 0, under the same taper.
       const mode = fs.padding;
       for (let k = 0; k < pad; k++) {
-        const right = k < half;
-        const tIdx = right ? k + 1 : pad - k;
-        const t = right ? (k + 0.5) / half : (pad - k - 0.5) / (pad - half);
-        const taper = mode === 0 ? 0 : 0.5 * (1 + Math.cos(Math.PI * t));
-        const e = right ? nc - 1 : 0,
-          mi = right ? (nc - 1 - tIdx > 0 ? nc - 1 - tIdx : 0) : tIdx < nc - 1 ? tIdx : nc - 1;
+        const e = padEdge[k],
+          mi = padMirror[k],
+          taper = padTaper[k];
         let vr = re[e],
           vi = im[e];
         if (mode === 2) {
@@ -366,12 +358,12 @@ export function fdkFilterKernel(
         re[nc + k] = vr * taper;
         im[nc + k] = vi * taper;
       }
-      transform(false);
+      fdkFft(re, im, cosT, sinT, rev, false);
       for (let k = 0; k < n; k++) {
         re[k] *= H[k];
         im[k] *= H[k];
       }
-      transform(true);
+      fdkFft(re, im, cosT, sinT, rev, true);
       for (let c = 0; c < nc; c++) out[oa + c] = re[c] * scale;
       if (two) for (let c = 0; c < nc; c++) out[ob + c] = im[c] * scale;
     }
@@ -672,7 +664,7 @@ export function fdkBackprojectKernel(
 
 /** The filtering and backprojection kernels as the text of a script for a worker (each bound to its name). */
 export function fdkKernelSource(): string {
-  return [fdkBackprojectKernel, fdkFilterKernel].map((f) => `const ${f.name} = (${f.toString()});`).join('\n');
+  return [fdkFft, fdkBackprojectKernel, fdkFilterKernel].map((f) => `const ${f.name} = (${f.toString()});`).join('\n');
 }
 
 /** Slices per slab: backprojection runs all views over one slab at a time, so the slab stays in cache. */
