@@ -13,6 +13,7 @@
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
 import {
+  ACQUISITION_RAYS,
   CancelledError,
   FDK_SLAB_SLICES,
   RECON_MATERIALS,
@@ -249,7 +250,8 @@ export async function simulateCbctParallel(
   // turns view v into a projection.
   const bufs: Partial<Record<ReconMaterial, Float32Array>>[] = [{}, {}];
   for (const [m] of pools) for (const b of bufs) b[m] = new Float32Array(npx);
-  const renderView = (v: number) => Promise.all(pools.map(([m, pool]) => pool.render(scan.views[v], bufs[v & 1][m])));
+  const renderView = (v: number) =>
+    Promise.all(pools.map(([m, pool]) => pool.render(scan.views[v], bufs[v & 1][m], ACQUISITION_RAYS)));
   let pending: Promise<unknown> = renderView(0);
   try {
     for (let v = 0; v < nv; v++) {
