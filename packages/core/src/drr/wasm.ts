@@ -38,6 +38,7 @@ import {
   V128,
   vec,
   wasmApi,
+  wasmValidates,
   type WasmMemory,
   type WasmModule,
 } from './wasmAsm.js';
@@ -281,12 +282,7 @@ const PAGE = 65536;
 
 /** Whether this engine runs WebAssembly SIMD (it validates the module's bytes). */
 export function drrSimdAvailable(): boolean {
-  try {
-    const api = wasmApi();
-    return !!api && api.validate(drrWasmBytes({ initialPages: 1 }));
-  } catch {
-    return false;
-  }
+  return wasmValidates(() => drrWasmBytes({ initialPages: 1 }));
 }
 
 /**

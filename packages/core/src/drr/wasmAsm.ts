@@ -19,6 +19,16 @@ export interface WasmApi {
 }
 export const wasmApi = (): WasmApi | undefined => (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
+/** Whether this engine has WebAssembly and validates a module's bytes (SIMD modules: whether it runs SIMD). */
+export function wasmValidates(bytes: () => Uint8Array): boolean {
+  try {
+    const api = wasmApi();
+    return !!api && api.validate(bytes());
+  } catch {
+    return false;
+  }
+}
+
 export const leb = (value: number): number[] => {
   const out: number[] = [];
   let n = value >>> 0;

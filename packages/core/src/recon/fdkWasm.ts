@@ -31,6 +31,7 @@ import {
   V128,
   vec,
   wasmApi,
+  wasmValidates,
   type WasmMemory,
   type WasmModule,
 } from '../drr/wasmAsm.js';
@@ -290,12 +291,7 @@ const PAGE = 65536;
 
 /** Whether this engine runs WebAssembly SIMD (it validates the module's bytes). */
 export function fdkSimdAvailable(): boolean {
-  try {
-    const api = wasmApi();
-    return !!api && api.validate(fdkWasmBytes({ initialPages: 1 }));
-  } catch {
-    return false;
-  }
+  return wasmValidates(() => fdkWasmBytes({ initialPages: 1 }));
 }
 
 /**
