@@ -236,7 +236,7 @@ export async function writePhantom(o: PhantomCliOptions): Promise<string[]> {
     // voxel centres lacks (sharp steps in the CT would alias in the projections).
     const input = generatePhantom({ ...options, noise: false, blur: true, blurSigmaMm: truth.voxelMm / 2 }).ct;
     const t1 = performance.now();
-    const progress = progressLine(!!o.quiet);
+    const progress = progressLine({ quiet: !!o.quiet }, 'phantom');
     const run = await simulateCbctParallel(input, {
       ...cbctOptions,
       ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
