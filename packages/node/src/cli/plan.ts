@@ -44,7 +44,7 @@ import {
 import { loadLabelsPath, loadPath } from '../io/load.js';
 import { updateFileAtomic, writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs } from '../io/output-guard.js';
-import { addProgressFlags, progressBar } from './progress.js';
+import { progressBar } from './progress.js';
 
 const ANATOMY_CHOICES = ['auto', ...LABEL_ANATOMIES];
 const ANATOMY_HELP =
@@ -339,102 +339,103 @@ export function register(program: Command): void {
       [] as string[],
     )
     .option('--json', 'print the results as JSON')
-    .option('--force', 'write --out even over an input or a file that is not a plan');
-  addProgressFlags(planCommand);
-  planCommand.action(async (volumePath: string, opts: Record<string, string | string[] | boolean | undefined>) => {
-    const inputs = [volumePath, ...(opts.labels ? [String(opts.labels)] : [])];
-    const outFile = String(opts.out);
-    const allowInput = opts.append ? [outFile] : []; // --append reads and updates it
-    await checkOutputs([{ file: outFile, kind: 'plan' }], inputs, { force: !!opts.force, allowInput });
-    const names = String(opts.auto)
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-    for (const n of names)
-      if (!SACRAL_PATH_IDS.includes(n as SacralPathId))
-        throw new UsageError(`--auto: unknown path "${n}" (have ${SACRAL_PATH_IDS.join(', ')})`);
-    const seeds = new Map((opts.seed as string[]).map(parseSeed));
-    for (const k of seeds.keys())
-      if (!SACRAL_PATH_IDS.includes(k as SacralPathId)) throw new UsageError(`--seed: unknown path "${k}"`);
-    const marginMm = numberOption(opts.margin as string, '--margin', (x) => x >= 0, 'a non-negative number');
-    const alarMarginMm = numberOption(
-      opts.alarMargin as string | undefined,
-      '--alar-margin',
-      (x) => x >= 0,
-      'a non-negative number',
-    );
-    const step = numberOption(opts.catalogueStep as string, '--catalogue-step', (x) => x > 0, 'a positive number');
-    const searchMm = numberOption(
-      opts.searchMm as string | undefined,
-      '--search-mm',
-      (x) => x > 0,
-      'a positive number',
-    );
-    const mapOpts = opts as unknown as MapOptions;
-    const boneMask = boneMaskFromFlags(mapOpts);
-    const pc = await openCase(volumePath, mapOpts);
-    const bar = progressBar('plan', { quiet: !!opts.quiet, progress: !!opts.progress });
-    const result = planSacralPaths(pc, {
-      onProgress: (d, t, label) => bar.update(d, t, label),
-      paths: names as SacralPathId[],
-      seeds: Object.fromEntries(
-        [...seeds].map(([k, c]) => [k, coordinateToLps(c, pc.ct, `--seed ${k}`)] as [string, Point3]),
-      ),
-      boneMask,
-      screw: parseToolSpec(String(opts.tool)),
-      alarTool: parseToolSpec(String(opts.alarTool)),
-      marginMm,
-      alarMarginMm,
-      searchMm,
-      catalogue: steppedCatalogue(step),
-    });
-    bar.clear();
-    const out = String(opts.out);
-    const indexToPatient = Float64Array.from(pc.ct.indexToPatient);
-    let plan: Plan = {
-      schemaVersion: 1,
-      volume: { file: path.relative(path.dirname(path.resolve(out)), path.resolve(volumePath)), indexToPatient },
-      paths: result.paths.map((r) => r.path),
-    };
-    // --append on a file that is not there yet simply writes it; one that cannot be read is left alone.
-    if (opts.append) plan = await appendToPlanFile(out, plan, volumePath);
-    else await writeFileAtomic(out, planFileText(out, plan));
-    if (opts.json) {
-      console.log(
-        JSON.stringify(
-          {
-            schemaVersion: 1,
-            plan: planToJson(plan),
-            results: result.paths.map((r) => ({
-              id: r.path.id,
-              analysis: r.analysis,
-              profile: r.profile,
-              orderLengthMm: r.orderLengthMm,
-              threadInBoneMm: r.threadInBoneMm,
-              notes: r.notes,
-            })),
-            anatomy: result.anatomy,
-            volume: { indexToPatient: mat4ToRows(indexToPatient) },
-          },
-          null,
-          2,
-        ),
+    .option('--force', 'write --out even over an input or a file that is not a plan')
+    .option('--progress', 'draw a progress bar on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress on stderr')
+    .action(async (volumePath: string, opts: Record<string, string | string[] | boolean | undefined>) => {
+      const inputs = [volumePath, ...(opts.labels ? [String(opts.labels)] : [])];
+      const outFile = String(opts.out);
+      const allowInput = opts.append ? [outFile] : []; // --append reads and updates it
+      await checkOutputs([{ file: outFile, kind: 'plan' }], inputs, { force: !!opts.force, allowInput });
+      const names = String(opts.auto)
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      for (const n of names)
+        if (!SACRAL_PATH_IDS.includes(n as SacralPathId))
+          throw new UsageError(`--auto: unknown path "${n}" (have ${SACRAL_PATH_IDS.join(', ')})`);
+      const seeds = new Map((opts.seed as string[]).map(parseSeed));
+      for (const k of seeds.keys())
+        if (!SACRAL_PATH_IDS.includes(k as SacralPathId)) throw new UsageError(`--seed: unknown path "${k}"`);
+      const marginMm = numberOption(opts.margin as string, '--margin', (x) => x >= 0, 'a non-negative number');
+      const alarMarginMm = numberOption(
+        opts.alarMargin as string | undefined,
+        '--alar-margin',
+        (x) => x >= 0,
+        'a non-negative number',
       );
-    } else {
-      for (const r of result.paths) {
-        printAnalysis(r.analysis);
-        if (r.orderLengthMm !== null) {
-          const thread = r.threadInBoneMm
-            ? `; thread in bone ${f1(r.threadInBoneMm.entrySide)} mm entry side, ` +
-              `${f1(r.threadInBoneMm.farSide)} mm far side of the midline`
-            : '';
-          console.log(`  order: ${r.orderLengthMm} mm${thread}`);
+      const step = numberOption(opts.catalogueStep as string, '--catalogue-step', (x) => x > 0, 'a positive number');
+      const searchMm = numberOption(
+        opts.searchMm as string | undefined,
+        '--search-mm',
+        (x) => x > 0,
+        'a positive number',
+      );
+      const mapOpts = opts as unknown as MapOptions;
+      const boneMask = boneMaskFromFlags(mapOpts);
+      const pc = await openCase(volumePath, mapOpts);
+      const bar = progressBar('plan', { quiet: !!opts.quiet, progress: !!opts.progress });
+      const result = planSacralPaths(pc, {
+        onProgress: (d, t, label) => bar.update(d, t, label),
+        paths: names as SacralPathId[],
+        seeds: Object.fromEntries(
+          [...seeds].map(([k, c]) => [k, coordinateToLps(c, pc.ct, `--seed ${k}`)] as [string, Point3]),
+        ),
+        boneMask,
+        screw: parseToolSpec(String(opts.tool)),
+        alarTool: parseToolSpec(String(opts.alarTool)),
+        marginMm,
+        alarMarginMm,
+        searchMm,
+        catalogue: steppedCatalogue(step),
+      });
+      bar.clear();
+      const out = String(opts.out);
+      const indexToPatient = Float64Array.from(pc.ct.indexToPatient);
+      let plan: Plan = {
+        schemaVersion: 1,
+        volume: { file: path.relative(path.dirname(path.resolve(out)), path.resolve(volumePath)), indexToPatient },
+        paths: result.paths.map((r) => r.path),
+      };
+      // --append on a file that is not there yet simply writes it; one that cannot be read is left alone.
+      if (opts.append) plan = await appendToPlanFile(out, plan, volumePath);
+      else await writeFileAtomic(out, planFileText(out, plan));
+      if (opts.json) {
+        console.log(
+          JSON.stringify(
+            {
+              schemaVersion: 1,
+              plan: planToJson(plan),
+              results: result.paths.map((r) => ({
+                id: r.path.id,
+                analysis: r.analysis,
+                profile: r.profile,
+                orderLengthMm: r.orderLengthMm,
+                threadInBoneMm: r.threadInBoneMm,
+                notes: r.notes,
+              })),
+              anatomy: result.anatomy,
+              volume: { indexToPatient: mat4ToRows(indexToPatient) },
+            },
+            null,
+            2,
+          ),
+        );
+      } else {
+        for (const r of result.paths) {
+          printAnalysis(r.analysis);
+          if (r.orderLengthMm !== null) {
+            const thread = r.threadInBoneMm
+              ? `; thread in bone ${f1(r.threadInBoneMm.entrySide)} mm entry side, ` +
+                `${f1(r.threadInBoneMm.farSide)} mm far side of the midline`
+              : '';
+            console.log(`  order: ${r.orderLengthMm} mm${thread}`);
+          }
+          for (const n of r.notes) console.log(`  ${n}`);
         }
-        for (const n of r.notes) console.log(`  ${n}`);
+        console.log(`plan written to ${out}`);
       }
-      console.log(`plan written to ${out}`);
-    }
-  });
+    });
 
   const analyzeCommand = program
     .command('analyze')

@@ -75,10 +75,3 @@ export function progressBar(
     },
   };
 }
-
-/** Declares `--progress` and `--quiet` on a command. */
-export function addProgressFlags<C extends { option(flags: string, description: string): C }>(c: C): C {
-  return c
-    .option('--progress', 'draw a progress bar on stderr even when it is not a terminal')
-    .option('--quiet', 'no progress on stderr');
-}
