@@ -174,10 +174,18 @@ export class App {
           this.caseWorker.terminate();
           this.caseWorker = this.newCaseWorker();
           const again = this.reopen;
-          if (again && this.store.volume)
+          const st = this.store;
+          if (again && st.volume)
             void again().catch((e: unknown) =>
               this.ui.message('error', `The case could not be loaded again after the cancel: ${String(e)}`),
             );
+          else if (st.volume)
+            this.ui.message(
+              'warning',
+              `${st.caseInfo?.name ?? 'The case'} must be opened again to be analysed: its images were in the stopped worker.`,
+            );
+          if (st.volume && (st.verificationScan || st.cementBaseline))
+            this.ui.message('warning', 'Load the verification or cement scans again to check them anew.');
         },
       };
       this.onRunning();
