@@ -78,10 +78,9 @@ export class CaseClient {
     try {
       const h = await fetch(`${base}/health`, { cache: 'no-store' });
       if (!h.ok) return null;
-      const j = (await h.json()) as { app?: string };
-      if (j.app !== 'corridor') return null;
-      const list = await fetch(`${base}/cases`, { cache: 'no-store' });
-      return list.ok ? new CaseClient(base) : null;
+      // `cases`: the server has a store (asking /api/cases instead would log a 503 in the console).
+      const j = (await h.json()) as { app?: string; cases?: boolean };
+      return j.app === 'corridor' && j.cases === true ? new CaseClient(base) : null;
     } catch {
       return null;
     }
