@@ -1,12 +1,12 @@
 /**
- * The CLI's progress bar (one helper behind plan, cbct, recon, register, verify, cement): drawn in place on
- * a TTY, silent on a pipe unless --progress, never with --quiet. It writes to the stream it is given
- * (stderr), so stdout (--json) never sees it.
+ * The CLI's progress bar (one helper behind plan, cbct, recon, register, verify, cement, phantom, pacs):
+ * drawn in place on a TTY, silent on a pipe unless --progress, never with --quiet, throttled to 10 draws a
+ * second. It writes to the stream it is given (stderr), so stdout (--json) never sees it.
  */
 import { describe, expect, it } from 'vitest';
-import { formatProgress, progressBar, type ProgressStream } from './progress.js';
+import { formatProgress, progressBar, type LineSink } from './progress.js';
 
-function sink(isTTY: boolean): ProgressStream & { out: string } {
+function sink(isTTY: boolean): LineSink & { out: string } {
   const s = {
     isTTY,
     columns: 200,
@@ -28,7 +28,8 @@ describe('progress bar', () => {
 
   it('on a TTY redraws one line with carriage returns, and clears it', () => {
     const s = sink(true);
-    const bar = progressBar('plan', {}, s);
+    let t = 0;
+    const bar = progressBar('plan', {}, s, () => (t += 1000)); // a second between calls: no throttling
     expect(bar.active).toBe(true);
     for (let d = 0; d <= 1000; d++) bar.update(d, 1000, 'S1');
     // One redraw per change of the shown text (101 percent steps, 24 cell steps), not per call (1001).
@@ -40,6 +41,32 @@ describe('progress bar', () => {
     expect(draws[draws.length - 1]).toContain('100%');
     bar.clear();
     expect(s.out.endsWith('\r')).toBe(true);
+  });
+
+  it('draws at most 10 times a second, but always the end and each new phase', () => {
+    const s = sink(true);
+    const bar = progressBar('register', {}, s, () => 5); // a frozen clock
+    for (let d = 0; d < 1000; d++) bar.update(d, 1000, 'level 1');
+    bar.update(0, 10, 'level 2');
+    bar.update(10, 10, 'level 2');
+    const draws = s.out.split('\r').filter(Boolean);
+    expect(draws.map((x) => /register: (level \d)/.exec(x)?.[1])).toEqual(['level 1', 'level 2', 'level 2']);
+    expect(draws[2]).toContain('100%');
+  });
+
+  it('with a unit: the count, the size and the rate (pacs push/pull)', () => {
+    const s = sink(true);
+    let t = 0;
+    const bar = progressBar('pull', { unit: 'instances' }, s, () => t);
+    bar.update(4, 4, 2_500_000);
+    expect(s.out).toMatch(/^\rpull \[#{24}\] 4\/4 instances {2}2\.5 MB$/);
+    t = 2000;
+    bar.update(8, 16, 5_000_000);
+    expect(s.out.split('\r').at(-1)).toBe(`pull [${'#'.repeat(12)}${'-'.repeat(12)}] 8/16 instances  5.0 MB  2.5 MB/s`);
+    bar.update(9, undefined, 0); // within 100 ms of the last draw and not the end: not redrawn
+    expect(s.out.split('\r').filter(Boolean)).toHaveLength(2);
+    bar.finish();
+    expect(s.out).toMatch(/\r +\r$/);
   });
 
   it('is silent when stderr is not a TTY, unless --progress (then plain lines)', () => {
