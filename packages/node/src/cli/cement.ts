@@ -25,6 +25,7 @@ import {
 import { loadLabelsPath } from '../io/load.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs } from '../io/output-guard.js';
+import { progressBar } from './progress.js';
 import { anatomyFor, loadVolume, readPlan } from './verify.js';
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
@@ -128,6 +129,8 @@ export function register(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--out <report>', 'write the report (JSON) to this file')
     .option('--force', 'write --out even over a file that is not a cement report')
+    .option('--progress', 'draw a progress bar on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress on stderr')
     .action(async (opts: Record<string, string | string[] | boolean | undefined>) => {
       const planPath = String(opts.plan),
         basePath = String(opts.baseline);
@@ -169,7 +172,9 @@ export function register(program: Command): void {
         scanToBaseline.push(reg.scanToPlan);
         registrations.push(reg.summary);
       }
+      const bar = progressBar('cement', { quiet: !!opts.quiet, progress: !!opts.progress });
       const report = analyzeCement({
+        onProgress: (d, t) => bar.update(d, t, `scan ${Math.min(d + 1, t)} of ${t}`),
         plan: plan.paths,
         baseline,
         scans,

@@ -44,6 +44,7 @@ import {
 import { loadLabelsPath, loadPath } from '../io/load.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs } from '../io/output-guard.js';
+import { progressBar } from './progress.js';
 
 export async function loadVolume(p: string): Promise<Volume> {
   const { series } = await loadPath(p);
@@ -233,6 +234,8 @@ export function register(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--out <report>', 'write the report (JSON) to this file')
     .option('--force', 'write --out even over a file that is not a verification report')
+    .option('--progress', 'draw a progress bar on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress on stderr')
     .action(async (planPath: string, scanPath: string, opts: Record<string, string | boolean | undefined>) => {
       const inputs = [
         planPath,
@@ -286,6 +289,9 @@ export function register(program: Command): void {
         for (const w of loaded.warnings) console.error(`warning: ${w}`);
         labels = { volume: loaded.volume, anatomy: await anatomyFor(loaded.volume, opts.labels), frame };
       }
+      // verifyPlacement reports no progress of its own: the bar names the step while it runs.
+      const bar = progressBar('verify', { quiet: !!opts.quiet, progress: !!opts.progress });
+      bar.update(0, 1, `checking ${plan.paths.length} path(s)`);
       const report = verifyPlacement(plan.paths, scan, {
         tolerance,
         scanToPlan,
@@ -295,6 +301,7 @@ export function register(program: Command): void {
         fractures,
         threadLengthMm,
       });
+      bar.clear();
       const json = JSON.stringify(report, null, 2) + '\n';
       if (out) await writeFileAtomic(out, json);
       if (opts.json) process.stdout.write(json);

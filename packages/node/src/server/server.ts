@@ -341,7 +341,8 @@ export function createHandler(options: {
           send(
             res,
             200,
-            JSON.stringify({ schemaVersion: 1, ok: true, app: 'corridor' }) + '\n',
+            // `cases`: whether /api/cases has a store behind it (the workstation falls back to localStorage).
+            JSON.stringify({ schemaVersion: 1, ok: true, app: 'corridor', cases: !!options.store }) + '\n',
             CONTENT_TYPES['.json'],
           );
           status = 200;

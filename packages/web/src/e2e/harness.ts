@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ensureWebBuild } from '../../../node/src/server/build.js';
 import { startServer, type RunningServer } from '../../../node/src/server/server.js';
+import { CaseStore } from '../../../node/src/server/case-store.js';
 
 export const WEB_DIR = fileURLToPath(new URL('../../', import.meta.url));
 export const ARTIFACTS = path.join(WEB_DIR, 'test-artifacts');
@@ -24,6 +25,8 @@ export interface Harness {
   pageErrors: string[];
   /** The browser's profile folder (its --user-data-dir: tells this browser's processes from others'). */
   profile: string;
+  /** The case store behind /api/cases (with `store: true`: a throw-away database, removed on close). */
+  store: CaseStore | null;
   close(): Promise<void>;
 }
 
@@ -41,14 +44,18 @@ export const CHROMIUM_ARGS = [
 ];
 
 export async function startHarness(
-  opts: { viewport?: { width: number; height: number }; extraArgs?: string[] } = {},
+  opts: { viewport?: { width: number; height: number }; extraArgs?: string[]; store?: boolean } = {},
 ): Promise<Harness> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test does) or set CORRIDOR_CHROMIUM`);
   }
   await ensureWebBuild(WEB_DIR);
   await mkdir(ARTIFACTS, { recursive: true });
-  const server = await startServer({ webRoot: path.join(WEB_DIR, 'dist'), port: 0 });
+  // Without `store` the server has no case store (/api/cases answers 503): the app keeps plans in
+  // localStorage, as on static hosting. With it, a fresh SQLite file in a temporary folder.
+  const dbDir = opts.store ? await mkdtemp(path.join(os.tmpdir(), 'corridor-e2e-db-')) : null;
+  const store = dbDir ? CaseStore.open(path.join(dbDir, 'cases.sqlite')) : null;
+  const server = await startServer({ webRoot: path.join(WEB_DIR, 'dist'), port: 0, ...(store ? { store } : {}) });
   const profile = await mkdtemp(path.join(os.tmpdir(), 'corridor-chromium-'));
   // A new, empty profile each run (playwright passes it as --user-data-dir).
   const context = await chromium.launchPersistentContext(profile, {
@@ -76,9 +83,12 @@ export async function startHarness(
     page,
     pageErrors,
     profile,
+    store,
     async close() {
       await context.close();
       await server.close();
+      store?.close();
+      if (dbDir) await rm(dbDir, { recursive: true, force: true });
       await rm(profile, { recursive: true, force: true });
     },
   };
