@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run bench [-- SUITE ...]: runs the benchmarks (built code) and writes bench/results.md.
-// Suites: dicom, phantom, plan, drr, io, verify, register, recon, cement, store (packages/node) and workstation (packages/web, headless Chromium).
+// Suites: dicom, phantom, plan, drr, io, verify, register, register2d, recon, cement, store, pacs (packages/node) and workstation (packages/web, headless Chromium).
 import { fileURLToPath } from 'node:url';
 import { runBenchmarks } from '../packages/node/dist/bench/run.js';
 import { workstationBench } from '../packages/web/bench/workstation.mjs';

@@ -12,3 +12,5 @@ export * from './register/index.js';
 export * from './recon/index.js';
 export * from './cement/index.js';
 export * from './report/index.js';
+export * from './pacs/index.js';
+export * from './deid/index.js';

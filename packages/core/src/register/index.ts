@@ -5,3 +5,4 @@ export { LevelMetric, DEFAULT_HISTOGRAM_BINS, type MetricKind, type LevelImage, 
 export { buildPyramid, detectFillValue, withNoDataAsNaN } from './pyramid.js';
 export * from './transform-io.js';
 export * from './apply.js';
+export * from './register2d.js';

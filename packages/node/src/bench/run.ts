@@ -12,9 +12,11 @@ import { benchDrr } from './drr.js';
 import { benchIo } from './io.js';
 import { benchVerify } from './verify.js';
 import { benchRegister } from './register.js';
+import { benchRegister2d } from './register2d.js';
 import { benchRecon } from './recon.js';
 import { benchCement } from './cement.js';
 import { benchStore } from './store.js';
+import { benchPacs } from './pacs.js';
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   dicom: benchDicom,
@@ -24,9 +26,11 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   io: benchIo,
   verify: benchVerify,
   register: benchRegister,
+  register2d: benchRegister2d,
   recon: benchRecon,
   cement: benchCement,
   store: benchStore,
+  pacs: benchPacs,
 };
 
 /** `extra` suites come from outside this package (the workstation's, which lives in packages/web). */

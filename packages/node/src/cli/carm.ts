@@ -50,7 +50,7 @@ import { DrrPool, prepareSharedDrrVolume } from '../drr/pool.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs } from '../io/output-guard.js';
 
-type Opts = Record<string, string | boolean | undefined>;
+export type Opts = Record<string, string | boolean | undefined>;
 
 function numberOpt(
   v: string | boolean | undefined,
@@ -70,7 +70,7 @@ function requiredNumberOpt(v: string | boolean | undefined, name: string, check?
   return x;
 }
 
-function pointOpt(v: string | boolean | undefined, name: string): Point3 | undefined {
+export function pointOpt(v: string | boolean | undefined, name: string): Point3 | undefined {
   if (v === undefined) return undefined;
   const p = String(v)
     .split(',')
@@ -150,7 +150,7 @@ function volumeCenter(v: Volume): Point3 {
 }
 
 /** Centroid of the paths' midpoints: where to centre the image when the user does not say. */
-function planCenter(paths: readonly PathLike[]): Point3 {
+export function planCenter(paths: readonly PathLike[]): Point3 {
   const s: Point3 = [0, 0, 0];
   for (const p of paths) for (let i = 0; i < 3; i++) s[i] += (p.entry[i] + p.target[i]) / (2 * paths.length);
   return s;
@@ -170,7 +170,7 @@ function overlayJson(o: PathOverlay) {
   };
 }
 
-async function writePng(file: string, rgba: Uint8ClampedArray, columns: number, rows: number) {
+export async function writePng(file: string, rgba: Uint8ClampedArray, columns: number, rows: number) {
   const data = new Uint8Array(rgba.buffer, rgba.byteOffset, rgba.length);
   await writeFileAtomic(file, encodePng({ width: columns, height: rows, data, channels: 4, depth: 8 }));
 }

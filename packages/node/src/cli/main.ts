@@ -15,6 +15,8 @@ import * as cbct from './cbct.js';
 import * as recon from './recon.js';
 import * as cement from './cement.js';
 import * as report from './report.js';
+import * as pacs from './pacs.js';
+import * as register2dCmd from './register2d.js';
 
 export function buildProgram(): Command {
   const program = new Command('corridor')
@@ -22,7 +24,22 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError();
-  for (const m of [info, convert, phantom, plan, carm, cbct, recon, verify, cement, report, registerCmd, start])
+  for (const m of [
+    info,
+    convert,
+    phantom,
+    plan,
+    carm,
+    cbct,
+    recon,
+    verify,
+    cement,
+    report,
+    registerCmd,
+    register2dCmd,
+    pacs,
+    start,
+  ])
     m.register(program);
   return program;
 }

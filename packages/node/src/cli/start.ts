@@ -17,6 +17,8 @@ export interface StartOptions {
   rebuild?: boolean;
   webDir?: string;
   quiet?: boolean;
+  /** DICOMweb root of the PACS the browser searches through the server (server/pacs-routes.ts). */
+  pacs?: string;
   /** The case store's database file. */
   db?: string;
   /** Extra Host names to answer to (comma-separated). */
@@ -50,6 +52,8 @@ export async function start(
   opts: StartOptions,
   log: (line: string) => void = console.log,
 ): Promise<RunningServer & { token?: string; store: CaseStore }> {
+  if (opts.pacs !== undefined && !/^https?:\/\/[^/\s]+/i.test(opts.pacs))
+    throw new UsageError(`--pacs "${opts.pacs}" is not an http:// or https:// DICOMweb root`);
   const webDir = opts.webDir ? path.resolve(opts.webDir) : findWebDir();
   if (opts.build !== false) {
     log('corridor: checking the web app build...');
@@ -69,6 +73,7 @@ export async function start(
       store,
       token,
       allowedHosts: opts.allowHost ? opts.allowHost.split(',').map((h) => h.trim()) : undefined,
+      ...(opts.pacs ? { pacsUrl: opts.pacs } : {}),
     });
   } catch (err) {
     store.close();
@@ -99,6 +104,10 @@ export function register(program: Command): void {
     )
     .option('--no-build', 'serve the existing build without checking it')
     .option('--rebuild', 'build the web app even when it looks up to date')
+    .option(
+      '--pacs <url>',
+      'DICOMweb root of a PACS the workstation may search and retrieve from (e.g. http://127.0.0.1:8042/dicom-web)',
+    )
     .option('--web-dir <dir>', 'the web package folder (default: packages/web of this checkout)')
     .option('--db <file>', 'the case store (default: $CORRIDOR_DB, else ~/.local/share/corridor/cases.sqlite)')
     .option('--allow-host <names>', 'more Host names to answer to, comma-separated (a proxy or DNS name)')

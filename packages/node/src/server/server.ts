@@ -25,6 +25,7 @@ import { UsageError } from '@corridor/core';
 import { apiSegments, handleCaseApi, sendError } from './case-api.js';
 import type { CaseStore } from './case-store.js';
 import { HttpError } from './http-body.js';
+import { PACS_PREFIX, handlePacsRequest } from './pacs-routes.js';
 
 export interface ServerOptions {
   /** Folder with the built app (index.html, assets/). */
@@ -45,6 +46,8 @@ export interface ServerOptions {
   /** More Host names to answer to (besides loopback names and the bound address). */
   allowedHosts?: string[];
   limits?: Partial<ServerLimits>;
+  /** DICOMweb root of the PACS that /api/pacs/dicom-web/ forwards to (server/pacs-routes.ts). */
+  pacsUrl?: string;
 }
 
 export interface ServerLimits {
@@ -279,6 +282,7 @@ export function createHandler(options: {
   token?: string;
   allowedHosts?: ReadonlySet<string>;
   bodyLimit?: number;
+  pacsUrl?: string;
 }) {
   const bodyLimit = options.bodyLimit ?? DEFAULT_LIMITS.bodyBytes;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -325,7 +329,9 @@ export function createHandler(options: {
     if (isApi) {
       let status: number;
       try {
-        if (url.pathname === '/api/health') {
+        if (url.pathname === PACS_PREFIX || url.pathname.startsWith(PACS_PREFIX + '/')) {
+          status = await handlePacsRequest(req, res, url, options.pacsUrl, securityHeaders());
+        } else if (url.pathname === '/api/health') {
           if (method !== 'GET' && method !== 'HEAD') {
             throw new HttpError(405, 'method-not-allowed', 'method not allowed', {
               extra: { allow: 'GET, HEAD' },
@@ -433,6 +439,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     token: options.token,
     allowedHosts: allowed,
     bodyLimit: limits.bodyBytes,
+    pacsUrl: options.pacsUrl,
   });
   const server = createHttpServer(
     {
