@@ -8,7 +8,7 @@ import { analyzeCement } from '../cement/cement.js';
 import { generatePhantom, type GeneratedPhantom } from '../phantom/generate.js';
 import { PHANTOM_LABELS } from '../phantom/labels.js';
 import type { PlanPath } from '../plan/model.js';
-import { findForamina, type FoundForamina } from './foramina.js';
+import { findForamina, foraminaSourceOf, type FoundForamina } from './foramina.js';
 
 const NAMES = ['S1L', 'S1R', 'S2L', 'S2R', 'S3L', 'S3R', 'S4L', 'S4R'] as const;
 
@@ -78,6 +78,11 @@ function score(g: GeneratedPhantom, found: FoundForamina): Scored[] {
 }
 
 describe('findForamina (phantom, 1 mm)', () => {
+  it('refuses voxels coarser than 1.2 mm (where it does not hold)', () => {
+    const g = generatePhantom({ stage: 'pins', voxelMm: 2, seed: 1, anatomy: 'fracture' });
+    expect(() => findForamina(g.ct)).toThrow(/coarser than 1.2 mm/);
+  });
+
   const base = generatePhantom({ stage: 'pins', voxelMm: 1, seed: 1, anatomy: 'fracture' });
   const found = findForamina(base.ct);
 
@@ -109,7 +114,16 @@ describe('findForamina (phantom, 1 mm)', () => {
     const clean = generatePhantom({ stage: 'cement', voxelMm: 1, seed: 1, anatomy: 'fracture' });
     const leak = generatePhantom({ stage: 'cement', voxelMm: 1, seed: 1, anatomy: 'fracture', leak: 'S1L' });
     const labels = { volume: found.labels, anatomy: found.anatomy };
-    const r = analyzeCement({ plan: paths, baseline: base.ct, scans: [clean.ct, leak.ct], labels });
+    const r = analyzeCement({
+      plan: paths,
+      baseline: base.ct,
+      scans: [clean.ct, leak.ct],
+      labels,
+      foramina: foraminaSourceOf(found),
+    });
+    expect(r.foramina.source).toBe('image');
+    expect(r.foramina.found?.map((f) => f.name)).toContain('S1L');
+    expect(r.notes.join(' ')).toMatch(/found in the image/);
     expect(r.scans[0].leaks).toEqual([]);
     expect(r.scans[0].verdict).not.toBe('stop');
     expect(r.scans[1].verdict).toBe('stop');

@@ -43,6 +43,9 @@ export const FORAMEN_LATERAL_MM = 30;
 /** Half-width (mm) of the midline band cut out of the channels: the canal, which joins the foramina. */
 export const FORAMINA_MIDLINE_MM = 8;
 
+/** Coarsest voxel (mm) findForamina works on (1 mm holds on the phantom, 1.5 mm does not). */
+export const FORAMINA_FINE_MM = 1.2;
+
 /** Label ids of the volume findForamina returns. */
 export const FOUND_LABELS = { bone: 1, foramen0: 2 } as const;
 const NAMES = ['S1L', 'S1R', 'S2L', 'S2R', 'S3L', 'S3R', 'S4L', 'S4R'] as const;
@@ -53,6 +56,8 @@ export interface FindForaminaOptions {
   closeMm?: number;
   minMl?: number;
   midlineMm?: number;
+  /** Look for them even in voxels coarser than FORAMINA_FINE_MM (unreliable there). */
+  allowCoarse?: boolean;
   signal?: AbortSignal;
 }
 
@@ -68,6 +73,33 @@ export interface FoundForamen {
   lengthMm: number;
   /** Radius of the circle of its mean cross-section area (mm). */
   radiusMm: number;
+}
+
+/** How a report's foramina were had: from labels, found in the image (and how), or not at all. */
+export interface ForaminaSource {
+  source: 'labels' | 'image' | 'none';
+  /** With 'image': findForamina's method, what it found and its warnings. */
+  method?: string;
+  found?: { name: string; centroid: Point3; axis: Point3; radiusMm: number; lengthMm: number; volumeMl: number }[];
+  warnings?: string[];
+}
+
+/** A report's `foramina` for foramina found by findForamina (numbers rounded). */
+export function foraminaSourceOf(f: FoundForamina): ForaminaSource {
+  const r = (x: number, d = 100) => Math.round(x * d) / d;
+  return {
+    source: 'image',
+    method: f.method,
+    found: f.foramina.map((x) => ({
+      name: x.name,
+      centroid: [r(x.centroid[0]), r(x.centroid[1]), r(x.centroid[2])],
+      axis: [r(x.axis[0], 1000), r(x.axis[1], 1000), r(x.axis[2], 1000)],
+      radiusMm: r(x.radiusMm),
+      lengthMm: r(x.lengthMm),
+      volumeMl: r(x.volumeMl, 1000),
+    })),
+    warnings: [...f.warnings],
+  };
 }
 
 export interface FoundForamina {
@@ -140,6 +172,14 @@ export function findForamina(volume: Volume, options: FindForaminaOptions = {}):
   const n = data.length;
   const sxy = dims[0] * dims[1];
   const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
+  const coarse = Math.max(spacing[0], spacing[1], spacing[2]);
+  if (coarse > FORAMINA_FINE_MM && !options.allowCoarse) {
+    throw new GeometryError(
+      `voxels of ${coarse.toFixed(2)} mm, coarser than ${FORAMINA_FINE_MM} mm: the foramina's lining hides most ` +
+        'of their voxels and their pieces merge, so they are not looked for in the image (give labels)',
+      source,
+    );
+  }
 
   // 1-2: bright bone and its closing.
   const notBone = new Uint8Array(n);

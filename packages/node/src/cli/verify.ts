@@ -40,6 +40,10 @@ import {
   type VerifyAnatomy,
   type VerifyOptions,
   type Volume,
+  findForamina,
+  GeometryError,
+  foraminaSourceOf,
+  type ForaminaSource,
 } from '@corridor/core';
 import { loadLabelsPath, loadPath } from '../io/load.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
@@ -286,10 +290,25 @@ export function register(program: Command): void {
         for (const w of loaded.warnings) console.error(`warning: ${w}`);
         labels = { volume: loaded.volume, anatomy: await anatomyFor(loaded.volume, opts.labels), frame };
       }
+      let foramina: ForaminaSource | undefined;
+      if (!labels) {
+        // No labels: the foramina found in the scan itself (the canal and the bone surface are not).
+        try {
+          const found = findForamina(scan);
+          for (const w of found.warnings) console.error(`warning: foramina: ${w}`);
+          labels = { volume: found.labels, anatomy: found.anatomy, frame: 'scan' };
+          foramina = foraminaSourceOf(found);
+        } catch (e) {
+          if (!(e instanceof GeometryError)) throw e;
+          console.error(`warning: foramina not found in the image: ${e.message}`);
+          foramina = { source: 'none', warnings: [e.message] };
+        }
+      }
       const report = verifyPlacement(plan.paths, scan, {
         tolerance,
         scanToPlan,
         labels,
+        foramina,
         metal: thresholdHu === undefined ? undefined : { thresholdHu },
         registration,
         fractures,
