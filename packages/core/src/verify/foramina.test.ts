@@ -90,7 +90,8 @@ describe('findForamina (phantom, 1 mm)', () => {
     const g = anatomy === 'fracture' ? base : generatePhantom({ stage: 'pins', voxelMm: 1, seed: 1, anatomy });
     const f = anatomy === 'fracture' ? found : findForamina(g.ct);
     const s = score(g, f);
-    // Measured (seed 1): purity 0.80-1.00, Dice 0.21-0.61, centroid 0.0-1.9 mm off the anterior axis, 1-12 deg.
+    // Measured (seed 1, fracture and dysmorphic): S1-S3 both sides, S4 not paired; purity 0.81-1.00,
+    // Dice 0.24-0.61, centroid 0.1-1.9 mm from the anterior channel's axis, axis within 1-12 deg.
     expect(f.source).toBe('image');
     expect(f.method).toMatch(/image/);
     for (const name of ['S1L', 'S1R', 'S2L', 'S2R', 'S3L', 'S3R']) {
@@ -103,7 +104,7 @@ describe('findForamina (phantom, 1 mm)', () => {
     }
     // Whatever is named S4 is S4's (or nothing, and then the warning says so).
     for (const x of s.filter((y) => y.name.startsWith('S4'))) expect(x.purity, x.name).toBeGreaterThan(0.75);
-    expect(f.foramina.length + f.warnings.length).toBeGreaterThanOrEqual(8);
+    if (f.foramina.length < 8) expect(f.warnings.join(' ')).toMatch(/pairs of foramina found \(4 expected\)/);
   });
 
   it('a leak planted into S1L is found in S1L by analyzeCement with the found foramina', () => {

@@ -13,16 +13,20 @@
  *    (FORAMINA_MIDLINE_MM: the canal, which joins the foramina into one) and within FORAMEN_LATERAL_MM of
  *    it. The midline is the bright bone's centroid (x).
  * 4. Foramina: the channels' 26-connected components, one-voxel gaps bridged (components of the channels
- *    grown by one voxel within the enclosed voxels), of at least minMl; the four largest per side. Side:
- *    the sign of x (LPS: + = patient left) of the centroid against the midline. Level: by order from
- *    cranial (+z), S1 first.
+ *    grown by one voxel within the enclosed voxels), of at least minMl and FORAMINA_MIN_RADIUS_MM mean
+ *    radius (thinner are clefts). Side: the sign of x (LPS: + = patient left) of the centroid against the
+ *    midline. A left and a right piece whose centroids are mirror images about the midline within
+ *    FORAMINA_PAIR_MM are a pair (nearest first); unpaired pieces are left out; the four largest pairs
+ *    (by the smaller piece), named by order from cranial (+z), S1 first.
  *
  * Limits (said in `method` and `warnings`): it needs marrow denser than the foramina's contents (fatty
  * osteoporotic marrow below lowHu is taken for channel) and voxels small against the channels (at 1.5 mm
  * the lining's partial volume hides most foramen voxels and pieces merge); it finds the anterior channels'
- * cores, not whole foramina (Dice 0.2-0.5 at 1 mm on the phantom); a side with fewer than four found is
- * named from S1 down, so a missed level shifts the names below it; the canal and the bone surface are not
- * found (the labels count everything else as bone, so no exit or canal leak is checked).
+ * cores, not whole foramina (Dice 0.24-0.61 at 1 mm on the phantom; S4 is not found there); fewer than
+ * four pairs are named from S1 down, so a missed level shifts the names below it; the canal and the bone surface are not
+ * found (the labels count everything else as bone, so no exit or canal leak is checked); metal in a
+ * foramen (an instrument placed through it) fills the channel and hides it: find them in the planning
+ * CT, not in the verification scan, where there is one.
  */
 import { GeometryError } from '../errors.js';
 import type { Point3 } from '../math/vec3.js';
@@ -43,6 +47,10 @@ export const FORAMEN_LATERAL_MM = 30;
 /** Half-width (mm) of the midline band cut out of the channels: the canal, which joins the foramina. */
 export const FORAMINA_MIDLINE_MM = 8;
 
+/** Least mean radius (mm) of a piece (the radius of its mean cross-section): thinner ones are clefts. */
+export const FORAMINA_MIN_RADIUS_MM = 1.2;
+/** A left and a right piece are a pair when one's centroid lies this close (mm) to the other's mirror image. */
+export const FORAMINA_PAIR_MM = 8;
 /** Coarsest voxel (mm) findForamina works on (1 mm holds on the phantom, 1.5 mm does not). */
 export const FORAMINA_FINE_MM = 1.2;
 
@@ -226,7 +234,11 @@ export function findForamina(volume: Volume, options: FindForaminaOptions = {}):
   // 4: foramina: the channels off the midline.
   const rest = new Uint8Array(n);
   const band = options.midlineMm ?? FORAMINA_MIDLINE_MM;
-  for (let v = 0; v < n; v++) rest[v] = channel[v] && Math.abs(toLps(v)[0] - mid[0]) >= band ? 1 : 0;
+  const inBand = (v: number) => {
+    const dx = Math.abs(toLps(v)[0] - mid[0]);
+    return dx >= band && dx <= FORAMEN_LATERAL_MM + FORAMINA_CLOSE_MM;
+  };
+  for (let v = 0; v < n; v++) rest[v] = channel[v] && inBand(v) ? 1 : 0;
   // Bridge the noise's gaps: components of the channels grown by one voxel within the closed bone.
   const grown = new Uint8Array(n);
   const [gx, gy, gz] = dims;
@@ -243,7 +255,7 @@ export function findForamina(volume: Volume, options: FindForaminaOptions = {}):
             kk = k + dk;
           if (ii < 0 || jj < 0 || kk < 0 || ii >= gx || jj >= gy || kk >= gz) continue;
           const w = kk * sxy + jj * gx + ii;
-          if (notBone[w] && !open[w] && Math.abs(toLps(w)[0] - mid[0]) >= band) grown[w] = 1;
+          if (notBone[w] && !open[w] && inBand(w)) grown[w] = 1;
         }
   }
   const rc = components(grown, dims);
@@ -299,24 +311,42 @@ export function findForamina(volume: Volume, options: FindForaminaOptions = {}):
       ax[0] * (cov[0] * ax[0] + cov[1] * ax[1] + cov[2] * ax[2]) +
       ax[1] * (cov[1] * ax[0] + cov[3] * ax[1] + cov[4] * ax[2]) +
       ax[2] * (cov[2] * ax[0] + cov[4] * ax[1] + cov[5] * ax[2]);
-    cands.push({ id: idx + 1, n: st.n, c, axis: [ax[0], ax[1], ax[2]], lengthMm: Math.sqrt(12 * Math.max(0, varAx)) });
+    const lengthMm = Math.sqrt(12 * Math.max(0, varAx));
+    // A thread thinner than a channel (a cleft, a seam): not a foramen.
+    if (lengthMm > 0 && Math.sqrt((st.n * voxelMl * 1000) / (Math.PI * lengthMm)) < FORAMINA_MIN_RADIUS_MM) return;
+    cands.push({ id: idx + 1, n: st.n, c, axis: [ax[0], ax[1], ax[2]], lengthMm });
   });
   const warnings: string[] = [];
   const found: FoundForamen[] = [];
   const labelOfComp = new Map<number, number>();
-  for (const side of [0, 1]) {
-    // side 0: left (+x of the midline), 1: right.
-    const mine = cands
-      .filter((c) => (side === 0 ? c.c[0] > mid[0] : c.c[0] < mid[0]))
-      .sort((a, b) => b.n - a.n)
-      .slice(0, 4)
-      .sort((a, b) => b.c[2] - a.c[2]);
-    if (mine.length < 4) {
-      warnings.push(
-        `${mine.length} foramina found on the ${side === 0 ? 'left' : 'right'} (4 expected): named from S1 down`,
-      );
+  // Pairs: a left and a right piece mirrored about the midline (FORAMINA_PAIR_MM), nearest first;
+  // a piece without a partner is left out (noise, or a foramen whose partner was missed).
+  const left = cands.filter((c) => c.c[0] > mid[0]);
+  const right = cands.filter((c) => c.c[0] < mid[0]);
+  const options2: { l: Cand; r: Cand; cost: number }[] = [];
+  for (const l of left)
+    for (const r of right) {
+      const cost = Math.hypot(l.c[0] - (2 * mid[0] - r.c[0]), l.c[1] - r.c[1], l.c[2] - r.c[2]);
+      if (cost <= FORAMINA_PAIR_MM) options2.push({ l, r, cost });
     }
-    mine.forEach((c, level) => {
+  options2.sort((x, y) => x.cost - y.cost);
+  const used = new Set<number>();
+  const pairs: { l: Cand; r: Cand }[] = [];
+  for (const o of options2) {
+    if (used.has(o.l.id) || used.has(o.r.id)) continue;
+    used.add(o.l.id);
+    used.add(o.r.id);
+    pairs.push(o);
+  }
+  // The four largest pairs (by the smaller side), then cranial first.
+  pairs.sort((x, y) => Math.min(y.l.n, y.r.n) - Math.min(x.l.n, x.r.n));
+  pairs.splice(4);
+  pairs.sort((x, y) => y.l.c[2] + y.r.c[2] - (x.l.c[2] + x.r.c[2]));
+  if (pairs.length < 4) warnings.push(`${pairs.length} pairs of foramina found (4 expected): named from S1 down`);
+  const unpaired = cands.length - 2 * pairs.length;
+  if (unpaired > 0) warnings.push(`${unpaired} channel piece(s) without a mirrored partner left out`);
+  pairs.forEach((pair, level) => {
+    for (const [side, c] of [pair.l, pair.r].entries()) {
       const f = 2 * level + side;
       const label = FOUND_LABELS.foramen0 + f;
       labelOfComp.set(c.id, label);
@@ -330,8 +360,8 @@ export function findForamina(volume: Volume, options: FindForaminaOptions = {}):
         lengthMm: c.lengthMm,
         radiusMm: c.lengthMm > 0 ? Math.sqrt((c.n * voxelMl * 1000) / (Math.PI * c.lengthMm)) : 0,
       });
-    });
-  }
+    }
+  });
   if (found.length === 0) {
     throw new GeometryError(
       `no sacral foramina found in the image (no channel under ${lowHu} HU enclosed by bone >= ${boneHu} HU ` +
@@ -341,16 +371,15 @@ export function findForamina(volume: Volume, options: FindForaminaOptions = {}):
   }
   found.sort((a, b) => a.label - b.label);
   for (let v = 0; v < n; v++) {
-    const c = rc.comp[v];
-    if (!c) continue;
-    const l = labelOfComp.get(c);
+    const l = rc.comp[v] ? labelOfComp.get(rc.comp[v]) : undefined;
     if (l !== undefined) labels[v] = l;
   }
   const method =
     `image (no labels): voxels under ${lowHu} HU enclosed by bone >= ${boneHu} HU (inside its ${closeMm} mm ` +
     `closing), outside a ${band} mm midline band (the canal), within ${FORAMEN_LATERAL_MM} mm of the midline, ` +
-    `26-connected with one-voxel gaps bridged, pieces of at least ${minMl} ml; the 4 largest per side, side by x ` +
-    `against the bone's centroid, level by order from cranial; canal and bone surface not found (not checked)`;
+    `26-connected with one-voxel gaps bridged, pieces of at least ${minMl} ml and ${FORAMINA_MIN_RADIUS_MM} mm mean ` +
+    `radius; left and right pieces paired as mirror images about the bone's centroid (within ${FORAMINA_PAIR_MM} ` +
+    `mm), the 4 largest pairs, levels by order from cranial; canal and bone surface not found (not checked)`;
   const out = createVolume({
     data: labels,
     dims,

@@ -273,8 +273,10 @@ export function register(program: Command): void {
           ? parseTransform(await readText(opts.transform, 'transform file'), opts.transform)
           : undefined;
       let registration: ScanRegistrationSummary | undefined;
+      let planningVolume: Volume | undefined;
       if (typeof opts.registerTo === 'string') {
         const reference = await loadVolume(opts.registerTo);
+        planningVolume = reference;
         const reg = registerScanToReference(reference, scan);
         if (reg.summary.status !== 'ok')
           throw new RegistrationError(
@@ -292,12 +294,19 @@ export function register(program: Command): void {
       }
       let foramina: ForaminaSource | undefined;
       if (!labels) {
-        // No labels: the foramina found in the scan itself (the canal and the bone surface are not).
+        // No labels: the foramina found in the planning volume when given (no metal in them yet), else in
+        // the scan itself (where an instrument placed through a foramen fills it and hides it).
         try {
-          const found = findForamina(scan);
+          const found = findForamina(planningVolume ?? scan);
           for (const w of found.warnings) console.error(`warning: foramina: ${w}`);
-          labels = { volume: found.labels, anatomy: found.anatomy, frame: 'scan' };
+          labels = { volume: found.labels, anatomy: found.anatomy, frame: planningVolume ? 'plan' : 'scan' };
           foramina = foraminaSourceOf(found);
+          if (!planningVolume) {
+            foramina.warnings?.push(
+              'found in the verification scan: an instrument through a foramen fills it and may hide it ' +
+                '(give --register-to the planning CT, or labels)',
+            );
+          }
         } catch (e) {
           if (!(e instanceof GeometryError)) throw e;
           console.error(`warning: foramina not found in the image: ${e.message}`);
