@@ -21,6 +21,10 @@ import {
   type ReadonlyMat4,
   type ScanRegistrationSummary,
   type Volume,
+  findForamina,
+  GeometryError,
+  foraminaSourceOf,
+  type ForaminaSource,
 } from '@corridor/core';
 import { loadLabelsPath } from '../io/load.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
@@ -151,6 +155,20 @@ export function register(program: Command): void {
         for (const w of loaded.warnings) console.error(`warning: ${w}`);
         labels = { volume: loaded.volume, anatomy: await anatomyFor(loaded.volume, labelsPath) };
       }
+      let foramina: ForaminaSource | undefined;
+      if (!labels) {
+        // No labels: the foramina found in the baseline (the canal and the bone surface are not).
+        try {
+          const found = findForamina(baseline);
+          for (const w of found.warnings) console.error(`warning: foramina: ${w}`);
+          labels = { volume: found.labels, anatomy: found.anatomy };
+          foramina = foraminaSourceOf(found);
+        } catch (e) {
+          if (!(e instanceof GeometryError)) throw e;
+          console.error(`warning: foramina not found in the image: ${e.message}`);
+          foramina = { source: 'none', warnings: [e.message] };
+        }
+      }
       const when = String(opts.register);
       if (when !== 'auto' && when !== 'always' && when !== 'never')
         throw new UsageError(`--register "${when}" is not auto, always or never`);
@@ -179,6 +197,7 @@ export function register(program: Command): void {
         baseline,
         scans,
         labels,
+        foramina,
         warningMm,
         scanToBaseline,
         registrations,

@@ -40,6 +40,10 @@ import {
   type VerifyAnatomy,
   type VerifyOptions,
   type Volume,
+  findForamina,
+  GeometryError,
+  foraminaSourceOf,
+  type ForaminaSource,
 } from '@corridor/core';
 import { loadLabelsPath, loadPath } from '../io/load.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
@@ -272,8 +276,10 @@ export function register(program: Command): void {
           ? parseTransform(await readText(opts.transform, 'transform file'), opts.transform)
           : undefined;
       let registration: ScanRegistrationSummary | undefined;
+      let planningVolume: Volume | undefined;
       if (typeof opts.registerTo === 'string') {
         const reference = await loadVolume(opts.registerTo);
+        planningVolume = reference;
         const reg = registerScanToReference(reference, scan);
         if (reg.summary.status !== 'ok')
           throw new RegistrationError(
@@ -289,6 +295,27 @@ export function register(program: Command): void {
         for (const w of loaded.warnings) console.error(`warning: ${w}`);
         labels = { volume: loaded.volume, anatomy: await anatomyFor(loaded.volume, opts.labels), frame };
       }
+      let foramina: ForaminaSource | undefined;
+      if (!labels) {
+        // No labels: the foramina found in the planning volume when given (no metal in them yet), else in
+        // the scan itself (where an instrument placed through a foramen fills it and hides it).
+        try {
+          const found = findForamina(planningVolume ?? scan);
+          for (const w of found.warnings) console.error(`warning: foramina: ${w}`);
+          labels = { volume: found.labels, anatomy: found.anatomy, frame: planningVolume ? 'plan' : 'scan' };
+          foramina = foraminaSourceOf(found);
+          if (!planningVolume) {
+            foramina.warnings?.push(
+              'found in the verification scan: an instrument through a foramen fills it and may hide it ' +
+                '(give --register-to the planning CT, or labels)',
+            );
+          }
+        } catch (e) {
+          if (!(e instanceof GeometryError)) throw e;
+          console.error(`warning: foramina not found in the image: ${e.message}`);
+          foramina = { source: 'none', warnings: [e.message] };
+        }
+      }
       // verifyPlacement reports no progress of its own: the bar names the step while it runs.
       const bar = progressBar('verify', { quiet: !!opts.quiet, progress: !!opts.progress });
       bar.update(0, 1, `checking ${plan.paths.length} path(s)`);
@@ -296,6 +323,7 @@ export function register(program: Command): void {
         tolerance,
         scanToPlan,
         labels,
+        foramina,
         metal: thresholdHu === undefined ? undefined : { thresholdHu },
         registration,
         fractures,
