@@ -26,6 +26,7 @@ import { apiSegments, handleCaseApi, sendError } from './case-api.js';
 import type { CaseStore } from './case-store.js';
 import { HttpError } from './http-body.js';
 import { PACS_PREFIX, handlePacsRequest } from './pacs-routes.js';
+import { REPORT_ROUTE, handleReportRequest } from './report-route.js';
 
 export interface ServerOptions {
   /** Folder with the built app (index.html, assets/). */
@@ -331,6 +332,8 @@ export function createHandler(options: {
       try {
         if (url.pathname === PACS_PREFIX || url.pathname.startsWith(PACS_PREFIX + '/')) {
           status = await handlePacsRequest(req, res, url, options.pacsUrl, securityHeaders());
+        } else if (url.pathname === REPORT_ROUTE) {
+          status = await handleReportRequest(req, res, securityHeaders());
         } else if (url.pathname === '/api/health') {
           if (method !== 'GET' && method !== 'HEAD') {
             throw new HttpError(405, 'method-not-allowed', 'method not allowed', {
