@@ -24,7 +24,8 @@ import {
   writeNifti,
   type PlanPath,
 } from '@corridor/core';
-import { screenshot, shownErrors, startHarness, type Harness } from './harness.js';
+import { WEB_DIR, screenshot, shownErrors, startHarness, type Harness } from './harness.js';
+import { startServer } from '../../../node/src/server/server.js';
 import { orthancAvailability } from '../../../node/src/pacs/orthanc.js';
 import { pacsClient } from '../../../node/src/cli/pacs.js';
 
@@ -182,6 +183,14 @@ describePacs(`the reference case from the PACS to the report${avail.ok ? '' : ` 
     expect(await dataset('#report-panel', 'report')).toBe('done');
     const paths = Number(await dataset('#report-panel', 'paths'));
     expect(paths).toBe(await h.page.locator('#plan-panel tr[data-path-id]').count());
+    // The report holds the workstation's own verification and cement results.
+    const results = JSON.parse(
+      await h.page.evaluate<string>(
+        'JSON.stringify({ allPass: window.corridor.app.store.verification.report.allPass, verdict: window.corridor.app.store.cement.verdict })',
+      ),
+    ) as { allPass: boolean; verdict: string };
+    expect(await dataset('#report-panel', 'verification')).toBe(String(results.allPass));
+    expect(await dataset('#report-panel', 'cement')).toBe(results.verdict);
     await h.page.click('[data-action=report-store]');
     await h.page.waitForSelector('#report-panel[data-stored="2"]', { timeout: 30_000 });
     await screenshot(h.page, 'reference-case');
@@ -200,4 +209,22 @@ describePacs(`the reference case from the PACS to the report${avail.ok ? '' : ` 
     expect(await shownErrors(h.page)).toEqual([]);
     expect(h.pageErrors).toEqual([]);
   }, 90_000);
+
+  it('a server without a PACS: the panel says so and stays disabled', async () => {
+    const bare = await startServer({ webRoot: path.join(WEB_DIR, 'dist'), port: 0 });
+    const page = await h.context.newPage();
+    try {
+      // This page talks to the second server only (the harness's context lets only its own through).
+      await page.route(/.*/, (route) =>
+        route.request().url().startsWith(bare.url) ? route.continue() : route.abort(),
+      );
+      await page.goto(`${bare.url}?renderer=cpu`);
+      await page.waitForSelector('#pacs-panel[data-pacs=none]', { timeout: 30_000 });
+      expect(await page.textContent('[data-testid=pacs-note]')).toContain('No PACS');
+      expect(await page.isDisabled('[data-action=pacs-search]')).toBe(true);
+    } finally {
+      await page.close();
+      await bare.close();
+    }
+  }, 60_000);
 });

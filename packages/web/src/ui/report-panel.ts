@@ -133,6 +133,8 @@ export class ReportPanel {
         `. ${r.notes.map(escapeHtml).join('; ')}`;
       this.root.dataset.report = 'done';
       this.root.dataset.paths = String(rep.paths.length);
+      this.root.dataset.verification = rep.verification ? String(rep.verification.allPass) : '';
+      this.root.dataset.cement = rep.cement?.verdict ?? '';
       // Storing needs the PACS the server forwards to (the PACS panel found one).
       const store = find<HTMLButtonElement>(this.root, '[data-action=report-store]');
       const pacs = document.getElementById('pacs-panel')?.dataset.pacs === 'ready';
