@@ -344,8 +344,15 @@ export function createHandler(options: {
           send(
             res,
             200,
-            // `cases`: whether /api/cases has a store behind it (the workstation falls back to localStorage).
-            JSON.stringify({ schemaVersion: 1, ok: true, app: 'corridor', cases: !!options.store }) + '\n',
+            // `cases`: whether /api/cases has a store behind it (the workstation falls back to localStorage);
+            // `pacs`: whether /api/pacs/dicom-web forwards to a PACS (the PACS panel stays off without one).
+            JSON.stringify({
+              schemaVersion: 1,
+              ok: true,
+              app: 'corridor',
+              cases: !!options.store,
+              pacs: !!options.pacsUrl,
+            }) + '\n',
             CONTENT_TYPES['.json'],
           );
           status = 200;

@@ -213,6 +213,10 @@ describePacs(`the reference case from the PACS to the report${avail.ok ? '' : ` 
   it('a server without a PACS: the panel says so and stays disabled', async () => {
     const bare = await startServer({ webRoot: path.join(WEB_DIR, 'dist'), port: 0 });
     const page = await h.context.newPage();
+    const errors: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
     try {
       // This page talks to the second server only (the harness's context lets only its own through).
       await page.route(/.*/, (route) =>
@@ -222,6 +226,8 @@ describePacs(`the reference case from the PACS to the report${avail.ok ? '' : ` 
       await page.waitForSelector('#pacs-panel[data-pacs=none]', { timeout: 30_000 });
       expect(await page.textContent('[data-testid=pacs-note]')).toContain('No PACS');
       expect(await page.isDisabled('[data-action=pacs-search]')).toBe(true);
+      // Nothing failed on the way (the other e2e tests, without a PACS, check the console stays clean).
+      expect(errors).toEqual([]);
     } finally {
       await page.close();
       await bare.close();

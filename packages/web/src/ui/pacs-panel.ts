@@ -73,12 +73,18 @@ export class PacsPanel {
     void this.probe();
   }
 
-  /** Whether the server forwards to a PACS: 503 means none configured, anything else that one answers. */
+  /**
+   * Whether the server forwards to a PACS (/api/health says, so a server without one logs no failed
+   * request in the console), then whether that PACS answers a search.
+   */
   private async probe() {
     const note = find(this.root, '[data-testid=pacs-note]');
     let status = 0;
     try {
-      status = (await fetch(`${PACS_ROOT}/studies?limit=1`, { headers: { Accept: 'application/dicom+json' } })).status;
+      const health = (await (await fetch('/api/health')).json()) as { pacs?: boolean };
+      status = health.pacs
+        ? (await fetch(`${PACS_ROOT}/studies?limit=1`, { headers: { Accept: 'application/dicom+json' } })).status
+        : 503;
     } catch {
       status = 0;
     }
