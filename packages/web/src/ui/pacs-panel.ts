@@ -206,11 +206,15 @@ export class PacsPanel {
   }
 }
 
-/** A panel section of its own at the end of the side bar (made here: the page's markup stays as it is). */
+/**
+ * A section of its own at the end of the procedure panel (made here: the page's markup stays as it is).
+ * Inside it, not beside it, so short windows keep their two-part side bar: there these sections show
+ * with the procedure panel (toolbar "Procedure"), in tall windows always.
+ */
 export function sidePanel(id: string): HTMLElement {
   const el = document.createElement('section');
   el.id = id;
-  el.className = 'panel';
-  document.getElementById('side')?.appendChild(el);
+  el.className = 'subpanel';
+  (document.getElementById('procedure-panel') ?? document.getElementById('side'))?.appendChild(el);
   return el;
 }
