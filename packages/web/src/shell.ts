@@ -13,6 +13,8 @@ import { CarmPanel } from './ui/carm-panel.js';
 import { ProcedurePanel } from './ui/procedure-panel.js';
 import { CasePanel } from './ui/case-panel.js';
 import { safeName } from './case-client.js';
+import { PacsPanel, sidePanel } from './ui/pacs-panel.js';
+import { ReportPanel } from './ui/report-panel.js';
 import { loadXaFrame } from './xa.js';
 import type { SeriesSummary } from './types.js';
 import { fmt1 } from './geometry.js';
@@ -83,6 +85,8 @@ export class Shell {
     new PlanPanel(byId('plan-panel'), this);
     new ProcedurePanel(byId('procedure-panel'), this);
     new CasePanel(byId('case-panel'), this);
+    new PacsPanel(sidePanel('pacs-panel'), this);
+    new ReportPanel(sidePanel('report-panel'), this);
     this.bindKeys();
     this.bindDrop();
     window.addEventListener('error', (e) => this.message('error', `Unexpected error: ${e.message}`));

@@ -12,6 +12,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ensureWebBuild } from '../../../node/src/server/build.js';
 import { startServer, type RunningServer } from '../../../node/src/server/server.js';
 import { CaseStore } from '../../../node/src/server/case-store.js';
+import { startOrthanc, type OrthancInstance } from '../../../node/src/pacs/orthanc.js';
 
 export const WEB_DIR = fileURLToPath(new URL('../../', import.meta.url));
 export const ARTIFACTS = path.join(WEB_DIR, 'test-artifacts');
@@ -27,6 +28,8 @@ export interface Harness {
   profile: string;
   /** The case store behind /api/cases (with `store: true`: a throw-away database, removed on close). */
   store: CaseStore | null;
+  /** The private Orthanc the server forwards /api/pacs/dicom-web to (with `pacs: true`). */
+  orthanc?: OrthancInstance;
   close(): Promise<void>;
 }
 
@@ -44,7 +47,13 @@ export const CHROMIUM_ARGS = [
 ];
 
 export async function startHarness(
-  opts: { viewport?: { width: number; height: number }; extraArgs?: string[]; store?: boolean } = {},
+  opts: {
+    viewport?: { width: number; height: number };
+    extraArgs?: string[];
+    store?: boolean;
+    /** Start a private Orthanc (pacs/orthanc.ts) and serve with `--pacs` to it. */
+    pacs?: boolean;
+  } = {},
 ): Promise<Harness> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test does) or set CORRIDOR_CHROMIUM`);
@@ -55,7 +64,13 @@ export async function startHarness(
   // localStorage, as on static hosting. With it, a fresh SQLite file in a temporary folder.
   const dbDir = opts.store ? await mkdtemp(path.join(os.tmpdir(), 'corridor-e2e-db-')) : null;
   const store = dbDir ? CaseStore.open(path.join(dbDir, 'cases.sqlite')) : null;
-  const server = await startServer({ webRoot: path.join(WEB_DIR, 'dist'), port: 0, ...(store ? { store } : {}) });
+  const orthanc = opts.pacs ? await startOrthanc() : undefined;
+  const server = await startServer({
+    webRoot: path.join(WEB_DIR, 'dist'),
+    port: 0,
+    ...(store ? { store } : {}),
+    ...(orthanc ? { pacsUrl: orthanc.dicomWebUrl } : {}),
+  });
   const profile = await mkdtemp(path.join(os.tmpdir(), 'corridor-chromium-'));
   // A new, empty profile each run (playwright passes it as --user-data-dir).
   const context = await chromium.launchPersistentContext(profile, {
@@ -84,11 +99,13 @@ export async function startHarness(
     pageErrors,
     profile,
     store,
+    ...(orthanc ? { orthanc } : {}),
     async close() {
       await context.close();
       await server.close();
       store?.close();
       if (dbDir) await rm(dbDir, { recursive: true, force: true });
+      await orthanc?.stop();
       await rm(profile, { recursive: true, force: true });
     },
   };
