@@ -48,6 +48,21 @@ function response(status: number, body: Uint8Array, headers: Record<string, stri
 }
 
 describe('DicomWebClient', () => {
+  it("calls the platform's fetch on globalThis, as browsers require", async () => {
+    const g = globalThis as unknown as { fetch: unknown };
+    const saved = g.fetch;
+    // A browser's fetch called on anything but the global object throws "Illegal invocation".
+    g.fetch = function (this: unknown) {
+      if (this !== globalThis) throw new TypeError('Illegal invocation');
+      return Promise.resolve(response(204, new Uint8Array(0)));
+    };
+    try {
+      expect(await new DicomWebClient({ url: 'http://pacs.example/dicom-web' }).searchStudies()).toEqual([]);
+    } finally {
+      g.fetch = saved;
+    }
+  });
+
   it('QIDO: URL, encoded query with repeated keys, Accept; 204 is no match', async () => {
     const calls: { url: string; init?: FetchInit }[] = [];
     const client = new DicomWebClient({

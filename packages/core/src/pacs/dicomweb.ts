@@ -171,7 +171,9 @@ export class DicomWebClient {
       throw new UsageError(`DICOMweb URL "${options.url}" must start with http:// or https:// (or / in a browser)`);
     while (u.endsWith('/')) u = u.slice(0, -1);
     this.url = u;
-    const f = options.fetch ?? (globalThis as unknown as { fetch?: FetchLike }).fetch;
+    const platform = (globalThis as unknown as { fetch?: FetchLike }).fetch;
+    // The platform's fetch must be called on globalThis: a browser throws "Illegal invocation" otherwise.
+    const f = options.fetch ?? platform?.bind(globalThis);
     if (!f) throw new UsageError('no fetch in this environment: pass one to DicomWebClient');
     this.fetchFn = f;
     this.headers = { ...(options.headers ?? {}) };
