@@ -199,6 +199,7 @@ export class App {
     st.crosshair = nearestVoxelCentre(v, info.suggestedCrosshair ?? volumeCenter(v));
     st.carm = { primaryDeg: 0, secondaryDeg: 0, isocenter: info.suggestedCrosshair ?? volumeCenter(v) };
     st.xa = null;
+    st.clearMotionCorrection();
     st.series = [{ id: 'planning', name: `${info.name} (planning)`, volume: v }];
     st.shownSeries = 'planning';
     st.verification = null;
@@ -592,6 +593,8 @@ export class App {
       const id = `run-${n}`;
       st.series = [...st.series, { id, name: `3D run ${n}: ${r.description}`, volume: v }];
       st.emit('series');
+      // A new 3D run is the new reference: the motion correction of the old one no longer holds.
+      st.clearMotionCorrection();
       this.showSeries(id);
       this.ui.message('info', `3D run ${n} done in ${(r.ms / 1000).toFixed(1)} s: opened as a new series.`);
     } catch (err) {
