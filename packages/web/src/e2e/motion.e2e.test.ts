@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   carmGeometry,
   carmPreset,
+  fluoroscopyWithExposure,
   generatePhantom,
   mat4FromRows,
   mat4TransformPoint,
@@ -23,6 +24,8 @@ import {
   projectionMatrix,
   readXaFrame,
   register2d,
+  renderLineIntegrals,
+  resolveModel,
   writeXaFrame,
   type CarmGeometry,
   type PlanPath,
@@ -230,8 +233,95 @@ describe('Correct for motion (Chromium)', () => {
     expect(await shownErrors(h.page)).toEqual([]);
   }, 240_000);
 
+  it('"Simulate patient motion" shows a virtual frame of the scan moved by its motion', async () => {
+    await h.page.fill('[data-field=sim-mm]', '7');
+    await h.page.fill('[data-field=sim-deg]', '2.5');
+    await h.page.click('button[data-action=simulate-motion]');
+    await h.page.waitForFunction(
+      () =>
+        (globalThis as unknown as { corridor: { app: { store: { xa: { simulatedMotion?: unknown } | null } } } })
+          .corridor.app.store.xa?.simulatedMotion !== undefined,
+      null,
+      { timeout: 30_000 },
+    );
+    const v = await h.page.evaluate(() => {
+      interface Xa {
+        name: string;
+        simulatedMotion: number[][];
+        frame: { gray: Uint8Array; geometry: CarmGeometry };
+      }
+      const st = (globalThis as unknown as { corridor: { app: { store: { xa: Xa } } } }).corridor.app.store;
+      return { ...st.xa, frame: { gray: Array.from(st.xa.frame.gray), geometry: st.xa.frame.geometry } };
+    });
+    const m = v.simulatedMotion;
+    // A rigid motion of the asked size: 7 mm at the isocentre (the rotation's axis runs through it), 2.5°.
+    const iso = v.frame.geometry.isocenter;
+    const moved = apply(m, iso);
+    expect(Math.hypot(moved[0] - iso[0], moved[1] - iso[1], moved[2] - iso[2])).toBeCloseTo(7, 6);
+    expect((Math.acos((m[0][0] + m[1][1] + m[2][2] - 1) / 2) * 180) / Math.PI).toBeCloseTo(2.5, 6);
+    // The frame, rendered here: the DRR of the CT seen through currentToPlanning (the transpose), as shown.
+    const dv = prepareDrrVolume(ph.ct);
+    const inv = new Float64Array(16);
+    for (let i = 0; i < 3; i++) {
+      for (let j = 0; j < 3; j++) inv[i * 4 + j] = m[j][i];
+      inv[i * 4 + 3] = -(m[0][i] * m[0][3] + m[1][i] * m[1][3] + m[2][i] * m[2][3]);
+    }
+    inv[15] = 1;
+    const toIndex = new Float64Array(16);
+    for (let r = 0; r < 4; r++)
+      for (let c = 0; c < 4; c++)
+        for (let k = 0; k < 4; k++) toIndex[r * 4 + c] += dv.patientToIndex[r * 4 + k] * inv[k * 4 + c];
+    const g = v.frame.geometry;
+    const model = { exposure: { referenceKvp: resolveModel().kvp }, noiseFree: true, edgeEnhance: 0 };
+    const want = fluoroscopyWithExposure(renderLineIntegrals({ ...dv, patientToIndex: toIndex }, g), g, model).gray;
+    const still = fluoroscopyWithExposure(renderLineIntegrals(dv, g), g, model).gray;
+    let off = 0,
+      worst = 0,
+      moving = 0;
+    for (let i = 0; i < want.length; i++) {
+      const d = Math.abs(v.frame.gray[i] - want[i]);
+      worst = Math.max(worst, d);
+      off += d;
+      moving += Math.abs(still[i] - want[i]);
+    }
+    console.log(
+      `simulated frame: mean |page - here| ${(off / want.length).toFixed(4)} (max ${worst}) grey levels; ` +
+        `the motion changes the frame by ${(moving / want.length).toFixed(2)} on average`,
+    );
+    expect(worst).toBeLessThanOrEqual(1);
+    expect(off / want.length).toBeLessThan(0.01);
+    expect(moving / want.length).toBeGreaterThan(2);
+    expect(v.name).toMatch(/virtual frame: patient moved 7\.0 mm, 2\.5°/);
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 60_000);
+
+  it('a failed verdict is shown as failed and never applied', async () => {
+    await h.page.evaluate(() => {
+      interface St {
+        motionCorrection: { status: string; reasons: string[] } | null;
+        emit(t: string): void;
+      }
+      const st = (globalThis as unknown as { corridor: { app: { store: St } } }).corridor.app.store;
+      if (!st.motionCorrection) throw new Error('no correction');
+      // The correction found above, marked as core marks a failed fit.
+      st.motionCorrection = { ...st.motionCorrection, status: 'failed', reasons: ['the fit did not converge.'] };
+      st.emit('motion');
+    });
+    const s = await pageState();
+    expect(s.corrected).toBe('false');
+    expect(s.before).toEqual([]);
+    // The overlay is the plan as planned: the frame's marks at the plan's projection.
+    const g = await h.page.evaluate(() =>
+      (
+        globalThis as unknown as { corridor: { fluoro: { overlayGeometry(): CarmGeometry } } }
+      ).corridor.fluoro.overlayGeometry(),
+    );
+    expect(worstMm(s.after, g, (p, end) => (end === 'entry' ? p.entry : p.target))).toBeLessThan(1e-6);
+    expect(s.text).toMatch(/FAILED .*not applied.*did not converge/);
+  }, 30_000);
+
   it('a new 3D run clears the correction', async () => {
-    await h.page.fill('[data-field=run-views]', '20');
+    await h.page.fill('[data-field=run-views]', '12');
     await h.page.fill('[data-field=run-voxel]', '4');
     await h.page.fill('[data-field=run-binning]', '8');
     await h.page.click('button[data-action=acquire]');
