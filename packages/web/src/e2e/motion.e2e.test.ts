@@ -340,6 +340,23 @@ describe('Correct for motion (Chromium)', () => {
     expect(s.text).toMatch(/FAILED .*not applied.*did not converge/);
   }, 30_000);
 
+  it('shows its progress and is cancelled: the correction stays as it was; it runs again after', async () => {
+    const before = await pageState();
+    await h.page.click('button[data-action=correct-motion]');
+    await h.page.waitForSelector('#status:has-text("Correct for motion:")', { timeout: 30_000 });
+    expect(await h.page.isVisible('button[data-action=cancel-motion]')).toBe(true);
+    await h.page.click('button[data-action=cancel-motion]');
+    await h.page.waitForSelector('.message.info:has-text("Motion correction cancelled")', { timeout: 10_000 });
+    const s = await pageState();
+    expect(s.correction).toEqual(before.correction);
+    expect(await h.page.isVisible('button[data-action=cancel-motion]')).toBe(false);
+    expect(await h.page.isEnabled('button[data-action=correct-motion]')).toBe(true);
+    // The next run starts a new worker, which prepares the scan again.
+    await h.page.click('button[data-action=correct-motion]');
+    await h.page.waitForSelector('#fluoro-panel[data-motion=ok]', { timeout: 120_000 });
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 150_000);
+
   it('a new 3D run clears the correction', async () => {
     await h.page.fill('[data-field=run-views]', '12');
     await h.page.fill('[data-field=run-voxel]', '4');
