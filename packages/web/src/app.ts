@@ -30,6 +30,8 @@ import {
   type Volume,
 } from '@corridor/core';
 import { WorkerClient } from './rpc.js';
+import { CaseClient, safeName } from './case-client.js';
+import { CaseSession, type ViewState } from './case-session.js';
 import { Store, freshId } from './store.js';
 import type { AutoPlanResult, CaseInfo, PathReport, SeriesSummary } from './types.js';
 import { volumeFromMessage, volumeToMessage, type VolumeMessage } from './volume-message.js';
@@ -122,12 +124,23 @@ export class App {
   timings: Record<string, number> = {};
   addMode: { entry: Point3 | null } | null = null;
   autoPlanNotes: string[] = [];
+  /** The case server's API when the page was served by `corridor start` (null: static hosting). */
+  private caseClient: Promise<CaseClient | null>;
+  /** The open case in the case store (null without the API, or until it is opened). */
+  session: CaseSession | null = null;
+  /** Opening the case in the store (a save waits for it). */
+  private attached: Promise<void> = Promise.resolve();
+  /** Called when the case's timeline or its conflict changes. */
+  onCase: () => void = () => undefined;
+  /** The long operation running in the case worker, which Cancel stops (null when none). */
+  running: { label: string; cancel: () => void } | null = null;
+  onRunning: () => void = () => undefined;
+  /** How to open the current case again in a fresh case worker (after a cancel). */
+  private reopen: (() => Promise<void>) | null = null;
 
   constructor(private ui: AppUi) {
-    this.caseWorker = new WorkerClient(
-      new Worker(new URL('./worker/case.worker.ts', import.meta.url), { type: 'module' }),
-      'case',
-    );
+    this.caseWorker = this.newCaseWorker();
+    this.caseClient = CaseClient.detect();
     this.store.on('plan', () => {
       this.planVersion++;
       this.scheduleAnalysis();
@@ -135,13 +148,61 @@ export class App {
     });
   }
 
+  private newCaseWorker(): WorkerClient {
+    return new WorkerClient(
+      new Worker(new URL('./worker/case.worker.ts', import.meta.url), { type: 'module' }),
+      'case',
+    );
+  }
+
+  /**
+   * A long operation in the case worker, with progress in the status bar and a Cancel: cancelling ends
+   * the worker (its loops are synchronous: nothing else stops them) and starts a fresh one, into which
+   * the open case is loaded again; the operation ends in a CancelledError and changes nothing.
+   */
   private busy<T>(label: string, p: Promise<T>): Promise<T> {
     document.body.dataset.state = 'busy';
     this.ui.status(label, { done: 0, total: 1 });
-    return p.finally(() => {
-      document.body.dataset.state = 'ready';
-      this.ui.status('Ready', null);
+    let cancelled = false;
+    const stop = new Promise<never>((_, reject) => {
+      this.running = {
+        label,
+        cancel: () => {
+          if (cancelled) return;
+          cancelled = true;
+          reject(new CancelledError(`${label.replace(/…$/, '')}: cancelled`));
+          this.caseWorker.terminate();
+          this.caseWorker = this.newCaseWorker();
+          const again = this.reopen;
+          const st = this.store;
+          if (again && st.volume)
+            void again().catch((e: unknown) =>
+              this.ui.message('error', `The case could not be loaded again after the cancel: ${String(e)}`),
+            );
+          else if (st.volume)
+            this.ui.message(
+              'warning',
+              `${st.caseInfo?.name ?? 'The case'} must be opened again to be analysed: its images were in the stopped worker.`,
+            );
+          if (st.volume && (st.verificationScan || st.cementBaseline))
+            this.ui.message('warning', 'Load the verification or cement scans again to check them anew.');
+        },
+      };
+      this.onRunning();
     });
+    stop.catch(() => undefined);
+    return Promise.race([p, stop]).finally(() => {
+      this.running = null;
+      this.onRunning();
+      document.body.dataset.state = 'ready';
+      this.ui.status(cancelled ? 'Cancelled' : 'Ready', null);
+      if (cancelled) document.body.dataset.cancelled = label;
+    });
+  }
+
+  /** Stop the running long operation (loading, automatic planning, verify, cement, registration). */
+  cancelRunning(): void {
+    this.running?.cancel();
   }
 
   private progress = (done: number, total: number, label: string) => this.ui.status(label, { done, total });
@@ -153,6 +214,9 @@ export class App {
       this.caseWorker.call<{ volume: VolumeMessage; info: CaseInfo }>('openPhantom', [voxelMm], [], this.progress),
     );
     this.timings.phantomGenerateMs = performance.now() - t0;
+    this.reopen = async () => {
+      await this.caseWorker.call('openPhantom', [voxelMm], []);
+    };
     this.showCase(r.volume, r.info, t0);
   }
 
@@ -187,6 +251,8 @@ export class App {
       'Opening the series…',
       this.caseWorker.call<{ volume: VolumeMessage; info: CaseInfo }>('chooseSeries', [index], [], this.progress),
     );
+    // The files went to the worker (transferred): after a cancel the case is opened again from them.
+    this.reopen = null;
     this.showCase(r.volume, r.info, t0);
   }
 
@@ -211,14 +277,14 @@ export class App {
     st.cement = null;
     st.cementOverlay = null;
     this.caseKey = `corridor.plan.${info.name}.${v.dims.join('x')}.${v.spacing.map((s) => s.toFixed(3)).join('x')}`;
-    const saved = this.restorePlan();
-    st.resetPlan(
-      saved ?? {
-        schemaVersion: PLAN_SCHEMA_VERSION,
-        volume: { file: info.name, indexToPatient: v.indexToPatient },
-        paths: [],
-      },
-    );
+    st.resetPlan({
+      schemaVersion: PLAN_SCHEMA_VERSION,
+      volume: { file: info.name, indexToPatient: v.indexToPatient },
+      paths: [],
+    });
+    this.session = null;
+    this.onCase();
+    this.attached = this.attachCase(info.name, this.caseKey);
     st.emit('volume', 'crosshair', 'window', 'carm', 'xa', 'procedure', 'series');
     // A segmentation set aside (another grid, unknown labels) is said, never dropped without a word.
     for (const w of info.warnings) this.ui.message('warning', w);
@@ -230,14 +296,141 @@ export class App {
         document.body.dataset.case = info.name;
       }),
     );
-    if (saved)
-      this.ui.message(
-        'info',
-        `Restored the plan saved in this browser for ${info.name} (${saved.paths.length} path(s)).`,
-      );
   }
 
-  // --- plan persistence (in this browser only) ---
+  // --- plan persistence: the case store when served by `corridor start`, else this browser ---
+
+  /** Open the case in the store (created on first open) and restore its plan; else the browser's copy. */
+  private async attachCase(name: string, key: string): Promise<void> {
+    const client = await this.caseClient;
+    if (key !== this.caseKey) return; // another case was opened meanwhile
+    if (!client) {
+      const saved = this.restorePlan();
+      if (saved) {
+        this.store.resetPlan(saved);
+        this.ui.message('info', `Restored the plan saved in this browser for ${name} (${saved.paths.length} path(s)).`);
+      }
+      return;
+    }
+    try {
+      const { session, plan } = await CaseSession.open(client, key, name, () => this.onCase());
+      if (key !== this.caseKey) return;
+      this.session = session;
+      document.body.dataset.caseId = session.caseId;
+      if (plan) {
+        this.store.resetPlan({ ...plan, volume: this.currentPlan().volume });
+        this.ui.message(
+          'info',
+          `Restored the plan of case ${session.caseId} from the case store (${plan.paths.length} path(s)).`,
+        );
+      }
+      // Directly on the session: saveCaseDoc waits for this very function to end.
+      if (!session.entry('series/planning'))
+        await session.saveDoc('series', 'planning', {
+          files: [name],
+          role: 'planning',
+          label: `Planning CBCT: ${name}`,
+          summary: this.store.volume ? `${this.store.volume.dims.join(' × ')} voxels` : '',
+          view: this.viewState('plan'),
+        });
+      session.current ??= 'series/planning';
+      this.onCase();
+    } catch (err) {
+      this.ui.message(
+        'error',
+        `The case store could not open this case; the plan is not being saved: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /** Where the user is now: the panel, the series, the crosshair, the selected path. */
+  viewState(panel?: ViewState['panel']): ViewState {
+    const st = this.store;
+    return {
+      panel: panel ?? (document.body.dataset.procedure === 'open' ? 'procedure' : 'plan'),
+      series: st.shownSeries,
+      crosshair: [...st.crosshair],
+      selectedId: st.selectedId,
+    };
+  }
+
+  /** Save a document of the case (nothing without the case store); a note (a replaced version) is said. */
+  async saveCaseDoc(
+    kind: 'series' | 'registrations' | 'verifications' | 'cement',
+    name: string,
+    doc: Record<string, unknown>,
+  ): Promise<void> {
+    await this.attached;
+    const s = this.session;
+    if (!s) return;
+    try {
+      const note = await s.saveDoc(kind, name, doc);
+      if (note) this.ui.message('warning', note);
+    } catch (err) {
+      this.ui.message('error', `Could not save ${kind}/${name} in the case store: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Open a timeline entry where the user left it: the view state of the entry left is saved first, then
+   * the entry's series, panel, crosshair and selection come back, and its results are shown again.
+   */
+  async openTimelineEntry(key: string): Promise<void> {
+    const s = this.session;
+    if (!s) return;
+    const e = s.entry(key);
+    if (!e) throw new UsageError(`no timeline entry ${key}`);
+    const left = s.current ? s.entry(s.current) : undefined;
+    if (left && left.key !== key) {
+      const [kind, name] = left.key.split('/') as ['series' | 'registrations' | 'verifications' | 'cement', string];
+      await this.saveCaseDoc(kind, name, { ...left.doc, view: this.viewState() });
+    }
+    s.current = key;
+    const st = this.store;
+    if (e.kind === 'verification') {
+      const outcome = e.doc.outcome as VerifyOutcome | undefined;
+      if (outcome) {
+        st.verification = outcome;
+        st.verificationScan = typeof e.doc.scan === 'string' ? e.doc.scan : null;
+        st.instruments = instrumentsOf(outcome.report);
+      }
+    } else if (e.kind === 'cement') {
+      const rep = e.doc.report as CementOutcome['report'] | undefined;
+      if (rep) {
+        st.cement = rep;
+        st.cementBaseline = typeof e.doc.baseline === 'string' ? e.doc.baseline : st.cementBaseline;
+      }
+    } else if (e.kind === 'earlier') {
+      const r = e.doc.summary as RegistrationSummary | undefined;
+      if (r) st.registration = r;
+    }
+    const view = e.doc.view as ViewState | undefined;
+    const panel =
+      view?.panel ?? (e.kind === 'verification' || e.kind === 'cement' || e.kind === 'earlier' ? 'procedure' : 'plan');
+    if (panel === 'procedure') document.body.dataset.procedure = 'open';
+    else delete document.body.dataset.procedure;
+    const series = view?.series ?? (e.kind === 'run' ? key.split('/')[1] : 'planning');
+    if (st.series.some((x) => x.id === series) && series !== st.shownSeries) this.showSeries(series);
+    if (view?.selectedId && st.plan.paths.some((p) => p.id === view.selectedId)) st.select(view.selectedId);
+    if (view?.crosshair) st.setCrosshair(view.crosshair);
+    document.body.dataset.timelineEntry = key;
+    st.emit('procedure');
+    this.onCase();
+  }
+
+  /** Resolve a plan conflict with another page: keep theirs (shown here) or keep mine (saved over theirs). */
+  async resolveConflict(keep: 'theirs' | 'mine'): Promise<void> {
+    const s = this.session;
+    if (!s?.conflict) return;
+    const plan = await s.resolve(keep);
+    if (keep === 'theirs') this.store.setPaths(plan.paths);
+    this.ui.message(
+      'info',
+      keep === 'theirs'
+        ? 'Kept the plan saved by the other page.'
+        : 'Kept this plan; the other version stays in the case history.',
+    );
+  }
 
   private restorePlan(): Plan | null {
     const text = localStorage.getItem(this.caseKey);
@@ -261,6 +454,21 @@ export class App {
   saveNow(): void {
     clearTimeout(this.saveTimer);
     if (!this.caseKey) return;
+    const key = this.caseKey;
+    void this.attached.then(async () => {
+      if (key !== this.caseKey) return;
+      if (this.session) {
+        try {
+          const r = await this.session.savePlan(this.currentPlan());
+          if (r === 'saved') document.body.dataset.planSaved = String(Date.now());
+        } catch (err) {
+          this.ui.message('error', `Could not save the plan in the case store: ${(err as Error).message}`);
+        }
+      } else if (!(await this.caseClient)) this.saveLocal();
+    });
+  }
+
+  private saveLocal(): void {
     try {
       localStorage.setItem(this.caseKey, JSON.stringify(planToJson(this.currentPlan())));
     } catch (err) {
@@ -504,6 +712,13 @@ export class App {
     if (out.registration) st.registration = out.registration;
     st.instruments = instrumentsOf(out.report);
     st.emit('procedure');
+    void this.saveCaseDoc('verifications', 'verification', {
+      scan: st.verificationScan,
+      outcome: out,
+      view: this.viewState('procedure'),
+    });
+    if (this.session) this.session.current = 'verifications/verification';
+    if (out.registration) void this.saveRegistration(out.registration);
     this.ui.message(
       out.report.allPass ? 'info' : 'warning',
       `Verification: ${out.report.allPass ? 'every path passes' : 'not every path passes'}; ${out.frameNote}.`,
@@ -520,6 +735,7 @@ export class App {
     );
     st.registration = r;
     st.emit('procedure');
+    void this.saveRegistration(r);
     this.ui.message(
       'info',
       `Registered ${r.moving} to the planning scan in ${r.seconds.toFixed(1)} s: ` +
@@ -540,6 +756,21 @@ export class App {
     st.cement = out.report;
     st.cementOverlay = out.mask ? cementMaskVolume(out.mask) : null;
     st.emit('procedure');
+    void this.saveCaseDoc('cement', 'cement', {
+      baseline: st.cementBaseline,
+      scans: st.cementScans,
+      report: out.report,
+      view: this.viewState('procedure'),
+    });
+    if (this.session) this.session.current = 'cement/cement';
+  }
+
+  /** The registration of a loaded scan (earlier imaging, a verification scan in another frame) in the case. */
+  private saveRegistration(r: RegistrationSummary): Promise<void> {
+    return this.saveCaseDoc('registrations', safeName(r.moving), {
+      summary: r,
+      view: this.viewState('procedure'),
+    });
   }
 
   /** Move every view to a point (a breach, a leak): the crosshair there. */
@@ -596,6 +827,13 @@ export class App {
       // A new 3D run is the new reference: the motion correction of the old one no longer holds.
       st.clearMotionCorrection();
       this.showSeries(id);
+      void this.saveCaseDoc('series', id, {
+        files: [r.description],
+        role: 'run',
+        label: `3D run ${n}`,
+        summary: `${r.description} (simulated from the planning scan; not kept: acquire it again)`,
+        view: this.viewState(),
+      });
       this.ui.message('info', `3D run ${n} done in ${(r.ms / 1000).toFixed(1)} s: opened as a new series.`);
     } catch (err) {
       if (this.reconCancelled || err instanceof CancelledError) {

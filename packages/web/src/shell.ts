@@ -11,6 +11,10 @@ import { View3d } from './views/view3d.js';
 import { PlanPanel } from './ui/plan-panel.js';
 import { CarmPanel } from './ui/carm-panel.js';
 import { ProcedurePanel } from './ui/procedure-panel.js';
+import { CasePanel } from './ui/case-panel.js';
+import { safeName } from './case-client.js';
+import { PacsPanel, sidePanel } from './ui/pacs-panel.js';
+import { ReportPanel } from './ui/report-panel.js';
 import { loadXaFrame } from './xa.js';
 import type { SeriesSummary } from './types.js';
 import { fmt1 } from './geometry.js';
@@ -80,6 +84,9 @@ export class Shell {
     this.carmPanel = new CarmPanel(byId('fluoro-panel'), this, this.fluoro);
     new PlanPanel(byId('plan-panel'), this);
     new ProcedurePanel(byId('procedure-panel'), this);
+    new CasePanel(byId('case-panel'), this);
+    new PacsPanel(sidePanel('pacs-panel'), this);
+    new ReportPanel(sidePanel('report-panel'), this);
     this.bindKeys();
     this.bindDrop();
     window.addEventListener('error', (e) => this.message('error', `Unexpected error: ${e.message}`));
@@ -100,6 +107,7 @@ export class Shell {
 
   error(e: unknown): void {
     const err = e instanceof Error ? e : new Error(String(e));
+    if (err.name === 'CancelledError') return this.message('info', err.message);
     console.error(err);
     this.message('error', `${err.name && err.name !== 'Error' ? `${err.name}: ` : ''}${err.message}`);
   }
@@ -331,6 +339,14 @@ export class Shell {
     // The C-arm panel shows the frame's angles; the table position (isocentre) stays the panel's.
     st.setCarm({ primaryDeg: xa.frame.geometry.primaryDeg, secondaryDeg: xa.frame.geometry.secondaryDeg });
     st.emit('xa');
+    const g = xa.frame.geometry;
+    void this.app.saveCaseDoc('series', `fluoro-${safeName(file.name)}`, {
+      files: [file.name],
+      role: 'fluoroscopy',
+      label: `Fluoroscopy: ${file.name}`,
+      summary: `primary ${g.primaryDeg.toFixed(1)}°, secondary ${g.secondaryDeg.toFixed(1)}°`,
+      view: this.app.viewState(),
+    });
   }
 
   private bindKeys() {

@@ -36,6 +36,7 @@ import type { PlanPath } from '../plan/model.js';
 import { distanceTransform } from '../volume/edt.js';
 import { createVolume, type Volume } from '../volume/volume.js';
 import type { VerifyAnatomy } from '../verify/along.js';
+import type { ForaminaSource } from '../verify/foramina.js';
 import { METAL_GROW_HU, METAL_MIN_HU, detectInstruments } from '../verify/metal.js';
 
 export const CEMENT_SCHEMA_VERSION = 1;
@@ -79,6 +80,8 @@ export interface CementOptions {
   registrations?: readonly (ScanRegistrationSummary | null | undefined)[];
   /** Labels (any grid, same frame) and which labels are bone and which critical. */
   labels?: { volume: Volume; anatomy: VerifyAnatomy };
+  /** How the labels' foramina were had (findForamina's foraminaSourceOf); default 'labels' with labels. */
+  foramina?: ForaminaSource;
   /** Default CEMENT_WARNING_MM (plan/clinical.ts). */
   warningMm?: number;
   minHu?: number;
@@ -167,6 +170,8 @@ export interface CementReport {
   warningMm: number;
   thresholds: { minHu: number; minRiseHu: number; minComponentMl: number; leakMinMl: number };
   structureSource: 'labels' | 'none';
+  /** Where the foramina came from: labels, the image (with how), or none. */
+  foramina: ForaminaSource;
   scans: CementScanReport[];
   /** Verdict of the latest scan. */
   verdict: CementVerdict;
@@ -329,10 +334,14 @@ export function analyzeCement(options: CementOptions): CementReport {
     warningMm,
     thresholds: { minHu, minRiseHu, minComponentMl: CEMENT_MIN_COMPONENT_ML, leakMinMl: LEAK_MIN_ML },
     structureSource: labels ? 'labels' : 'none',
+    foramina: options.foramina ?? { source: labels ? 'labels' : 'none' },
     scans: [],
     verdict: 'continue',
     notes: [],
   };
+  if (labels && report.foramina.source === 'image')
+    report.notes.push('foramina found in the image (no labels): canal and bone surface not checked');
+  for (const w of report.foramina.warnings ?? []) report.notes.push(`foramina: ${w}`);
   if (!labels) report.notes.push('no labels: leaks and distances to the foramina, canal and bone surface not checked');
   report.notes.push('no vein labels: leaks into veins are not checked');
   let previous = new Map<string, number>();

@@ -215,7 +215,8 @@ export function addDrrTransposedCopy(dv: DrrVolume): boolean {
   const n = nx * ny * nz;
   const start = sm.memory.buffer.byteLength;
   try {
-    sm.memory.grow(Math.ceil((n * 2) / 65536));
+    // 16 bytes of slack after the copy: hrow1s reads 16 bytes from a row's voxel, past the row's end.
+    sm.memory.grow(Math.ceil((n * 2 + 16) / 65536));
   } catch {
     return false;
   }

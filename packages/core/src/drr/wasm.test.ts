@@ -45,6 +45,21 @@ describe('DRR WebAssembly row loops', () => {
       const x = row / 2 + 5 * u + 2;
       expect(f32[h1 / 4 + u]).toBeCloseTo(u16[x] + (u16[x + 1] - u16[x]) * Math.fround((u % 7) / 7), 1);
     }
+    // hrow1s: the same as hrow1 from one 16-byte load per block of four (the blocks' first voxel offsets
+    // and byte shuffles as drrKernel tabulates them), here for columns 0, 1, 3, 4, 6, 7, ... voxels apart.
+    const hs = h1 + 8 * n,
+      bases = hs + 4 * n,
+      masks = bases + 4 * n;
+    const off = (u: number) => 2 * (u + (u >> 1)); // byte offset of column u's first voxel
+    for (let g = 0; g < n / 4; g++) {
+      i32[bases / 4 + g] = off(4 * g);
+      for (let l = 0; l < 4; l++) i32[masks / 4 + 4 * g + l] = (off(4 * g + l) - off(4 * g)) * 0x01010101 + 0x03020100;
+    }
+    ctx.hrow1s(hs, row, hs + 4 * n, bases, masks, tp);
+    for (let u = 0; u < n; u++) {
+      const x = row / 2 + off(u) / 2;
+      expect(f32[hs / 4 + u]).toBe(Math.fround(u16[x] + Math.fround((u16[x + 1] - u16[x]) * Math.fround((u % 7) / 7))));
+    }
     ctx.hrow(h, row, h + 4 * n, ip, tp, strideP2);
     ctx.accrow(acc, acc + 4 * n, h, hb, 0.3);
     for (let u = 0; u < n; u++) {

@@ -8,7 +8,7 @@ import { CancelledError } from '../errors.js';
 import type { Volume } from '../volume/volume.js';
 import { Rng } from '../math/random.js';
 import type { AttenuationModel } from '../drr/attenuation.js';
-import { prepareDrrVolume, renderLineIntegrals, type DrrVolume } from '../drr/drrVolume.js';
+import { prepareDrrVolume, renderLineIntegrals, type DrrVolume, type RayOptions } from '../drr/drrVolume.js';
 import { gaussianBlur } from '../drr/fluoro.js';
 import { createVolume } from '../volume/volume.js';
 import { ReconError, type CbctScan } from './scan.js';
@@ -24,6 +24,15 @@ import {
 } from './spectrum.js';
 
 export type ReconProgressFn = (done: number, total: number, phase: string) => void;
+
+/**
+ * How the acquisition samples its rays: one sample per voxel plane (Joseph's method) up to 1.75 voxels
+ * apart. A short scan about the long axis turns through 45 degrees, where the steepest rays of the
+ * Artis zee's fan (7 degrees) and cone cross the swept planes up to 1.64 voxels apart; at the DRR's
+ * default limit (1.5) those views would take two samples per plane, at about twice the cost. Measured on
+ * the benchmark (250 views of the 1 mm pelvis, one thread): 0.78 of the DRR time, with hrow1s.
+ */
+export const ACQUISITION_RAYS: RayOptions = { maxSampleSpacingVoxels: 1.75 };
 
 export interface AcquisitionOptions {
   /** Tube voltage, kV (default 90, a typical pelvic DynaCT). */
@@ -419,7 +428,7 @@ export function simulateProjections(ct: Volume, scan: CbctScan, opts: Acquisitio
     const g = scan.views[v];
     for (const m of RECON_MATERIALS) {
       const dv = mats.volumes[m];
-      if (dv) renderLineIntegrals(dv, g, bufs[m]);
+      if (dv) renderLineIntegrals(dv, g, bufs[m], 0, g.rows, ACQUISITION_RAYS);
     }
     detectView(ph, bufs, data.subarray(v * npx, (v + 1) * npx));
     opts.onProgress?.(v + 1, nv, 'acquisition');

@@ -22,6 +22,7 @@ import { mat4Multiply, type Mat4, type ReadonlyMat4 } from '../math/mat4.js';
 import { createVolume, type Volume, type VolumeMetadata } from '../volume/volume.js';
 import { ReconError, type CbctScan } from './scan.js';
 import type { CbctProjections, ReconProgressFn } from './acquire.js';
+import { createFdkSimdMemory, fdkSimdContext, type FdkSimdContext } from './fdkWasm.js';
 
 const DEG = Math.PI / 180;
 
@@ -101,8 +102,13 @@ export function rampWindow(window: RampWindow, f: number): number {
   }
 }
 
-/** In-place radix-2 FFT of (re, im), length a power of two; `inverse` without the 1/N. */
-function fft(
+/**
+ * In-place radix-2 FFT of (re, im), length a power of two; `inverse` without the 1/N. cosT, sinT: cos and
+ * sin of 2 pi k / n for k < n / 2; rev: the bit-reversal permutation. Self-contained (the filtering kernel
+ * calls it in workers, see fdkKernelSource). Each stage takes its twiddle once per butterfly column; the
+ * first stage (twiddle 1) has no products.
+ */
+export function fdkFft(
   re: Float64Array,
   im: Float64Array,
   cosT: Float64Array,
@@ -122,16 +128,24 @@ function fft(
       im[j] = t;
     }
   }
+  for (let a = 0; a < n; a += 2) {
+    const b = a + 1;
+    const xr = re[b],
+      xi = im[b];
+    re[b] = re[a] - xr;
+    im[b] = im[a] - xi;
+    re[a] += xr;
+    im[a] += xi;
+  }
   const sg = inverse ? -1 : 1;
-  for (let size = 2; size <= n; size <<= 1) {
+  for (let size = 4; size <= n; size <<= 1) {
     const half = size >> 1,
       step = n / size;
-    for (let s = 0; s < n; s += size) {
-      for (let k = 0; k < half; k++) {
-        const c = cosT[k * step],
-          si = sg * sinT[k * step];
-        const a = s + k,
-          b = a + half;
+    for (let k = 0; k < half; k++) {
+      const c = cosT[k * step],
+        si = sg * sinT[k * step];
+      for (let a = k; a < n; a += size) {
+        const b = a + half;
         const xr = re[b] * c + im[b] * si,
           xi = im[b] * c - re[b] * si;
         re[b] = re[a] - xr;
@@ -155,7 +169,7 @@ export function rampResponse(n: number, tau: number, window: RampWindow): Float6
     re[n - k] = v;
   }
   const { cosT, sinT, rev } = fftTables(n);
-  fft(re, im, cosT, sinT, rev, false);
+  fdkFft(re, im, cosT, sinT, rev, false);
   const H = new Float64Array(n);
   for (let k = 0; k < n; k++) {
     const f = Math.min(k, n - k) / (n / 2);
@@ -277,7 +291,8 @@ export function filterSetup(
  * Weights and filters views viewStart..viewEnd-1 of `data` into `out` (same layout): cosine and Parker
  * weights, the ramp by FFT on rows padded to fs.n (two rows at once as the real and imaginary parts: the
  * response is real and even), times fs.scale. `re` and `im` are scratch of fs.n numbers. Self-contained
- * (no imports, no module constants) so that worker threads run it from its source text.
+ * (no imports, no module constants; it calls fdkFft, which fdkKernelSource includes) so that worker threads
+ * run it from its source text.
  */
 export function fdkFilterKernel(
   fs: FilterSetup,
@@ -297,38 +312,19 @@ export function fdkFilterKernel(
     scale = fs.scale;
   const pad = n - nc,
     half = pad >> 1;
-  const transform = (inverse: boolean) => {
-    for (let i = 0; i < n; i++) {
-      const j = rev[i];
-      if (j > i) {
-        let t = re[i];
-        re[i] = re[j];
-        re[j] = t;
-        t = im[i];
-        im[i] = im[j];
-        im[j] = t;
-      }
-    }
-    const sg = inverse ? -1 : 1;
-    for (let size = 2; size <= n; size <<= 1) {
-      const hs = size >> 1,
-        step = n / size;
-      for (let s = 0; s < n; s += size) {
-        for (let k = 0; k < hs; k++) {
-          const c = cosT[k * step],
-            si = sg * sinT[k * step];
-          const a = s + k,
-            b = a + hs;
-          const xr = re[b] * c + im[b] * si,
-            xi = im[b] * c - re[b] * si;
-          re[b] = re[a] - xr;
-          im[b] = im[a] - xi;
-          re[a] += xr;
-          im[a] += xi;
-        }
-      }
-    }
-  };
+  // Per padded column: the edge it continues, the column mirrored about that edge, and the cosine taper
+  // (see the padding below).
+  const padEdge = new Int32Array(pad),
+    padMirror = new Int32Array(pad),
+    padTaper = new Float64Array(pad);
+  for (let k = 0; k < pad; k++) {
+    const right = k < half;
+    const tIdx = right ? k + 1 : pad - k;
+    const t = right ? (k + 0.5) / half : (pad - k - 0.5) / (pad - half);
+    padTaper[k] = fs.padding === 0 ? 0 : 0.5 * (1 + Math.cos(Math.PI * t));
+    padEdge[k] = right ? nc - 1 : 0;
+    padMirror[k] = right ? (nc - 1 - tIdx > 0 ? nc - 1 - tIdx : 0) : tIdx < nc - 1 ? tIdx : nc - 1;
+  }
   const np = nc * nr;
   for (let v = viewStart; v < viewEnd; v++) {
     const base = v * np,
@@ -348,12 +344,9 @@ export function fdkFilterKernel(
       // 2 p(edge) - p(edge - t), at least 0, under the same taper.
       const mode = fs.padding;
       for (let k = 0; k < pad; k++) {
-        const right = k < half;
-        const tIdx = right ? k + 1 : pad - k;
-        const t = right ? (k + 0.5) / half : (pad - k - 0.5) / (pad - half);
-        const taper = mode === 0 ? 0 : 0.5 * (1 + Math.cos(Math.PI * t));
-        const e = right ? nc - 1 : 0,
-          mi = right ? (nc - 1 - tIdx > 0 ? nc - 1 - tIdx : 0) : tIdx < nc - 1 ? tIdx : nc - 1;
+        const e = padEdge[k],
+          mi = padMirror[k],
+          taper = padTaper[k];
         let vr = re[e],
           vi = im[e];
         if (mode === 2) {
@@ -365,12 +358,12 @@ export function fdkFilterKernel(
         re[nc + k] = vr * taper;
         im[nc + k] = vi * taper;
       }
-      transform(false);
+      fdkFft(re, im, cosT, sinT, rev, false);
       for (let k = 0; k < n; k++) {
         re[k] *= H[k];
         im[k] *= H[k];
       }
-      transform(true);
+      fdkFft(re, im, cosT, sinT, rev, true);
       for (let c = 0; c < nc; c++) out[oa + c] = re[c] * scale;
       if (two) for (let c = 0; c < nc; c++) out[ob + c] = im[c] * scale;
     }
@@ -482,8 +475,11 @@ export function backprojectionSetup(scan: CbctScan, grid: ReconGrid): Backprojec
 /**
  * Voxel-driven backprojection of views viewStart..viewEnd-1 into slices kStart..kEnd-1 of `out` (the whole
  * grid, i fastest), adding Q(c, r) / w^2 with bilinear interpolation; a voxel that projects outside a
- * view's detector gets outside[voxel] = 1. Self-contained (no imports, no module constants), so worker
- * threads can run it from its source text (`fdkKernelSource`); allocates nothing.
+ * view's detector gets outside[voxel] = 1. With `simd` (fdkWasm.ts: q and out must then be the views of
+ * that memory at its qAddress and outAddress) axial grids run as WebAssembly SIMD in float32, tiles of
+ * voxel rows at a time so that the tile's sums stay in cache over all the views; otherwise JavaScript in
+ * float64. Self-contained (no imports, no module constants), so worker threads can run it from its
+ * source text (`fdkKernelSource`); allocates nothing.
  */
 export function fdkBackprojectKernel(
   q: Float32Array,
@@ -499,10 +495,116 @@ export function fdkBackprojectKernel(
   kEnd: number,
   viewStart: number,
   viewEnd: number,
+  simd?: { bprow: (...a: number[]) => void; qAddress: number; outAddress: number } | null,
 ): void {
   const plane = columns * rows;
   const cMax = columns - 1,
     rMax = rows - 1;
+  const sliceStride = nx * ny;
+  // Grid slices perpendicular to the rotation axis (k along it): column and depth do not change along k,
+  // so each (i, j) computes them once and only the row moves, by b2 / w per slice.
+  const isAxial = (m: number) =>
+    Math.abs(matrices[m + 2]) <=
+      1e-12 * (Math.abs(matrices[m]) + Math.abs(matrices[m + 1]) + Math.abs(matrices[m + 2])) &&
+    Math.abs(matrices[m + 10]) <=
+      1e-12 * (Math.abs(matrices[m + 8]) + Math.abs(matrices[m + 9]) + Math.abs(matrices[m + 10]));
+  let allAxial = true;
+  for (let v = viewStart; v < viewEnd; v++) if (!isAxial(v * 12)) allAxial = false;
+  // Axial grids (k along the axis): the FOV cylinder cuts every slice alike, so one row range for the slab, cut
+  // further to the voxels that every view can see in some slice of the slab (the cone's ends are not
+  // data). Each view's constraints are linear in i along a row (w > 0, 0 <= c < cMax, 0 <= r < rMax times
+  // w), the r ones taken at the slab's most favourable slice, so the cut only drops voxels that some view
+  // misses in every slice; with a voxel of margin against rounding. The dropped voxels are flagged here.
+  const seen = new Int32Array(allAxial ? 2 * ny : 0);
+  let lo = -Infinity,
+    hi = Infinity;
+  const bound = (alpha: number, beta: number) => {
+    // alpha i + beta >= 0
+    if (alpha > 0) {
+      const t = -beta / alpha;
+      if (t > lo) lo = t;
+    } else if (alpha < 0) {
+      const t = -beta / alpha;
+      if (t < hi) hi = t;
+    } else if (beta < 0) hi = -Infinity;
+  };
+  for (let j = 0; allAxial && j < ny; j++) {
+    const ri = 2 * (kStart * ny + j);
+    lo = -Infinity;
+    hi = Infinity;
+    for (let v = viewStart; v < viewEnd && lo <= hi; v++) {
+      const m = v * 12;
+      const d0 = matrices[m + 8],
+        dw = matrices[m + 9] * j + matrices[m + 11];
+      const a0 = matrices[m],
+        ac = matrices[m + 1] * j + matrices[m + 3];
+      const b0 = matrices[m + 4],
+        b2 = matrices[m + 6],
+        br = matrices[m + 5] * j + matrices[m + 7];
+      const kHigh = b2 > 0 ? kEnd - 1 : kStart,
+        kLow = b2 > 0 ? kStart : kEnd - 1;
+      bound(d0, dw);
+      bound(a0, ac);
+      bound(cMax * d0 - a0, cMax * dw - ac);
+      bound(b0, br + b2 * kHigh);
+      bound(rMax * d0 - b0, rMax * dw - br - b2 * kLow);
+    }
+    const cylLo = rowRanges[ri],
+      cylHi = rowRanges[ri + 1];
+    const sLo = lo <= hi ? Math.max(cylLo, Math.ceil(lo) - 1) : cylHi + 1,
+      sHi = lo <= hi ? Math.min(cylHi, Math.floor(hi) + 1) : cylHi;
+    seen[2 * j] = sLo;
+    seen[2 * j + 1] = sHi;
+    for (let k = kStart; k < kEnd; k++) {
+      const o = (k * ny + j) * nx;
+      for (let i = cylLo; i <= cylHi; i++) if (i < sLo || i > sHi) outside[o + i] = 1;
+    }
+  }
+  if (simd && allAxial && nx >= 4 && kEnd > kStart && columns >= 2 && rows >= 2) {
+    const TILE = 16;
+    const nk = kEnd - kStart,
+      sliceBytes = sliceStride * 4,
+      colBytes = columns * 4;
+    for (let j0 = 0; j0 < ny; j0 += TILE) {
+      const j1 = j0 + TILE < ny ? j0 + TILE : ny;
+      for (let v = viewStart; v < viewEnd; v++) {
+        const m = v * 12;
+        const qv = simd.qAddress + v * plane * 4;
+        for (let j = j0; j < j1; j++) {
+          const lo = seen[2 * j],
+            hi = seen[2 * j + 1];
+          if (lo > hi) continue;
+          simd.bprow(
+            simd.outAddress + (kStart * ny + j) * nx * 4,
+            qv,
+            lo,
+            hi,
+            nx,
+            nk,
+            sliceBytes,
+            colBytes,
+            cMax,
+            rMax,
+            matrices[m + 8],
+            matrices[m],
+            matrices[m + 4],
+            matrices[m + 6],
+            matrices[m + 9] * j + matrices[m + 11],
+            matrices[m + 1] * j + matrices[m + 3],
+            matrices[m + 5] * j + matrices[m + 6] * kStart + matrices[m + 7],
+          );
+        }
+      }
+    }
+    // The SIMD rows add NaN where a view does not see a voxel: that is the outside flag.
+    for (let o = kStart * sliceStride; o < kEnd * sliceStride; o++) {
+      if (out[o] !== out[o]) {
+        out[o] = 0;
+        outside[o] = 1;
+      }
+    }
+    return;
+  }
   for (let v = viewStart; v < viewEnd; v++) {
     const m = v * 12;
     const a0 = matrices[m],
@@ -518,104 +620,28 @@ export function fdkBackprojectKernel(
       d2 = matrices[m + 10],
       d3 = matrices[m + 11];
     const qo = v * plane;
-    // Grid slices perpendicular to the rotation axis (k along it): column and depth do not change along k,
-    // so each (i, j) computes them once and only the row moves, by b2 / w per slice.
-    const scaleA = Math.abs(a0) + Math.abs(a1) + Math.abs(a2),
-      scaleD = Math.abs(d0) + Math.abs(d1) + Math.abs(d2);
-    const axial = Math.abs(a2) <= 1e-12 * scaleA && Math.abs(d2) <= 1e-12 * scaleD;
-    // Two axial views at once: each voxel of the slab is read and written once for both. The block repeats
-    // the single-view loop below on purpose, one variable set per view: one view per pass measured 6.6 ns
-    // of CPU per voxel and view, pairs 5.0 ns (256^3 grid, 250 views, one thread, Node 20).
-    const n2 = m + 12;
-    if (
-      axial &&
-      v + 1 < viewEnd &&
-      Math.abs(matrices[n2 + 2]) <=
-        1e-12 * (Math.abs(matrices[n2]) + Math.abs(matrices[n2 + 1]) + Math.abs(matrices[n2 + 2])) &&
-      Math.abs(matrices[n2 + 10]) <=
-        1e-12 * (Math.abs(matrices[n2 + 8]) + Math.abs(matrices[n2 + 9]) + Math.abs(matrices[n2 + 10]))
-    ) {
-      const e0 = matrices[n2],
-        e1 = matrices[n2 + 1],
-        e3 = matrices[n2 + 3];
-      const f0 = matrices[n2 + 4],
-        f1 = matrices[n2 + 5],
-        f2 = matrices[n2 + 6],
-        f3 = matrices[n2 + 7];
-      const g0 = matrices[n2 + 8],
-        g1 = matrices[n2 + 9],
-        g3 = matrices[n2 + 11];
-      const qo2 = qo + plane;
-      const sliceStride = nx * ny;
+    // Axial: (i, j) outer and the slab's slices inner, with column and depth fixed (a2, d2 are 0 to
+    // rounding) and the row range cut to what the views see (above); otherwise slice by slice.
+    const axial = allAxial;
+    const nOuter = axial ? 1 : kEnd - kStart;
+    const nInner = axial ? kEnd - kStart : 1;
+    for (let ko = 0; ko < nOuter; ko++) {
+      const kRow = kStart + ko;
       for (let j = 0; j < ny; j++) {
-        const ri = 2 * (kStart * ny + j);
-        const lo = rowRanges[ri],
-          hi = rowRanges[ri + 1];
-        for (let i = lo; i <= hi; i++) {
-          const w = d0 * i + d1 * j + d3,
-            w2 = g0 * i + g1 * j + g3;
-          const inv = 1 / w,
-            inv2 = 1 / w2;
-          const c = (a0 * i + a1 * j + a3) * inv,
-            c2 = (e0 * i + e1 * j + e3) * inv2;
-          const inC = c >= 0 && c < cMax && w > 0,
-            inC2 = c2 >= 0 && c2 < cMax && w2 > 0;
-          const ic = inC ? c | 0 : 0,
-            ic2 = inC2 ? c2 | 0 : 0;
-          const fc = c - ic,
-            fc2 = c2 - ic2;
-          const ww = inv * inv,
-            ww2 = inv2 * inv2;
-          let rh = b0 * i + b1 * j + b2 * kStart + b3,
-            rh2 = f0 * i + f1 * j + f2 * kStart + f3;
-          let o = (kStart * ny + j) * nx + i;
-          for (let k = kStart; k < kEnd; k++, rh += b2, rh2 += f2, o += sliceStride) {
-            const r = rh * inv,
-              r2 = rh2 * inv2;
-            if (inC && inC2 && r >= 0 && r < rMax && r2 >= 0 && r2 < rMax) {
-              const ir = r | 0,
-                ir2 = r2 | 0;
-              const fr = r - ir,
-                fr2 = r2 - ir2;
-              const b = qo + ir * columns + ic,
-                bb = qo2 + ir2 * columns + ic2;
-              const q00 = q[b],
-                q10 = q[b + columns];
-              const x0 = q00 + (q[b + 1] - q00) * fc;
-              const x1 = q10 + (q[b + columns + 1] - q10) * fc;
-              const p00 = q[bb],
-                p10 = q[bb + columns];
-              const y0 = p00 + (q[bb + 1] - p00) * fc2;
-              const y1 = p10 + (q[bb + columns + 1] - p10) * fc2;
-              out[o] += (x0 + (x1 - x0) * fr) * ww + (y0 + (y1 - y0) * fr2) * ww2;
-            } else {
-              // Not seen by one of the two views: not data (the value no longer matters).
-              outside[o] = 1;
-            }
-          }
-        }
-      }
-      v++;
-      continue;
-    }
-    if (axial) {
-      const sliceStride = nx * ny;
-      for (let j = 0; j < ny; j++) {
-        // k runs along the axis, so the FOV cylinder cuts every slice alike: one row range for the slab.
-        const ri = 2 * (kStart * ny + j);
-        const lo = rowRanges[ri],
-          hi = rowRanges[ri + 1];
-        for (let i = lo; i <= hi; i++) {
-          const w = d0 * i + d1 * j + d3;
+        const ri = 2 * (kRow * ny + j);
+        const i0 = axial ? seen[2 * j] : rowRanges[ri],
+          i1 = axial ? seen[2 * j + 1] : rowRanges[ri + 1];
+        for (let i = i0; i <= i1; i++) {
+          const w = d0 * i + d1 * j + d2 * kRow + d3;
           const inv = 1 / w;
-          const c = (a0 * i + a1 * j + a3) * inv;
+          const c = (a0 * i + a1 * j + a2 * kRow + a3) * inv;
           const inC = c >= 0 && c < cMax && w > 0;
           const ic = inC ? c | 0 : 0;
           const fc = c - ic;
           const ww = inv * inv;
-          let rh = b0 * i + b1 * j + b2 * kStart + b3;
-          let o = (kStart * ny + j) * nx + i;
-          for (let k = kStart; k < kEnd; k++, rh += b2, o += sliceStride) {
+          let rh = b0 * i + b1 * j + b2 * kRow + b3;
+          let o = (kRow * ny + j) * nx + i;
+          for (let s = 0; s < nInner; s++, rh += b2, o += sliceStride) {
             const r = rh * inv;
             if (inC && r >= 0 && r < rMax) {
               const ir = r | 0;
@@ -632,61 +658,26 @@ export function fdkBackprojectKernel(
           }
         }
       }
-      continue;
-    }
-    for (let k = kStart; k < kEnd; k++) {
-      for (let j = 0; j < ny; j++) {
-        const ri = 2 * (k * ny + j);
-        const i0 = rowRanges[ri],
-          i1 = rowRanges[ri + 1];
-        if (i0 > i1) continue;
-        let ch = a0 * i0 + a1 * j + a2 * k + a3;
-        let rh = b0 * i0 + b1 * j + b2 * k + b3;
-        let w = d0 * i0 + d1 * j + d2 * k + d3;
-        let o = (k * ny + j) * nx + i0;
-        for (let i = i0; i <= i1; i++) {
-          const inv = 1 / w;
-          const c = ch * inv,
-            r = rh * inv;
-          if (c >= 0 && c < cMax && r >= 0 && r < rMax && w > 0) {
-            const ic = c | 0,
-              ir = r | 0;
-            const fc = c - ic,
-              fr = r - ir;
-            const b = qo + ir * columns + ic;
-            const q00 = q[b],
-              q10 = q[b + columns];
-            const x0 = q00 + (q[b + 1] - q00) * fc;
-            const x1 = q10 + (q[b + columns + 1] - q10) * fc;
-            out[o] += (x0 + (x1 - x0) * fr) * inv * inv;
-          } else {
-            outside[o] = 1;
-          }
-          ch += a0;
-          rh += b0;
-          w += d0;
-          o++;
-        }
-      }
     }
   }
 }
 
 /** The filtering and backprojection kernels as the text of a script for a worker (each bound to its name). */
 export function fdkKernelSource(): string {
-  return [fdkBackprojectKernel, fdkFilterKernel].map((f) => `const ${f.name} = (${f.toString()});`).join('\n');
+  return [fdkFft, fdkBackprojectKernel, fdkFilterKernel].map((f) => `const ${f.name} = (${f.toString()});`).join('\n');
 }
 
 /** Slices per slab: backprojection runs all views over one slab at a time, so the slab stays in cache. */
 export const FDK_SLAB_SLICES = 8;
 
-/** Single-threaded backprojection of all views (slab by slab). */
+/** Single-threaded backprojection of all views (slab by slab); `simd` as fdkBackprojectKernel takes it. */
 export function fdkBackproject(
   q: Float32Array,
   setup: BackprojectionSetup,
   out: Float32Array,
   outside: Uint8Array,
   opts: { onProgress?: ReconProgressFn; signal?: AbortSignal } = {},
+  simd: FdkSimdContext | null = null,
 ): void {
   const [nx, ny, nz] = setup.dims;
   for (let k = 0; k < nz; k += FDK_SLAB_SLICES) {
@@ -706,6 +697,7 @@ export function fdkBackproject(
       k1,
       0,
       setup.views,
+      simd,
     );
     opts.onProgress?.(k1, nz, 'backprojection');
   }
@@ -769,15 +761,30 @@ export function fdkFinish(
   return { volume, mask, muReferencePerMm: muReference, window, voxelsInside: inside };
 }
 
-/** FDK reconstruction of a scan's projections onto a grid, single-threaded. */
+/**
+ * FDK reconstruction of a scan's projections onto a grid, single-threaded (the backprojection in
+ * WebAssembly SIMD where the engine has it and the grid is axial, see fdkBackprojectKernel).
+ */
 export function reconstructFdk(proj: CbctProjections, scan: CbctScan, opts: ReconOptions = {}): CbctReconstruction {
   const grid = opts.grid ?? cbctGrid(scan, opts.gridOptions);
   const window = opts.window ?? 'shepp-logan';
-  const q = fdkFilter(proj, scan, opts);
+  checkProjections(proj, scan);
   const setup = backprojectionSetup(scan, grid);
   const [nx, ny, nz] = setup.dims;
-  const mu = new Float32Array(nx * ny * nz);
+  const sm = createFdkSimdMemory(proj.data.length, nx * ny * nz, false);
+  const q = fdkFilter(proj, scan, opts, sm ? sm.q : undefined);
+  const mu = sm ? sm.out : new Float32Array(nx * ny * nz);
   const outside = new Uint8Array(nx * ny * nz);
-  fdkBackproject(q, setup, mu, outside, opts);
-  return fdkFinish(mu, outside, setup, grid, proj.muReferencePerMm, window, opts.fill ?? -1024, opts.meta);
+  fdkBackproject(q, setup, mu, outside, opts, sm ? fdkSimdContext(sm) : null);
+  // The volume gets its own copy: the WebAssembly memory (projections included) can then go.
+  return fdkFinish(
+    sm ? mu.slice() : mu,
+    outside,
+    setup,
+    grid,
+    proj.muReferencePerMm,
+    window,
+    opts.fill ?? -1024,
+    opts.meta,
+  );
 }

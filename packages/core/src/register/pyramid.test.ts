@@ -55,7 +55,15 @@ describe('buildPyramid', () => {
       expect(l.data.some(Number.isNaN)).toBe(true);
       expect(l.data.some((x) => x === 100)).toBe(true);
     }
-    data[6] = -4000; // the corners' value is no longer the minimum: not a fill value
+    data[6] = -4000; // data below the fill (a C-arm CT's streaks): still the fill, half the voxels hold it
+    expect(detectFillValue(v)).toBe(-3024);
+    // The corners' value neither the minimum nor a plateau (under 5% of the voxels): not a fill value.
+    data.fill(100);
+    const edge = (i: number, n: number) => i === 0 || i === n - 1;
+    for (let o = 0; o < data.length; o++)
+      if (edge(o % dims[0], dims[0]) && edge(Math.floor(o / dims[0]) % dims[1], dims[1])) data[o] = -3024; // 4 lines
+    expect(detectFillValue(v)).toBe(-3024);
+    data[6] = -4000;
     expect(detectFillValue(v)).toBeNull();
   });
 });

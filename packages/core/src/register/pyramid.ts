@@ -12,8 +12,10 @@ import { createVolume, type Volume, type VoxelArray } from '../volume/volume.js'
 
 /**
  * The fill value a scanner writes outside its field of view, or null: the value of all eight corner
- * voxels when they agree exactly and it is the image's minimum (a truncated cylinder of a CBCT, a CT's
- * reconstruction circle). A real image whose corners are air of varying values gives null.
+ * voxels when they agree exactly and either it is the image's minimum (a truncated cylinder of a CBCT, a
+ * CT's reconstruction circle) or at least FILL_PLATEAU of the voxels hold exactly it (a C-arm CT whose
+ * streaks and noise reach below its fill: the simulated C-arm CT of the 2 mm phantom has values down to
+ * -1300 HU inside a -1024 field of view). A real image whose corners are air of varying values gives null.
  */
 export function detectFillValue(volume: Volume): number | null {
   const [nx, ny, nz] = volume.dims;
@@ -27,9 +29,17 @@ export function detectFillValue(volume: Volume): number | null {
         else if (x !== v) return null;
       }
   if (v === null) return null;
-  for (let o = 0; o < d.length; o++) if (d[o] < v) return null;
-  return v;
+  let below = false,
+    equal = 0;
+  for (let o = 0; o < d.length; o++) {
+    if (d[o] < v) below = true;
+    else if (d[o] === v) equal++;
+  }
+  return !below || equal >= FILL_PLATEAU * d.length ? v : null;
 }
+
+/** The share of voxels that must hold a corners' value exactly, when data reach below it, to be a fill. */
+export const FILL_PLATEAU = 0.05;
 
 /** A Float32 copy of the volume with NaN where data equals `fill` (no NaN when fill is null). */
 export function withNoDataAsNaN(volume: Volume, fill: number | null): Volume<Float32Array> {

@@ -4,3 +4,4 @@ export * from './along.js';
 export * from './verify.js';
 export * from './register-scan.js';
 export * from './register-scan.js';
+export * from './foramina.js';

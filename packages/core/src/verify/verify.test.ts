@@ -13,6 +13,7 @@ import type { PlanPath } from '../plan/model.js';
 import { createVolume, type Volume } from '../volume/volume.js';
 import { defined } from '../test-helpers/defined.js';
 import { phantomVerifyAnatomy } from './along.js';
+import { findForamina, foraminaSourceOf } from './foramina.js';
 import { verifyPlacement, type VerificationReport } from './verify.js';
 
 const VOXEL_MM = 1;
@@ -274,6 +275,21 @@ describe('verifyPlacement on the phantom pins stage', () => {
     // Where: on the channel (its axis within its radius + 2 mm of the reported point).
     expect(pointSegmentDistance(defined(hit, 'S2L hit').at, f.canalPoint, f.center)).toBeLessThan(f.radiusMm + 2);
     expect(r.reasons.some((s) => s.includes('S2L'))).toBe(true);
+    // The same without labels: the foramina found in the planning CT (findForamina) name it too. (Found
+    // in this scan itself they would not: the pin's metal fills the channel's core.)
+    const scan = scanWith(data);
+    const found = findForamina(planStage.ct);
+    const r2 = defined(
+      verifyPlacement(plan, scan, {
+        labels: { volume: found.labels, anatomy: found.anatomy, frame: 'plan' },
+        foramina: foraminaSourceOf(found),
+      }).paths.find((p) => p.pathId === 's2'),
+      'match',
+    );
+    const hit2 = defined(r2.instrument, 'instrument').structures.find((h) => h.name === 'S2L');
+    expect(hit2?.structure).toBe('foramen');
+    expect(pointSegmentDistance(defined(hit2, 'S2L hit').at, f.canalPoint, f.center)).toBeLessThan(f.radiusMm + 2);
+    expect(r2.status).toBe('fail');
     // Its angle to the plan, from the test's own geometry.
     const u = unit(sub(truth.corridors.S2.exit, E));
     expect(Math.abs(defined(r.deviation, 'deviation').angleDeg - (Math.acos(dot(u, v)) * 180) / Math.PI)).toBeLessThan(

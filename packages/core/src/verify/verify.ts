@@ -28,6 +28,7 @@ import type { Point3 } from '../math/vec3.js';
 import { VERIFY_TOLERANCE_DEG, VERIFY_TOLERANCE_MM } from '../plan/clinical.js';
 import type { PlanPath } from '../plan/model.js';
 import type { Volume } from '../volume/volume.js';
+import type { ForaminaSource } from './foramina.js';
 import { structuresAlong, type BoneRun, type StructureHit, type VerifyAnatomy } from './along.js';
 import type { ScanRegistrationSummary } from './register-scan.js';
 import { detectInstruments, type DetectedInstrument, type MetalOptions, type MetalResult } from './metal.js';
@@ -49,6 +50,8 @@ export interface VerifyTolerance {
 }
 
 export interface VerifyOptions {
+  /** How the labels' foramina were had (findForamina's foraminaSourceOf); default 'labels' with labels. */
+  foramina?: ForaminaSource;
   /** Default VERIFY_TOLERANCE_MM and VERIFY_TOLERANCE_DEG (plan/clinical.ts). */
   tolerance?: Partial<VerifyTolerance>;
   /**
@@ -166,6 +169,8 @@ export interface VerificationReport {
   registration: ScanRegistrationSummary | null;
   /** How the anatomy along each instrument was judged. */
   structureSource: 'labels' | 'bone-mask' | 'none';
+  /** Where the foramina came from: labels, the image (with how), or none. */
+  foramina: ForaminaSource;
   metal: { thresholdHu: number; growHu: number; rejected: MetalResult['rejected'] };
   paths: PathVerification[];
   unplanned: InstrumentReport[];
@@ -378,6 +383,9 @@ export function verifyPlacement(
     along = (outer, tip, r) => structuresAlong(src, outer, tip, r);
     if (!lab) notes.push('no labels: bone exits from the bone mask; canal and foramina not checked');
   } else notes.push('no labels or bone mask: canal, foramina and bone exits not checked');
+  if (options.labels && options.foramina?.source === 'image')
+    notes.push('foramina found in the image (no labels): canal and bone exits not checked');
+  for (const w of options.foramina?.warnings ?? []) notes.push(`foramina: ${w}`);
 
   // Matching: candidate pairs by cost, taken greedily.
   const pairs: { p: number; i: number; cost: number }[] = [];
@@ -485,6 +493,7 @@ export function verifyPlacement(
     scanToPlan: scanToPlan ? mat4ToRows(scanToPlan) : null,
     registration: options.registration ?? null,
     structureSource,
+    foramina: options.foramina ?? { source: options.labels ? 'labels' : 'none' },
     metal: { thresholdHu: metal.thresholdHu, growHu: metal.growHu, rejected: metal.rejected },
     paths: results,
     unplanned,

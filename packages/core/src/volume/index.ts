@@ -5,3 +5,4 @@ export * from './edt.js';
 export * from './reslice.js';
 export * from './coordinates.js';
 export { smoothBinomial } from './morphology.js';
+export * from './rigid-motion.js';

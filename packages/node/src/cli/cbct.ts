@@ -5,6 +5,7 @@
  * (recon/), run on worker threads by ../recon/cbct.ts; this module parses flags and writes the files
  * (atomically). The flags and their parsing are shared with `corridor recon` and `corridor phantom --cbct`.
  */
+import { progressBar, type ProgressFlags } from './progress.js';
 import type { Command } from 'commander';
 import {
   CARM_PRESETS,
@@ -60,6 +61,7 @@ interface Opts extends CbctFlagValues {
   projections?: string;
   json?: boolean;
   quiet?: boolean;
+  progress?: boolean;
   force?: boolean;
 }
 
@@ -225,17 +227,11 @@ export function addCbctFlags(c: Command, names: readonly FlagName[]): Command {
   return c;
 }
 
-/** Progress on stderr (a TTY, not --quiet or --json): the reporter and a function that clears the line. */
-export function progressLine(quiet: boolean): { onProgress?: ReconProgressFn; clear: () => void } {
-  if (quiet || !process.stderr.isTTY) return { clear: () => undefined };
-  let last = '';
-  return {
-    onProgress: (done, total, phase) => {
-      const line = `${phase} ${Math.round((100 * done) / total)}%`;
-      if (line !== last) process.stderr.write(`\r${(last = line).padEnd(30)}`);
-    },
-    clear: () => process.stderr.write('\r'.padEnd(31) + '\r'),
-  };
+/** Progress on stderr (the shared bar of progress.ts): the reporter and a function that clears the line. */
+export function progressLine(flags: ProgressFlags, name: string): { onProgress?: ReconProgressFn; clear: () => void } {
+  const bar = progressBar(name, flags);
+  if (!bar.active) return { clear: () => undefined };
+  return { onProgress: (done, total, phase) => bar.update(done, total, phase), clear: () => bar.clear() };
 }
 
 export const isNiftiName = (f: string) => f.toLowerCase().endsWith('.nii.gz') || f.toLowerCase().endsWith('.nii');
@@ -285,6 +281,7 @@ export function register(program: Command): void {
   addCbctFlags(cmd, Object.keys(CBCT_FLAGS) as FlagName[])
     .option('--json', 'print the acquisition and reconstruction parameters as JSON')
     .option('--quiet', 'no progress on stderr')
+    .option('--progress', 'a progress bar on stderr even when it is not a terminal')
     .option('--force', 'write --out even over the input or a file that is not an image volume')
     .action(async (volumePath: string, opts: Opts) => {
       if (!isNiftiName(opts.out)) throw new UsageError('--out must end in .nii.gz or .nii', opts.out);
@@ -300,7 +297,7 @@ export function register(program: Command): void {
       ];
       await checkOutputs(outputs, [volumePath], { force: !!opts.force });
       const ct = await loadVolume(volumePath);
-      const progress = progressLine(!!opts.quiet || !!opts.json);
+      const progress = progressLine(opts, 'cbct');
       const run = await simulateCbctParallel(ct, {
         ...options,
         ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),

@@ -22,6 +22,7 @@ interface Report {
   kind: string;
   verdict: string;
   structureSource: string;
+  foramina: { source: string; method?: string; warnings?: string[] };
   scans: {
     verdict: string;
     sites: { pathId: string; volumeMl: number; growthMl: number }[];
@@ -87,6 +88,9 @@ describe('corridor cement on the phantom', () => {
     expect(j.code, j.err).toBe(0);
     const rep2 = JSON.parse(j.out) as Report;
     expect(rep2.structureSource).toBe('none');
+    // At 1.5 mm the foramina are not looked for in the image, and the report says why.
+    expect(rep2.foramina.source).toBe('none');
+    expect(rep2.foramina.warnings?.join(' ')).toMatch(/coarser than 1\.2 mm/);
     expect(rep2.scans[0].sites).toEqual(rep.scans[0].sites);
   });
 

@@ -21,10 +21,15 @@ import {
   type ReadonlyMat4,
   type ScanRegistrationSummary,
   type Volume,
+  findForamina,
+  GeometryError,
+  foraminaSourceOf,
+  type ForaminaSource,
 } from '@corridor/core';
 import { loadLabelsPath } from '../io/load.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs } from '../io/output-guard.js';
+import { progressBar } from './progress.js';
 import { anatomyFor, loadVolume, readPlan } from './verify.js';
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
@@ -128,6 +133,8 @@ export function register(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--out <report>', 'write the report (JSON) to this file')
     .option('--force', 'write --out even over a file that is not a cement report')
+    .option('--progress', 'draw a progress bar on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress on stderr')
     .action(async (opts: Record<string, string | string[] | boolean | undefined>) => {
       const planPath = String(opts.plan),
         basePath = String(opts.baseline);
@@ -147,6 +154,20 @@ export function register(program: Command): void {
         const loaded = await loadLabelsPath(labelsPath, baseline);
         for (const w of loaded.warnings) console.error(`warning: ${w}`);
         labels = { volume: loaded.volume, anatomy: await anatomyFor(loaded.volume, labelsPath) };
+      }
+      let foramina: ForaminaSource | undefined;
+      if (!labels) {
+        // No labels: the foramina found in the baseline (the canal and the bone surface are not).
+        try {
+          const found = findForamina(baseline);
+          for (const w of found.warnings) console.error(`warning: foramina: ${w}`);
+          labels = { volume: found.labels, anatomy: found.anatomy };
+          foramina = foraminaSourceOf(found);
+        } catch (e) {
+          if (!(e instanceof GeometryError)) throw e;
+          console.error(`warning: foramina not found in the image: ${e.message}`);
+          foramina = { source: 'none', warnings: [e.message] };
+        }
       }
       const when = String(opts.register);
       if (when !== 'auto' && when !== 'always' && when !== 'never')
@@ -169,11 +190,14 @@ export function register(program: Command): void {
         scanToBaseline.push(reg.scanToPlan);
         registrations.push(reg.summary);
       }
+      const bar = progressBar('cement', { quiet: !!opts.quiet, progress: !!opts.progress });
       const report = analyzeCement({
+        onProgress: (d, t) => bar.update(d, t, `scan ${Math.min(d + 1, t)} of ${t}`),
         plan: plan.paths,
         baseline,
         scans,
         labels,
+        foramina,
         warningMm,
         scanToBaseline,
         registrations,

@@ -35,6 +35,7 @@ export function pacsClient(url: string): DicomWebClient {
 interface UrlOpts {
   url: string;
   quiet?: boolean;
+  progress?: boolean;
 }
 
 /** Cancel on Ctrl+C: the request is aborted, files already written stay whole. */
@@ -322,7 +323,8 @@ export function register(program: Command): void {
   const urlOption = (c: Command) =>
     c
       .option('--url <url>', 'DICOMweb root of the PACS', DEFAULT_PACS_URL)
-      .option('--quiet', 'no progress bar on stderr');
+      .option('--quiet', 'no progress bar on stderr')
+      .option('--progress', 'a progress bar on stderr even when it is not a terminal');
 
   urlOption(
     pacs
@@ -339,7 +341,7 @@ export function register(program: Command): void {
   ).action(async (p: string, opts: UrlOpts & PushFlags) => {
     const client = pacsClient(opts.url);
     const deidentify = deidentifyOptions(opts);
-    const bar = progressBar('push', 'files', !opts.quiet && process.stderr.isTTY);
+    const bar = progressBar('push', { quiet: opts.quiet, progress: opts.progress, unit: 'files' });
     const { signal, dispose } = interruptSignal();
     try {
       const s = await pushPath(client, p, { signal, onProgress: (n, t, b) => bar.update(n, t, b), deidentify });
@@ -466,7 +468,7 @@ export function register(program: Command): void {
       .option('--force', 'write over files of another kind with the same names'),
   ).action(async (studyUid: string, opts: UrlOpts & { out: string; series?: string; force?: boolean }) => {
     const client = pacsClient(opts.url);
-    const bar = progressBar('pull', 'instances', !opts.quiet && process.stderr.isTTY);
+    const bar = progressBar('pull', { quiet: opts.quiet, progress: opts.progress, unit: 'instances' });
     const { signal, dispose } = interruptSignal();
     try {
       const s = await pullStudy(client, studyUid, opts.out, {

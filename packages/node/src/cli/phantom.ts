@@ -58,6 +58,7 @@ export interface PhantomCliOptions extends PhantomCbctFlags {
   noise: boolean;
   blur: boolean;
   quiet?: boolean;
+  progress?: boolean;
   force?: boolean;
 }
 
@@ -236,7 +237,7 @@ export async function writePhantom(o: PhantomCliOptions): Promise<string[]> {
     // voxel centres lacks (sharp steps in the CT would alias in the projections).
     const input = generatePhantom({ ...options, noise: false, blur: true, blurSigmaMm: truth.voxelMm / 2 }).ct;
     const t1 = performance.now();
-    const progress = progressLine(!!o.quiet);
+    const progress = progressLine({ quiet: !!o.quiet, progress: !!o.progress }, 'phantom');
     const run = await simulateCbctParallel(input, {
       ...cbctOptions,
       ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
@@ -274,6 +275,7 @@ export function register(program: Command): void {
     .option('--cbct-voxel <mm>', 'voxel edge of cbct.nii.gz, mm (default 1)');
   addCbctFlags(cmd, PHANTOM_CBCT_FLAGS)
     .option('--quiet', 'no progress output')
+    .option('--progress', 'a progress bar on stderr even when it is not a terminal')
     .option('--force', 'write over files of another kind, and a series beside foreign files in DIR/dicom')
     .action(async (opts: PhantomCliOptions, command: Command) => {
       // The C-arm flags only mean something with --cbct: given without it, say so rather than ignore them.

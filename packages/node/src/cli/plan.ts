@@ -44,6 +44,7 @@ import {
 import { loadLabelsPath, loadPath } from '../io/load.js';
 import { updateFileAtomic, writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs } from '../io/output-guard.js';
+import { progressBar } from './progress.js';
 
 const ANATOMY_CHOICES = ['auto', ...LABEL_ANATOMIES];
 const ANATOMY_HELP =
@@ -339,6 +340,8 @@ export function register(program: Command): void {
     )
     .option('--json', 'print the results as JSON')
     .option('--force', 'write --out even over an input or a file that is not a plan')
+    .option('--progress', 'draw a progress bar on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress on stderr')
     .action(async (volumePath: string, opts: Record<string, string | string[] | boolean | undefined>) => {
       const inputs = [volumePath, ...(opts.labels ? [String(opts.labels)] : [])];
       const outFile = String(opts.out);
@@ -371,7 +374,9 @@ export function register(program: Command): void {
       const mapOpts = opts as unknown as MapOptions;
       const boneMask = boneMaskFromFlags(mapOpts);
       const pc = await openCase(volumePath, mapOpts);
+      const bar = progressBar('plan', { quiet: !!opts.quiet, progress: !!opts.progress });
       const result = planSacralPaths(pc, {
+        onProgress: (d, t, label) => bar.update(d, t, label),
         paths: names as SacralPathId[],
         seeds: Object.fromEntries(
           [...seeds].map(([k, c]) => [k, coordinateToLps(c, pc.ct, `--seed ${k}`)] as [string, Point3]),
@@ -384,6 +389,7 @@ export function register(program: Command): void {
         searchMm,
         catalogue: steppedCatalogue(step),
       });
+      bar.clear();
       const out = String(opts.out);
       const indexToPatient = Float64Array.from(pc.ct.indexToPatient);
       let plan: Plan = {

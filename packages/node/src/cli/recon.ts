@@ -36,6 +36,7 @@ interface Opts extends Pick<CbctFlagValues, 'voxel' | 'fov' | 'height' | 'window
   isocenter?: string;
   json?: boolean;
   quiet?: boolean;
+  progress?: boolean;
   force?: boolean;
 }
 
@@ -56,6 +57,7 @@ export function register(program: Command): void {
   addCbctFlags(cmd, ['voxel', 'fov', 'height', 'window', 'padding', 'threads'])
     .option('--json', 'print the run and reconstruction parameters as JSON')
     .option('--quiet', 'no progress on stderr')
+    .option('--progress', 'a progress bar on stderr even when it is not a terminal')
     .option('--force', 'write --out even over a file that is not an image volume')
     .action(async (runPath: string, opts: Opts) => {
       if (!isNiftiName(opts.out)) throw new UsageError('--out must end in .nii.gz or .nii', opts.out);
@@ -88,7 +90,7 @@ export function register(program: Command): void {
         seriesDescription: `C-arm CT from ${run.scan.systemId} run, ${run.numberOfFrames} views (nominal geometry)`,
         source: `FDK reconstruction of ${runPath}`,
       };
-      const progress = progressLine(!!opts.quiet || !!opts.json);
+      const progress = progressLine(opts, 'recon');
       const t0 = performance.now();
       const { reconstruction, filterMs, backprojectionMs } = await reconstructFdkParallel(
         run.projections,

@@ -26,6 +26,7 @@ import {
 import { loadPath } from '../io/load.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs } from '../io/output-guard.js';
+import { progressBar } from './progress.js';
 import { encodeForPath } from './convert.js';
 
 async function loadVolume(p: string): Promise<Volume> {
@@ -84,6 +85,8 @@ interface RegisterOptions {
   fixedFill?: string;
   movingFill?: string;
   json?: boolean;
+  quiet?: boolean;
+  progress?: boolean;
   force?: boolean;
 }
 
@@ -109,6 +112,8 @@ export function register(program: Command): void {
     .option('--moving-fill <v|auto|none>', 'value MOVING holds outside its field of view (default auto)')
     .option('--json', 'print the result as JSON')
     .option('--force', 'write outputs over files of another kind')
+    .option('--progress', 'draw a progress bar on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress on stderr')
     .action(async (fixedPath: string, movingPath: string, opts: RegisterOptions) => {
       const metric = (opts.metric ?? 'mi') as MetricKind;
       if (metric !== 'mi' && metric !== 'nc') throw new UsageError(`--metric "${opts.metric}" is not mi or nc`);
@@ -128,7 +133,7 @@ export function register(program: Command): void {
       const samples = opts.samples
         ? parseList(opts.samples, '--samples', (x) => Number.isInteger(x) && x >= 100)[0]
         : undefined;
-      const tty = process.stderr.isTTY && !opts.json;
+      const bar = progressBar('register', opts);
       const t0 = performance.now();
       const result = registerRigid(fixed, moving, {
         metric,
@@ -140,10 +145,10 @@ export function register(program: Command): void {
         samples,
         fixedFill: fillOption(opts.fixedFill, '--fixed-fill'),
         movingFill: fillOption(opts.movingFill, '--moving-fill'),
-        onProgress: tty ? (d, t, phase) => process.stderr.write(`\r[${d}/${t}] ${phase}        `) : undefined,
+        onProgress: (d, t, phase) => bar.update(d, t, phase),
       });
       const seconds = (performance.now() - t0) / 1000;
-      if (tty) process.stderr.write('\n');
+      bar.clear();
       const doc = { ...result, fixed: { file: fixedPath }, moving: { file: movingPath }, seconds };
       console.log(opts.json ? JSON.stringify(doc, null, 2) : summary(result, seconds));
       if (result.verdict.status !== 'ok') {

@@ -12,7 +12,9 @@ import {
   CarmError,
   UsageError,
   WriteError,
+  PacsError,
   checkReportInputs,
+  type StoreResult,
   type CementReport,
   type VerificationReport,
   type Volume,
@@ -21,6 +23,7 @@ import { writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs, type PlannedOutput } from '../io/output-guard.js';
 import { loadLabelsPath } from '../io/load.js';
 import { makeReport } from '../report/make.js';
+import { pacsClient } from './pacs.js';
 import { loadVolume, pelvicViewsFor, readPlan, systemFrom } from './carm.js';
 import { anatomyFor } from './verify.js';
 
@@ -51,6 +54,7 @@ export function register(program: Command): void {
     .option('--html <html>', 'write the report as HTML too')
     .option('--dicom <dir>', 'write report-pdf.dcm (Encapsulated PDF), plan-sr.dcm (3D SR) and plan.mrk.json here')
     .option('--images <dir>', 'write the key images as PNG here')
+    .option('--pacs <url>', 'store the Encapsulated PDF and the 3D SR to this DICOMweb PACS (STOW-RS)')
     .option('--ct <volume>', "planning image (default: the plan's own image, when it can be read)")
     .option('--verification-scan <volume>', 'verification scan, for the key images')
     .option('--cement-scan <volume>', "latest cement scan, for the key image (default: the cement report's last)")
@@ -69,6 +73,7 @@ export function register(program: Command): void {
       const out = String(opts.out);
       const html = str(opts.html);
       const dicomDir = str(opts.dicom);
+      const pacsUrl = str(opts.pacs);
       const imagesDir = str(opts.images);
       const inputFlags = ['verification', 'cement', 'ct', 'verificationScan', 'cementScan', 'labels'] as const;
       const inputs = [planPath, ...inputFlags.map((k) => str(opts[k])).filter((x): x is string => !!x)];
@@ -167,7 +172,7 @@ export function register(program: Command): void {
         },
         generatedAt: new Date(),
         ...(imageSizePx ? { imageSizePx } : {}),
-        dicom: !!dicomDir,
+        dicom: !!dicomDir || !!pacsUrl,
       });
       await writeFileAtomic(out, made.pdf);
       if (html) await writeFileAtomic(html, made.html);
@@ -180,6 +185,17 @@ export function register(program: Command): void {
         await writeFileAtomic(path.join(dicomDir, 'report-pdf.dcm'), made.dicom.pdf);
         await writeFileAtomic(path.join(dicomDir, 'plan-sr.dcm'), made.dicom.sr);
         await writeFileAtomic(path.join(dicomDir, 'plan.mrk.json'), made.dicom.markups);
+      }
+      let stored: StoreResult | undefined;
+      if (pacsUrl && made.dicom) {
+        stored = await pacsClient(pacsUrl).store([made.dicom.pdf, made.dicom.sr]);
+        if (stored.failed.length > 0)
+          throw new PacsError(
+            `the PACS refused ${stored.failed.length} of 2 report objects (failure reasons ` +
+              `${stored.failed.map((f) => f.reason).join(', ')})`,
+            `${pacsUrl}/studies`,
+            0,
+          );
       }
       const r = made.report;
       if (opts.json) {
@@ -196,5 +212,7 @@ export function register(program: Command): void {
       console.log(`  PDF written to ${out}`);
       if (html) console.log(`  HTML written to ${html}`);
       if (dicomDir) console.log(`  DICOM (report-pdf.dcm, plan-sr.dcm) and plan.mrk.json written to ${dicomDir}`);
+      if (stored)
+        console.log(`  stored ${stored.stored.length} DICOM object(s) (Encapsulated PDF, 3D SR) to ${pacsUrl}`);
     });
 }

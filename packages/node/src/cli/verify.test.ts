@@ -22,6 +22,7 @@ interface Report {
   kind: string;
   allPass: boolean;
   structureSource: string;
+  foramina: { source: string; method?: string };
   scanToPlan: number[][] | null;
   registration: { status: string; seconds: number } | null;
   paths: {
@@ -81,6 +82,7 @@ describe('corridor verify on the phantom pins stage', () => {
     const rep = JSON.parse(await readFile(out, 'utf8')) as Report;
     expect(rep.kind).toBe('corridor-verification');
     expect(rep.structureSource).toBe('labels');
+    expect(rep.foramina.source).toBe('labels');
     expect(rep.unplanned).toEqual([]);
     for (const ins of truth.instruments) {
       const p = defined(
@@ -108,7 +110,10 @@ describe('corridor verify on the phantom pins stage', () => {
     );
     expect(j.code, j.err).toBe(0);
     const rep2 = JSON.parse(j.out) as Report;
-    expect(rep2.structureSource).toBe('none');
+    // Without --labels the foramina come from the image (1 mm): the pins, all in place, meet none of them.
+    expect(rep2.structureSource).toBe('labels');
+    expect(rep2.foramina.source).toBe('image');
+    expect(rep2.foramina.method).toMatch(/image/);
     expect(rep2.scanToPlan).not.toBeNull();
     expect(rep2.allPass).toBe(true);
     for (let k = 0; k < 4; k++)

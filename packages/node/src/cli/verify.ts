@@ -40,10 +40,15 @@ import {
   type VerifyAnatomy,
   type VerifyOptions,
   type Volume,
+  findForamina,
+  GeometryError,
+  foraminaSourceOf,
+  type ForaminaSource,
 } from '@corridor/core';
 import { loadLabelsPath, loadPath } from '../io/load.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs } from '../io/output-guard.js';
+import { progressBar } from './progress.js';
 
 export async function loadVolume(p: string): Promise<Volume> {
   const { series } = await loadPath(p);
@@ -233,6 +238,8 @@ export function register(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--out <report>', 'write the report (JSON) to this file')
     .option('--force', 'write --out even over a file that is not a verification report')
+    .option('--progress', 'draw a progress bar on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress on stderr')
     .action(async (planPath: string, scanPath: string, opts: Record<string, string | boolean | undefined>) => {
       const inputs = [
         planPath,
@@ -269,8 +276,10 @@ export function register(program: Command): void {
           ? parseTransform(await readText(opts.transform, 'transform file'), opts.transform)
           : undefined;
       let registration: ScanRegistrationSummary | undefined;
+      let planningVolume: Volume | undefined;
       if (typeof opts.registerTo === 'string') {
         const reference = await loadVolume(opts.registerTo);
+        planningVolume = reference;
         const reg = registerScanToReference(reference, scan);
         if (reg.summary.status !== 'ok')
           throw new RegistrationError(
@@ -286,15 +295,41 @@ export function register(program: Command): void {
         for (const w of loaded.warnings) console.error(`warning: ${w}`);
         labels = { volume: loaded.volume, anatomy: await anatomyFor(loaded.volume, opts.labels), frame };
       }
+      let foramina: ForaminaSource | undefined;
+      if (!labels) {
+        // No labels: the foramina found in the planning volume when given (no metal in them yet), else in
+        // the scan itself (where an instrument placed through a foramen fills it and hides it).
+        try {
+          const found = findForamina(planningVolume ?? scan);
+          for (const w of found.warnings) console.error(`warning: foramina: ${w}`);
+          labels = { volume: found.labels, anatomy: found.anatomy, frame: planningVolume ? 'plan' : 'scan' };
+          foramina = foraminaSourceOf(found);
+          if (!planningVolume) {
+            foramina.warnings?.push(
+              'found in the verification scan: an instrument through a foramen fills it and may hide it ' +
+                '(give --register-to the planning CT, or labels)',
+            );
+          }
+        } catch (e) {
+          if (!(e instanceof GeometryError)) throw e;
+          console.error(`warning: foramina not found in the image: ${e.message}`);
+          foramina = { source: 'none', warnings: [e.message] };
+        }
+      }
+      // verifyPlacement reports no progress of its own: the bar names the step while it runs.
+      const bar = progressBar('verify', { quiet: !!opts.quiet, progress: !!opts.progress });
+      bar.update(0, 1, `checking ${plan.paths.length} path(s)`);
       const report = verifyPlacement(plan.paths, scan, {
         tolerance,
         scanToPlan,
         labels,
+        foramina,
         metal: thresholdHu === undefined ? undefined : { thresholdHu },
         registration,
         fractures,
         threadLengthMm,
       });
+      bar.clear();
       const json = JSON.stringify(report, null, 2) + '\n';
       if (out) await writeFileAtomic(out, json);
       if (opts.json) process.stdout.write(json);

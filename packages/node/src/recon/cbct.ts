@@ -2,15 +2,18 @@
  * The simulated C-arm CT on worker threads: the same steps and options as core's simulateCbct, with the
  * material line integrals rendered by DrrPool (one pool per material, shared memory) and the
  * backprojection split into slabs of slices that worker threads take as they free up. The filtered
- * projections, the matrices and the output live in SharedArrayBuffers: nothing is copied per slab.
+ * projections and the output live in one shared WebAssembly memory (core's SIMD backprojection, fdkWasm.ts;
+ * SharedArrayBuffers without it), the matrices in shared memory too: nothing is copied per slab.
  *
  * The workers run core's fdkBackprojectKernel from its source text (fdkKernelSource), as the DRR pool
  * does, so the pool works from TypeScript sources under the test runner and from the built package.
- * Each voxel sums its views in the same order as the single-threaded run: the volumes are identical.
+ * Each voxel sums its views in the same order and with the same code as the single-threaded run: the
+ * volumes are identical.
  */
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
 import {
+  ACQUISITION_RAYS,
   CancelledError,
   FDK_SLAB_SLICES,
   RECON_MATERIALS,
@@ -28,7 +31,9 @@ import {
   projectionsResult,
   resolveAcquisition,
   viewPhysics,
+  createFdkSimdMemory,
   type BackprojectionSetup,
+  type FdkSimdMemory,
   type FilterSetup,
   type CbctOptions,
   type CbctProjections,
@@ -49,9 +54,15 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 var __name = (f) => f;
 ${fdkKernelSource()}
-let bp = null, filter = null, re = null, im = null;
+let bp = null, filter = null, re = null, im = null, simd = null;
 parentPort.on('message', (m) => {
-  if (m.bp) bp = m.bp;
+  if (m.bp) {
+    bp = m.bp;
+    // The SIMD backprojection: an instance over the shared memory that holds the projections and the sums.
+    const s = bp.simd;
+    simd = s ? { bprow: new WebAssembly.Instance(s.module, { env: { mem: s.memory } }).exports.bprow,
+      qAddress: s.qAddress, outAddress: s.outAddress } : null;
+  }
   if (m.filter) {
     filter = m.filter;
     re = new Float64Array(filter.setup.n);
@@ -62,7 +73,7 @@ parentPort.on('message', (m) => {
     const [kind, a, b] = m.task;
     if (kind === 'filter') fdkFilterKernel(filter.setup, filter.data, filter.out, a, b, re, im);
     else fdkBackprojectKernel(bp.q, bp.matrices, bp.rowRanges, bp.nx, bp.ny, bp.columns, bp.rows, bp.out,
-      bp.outside, a, b, 0, bp.views);
+      bp.outside, a, b, 0, bp.views, simd);
     parentPort.postMessage({ id: m.id });
   } catch (e) {
     parentPort.postMessage({ id: m.id, error: String((e && e.stack) || e) });
@@ -167,7 +178,10 @@ export async function filterParallel(
   await workers.run({ filter: { setup: fs, data, out } }, tasks, { ...opts, phase: 'filtering' });
 }
 
-/** Backprojects all views of filtered projections `q` (shared) into `out` / `outside` (shared), by slabs. */
+/**
+ * Backprojects all views of filtered projections `q` (shared) into `out` / `outside` (shared), by slabs;
+ * with `simd` (q and out then its memory's arrays) in WebAssembly SIMD.
+ */
 export async function backprojectParallel(
   workers: FdkWorkers,
   q: Float32Array,
@@ -175,6 +189,7 @@ export async function backprojectParallel(
   out: Float32Array,
   outside: Uint8Array,
   opts: { onProgress?: ReconProgressFn; signal?: AbortSignal } = {},
+  simd: FdkSimdMemory | null = null,
 ): Promise<void> {
   const [nx, ny, nz] = setup.dims;
   const bp = {
@@ -188,6 +203,9 @@ export async function backprojectParallel(
     out,
     outside,
     views: setup.views,
+    simd: simd
+      ? { memory: simd.memory, module: simd.module, qAddress: simd.qAddress, outAddress: simd.outAddress }
+      : null,
   };
   const tasks: Task[] = [];
   for (let k = 0; k < nz; k += FDK_SLAB_SLICES) tasks.push(['slab', k, Math.min(nz, k + FDK_SLAB_SLICES)]);
@@ -239,7 +257,8 @@ export async function simulateCbctParallel(
   // turns view v into a projection.
   const bufs: Partial<Record<ReconMaterial, Float32Array>>[] = [{}, {}];
   for (const [m] of pools) for (const b of bufs) b[m] = new Float32Array(npx);
-  const renderView = (v: number) => Promise.all(pools.map(([m, pool]) => pool.render(scan.views[v], bufs[v & 1][m])));
+  const renderView = (v: number) =>
+    Promise.all(pools.map(([m, pool]) => pool.render(scan.views[v], bufs[v & 1][m], ACQUISITION_RAYS)));
   let pending: Promise<unknown> = renderView(0);
   try {
     for (let v = 0; v < nv; v++) {
@@ -309,22 +328,25 @@ export async function reconstructFdkParallel(
     data = new Float32Array(shared(data.length * 4), 0, data.length);
     data.set(projections.data);
   }
-  const q = new Float32Array(shared(data.length * 4), 0, data.length);
   const fs = filterSetup(scan, o.window ?? 'shepp-logan', o.padding ?? 'continue');
   const prog = {
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
   };
+  const setup = backprojectionSetup(scan, grid);
+  const [nx, ny, nz] = setup.dims;
+  // The filtered projections and the sums in one shared WebAssembly memory for the SIMD backprojection
+  // (plain shared memory where the engine lacks WebAssembly SIMD).
+  const sm = createFdkSimdMemory(data.length, nx * ny * nz, true);
+  const q = sm ? sm.q : new Float32Array(shared(data.length * 4), 0, data.length);
+  const out = sm ? sm.out : new Float32Array(shared(nx * ny * nz * 4), 0, nx * ny * nz);
+  const outside = new Uint8Array(shared(nx * ny * nz), 0, nx * ny * nz);
   const workers = new FdkWorkers(o.threads);
-  let setup: BackprojectionSetup, out: Float32Array, outside: Uint8Array, t3: number;
+  let t3: number;
   try {
     await filterParallel(workers, fs, data, q, prog);
     t3 = performance.now();
-    setup = backprojectionSetup(scan, grid);
-    const [nx, ny, nz] = setup.dims;
-    out = new Float32Array(shared(nx * ny * nz * 4), 0, nx * ny * nz);
-    outside = new Uint8Array(shared(nx * ny * nz), 0, nx * ny * nz);
-    await backprojectParallel(workers, q, setup, out, outside, prog);
+    await backprojectParallel(workers, q, setup, out, outside, prog, sm);
   } finally {
     await workers.close();
   }

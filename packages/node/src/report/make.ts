@@ -35,6 +35,11 @@ export interface MakeReportInput {
   pelvic?: PelvicViews | null;
   /** The planning image: plan slices, the DRR when no verification scan, patient and study for DICOM. */
   ct?: Volume;
+  /**
+   * The planning image's DICOM attributes when its voxels are not given (the workstation sends these):
+   * patient, study and Frame of Reference for the DICOM objects. `ct`'s own meta wins when both are.
+   */
+  imageMeta?: Volume['meta'];
   /** The verification scan (shows the placed instruments in the slices and the DRR). */
   verificationScan?: Volume;
   /** The latest cement scan, and labels in its frame (critical structures outlined). */
@@ -154,7 +159,7 @@ export async function makeReport(input: MakeReportInput): Promise<MadeReport> {
   const pdf = await renderReportPdf(report, images);
   const made: MadeReport = { report, images, html, pdf, notes };
   if (input.dicom) {
-    const meta = input.ct?.meta ?? {};
+    const meta = input.ct?.meta ?? input.imageMeta ?? {};
     const forFromImage = meta.frameOfReferenceUid;
     const frameOfReferenceUid = forFromImage ?? uidFromText(`plan frame of reference ${JSON.stringify(plan)}`);
     if (!forFromImage)

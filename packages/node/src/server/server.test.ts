@@ -118,7 +118,7 @@ describe('workstation server', () => {
 
   it('reports health as JSON', async () => {
     const r = await get(srv.port, '/api/health');
-    expect(JSON.parse(r.body)).toEqual({ schemaVersion: 1, ok: true, app: 'corridor' });
+    expect(JSON.parse(r.body)).toEqual({ schemaVersion: 1, ok: true, app: 'corridor', cases: false, pacs: false });
   });
 
   it('refuses to start without a build, and on a taken port, with a typed error', async () => {

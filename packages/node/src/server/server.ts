@@ -26,6 +26,7 @@ import { apiSegments, handleCaseApi, sendError } from './case-api.js';
 import type { CaseStore } from './case-store.js';
 import { HttpError } from './http-body.js';
 import { PACS_PREFIX, handlePacsRequest } from './pacs-routes.js';
+import { REPORT_ROUTE, handleReportRequest } from './report-route.js';
 
 export interface ServerOptions {
   /** Folder with the built app (index.html, assets/). */
@@ -331,6 +332,8 @@ export function createHandler(options: {
       try {
         if (url.pathname === PACS_PREFIX || url.pathname.startsWith(PACS_PREFIX + '/')) {
           status = await handlePacsRequest(req, res, url, options.pacsUrl, securityHeaders());
+        } else if (url.pathname === REPORT_ROUTE) {
+          status = await handleReportRequest(req, res, securityHeaders());
         } else if (url.pathname === '/api/health') {
           if (method !== 'GET' && method !== 'HEAD') {
             throw new HttpError(405, 'method-not-allowed', 'method not allowed', {
@@ -341,7 +344,15 @@ export function createHandler(options: {
           send(
             res,
             200,
-            JSON.stringify({ schemaVersion: 1, ok: true, app: 'corridor' }) + '\n',
+            // `cases`: whether /api/cases has a store behind it (the workstation falls back to localStorage);
+            // `pacs`: whether /api/pacs/dicom-web forwards to a PACS (the PACS panel stays off without one).
+            JSON.stringify({
+              schemaVersion: 1,
+              ok: true,
+              app: 'corridor',
+              cases: !!options.store,
+              pacs: !!options.pacsUrl,
+            }) + '\n',
             CONTENT_TYPES['.json'],
           );
           status = 200;

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ensureWebBuild } from '../../../node/src/server/build.js';
 import { startServer, type RunningServer } from '../../../node/src/server/server.js';
+import { CaseStore } from '../../../node/src/server/case-store.js';
+import { startOrthanc, type OrthancInstance } from '../../../node/src/pacs/orthanc.js';
 
 export const WEB_DIR = fileURLToPath(new URL('../../', import.meta.url));
 export const ARTIFACTS = path.join(WEB_DIR, 'test-artifacts');
@@ -24,6 +26,10 @@ export interface Harness {
   pageErrors: string[];
   /** The browser's profile folder (its --user-data-dir: tells this browser's processes from others'). */
   profile: string;
+  /** The case store behind /api/cases (with `store: true`: a throw-away database, removed on close). */
+  store: CaseStore | null;
+  /** The private Orthanc the server forwards /api/pacs/dicom-web to (with `pacs: true`). */
+  orthanc?: OrthancInstance;
   close(): Promise<void>;
 }
 
@@ -41,14 +47,30 @@ export const CHROMIUM_ARGS = [
 ];
 
 export async function startHarness(
-  opts: { viewport?: { width: number; height: number }; extraArgs?: string[] } = {},
+  opts: {
+    viewport?: { width: number; height: number };
+    extraArgs?: string[];
+    store?: boolean;
+    /** Start a private Orthanc (pacs/orthanc.ts) and serve with `--pacs` to it. */
+    pacs?: boolean;
+  } = {},
 ): Promise<Harness> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test does) or set CORRIDOR_CHROMIUM`);
   }
   await ensureWebBuild(WEB_DIR);
   await mkdir(ARTIFACTS, { recursive: true });
-  const server = await startServer({ webRoot: path.join(WEB_DIR, 'dist'), port: 0 });
+  // Without `store` the server has no case store (/api/cases answers 503): the app keeps plans in
+  // localStorage, as on static hosting. With it, a fresh SQLite file in a temporary folder.
+  const dbDir = opts.store ? await mkdtemp(path.join(os.tmpdir(), 'corridor-e2e-db-')) : null;
+  const store = dbDir ? CaseStore.open(path.join(dbDir, 'cases.sqlite')) : null;
+  const orthanc = opts.pacs ? await startOrthanc() : undefined;
+  const server = await startServer({
+    webRoot: path.join(WEB_DIR, 'dist'),
+    port: 0,
+    ...(store ? { store } : {}),
+    ...(orthanc ? { pacsUrl: orthanc.dicomWebUrl } : {}),
+  });
   const profile = await mkdtemp(path.join(os.tmpdir(), 'corridor-chromium-'));
   // A new, empty profile each run (playwright passes it as --user-data-dir).
   const context = await chromium.launchPersistentContext(profile, {
@@ -76,9 +98,14 @@ export async function startHarness(
     page,
     pageErrors,
     profile,
+    store,
+    ...(orthanc ? { orthanc } : {}),
     async close() {
       await context.close();
       await server.close();
+      store?.close();
+      if (dbDir) await rm(dbDir, { recursive: true, force: true });
+      await orthanc?.stop();
       await rm(profile, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,183 @@
+/**
+ * The workstation on the case store (issue 19), in Debian's Chromium against the real server with a
+ * throw-away SQLite database:
+ * - two pages editing the same case's plan: the second to save gets the conflict notice with both
+ *   versions; "Keep mine" leaves the store holding mine at revision n+1, its history holding theirs at n;
+ * - the verification result saved as a case document and shown in the timeline with its table's summary;
+ *   a reload restores the plan and the timeline from the store (localStorage holds nothing), and the
+ *   verification entry opens where it was left (procedure panel, its table, its crosshair);
+ * - a long operation (generating a finer phantom) shows progress and a Cancel that stops it, after which
+ *   the open case still works.
+ * The phantom at 3 mm keeps every step short.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { generatePhantom, writeNifti } from '@corridor/core';
+import { screenshot, shownErrors, startHarness, type Harness } from './harness.js';
+
+const VOXEL = 3;
+let h: Harness;
+let dir: string;
+let pageB: Page;
+
+async function api<T>(p: string): Promise<{ status: number; body: T }> {
+  const r = await fetch(`${h.server.url.replace(/\/$/, '')}${p}`);
+  return { status: r.status, body: (await r.json()) as T };
+}
+
+interface PlanDoc {
+  paths: { id: string; entry: number[]; target: number[] }[];
+}
+
+async function open(page: Page) {
+  await page.goto(`${h.server.url}?renderer=cpu&voxel=${VOXEL}`);
+  await page.waitForSelector('body[data-case-id]', { timeout: 60_000 });
+  await page.waitForSelector('[data-testid=timeline] button[data-entry="series/planning"]', { timeout: 30_000 });
+  return (await page.getAttribute('body', 'data-case-id')) ?? '';
+}
+
+/** Poll (from the test, over HTTP) until `ok` holds. */
+async function until(what: string, ok: () => Promise<boolean>, ms = 20_000) {
+  const t0 = Date.now();
+  while (!(await ok())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function addPath(page: Page, entry: number[], target: number[]) {
+  await page.evaluate(
+    ([e, t]) => {
+      const w = globalThis as unknown as { corridor: { app: { addPath(e: number[], t: number[]): void } } };
+      w.corridor.app.addPath(e, t);
+    },
+    [entry, target],
+  );
+}
+
+beforeAll(async () => {
+  h = await startHarness({ store: true });
+  dir = await mkdtemp(path.join(os.tmpdir(), 'corridor-case-e2e-'));
+  const g = generatePhantom({ voxelMm: VOXEL, seed: 1, stage: 'pins' });
+  await writeFile(path.join(dir, 'pins.nii'), writeNifti(g.ct, { gzip: false }));
+}, 120_000);
+
+afterAll(async () => {
+  await h?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('the workstation on the case store', () => {
+  let caseId = '';
+  const mine = { entry: [10, 20, -200], target: [12, 60, -198] };
+  const theirs = { entry: [-10, 20, -200], target: [-12, 60, -198] };
+
+  it('two pages on one plan: a conflict notice, "keep mine" saves mine at n+1 over theirs at n', async () => {
+    caseId = await open(h.page);
+    pageB = await h.context.newPage();
+    expect(await open(pageB)).toBe(caseId);
+    // Page A saves first (theirs, for page B).
+    await addPath(h.page, theirs.entry, theirs.target);
+    await until('page A to save', async () => {
+      const r = await api<PlanDoc>(`/api/cases/${caseId}/plans/plan`);
+      return r.status === 200 && r.body.paths.length === 1;
+    });
+    const head = await api<PlanDoc>(`/api/cases/${caseId}/plans/plan`);
+    expect(head.body.paths.map((p) => p.entry)).toEqual([theirs.entry]);
+    const n = Number(
+      (await api<{ revisions: { revision: number }[] }>(`/api/cases/${caseId}/plans/plan/revisions`)).body.revisions
+        .length,
+    );
+    // Page B, still on the revision before, saves: 409, the notice shows both versions.
+    await addPath(pageB, mine.entry, mine.target);
+    await pageB.waitForSelector('#case-conflict:not([hidden]) tr.differs[data-path-id="path-1"]', { timeout: 20_000 });
+    const t = (await pageB.textContent('#case-conflict [data-side=theirs]')) ?? '';
+    const m = (await pageB.textContent('#case-conflict [data-side=mine]')) ?? '';
+    expect(t).toContain('-10.0');
+    expect(m).not.toContain('-10.0');
+    expect(m).toContain('10.0');
+    // Nothing was overwritten by the refused save.
+    expect((await api<PlanDoc>(`/api/cases/${caseId}/plans/plan`)).body.paths[0].entry).toEqual(theirs.entry);
+    await screenshot(pageB, 'case-conflict');
+    await pageB.click('#case-conflict button[data-keep=mine]');
+    await pageB.waitForSelector('#case-conflict[hidden]', { state: 'attached', timeout: 20_000 });
+    const revs = (await api<{ revisions: { revision: number }[] }>(`/api/cases/${caseId}/plans/plan/revisions`)).body
+      .revisions;
+    expect(revs.length).toBe(n + 1);
+    const now = await api<PlanDoc>(`/api/cases/${caseId}/plans/plan`);
+    expect(now.body.paths.map((p) => p.entry)).toEqual([mine.entry]);
+    const old = await api<PlanDoc>(`/api/cases/${caseId}/plans/plan/revisions/${n}`);
+    expect(old.body.paths.map((p) => p.entry)).toEqual([theirs.entry]);
+    expect(await shownErrors(pageB)).toEqual([]);
+    await pageB.close();
+  }, 120_000);
+
+  it('the verification is saved in the case; a reload restores plan and timeline from the store', async () => {
+    // Page A is still on theirs; open the case again there (as a reload does) to get mine from the store.
+    await open(h.page);
+    expect(await h.page.evaluate('window.corridor.app.store.plan.paths[0].entry')).toEqual(mine.entry);
+    await h.page.setInputFiles('input[data-field=verification-file]', path.join(dir, 'pins.nii'));
+    await h.page.waitForSelector('[data-testid=timeline] button[data-entry="verifications/verification"]', {
+      timeout: 60_000,
+    });
+    const summary = (await h.page.textContent('[data-kind=verification] [data-testid=entry-summary]')) ?? '';
+    const shown = (await h.page.textContent('[data-testid=verify-summary]')) ?? '';
+    expect(summary).toMatch(/PATHS PASS: \d of 1 pass/);
+    expect(shown).toContain(summary.startsWith('ALL') ? 'ALL PATHS PASS' : 'NOT ALL PATHS PASS');
+    // Leave the verification step at a crosshair of its own, go to the planning step, move elsewhere.
+    const at = [5, 40, -190];
+    await h.page.evaluate((p) => {
+      const w = globalThis as unknown as { corridor: { app: { store: { setCrosshair(p: number[]): void } } } };
+      w.corridor.app.store.setCrosshair(p);
+    }, at);
+    await h.page.click('[data-testid=timeline] button[data-entry="series/planning"]');
+    await h.page.waitForSelector('body[data-timeline-entry="series/planning"]');
+    await until('the view state of the verification step to be saved', async () => {
+      const d = await api<{ view?: { crosshair: number[] } }>(`/api/cases/${caseId}/verifications/verification`);
+      return d.body.view?.crosshair[0] === at[0];
+    });
+    // Reload: nothing of the plan in localStorage; plan and timeline come from the store.
+    await h.page.reload();
+    await h.page.waitForSelector('body[data-case-id]', { timeout: 60_000 });
+    await h.page.waitForSelector('[data-testid=timeline] button[data-entry="verifications/verification"]', {
+      timeout: 30_000,
+    });
+    expect(await h.page.evaluate('Object.keys(localStorage).filter((k) => k.startsWith("corridor.plan"))')).toEqual([]);
+    expect(await h.page.evaluate('window.corridor.app.store.plan.paths.map((p) => p.entry)')).toEqual([mine.entry]);
+    expect(await h.page.textContent('[data-kind=verification] [data-testid=entry-summary]')).toBe(summary);
+    await h.page.click('[data-testid=timeline] button[data-entry="verifications/verification"]');
+    await h.page.waitForSelector('body[data-procedure=open] [data-testid=verification] table', { timeout: 20_000 });
+    expect(await h.page.evaluate('window.corridor.app.store.crosshair')).toEqual(at);
+    await screenshot(h.page, 'case-timeline');
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 150_000);
+
+  it('a long operation shows progress and Cancel stops it; the open case still works after', async () => {
+    await h.page.evaluate(`window.corridor.run(() => window.corridor.app.openPhantom(1))`);
+    await h.page.waitForSelector('body[data-state=busy] #cancel-op:not([hidden])', { timeout: 10_000 });
+    await h.page.waitForSelector('#progress:not([hidden])', { state: 'attached' });
+    await h.page.click('#cancel-op');
+    await h.page.waitForSelector('body[data-cancelled][data-state=ready]', { timeout: 10_000 });
+    expect(await h.page.isHidden('#cancel-op')).toBe(true);
+    expect(await h.page.textContent('#messages')).toContain('cancelled');
+    expect(await h.page.getAttribute('body', 'data-case-id')).toBe(caseId);
+    // The case is loaded again into a fresh worker: the analysis of an edit runs.
+    await addPath(h.page, [0, 20, -200], [2, 60, -198]);
+    await h.page.waitForFunction(
+      () => {
+        const app = (
+          globalThis as unknown as {
+            corridor: { app: { store: { reports: Map<string, unknown> }; analysisCurrent: boolean } };
+          }
+        ).corridor.app;
+        return app.store.reports.size === 2 && app.analysisCurrent;
+      },
+      null,
+      { timeout: 30_000 },
+    );
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 90_000);
+});

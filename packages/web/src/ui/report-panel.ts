@@ -1,0 +1,169 @@
+/**
+ * The report panel: "Report (PDF)" makes the procedure report of the open case from its plan, its
+ * verification and its cement results by the server's POST /api/report (node's makeReport, which builds
+ * core's buildProcedureReport model, the PDF with pdf-lib and the DICOM objects: the same function as
+ * `corridor report`) and downloads the PDF; "Store to PACS" stores the report's Encapsulated PDF and
+ * Comprehensive 3D SR to the PACS (STOW-RS through /api/pacs/dicom-web). The planning image's DICOM
+ * attributes (patient, study, Frame of Reference) go with the request, so both objects file in the
+ * planning CT's study.
+ */
+import type { CementReport, ProcedureReport, StoreResult } from '@corridor/core';
+import { planToJson } from '@corridor/core';
+import type { Shell } from '../shell.js';
+import { find } from '../dom.js';
+import { escapeHtml } from '../html.js';
+import { workstationPacs } from './pacs-panel.js';
+
+export interface MadeReportReply {
+  report: ProcedureReport;
+  notes: string[];
+  pdf: string;
+  dicom?: { pdf: string; sr: string; markups: string; frameOfReferenceFrom: string };
+}
+
+const META_KEYS = [
+  'patientName',
+  'patientId',
+  'patientBirthDate',
+  'patientSex',
+  'studyInstanceUid',
+  'studyDate',
+  'studyDescription',
+  'seriesInstanceUid',
+  'frameOfReferenceUid',
+  'modality',
+] as const;
+
+function fromBase64(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+export class ReportPanel {
+  /** The last report made (what "Store to PACS" sends). */
+  last: MadeReportReply | null = null;
+
+  constructor(
+    private root: HTMLElement,
+    private shell: Shell,
+  ) {
+    root.innerHTML = `
+      <h2>Report</h2>
+      <div class="row">
+        <label>Procedure <input data-field="report-title" size="18" placeholder="sacroplasty"></label>
+        <label>Operator <input data-field="report-operator" size="12"></label>
+      </div>
+      <div class="row">
+        <button data-action="report-make" title="The procedure report (PDF) of the plan, verification and cement results"
+          >Report (PDF)</button>
+        <button data-action="report-store" disabled
+          title="Store the report to the PACS: Encapsulated PDF and 3D SR, in the planning CT's study">Store to PACS</button>
+      </div>
+      <div data-testid="report-summary" class="muted"></div>`;
+    root.addEventListener('click', (e) => {
+      const a = (e.target as HTMLElement).closest('button')?.dataset.action;
+      if (a === 'report-make') shell.run(() => this.make());
+      else if (a === 'report-store') shell.run(() => this.storeToPacs());
+    });
+  }
+
+  private requestBody(): Record<string, unknown> {
+    const app = this.shell.app;
+    const st = app.store;
+    const meta = (st.series[0]?.volume ?? st.volume)?.meta ?? {};
+    const image: Record<string, string> = {};
+    for (const k of META_KEYS) {
+      const v = meta[k];
+      if (typeof v === 'string' && v) image[k] = v;
+    }
+    const field = (f: string) => find<HTMLInputElement>(this.root, `[data-field=${f}]`).value.trim();
+    const cement: CementReport | null = st.cement;
+    return {
+      plan: planToJson(app.currentPlan()),
+      ...(st.verification ? { verification: st.verification.report } : {}),
+      ...(cement ? { cement } : {}),
+      image,
+      procedure: {
+        ...(field('report-title') ? { title: field('report-title') } : {}),
+        ...(field('report-operator') ? { operator: field('report-operator') } : {}),
+      },
+      carm: this.shell.fluoro.system.id,
+    };
+  }
+
+  async make(): Promise<MadeReportReply> {
+    const st = this.shell.app.store;
+    if (!st.volume || !st.plan.paths.length) throw new Error('Report: open a case and plan at least one path first');
+    this.shell.ui.status('Making the report…', { done: 0, total: 1 });
+    this.root.dataset.report = 'running';
+    try {
+      const res = await fetch('/api/report', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(this.requestBody()),
+      });
+      if (!res.ok) {
+        const text = await res.text();
+        let msg = text;
+        try {
+          msg = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text;
+        } catch {
+          // not JSON: the text as it came
+        }
+        throw new Error(`Report: HTTP ${res.status}: ${msg}`);
+      }
+      const r = (await res.json()) as MadeReportReply;
+      this.last = r;
+      const pdf = fromBase64(r.pdf);
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(new Blob([pdf as BlobPart], { type: 'application/pdf' }));
+      a.download = 'report.pdf';
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+      const rep = r.report;
+      const summary = find(this.root, '[data-testid=report-summary]');
+      summary.innerHTML =
+        `${rep.paths.length} path(s), ${rep.alerts.length} alert(s)` +
+        (rep.verification ? `, verification ${rep.verification.allPass ? 'ALL PASS' : 'NOT ALL PASS'}` : '') +
+        (rep.cement ? `, cement ${escapeHtml(rep.cement.verdict.toUpperCase())}` : '') +
+        `. ${r.notes.map(escapeHtml).join('; ')}`;
+      this.root.dataset.report = 'done';
+      this.root.dataset.paths = String(rep.paths.length);
+      this.root.dataset.verification = rep.verification ? String(rep.verification.allPass) : '';
+      this.root.dataset.cement = rep.cement?.verdict ?? '';
+      // Storing needs the PACS the server forwards to (the PACS panel found one).
+      const store = find<HTMLButtonElement>(this.root, '[data-action=report-store]');
+      const pacs = document.getElementById('pacs-panel')?.dataset.pacs === 'ready';
+      store.disabled = !r.dicom || !pacs;
+      if (!pacs) store.title = 'No PACS: this server was started without one (corridor start --pacs URL)';
+      this.shell.ui.message('info', `Report made: report.pdf (${(pdf.length / 1024).toFixed(0)} KiB).`);
+      return r;
+    } catch (err) {
+      this.root.dataset.report = 'failed';
+      throw err;
+    } finally {
+      this.shell.ui.status('Ready', null);
+    }
+  }
+
+  async storeToPacs(): Promise<StoreResult> {
+    const d = this.last?.dicom;
+    if (!d) throw new Error('Store to PACS: make the report first');
+    this.root.dataset.stored = 'running';
+    const r = await workstationPacs().store([fromBase64(d.pdf), fromBase64(d.sr)], {
+      onProgress: (p) => this.shell.ui.status('Storing the report…', { done: p.instances, total: p.totalInstances }),
+    });
+    this.shell.ui.status('Ready', null);
+    if (r.failed.length) {
+      this.root.dataset.stored = 'failed';
+      throw new Error(`Store to PACS: the PACS refused ${r.failed.length} of 2 objects`);
+    }
+    this.root.dataset.stored = String(r.stored.length);
+    this.shell.ui.message('info', `Stored the report to the PACS: ${r.stored.length} DICOM object(s).`);
+    return r;
+  }
+}
