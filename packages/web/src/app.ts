@@ -265,6 +265,7 @@ export class App {
     st.crosshair = nearestVoxelCentre(v, info.suggestedCrosshair ?? volumeCenter(v));
     st.carm = { primaryDeg: 0, secondaryDeg: 0, isocenter: info.suggestedCrosshair ?? volumeCenter(v) };
     st.xa = null;
+    st.clearMotionCorrection();
     st.series = [{ id: 'planning', name: `${info.name} (planning)`, volume: v }];
     st.shownSeries = 'planning';
     st.verification = null;
@@ -823,6 +824,8 @@ export class App {
       const id = `run-${n}`;
       st.series = [...st.series, { id, name: `3D run ${n}: ${r.description}`, volume: v }];
       st.emit('series');
+      // A new 3D run is the new reference: the motion correction of the old one no longer holds.
+      st.clearMotionCorrection();
       this.showSeries(id);
       void this.saveCaseDoc('series', id, {
         files: [r.description],

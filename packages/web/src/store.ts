@@ -44,7 +44,8 @@ export type Topic =
   | 'xa'
   | 'pathDepth'
   | 'procedure'
-  | 'series';
+  | 'series'
+  | 'motion';
 
 export interface WindowLevel {
   /** Window centre and width, HU. */
@@ -69,6 +70,28 @@ export interface LoadedXa {
   name: string;
   frame: XaFrame;
   notes: string[];
+  /** A virtual frame of "Simulate patient motion": the motion it was rendered with (planningToCurrent rows). */
+  simulatedMotion?: number[][];
+}
+
+/**
+ * "Correct for motion": core's register2d of the planning scan to a frame (a loaded XA/RF frame or a
+ * virtual one). Kept for the case until the next 3D run; a failed verdict is kept to be shown, never applied.
+ */
+export interface MotionCorrection {
+  /** Planned LPS mm -> where the anatomy is now (4 x 4 rows). */
+  planningToCurrent: number[][];
+  status: 'ok' | 'failed';
+  reasons: string[];
+  singleView: boolean;
+  /** One view: the ~95 % bound of the depth along its central ray, mm. */
+  depthUncertaintyMm: number;
+  similarity: number;
+  /** The frame it was computed on. */
+  frameName: string;
+  ms: number;
+  /** A virtual frame of simulated motion: the largest error over the plan's path ends, mm. */
+  errorVsSimulatedMm?: number;
 }
 
 type Listener = () => void;
@@ -87,6 +110,8 @@ export class Store {
   /** Depth along the selected path of the across-path view, mm from the entry. */
   pathDepthMm = 0;
   xa: LoadedXa | null = null;
+  /** The last "Correct for motion" of this case (cleared by a new case and by a new 3D run). */
+  motionCorrection: MotionCorrection | null = null;
   marginMm = 1;
   /** Settings of the bone mask from intensities (cases without a segmentation). */
   boneMask: BoneMaskPresetName = 'standard';
@@ -130,6 +155,12 @@ export class Store {
         fn();
       }
     }
+  }
+
+  clearMotionCorrection(): void {
+    if (!this.motionCorrection) return;
+    this.motionCorrection = null;
+    this.emit('motion');
   }
 
   setCrosshair(p: ArrayLike<number>): void {

@@ -8,12 +8,14 @@ import type { FluoroView } from '../views/fluoro-view.js';
 import { fmt1, fmtPoint } from '../geometry.js';
 import { find } from '../dom.js';
 import { escapeHtml } from '../html.js';
+import { MotionControls } from './motion-controls.js';
 
 export class CarmPanel {
   private primary: { range: HTMLInputElement; num: HTMLInputElement };
   private secondary: { range: HTMLInputElement; num: HTMLInputElement };
   private viewsEl: HTMLElement;
   private isoEl: HTMLElement;
+  readonly motion: MotionControls;
 
   constructor(
     private root: HTMLElement,
@@ -51,6 +53,7 @@ export class CarmPanel {
       <div class="row"><label>XA/RF frame</label><input type="file" data-field="xa" accept=".dcm,application/dicom,*/*"
           ><button data-action="toggle-xa" disabled>Show DRR</button></div>`;
     find(root, '.fluoro-slot').appendChild(fluoro.root);
+    this.motion = new MotionControls(root, shell, fluoro);
     const q = <T extends HTMLElement>(s: string) => find<T>(root, `[data-field=${s}]`);
     this.primary = { range: q('primary-range'), num: q('primary') };
     this.secondary = { range: q('secondary-range'), num: q('secondary') };

@@ -31,6 +31,7 @@ import type { LoadedXa, Store } from '../store.js';
 import { GlDrr } from './gl-drr.js';
 import { fmt1 } from '../geometry.js';
 import { context2d, find } from '../dom.js';
+import { drawBeforeOverlay, movePaths } from '../motion.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -127,7 +128,7 @@ export class FluoroView {
     this.root.dataset.renderer = this.renderer;
     store.on(['volume'], () => this.onVolume());
     store.on(['carm'], () => this.update(true));
-    store.on(['plan', 'selection', 'reports', 'procedure'], () => this.drawOverlay());
+    store.on(['plan', 'selection', 'reports', 'procedure', 'motion'], () => this.drawOverlay());
     store.on(['xa'], () => this.update(false));
   }
 
@@ -447,7 +448,13 @@ export class FluoroView {
     this.drawMarkers(g, el);
     // Core's overlay geometry: projected ends, the tool's silhouette at its diameter, the end-on ring.
     // Pixel (c, r) has its centre at (c + 0.5, r + 0.5) in the SVG's units.
-    const paths = this.store.plan.paths;
+    // "Correct for motion" (ok verdict) on a frame of the patient now: the plan moved by the correction,
+    // the uncorrected plan drawn under it in grey dashes. The DRR shows the planning scan itself: no move.
+    const mc = this.store.motionCorrection;
+    const corrected = !!mc && mc.status === 'ok' && this.xaShown();
+    this.svg.dataset.corrected = String(corrected);
+    const paths = corrected ? movePaths(this.store.plan.paths, mc.planningToCurrent) : this.store.plan.paths;
+    if (corrected) drawBeforeOverlay(overlayGeometry(P, this.store.plan.paths, g.columns, g.rows), el);
     const ov = overlayGeometry(P, paths, g.columns, g.rows);
     for (const o of ov) {
       const [a, b] = [o.entryPx, o.targetPx];
