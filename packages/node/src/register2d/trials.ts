@@ -15,6 +15,7 @@ import {
   register2d,
   renderLineIntegrals,
   Rng,
+  rigidMotion,
   type CarmGeometry,
   type DrrVolume,
   type Point3,
@@ -25,31 +26,13 @@ import {
 } from '@corridor/core';
 
 /** planningToCurrent of a rotation by angleDeg about `axis` through `center`, then a translation. */
-export function motionMatrix(axis: readonly number[], angleDeg: number, t: readonly number[], center: Point3) {
-  const n = Math.hypot(axis[0], axis[1], axis[2]);
-  const [x, y, z] = [axis[0] / n, axis[1] / n, axis[2] / n];
-  const a = (angleDeg * Math.PI) / 180;
-  const c = Math.cos(a),
-    s = Math.sin(a),
-    C = 1 - c;
-  const r = [
-    c + x * x * C,
-    x * y * C - z * s,
-    x * z * C + y * s,
-    y * x * C + z * s,
-    c + y * y * C,
-    y * z * C - x * s,
-    z * x * C - y * s,
-    z * y * C + x * s,
-    c + z * z * C,
-  ];
-  const m = new Float64Array(16);
-  for (let i = 0; i < 3; i++) {
-    for (let j = 0; j < 3; j++) m[i * 4 + j] = r[i * 3 + j];
-    m[i * 4 + 3] = center[i] + t[i] - (r[i * 3] * center[0] + r[i * 3 + 1] * center[1] + r[i * 3 + 2] * center[2]);
-  }
-  m[15] = 1;
-  return m;
+export function motionMatrix(
+  axis: readonly number[],
+  angleDeg: number,
+  t: readonly number[],
+  center: Point3,
+): Float64Array {
+  return rigidMotion([axis[0], axis[1], axis[2]], angleDeg, [t[0], t[1], t[2]], [center[0], center[1], center[2]]);
 }
 
 /** A random motion of up to maxDeg about a random axis and up to maxMm in a random direction. */
