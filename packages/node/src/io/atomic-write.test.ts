@@ -224,6 +224,20 @@ describe('updateFileAtomic', () => {
     expect((err as Error).message).toContain(`remove ${f}.lock`);
   });
 
+  it('an empty lock (its writer killed before writing its pid) is broken once 5 s old, not before', async () => {
+    const d = await fsp.mkdtemp(path.join(dir, 'lock-empty-'));
+    const f = path.join(d, 'plan.json');
+    await fsp.writeFile(`${f}.lock`, '');
+    const err = await withFileLock(f, () => Promise.resolve(1), { timeoutMs: 200 }).catch((e: unknown) => e);
+    expect((err as WriteError).code).toBe('locked'); // fresh: maybe a writer about to write its pid
+    const old = new Date(Date.now() - 6_000);
+    await fsp.utimes(`${f}.lock`, old, old);
+    const t0 = Date.now();
+    expect(await withFileLock(f, () => Promise.resolve(42), { timeoutMs: 2_000 })).toBe(42);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(await leftovers(d, [])).toEqual([]);
+  });
+
   it("10 processes appending a path each through plan --append's update: all 10 paths kept", async () => {
     const f = path.join(await fsp.mkdtemp(path.join(dir, 'procs-')), 'plan.json');
     const ids = Array.from({ length: 10 }, (_, i) => `w${i}`);

@@ -203,6 +203,13 @@ interface LockInfo {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A lock file that holds no readable holder this long after it was made is stale: a live writer writes its
+ * pid microseconds after creating the file, so an empty one this old was left by a writer killed in between
+ * (seen under kill -9 in plan-kill.test.ts on a loaded machine, where waiting for staleMs failed the writer).
+ */
+const UNREADABLE_LOCK_STALE_MS = 5_000;
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -283,7 +290,7 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>, option
       const age = Date.now() - held.mtimeMs;
       const i = held.info;
       const dead = i && i.host === me.host && i.pid !== process.pid && !pidAlive(i.pid);
-      if (dead || age > staleMs) {
+      if (dead || age > staleMs || (!i && age > Math.min(staleMs, UNREADABLE_LOCK_STALE_MS))) {
         await breakStaleLock(lockFile, held.ino);
         continue;
       }
