@@ -39,34 +39,34 @@ import {
   vec,
   wasmApi,
   wasmValidates,
+  LOOP,
+  I32_ADD,
+  V128_LOAD,
+  V128_STORE,
+  I32X4_SPLAT,
+  F32X4_SPLAT,
+  I32X4_EXTRACT,
+  V128_AND,
+  I32X4_ADD,
+  F32X4_ADD,
+  F32X4_SUB,
+  F32X4_MUL,
   type WasmMemory,
   type WasmModule,
 } from './wasmAsm.js';
 
-const I32_ADD = [0x6a],
-  I32_LT_U = [0x49];
-const LOOP = [0x03, 0x40],
-  BR_IF_0 = [0x0d, 0x00];
+const I32_LT_U = [0x49];
+const BR_IF_0 = [0x0d, 0x00];
 const I32_LOAD = [0x28, 2, 0];
 const V128_LOAD_UNALIGNED = simd(0x00, 0, 0),
   I8X16_SWIZZLE = simd(0x0e);
-const V128_LOAD = simd(0x00, 4, 0),
-  V128_STORE = simd(0x0b, 4, 0),
-  V128_ZERO = simd(0x0c, ...new Array<number>(16).fill(0));
-const I32X4_SPLAT = simd(0x11),
-  F32X4_SPLAT = simd(0x13);
-const I32X4_EXTRACT = (lane: number) => simd(0x1b, lane);
+const V128_ZERO = simd(0x0c, ...new Array<number>(16).fill(0));
 const LOAD16_LANE = (lane: number) => simd(0x55, 1, 0, lane);
 const I32X4_EXTEND_LOW_I16X8_U = simd(0xa9),
-  I32X4_ADD = simd(0xae),
   I32X4_SHR_U = simd(0xad);
 const LOAD32_LANE = (lane: number) => simd(0x56, 2, 0, lane);
-const V128_AND = simd(0x4e);
 const V128_LOW16 = simd(0x0c, ...[0, 1, 2, 3].flatMap(() => [0xff, 0xff, 0, 0]));
-const F32X4_ADD = simd(0xe4),
-  F32X4_SUB = simd(0xe5),
-  F32X4_MUL = simd(0xe6),
-  F32X4_CONVERT_I32X4_U = simd(0xfb);
+const F32X4_CONVERT_I32X4_U = simd(0xfb);
 
 /** Advance the listed pointer locals by 16 bytes. */
 const advance = (...locals: number[]) => locals.flatMap((l) => [...get(l), ...i32const(16), ...I32_ADD, ...set(l)]);

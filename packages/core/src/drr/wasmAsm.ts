@@ -69,6 +69,20 @@ export const END = [0x0b];
 /** SIMD instructions: prefix 0xfd, LEB128 opcode, immediates (memarg = log2 alignment, offset). */
 export const simd = (op: number, ...imm: number[]) => [0xfd, ...leb(op), ...imm];
 
+/** The instructions both emitters (the DRR row loops, the FDK backprojector) use. */
+export const LOOP = [0x03, 0x40],
+  I32_ADD = [0x6a];
+export const V128_LOAD = simd(0x00, 4, 0),
+  V128_STORE = simd(0x0b, 4, 0),
+  V128_AND = simd(0x4e);
+export const I32X4_SPLAT = simd(0x11),
+  F32X4_SPLAT = simd(0x13),
+  I32X4_ADD = simd(0xae);
+export const I32X4_EXTRACT = (lane: number) => simd(0x1b, lane);
+export const F32X4_ADD = simd(0xe4),
+  F32X4_SUB = simd(0xe5),
+  F32X4_MUL = simd(0xe6);
+
 /** A function body: its locals ([count, type] runs) and code, with its size in front and `end` after. */
 export function body(locals: [number, number][], code: number[]): number[] {
   const b = [...vec(locals.map(([n, t]) => [...leb(n), t])), ...code, ...END];

@@ -32,18 +32,28 @@ import {
   vec,
   wasmApi,
   wasmValidates,
+  LOOP,
+  I32_ADD,
+  V128_LOAD,
+  V128_STORE,
+  I32X4_SPLAT,
+  F32X4_SPLAT,
+  I32X4_EXTRACT,
+  V128_AND,
+  I32X4_ADD,
+  F32X4_ADD,
+  F32X4_SUB,
+  F32X4_MUL,
   type WasmMemory,
   type WasmModule,
 } from '../drr/wasmAsm.js';
 import { ReconError } from './scan.js';
 
 const BLOCK = [0x02, 0x40],
-  LOOP = [0x03, 0x40],
   BR = (d: number) => [0x0c, d],
   BR_IF = (d: number) => [0x0d, d],
   SELECT = [0x1b];
-const I32_ADD = [0x6a],
-  I32_SUB = [0x6b],
+const I32_SUB = [0x6b],
   I32_AND = [0x71],
   I32_SHL = [0x74],
   I32_GT_S = [0x4a],
@@ -51,24 +61,14 @@ const I32_ADD = [0x6a],
 const v128const = (bytes: number[]) => simd(0x0c, ...bytes);
 const f32Bytes = (x: number) => Array.from(new Uint8Array(Float32Array.of(x).buffer));
 const i32Bytes = (x: number) => Array.from(new Uint8Array(Int32Array.of(x).buffer));
-const V128_LOAD = simd(0x00, 4, 0),
-  V128_STORE = simd(0x0b, 4, 0);
-const I32X4_SPLAT = simd(0x11),
-  F32X4_SPLAT = simd(0x13);
-const I32X4_EXTRACT = (lane: number) => simd(0x1b, lane);
 const LOAD64_ZERO = simd(0x5d, 3, 0);
 const SHUFFLE = (lanes: number[]) => simd(0x0d, ...lanes);
-const V128_AND = simd(0x4e),
-  V128_BITSELECT = simd(0x52);
+const V128_BITSELECT = simd(0x52);
 const I32X4_GE_S = simd(0x3f),
-  I32X4_LE_S = simd(0x3d),
-  I32X4_ADD = simd(0xae);
+  I32X4_LE_S = simd(0x3d);
 const F32X4_LT = simd(0x43),
   F32X4_GT = simd(0x44),
   F32X4_GE = simd(0x46),
-  F32X4_ADD = simd(0xe4),
-  F32X4_SUB = simd(0xe5),
-  F32X4_MUL = simd(0xe6),
   F32X4_DIV = simd(0xe7),
   F32X4_PMIN = simd(0xea),
   F32X4_PMAX = simd(0xeb),
