@@ -5,6 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { analyzeCement } from '../cement/cement.js';
+import { CancelledError } from '../errors.js';
+import { mat4FromRows } from '../math/mat4.js';
+import { createVolume } from '../volume/volume.js';
 import { generatePhantom, type GeneratedPhantom } from '../phantom/generate.js';
 import { PHANTOM_LABELS } from '../phantom/labels.js';
 import type { PlanPath } from '../plan/model.js';
@@ -78,6 +81,18 @@ function score(g: GeneratedPhantom, found: FoundForamina): Scored[] {
 }
 
 describe('findForamina (phantom, 1 mm)', () => {
+  it('a cancelled search throws CancelledError, as every long core step does', () => {
+    const n = 24;
+    const ct = createVolume({
+      data: new Float32Array(n * n * n).fill(-1000),
+      dims: [n, n, n],
+      indexToPatient: mat4FromRows([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]),
+    });
+    const ac = new AbortController();
+    ac.abort();
+    expect(() => findForamina(ct, { signal: ac.signal })).toThrow(CancelledError);
+  });
+
   it('refuses voxels coarser than 1.2 mm (where it does not hold)', () => {
     const g = generatePhantom({ stage: 'pins', voxelMm: 2, seed: 1, anatomy: 'fracture' });
     expect(() => findForamina(g.ct)).toThrow(/coarser than 1.2 mm/);

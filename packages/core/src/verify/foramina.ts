@@ -28,7 +28,7 @@
  * foramen (an instrument placed through it) fills the channel and hides it: find them in the planning
  * CT, not in the verification scan, where there is one.
  */
-import { GeometryError } from '../errors.js';
+import { CancelledError, GeometryError } from '../errors.js';
 import type { Point3 } from '../math/vec3.js';
 import { distanceTransform } from '../volume/edt.js';
 import { createVolume, type Volume } from '../volume/volume.js';
@@ -166,7 +166,7 @@ function components(mask: Uint8Array, dims: readonly number[]): { comp: Int32Arr
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('cancelled');
+  if (signal?.aborted) throw new CancelledError('finding the foramina was cancelled');
 }
 
 /** The sacral foramina of `volume` (HU) found in the image; see the module comment. */
