@@ -14,6 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { CaseStore } from './case-store.js';
 import { startServer, tokenMatches, type RunningServer, type ServerOptions } from './server.js';
 import { http, json, rawRequest, type HttpReply } from '../test-helpers/http.js';
+import { planText, stopServed } from '../test-helpers/case-fixtures.js';
 
 const SECRET = 'PATIENT-SECRET-7f3a';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -29,26 +30,6 @@ async function serve(extra: Partial<ServerOptions> = {}): Promise<{ srv: Running
     srv,
     store,
   };
-}
-
-async function stop(s: { srv: RunningServer; store: CaseStore }) {
-  await s.srv.close();
-  s.store.close();
-}
-
-function plan(paths: { id: string; name: string; x: number }[]): string {
-  return JSON.stringify({
-    schemaVersion: 1,
-    volume: { file: 'ct.nii.gz' },
-    paths: paths.map((p) => ({
-      id: p.id,
-      name: p.name,
-      kind: 'screw',
-      diameterMm: 7.3,
-      entry: [p.x, 10, 20],
-      target: [p.x + 40, 12, 22],
-    })),
-  });
 }
 
 beforeAll(async () => {
@@ -71,7 +52,7 @@ describe('case documents over HTTP', () => {
     s = await serve();
     port = s.srv.port;
   });
-  afterAll(() => stop(s));
+  afterAll(() => stopServed(s));
 
   it('creates a case and a plan, reads it with its ETag, updates it only with the ETag it read', async () => {
     const c = await http(port, { method: 'POST', path: '/api/cases', body: '{"id":"c1","title":"Pelvis"}' });
@@ -81,7 +62,7 @@ describe('case documents over HTTP', () => {
     const list = json<{ cases: { id: string; title: string }[] }>(await http(port, { path: '/api/cases' }));
     expect(list.cases.map((x) => [x.id, x.title])).toEqual([['c1', 'Pelvis']]);
 
-    const body1 = plan([{ id: 's1', name: 'S1', x: 0 }]);
+    const body1 = planText([{ id: 's1', name: 'S1', x: 0 }]);
     const created = await http(port, {
       method: 'PUT',
       path: '/api/cases/c1/plans/main',
@@ -97,7 +78,7 @@ describe('case documents over HTTP', () => {
       method: 'PUT',
       path: '/api/cases/c1/plans/main',
       headers: { 'if-none-match': '*' },
-      body: plan([{ id: 'x', name: 'X', x: 5 }]),
+      body: planText([{ id: 'x', name: 'X', x: 5 }]),
     });
     expect(again.status).toBe(409);
 
@@ -110,7 +91,7 @@ describe('case documents over HTTP', () => {
       304,
     );
 
-    const body2 = plan([{ id: 's1', name: 'S1 moved', x: 1 }]);
+    const body2 = planText([{ id: 's1', name: 'S1 moved', x: 1 }]);
     const put = (headers: Record<string, string>, body = body2) =>
       http(port, { method: 'PUT', path: '/api/cases/c1/plans/main', headers, body });
     expect((await put({})).status).toBe(428);
@@ -121,7 +102,7 @@ describe('case documents over HTTP', () => {
     const etag2 = String(ok.headers.etag);
     expect(json(ok)).toMatchObject({ revision: 2, sha256: sha(body2), etag: etag2 });
     // The other browser still holds etag1: a conflict naming the current revision, nothing overwritten.
-    const stale = await put({ 'if-match': etag1 }, plan([{ id: 's1', name: 'other edit', x: 2 }]));
+    const stale = await put({ 'if-match': etag1 }, planText([{ id: 's1', name: 'other edit', x: 2 }]));
     expect(stale.status).toBe(409);
     expect(stale.headers.etag).toBe(etag2);
     expect(json<{ error: { code: string; current: { revision: number } } }>(stale).error).toMatchObject({
@@ -189,7 +170,7 @@ describe('case documents over HTTP', () => {
           method: 'PUT',
           path: '/api/cases/nope/plans/p',
           headers: { 'if-none-match': '*' },
-          body: plan([{ id: 'a', name: 'a', x: 0 }]),
+          body: planText([{ id: 'a', name: 'a', x: 0 }]),
         })
       ).status,
     ).toBe(404);
@@ -289,7 +270,7 @@ describe('bad requests, refused while the server keeps serving', () => {
   const LIMIT = 256 * 1024;
   let etag = '';
   const url = '/api/cases/b/plans/p';
-  const good = plan([{ id: 'a', name: 'a', x: 0 }]);
+  const good = planText([{ id: 'a', name: 'a', x: 0 }]);
   const healthy = async () => {
     const r = await http(port, { path: url });
     expect(r.status).toBe(200);
@@ -304,7 +285,7 @@ describe('bad requests, refused while the server keeps serving', () => {
     const r = await http(port, { method: 'PUT', path: url, headers: { 'if-none-match': '*' }, body: good });
     etag = String(r.headers.etag);
   });
-  afterAll(() => stop(s));
+  afterAll(() => stopServed(s));
 
   const put = (body: string | Buffer, headers: Record<string, string> = {}) =>
     http(port, { method: 'PUT', path: url, headers: { 'if-match': etag, ...headers }, body });
@@ -381,7 +362,7 @@ describe('bad requests, refused while the server keeps serving', () => {
     expect(json<{ error: { message: string } }>(r).error.message).toMatch(/inflates past the limit/);
     expect(performance.now() - t0).toBeLessThan(3000);
     expect(process.memoryUsage().rss - rss0).toBeLessThan(48 * 2 ** 20); // never held the 64 MiB
-    const next = plan([{ id: 'a', name: 'gz', x: 0 }]);
+    const next = planText([{ id: 'a', name: 'gz', x: 0 }]);
     const ok = await put(gzipSync(next), { 'content-encoding': 'gzip' });
     expect(ok.status, ok.body).toBe(200);
     expect((await http(port, { path: url })).body).toBe(next);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { CaseStore } from './case-store.js';
 import { startServer, type RunningServer } from './server.js';
 import { http, json } from '../test-helpers/http.js';
+import { planText, stopServed } from '../test-helpers/case-fixtures.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 let dir: string;
@@ -31,26 +32,6 @@ async function serve(): Promise<{ srv: RunningServer; store: CaseStore }> {
   return { srv: await startServer({ webRoot, port: 0, store }), store };
 }
 
-async function stop(s: { srv: RunningServer; store: CaseStore }) {
-  await s.srv.close();
-  s.store.close();
-}
-
-function plan(paths: { id: string; name: string; x: number }[]): string {
-  return JSON.stringify({
-    schemaVersion: 1,
-    volume: { file: 'ct.nii.gz' },
-    paths: paths.map((p) => ({
-      id: p.id,
-      name: p.name,
-      kind: 'screw',
-      diameterMm: 7.3,
-      entry: [p.x, 10, 20],
-      target: [p.x + 40, 12, 22],
-    })),
-  });
-}
-
 describe('20 clients, 50 edits each, of one plan', () => {
   it('one winner per revision, the rest 409, missing If-Match 428, no edit lost', async () => {
     const s = await serve();
@@ -59,7 +40,9 @@ describe('20 clients, 50 edits each, of one plan', () => {
       const CLIENTS = 20,
         EDITS = 50;
       await http(port, { method: 'POST', path: '/api/cases', body: '{"id":"conc"}' });
-      const initial = plan(Array.from({ length: CLIENTS }, (_, i) => ({ id: `c${i}`, name: `c${i} edit 0`, x: i })));
+      const initial = planText(
+        Array.from({ length: CLIENTS }, (_, i) => ({ id: `c${i}`, name: `c${i} edit 0`, x: i })),
+      );
       const url = '/api/cases/conc/plans/shared';
       expect(
         (await http(port, { method: 'PUT', path: url, headers: { 'if-none-match': '*' }, body: initial })).status,
@@ -152,7 +135,7 @@ describe('20 clients, 50 edits each, of one plan', () => {
       expect(prev).toEqual(Array.from({ length: CLIENTS }, (_, i) => `c${i} edit ${EDITS}`));
       expect(s.store.check()).toEqual([]);
     } finally {
-      await stop(s);
+      await stopServed(s);
     }
   });
 });
