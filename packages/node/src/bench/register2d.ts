@@ -12,26 +12,10 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generatePhantom, PHANTOM_LABELS as L, prepareRegister2dVolume, readNifti, type Volume } from '@corridor/core';
+import { generatePhantom, labelPoints, prepareRegister2dVolume, readNifti } from '@corridor/core';
 import type { BenchRow } from './types.js';
 import { sharedDataDir } from '../io/shared-data.js';
-import { runTrials, s1Lattice, type TrialResult, type TrialSetup } from '../register2d/trials.js';
-
-function labelPoints(labels: Volume, ids: readonly number[]): Float64Array {
-  const pts: number[] = [];
-  const [nx, ny, nz] = labels.dims;
-  const m = labels.indexToPatient;
-  for (let k = 0, o = 0; k < nz; k++)
-    for (let j = 0; j < ny; j++)
-      for (let i = 0; i < nx; i++, o++)
-        if (ids.includes(labels.data[o]))
-          pts.push(
-            m[0] * i + m[1] * j + m[2] * k + m[3],
-            m[4] * i + m[5] * j + m[6] * k + m[7],
-            m[8] * i + m[9] * j + m[10] * k + m[11],
-          );
-  return Float64Array.from(pts);
-}
+import { runTrials, s1Lattice, SACRUM_BONE_LABELS, type TrialResult, type TrialSetup } from '../register2d/trials.js';
 
 const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b);
@@ -94,7 +78,7 @@ export async function benchRegister2d(): Promise<BenchRow[]> {
   const base: Omit<TrialSetup, 'primaryDeg'> = {
     truth: phantom.ct,
     prepared,
-    points: labelPoints(phantom.labels, [L.cortex, L.cancellous, L.fracture]),
+    points: labelPoints(phantom.labels, SACRUM_BONE_LABELS),
     sizePx: 256,
   };
   rows.push(...rowsFor('phantom 1 mm, 256 px', await runTrials({ ...base, primaryDeg: [0] }, 10, 900), 1));

@@ -6,43 +6,13 @@
  * at the detector, 1.5 mm at the isocentre), so a file of 100 fits fits CI.
  */
 import { describe, expect, it } from 'vitest';
-import { generatePhantom, PHANTOM_LABELS as L, prepareRegister2dVolume } from '@corridor/core';
-import { runTrials, type TrialSetup } from './trials.js';
+import { phantomCiSetup, runTrials } from './trials.js';
 
-const phantom = generatePhantom({ voxelMm: 1.5, seed: 3 });
-const ids: number[] = [L.cortex, L.cancellous, L.fracture];
-const pts: number[] = [];
-{
-  const lab = phantom.labels;
-  const [nx, ny, nz] = lab.dims;
-  const m = lab.indexToPatient;
-  for (let k = 0, o = 0; k < nz; k++)
-    for (let j = 0; j < ny; j++)
-      for (let i = 0; i < nx; i++, o++)
-        if (ids.includes(lab.data[o]))
-          pts.push(
-            m[0] * i + m[1] * j + m[2] * k + m[3],
-            m[4] * i + m[5] * j + m[6] * k + m[7],
-            m[8] * i + m[9] * j + m[10] * k + m[11],
-          );
-}
-const LEVELS = [
-  { volumeMm: 4, imagePx: 64, stepMm: 4, minStepMm: 1 },
-  { volumeMm: 2, imagePx: 128, stepMm: 1, minStepMm: 0.2 },
-];
-const setup = (primaryDeg: number[]): TrialSetup => ({
-  truth: phantom.ct,
-  prepared: prepareRegister2dVolume(phantom.ct, { levelsMm: [4, 3, 2] }),
-  points: Float64Array.from(pts),
-  primaryDeg,
-  sizePx: 128,
-  levels: LEVELS,
-});
 const TRIALS = 50;
 
 describe('2D/3D registration on the phantom, 50 seeded trials', () => {
   it('one view: across the central ray within 1 mm in 95%, the reported depth uncertainty covering the depth error', async () => {
-    const r = await runTrials(setup([0]), TRIALS, 300);
+    const r = await runTrials(phantomCiSetup([0]), TRIALS, 300);
     const ok = r.filter((t) => t.result.verdict.status === 'ok');
     const across = ok.filter((t) => t.across < 1).length;
     const covered = ok.filter((t) => Math.abs(t.depth) <= t.result.uncertainty.depthUncertaintyMm).length;

@@ -11,7 +11,11 @@ import {
   carmGeometry,
   carmPreset,
   fluoroscopyWithExposure,
+  generatePhantom,
+  labelPoints,
+  PHANTOM_LABELS,
   prepareDrrVolume,
+  prepareRegister2dVolume,
   register2d,
   renderLineIntegrals,
   Rng,
@@ -195,4 +199,26 @@ export function s1Lattice(): Float64Array {
       for (let z = -40; z <= 40; z += 5)
         if (Math.hypot(x, y, z) <= 40) pts.push(VHF_S1[0] + x, VHF_S1[1] + y, VHF_S1[2] + z);
   return Float64Array.from(pts);
+}
+
+/** The sacrum's bone (cortex, cancellous, fracture): where the phantom's TRE is measured. */
+export const SACRUM_BONE_LABELS = [PHANTOM_LABELS.cortex, PHANTOM_LABELS.cancellous, PHANTOM_LABELS.fracture];
+
+/**
+ * The CI set-up of the phantom trials: the 1.5 mm phantom (seed 3) as truth, registered on 4 and 2 mm
+ * levels with 128-pixel frames (64 at the coarse level), the 3 mm volume for the one-view bias bound.
+ */
+export function phantomCiSetup(primaryDeg: number[]): TrialSetup {
+  const phantom = generatePhantom({ voxelMm: 1.5, seed: 3 });
+  return {
+    truth: phantom.ct,
+    prepared: prepareRegister2dVolume(phantom.ct, { levelsMm: [4, 3, 2] }),
+    points: labelPoints(phantom.labels, SACRUM_BONE_LABELS),
+    primaryDeg,
+    sizePx: 128,
+    levels: [
+      { volumeMm: 4, imagePx: 64, stepMm: 4, minStepMm: 1 },
+      { volumeMm: 2, imagePx: 128, stepMm: 1, minStepMm: 0.2 },
+    ],
+  };
 }
