@@ -41,7 +41,7 @@ export interface ReportFluoroFrame {
   /** 'XA frame name.dcm', 'virtual fluoroscopy'. */
   label: string;
   /** The motion correction applied to the overlay (planned LPS -> the patient now, 4 x 4 rows). */
-  planningToCurrent?: number[][];
+  planningToCurrent?: ArrayLike<number> | ReadonlyArray<ArrayLike<number>>;
   /** The frame's geometry was partly assumed (a dashed border, said in the caption). */
   unverified?: boolean;
 }

@@ -17,6 +17,7 @@ import {
   type PelvicViews,
   type Plan,
   type ProcedureReport,
+  type ReportFluoroFrame,
   type ReportInput,
   type VerificationReport,
   type Volume,
@@ -42,6 +43,8 @@ export interface MakeReportInput {
   cementScan?: Volume;
   labels?: Volume;
   criticalLabels?: readonly number[];
+  /** Fluoroscopy frames (a loaded XA/RF frame, with its motion correction): the plan over each. */
+  fluoroscopy?: readonly ReportFluoroFrame[];
   patient?: ReportInput['patient'];
   procedure?: ReportInput['procedure'];
   sources?: ReportInput['sources'];
@@ -97,6 +100,7 @@ export async function makeReport(input: MakeReportInput): Promise<MadeReport> {
       ...(input.verificationScan ? { verificationScan: input.verificationScan } : {}),
       ...(input.cementScan ? { cementScan: input.cementScan } : {}),
       ...(input.labels ? { labels: input.labels, criticalLabels: input.criticalLabels ?? [] } : {}),
+      ...(input.fluoroscopy ? { fluoroscopy: input.fluoroscopy } : {}),
       ...(input.imageSizePx ? { sizePx: input.imageSizePx } : {}),
     });
     images = k.images.map(encodeKeyImage);
