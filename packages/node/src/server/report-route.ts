@@ -7,7 +7,7 @@
  * then file with the CT in the PACS), the procedure, the C-arm, the pelvic views and the key images the
  * workstation drew from its volumes (core's reportKeyImages in its case worker, PNG, base64): the voxels
  * stay in the browser, the images it drew go in the PDF and the HTML as they came. The answer is JSON:
- * the model, the PDF and the two DICOM objects (base64) and the Slicer markups; the browser downloads
+ * the model, the PDF and the two DICOM objects (base64), the HTML page and the Slicer markups; the browser downloads
  * the PDF and stores the DICOM objects through /api/pacs/dicom-web (STOW-RS).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -59,6 +59,7 @@ export async function handleReportRequest(
         notes: [...made.notes, ...(r.images.length ? [] : ['no key images: the request carried none'])],
         images: r.images.map((k) => k.image),
         pdf: b64(made.pdf),
+        html: made.html,
         dicom: made.dicom && {
           pdf: b64(made.dicom.pdf),
           sr: b64(made.dicom.sr),

@@ -154,6 +154,15 @@ describe('the workstation report holds the key images (Chromium, CPU fallback)',
     expect(reply.images.map((i) => i.id)).toEqual(ids);
     expect(await h.page.getAttribute('#report-panel', 'data-images')).toBe(ids.join(' '));
     expect(reply.report.pelvicViews.map((v) => v.label)).toEqual(['inlet', 'outlet']);
+    // The same report as HTML: one page, every key image inline, as sent.
+    const htmlDownload = h.page.waitForEvent('download', { timeout: 30_000 });
+    await h.page.click('[data-action=report-html]');
+    const hd = await htmlDownload;
+    expect(hd.suggestedFilename()).toBe('report.html');
+    await hd.saveAs(file('report.html'));
+    const html = await readFile(file('report.html'), 'utf8');
+    const inline = [...html.matchAll(/src="data:image\/png;base64,([^"]+)"/g)].map((m) => m[1]);
+    expect(inline).toEqual((req.images ?? []).map((i) => i.png));
   }, 180_000);
 
   let fromPdf: ReturnType<typeof decode>[] = [];

@@ -5,7 +5,8 @@
  * the case worker from the volumes it holds, by core's reportKeyImages as `corridor report` draws them;
  * they go with the plan, the verification and cement results and the planning image's DICOM attributes
  * in core's ReportRequest to the server's POST /api/report (node's makeReport: the PDF with pdf-lib and
- * the DICOM objects, the same function as `corridor report`), and the PDF downloads. "Store to PACS"
+ * the DICOM objects, the same function as `corridor report`), and the PDF downloads ("HTML" then
+ * downloads the same report as one page). "Store to PACS"
  * stores the report's Encapsulated PDF and Comprehensive 3D SR to the PACS (STOW-RS through
  * /api/pacs/dicom-web), in the planning CT's study.
  */
@@ -23,10 +24,22 @@ export interface MadeReportReply {
   /** The key images the PDF holds (id, title, caption, size), in order. */
   images: { id: string; title: string; caption: string; width: number; height: number }[];
   pdf: string;
+  /** The same report as one self-contained HTML page (images inline). */
+  html: string;
   dicom?: { pdf: string; sr: string; markups: string; frameOfReferenceFrom: string };
 }
 
 const fromBase64 = (s: string) => base64ToBytes(s, 'report reply');
+
+function download(blob: Blob, name: string): void {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
 
 export class ReportPanel {
   /** The last report made (what "Store to PACS" sends). */
@@ -45,6 +58,8 @@ export class ReportPanel {
       <div class="row">
         <button data-action="report-make" title="The procedure report (PDF) of the plan, verification and cement results"
           >Report (PDF)</button>
+        <button data-action="report-html" disabled title="The last report as one HTML page (key images inline)"
+          >HTML</button>
         <button data-action="report-store" disabled
           title="Store the report to the PACS: Encapsulated PDF and 3D SR, in the planning CT's study">Store to PACS</button>
       </div>
@@ -53,6 +68,8 @@ export class ReportPanel {
       const a = (e.target as HTMLElement).closest('button')?.dataset.action;
       if (a === 'report-make') shell.run(() => this.make());
       else if (a === 'report-store') shell.run(() => this.storeToPacs());
+      else if (a === 'report-html' && this.last)
+        download(new Blob([this.last.html], { type: 'text/html' }), 'report.html');
     });
   }
 
@@ -114,13 +131,8 @@ export class ReportPanel {
       r.notes = [...notes, ...r.notes];
       this.last = r;
       const pdf = fromBase64(r.pdf);
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(new Blob([pdf as BlobPart], { type: 'application/pdf' }));
-      a.download = 'report.pdf';
-      document.body.appendChild(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+      download(new Blob([pdf as BlobPart], { type: 'application/pdf' }), 'report.pdf');
+      find<HTMLButtonElement>(this.root, '[data-action=report-html]').disabled = false;
       const rep = r.report;
       const summary = find(this.root, '[data-testid=report-summary]');
       summary.innerHTML =
