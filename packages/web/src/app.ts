@@ -33,7 +33,14 @@ import { WorkerClient } from './rpc.js';
 import { CaseClient, safeName } from './case-client.js';
 import { CaseSession, type ViewState } from './case-session.js';
 import { Store, freshId } from './store.js';
-import type { AutoPlanResult, CaseInfo, PathReport, SeriesSummary } from './types.js';
+import type {
+  AutoPlanResult,
+  CaseInfo,
+  PathReport,
+  ReportImagesReply,
+  ReportImagesRequest,
+  SeriesSummary,
+} from './types.js';
 import { volumeFromMessage, volumeToMessage, type VolumeMessage } from './volume-message.js';
 import type { ShownInstrument } from './store.js';
 import type { CementOutcome, RegistrationSummary, ScanFrame, VerifyOutcome } from './worker/procedure.js';
@@ -582,6 +589,11 @@ export class App {
   /** Core's inlet and outlet views of the open case (computed in the case worker, which has the labels). */
   pelvicViews(system: CarmSystem): Promise<PelvicViews> {
     return this.caseWorker.call<PelvicViews>('pelvicViews', [this.store.plan.paths, system], []);
+  }
+
+  /** The report's key images, drawn in the case worker from the volumes it holds (core's reportKeyImages). */
+  reportImages(req: ReportImagesRequest): Promise<ReportImagesReply> {
+    return this.caseWorker.call<ReportImagesReply>('reportImages', [req], [], this.progress);
   }
 
   // --- analysis ---

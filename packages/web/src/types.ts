@@ -1,5 +1,16 @@
 /** Shapes the page and its workers exchange. */
-import type { PathReport, PlanPath, Point3 } from '@corridor/core';
+import type {
+  CarmSystem,
+  CementReport,
+  EncodedKeyImage,
+  PathReport,
+  PelvicViews,
+  Plan,
+  PlanPath,
+  Point3,
+  ReportFluoroFrame,
+  VerificationReport,
+} from '@corridor/core';
 
 export interface SeriesSummary {
   index: number;
@@ -29,4 +40,21 @@ export interface AutoPlanResult {
   paths: PlanPath[];
   reports: PathReport[];
   notes: string[];
+}
+
+/** What the case worker needs to draw the report's key images (core's reportKeyImages). */
+export interface ReportImagesRequest {
+  plan: Plan;
+  verification: VerificationReport | null;
+  cement: CementReport | null;
+  system: CarmSystem;
+  /** The fluoroscopy frame shown (the loaded XA frame or the virtual one), null when none was drawn. */
+  fluoroscopy: ReportFluoroFrame | null;
+}
+
+export interface ReportImagesReply {
+  images: EncodedKeyImage[];
+  notes: string[];
+  /** Core's inlet and outlet of the case (null, with a note, when they cannot be found). */
+  pelvic: PelvicViews | null;
 }

@@ -1,14 +1,17 @@
 /**
  * The procedure report's key images as RGBA rasters (row-major, 4 bytes a pixel), drawn with core's own
  * reslice, DRR and overlay code: the plan on a slice of the CBCT along each path, the plan over a
- * virtual fluoroscopy (DRR) at a view used, and the cement against the nearest foramen. Pure; the node
- * package encodes them as PNG.
+ * virtual fluoroscopy (DRR) at a view used, the plan over a fluoroscopy frame (real or virtual, motion
+ * corrected when it was), and the cement against the nearest foramen. Pure; the node
+ * encodePng (png.ts) makes them PNG.
  */
 import type { Point3 } from '../math/vec3.js';
 import type { Volume } from '../volume/volume.js';
 import { reslicePlane } from '../volume/reslice.js';
 import { drawCircle, drawOverlay, drawSegment, grayToRgba, overlayGeometry, type Rgb } from '../carm/overlay.js';
-import { carmGeometry, projectionMatrix, type CarmSystem } from '../carm/geometry.js';
+import { carmGeometry, projectionMatrix, type CarmGeometry, type CarmSystem } from '../carm/geometry.js';
+import { mat4FromRows, mat4TransformPoint } from '../math/mat4.js';
+import { UsageError } from '../errors.js';
 import { prepareDrrVolume, renderLineIntegrals } from '../drr/drrVolume.js';
 import { fluoroscopyImage } from '../drr/fluoro.js';
 import { annotateFluoroscopy, drawText } from '../drr/annotate.js';
@@ -117,16 +120,69 @@ export function drrOverlayImage(
   const dv = prepareDrrVolume(volume, { attenuation: { kvp: system.kvp }, wasm: false });
   const li = renderLineIntegrals(dv, g);
   const img = fluoroscopyImage(li, g.columns, g.rows, { noiseFree: true });
-  const overlays = overlayGeometry(projectionMatrix(g), paths, g.columns, g.rows);
-  const rgba = drawOverlay(grayToRgba(img.gray, g.columns, g.rows), g.columns, g.rows, overlays);
   const angles = anglesText(pose.primaryDeg, pose.secondaryDeg);
-  annotateFluoroscopy(rgba, g, { title: `DRR ${pose.label}: ${angles}` });
+  const k = fluoroOverlayImage({ gray: img.gray, geometry: g }, paths, { title: `DRR ${pose.label}: ${angles}` });
   return {
+    ...k,
     id: `drr-${pose.label.replace(/[^A-Za-z0-9]+/g, '-').toLowerCase()}`,
     title: `Virtual fluoroscopy, ${pose.label} (${angles})`,
     caption: `Planned paths projected on a DRR at the ${pose.label} view (${system.name}).`,
-    width: g.columns,
-    height: g.rows,
+  };
+}
+
+const BEFORE_GREY: Rgb = [170, 170, 170];
+
+/**
+ * The plan over a fluoroscopy frame (a real XA/RF frame or a virtual one, grey levels row-major with row
+ * 0 at the top) for the frame's geometry, with the C-arm's annotations. With `planningToCurrent` (4 x 4
+ * rows, a motion correction) the paths are moved by it and the uncorrected plan is drawn under them in
+ * grey; `unverified` marks a geometry partly assumed (dashed border).
+ */
+export function fluoroOverlayImage(
+  frame: { gray: ArrayLike<number>; geometry: CarmGeometry },
+  paths: readonly PathLike[],
+  opts: {
+    title?: string;
+    id?: string;
+    caption?: string;
+    planningToCurrent?: ArrayLike<number> | ReadonlyArray<ArrayLike<number>>;
+    unverified?: boolean;
+  } = {},
+): KeyImage {
+  const g = frame.geometry;
+  const { columns, rows } = g;
+  if (frame.gray.length !== columns * rows)
+    throw new UsageError(`a fluoroscopy frame of ${frame.gray.length} pixels is not ${columns} x ${rows}`);
+  const P = projectionMatrix(g);
+  const rgba = grayToRgba(frame.gray, columns, rows);
+  let shown = paths;
+  if (opts.planningToCurrent) {
+    const m = mat4FromRows(opts.planningToCurrent);
+    const move = (p: Point3): Point3 => {
+      const q = mat4TransformPoint([0, 0, 0], m, p);
+      return [q[0], q[1], q[2]];
+    };
+    shown = paths.map((p) => ({ ...p, entry: move(p.entry), target: move(p.target) }));
+    const w = Math.max(1, columns / 384);
+    for (const o of overlayGeometry(P, paths, columns, rows)) {
+      drawSegment(rgba, columns, rows, o.entryPx, o.targetPx, BEFORE_GREY, w);
+      drawCircle(rgba, columns, rows, o.entryPx, 2.5 * w + 1, BEFORE_GREY, w);
+      drawCircle(rgba, columns, rows, o.targetPx, 2.5 * w + 1, BEFORE_GREY, w);
+    }
+  }
+  drawOverlay(rgba, columns, rows, overlayGeometry(P, shown, columns, rows), { unverified: !!opts.unverified });
+  const angles = anglesText(g.primaryDeg, g.secondaryDeg);
+  const title = opts.title ?? `Fluoroscopy: ${angles}`;
+  annotateFluoroscopy(rgba, g, { title });
+  return {
+    id: opts.id ?? 'fluoro',
+    title,
+    caption:
+      opts.caption ??
+      `Planned paths projected on the fluoroscopy frame (${angles})` +
+        (opts.planningToCurrent ? ', moved by the motion correction (the uncorrected plan in grey).' : '.'),
+    width: columns,
+    height: rows,
     rgba,
   };
 }

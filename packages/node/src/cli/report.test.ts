@@ -14,7 +14,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PDFDocument } from 'pdf-lib';
-import { slicerMarkupsToPlan } from '@corridor/core';
+import { decode } from 'fast-png';
+import {
+  carmPreset,
+  mat4FromRows,
+  projectionMatrix,
+  projectPoint,
+  readXaFrame,
+  slicerMarkupsToPlan,
+  transformFileText,
+} from '@corridor/core';
 import { runCli } from '../test-helpers/run-cli.js';
 import { dciodvfy, hasTool, missingToolsNote, runTool } from '../test-helpers/dicom-tools.js';
 
@@ -46,6 +55,13 @@ interface Model {
   alerts: { severity: string; text: string }[];
 }
 
+const MOTION = [
+  [1, 0, 0, 0],
+  [0, 1, 0, 0],
+  [0, 0, 1, 12],
+  [0, 0, 0, 1],
+];
+
 const readJson = async <T>(f: string) => JSON.parse(await readFile(f, 'utf8')) as T;
 
 describe('corridor report on the phantom', () => {
@@ -72,11 +88,16 @@ describe('corridor report on the phantom', () => {
     );
     expect(r.code, r.err).toBe(0);
     [plan, ver, cem] = [await readJson(f('plan.json')), await readJson(f('ver.json')), await readJson(f('cem.json'))];
+    // A fluoroscopy frame of the pins stage (Corridor's XA, its isocentre in a private tag) and a motion
+    // correction of 12 mm toward the head (as `corridor register2d --out` writes it).
+    r = await runCli('drr', ct, '--size', '256', '--threads', '1', '--dicom', f('xa.dcm'));
+    expect(r.code, r.err).toBe(0);
+    await writeFile(f('motion.json'), transformFileText(mat4FromRows(MOTION), 'motion.json'));
     const args = [
       ...['report', '--plan', f('plan.json'), '--verification', f('ver.json'), '--cement', f('cem.json')],
       ...['--ct', f('pins/dicom'), '--verification-scan', ct, '--cement-scan', f('cem/ct.nii.gz')],
       ...['--labels', labels, '--image-size', '128', '--out', f('report.pdf'), '--html', f('report.html')],
-      ...['--dicom', f('dicom-out'), '--images', f('images')],
+      ...['--dicom', f('dicom-out'), '--images', f('images'), '--fluoro', f('xa.dcm'), '--motion', f('motion.json')],
     ];
     // --json prints the model instead of the summary; the files are written all the same.
     r = await runCli(...args, '--json');
@@ -126,7 +147,10 @@ describe('corridor report on the phantom', () => {
     const images = (await readdir(f('images'))).sort();
     // One slice per path, inlet and outlet DRRs, the cement against S2R.
     expect(images).toEqual(
-      [...plan.paths.map((p) => `plan-${p.id}.png`), 'drr-inlet.png', 'drr-outlet.png', 'cement-s2r.png'].sort(),
+      [
+        ...plan.paths.map((p) => `plan-${p.id}.png`),
+        ...['drr-inlet.png', 'drr-outlet.png', 'fluoro-1.png', 'cement-s2r.png'],
+      ].sort(),
     );
     const html = await readFile(f('report.html'), 'utf8');
     expect(html.match(/<img /g)?.length).toBe(images.length);
@@ -141,6 +165,46 @@ describe('corridor report on the phantom', () => {
       for (const s of cem.scans[0].sites) expect(text).toContain(s.volumeMl.toFixed(2));
       expect(text).toContain(`latest verdict ${cem.verdict.toUpperCase()}`);
     }
+  });
+
+  it('draws the plan over the fluoroscopy frame where the motion correction moves it', async () => {
+    const xa = await readXaFrame(new Uint8Array(await readFile(f('xa.dcm'))), 'xa.dcm', {
+      system: carmPreset('artis-zee-floor'),
+    });
+    const img = decode(await readFile(f('images/fluoro-1.png')));
+    expect([img.width, img.height]).toEqual([xa.geometry.columns, xa.geometry.rows]);
+    const P = projectionMatrix(xa.geometry);
+    type Rgb = [number, number, number];
+    const isGreen = ([R, G, B]: Rgb) => G > 150 && G > R + 60 && G > B + 60; // the entry disc
+    const isRed = ([R, G, B]: Rgb) => R > 200 && G < 100 && B < 100; // the target cross
+    const seen = (q: number[], test: (x: Rgb) => boolean) => {
+      const [c, r] = projectPoint(P, q);
+      let hit = false;
+      for (let dr = -1; dr <= 1; dr++)
+        for (let dc = -1; dc <= 1; dc++) {
+          const o = (Math.round(r + dr) * img.width + Math.round(c + dc)) * img.channels;
+          hit ||= test([img.data[o], img.data[o + 1], img.data[o + 2]]);
+        }
+      return hit;
+    };
+    // Ends clear of the image's edges (the orientation letters are drawn over them), moved and planned.
+    const inside = (q: number[]) => {
+      const [c, r] = projectPoint(P, q);
+      return Math.min(c, r, img.width - c, img.height - r) > 24;
+    };
+    let checked = 0;
+    for (const p of plan.paths)
+      for (const [end, test] of [
+        [p.entry, isGreen],
+        [p.target, isRed],
+      ] as const) {
+        const moved = [end[0], end[1], end[2] + 12];
+        if (!inside(moved) || !inside(end)) continue;
+        checked++;
+        expect(seen(moved, test), `${p.id} moved`).toBe(true);
+        expect(seen(end, test), `${p.id} planned`).toBe(false);
+      }
+    expect(checked).toBeGreaterThanOrEqual(4);
   });
 
   it.skipIf(!hasTool('pdftoppm'))('renders with pdftoppm', async () => {

@@ -14,6 +14,11 @@ import {
   WriteError,
   PacsError,
   checkReportInputs,
+  parseTransformFile,
+  readXaFrame,
+  type CarmSystem,
+  type PathLike,
+  type ReportFluoroFrame,
   type StoreResult,
   type CementReport,
   type VerificationReport,
@@ -24,7 +29,7 @@ import { checkOutputs, type PlannedOutput } from '../io/output-guard.js';
 import { loadLabelsPath } from '../io/load.js';
 import { makeReport } from '../report/make.js';
 import { pacsClient } from './pacs.js';
-import { loadVolume, pelvicViewsFor, readPlan, systemFrom } from './carm.js';
+import { loadVolume, pelvicViewsFor, planCenter, pointOpt, readPlan, systemFrom } from './carm.js';
 import { anatomyFor } from './verify.js';
 
 type Opts = Record<string, string | boolean | undefined>;
@@ -43,6 +48,36 @@ async function readJsonReport<T>(file: string, kind: string, what: string): Prom
 
 const str = (x: unknown) => (typeof x === 'string' ? x : undefined);
 
+/** The --fluoro frame (core's readXaFrame) with the --motion correction, as core's ReportFluoroFrame. */
+async function fluoroFrame(opts: Opts, paths: readonly PathLike[], system: CarmSystem) {
+  const file = str(opts.fluoro);
+  const motion = str(opts.motion);
+  if (!file) {
+    if (motion) throw new UsageError('--motion is the correction of a --fluoro frame: give the frame too');
+    return undefined;
+  }
+  const iso = pointOpt(opts.isocenter, '--isocenter') ?? planCenter(paths);
+  const read = async (f: string, what: string) => {
+    try {
+      return new Uint8Array(await readFile(f));
+    } catch {
+      throw new UsageError(`cannot read ${what}`, f);
+    }
+  };
+  const frame = await readXaFrame(await read(file, 'the fluoroscopy frame'), file, { system, isocenter: iso });
+  const planningToCurrent = motion
+    ? parseTransformFile(new TextDecoder().decode(await read(motion, 'the motion correction')), motion).movingToFixed
+    : undefined;
+  const f: ReportFluoroFrame = {
+    gray: frame.gray,
+    geometry: frame.geometry,
+    label: `XA frame ${path.basename(file)}`,
+    ...(planningToCurrent ? { planningToCurrent } : {}),
+    ...(frame.verified ? {} : { unverified: true }),
+  };
+  return f;
+}
+
 export function register(program: Command): void {
   program
     .command('report')
@@ -59,6 +94,15 @@ export function register(program: Command): void {
     .option('--verification-scan <volume>', 'verification scan, for the key images')
     .option('--cement-scan <volume>', "latest cement scan, for the key image (default: the cement report's last)")
     .option('--labels <labels>', 'segmentation: the pelvic views and the foramina outlined in the cement image')
+    .option('--fluoro <frame>', 'XA/RF fluoroscopy frame (DICOM): a key image of the plan over it')
+    .option(
+      '--motion <transform>',
+      'motion correction of that frame (corridor register2d --out): the overlay moved by it',
+    )
+    .option(
+      '--isocenter <x,y,z>',
+      'patient point at the isocentre, LPS mm, for a frame without it (default: plan centre)',
+    )
     .option('--carm <preset>', 'C-arm preset of the views', 'artis-zee-floor')
     .option('--patient-name <name>', "patient's name (default: from the DICOM planning image)")
     .option('--patient-id <id>', 'patient ID (default: from the DICOM planning image)')
@@ -75,7 +119,10 @@ export function register(program: Command): void {
       const dicomDir = str(opts.dicom);
       const pacsUrl = str(opts.pacs);
       const imagesDir = str(opts.images);
-      const inputFlags = ['verification', 'cement', 'ct', 'verificationScan', 'cementScan', 'labels'] as const;
+      const inputFlags = [
+        ...['verification', 'cement', 'ct', 'verificationScan', 'cementScan', 'labels'],
+        ...['fluoro', 'motion'],
+      ] as const;
       const inputs = [planPath, ...inputFlags.map((k) => str(opts[k])).filter((x): x is string => !!x)];
       const outputs: PlannedOutput[] = [{ file: out, kind: 'pdf' }];
       if (html) outputs.push({ file: html, kind: 'html' });
@@ -140,6 +187,7 @@ export function register(program: Command): void {
         },
       );
       if (!pelvic.views && pelvic.reason) console.error(`note: no inlet/outlet views: ${pelvic.reason}`);
+      const fluoroscopy = await fluoroFrame(opts, plan.paths, system);
       const meta = ct?.meta ?? {};
       const patientName = str(opts.patientName) ?? meta.patientName;
       const patientId = str(opts.patientId) ?? meta.patientId;
@@ -153,6 +201,7 @@ export function register(program: Command): void {
         ...(verificationScan ? { verificationScan } : {}),
         ...(cementScan ? { cementScan } : {}),
         ...(labels ? { labels, criticalLabels: criticalLabels ?? [] } : {}),
+        ...(fluoroscopy ? { fluoroscopy: [fluoroscopy] } : {}),
         patient: {
           ...(patientName ? { name: patientName } : {}),
           ...(patientId ? { id: patientId } : {}),

@@ -1,26 +1,23 @@
 /**
- * Everything a procedure report needs, from data already loaded: the model (core's
- * buildProcedureReport), the key images (core's report images, as PNG), the HTML and the PDF, and on
+ * Everything a procedure report needs, from data already loaded: the model (core's reportModel), the
+ * key images (core's reportKeyImages and encodePng, or those the workstation drew with them), the HTML and the PDF, and on
  * request the DICOM objects (Encapsulated PDF, Comprehensive 3D SR) and the Slicer markups. No file is
  * read or written here, so the CLI and the case server call the same function.
  */
-import { encode as encodePng } from 'fast-png';
 import {
-  buildProcedureReport,
-  cementSliceImage,
-  drrOverlayImage,
-  pathViews,
-  planSliceImage,
+  encodeKeyImage,
+  reportKeyImages,
+  reportModel,
   planToSlicerMarkups,
   uidFromText,
   writeEncapsulatedPdf,
   writePlanSr,
   type CarmSystem,
   type CementReport,
-  type KeyImage,
   type PelvicViews,
   type Plan,
   type ProcedureReport,
+  type ReportFluoroFrame,
   type ReportInput,
   type VerificationReport,
   type Volume,
@@ -46,12 +43,19 @@ export interface MakeReportInput {
   cementScan?: Volume;
   labels?: Volume;
   criticalLabels?: readonly number[];
+  /** Fluoroscopy frames (a loaded XA/RF frame, with its motion correction): the plan over each. */
+  fluoroscopy?: readonly ReportFluoroFrame[];
   patient?: ReportInput['patient'];
   procedure?: ReportInput['procedure'];
   sources?: ReportInput['sources'];
   generatedAt: Date;
   /** Pixel size of the key images (default 320 for slices, 384 for DRRs). */
   imageSizePx?: number;
+  /**
+   * Key images already drawn (the workstation's, by the same core reportKeyImages in its case worker):
+   * used as they are, and no volume is needed.
+   */
+  images?: readonly RenderedImage[];
   dicom?: boolean;
 }
 
@@ -71,90 +75,37 @@ export interface MadeReport {
   };
 }
 
-function png(k: KeyImage): RenderedImage {
-  const data = new Uint8Array(k.rgba.buffer, k.rgba.byteOffset, k.rgba.length);
-  const { rgba: _drop, ...image } = k;
-  return { image, png: encodePng({ width: k.width, height: k.height, data, channels: 4, depth: 8 }) };
-}
-
-/** Centroid of the path midpoints (the DRR's isocentre when no view gives one). */
-function planCenter(plan: Plan): [number, number, number] {
-  const s: [number, number, number] = [0, 0, 0];
-  for (const p of plan.paths) for (let i = 0; i < 3; i++) s[i] += (p.entry[i] + p.target[i]) / (2 * plan.paths.length);
-  return s;
-}
-
 export async function makeReport(input: MakeReportInput): Promise<MadeReport> {
   const { plan, system } = input;
-  const notes: string[] = [];
-  const views = plan.paths.map((p) => pathViews(p, system));
-  const report = buildProcedureReport({
+  const report = reportModel({
     plan,
+    system,
+    pelvic: input.pelvic ?? null,
     ...(input.verification ? { verification: input.verification } : {}),
     ...(input.cement ? { cement: input.cement } : {}),
-    views: { carm: system.id, carmName: system.name, paths: views, pelvic: input.pelvic ?? null },
     ...(input.patient ? { patient: input.patient } : {}),
     ...(input.procedure ? { procedure: input.procedure } : {}),
     generatedAt: input.generatedAt.toISOString(),
     ...(input.sources ? { sources: input.sources } : {}),
   });
-  const images: RenderedImage[] = [];
-  const size = input.imageSizePx;
-  // 1. The plan on the CBCT: each path on a slice along it (the verification scan when given: the pins show).
-  const sliceVolume = input.verificationScan ?? input.ct;
-  if (sliceVolume) {
-    const label = input.verificationScan ? 'verification CBCT' : 'planning CT';
-    for (const p of report.paths) {
-      const a = p.achieved;
-      images.push(
-        png(
-          planSliceImage(sliceVolume, p, {
-            label,
-            ...(size ? { sizePx: size } : {}),
-            ...(a?.outerEnd && a.tip ? { achieved: { outerEnd: a.outerEnd, tip: a.tip } } : {}),
-          }),
-        ),
-      );
-    }
-  } else notes.push('no planning image or verification scan given: no slices of the plan');
-  // 2. The overlay on virtual fluoroscopy: the inlet and outlet when known, else AP at the plan centre.
-  const drrVolume = input.verificationScan ?? input.ct;
-  if (drrVolume) {
-    const poses = input.pelvic
-      ? [
-          { ...input.pelvic.inlet, label: 'inlet' },
-          { ...input.pelvic.outlet, label: 'outlet' },
-        ]
-      : [{ primaryDeg: 0, secondaryDeg: 0, isocenter: planCenter(plan), label: 'AP' }];
-    for (const pose of poses)
-      images.push(png(drrOverlayImage(drrVolume, plan.paths, system, pose, size ? { sizePx: size } : {})));
+  let images: RenderedImage[];
+  const notes: string[] = [];
+  if (input.images) images = [...input.images];
+  else {
+    // The one choice of key images (core's reportKeyImages), as the workstation's case worker makes them.
+    const k = reportKeyImages(report, {
+      system,
+      pelvic: input.pelvic ?? null,
+      ...(input.ct ? { ct: input.ct } : {}),
+      ...(input.verificationScan ? { verificationScan: input.verificationScan } : {}),
+      ...(input.cementScan ? { cementScan: input.cementScan } : {}),
+      ...(input.labels ? { labels: input.labels, criticalLabels: input.criticalLabels ?? [] } : {}),
+      ...(input.fluoroscopy ? { fluoroscopy: input.fluoroscopy } : {}),
+      ...(input.imageSizePx ? { sizePx: input.imageSizePx } : {}),
+    });
+    images = k.images.map(encodeKeyImage);
+    notes.push(...k.notes);
   }
-  // 3. The cement against the nearest foramen (else the nearest critical structure) in the latest scan.
-  const lastScan = report.cement?.scans[report.cement.scans.length - 1];
-  if (lastScan && input.cementScan) {
-    const near = [...lastScan.nearest]
-      .filter((n) => n.distanceMm !== null && n.cementAt && n.at)
-      .sort(
-        (a, b) =>
-          (a.structure === 'foramen' ? 0 : 1) - (b.structure === 'foramen' ? 0 : 1) ||
-          (a.distanceMm ?? 0) - (b.distanceMm ?? 0),
-      )[0];
-    if (near?.cementAt && near.at)
-      images.push(
-        png(
-          cementSliceImage(
-            input.cementScan,
-            { name: near.name, distanceMm: near.distanceMm, cementAt: near.cementAt, at: near.at },
-            {
-              ...(size ? { sizePx: size } : {}),
-              ...(input.labels ? { labels: input.labels, criticalLabels: input.criticalLabels ?? [] } : {}),
-              scanLabel: `cement scan ${lastScan.index + 1}`,
-            },
-          ),
-        ),
-      );
-    else notes.push('the cement report has no cement front near a critical structure: no cement image');
-  } else if (lastScan) notes.push('no cement scan given: no image of the cement');
   const html = renderReportHtml(report, images);
   const pdf = await renderReportPdf(report, images);
   const made: MadeReport = { report, images, html, pdf, notes };

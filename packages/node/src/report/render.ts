@@ -9,12 +9,10 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import fontkit from '@pdf-lib/fontkit';
 import { PDFDocument, rgb, type PDFFont, type PDFPage } from 'pdf-lib';
-import type { KeyImage, ProcedureReport, ReportAngles, ReportPath } from '@corridor/core';
+import type { EncodedKeyImage, ProcedureReport, ReportAngles, ReportPath } from '@corridor/core';
 
-export interface RenderedImage {
-  image: Omit<KeyImage, 'rgba'>;
-  png: Uint8Array;
-}
+/** A key image as PNG (core's EncodedKeyImage). */
+export type RenderedImage = EncodedKeyImage;
 
 const f1 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(1));
 const f2 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(2));

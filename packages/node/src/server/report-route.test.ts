@@ -7,8 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PDFDocument } from 'pdf-lib';
-import { parseDicom } from '@corridor/core';
+import { PDFDocument, PDFName, PDFRawStream } from 'pdf-lib';
+import { encodePng, parseDicom, parsePlan, reportRequest } from '@corridor/core';
 import { startServer, type RunningServer } from './server.js';
 
 let webRoot: string;
@@ -68,6 +68,36 @@ describe('POST /api/report', () => {
       expect(ds.string('x00100010')).toBe('ROUTE^TEST');
     }
     expect(Buffer.from(r.dicom.sr, 'base64').toString('latin1')).toContain(image.frameOfReferenceUid);
+  });
+
+  it('puts the key images the request carries in the PDF, as they came', async () => {
+    const rgba = new Uint8ClampedArray(8 * 6 * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 13) & 255));
+    const img = {
+      image: { id: 'plan-s1', title: 'S1', caption: 'c', width: 8, height: 6 },
+      png: encodePng(rgba, 8, 6),
+    };
+    const res = await post(reportRequest({ plan: parsePlan(plan), image, images: [img] }));
+    expect(res.status).toBe(200);
+    const r = (await res.json()) as { images: { id: string }[]; pdf: string; notes: string[] };
+    expect(r.images.map((i) => i.id)).toEqual(['plan-s1']);
+    expect(r.notes.join(' ')).not.toMatch(/no key images/);
+    // The PDF's one image XObject is 8 x 6 pixels.
+    const doc = await PDFDocument.load(Buffer.from(r.pdf, 'base64'));
+    const sizes = doc.context
+      .enumerateIndirectObjects()
+      .map(([, o]) => o)
+      .filter(
+        (o): o is PDFRawStream =>
+          o instanceof PDFRawStream && o.dict.get(PDFName.of('Subtype')) === PDFName.of('Image'),
+      )
+      .map((o) => [String(o.dict.get(PDFName.of('Width'))), String(o.dict.get(PDFName.of('Height')))]);
+    expect(sizes).toEqual([['8', '6']]);
+    // A PNG whose header does not say what the request says is refused.
+    const req = reportRequest({ plan: parsePlan(plan), images: [img] });
+    const lying = { ...req, images: [{ ...req.images?.[0], width: 9 }] };
+    const bad = await post(lying);
+    expect(bad.status).toBe(422);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(/8 x 6/);
   });
 
   it('refuses bad input with a 4xx naming the problem, and keeps serving', async () => {

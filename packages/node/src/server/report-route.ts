@@ -1,65 +1,24 @@
 /**
  * POST /api/report: the procedure report of the workstation's case, made by node's makeReport (core's
- * buildProcedureReport, the PDF through pdf-lib with the DejaVu font, the DICOM objects), the same
- * function as `corridor report`. The body (JSON) names the plan, the verification and cement reports
- * the workstation computed, the planning image's DICOM attributes (patient, study, Frame of Reference:
- * the Encapsulated PDF and the SR then file with the CT in the PACS), the procedure and the C-arm. The
- * answer is JSON: the model, the PDF and the two DICOM objects (base64) and the Slicer markups; the
- * browser downloads the PDF and stores the DICOM objects through /api/pacs/dicom-web (STOW-RS). No key
- * image is drawn here (the voxels stay in the browser): the notes say so.
+ * reportModel, the PDF through pdf-lib with the DejaVu font, the DICOM objects), the same function as
+ * `corridor report`. The body is core's ReportRequest (read by core's parseReportRequest, the type the
+ * web panel builds): the plan, the verification and cement reports the workstation computed, the
+ * planning image's DICOM attributes (patient, study, Frame of Reference: the Encapsulated PDF and the SR
+ * then file with the CT in the PACS), the procedure, the C-arm, the pelvic views and the key images the
+ * workstation drew from its volumes (core's reportKeyImages in its case worker, PNG, base64): the voxels
+ * stay in the browser, the images it drew go in the PDF and the HTML as they came. The answer is JSON:
+ * the model, the PDF and the two DICOM objects (base64), the HTML page and the Slicer markups; the browser downloads
+ * the PDF and stores the DICOM objects through /api/pacs/dicom-web (STOW-RS).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  CorridorError,
-  DEFAULT_CARM_PRESET,
-  carmPreset,
-  checkReportInputs,
-  parsePlan,
-  type CementReport,
-  type VerificationReport,
-  type Volume,
-} from '@corridor/core';
+import { CorridorError, DEFAULT_CARM_PRESET, carmPreset, parseReportRequest } from '@corridor/core';
 import { makeReport } from '../report/make.js';
 import { HttpError, readJsonObject } from './http-body.js';
 import { sendJson } from './case-api.js';
 
 export const REPORT_ROUTE = '/api/report';
-/** A plan and two reports are small; 16 MiB leaves room for many paths and cement scans. */
-const REPORT_BODY_LIMIT = 16 * 1024 * 1024;
-
-const META_KEYS = [
-  'patientName',
-  'patientId',
-  'patientBirthDate',
-  'patientSex',
-  'studyInstanceUid',
-  'studyDate',
-  'studyDescription',
-  'seriesInstanceUid',
-  'frameOfReferenceUid',
-  'modality',
-] as const;
-
-function kindOf<T>(x: unknown, kind: string, what: string): T | undefined {
-  if (x === undefined || x === null) return undefined;
-  if (typeof x !== 'object' || (x as { kind?: unknown }).kind !== kind)
-    throw new HttpError(422, 'bad-report-input', `${what} is not a ${kind} report`);
-  return x as T;
-}
-
-function strings(x: unknown, keys: readonly string[], what: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (x === undefined || x === null) return out;
-  if (typeof x !== 'object') throw new HttpError(422, 'bad-report-input', `${what} must be an object`);
-  for (const k of keys) {
-    const v = (x as Record<string, unknown>)[k];
-    if (v === undefined || v === null || v === '') continue;
-    if (typeof v !== 'string' || v.length > 256)
-      throw new HttpError(422, 'bad-report-input', `${what}.${k} must be a string of at most 256 characters`);
-    out[k] = v;
-  }
-  return out;
-}
+/** A plan and two reports are small; the key images (PNG) take most: 32 MiB leaves room for many. */
+const REPORT_BODY_LIMIT = 32 * 1024 * 1024;
 
 export async function handleReportRequest(
   req: IncomingMessage,
@@ -70,26 +29,23 @@ export async function handleReportRequest(
     throw new HttpError(405, 'method-not-allowed', 'method not allowed', { extra: { allow: 'POST' }, close: true });
   const { value } = await readJsonObject(req, REPORT_BODY_LIMIT);
   try {
-    const plan = parsePlan(value.plan, 'plan');
-    const verification = kindOf<VerificationReport>(value.verification, 'corridor-verification', 'verification');
-    const cement = kindOf<CementReport>(value.cement, 'corridor-cement', 'cement');
-    checkReportInputs({ plan, ...(verification ? { verification } : {}), ...(cement ? { cement } : {}) });
-    const meta = strings(value.image, META_KEYS, 'image') as Volume['meta'];
-    const procedure = strings(value.procedure, ['title', 'date', 'operator', 'institution'], 'procedure');
-    const carm = typeof value.carm === 'string' ? value.carm : DEFAULT_CARM_PRESET;
+    const r = parseReportRequest(value);
+    const meta = r.image;
     const made = await makeReport({
-      plan,
-      ...(verification ? { verification } : {}),
-      ...(cement ? { cement } : {}),
-      system: carmPreset(carm),
+      plan: r.plan,
+      ...(r.verification ? { verification: r.verification } : {}),
+      ...(r.cement ? { cement: r.cement } : {}),
+      system: carmPreset(r.carm ?? DEFAULT_CARM_PRESET),
+      pelvic: r.pelvic ?? null,
       imageMeta: meta,
+      images: r.images,
       patient: {
         ...(meta.patientName ? { name: meta.patientName } : {}),
         ...(meta.patientId ? { id: meta.patientId } : {}),
         ...(meta.patientBirthDate ? { birthDate: meta.patientBirthDate } : {}),
         ...(meta.patientSex ? { sex: meta.patientSex } : {}),
       },
-      procedure,
+      procedure: r.procedure,
       sources: { plan: 'workstation' },
       generatedAt: new Date(),
       dicom: true,
@@ -100,8 +56,10 @@ export async function handleReportRequest(
       200,
       {
         report: made.report,
-        notes: [...made.notes, 'no key images: the workstation sends the plan and results, not the voxels'],
+        notes: [...made.notes, ...(r.images.length ? [] : ['no key images: the request carried none'])],
+        images: r.images.map((k) => k.image),
         pdf: b64(made.pdf),
+        html: made.html,
         dicom: made.dicom && {
           pdf: b64(made.dicom.pdf),
           sr: b64(made.dicom.sr),
@@ -115,6 +73,9 @@ export async function handleReportRequest(
     return 200;
   } catch (err) {
     if (err instanceof CorridorError) throw new HttpError(422, 'bad-report-input', err.message);
+    // pdf-lib refusing a PNG whose header passed but whose data does not decode.
+    if (err instanceof Error && /png/i.test(err.message))
+      throw new HttpError(422, 'bad-report-input', `a key image does not decode: ${err.message}`);
     throw err;
   }
 }

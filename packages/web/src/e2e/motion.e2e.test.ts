@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  base64ToBytes,
   carmGeometry,
   carmPreset,
   fluoroscopyWithExposure,
@@ -30,8 +31,10 @@ import {
   type CarmGeometry,
   type PlanPath,
   type Point3,
+  type ReportRequest,
 } from '@corridor/core';
 import { motionMatrix, movedFrame } from '../../../node/src/register2d/trials.js';
+import { decode } from 'fast-png';
 import { screenshot, shownErrors, startHarness, type Harness } from './harness.js';
 
 /** The workstation's phantom voxel (app.ts PHANTOM_VOXEL_MM; app.ts needs a DOM). */
@@ -313,6 +316,39 @@ describe('Correct for motion (Chromium)', () => {
     expect(s.text).toContain(`Against the simulated motion: path ends within ${err.toFixed(1)} mm`);
     expect(s.text).toContain('virtual frame: patient moved 7.0 mm');
     expect(await shownErrors(h.page)).toEqual([]);
+  }, 150_000);
+
+  it("the report's fluoroscopy image is that frame with the plan moved by the correction", async () => {
+    const s = await pageState();
+    expect(s.correction?.status).toBe('ok');
+    const response = h.page.waitForResponse((r) => r.url().endsWith('/api/report'), { timeout: 120_000 });
+    const download = h.page.waitForEvent('download', { timeout: 120_000 });
+    await h.page.click('[data-action=report-make]');
+    const res = await response;
+    expect(res.status()).toBe(200);
+    await download;
+    const req = res.request().postDataJSON() as ReportRequest;
+    const fl = req.images?.find((i) => i.id === 'fluoro-1');
+    if (!fl) throw new Error(`no fluoroscopy image in ${req.images?.map((i) => i.id).join(', ')}`);
+    expect(fl.title).toMatch(/^virtual frame of simulated motion .*\(motion corrected\)$/);
+    const img = decode(base64ToBytes(fl.png));
+    const at = (c: number, r: number, test: (x: number[]) => boolean) => {
+      for (let dr = -1; dr <= 1; dr++)
+        for (let dc = -1; dc <= 1; dc++) {
+          const o = (Math.round(r + dr) * img.width + Math.round(c + dc)) * img.channels;
+          if (test([img.data[o], img.data[o + 1], img.data[o + 2]])) return true;
+        }
+      return false;
+    };
+    const isGreen = ([r, g, b]: number[]) => g > 150 && g > r + 60 && g > b + 60; // entry disc
+    const isRed = ([r, g, b]: number[]) => r > 200 && g < 100 && b < 100; // target cross
+    // The corrected ends where the view marks them; the plan's colours not where the uncorrected marks are.
+    expect(s.after.length).toBe(4);
+    for (const m of s.after)
+      expect(at(m.col, m.row, m.end === 'entry' ? isGreen : isRed), `${m.id} ${m.end}`).toBe(true);
+    expect(s.before.length).toBe(4);
+    for (const m of s.before)
+      expect(at(m.col, m.row, m.end === 'entry' ? isGreen : isRed), `${m.id} ${m.end}`).toBe(false);
   }, 150_000);
 
   it('a failed verdict is shown as failed and never applied', async () => {

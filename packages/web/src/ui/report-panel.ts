@@ -1,44 +1,44 @@
 /**
- * The report panel: "Report (PDF)" makes the procedure report of the open case from its plan, its
- * verification and its cement results by the server's POST /api/report (node's makeReport, which builds
- * core's buildProcedureReport model, the PDF with pdf-lib and the DICOM objects: the same function as
- * `corridor report`) and downloads the PDF; "Store to PACS" stores the report's Encapsulated PDF and
- * Comprehensive 3D SR to the PACS (STOW-RS through /api/pacs/dicom-web). The planning image's DICOM
- * attributes (patient, study, Frame of Reference) go with the request, so both objects file in the
- * planning CT's study.
+ * The report panel: "Report (PDF)" makes the procedure report of the open case. The key images (the plan
+ * on the CBCT along each path, the plan over DRRs at the inlet and outlet, the plan over the fluoroscopy
+ * frame shown, motion corrected when it was, and the cement against the nearest foramen) are drawn in
+ * the case worker from the volumes it holds, by core's reportKeyImages as `corridor report` draws them;
+ * they go with the plan, the verification and cement results and the planning image's DICOM attributes
+ * in core's ReportRequest to the server's POST /api/report (node's makeReport: the PDF with pdf-lib and
+ * the DICOM objects, the same function as `corridor report`), and the PDF downloads ("HTML" then
+ * downloads the same report as one page). "Store to PACS"
+ * stores the report's Encapsulated PDF and Comprehensive 3D SR to the PACS (STOW-RS through
+ * /api/pacs/dicom-web), in the planning CT's study.
  */
-import type { CementReport, ProcedureReport, StoreResult } from '@corridor/core';
-import { planToJson } from '@corridor/core';
+import type { ProcedureReport, StoreResult } from '@corridor/core';
+import { base64ToBytes, reportRequest } from '@corridor/core';
 import type { Shell } from '../shell.js';
 import { find } from '../dom.js';
 import { escapeHtml } from '../html.js';
 import { workstationPacs } from './pacs-panel.js';
 
+/** The answer of POST /api/report. */
 export interface MadeReportReply {
   report: ProcedureReport;
   notes: string[];
+  /** The key images the PDF holds (id, title, caption, size), in order. */
+  images: { id: string; title: string; caption: string; width: number; height: number }[];
   pdf: string;
+  /** The same report as one self-contained HTML page (images inline). */
+  html: string;
   dicom?: { pdf: string; sr: string; markups: string; frameOfReferenceFrom: string };
 }
 
-const META_KEYS = [
-  'patientName',
-  'patientId',
-  'patientBirthDate',
-  'patientSex',
-  'studyInstanceUid',
-  'studyDate',
-  'studyDescription',
-  'seriesInstanceUid',
-  'frameOfReferenceUid',
-  'modality',
-] as const;
+const fromBase64 = (s: string) => base64ToBytes(s, 'report reply');
 
-function fromBase64(s: string): Uint8Array {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
+function download(blob: Blob, name: string): void {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
 export class ReportPanel {
@@ -58,6 +58,8 @@ export class ReportPanel {
       <div class="row">
         <button data-action="report-make" title="The procedure report (PDF) of the plan, verification and cement results"
           >Report (PDF)</button>
+        <button data-action="report-html" disabled title="The last report as one HTML page (key images inline)"
+          >HTML</button>
         <button data-action="report-store" disabled
           title="Store the report to the PACS: Encapsulated PDF and 3D SR, in the planning CT's study">Store to PACS</button>
       </div>
@@ -66,31 +68,40 @@ export class ReportPanel {
       const a = (e.target as HTMLElement).closest('button')?.dataset.action;
       if (a === 'report-make') shell.run(() => this.make());
       else if (a === 'report-store') shell.run(() => this.storeToPacs());
+      else if (a === 'report-html' && this.last)
+        download(new Blob([this.last.html], { type: 'text/html' }), 'report.html');
     });
   }
 
-  private requestBody(): Record<string, unknown> {
+  /** Core's ReportRequest of the open case, with the key images the case worker drew. */
+  private async request() {
     const app = this.shell.app;
     const st = app.store;
-    const meta = (st.series[0]?.volume ?? st.volume)?.meta ?? {};
-    const image: Record<string, string> = {};
-    for (const k of META_KEYS) {
-      const v = meta[k];
-      if (typeof v === 'string' && v) image[k] = v;
-    }
+    const plan = app.currentPlan();
+    const system = this.shell.fluoro.system;
+    const verification = st.verification?.report ?? null;
+    const drawn = await app.reportImages({
+      plan,
+      verification,
+      cement: st.cement,
+      system,
+      fluoroscopy: this.shell.fluoro.reportFrame(),
+    });
     const field = (f: string) => find<HTMLInputElement>(this.root, `[data-field=${f}]`).value.trim();
-    const cement: CementReport | null = st.cement;
-    return {
-      plan: planToJson(app.currentPlan()),
-      ...(st.verification ? { verification: st.verification.report } : {}),
-      ...(cement ? { cement } : {}),
-      image,
+    const req = reportRequest({
+      plan,
+      verification,
+      cement: st.cement,
+      image: (st.series[0]?.volume ?? st.volume)?.meta ?? {},
       procedure: {
         ...(field('report-title') ? { title: field('report-title') } : {}),
         ...(field('report-operator') ? { operator: field('report-operator') } : {}),
       },
-      carm: this.shell.fluoro.system.id,
-    };
+      carm: system.id,
+      pelvic: drawn.pelvic,
+      images: drawn.images,
+    });
+    return { req, notes: drawn.notes };
   }
 
   async make(): Promise<MadeReportReply> {
@@ -99,10 +110,12 @@ export class ReportPanel {
     this.shell.ui.status('Making the report…', { done: 0, total: 1 });
     this.root.dataset.report = 'running';
     try {
+      const { req, notes } = await this.request();
+      this.shell.ui.status('Making the report…', { done: 0, total: 1 });
       const res = await fetch('/api/report', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify(this.requestBody()),
+        body: JSON.stringify(req),
       });
       if (!res.ok) {
         const text = await res.text();
@@ -115,24 +128,21 @@ export class ReportPanel {
         throw new Error(`Report: HTTP ${res.status}: ${msg}`);
       }
       const r = (await res.json()) as MadeReportReply;
+      r.notes = [...notes, ...r.notes];
       this.last = r;
       const pdf = fromBase64(r.pdf);
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(new Blob([pdf as BlobPart], { type: 'application/pdf' }));
-      a.download = 'report.pdf';
-      document.body.appendChild(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+      download(new Blob([pdf as BlobPart], { type: 'application/pdf' }), 'report.pdf');
+      find<HTMLButtonElement>(this.root, '[data-action=report-html]').disabled = false;
       const rep = r.report;
       const summary = find(this.root, '[data-testid=report-summary]');
       summary.innerHTML =
-        `${rep.paths.length} path(s), ${rep.alerts.length} alert(s)` +
+        `${rep.paths.length} path(s), ${rep.alerts.length} alert(s), ${r.images.length} key image(s)` +
         (rep.verification ? `, verification ${rep.verification.allPass ? 'ALL PASS' : 'NOT ALL PASS'}` : '') +
         (rep.cement ? `, cement ${escapeHtml(rep.cement.verdict.toUpperCase())}` : '') +
         `. ${r.notes.map(escapeHtml).join('; ')}`;
       this.root.dataset.report = 'done';
       this.root.dataset.paths = String(rep.paths.length);
+      this.root.dataset.images = r.images.map((i) => i.id).join(' ');
       this.root.dataset.verification = rep.verification ? String(rep.verification.allPass) : '';
       this.root.dataset.cement = rep.cement?.verdict ?? '';
       // Storing needs the PACS the server forwards to (the PACS panel found one).

@@ -24,6 +24,7 @@ import {
   type CarmGeometry,
   type CarmSystem,
   type Exposure,
+  type ReportFluoroFrame,
 } from '@corridor/core';
 import type { DrrFrame } from '../drr-pool.js';
 import { DrrPool } from '../drr-pool.js';
@@ -78,6 +79,8 @@ export class FluoroView {
   lastFrame: {
     geometry: CarmGeometry;
     lineIntegrals: Float32Array;
+    /** The grey levels painted (geometry.columns x geometry.rows). */
+    gray: Uint8Array;
     exposure: Exposure;
     window: [number, number];
   } | null = null;
@@ -283,7 +286,7 @@ export class FluoroView {
       exposure: { referenceKvp: resolveModel().kvp },
       ...(full ? {} : { noiseFree: true, edgeEnhance: 0 }),
     });
-    this.lastFrame = { geometry, lineIntegrals: li, exposure: img.exposure, window: img.window };
+    this.lastFrame = { geometry, lineIntegrals: li, gray: img.gray, exposure: img.exposure, window: img.window };
     const gray = img.gray;
     const px = this.image.data;
     const scale = FULL_SIZE / size;
@@ -361,6 +364,27 @@ export class FluoroView {
     const P = projectionMatrix(this.overlayGeometry());
     const q = projectPoint(P, p);
     return [q[0], q[1]];
+  }
+
+  /**
+   * The frame shown, for the report (core's ReportFluoroFrame): the loaded XA frame with the geometry the
+   * overlay uses and the motion correction when one applies (ok verdict), else the last virtual frame.
+   */
+  reportFrame(): ReportFluoroFrame | null {
+    const xa = this.store.xa;
+    if (xa && this.xaShown()) {
+      const mc = this.store.motionCorrection;
+      return {
+        gray: Uint8Array.from(xa.frame.gray),
+        geometry: this.overlayGeometry(),
+        label: xa.simulatedMotion ? `virtual frame of simulated motion (${xa.name})` : `XA frame ${xa.name}`,
+        ...(mc && mc.status === 'ok' ? { planningToCurrent: mc.planningToCurrent } : {}),
+        ...(xa.frame.verified ? {} : { unverified: true }),
+      };
+    }
+    const f = this.lastFrame;
+    if (!f) return null;
+    return { gray: Uint8Array.from(f.gray), geometry: f.geometry, label: 'virtual fluoroscopy (DRR)' };
   }
 
   /** The geometry the overlay is drawn for: the XA frame's when one is shown, else the DRR's. */

@@ -8,6 +8,7 @@ import {
   UsageError,
   analyzePlanPaths,
   describeGrid,
+  encodeKeyImage,
   labelAnatomyFor,
   looksLikeDicomSeg,
   openPlanningCase,
@@ -15,12 +16,15 @@ import {
   planSacralPaths,
   readDicomSegLabels,
   readDicomSeries,
+  reportKeyImages,
+  reportModel,
   sameGrid,
   type BoneMaskPresetName,
   type CarmSystem,
   type LoadedSeries,
   type NamedBytes,
   type PlanPath,
+  type PelvicViews,
   type PlanningCase,
   type Point3,
   type SacralPathId,
@@ -31,7 +35,14 @@ import { configureCodecs } from '../codecs.js';
 import { volumeToMessage } from '../volume-message.js';
 import { readImageFile, phantomCase } from './sources.js';
 import { Procedure, verifyAnatomyFor, type ScanFrame } from './procedure.js';
-import type { CaseInfo, SeriesSummary, AutoPlanResult, PathReport } from '../types.js';
+import type {
+  CaseInfo,
+  SeriesSummary,
+  AutoPlanResult,
+  PathReport,
+  ReportImagesReply,
+  ReportImagesRequest,
+} from '../types.js';
 
 configureCodecs();
 
@@ -275,6 +286,56 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
   verify(args, progress) {
     const [paths, opts] = args as [PlanPath[], { tolerance: { mm: number; deg: number }; frame: ScanFrame }];
     return requireCase().procedure.verify(paths, opts, progress);
+  },
+
+  /**
+   * The report's key images from the volumes this worker holds, by core's reportModel and
+   * reportKeyImages (as `corridor report` makes them), PNG by core's encodePng; with the pelvic views.
+   */
+  reportImages(args, progress) {
+    const [r] = args as [ReportImagesRequest];
+    const c = requireCase();
+    const pc = c.planning;
+    const notes: string[] = [];
+    progress(0, 1, 'drawing the key images');
+    let pelvic: PelvicViews | null = null;
+    try {
+      pelvic = pelvicViews(
+        {
+          paths: r.plan.paths,
+          ct: pc.ct,
+          ...(pc.labels && pc.anatomy ? { labels: pc.labels, anatomy: pc.anatomy } : {}),
+        },
+        r.system,
+      );
+    } catch (err) {
+      notes.push(`no inlet/outlet views: ${(err as Error).message}`);
+    }
+    const model = reportModel({
+      plan: r.plan,
+      system: r.system,
+      pelvic,
+      ...(r.verification ? { verification: r.verification } : {}),
+      ...(r.cement ? { cement: r.cement } : {}),
+      generatedAt: new Date().toISOString(),
+    });
+    const scan = r.verification ? c.procedure.verificationInPlanFrame() : null;
+    if (r.verification && !scan)
+      notes.push('the verification scan was registered to the plan: the slices and DRRs show the planning scan');
+    const cementScan = r.cement ? c.procedure.cementScans[c.procedure.cementScans.length - 1] : undefined;
+    const k = reportKeyImages(model, {
+      system: r.system,
+      pelvic,
+      ct: pc.ct,
+      ...(scan ? { verificationScan: scan } : {}),
+      ...(cementScan ? { cementScan } : {}),
+      ...(pc.labels ? { labels: pc.labels, criticalLabels: c.procedure.criticalLabels() } : {}),
+      ...(r.fluoroscopy ? { fluoroscopy: [r.fluoroscopy] } : {}),
+    });
+    const images = k.images.map(encodeKeyImage);
+    progress(1, 1, 'drawing the key images');
+    const reply: ReportImagesReply = { images, notes: [...notes, ...k.notes], pelvic };
+    return { value: reply, transfer: images.map((i) => i.png.buffer) };
   },
 
   cement(args, progress) {

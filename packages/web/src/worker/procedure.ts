@@ -96,6 +96,20 @@ export class Procedure {
     }
   }
 
+  /** The critical labels (foramina, canal) the checks use, as `corridor report --labels` outlines them. */
+  criticalLabels(): number[] {
+    return this.anatomy?.critical.map((c) => c.label) ?? [];
+  }
+
+  /**
+   * The verification scan when it lies in the plan's frame (not registered to it): the report's slices
+   * and DRRs show the placed instruments on it; a registered scan is not resampled for them.
+   */
+  verificationInPlanFrame(): Volume | null {
+    const scan = this.verification;
+    return scan && this.registered?.scan !== scan ? scan : null;
+  }
+
   /** Whether the scan must be registered: asked for, or (auto) both frames of reference known and different. */
   private needsRegistration(scan: Volume, frame: ScanFrame): boolean {
     if (frame !== 'auto') return frame === 'register';
