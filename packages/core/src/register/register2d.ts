@@ -27,6 +27,7 @@ import type { PathLike } from '../carm/views.js';
 import type { AttenuationModel } from '../drr/attenuation.js';
 import { prepareDrrVolume, renderLineIntegrals, type DrrVolume, type PrepareOptions } from '../drr/drrVolume.js';
 import { gaussianBlur } from '../drr/fluoro.js';
+import { createDrrSimdMemory } from '../drr/wasm.js';
 import { buildPyramid } from './pyramid.js';
 import { fixedToMovingToParameters, invertRigid, parametersToFixedToMoving } from './rigid-transform.js';
 
@@ -123,6 +124,62 @@ export function prepareRegister2dVolume(volume: Volume, opts: PrepareRegister2dO
     (r) => m[r * 4] * c[0] + m[r * 4 + 1] * c[1] + m[r * 4 + 2] * c[2] + m[r * 4 + 3],
   ) as Point3;
   return { levels, centerMm, source: volume.meta.source };
+}
+
+/** One prepared level as plain arrays (copies): what another worker needs to render it. */
+export interface Register2dLevelParts {
+  spacingMm: number;
+  dv: Omit<DrrVolume, 'simd'>;
+}
+
+/**
+ * A prepared volume's levels as copies of their arrays (mu, occupancy, matrices), to post to another
+ * worker (the buffers can be transferred) and rebuild there with register2dVolumeFromParts: the
+ * workstation's motion worker hands them to its render helper instead of the whole volume.
+ */
+export function register2dVolumeParts(volume: Register2dVolume): {
+  levels: Register2dLevelParts[];
+  centerMm: Point3;
+  source?: string;
+} {
+  return {
+    levels: volume.levels.map(({ spacingMm, dv }) => {
+      const { simd: _simd, ...rest } = dv;
+      return {
+        spacingMm,
+        dv: {
+          ...rest,
+          dims: [...dv.dims],
+          spacing: [...dv.spacing],
+          indexToPatient: Float64Array.from(dv.indexToPatient),
+          patientToIndex: Float64Array.from(dv.patientToIndex),
+          mu: dv.mu.slice(),
+          occupancy: dv.occupancy.slice(),
+          occupancyDims: [...dv.occupancyDims],
+        },
+      };
+    }),
+    centerMm: [...volume.centerMm],
+    ...(volume.source !== undefined ? { source: volume.source } : {}),
+  };
+}
+
+/** The prepared volume from register2dVolumeParts, mu in WebAssembly memory (default) as prepareDrrVolume puts it. */
+export function register2dVolumeFromParts(
+  parts: ReturnType<typeof register2dVolumeParts>,
+  opts: { wasm?: boolean } = {},
+): Register2dVolume {
+  return {
+    levels: parts.levels.map(({ spacingMm, dv }) => {
+      const simd = opts.wasm === false ? null : createDrrSimdMemory(dv.mu.length * 2, false);
+      if (!simd) return { spacingMm, dv: { ...dv } };
+      const mu = new Uint16Array(simd.memory.buffer, 0, dv.mu.length);
+      mu.set(dv.mu);
+      return { spacingMm, dv: { ...dv, mu, simd } };
+    }),
+    centerMm: [...parts.centerMm],
+    ...(parts.source !== undefined ? { source: parts.source } : {}),
+  };
 }
 
 /** One fluoroscopic frame and its nominal pose. */
