@@ -1,8 +1,8 @@
 /**
  * 2D/3D registration's DRRs on worker threads: core's `register2dAsync` hands each batch of independent
  * renders (the +- probes of a direction, the capture grid, the depth profile, the views) to this pool,
- * which spreads them over its workers: whole images where the batch has enough of them, bands of rows of
- * each image where it has fewer than two per thread. Every prepared level of the volume (its attenuation,
+ * which spreads them over its workers: whole images where the batch has one or more per thread, bands of
+ * rows of each image where it has fewer. Every prepared level of the volume (its attenuation,
  * occupancy and WebAssembly memory) lives in shared memory and is handed to each worker once; a render
  * posts a parameter block (DRR_PARAMS_LENGTH numbers) and a row range.
  *
@@ -171,8 +171,9 @@ export class Register2dPool implements Register2dRenderer {
       for (const [k, j] of jobs.entries())
         if (this.outs[k].length !== j.out.length)
           this.outs[k] = new Float32Array(new SharedArrayBuffer(j.out.length * 4));
-      // Whole images where there are at least two per thread, else bands of rows.
-      const per = Math.max(1, Math.ceil((2 * this.workers.length) / jobs.length));
+      // Whole images where there is at least one per thread, else bands of rows (every band of a tilted
+      // view recomputes the virtual rays at its edges, so no more bands than threads).
+      const per = Math.max(1, Math.ceil(this.workers.length / jobs.length));
       const units: Unit[] = [];
       for (const [k, j] of jobs.entries()) {
         const rows = j.geometry.rows;
