@@ -25,8 +25,9 @@ import { carmFrame, projectionMatrix, validateGeometry, type CarmGeometry, type 
 import { overlayGeometry, type PathOverlay } from '../carm/overlay.js';
 import type { PathLike } from '../carm/views.js';
 import type { AttenuationModel } from '../drr/attenuation.js';
-import { prepareDrrVolume, renderLineIntegrals, type DrrVolume } from '../drr/drrVolume.js';
+import { prepareDrrVolume, renderLineIntegrals, type DrrVolume, type PrepareOptions } from '../drr/drrVolume.js';
 import { gaussianBlur } from '../drr/fluoro.js';
+import { createDrrSimdMemory } from '../drr/wasm.js';
 import { buildPyramid } from './pyramid.js';
 import { fixedToMovingToParameters, invertRigid, parametersToFixedToMoving } from './rigid-transform.js';
 
@@ -89,8 +90,13 @@ export interface PrepareRegister2dOptions {
   levelsMm?: readonly number[];
   /** HU -> attenuation model of the DRRs (default: drr/'s, 75 kV). */
   attenuation?: AttenuationModel;
-  /** Passed to prepareDrrVolume (default true: WebAssembly row loops). */
-  wasm?: boolean;
+  /**
+   * Passed to prepareDrrVolume (default true: WebAssembly row loops; 'shared' with `allocate` returning
+   * shared memory, for a pool of worker threads such as packages/node's Register2dPool).
+   */
+  wasm?: boolean | 'shared';
+  /** Passed to prepareDrrVolume: where the DRR volumes' arrays live (default: plain ArrayBuffers). */
+  allocate?: PrepareOptions['allocate'];
 }
 
 /**
@@ -109,6 +115,7 @@ export function prepareRegister2dVolume(volume: Volume, opts: PrepareRegister2dO
     dv: prepareDrrVolume(pyramid[n], {
       ...(opts.attenuation ? { attenuation: opts.attenuation } : {}),
       wasm: opts.wasm ?? true,
+      ...(opts.allocate ? { allocate: opts.allocate } : {}),
     }),
   }));
   const m = volume.indexToPatient;
@@ -117,6 +124,62 @@ export function prepareRegister2dVolume(volume: Volume, opts: PrepareRegister2dO
     (r) => m[r * 4] * c[0] + m[r * 4 + 1] * c[1] + m[r * 4 + 2] * c[2] + m[r * 4 + 3],
   ) as Point3;
   return { levels, centerMm, source: volume.meta.source };
+}
+
+/** One prepared level as plain arrays (copies): what another worker needs to render it. */
+export interface Register2dLevelParts {
+  spacingMm: number;
+  dv: Omit<DrrVolume, 'simd'>;
+}
+
+/**
+ * A prepared volume's levels as copies of their arrays (mu, occupancy, matrices), to post to another
+ * worker (the buffers can be transferred) and rebuild there with register2dVolumeFromParts: the
+ * workstation's motion worker hands them to its render helper instead of the whole volume.
+ */
+export function register2dVolumeParts(volume: Register2dVolume): {
+  levels: Register2dLevelParts[];
+  centerMm: Point3;
+  source?: string;
+} {
+  return {
+    levels: volume.levels.map(({ spacingMm, dv }) => {
+      const { simd: _simd, ...rest } = dv;
+      return {
+        spacingMm,
+        dv: {
+          ...rest,
+          dims: [...dv.dims],
+          spacing: [...dv.spacing],
+          indexToPatient: Float64Array.from(dv.indexToPatient),
+          patientToIndex: Float64Array.from(dv.patientToIndex),
+          mu: dv.mu.slice(),
+          occupancy: dv.occupancy.slice(),
+          occupancyDims: [...dv.occupancyDims],
+        },
+      };
+    }),
+    centerMm: [...volume.centerMm],
+    ...(volume.source !== undefined ? { source: volume.source } : {}),
+  };
+}
+
+/** The prepared volume from register2dVolumeParts, mu in WebAssembly memory (default) as prepareDrrVolume puts it. */
+export function register2dVolumeFromParts(
+  parts: ReturnType<typeof register2dVolumeParts>,
+  opts: { wasm?: boolean } = {},
+): Register2dVolume {
+  return {
+    levels: parts.levels.map(({ spacingMm, dv }) => {
+      const simd = opts.wasm === false ? null : createDrrSimdMemory(dv.mu.length * 2, false);
+      if (!simd) return { spacingMm, dv: { ...dv } };
+      const mu = new Uint16Array(simd.memory.buffer, 0, dv.mu.length);
+      mu.set(dv.mu);
+      return { spacingMm, dv: { ...dv, mu, simd } };
+    }),
+    centerMm: [...parts.centerMm],
+    ...(parts.source !== undefined ? { source: parts.source } : {}),
+  };
 }
 
 /** One fluoroscopic frame and its nominal pose. */
@@ -233,10 +296,42 @@ interface LevelView {
   /** Pixels that count (validPixels), as a mask and as a list of offsets. */
   mask: Uint8Array;
   idx: Int32Array;
+  /** Scratch of the renders of one batch (grown on demand; valid until the next batch). */
+  slots: RenderSlot[];
+}
+
+/** One render's line integrals and their Sobel gradients. */
+interface RenderSlot {
   li: Float32Array;
   dx: Float32Array;
   dy: Float32Array;
 }
+
+/**
+ * One DRR a fit needs: the prepared level `level` (an index into Register2dVolume.levels) with the
+ * patient moved (`patientToIndex`: the DRR volume's patientToIndex composed with currentToPlanning),
+ * rendered on `geometry` into `out` (line integrals, columns fastest, as renderLineIntegrals).
+ */
+export interface Register2dRenderJob {
+  level: number;
+  patientToIndex: Float64Array;
+  geometry: CarmGeometry;
+  out: Float32Array;
+}
+
+/**
+ * Renders the DRRs of a fit, in batches of independent images (the +- probes of a direction, the
+ * capture grid, the depth profile, the views): a pool of workers renders them in parallel. Must give the
+ * images renderLineIntegrals gives for the job (a pool's bands do).
+ */
+export interface Register2dRenderer {
+  render(jobs: readonly Register2dRenderJob[]): Promise<void>;
+}
+
+/** What the fit's generator yields: a batch of renders to fill before it goes on. */
+type Renders<T> = Generator<Register2dRenderJob[], T, void>;
+/** Renders poses of views at a prepared level in one batch; the slots hold their images and gradients. */
+type RenderBatch = (level: number, items: readonly { lv: LevelView; pose: Pose }[]) => Renders<RenderSlot[]>;
 
 function levelGeometry(g: CarmGeometry, imagePx: number): CarmGeometry {
   const f = Math.max(g.columns, g.rows) / imagePx;
@@ -456,6 +551,38 @@ export function register2d(
   views: readonly Register2dView[],
   options: Register2dOptions = {},
 ): Register2dResult {
+  const fit = register2dSteps(volume, views, options);
+  for (let step = fit.next(); ; step = fit.next()) {
+    if (step.done) return step.value;
+    for (const j of step.value)
+      renderLineIntegrals({ ...volume.levels[j.level].dv, patientToIndex: j.patientToIndex }, j.geometry, j.out);
+  }
+}
+
+/**
+ * register2d with its DRRs rendered by `renderer` (a pool of workers: packages/node's Register2dPool, the
+ * workstation's motion worker), each batch of independent images at once. The same fit, step for step,
+ * and the same result as register2d where the renderer gives renderLineIntegrals's images.
+ */
+export async function register2dAsync(
+  volume: Register2dVolume,
+  views: readonly Register2dView[],
+  options: Register2dOptions,
+  renderer: Register2dRenderer,
+): Promise<Register2dResult> {
+  const fit = register2dSteps(volume, views, options);
+  for (let step = fit.next(); ; step = fit.next()) {
+    if (step.done) return step.value;
+    await renderer.render(step.value);
+  }
+}
+
+/** The fit, as a generator that yields each batch of renders it needs and resumes when they are filled. */
+function* register2dSteps(
+  volume: Register2dVolume,
+  views: readonly Register2dView[],
+  options: Register2dOptions,
+): Renders<Register2dResult> {
   if (views.length < 1 || views.length > 2)
     throw new UsageError(`2D/3D registration takes 1 or 2 frames (got ${views.length})`);
   for (const [i, v] of views.entries()) {
@@ -498,10 +625,11 @@ export function register2d(
   // valley: 27 mm on the real pelvis CT); the depth profile after the last level searches it alone.
   const searchDirs = views.length === 1 ? dirs.slice(0, 5) : dirs;
   let renders = 0;
+  /** The prepared level (index) of a level's volume spacing: the coarsest at or below it. */
   const pick = (mm: number) => {
-    let best = volume.levels[0];
-    for (const l of volume.levels) if (l.spacingMm <= mm + 1e-9) best = l;
-    return best.dv;
+    let best = 0;
+    for (const [i, l] of volume.levels.entries()) if (l.spacingMm <= mm + 1e-9) best = i;
+    return best;
   };
   const makeLevelViews = (imagePx: number, volumeMm: number): LevelView[] =>
     views.map((v) => {
@@ -517,36 +645,63 @@ export function register2d(
       if (idx.length < 64 || !normalizeOver(fx, idx) || !normalizeOver(fy, idx))
         throw new UsageError('the frame has no gradients to match (flat, or clipped everywhere)', v.name);
       for (let o = 0; o < n; o++) if (!mask[o]) fx[o] = fy[o] = 0;
-      return { g: gl, fx, fy, mask, idx, li: new Float32Array(n), dx: new Float32Array(n), dy: new Float32Array(n) };
+      return { g: gl, fx, fy, mask, idx, slots: [] };
     });
   // The motion acts on the DRR volume's patientToIndex: index = patientToIndex(currentToPlanning(y)).
-  const movedToIndex = new Float64Array(16);
-  const render = (dv: DrrVolume, lv: LevelView, pose: Pose) => {
-    const c2p = invertRigid(poseMatrix(pose, center));
-    mat4Multiply(movedToIndex, dv.patientToIndex, c2p);
-    renderLineIntegrals({ ...dv, patientToIndex: movedToIndex }, lv.g, lv.li);
-    renders++;
-    sobel(lv.li, lv.g.columns, lv.g.rows, lv.dx, lv.dy);
-  };
-  const similarity = (dv: DrrVolume, lvs: LevelView[], pose: Pose, perView?: number[]) => {
-    let s = 0;
-    for (const [i, lv] of lvs.entries()) {
-      render(dv, lv, pose);
-      const gc = correlate(lv.fx, lv.dx, lv.idx) + correlate(lv.fy, lv.dy, lv.idx);
-      if (perView) perView[i] = gc;
-      s += gc;
+  // Each item is rendered into a slot of its view (valid until the next batch) with its Sobel gradients.
+  const render: RenderBatch = function* (level, items) {
+    const dv = volume.levels[level].dv;
+    const used = new Map<LevelView, number>();
+    const jobs: Register2dRenderJob[] = [];
+    const slots: RenderSlot[] = [];
+    for (const { lv, pose } of items) {
+      const k = used.get(lv) ?? 0;
+      used.set(lv, k + 1);
+      const n = lv.g.columns * lv.g.rows;
+      while (lv.slots.length <= k)
+        lv.slots.push({ li: new Float32Array(n), dx: new Float32Array(n), dy: new Float32Array(n) });
+      const slot = lv.slots[k];
+      const c2p = invertRigid(poseMatrix(pose, center));
+      jobs.push({
+        level,
+        patientToIndex: mat4Multiply(new Float64Array(16), dv.patientToIndex, c2p),
+        geometry: lv.g,
+        out: slot.li,
+      });
+      slots.push(slot);
     }
-    return s / lvs.length;
+    yield jobs;
+    renders += jobs.length;
+    for (const [i, s] of slots.entries()) sobel(s.li, items[i].lv.g.columns, items[i].lv.g.rows, s.dx, s.dy);
+    return slots;
   };
+  /** The similarity (mean over views) at each pose, all rendered in one batch; perView: the first pose's. */
+  function* similarities(level: number, lvs: LevelView[], poses: readonly Pose[], perView?: number[]) {
+    const items = poses.flatMap((pose) => lvs.map((lv) => ({ lv, pose })));
+    const slots = yield* render(level, items);
+    return poses.map((_, m) => {
+      let s = 0;
+      for (const [i, lv] of lvs.entries()) {
+        const sl = slots[m * lvs.length + i];
+        const gc = correlate(lv.fx, sl.dx, lv.idx) + correlate(lv.fy, sl.dy, lv.idx);
+        if (perView && m === 0) perView[i] = gc;
+        s += gc;
+      }
+      return s / lvs.length;
+    });
+  }
+  function* similarity(level: number, lvs: LevelView[], pose: Pose, perView?: number[]) {
+    return (yield* similarities(level, lvs, [Float64Array.from(pose)], perView))[0];
+  }
 
   const levelReports: Register2dLevelReport[] = [];
-  const trial = new Float64Array(6);
   const at = (dir: Float64Array, s: number) => {
-    for (let q = 0; q < 6; q++) trial[q] = x[q] + s * dir[q];
-    return trial;
+    const p = new Float64Array(6);
+    for (let q = 0; q < 6; q++) p[q] = x[q] + s * dir[q];
+    return p;
   };
   let lastLevelViews: LevelView[] = [];
-  let lastDv: DrrVolume = pick(schedule[schedule.length - 1].volumeMm);
+  let lastDv = pick(schedule[schedule.length - 1].volumeMm);
   let similarityBefore: number[] = [];
   for (const [li, level] of schedule.entries()) {
     checkAborted(signal);
@@ -560,24 +715,28 @@ export function register2d(
       similarityBefore = new Array<number>(views.length).fill(0);
       const xs = Float64Array.from(x);
       x.set(Float64Array.from([...x0.rotationRad, ...x0.translationMm]));
-      similarity(dv, lvs, x, similarityBefore);
+      yield* similarity(dv, lvs, x, similarityBefore);
       x.set(xs);
     }
-    let fBest = similarity(dv, lvs, x);
+    let fBest = yield* similarity(dv, lvs, x);
     if (li === 0) {
       // Capture: a grid over the shifts across the first view (rows and columns), before any sweep; a
       // local search from the start alone ended 12 mm off on the real pelvis CT (sacral foramina repeat).
       const best = Float64Array.from(x);
       const n = Math.round(CAPTURE_HALF_RANGE_MM / CAPTURE_STEP_MM);
+      const grid: Pose[] = [];
       for (let a = -n; a <= n; a++)
         for (let b = -n; b <= n; b++) {
           if (a === 0 && b === 0) continue;
-          for (let q = 0; q < 6; q++) trial[q] = x[q] + CAPTURE_STEP_MM * (a * dirs[3][q] + b * dirs[4][q]);
-          const f = similarity(dv, lvs, trial);
-          if (f > fBest) {
-            fBest = f;
-            best.set(trial);
-          }
+          const p = new Float64Array(6);
+          for (let q = 0; q < 6; q++) p[q] = x[q] + CAPTURE_STEP_MM * (a * dirs[3][q] + b * dirs[4][q]);
+          grid.push(p);
+        }
+      const f = yield* similarities(dv, lvs, grid);
+      for (const [m, p] of grid.entries())
+        if (f[m] > fBest) {
+          fBest = f[m];
+          best.set(p);
         }
       x.set(best);
     }
@@ -589,8 +748,7 @@ export function register2d(
       sweeps++;
       let moved = 0;
       for (const dir of searchDirs) {
-        const fp = similarity(dv, lvs, at(dir, h));
-        const fm = similarity(dv, lvs, at(dir, -h));
+        const [fp, fm] = yield* similarities(dv, lvs, [at(dir, h), at(dir, -h)]);
         let bestS = 0,
           bestF = fBest;
         if (fp > bestF) [bestS, bestF] = [h, fp];
@@ -600,7 +758,7 @@ export function register2d(
           let s = (h * (fp - fm)) / (2 * -curv);
           s = Math.max(-2 * h, Math.min(2 * h, s));
           if (Math.abs(s) > 0.05 * h && Math.abs(s - bestS) > 0.05 * h) {
-            const fs = similarity(dv, lvs, at(dir, s));
+            const fs = yield* similarity(dv, lvs, at(dir, s));
             if (fs > bestF) [bestS, bestF] = [s, fs];
           }
         }
@@ -638,9 +796,9 @@ export function register2d(
   const lvs = lastLevelViews;
   const dv = lastDv;
   checkAborted(signal);
-  const fisher = poseUncertainty(dv, lvs, x, dirs, render);
+  const fisher = yield* poseUncertainty(dv, lvs, x, dirs, render);
   // One view: the depth valley's profile (two views see each other's depth across their images).
-  const profile = fisher && views.length === 1 ? depthProfile(dv, lvs, x, dirs, fisher.cov, render) : null;
+  const profile = fisher && views.length === 1 ? yield* depthProfile(dv, lvs, x, dirs, fisher.cov, render) : null;
   // The model's own depth bias: a DRR of a smoother volume peaks at another depth (on the phantom, a 2 mm
   // volume against frames of its 1 mm CT put one view's depth about 1 mm short; on the real pelvis CT
   // 1.5 mm). The same profile on the next coarser prepared volume shows how far the peak moves with the
@@ -649,28 +807,30 @@ export function register2d(
   let depthModelBiasMm = Infinity;
   const sf = levelsSpacing(volume, schedule[schedule.length - 1].volumeMm);
   // The next coarser prepared volume than the finest level's.
-  const coarse = volume.levels.find((l) => l.spacingMm > sf + 1e-9);
+  const coarseLevel = volume.levels.findIndex((l) => l.spacingMm > sf + 1e-9);
+  const coarse = coarseLevel >= 0 ? volume.levels[coarseLevel] : undefined;
   if (profile && fisher && coarse) {
     const cl = makeLevelViews(schedule[schedule.length - 1].imagePx, coarse.spacingMm);
-    const pc = depthProfile(coarse.dv, cl, x, dirs, fisher.cov, render, profile.direction);
+    const pc = yield* depthProfile(coarseLevel, cl, x, dirs, fisher.cov, render, profile.direction);
     depthModelBiasMm =
       profile.interior && pc.interior ? (Math.abs(pc.offMm - profile.offMm) * sf) / (coarse.spacingMm - sf) : Infinity;
   }
   if (profile && profile.moveMm !== 0) for (let q = 0; q < 6; q++) x[q] += profile.moveMm * profile.direction[q];
   const perView = new Array<number>(views.length).fill(0);
-  const finalSimilarity = similarity(dv, lvs, x, perView);
+  const finalSimilarity = yield* similarity(dv, lvs, x, perView);
 
   // Null test: the patient shifted across each view (u and v, both signs).
-  let nullSimilarity = -Infinity;
+  const shifted: Pose[] = [];
   for (const v of views) {
     const fr = carmFrame(v.geometry);
     for (const a of [fr.u, fr.v])
       for (const s of [-1, 1]) {
         const p = Float64Array.from(x);
         for (let q = 0; q < 3; q++) p[3 + q] += s * NULL_SHIFT_2D_MM * a[q];
-        nullSimilarity = Math.max(nullSimilarity, similarity(dv, lvs, p));
+        shifted.push(p);
       }
   }
+  const nullSimilarity = Math.max(...(yield* similarities(dv, lvs, shifted)));
   const uncertainty: Register2dUncertainty | null = fisher
     ? {
         centerSdMm: fisher.centerSdMm,
@@ -772,22 +932,37 @@ const JACOBIAN_STEP_MM = 0.5;
  * per element (1 - s^2)/N and kappa the residual's correlation area (from its lag-1 autocorrelations
  * along columns and rows, AR(1): (1 + rho)/(1 - rho) per axis); views add their information.
  */
-function poseUncertainty(
-  dv: DrrVolume,
+function* poseUncertainty(
+  level: number,
   lvs: LevelView[],
   x: Pose,
   dirs: Float64Array[],
-  render: (dv: DrrVolume, lv: LevelView, pose: Pose) => void,
-): { cov: Float64Array; centerSdMm: [number, number, number]; rotationSdDeg: [number, number, number] } | null {
+  render: RenderBatch,
+): Renders<{
+  cov: Float64Array;
+  centerSdMm: [number, number, number];
+  rotationSdDeg: [number, number, number];
+} | null> {
   const info = new Float64Array(36);
-  const p = new Float64Array(6);
-  for (const lv of lvs) {
+  // Every view's renders in one batch: the solution, then +- JACOBIAN_STEP_MM along each direction.
+  const poses: Pose[] = [Float64Array.from(x)];
+  for (let k = 0; k < 6; k++)
+    for (const sgn of [1, -1]) {
+      const p = new Float64Array(6);
+      for (let q = 0; q < 6; q++) p[q] = x[q] + sgn * JACOBIAN_STEP_MM * dirs[k][q];
+      poses.push(p);
+    }
+  const slots = yield* render(
+    level,
+    lvs.flatMap((lv) => poses.map((pose) => ({ lv, pose }))),
+  );
+  for (const [vi, lv] of lvs.entries()) {
     const { columns } = lv.g;
     const n = columns * lv.g.rows;
-    const normalizedRender = (pose: Pose, gx: Float32Array, gy: Float32Array) => {
-      render(dv, lv, pose);
-      gx.set(lv.dx);
-      gy.set(lv.dy);
+    const normalized = (m: number, gx: Float32Array, gy: Float32Array) => {
+      const sl = slots[vi * poses.length + m];
+      gx.set(sl.dx);
+      gy.set(sl.dy);
       normalizeOver(gx, lv.idx);
       normalizeOver(gy, lv.idx);
       for (let o = 0; o < n; o++) if (!lv.mask[o]) gx[o] = gy[o] = 0;
@@ -795,7 +970,7 @@ function poseUncertainty(
     // D at the solution, and the residual F - s D.
     const dx0 = new Float32Array(n),
       dy0 = new Float32Array(n);
-    normalizedRender(x, dx0, dy0);
+    normalized(0, dx0, dy0);
     let s = 0;
     for (let o = 0; o < n; o++) s += lv.fx[o] * dx0[o] + lv.fy[o] * dy0[o];
     const res = new Float32Array(2 * n);
@@ -828,10 +1003,8 @@ function poseUncertainty(
       gxm = new Float32Array(n),
       gym = new Float32Array(n);
     for (let k = 0; k < 6; k++) {
-      for (let q = 0; q < 6; q++) p[q] = x[q] + JACOBIAN_STEP_MM * dirs[k][q];
-      normalizedRender(p, gxp, gyp);
-      for (let q = 0; q < 6; q++) p[q] = x[q] - JACOBIAN_STEP_MM * dirs[k][q];
-      normalizedRender(p, gxm, gym);
+      normalized(1 + 2 * k, gxp, gyp);
+      normalized(2 + 2 * k, gxm, gym);
       const base = k * 2 * n;
       for (let o = 0; o < n; o++) {
         J[base + o] = (gxp[o] - gxm[o]) / (2 * JACOBIAN_STEP_MM);
@@ -861,6 +1034,8 @@ export const DEPTH_PROFILE_STEP_MM = 1.5;
 export const DEPTH_PROFILE_HALF_RANGE_MM = 15;
 /** Tiles per image side of the jackknife (TILES^2 groups). */
 const TILES = 4;
+/** Offsets of the depth profile rendered per batch. */
+const PROFILE_BATCH = 8;
 
 /**
  * The similarity along the depth valley: the first view's central ray with the other five parameters
@@ -869,15 +1044,15 @@ const TILES = 4;
  * inside the range and beats the start); leaving out one tile of each frame at a time gives a jackknife
  * standard deviation of that maximum. The sums are kept per tile, so each offset is rendered once.
  */
-function depthProfile(
-  dv: DrrVolume,
+function* depthProfile(
+  level: number,
   lvs: LevelView[],
   x: Pose,
   dirs: Float64Array[],
   cov: Float64Array,
-  render: (dv: DrrVolume, lv: LevelView, pose: Pose) => void,
+  render: RenderBatch,
   given?: Float64Array,
-): { direction: Float64Array; moveMm: number; offMm: number; interior: boolean; jackknifeSdMm: number } {
+): Renders<{ direction: Float64Array; moveMm: number; offMm: number; interior: boolean; jackknifeSdMm: number }> {
   // Valley direction in parameter space, per mm of depth: sum_k cov[k][5] / cov[5][5] dirs[k].
   const direction = given ?? new Float64Array(6);
   if (!given)
@@ -887,12 +1062,20 @@ function depthProfile(
   const G = TILES * TILES;
   // Per offset, view, tile and axis: n, sf, sff, sd, sdd, sfd.
   const S = new Float64Array(nOff * lvs.length * G * 2 * 6);
-  const p = new Float64Array(6);
-  for (let m = 0; m < nOff; m++) {
-    const off = (m - steps) * DEPTH_PROFILE_STEP_MM;
-    for (let q = 0; q < 6; q++) p[q] = x[q] + off * direction[q];
-    for (const [vi, lv] of lvs.entries()) {
-      render(dv, lv, p);
+  // Offsets in batches of PROFILE_BATCH (a batch's images are held at once).
+  for (let m0 = 0; m0 < nOff; m0 += PROFILE_BATCH) {
+    const ms: number[] = [];
+    for (let m = m0; m < Math.min(nOff, m0 + PROFILE_BATCH); m++) ms.push(m);
+    const items = ms.flatMap((m) => {
+      const p = new Float64Array(6);
+      for (let q = 0; q < 6; q++) p[q] = x[q] + (m - steps) * DEPTH_PROFILE_STEP_MM * direction[q];
+      return lvs.map((lv) => ({ lv, pose: p }));
+    });
+    const slots = yield* render(level, items);
+    for (const [item, { lv }] of items.entries()) {
+      const m = ms[Math.floor(item / lvs.length)],
+        vi = item % lvs.length;
+      const { dx, dy } = slots[item];
       const { columns, rows } = lv.g;
       for (let r = 1; r < rows - 1; r++) {
         const tr = Math.min(TILES - 1, Math.floor((r * TILES) / rows));
@@ -902,7 +1085,7 @@ function depthProfile(
           const tile = tr * TILES + Math.min(TILES - 1, Math.floor((c * TILES) / columns));
           for (let ax = 0; ax < 2; ax++) {
             const f = ax ? lv.fy[o] : lv.fx[o],
-              d = ax ? lv.dy[o] : lv.dx[o];
+              d = ax ? dy[o] : dx[o];
             const b = ((((m * lvs.length + vi) * G + tile) * 2 + ax) * 6) | 0;
             S[b] += 1;
             S[b + 1] += f;

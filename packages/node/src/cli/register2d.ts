@@ -2,7 +2,8 @@
  * `corridor register2d VOLUME FRAME [FRAME2]`: 2D/3D rigid registration of the volume to one or two
  * fluoroscopic frames (DICOM XA/RF, or DRRs written by `corridor drr --dicom`) at their nominal C-arm
  * pose, i.e. the patient's motion since the volume. All computation is core's (prepareRegister2dVolume,
- * register2d); this module reads files, parses flags, prints, draws and writes atomically. A failed
+ * register2dAsync, its DRRs on worker threads: register2d/pool.ts); this module reads files, parses flags,
+ * prints, draws and writes atomically. A failed
  * verdict writes nothing and exits with a RegistrationError (status 2).
  */
 import { readFile } from 'node:fs/promises';
@@ -19,9 +20,8 @@ import {
   grayToRgba,
   mat4FromRows,
   parseTransformFile,
-  prepareRegister2dVolume,
   readXaFrame,
-  register2d,
+  register2dAsync,
   transformFileText,
   type PathLike,
   type Register2dResult,
@@ -30,6 +30,7 @@ import {
   type XaFrame,
 } from '@corridor/core';
 import { loadPath } from '../io/load.js';
+import { prepareSharedRegister2dVolume, Register2dPool } from '../register2d/pool.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputs } from '../io/output-guard.js';
 import { planCenter, pointOpt, readPlan, systemFrom, writePng, type Opts } from './carm.js';
@@ -163,22 +164,34 @@ export function register(program: Command): void {
       const volume = await loadVolume(volumePath);
       const tty = process.stderr.isTTY && !opts.json;
       const t0 = performance.now();
-      const prepared = prepareRegister2dVolume(volume);
+      // The DRRs of the fit on worker threads (one per core), the volume's levels in shared memory.
+      const prepared = prepareSharedRegister2dVolume(volume);
       const views: Register2dView[] = frames.map((f, i) => ({
         gray: f.gray,
         geometry: f.geometry,
         name: framePaths[i],
       }));
-      const result = register2d(prepared, views, {
-        paths,
-        ...(init ? { initialPlanningToCurrent: init } : {}),
-        ...(tty
-          ? {
-              onProgress: (d: number, t: number, phase: string) =>
-                process.stderr.write(`\r[${d}/${t}] ${phase}        `),
-            }
-          : {}),
-      });
+      const pool = Register2dPool.create(prepared);
+      let result: Register2dResult;
+      try {
+        result = await register2dAsync(
+          prepared,
+          views,
+          {
+            paths,
+            ...(init ? { initialPlanningToCurrent: init } : {}),
+            ...(tty
+              ? {
+                  onProgress: (d: number, t: number, phase: string) =>
+                    process.stderr.write(`\r[${d}/${t}] ${phase}        `),
+                }
+              : {}),
+          },
+          pool,
+        );
+      } finally {
+        await pool.close();
+      }
       const seconds = (performance.now() - t0) / 1000;
       if (tty) process.stderr.write('\n');
       const assumed = frames.map((f) => f.assumed.filter((a) => !a.includes('given by the caller')));

@@ -17,6 +17,7 @@ import {
   prepareDrrVolume,
   prepareRegister2dVolume,
   register2d,
+  register2dAsync,
   renderLineIntegrals,
   Rng,
   rigidMotion,
@@ -24,6 +25,7 @@ import {
   type DrrVolume,
   type Point3,
   type Register2dLevel,
+  type Register2dRenderer,
   type Register2dResult,
   type Register2dVolume,
   type Volume,
@@ -129,11 +131,16 @@ export interface TrialSetup {
   levels?: readonly Register2dLevel[];
   maxDeg?: number;
   maxMm?: number;
+  /** Render the fits' DRRs with this (register2dAsync; a Register2dPool over `prepared`); default one thread. */
+  renderer?: Register2dRenderer;
 }
 
 export interface TrialResult extends TrialErrors {
   result: Register2dResult;
+  /** Wall time of the fit, s. */
   seconds: number;
+  /** CPU time of the process during the fit (all threads, the renderer's workers included), s. */
+  cpuSeconds: number;
   /** Size of the true motion at the points, mm (mean). */
   motionMm: number;
 }
@@ -172,16 +179,19 @@ export async function runTrials(setup: TrialSetup, count: number, seed: number):
       gray: movedFrame(truthDv, motion, g, 1000 * (seed + t) + i),
       geometry: g,
     }));
+    const opts = { centerMm: center, ...(setup.levels ? { levels: setup.levels } : {}) };
     const t0 = performance.now();
-    const result = register2d(setup.prepared, views, {
-      centerMm: center,
-      ...(setup.levels ? { levels: setup.levels } : {}),
-    });
+    const c0 = process.cpuUsage();
+    const result = setup.renderer
+      ? await register2dAsync(setup.prepared, views, opts, setup.renderer)
+      : register2d(setup.prepared, views, opts);
+    const cpu = process.cpuUsage(c0);
     const seconds = (performance.now() - t0) / 1000;
     out.push({
       ...trialErrors(pts, motion, result.planningToCurrent, d),
       result,
       seconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
       motionMm: trialErrors(pts, motion, identity, d).tre,
     });
   }
