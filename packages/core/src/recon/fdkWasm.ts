@@ -62,6 +62,8 @@ const v128const = (bytes: number[]) => simd(0x0c, ...bytes);
 const f32Bytes = (x: number) => Array.from(new Uint8Array(Float32Array.of(x).buffer));
 const i32Bytes = (x: number) => Array.from(new Uint8Array(Int32Array.of(x).buffer));
 const LOAD64_ZERO = simd(0x5d, 3, 0);
+/** v128.load64_lane: 8 bytes at the address into 64-bit lane `lane` of the vector (address, vector on the stack). */
+const LOAD64_LANE = (lane: number) => simd(0x57, 3, 0, lane);
 const SHUFFLE = (lanes: number[]) => simd(0x0d, ...lanes);
 const V128_BITSELECT = simd(0x52);
 const I32X4_GE_S = simd(0x3f),
@@ -87,7 +89,6 @@ const MAGIC_BITS4 = v128const([0, 1, 2, 3].flatMap(() => i32Bytes(0x4b000000)));
 // Of two vectors of (Q[c], Q[c + 1]) pairs for lanes 0, 1 and 2, 3: the four Q[c], or the four Q[c + 1].
 const EVENS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 const ODDS = EVENS.map((b) => b + 4);
-const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 
 // bprow's parameters (i32 then f32, in the signature's order), then its own locals (i32, then v128): each
 // name's local index. The builder below addresses locals only through P and L.
@@ -194,10 +195,10 @@ function bprowBody(): number[] {
     c.push(...set(L.a));
     const xs = [L.ad0, L.ad1, L.ad2, L.ad3];
     for (let lane = 0; lane < 4; lane++) c.push(...get(L.a), ...I32X4_EXTRACT(lane), ...set(xs[lane]));
-    // Two lanes' pairs in one vector: 64-bit loads into the low halves, their low halves joined.
+    // Two lanes' pairs in one vector: lane l's 8 bytes into the low half, lane l + 1's into the high half.
     const pairs = (l: number, below: boolean) => {
-      const load = (x: number) => [...get(x), ...(below ? [...get(P.colBytes), ...I32_ADD] : []), ...LOAD64_ZERO];
-      return [...load(xs[l]), ...load(xs[l + 1]), ...SHUFFLE(LOW_HALVES)];
+      const at = (x: number) => [...get(x), ...(below ? [...get(P.colBytes), ...I32_ADD] : [])];
+      return [...at(xs[l + 1]), ...at(xs[l]), ...LOAD64_ZERO, ...LOAD64_LANE(1)];
     };
     c.push(...pairs(0, false), ...set(L.p01), ...pairs(2, false), ...set(L.p23));
     c.push(...pairs(0, true), ...set(L.q01), ...pairs(2, true), ...set(L.q23));
