@@ -156,18 +156,21 @@ export function cropToContent(f: Float32Array, ct: Volume, source: string): Volu
   const [nx, ny, nz] = ct.dims;
   const lo = [nx, ny, nz],
     hi = [-1, -1, -1];
+  // Each row's first and last non-zero voxel: only the zeros at the row's ends are read.
   for (let k = 0; k < nz; k++)
     for (let j = 0; j < ny; j++) {
       const o = (k * ny + j) * nx;
-      for (let i = 0; i < nx; i++) {
-        if (f[o + i] === 0) continue;
-        if (i < lo[0]) lo[0] = i;
-        if (i > hi[0]) hi[0] = i;
-        if (j < lo[1]) lo[1] = j;
-        if (j > hi[1]) hi[1] = j;
-        if (k < lo[2]) lo[2] = k;
-        if (k > hi[2]) hi[2] = k;
-      }
+      let a = 0;
+      while (a < nx && f[o + a] === 0) a++;
+      if (a === nx) continue;
+      let b = nx - 1;
+      while (f[o + b] === 0) b--;
+      if (a < lo[0]) lo[0] = a;
+      if (b > hi[0]) hi[0] = b;
+      if (j < lo[1]) lo[1] = j;
+      if (j > hi[1]) hi[1] = j;
+      if (k < lo[2]) lo[2] = k;
+      if (k > hi[2]) hi[2] = k;
     }
   const n = [nx, ny, nz];
   for (let a = 0; a < 3; a++) {

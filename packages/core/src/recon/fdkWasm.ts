@@ -50,6 +50,8 @@ import {
 import { ReconError } from './scan.js';
 
 const BLOCK = [0x02, 0x40],
+  IF = [0x04, 0x40],
+  ELSE = [0x05],
   BR = (d: number) => [0x0c, d],
   BR_IF = (d: number) => [0x0d, d],
   SELECT = [0x1b];
@@ -62,6 +64,8 @@ const v128const = (bytes: number[]) => simd(0x0c, ...bytes);
 const f32Bytes = (x: number) => Array.from(new Uint8Array(Float32Array.of(x).buffer));
 const i32Bytes = (x: number) => Array.from(new Uint8Array(Int32Array.of(x).buffer));
 const LOAD64_ZERO = simd(0x5d, 3, 0);
+/** v128.load64_lane: 8 bytes at the address into 64-bit lane `lane` of the vector (address, vector on the stack). */
+const LOAD64_LANE = (lane: number) => simd(0x57, 3, 0, lane);
 const SHUFFLE = (lanes: number[]) => simd(0x0d, ...lanes);
 const V128_BITSELECT = simd(0x52);
 const I32X4_GE_S = simd(0x3f),
@@ -74,10 +78,14 @@ const F32X4_LT = simd(0x43),
   F32X4_PMAX = simd(0xeb),
   F32X4_FLOOR = simd(0x68),
   I32X4_SUB = simd(0xb1),
-  F32X4_CONVERT_I32X4_S = simd(0xfa);
+  F32X4_CONVERT_I32X4_S = simd(0xfa),
+  I32X4_ALL_TRUE = simd(0xa3);
 const F32_CONVERT_I32_S = [0xb2];
 const ZERO4 = v128const(new Array<number>(16).fill(0));
 const ONE4 = v128const([0, 1, 2, 3].flatMap(() => f32Bytes(1)));
+// The fast loop's margin inside the detector's rows (pixels): far above float32 rounding of r over a slab.
+const EDGE = 1 / 64;
+const EDGE4 = v128const([0, 1, 2, 3].flatMap(() => f32Bytes(EDGE)));
 const FOUR4 = v128const([0, 1, 2, 3].flatMap(() => f32Bytes(4)));
 const NAN4 = v128const([0, 1, 2, 3].flatMap(() => i32Bytes(0x7fc00000)));
 const LANES4 = v128const([0, 1, 2, 3].flatMap(i32Bytes));
@@ -87,7 +95,6 @@ const MAGIC_BITS4 = v128const([0, 1, 2, 3].flatMap(() => i32Bytes(0x4b000000)));
 // Of two vectors of (Q[c], Q[c + 1]) pairs for lanes 0, 1 and 2, 3: the four Q[c], or the four Q[c + 1].
 const EVENS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 const ODDS = EVENS.map((b) => b + 4);
-const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 
 // bprow's parameters (i32 then f32, in the signature's order), then its own locals (i32, then v128): each
 // name's local index. The builder below addresses locals only through P and L.
@@ -97,7 +104,7 @@ const I32_LOCAL_NAMES = ['i', 'io', 'lb', 'k', 'o', 'ad0', 'ad1', 'ad2', 'ad3'] 
 // prettier-ignore
 const V128_LOCAL_NAMES = [
   'iv', 'rmask', 'inv', 'c4', 'inC', 'ic', 'fc', 'ww', 'rh', 'base', 'miss', 'r', 'm', 'ir', 'fr', 'a', 'p01',
-  'p23', 'q01', 'q23', 'x0', 'w4', 't', 'rMax4', 'irMax4', 'b24', 'col4',
+  'p23', 'q01', 'q23', 'x0', 'w4', 't', 'rMax4', 'irMax4', 'b24', 'col4', 'lim4',
 ] as const;
 const indexOf = <T extends string>(names: readonly T[], first: number) =>
   Object.fromEntries(names.map((n, i) => [n, first + i])) as Record<T, number>;
@@ -144,10 +151,57 @@ const clampFloor = (x: number, max: number, fl: number, frac: number) => [
   ...set(frac),
 ];
 
+/**
+ * bprow's loop over the slab's slices for one group of four voxels (k counts down from nk; o, rh, base, fc,
+ * ww, miss, inC set). `fast`: every lane sees the view in every slice, so no mask, clamp or select.
+ */
+function sliceLoop(fast: boolean): number[] {
+  const c: number[] = [...LOOP];
+  c.push(...get(L.rh), ...get(L.inv), ...F32X4_MUL, ...set(L.r));
+  if (fast) {
+    c.push(...get(L.r), ...F32X4_FLOOR, ...set(L.ir), ...get(L.r), ...get(L.ir), ...F32X4_SUB, ...set(L.fr));
+  } else {
+    // m = inC & 0 <= r < rMax; ir = floor(r) clamped to 0..rMax - 1, fr.
+    c.push(...get(L.inC), ...get(L.r), ...ZERO4, ...F32X4_GE, ...V128_AND);
+    c.push(...get(L.r), ...get(L.rMax4), ...F32X4_LT, ...V128_AND, ...set(L.m));
+    c.push(...clampFloor(L.r, L.irMax4, L.ir, L.fr));
+  }
+  // a = base + ir * colBytes: each lane's (Q[r][c], Q[r][c + 1]) and the next row's pair.
+  c.push(...get(L.ir), ...get(L.col4), ...F32X4_MUL, ...MAGIC4, ...F32X4_ADD, ...get(L.base), ...I32X4_ADD);
+  c.push(...set(L.a));
+  const xs = [L.ad0, L.ad1, L.ad2, L.ad3];
+  for (let lane = 0; lane < 4; lane++) c.push(...get(L.a), ...I32X4_EXTRACT(lane), ...set(xs[lane]));
+  // Two lanes' pairs in one vector: lane l's 8 bytes into the low half, lane l + 1's into the high half.
+  const pairs = (l: number, below: boolean) => {
+    const at = (x: number) => [...get(x), ...(below ? [...get(P.colBytes), ...I32_ADD] : [])];
+    return [...at(xs[l + 1]), ...at(xs[l]), ...LOAD64_ZERO, ...LOAD64_LANE(1)];
+  };
+  c.push(...pairs(0, false), ...set(L.p01), ...pairs(2, false), ...set(L.p23));
+  c.push(...pairs(0, true), ...set(L.q01), ...pairs(2, true), ...set(L.q23));
+  // x0 = Q[r] at c (lerp by fc), then the next row's into t; value = (x0 + (t - x0) fr) / w^2.
+  c.push(...get(L.p01), ...get(L.p23), ...SHUFFLE(EVENS), ...set(L.x0));
+  c.push(...get(L.p01), ...get(L.p23), ...SHUFFLE(ODDS), ...set(L.t));
+  c.push(...lerp(L.x0, L.t, L.fc), ...set(L.x0));
+  c.push(...get(L.q01), ...get(L.q23), ...SHUFFLE(EVENS), ...set(L.p01));
+  c.push(...get(L.q01), ...get(L.q23), ...SHUFFLE(ODDS), ...set(L.t));
+  c.push(...lerp(L.p01, L.t, L.fc), ...set(L.t));
+  c.push(...lerp(L.x0, L.t, L.fr), ...get(L.ww), ...F32X4_MUL);
+  // out += seen ? value : miss
+  if (!fast) c.push(...get(L.miss), ...get(L.m), ...V128_BITSELECT);
+  c.push(...set(L.t));
+  c.push(...get(L.o), ...get(L.o), ...V128_LOAD, ...get(L.t), ...F32X4_ADD, ...V128_STORE);
+  c.push(...get(L.o), ...get(P.sliceBytes), ...I32_ADD, ...set(L.o));
+  c.push(...get(L.rh), ...get(L.b24), ...F32X4_ADD, ...set(L.rh));
+  c.push(...get(L.k), ...i32const(1), ...I32_SUB, ...tee(L.k), ...i32const(0), ...I32_NE, ...BR_IF(0));
+  c.push(...END);
+  return c;
+}
+
 function bprowBody(): number[] {
   const c: number[] = [];
   // Loop invariants: rMax, the largest row index (rMax - 1), b2 and the row's bytes as f32 lanes.
   c.push(...fsplat(P.rMax), ...tee(L.rMax4), ...ONE4, ...F32X4_SUB, ...set(L.irMax4));
+  c.push(...get(L.rMax4), ...EDGE4, ...F32X4_SUB, ...set(L.lim4));
   c.push(...fsplat(P.b2), ...set(L.b24));
   c.push(...get(P.colBytes), ...F32_CONVERT_I32_S, ...F32X4_SPLAT, ...set(L.col4));
   // i = lo & ~3
@@ -182,41 +236,15 @@ function bprowBody(): number[] {
   // o = out + 4 io; k = nk
   c.push(...get(P.out), ...get(L.io), ...i32const(2), ...I32_SHL, ...I32_ADD, ...set(L.o));
   c.push(...get(P.nk), ...set(L.k));
-  c.push(...LOOP);
-  {
-    // r = rh / w; m = inC & 0 <= r < rMax; ir = floor(r) clamped to 0..rMax - 1, fr.
-    c.push(...get(L.rh), ...get(L.inv), ...F32X4_MUL, ...set(L.r));
-    c.push(...get(L.inC), ...get(L.r), ...ZERO4, ...F32X4_GE, ...V128_AND);
-    c.push(...get(L.r), ...get(L.rMax4), ...F32X4_LT, ...V128_AND, ...set(L.m));
-    c.push(...clampFloor(L.r, L.irMax4, L.ir, L.fr));
-    // a = base + ir * colBytes: each lane's (Q[r][c], Q[r][c + 1]) and the next row's pair.
-    c.push(...get(L.ir), ...get(L.col4), ...F32X4_MUL, ...MAGIC4, ...F32X4_ADD, ...get(L.base), ...I32X4_ADD);
-    c.push(...set(L.a));
-    const xs = [L.ad0, L.ad1, L.ad2, L.ad3];
-    for (let lane = 0; lane < 4; lane++) c.push(...get(L.a), ...I32X4_EXTRACT(lane), ...set(xs[lane]));
-    // Two lanes' pairs in one vector: 64-bit loads into the low halves, their low halves joined.
-    const pairs = (l: number, below: boolean) => {
-      const load = (x: number) => [...get(x), ...(below ? [...get(P.colBytes), ...I32_ADD] : []), ...LOAD64_ZERO];
-      return [...load(xs[l]), ...load(xs[l + 1]), ...SHUFFLE(LOW_HALVES)];
-    };
-    c.push(...pairs(0, false), ...set(L.p01), ...pairs(2, false), ...set(L.p23));
-    c.push(...pairs(0, true), ...set(L.q01), ...pairs(2, true), ...set(L.q23));
-    // x0 = Q[r] at c (lerp by fc), then the next row's into t; value = (x0 + (t - x0) fr) / w^2.
-    c.push(...get(L.p01), ...get(L.p23), ...SHUFFLE(EVENS), ...set(L.x0));
-    c.push(...get(L.p01), ...get(L.p23), ...SHUFFLE(ODDS), ...set(L.t));
-    c.push(...lerp(L.x0, L.t, L.fc), ...set(L.x0));
-    c.push(...get(L.q01), ...get(L.q23), ...SHUFFLE(EVENS), ...set(L.p01));
-    c.push(...get(L.q01), ...get(L.q23), ...SHUFFLE(ODDS), ...set(L.t));
-    c.push(...lerp(L.p01, L.t, L.fc), ...set(L.t));
-    c.push(...lerp(L.x0, L.t, L.fr), ...get(L.ww), ...F32X4_MUL);
-    // out += seen ? value : miss
-    c.push(...get(L.miss), ...get(L.m), ...V128_BITSELECT, ...set(L.t));
-    c.push(...get(L.o), ...get(L.o), ...V128_LOAD, ...get(L.t), ...F32X4_ADD, ...V128_STORE);
-    c.push(...get(L.o), ...get(P.sliceBytes), ...I32_ADD, ...set(L.o));
-    c.push(...get(L.rh), ...get(L.b24), ...F32X4_ADD, ...set(L.rh));
-    c.push(...get(L.k), ...i32const(1), ...I32_SUB, ...tee(L.k), ...i32const(0), ...I32_NE, ...BR_IF(0));
-  }
-  c.push(...END);
+  // r is linear in the slice: when every lane sees this view in the slab's first and last slices (rows
+  // EDGE inside the detector), it does in all of them, and the slices need neither the mask nor the clamp
+  // (floor(r) is then within the rows): the same sums, fewer instructions.
+  c.push(...get(L.inC), ...get(L.rh), ...get(L.inv), ...F32X4_MUL, ...tee(L.r), ...EDGE4, ...F32X4_GE, ...V128_AND);
+  c.push(...get(L.r), ...get(L.lim4), ...F32X4_LT, ...V128_AND);
+  c.push(...get(P.nk), ...i32const(1), ...I32_SUB, ...F32_CONVERT_I32_S, ...F32X4_SPLAT, ...get(L.b24), ...F32X4_MUL);
+  c.push(...get(L.rh), ...F32X4_ADD, ...get(L.inv), ...F32X4_MUL, ...tee(L.r), ...EDGE4, ...F32X4_GE, ...V128_AND);
+  c.push(...get(L.r), ...get(L.lim4), ...F32X4_LT, ...V128_AND, ...I32X4_ALL_TRUE);
+  c.push(...IF, ...sliceLoop(true), ...ELSE, ...sliceLoop(false), ...END);
   c.push(...get(L.i), ...i32const(4), ...I32_ADD, ...set(L.i), ...BR(0), ...END, ...END);
   return body(
     [

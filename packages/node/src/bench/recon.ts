@@ -96,8 +96,9 @@ export async function benchRecon(): Promise<BenchRow[]> {
       value: med('backprojectionMs') / 1000,
       unit: 's',
       notes:
-        'voxel-driven, bilinear, WebAssembly SIMD (4 voxels a lane group, float32), rows cut to what every view ' +
-        'sees, slabs of 8 slices on worker threads',
+        'voxel-driven, bilinear, WebAssembly SIMD (4 voxels a lane group, float32, pixel pairs by 64-bit lane ' +
+        'loads, no mask where a group sees the view in every slice), rows cut to what every view sees, slabs of ' +
+        '8 slices on worker threads',
     },
     ...(await benchFdkVsPlastimatch(last, med('filterMs') + med('backprojectionMs'))),
   ];

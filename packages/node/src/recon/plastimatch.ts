@@ -29,6 +29,7 @@ import path from 'node:path';
 import {
   ReconError,
   createVolume,
+  ROW_PADDINGS,
   parkerWeight,
   readMetaImage,
   scanProjection,
@@ -36,6 +37,7 @@ import {
   type CbctScan,
   type Point3,
   type ReconGrid,
+  type RowPadding,
   type Volume,
 } from '@corridor/core';
 
@@ -118,6 +120,16 @@ export interface PlastimatchWriteOptions {
   weighted?: boolean;
   /** LPS point that becomes plastimatch's world origin (default the scan's isocentre). */
   frameOriginLps?: Point3;
+  /**
+   * Widen each row the way our FDK pads it before its ramp (core's fdkFilterKernel): to the FFT length
+   * (power of two, at least twice the columns), half the pad beyond each edge, the weighted row's edge
+   * continued ('continue': point-symmetric about the edge value, at least 0; 'edge': the edge value; both
+   * cosine-tapered to 0; 'zero': zeros), written as a wider detector (the image centre moved by the left
+   * pad). plastimatch's ramp is a circular convolution over the image width, so on these rows it filters
+   * what ours filters. Default none: the detector as acquired (plastimatch then wraps each truncated row
+   * around, and a patient wider than the field reconstructs with its truncation unhandled).
+   */
+  padding?: RowPadding;
 }
 
 export interface PlastimatchProjectionSet {
@@ -127,6 +139,37 @@ export interface PlastimatchProjectionSet {
   rows: number;
   weighted: boolean;
   frameOriginLps: Point3;
+  /** Columns added before the acquired ones (0 without padding); `columns` counts them. */
+  padLeft: number;
+  padding: RowPadding | 'none';
+}
+
+/**
+ * The pad of one weighted row as core's fdkFilterKernel computes it (its circular index nc + k, k < padRight,
+ * lies right of the row; k >= padRight wraps to the left of it): `out[at - padLeft ..]` and
+ * `out[at + nc ..]`, the row itself at `out[at ..]`.
+ */
+function padRow(
+  row: Float64Array,
+  out: Float32Array,
+  at: number,
+  padLeft: number,
+  padRight: number,
+  padding: RowPadding,
+): void {
+  const nc = row.length,
+    pad = padLeft + padRight;
+  for (let k = 0; k < pad; k++) {
+    const right = k < padRight;
+    const tIdx = right ? k + 1 : pad - k;
+    const t = right ? (k + 0.5) / padRight : (pad - k - 0.5) / padLeft;
+    const taper = padding === 'zero' ? 0 : 0.5 * (1 + Math.cos(Math.PI * t));
+    const e = right ? nc - 1 : 0;
+    const mi = right ? Math.max(nc - 1 - tIdx, 0) : Math.min(tIdx, nc - 1);
+    let val = row[e];
+    if (padding === 'continue') val = Math.max(0, 2 * val - row[mi]);
+    out[right ? at + nc + k : at + k - pad] = val * taper;
+  }
 }
 
 /** Writes view n as image_NNNNN.pfm and image_NNNNN.txt into `dir` (created). */
@@ -143,14 +186,27 @@ export function writePlastimatchProjections(
     );
   const weighted = opts.weighted ?? true;
   const o = opts.frameOriginLps ?? scan.isocenter;
+  const padding = opts.padding;
+  if (padding !== undefined && !ROW_PADDINGS.includes(padding))
+    throw new ReconError(`row padding "${String(padding)}" is not one of ${ROW_PADDINGS.join(', ')}`);
+  // Padded width as fdk.ts filterSetup chooses it; the right pad is the first half (fdkFilterKernel's layout).
+  let width = nc;
+  if (padding !== undefined) {
+    width = 1;
+    while (width < 2 * nc) width <<= 1;
+  }
+  const pad = width - nc,
+    padRight = pad >> 1,
+    padLeft = pad - padRight;
   mkdirSync(dir, { recursive: true });
   const sid = scan.sidMm;
   const c0 = (nc - 1) / 2,
     r0 = (nr - 1) / 2;
   const delta = ((scan.arcDeg - 180) / 2) * DEG;
   const dBeta = scan.stepDeg * DEG;
-  const img = new Float32Array(nc * nr);
-  const width = String(nv - 1).length < 5 ? 5 : String(nv - 1).length;
+  const img = new Float32Array(width * nr);
+  const row = new Float64Array(nc);
+  const digits = String(nv - 1).length < 5 ? 5 : String(nv - 1).length;
   for (let v = 0; v < nv; v++) {
     const src = proj.data.subarray(v * nc * nr, (v + 1) * nc * nr);
     for (let r = 0; r < nr; r++) {
@@ -161,15 +217,28 @@ export function writePlastimatchProjections(
           const xd = (c - c0) * scan.columnSpacingMm;
           w = (sid / Math.sqrt(sid * sid + xd * xd + yd * yd)) * parkerWeight(v * dBeta, Math.atan(xd / sid), delta);
         }
-        img[r * nc + c] = src[r * nc + c] * w;
+        row[c] = src[r * nc + c] * w;
       }
+      const at = r * width + padLeft;
+      for (let c = 0; c < nc; c++) img[at + c] = row[c];
+      if (padding !== undefined) padRow(row, img, at, padLeft, padRight, padding);
     }
-    const stem = path.join(dir, `image_${String(v).padStart(width, '0')}`);
-    writeFileSync(`${stem}.pfm`, plastimatchPfm(img, nc, nr));
+    const stem = path.join(dir, `image_${String(v).padStart(digits, '0')}`);
+    writeFileSync(`${stem}.pfm`, plastimatchPfm(img, width, nr));
     const m = plastimatchMatrix(scanProjection(scan, v), sid, scan.sodMm, o);
+    m.ic[0] += padLeft;
     writeFileSync(`${stem}.txt`, plastimatchMatrixText(m));
   }
-  return { dir, views: nv, columns: nc, rows: nr, weighted, frameOriginLps: [o[0], o[1], o[2]] };
+  return {
+    dir,
+    views: nv,
+    columns: width,
+    rows: nr,
+    weighted,
+    frameOriginLps: [o[0], o[1], o[2]],
+    padLeft,
+    padding: padding ?? 'none',
+  };
 }
 
 /** The plastimatch executable (CORRIDOR_PLASTIMATCH, else `plastimatch` on PATH), or null when absent. */
