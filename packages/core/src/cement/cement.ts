@@ -419,6 +419,9 @@ function scanOnBaseline(
   };
 }
 
+/** The scan's metal outnumbers the baseline's by METAL_RATIO (the scan is the CBCT). */
+const bloomsMore = (scan: number, baseline: number) => scan > METAL_RATIO * Math.max(1, baseline) && scan >= 50;
+
 /** Whether scan s (on the baseline's grid, `box` where it was resampled) is of another modality, and its map. */
 function modalityOf(
   setting: boolean | 'auto',
@@ -426,14 +429,20 @@ function modalityOf(
   baseline: Volume,
   box: { origin: number[]; dims: number[] } | null,
   transformed: boolean,
-): { cross: boolean; why: string; map: IntensityMap | null } {
+): { cross: boolean; why: string; map: IntensityMap | null; scanBlooms?: boolean } {
   if (setting === false) return { cross: false, why: 'same modality (as given)', map: null };
   if (setting === 'auto' && !transformed)
     return { cross: false, why: 'same modality: the scan lies on the baseline grid (auto)', map: null };
   const fitBox = box ?? { origin: [0, 0, 0], dims: [...baseline.dims] };
   const fit = fitIntensityMap(baseline.data, scan.data, baseline.dims, baseline.spacing, fitBox);
   const { metalVoxels, ...map } = fit;
-  if (setting === true) return { cross: true, why: 'two modalities (as given)', map };
+  if (setting === true)
+    return {
+      cross: true,
+      why: 'two modalities (as given)',
+      map,
+      scanBlooms: bloomsMore(metalVoxels.scan, metalVoxels.baseline),
+    };
   const mb = metalVoxels.baseline,
     ms = metalVoxels.scan;
   const ratio = Math.max(mb, ms) / Math.max(1, Math.min(mb, ms));
@@ -442,7 +451,8 @@ function modalityOf(
     parts.push(`the grey-value map departs ${map.maxDepartureHu} HU from identity`);
   if (ratio > METAL_RATIO && Math.max(mb, ms) >= 50)
     parts.push(`metal >= ${METAL_MIN_HU} HU: ${mb} baseline voxels against ${ms} in the scan (bloom)`);
-  if (parts.length) return { cross: true, why: `two modalities (auto): ${parts.join('; ')}`, map };
+  if (parts.length)
+    return { cross: true, why: `two modalities (auto): ${parts.join('; ')}`, map, scanBlooms: bloomsMore(ms, mb) };
   return {
     cross: false,
     why: `same modality (auto): map within ${map.maxDepartureHu} HU of identity, metal ${mb} / ${ms} voxels`,
@@ -518,6 +528,10 @@ export function analyzeCement(options: CementOptions): CementReport {
     if (mod.cross)
       r.notes.push(
         `${mod.why}: baseline grey values mapped to the scan's; ${r.modality.unknownVoxels} voxels (${r.modality.unknownMl} ml) in the baseline's metal bloom are unknown, the baseline there taken as ${r.modality.unknownFillHu ?? '-'} HU`,
+      );
+    if (mod.scanBlooms)
+      r.notes.push(
+        'the scan blooms more than the baseline (a CBCT scan against a CT baseline?): its bloom about the instruments is not told from cement beside them, so the volumes near them and any leak found are not to be trusted (not supported: give a baseline of the scan modality)',
       );
     r.scanToBaseline = t ? mat4ToRows(t) : null;
     r.registration = options.registrations?.[s] ?? null;
