@@ -33,6 +33,7 @@ import type { ScanRegistrationSummary } from '../verify/register-scan.js';
 import type { Point3 } from '../math/vec3.js';
 import { CEMENT_WARNING_MM } from '../plan/clinical.js';
 import type { PlanPath } from '../plan/model.js';
+import { components26 } from '../volume/components.js';
 import { distanceTransform } from '../volume/edt.js';
 import { createVolume, type Volume } from '../volume/volume.js';
 import type { VerifyAnatomy } from '../verify/along.js';
@@ -770,56 +771,23 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
     }
   }
 
-  // 26-connected components; small ones dropped.
-  const comp = new Int32Array(cn);
-  const queue = new Int32Array(cn);
+  // 26-connected components (volume/components.ts); small ones dropped.
+  const cc = components26({ mask }, [cnx, cny, cnz]);
+  const comp = cc.labels;
+  const order = cc.order; // voxels of component id at order[start .. start+count), breadth-first
   const members: { start: number; count: number }[] = [];
-  const order = new Int32Array(cn); // voxels of component c at order[start .. start+count)
-  let written = 0;
   const minCount = Math.max(1, Math.round(CEMENT_MIN_COMPONENT_ML / voxMl));
-  for (let q0 = 0; q0 < cn; q0++) {
-    if (!mask[q0] || comp[q0]) continue;
-    const id = members.length + 1;
-    let head = 0,
-      tail = 0;
-    queue[tail++] = q0;
-    comp[q0] = id;
-    while (head < tail) {
-      const q = queue[head++];
-      const ci = q % cnx,
-        cj = ((q - ci) / cnx) % cny,
-        ck = (q - ci - cj * cnx) / cnxy;
-      for (let dk = -1; dk <= 1; dk++) {
-        const kk = ck + dk;
-        if (kk < 0 || kk >= cnz) continue;
-        for (let dj = -1; dj <= 1; dj++) {
-          const jj = cj + dj;
-          if (jj < 0 || jj >= cny) continue;
-          for (let di = -1; di <= 1; di++) {
-            const ii = ci + di;
-            if (ii < 0 || ii >= cnx) continue;
-            const r = ii + cnx * jj + cnxy * kk;
-            if (mask[r] && !comp[r]) {
-              comp[r] = id;
-              queue[tail++] = r;
-            }
-          }
-        }
-      }
-    }
-    if (tail < minCount) {
-      for (let t = 0; t < tail; t++) {
-        comp[queue[t]] = -1;
-        mask[queue[t]] = 0;
+  for (let c = 0; c < cc.count; c++) {
+    const start = cc.starts[c],
+      count = cc.sizes[c];
+    if (count < minCount) {
+      for (let t = start; t < start + count; t++) {
+        comp[order[t]] = 0;
+        mask[order[t]] = 0;
       }
       members.push({ start: 0, count: 0 });
-      continue;
-    }
-    order.set(queue.subarray(0, tail), written);
-    members.push({ start: written, count: tail });
-    written += tail;
+    } else members.push({ start, count });
   }
-  for (let q = 0; q < cn; q++) if (comp[q] < 0) comp[q] = 0;
   const live = members.map((x, id) => ({ ...x, id: id + 1 })).filter((x) => x.count > 0);
   if (live.length === 0) {
     notes.push('no new cement found (only components under the minimum size)');
