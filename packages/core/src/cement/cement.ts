@@ -33,11 +33,21 @@ import type { ScanRegistrationSummary } from '../verify/register-scan.js';
 import type { Point3 } from '../math/vec3.js';
 import { CEMENT_WARNING_MM } from '../plan/clinical.js';
 import type { PlanPath } from '../plan/model.js';
+import { components26 } from '../volume/components.js';
 import { distanceTransform } from '../volume/edt.js';
 import { createVolume, type Volume } from '../volume/volume.js';
 import type { VerifyAnatomy } from '../verify/along.js';
 import type { ForaminaSource } from '../verify/foramina.js';
 import { METAL_GROW_HU, METAL_MIN_HU, detectInstruments } from '../verify/metal.js';
+import {
+  MAP_DEPARTURE_HU,
+  METAL_RATIO,
+  UNKNOWN_HU,
+  UNKNOWN_MARGIN_MM,
+  fitIntensityMap,
+  mapLut,
+  type IntensityMap,
+} from './modality.js';
 
 export const CEMENT_SCHEMA_VERSION = 1;
 /** Least scan HU of a cement voxel: above cortex after blur (about 1100-1300 HU), below PMMA with contrast. */
@@ -86,6 +96,13 @@ export interface CementOptions {
   warningMm?: number;
   minHu?: number;
   minRiseHu?: number;
+  /**
+   * The baseline and the scans come from different kinds of scanner (a C-arm CBCT and a CT): the
+   * baseline's grey values are mapped to the scan's, a cement voxel must rise over its neighbourhood's
+   * mapped baseline, and the baseline's metal bloom is unknown territory (modality.ts). 'auto' (default):
+   * decided per scan brought in by a transform, from the fitted map and the metal (`modality.why`).
+   */
+  crossModality?: boolean | 'auto';
   signal?: AbortSignal;
   /** Called after each scan with the number done. */
   onProgress?: (done: number, total: number) => void;
@@ -161,7 +178,20 @@ export interface CementScanReport {
   scanToBaseline: number[][] | null;
   /** The registration that found that transform, or null. */
   registration: ScanRegistrationSummary | null;
+  /** Whether the pair was taken as two modalities (and why), its grey-value map, the unknown territory. */
+  modality: CementModality;
   notes: string[];
+}
+
+export interface CementModality {
+  cross: boolean;
+  why: string;
+  /** The fitted baseline -> scan map (null when none was fitted). */
+  map: IntensityMap | null;
+  /** Baseline voxels of the analysed crop in the baseline's metal bloom (unknown: baseline taken as `unknownFillHu`). */
+  unknownVoxels: number;
+  unknownMl: number;
+  unknownFillHu: number | null;
 }
 
 export interface CementReport {
@@ -217,6 +247,86 @@ function labelClasses(anatomy: VerifyAnatomy): { cls: Int16Array; structures: St
   return { cls, structures };
 }
 
+const PROFILE_BIN_MM = 0.25;
+const PROFILE_MM = 5;
+
+/**
+ * The steel's own excess over its surroundings in `scan` as a function of the distance from the axis
+ * ends[0]-ends[1] (bins of PROFILE_BIN_MM out to PROFILE_MM): per bin the median over the shaft's middle
+ * 80% (the cement at the tip is a short stretch of it) less the median PROFILE_MM to PROFILE_MM + 1.5 mm
+ * out. In a cross-modality pair it stands in for the baseline's view of the instrument inside its bloom.
+ */
+function steelProfile(scan: Volume, ends: readonly [Point3, Point3]): Float64Array {
+  const [a, b] = ends;
+  const d = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+  const len2 = d[0] ** 2 + d[1] ** 2 + d[2] ** 2;
+  const nBins = Math.round(PROFILE_MM / PROFILE_BIN_MM);
+  const bins: number[][] = Array.from({ length: nBins + 1 }, () => []);
+  const reach = PROFILE_MM + 1.5;
+  const pi = scan.patientToIndex,
+    m = scan.indexToPatient;
+  const [nx, ny, nz] = scan.dims;
+  const lo = [nx, ny, nz],
+    hi = [0, 0, 0];
+  for (const p of [a, b])
+    for (let r = 0; r < 3; r++) {
+      const x = pi[r * 4] * p[0] + pi[r * 4 + 1] * p[1] + pi[r * 4 + 2] * p[2] + pi[r * 4 + 3];
+      const g = reach / scan.spacing[r];
+      lo[r] = Math.min(lo[r], Math.max(0, Math.floor(x - g)));
+      hi[r] = Math.max(hi[r], Math.min(scan.dims[r] - 1, Math.ceil(x + g)));
+    }
+  const p = [0, 0, 0];
+  for (let k = lo[2]; k <= hi[2]; k++)
+    for (let j = lo[1]; j <= hi[1]; j++)
+      for (let i = lo[0]; i <= hi[0]; i++) {
+        p[0] = m[0] * i + m[1] * j + m[2] * k + m[3] - a[0];
+        p[1] = m[4] * i + m[5] * j + m[6] * k + m[7] - a[1];
+        p[2] = m[8] * i + m[9] * j + m[10] * k + m[11] - a[2];
+        const t = len2 > 0 ? (p[0] * d[0] + p[1] * d[1] + p[2] * d[2]) / len2 : 0;
+        if (t < 0.1 || t > 0.9) continue;
+        const r = Math.hypot(p[0] - t * d[0], p[1] - t * d[1], p[2] - t * d[2]);
+        if (r >= reach) continue;
+        bins[Math.min(nBins, Math.floor(r / PROFILE_BIN_MM))].push(scan.data[i + nx * (j + ny * k)]);
+      }
+  const med = (x: number[]) => (x.length ? median(Float64Array.from(x)) : 0);
+  const bg = med(bins[nBins]);
+  const out = new Float64Array(nBins);
+  for (let t = 0; t < nBins; t++) out[t] = bins[t].length ? Math.max(0, med(bins[t]) - bg) : 0;
+  return out;
+}
+
+const noModality = (): CementModality => ({
+  cross: false,
+  why: '',
+  map: null,
+  unknownVoxels: 0,
+  unknownMl: 0,
+  unknownFillHu: null,
+});
+
+/** The largest value over each voxel's 3 x 3 x 3 neighbourhood (clipped at the grid's faces): three 1D passes. */
+function maxFilter3<T extends Float32Array | Uint8Array>(a: T, dims: readonly [number, number, number]): T {
+  const [nx, ny, nz] = dims;
+  const strides = [1, nx, nx * ny];
+  let src = a;
+  for (let axis = 0; axis < 3; axis++) {
+    const out = src.slice() as T;
+    const st = strides[axis],
+      len = dims[axis];
+    for (let k = 0, q = 0; k < nz; k++)
+      for (let j = 0; j < ny; j++)
+        for (let i = 0; i < nx; i++, q++) {
+          const p = axis === 0 ? i : axis === 1 ? j : k;
+          let m = src[q];
+          if (p > 0 && src[q - st] > m) m = src[q - st];
+          if (p < len - 1 && src[q + st] > m) m = src[q + st];
+          out[q] = m;
+        }
+    src = out;
+  }
+  return src;
+}
+
 function median(a: Float64Array): number {
   const s = Float64Array.from(a).sort();
   const n = s.length;
@@ -248,7 +358,13 @@ function baselineToLabels(baseline: Volume, labels: Volume): ReadonlyMat4 | null
  * no cement), as everything analyzeScan reads lies within that box. A full resampling of a 0.8 mm scan
  * takes seconds; the box is usually the sacrum.
  */
-function scanOnBaseline(scan: Volume, baseline: Volume, t: ReadonlyMat4, minHu: number, minRise: number): Volume {
+function scanOnBaseline(
+  scan: Volume,
+  baseline: Volume,
+  t: ReadonlyMat4,
+  minHu: number,
+  minRise: number,
+): { volume: Volume; box: { origin: number[]; dims: number[] } | null } {
   const s2b = mat4Multiply(mat4Create(), baseline.patientToIndex, mat4Multiply(mat4Create(), t, scan.indexToPatient));
   const [nx, ny, nz] = scan.dims;
   const [bx, by, bz] = baseline.dims;
@@ -275,6 +391,7 @@ function scanOnBaseline(scan: Volume, baseline: Volume, t: ReadonlyMat4, minHu: 
         if (K > hi[2]) hi[2] = K;
       }
   const out = Float32Array.from(bd);
+  let where: { origin: number[]; dims: number[] } | null = null;
   if (hi[0] >= 0) {
     const min = [0, 1, 2].map((a) =>
       Math.max(0, lo[a] - Math.ceil(DISTANCE_REACH_MM / baseline.spacing[a]) - REGION_GROW_VOXELS - 2),
@@ -295,8 +412,53 @@ function scanOnBaseline(scan: Volume, baseline: Volume, t: ReadonlyMat4, minHu: 
         const start = min[0] + bx * (min[1] + j + by * (min[2] + k));
         out.set(bdat.subarray(q, q + dims[0]), start);
       }
+    where = { origin: min, dims };
   }
-  return createVolume({ data: out, dims: baseline.dims, indexToPatient: baseline.indexToPatient, meta: scan.meta });
+  return {
+    volume: createVolume({ data: out, dims: baseline.dims, indexToPatient: baseline.indexToPatient, meta: scan.meta }),
+    box: where,
+  };
+}
+
+/** The scan's metal outnumbers the baseline's by METAL_RATIO (the scan is the CBCT). */
+const bloomsMore = (scan: number, baseline: number) => scan > METAL_RATIO * Math.max(1, baseline) && scan >= 50;
+
+/** Whether scan s (on the baseline's grid, `box` where it was resampled) is of another modality, and its map. */
+function modalityOf(
+  setting: boolean | 'auto',
+  scan: Volume,
+  baseline: Volume,
+  box: { origin: number[]; dims: number[] } | null,
+  transformed: boolean,
+): { cross: boolean; why: string; map: IntensityMap | null; scanBlooms?: boolean } {
+  if (setting === false) return { cross: false, why: 'same modality (as given)', map: null };
+  if (setting === 'auto' && !transformed)
+    return { cross: false, why: 'same modality: the scan lies on the baseline grid (auto)', map: null };
+  const fitBox = box ?? { origin: [0, 0, 0], dims: [...baseline.dims] };
+  const fit = fitIntensityMap(baseline.data, scan.data, baseline.dims, baseline.spacing, fitBox);
+  const { metalVoxels, ...map } = fit;
+  if (setting === true)
+    return {
+      cross: true,
+      why: 'two modalities (as given)',
+      map,
+      scanBlooms: bloomsMore(metalVoxels.scan, metalVoxels.baseline),
+    };
+  const mb = metalVoxels.baseline,
+    ms = metalVoxels.scan;
+  const ratio = Math.max(mb, ms) / Math.max(1, Math.min(mb, ms));
+  const parts: string[] = [];
+  if (map.maxDepartureHu > MAP_DEPARTURE_HU)
+    parts.push(`the grey-value map departs ${map.maxDepartureHu} HU from identity`);
+  if (ratio > METAL_RATIO && Math.max(mb, ms) >= 50)
+    parts.push(`metal >= ${METAL_MIN_HU} HU: ${mb} baseline voxels against ${ms} in the scan (bloom)`);
+  if (parts.length)
+    return { cross: true, why: `two modalities (auto): ${parts.join('; ')}`, map, scanBlooms: bloomsMore(ms, mb) };
+  return {
+    cross: false,
+    why: `same modality (auto): map within ${map.maxDepartureHu} HU of identity, metal ${mb} / ${ms} voxels`,
+    map: null,
+  };
 }
 
 export function analyzeCement(options: CementOptions): CementReport {
@@ -321,10 +483,11 @@ export function analyzeCement(options: CementOptions): CementReport {
       );
   });
   // One scan on the baseline's grid at a time (a resampled 0.8 mm scan is 130 MB).
-  const onGrid = (i: number): Volume => {
+  const onGrid = (i: number): { volume: Volume; box: { origin: number[]; dims: number[] } | null } => {
     const t = options.scanToBaseline?.[i];
-    return t ? scanOnBaseline(scans[i], baseline, t, minHu, minRiseHu) : scans[i];
+    return t ? scanOnBaseline(scans[i], baseline, t, minHu, minRiseHu) : { volume: scans[i], box: null };
   };
+  const crossSetting = options.crossModality ?? 'auto';
   const sitePaths = plan.some((p) => p.kind === 'trocar') ? plan.filter((p) => p.kind === 'trocar') : [...plan];
   const lab = labels ? labelClasses(labels.anatomy) : undefined;
   const labMap = labels ? baselineToLabels(baseline, labels.volume) : null;
@@ -347,7 +510,11 @@ export function analyzeCement(options: CementOptions): CementReport {
   let previous = new Map<string, number>();
   for (let s = 0; s < scans.length; s++) {
     if (options.signal?.aborted) throw new CancelledError('cement analysis cancelled', 'cement');
-    const r = analyzeScan(onGrid(s), s, {
+    const g = onGrid(s);
+    const t = options.scanToBaseline?.[s];
+    const mod = modalityOf(crossSetting, g.volume, baseline, g.box, !!t);
+    const r = analyzeScan(g.volume, s, {
+      cross: mod.cross && mod.map ? { lut: mapLut(mod.map, LUT_LO), lo: LUT_LO } : undefined,
       baseline,
       sitePaths,
       lab,
@@ -358,7 +525,15 @@ export function analyzeCement(options: CementOptions): CementReport {
       minRiseHu,
       onMask: options.onMask,
     });
-    const t = options.scanToBaseline?.[s];
+    r.modality = { ...r.modality, cross: mod.cross, why: mod.why, map: mod.map };
+    if (mod.cross)
+      r.notes.push(
+        `${mod.why}: baseline grey values mapped to the scan's; ${r.modality.unknownVoxels} voxels (${r.modality.unknownMl} ml) in the baseline's metal bloom are unknown, the baseline there taken as ${r.modality.unknownFillHu ?? '-'} HU`,
+      );
+    if (mod.scanBlooms)
+      r.notes.push(
+        'the scan blooms more than the baseline (a CBCT scan against a CT baseline?): its bloom about the instruments is not told from cement beside them, so the volumes near them and any leak found are not to be trusted (not supported: give a baseline of the scan modality)',
+      );
     r.scanToBaseline = t ? mat4ToRows(t) : null;
     r.registration = options.registrations?.[s] ?? null;
     if (t)
@@ -376,7 +551,12 @@ export function analyzeCement(options: CementOptions): CementReport {
   return report;
 }
 
+/** Lowest baseline HU of the map's lookup table (a CBCT's dark streaks reach -3500 HU). */
+const LUT_LO = -4096;
+
 interface ScanContext {
+  /** Cross-modality: the baseline -> scan map as a lookup table over [lo, UNKNOWN_HU]. */
+  cross?: { lut: Float32Array; lo: number };
   baseline: Volume;
   sitePaths: PlanPath[];
   lab: { cls: Int16Array; structures: Structure[] } | undefined;
@@ -444,13 +624,20 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
     i1 = -1,
     j1 = -1,
     k1 = -1;
+  const cross = c.cross;
+  const lut = cross?.lut ?? new Float32Array(1),
+    lutLo = cross?.lo ?? 0;
+  const mapped = (b: number) => lut[Math.max(0, Math.round(b) - lutLo)];
   for (let k = 0, v = 0; k < nz; k++) {
     for (let j = 0; j < ny; j++) {
       for (let i = 0; i < nx; i++, v++) {
         const h = sd[v];
         if (h < minHu) continue;
         const b = bd[v];
-        if (h - b < minRise || b >= METAL_MIN_HU) continue;
+        if (cross) {
+          // Unknown territory (the baseline's bloom): anything but the scan's metal may be cement.
+          if (b >= UNKNOWN_HU ? h >= METAL_MIN_HU : h - mapped(b) < minRise) continue;
+        } else if (h - b < minRise || b >= METAL_MIN_HU) continue;
         if (i < i0) i0 = i;
         if (i > i1) i1 = i;
         if (j < j0) j0 = j;
@@ -481,6 +668,7 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
     newMetal: newMetal.map((x) => x.id),
     scanToBaseline: null,
     registration: null,
+    modality: noModality(),
     notes,
   });
   if (i1 < 0) {
@@ -507,68 +695,99 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
   };
   const rise = new Float32Array(cn);
   const mask = new Uint8Array(cn);
-  for (let ck = 0, q = 0; ck < cnz; ck++) {
-    for (let cj = 0; cj < cny; cj++) {
-      let v = ci0 + nx * (cj0 + cj) + nxy * (ck0 + ck);
-      for (let ci = 0; ci < cnx; ci++, q++, v++) {
-        const h = sd[v],
-          b = bd[v];
-        rise[q] = b >= METAL_MIN_HU ? 0 : h - b;
-        if (h >= minHu && rise[q] >= minRise && !inNewMetal(ci0 + ci, cj0 + cj, ck0 + ck)) mask[q] = 1;
+  let unknownVoxels = 0,
+    unknownFillHu: number | null = null;
+  if (!cross) {
+    for (let ck = 0, q = 0; ck < cnz; ck++) {
+      for (let cj = 0; cj < cny; cj++) {
+        let v = ci0 + nx * (cj0 + cj) + nxy * (ck0 + ck);
+        for (let ci = 0; ci < cnx; ci++, q++, v++) {
+          const h = sd[v],
+            b = bd[v];
+          rise[q] = b >= METAL_MIN_HU ? 0 : h - b;
+          if (h >= minHu && rise[q] >= minRise && !inNewMetal(ci0 + ci, cj0 + cj, ck0 + ck)) mask[q] = 1;
+        }
+      }
+    }
+  } else {
+    // The scan's reference: the mapped baseline; in the bloom (unknown) the bone around it; the scan's
+    // own metal (and one voxel around it) no cement.
+    const cdims: [number, number, number] = [cnx, cny, cnz];
+    const ref = new Float32Array(cn);
+    const steelAt = new Float32Array(cn);
+    const known = new Uint8Array(cn);
+    for (let q = 0; q < cn; q++) known[q] = bd[full(q)] >= UNKNOWN_HU ? 0 : 1;
+    const bloomDist = distanceTransform(known, cdims, scan.spacing);
+    const ring: number[] = [];
+    for (let q = 0; q < cn; q++) {
+      if (bloomDist[q] <= UNKNOWN_MARGIN_MM) known[q] = 0;
+      else if (bloomDist[q] <= UNKNOWN_MARGIN_MM + 3 && bd[full(q)] < UNKNOWN_HU) ring.push(mapped(bd[full(q)]));
+    }
+    unknownFillHu = ring.length ? Math.round(median(Float64Array.from(ring))) : 0;
+    // The instruments' axes from the baseline (its bloom finds them: verify's detector holds on a CBCT),
+    // their steel as the scan shows it from the shaft away from the cement.
+    const axes = detectInstruments(baseline).instruments;
+    const profiles = axes.map((x) => ({ a: x.ends[0], b: x.ends[1], excess: steelProfile(scan, x.ends) }));
+    for (let q = 0; q < cn; q++) {
+      if (known[q]) {
+        ref[q] = mapped(bd[full(q)]);
+        continue;
+      }
+      unknownVoxels++;
+      const ci = q % cnx,
+        cj = ((q - ci) / cnx) % cny,
+        ck = (q - ci - cj * cnx) / cnxy;
+      const I = ci0 + ci,
+        J = cj0 + cj,
+        K = ck0 + ck;
+      pt[0] = m[0] * I + m[1] * J + m[2] * K + m[3];
+      pt[1] = m[4] * I + m[5] * J + m[6] * K + m[7];
+      pt[2] = m[8] * I + m[9] * J + m[10] * K + m[11];
+      let steel = 0;
+      for (const x of profiles) {
+        const r = segmentDistance(pt, x.a, x.b);
+        const bin = Math.floor(r / PROFILE_BIN_MM);
+        if (bin < x.excess.length) steel = Math.max(steel, x.excess[bin]);
+      }
+      // Below UNKNOWN_HU the voxel may have been bone (cortex) before: no rise. Above, bone it was not.
+      const h = sd[full(q)];
+      ref[q] = h >= UNKNOWN_HU ? unknownFillHu + steel : h;
+      steelAt[q] = steel;
+    }
+    // Resolution and streaks: a cement voxel rises over the largest reference in its neighbourhood.
+    const refMax = maxFilter3(ref, cdims);
+    for (let ck = 0, q = 0; ck < cnz; ck++) {
+      for (let cj = 0; cj < cny; cj++) {
+        let v = ci0 + nx * (cj0 + cj) + nxy * (ck0 + ck);
+        for (let ci = 0; ci < cnx; ci++, q++, v++) {
+          const h = sd[v];
+          rise[q] = h - ref[q];
+          // Where the steel's own excess passes the least rise, cement is not told from steel: not seeded
+          // there (its rise is still summed when the region grows into it from cement beside it).
+          const over = known[q] ? h - refMax[q] : steelAt[q] < minRise ? rise[q] : -Infinity;
+          if (h >= minHu && over >= minRise && !inNewMetal(ci0 + ci, cj0 + cj, ck0 + ck)) mask[q] = 1;
+        }
       }
     }
   }
 
-  // 26-connected components; small ones dropped.
-  const comp = new Int32Array(cn);
-  const queue = new Int32Array(cn);
+  // 26-connected components (volume/components.ts); small ones dropped.
+  const cc = components26({ mask }, [cnx, cny, cnz]);
+  const comp = cc.labels;
+  const order = cc.order; // voxels of component id at order[start .. start+count), breadth-first
   const members: { start: number; count: number }[] = [];
-  const order = new Int32Array(cn); // voxels of component c at order[start .. start+count)
-  let written = 0;
   const minCount = Math.max(1, Math.round(CEMENT_MIN_COMPONENT_ML / voxMl));
-  for (let q0 = 0; q0 < cn; q0++) {
-    if (!mask[q0] || comp[q0]) continue;
-    const id = members.length + 1;
-    let head = 0,
-      tail = 0;
-    queue[tail++] = q0;
-    comp[q0] = id;
-    while (head < tail) {
-      const q = queue[head++];
-      const ci = q % cnx,
-        cj = ((q - ci) / cnx) % cny,
-        ck = (q - ci - cj * cnx) / cnxy;
-      for (let dk = -1; dk <= 1; dk++) {
-        const kk = ck + dk;
-        if (kk < 0 || kk >= cnz) continue;
-        for (let dj = -1; dj <= 1; dj++) {
-          const jj = cj + dj;
-          if (jj < 0 || jj >= cny) continue;
-          for (let di = -1; di <= 1; di++) {
-            const ii = ci + di;
-            if (ii < 0 || ii >= cnx) continue;
-            const r = ii + cnx * jj + cnxy * kk;
-            if (mask[r] && !comp[r]) {
-              comp[r] = id;
-              queue[tail++] = r;
-            }
-          }
-        }
-      }
-    }
-    if (tail < minCount) {
-      for (let t = 0; t < tail; t++) {
-        comp[queue[t]] = -1;
-        mask[queue[t]] = 0;
+  for (let c = 0; c < cc.count; c++) {
+    const start = cc.starts[c],
+      count = cc.sizes[c];
+    if (count < minCount) {
+      for (let t = start; t < start + count; t++) {
+        comp[order[t]] = 0;
+        mask[order[t]] = 0;
       }
       members.push({ start: 0, count: 0 });
-      continue;
-    }
-    order.set(queue.subarray(0, tail), written);
-    members.push({ start: written, count: tail });
-    written += tail;
+    } else members.push({ start, count });
   }
-  for (let q = 0; q < cn; q++) if (comp[q] < 0) comp[q] = 0;
   const live = members.map((x, id) => ({ ...x, id: id + 1 })).filter((x) => x.count > 0);
   if (live.length === 0) {
     notes.push('no new cement found (only components under the minimum size)');
@@ -707,6 +926,7 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
     newMetal: newMetal.map((x) => x.id),
     scanToBaseline: null,
     registration: null,
+    modality: { ...noModality(), unknownVoxels, unknownMl: r3(unknownVoxels * voxMl), unknownFillHu },
     notes,
   };
   if (!c.lab || !c.labels) return out;

@@ -1,1 +1,2 @@
 export * from './cement.js';
+export * from './modality.js';

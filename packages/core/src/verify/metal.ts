@@ -31,6 +31,7 @@
  * core dips under it near an end, that end comes out short (the phantom's cement stage at 1 mm: the S1
  * pin's outer end 9 mm short; at 0.8 mm every end within 0.43 mm).
  */
+import { components26 } from '../volume/components.js';
 import { LimitError } from '../errors.js';
 import type { Point3 } from '../math/vec3.js';
 import type { Volume } from '../volume/volume.js';
@@ -204,57 +205,11 @@ function mergeCollinear(scan: Volume, idx: Int32Array, pieces: Piece[], lowHu: n
   }
 }
 
-/** 26-connected components of the sorted voxel indices `idx`: lists of positions in idx. */
+/** 26-connected components of the sorted voxel indices `idx` (volume/components.ts): sorted lists of positions in idx. */
 function components(idx: Int32Array, dims: readonly [number, number, number]): Int32Array[] {
-  const [nx, ny, nz] = dims;
-  const nxy = nx * ny;
-  const seen = new Uint8Array(idx.length);
-  const queue = new Int32Array(idx.length);
+  const cc = components26({ indices: idx }, dims);
   const out: Int32Array[] = [];
-  const find = (v: number) => {
-    let lo = 0,
-      hi = idx.length - 1;
-    while (lo <= hi) {
-      const m = (lo + hi) >> 1;
-      const x = idx[m];
-      if (x === v) return m;
-      if (x < v) lo = m + 1;
-      else hi = m - 1;
-    }
-    return -1;
-  };
-  for (let s = 0; s < idx.length; s++) {
-    if (seen[s]) continue;
-    seen[s] = 1;
-    let head = 0,
-      tail = 0;
-    queue[tail++] = s;
-    while (head < tail) {
-      const p = queue[head++];
-      const v = idx[p];
-      const k = Math.floor(v / nxy),
-        j = Math.floor((v - k * nxy) / nx),
-        i = v - k * nxy - j * nx;
-      for (let dk = -1; dk <= 1; dk++) {
-        const kk = k + dk;
-        if (kk < 0 || kk >= nz) continue;
-        for (let dj = -1; dj <= 1; dj++) {
-          const jj = j + dj;
-          if (jj < 0 || jj >= ny) continue;
-          for (let di = -1; di <= 1; di++) {
-            const ii = i + di;
-            if (ii < 0 || ii >= nx || (di === 0 && dj === 0 && dk === 0)) continue;
-            const q = find(ii + nx * (jj + ny * kk));
-            if (q >= 0 && !seen[q]) {
-              seen[q] = 1;
-              queue[tail++] = q;
-            }
-          }
-        }
-      }
-    }
-    out.push(queue.slice(0, tail).sort());
-  }
+  for (let c = 0; c < cc.count; c++) out.push(cc.order.slice(cc.starts[c], cc.starts[c] + cc.sizes[c]).sort());
   return out;
 }
 

@@ -6,3 +6,4 @@ export * from './reslice.js';
 export * from './coordinates.js';
 export { smoothBinomial } from './morphology.js';
 export * from './rigid-motion.js';
+export * from './components.js';
