@@ -115,6 +115,16 @@ describe.skipIf(!existsSync(ct) || !existsSync(seg))('corridor register / plan-t
     expect(own.err).toMatch(/input/);
   });
 
+  it('refuses a bad --cone-ends or --local-mean, naming the flag', async () => {
+    const mov = path.join(dir, 'moving.nii.gz');
+    const a = await runCli('register', ct, mov, '--cone-ends', 'some');
+    expect(a.code).toBe(2);
+    expect(a.err).toMatch(/--cone-ends "some" must be auto or none/);
+    const b = await runCli('register', ct, mov, '--local-mean', 'wide');
+    expect(b.code).toBe(2);
+    expect(b.err).toMatch(/--local-mean/);
+  });
+
   it('fails, writing nothing, when the images do not overlap', async () => {
     const far = Float64Array.from(fixed.indexToPatient);
     far[11] += 3000;

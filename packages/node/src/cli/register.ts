@@ -57,6 +57,11 @@ function fillOption(s: string | undefined, flag: string): number | 'auto' | 'non
   return x;
 }
 
+function coneEndsOption(s: string | undefined): 'auto' | 'none' | undefined {
+  if (s === undefined || s === 'auto' || s === 'none') return s;
+  throw new UsageError(`--cone-ends "${s}" must be auto or none`);
+}
+
 function summary(r: RigidRegistrationResult, seconds: number): string {
   const f = (x: number, d = 2) => x.toFixed(d);
   const p = r.parameters;
@@ -66,6 +71,14 @@ function summary(r: RigidRegistrationResult, seconds: number): string {
     `translation (mm): ${p.translationMm.map((x) => f(x)).join(', ')} about centre ${p.centerMm.map((x) => f(x, 1)).join(', ')}`,
     `${r.metric === 'mi' ? 'mutual information' : 'correlation'}: ${f(r.metricValue, 3)} ` +
       `(${f(r.nullMetricValue, 3)} at a 20 mm misalignment); overlap ${f(100 * r.overlapFraction, 0)}%`,
+    ...(r.fixedFov || r.movingFov
+      ? [
+          `cone-beam field of view: ${[r.fixedFov && 'fixed', r.movingFov && 'moving'].filter(Boolean).join(' and ')}, ` +
+            `cone ends left out${r.localMeanSigmaMm > 0 ? `; local mean ${r.localMeanSigmaMm} mm subtracted` : ''}`,
+        ]
+      : r.localMeanSigmaMm > 0
+        ? [`local mean ${r.localMeanSigmaMm} mm subtracted`]
+        : []),
     `${r.iterations} iterations over levels ${r.levels.map((l) => `${l.spacingMm} mm`).join(', ')} in ${f(seconds, 1)} s`,
     'similarity is not accuracy: check the result (e.g. load the .tfm in 3D Slicer)',
   ];
@@ -84,6 +97,8 @@ interface RegisterOptions {
   samples?: string;
   fixedFill?: string;
   movingFill?: string;
+  coneEnds?: string;
+  localMean?: string;
   json?: boolean;
   quiet?: boolean;
   progress?: boolean;
@@ -110,6 +125,14 @@ export function register(program: Command): void {
     .option('--samples <n>', 'fixed samples per level (default 20000)')
     .option('--fixed-fill <v|auto|none>', 'value FIXED holds outside its field of view (default auto)')
     .option('--moving-fill <v|auto|none>', 'value MOVING holds outside its field of view (default auto)')
+    .option(
+      '--cone-ends <auto|none>',
+      "auto (default): leave out a cone-beam CT's cone-end slabs (its field of view found from the fill value)",
+    )
+    .option(
+      '--local-mean <mm>',
+      "subtract each image's local mean over this sigma (e.g. 5 for a C-arm CT with strong scatter; default 0)",
+    )
     .option('--json', 'print the result as JSON')
     .option('--force', 'write outputs over files of another kind')
     .option('--progress', 'draw a progress bar on stderr even when it is not a terminal')
@@ -145,6 +168,8 @@ export function register(program: Command): void {
         samples,
         fixedFill: fillOption(opts.fixedFill, '--fixed-fill'),
         movingFill: fillOption(opts.movingFill, '--moving-fill'),
+        coneEnds: coneEndsOption(opts.coneEnds),
+        localMeanSigmaMm: opts.localMean ? parseList(opts.localMean, '--local-mean', (x) => x >= 0)[0] : undefined,
         onProgress: (d, t, phase) => bar.update(d, t, phase),
       });
       const seconds = (performance.now() - t0) / 1000;
