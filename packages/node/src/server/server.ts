@@ -364,6 +364,8 @@ export function createHandler(options: {
               app: 'corridor',
               cases: !!options.store,
               pacs: !!options.pacsUrl,
+              // The PACS's address (without any user:password), which a case names its series by.
+              ...(options.pacsUrl ? { pacsUrl: publicUrl(options.pacsUrl) } : {}),
             }) + '\n',
             CONTENT_TYPES['.json'],
           );
@@ -430,6 +432,18 @@ export function createHandler(options: {
     });
     done(200);
   };
+}
+
+/** A URL without its user and password. */
+function publicUrl(u: string): string {
+  try {
+    const x = new URL(u);
+    x.username = '';
+    x.password = '';
+    return x.toString();
+  } catch {
+    return '';
+  }
 }
 
 /** The time a request may take to arrive: requestTimeoutMs, plus its size at the upload rate for a blob upload. */
