@@ -294,6 +294,40 @@ export class App {
     );
   }
 
+  /**
+   * "Export de-identified": the case's DICOM objects (the files kept in its series) de-identified by the
+   * server (PS3.15 Basic Profile, UIDs replaced consistently within the case), downloaded as one
+   * multipart/related file, or sent to the PACS the server forwards to.
+   */
+  async exportDeidentified(to: 'download' | 'pacs'): Promise<void> {
+    await this.attached;
+    const s = this.session;
+    if (!s) throw new UsageError('no case store behind this page: nothing to export from');
+    const r = await fetch(`/api/cases/${encodeURIComponent(s.caseId)}/export`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ deidentify: true, to }),
+    });
+    if (!r.ok) {
+      const j = (await r.json().catch(() => ({}))) as { error?: { message?: string } };
+      throw new UsageError(`export refused (${r.status}): ${j.error?.message ?? r.statusText}`, s.caseId);
+    }
+    if (to === 'pacs') {
+      const j = (await r.json()) as { instances: number; stored: number; skipped: unknown[] };
+      this.ui.message('info', `Exported ${j.stored} of ${j.instances} de-identified instance(s) to the PACS.`);
+      return;
+    }
+    const blob = await r.blob();
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = `${s.caseId}-deidentified.multipart`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    this.ui.message('info', `Exported the case de-identified (${(blob.size / 1e6).toFixed(1)} MB, multipart/related).`);
+  }
+
   /** The cases in the store (empty without one). */
   async storedCases(): Promise<{ id: string; title: string | null; updatedAt: string; documents: number }[]> {
     const c = await this.caseClient;

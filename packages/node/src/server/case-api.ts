@@ -18,6 +18,7 @@ import {
   type SaveExpectation,
 } from './case-store.js';
 import { isBlobName } from './blob-store.js';
+import { handleExport } from './export-route.js';
 import { HttpError, readJsonObject } from './http-body.js';
 
 export interface CaseApiOptions {
@@ -26,6 +27,8 @@ export interface CaseApiOptions {
   bodyLimit: number;
   /** Headers every response carries (the security headers of server.ts). */
   headers: () => Record<string, string>;
+  /** The PACS an export may be sent to (`corridor start --pacs`). */
+  pacsUrl?: string;
 }
 
 /**
@@ -289,6 +292,11 @@ export async function handleCaseApi(
       meta: headJson(c.meta),
       documents,
     });
+  }
+
+  // /api/cases/{case}/export: the case's DICOM objects, de-identified (export-route.ts).
+  if (segs[2] === 'export' && segs.length === 3) {
+    return handleExport(req, res, store, caseId, { bodyLimit: opts.bodyLimit, headers: h, pacsUrl: opts.pacsUrl });
   }
 
   // /api/cases/{case}/meta[/revisions[/{n}]] and /api/cases/{case}/{kind}[/{name}[/revisions[/{n}]]]

@@ -513,6 +513,21 @@ export class CaseStore {
   }
 
   /**
+   * The case's secret key for replacing UIDs on export (core's UidMap), made by `make` on the first
+   * export and kept (durably) so that every export of the case maps each UID the same way.
+   */
+  exportKey(caseId: string, make: () => string): string {
+    const k = `exportKey.${caseId}`;
+    return this.transaction(() => {
+      const r = this.stmt('SELECT value FROM store_meta WHERE key = ?').get(k);
+      if (r) return str(r.value);
+      const v = make();
+      this.stmt('INSERT INTO store_meta (key, value) VALUES (?, ?)').run(k, v);
+      return v;
+    });
+  }
+
+  /**
    * Verify the whole store: SQLite's integrity check, then for every document that its revisions run
    * 1..head without a gap, each body matches its checksum, each names its predecessor's checksum, and the
    * head names the last one. Returns the problems found (empty when all is well).

@@ -381,6 +381,7 @@ export function createHandler(options: {
             store: options.store,
             bodyLimit,
             headers: securityHeaders,
+            pacsUrl: options.pacsUrl,
           });
         }
       } catch (err) {

@@ -59,6 +59,8 @@ export class CasePanel {
       const id = b?.dataset.openCase;
       if (id) shell.run(() => app.openStoredCase(id));
       else if ((e.target as HTMLElement).closest('button[data-action=list-cases]')) shell.run(() => this.listCases());
+      else if ((e.target as HTMLElement).closest('button[data-action=export-deid]'))
+        shell.run(() => app.exportDeidentified('download'));
     });
     this.notice.addEventListener('click', (e) => {
       const b = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-keep]');
@@ -96,7 +98,11 @@ export class CasePanel {
       )
       .join('');
     return (
-      `<div class="row"><button data-action="list-cases" title="The cases kept in the case store">Cases…</button></div>` +
+      `<div class="row"><button data-action="list-cases" title="The cases kept in the case store">Cases…</button>` +
+      (this.shell.app.session
+        ? `<button data-action="export-deid" title="The case's DICOM files, de-identified (PS3.15 Basic Profile, UIDs consistent within the case)">Export de-identified</button>`
+        : '') +
+      `</div>` +
       (this.cases.length ? `<ul class="cases" data-testid="stored-cases">${rows}</ul>` : '')
     );
   }
