@@ -479,7 +479,15 @@ export class App {
         });
       session.current ??= 'series/planning';
       this.onCase();
-      await this.restoreSteps(session);
+      try {
+        await this.restoreSteps(session);
+      } catch (err) {
+        this.ui.message(
+          'warning',
+          `Some steps of case ${session.caseId} could not be restored (their results are shown; open their ` +
+            `scans again to check them anew): ${(err as Error).message}`,
+        );
+      }
       document.body.dataset.caseRestored = session.caseId;
     } catch (err) {
       this.ui.message(
