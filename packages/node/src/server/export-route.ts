@@ -5,7 +5,8 @@
  * between them (a SEG's referenced series and instances, an SR's evidence) still resolve. The map's key is
  * the case's own, random, kept in the store (never sent), so different cases get unrelated UIDs.
  *
- * The objects: every DICOM file kept in the case's series (`blobs`), plus those sent in the body
+ * The objects: every DICOM file kept in the case's series (`blobs`), the series it names in the PACS
+ * (retrieved again from the server's PACS, WADO-RS; skipped with the reason without one), plus those sent in the body
  * (`objects`: `[{name, base64}]`, e.g. the report's SR and Encapsulated PDF from POST /api/report). Files
  * that are not DICOM Part 10 (a NIfTI, a 3D run) are listed as skipped. Answered as
  * `multipart/related; type="application/dicom"` (one part per instance, as WADO-RS gives them, then one
@@ -35,14 +36,33 @@ async function readAll(s: NodeJS.ReadableStream): Promise<Uint8Array> {
 const isPart10 = (b: Uint8Array) =>
   b.length > 132 && b[128] === 0x44 && b[129] === 0x49 && b[130] === 0x43 && b[131] === 0x4d;
 
-/** The case's DICOM objects: the files of its series, then the ones sent. */
-function caseObjects(store: CaseStore, caseId: string, sent: unknown): ExportObject[] {
+/** A series the case names in the PACS: retrieved again (WADO-RS) from the server's PACS on export. */
+interface PacsSource {
+  name: string;
+  studyInstanceUid: string;
+  seriesInstanceUids: string[];
+}
+
+/** The case's DICOM objects: the files of its series, the series it names in the PACS, then the ones sent. */
+function caseObjects(store: CaseStore, caseId: string, sent: unknown): { objects: ExportObject[]; pacs: PacsSource[] } {
   const out: ExportObject[] = [];
+  const pacs: PacsSource[] = [];
   for (const h of store.listDocuments(caseId, 'series')) {
     const doc = store.read(caseId, 'series', h.name);
     if (!doc) continue;
-    const blobs = (JSON.parse(doc.body) as { blobs?: { sha256: string; name: string }[] }).blobs ?? [];
-    for (const b of blobs) out.push({ name: `${h.name}/${b.name}`, bytes: () => readAll(store.blobs.read(b.sha256)) });
+    const d = JSON.parse(doc.body) as {
+      blobs?: { sha256: string; name: string }[];
+      pacs?: { studyInstanceUid: string; seriesInstanceUid: string; segmentations?: string[] };
+    };
+    // Named by the series and a number only: a file's own name may name the patient (the summary goes out).
+    for (const [i, b] of (d.blobs ?? []).entries())
+      out.push({ name: `${h.name}/${i + 1}`, bytes: () => readAll(store.blobs.read(b.sha256)) });
+    if (d.pacs)
+      pacs.push({
+        name: h.name,
+        studyInstanceUid: d.pacs.studyInstanceUid,
+        seriesInstanceUids: [d.pacs.seriesInstanceUid, ...(d.pacs.segmentations ?? [])],
+      });
   }
   if (sent !== undefined) {
     if (!Array.isArray(sent) || sent.length > 1000) {
@@ -54,12 +74,12 @@ function caseObjects(store: CaseStore, caseId: string, sent: unknown): ExportObj
       }
       const bytes = new Uint8Array(Buffer.from(o.base64, 'base64'));
       out.push({
-        name: typeof o.name === 'string' ? o.name.slice(0, 200) : `object-${i + 1}`,
+        name: `objects[${i}]`,
         bytes: () => Promise.resolve(bytes),
       });
     }
   }
-  return out;
+  return { objects: out, pacs };
 }
 
 /** Handle POST /api/cases/{case}/export. */
@@ -92,7 +112,7 @@ export async function handleExport(
   if (to === 'pacs' && !opts.pacsUrl) {
     throw new HttpError(503, 'no-pacs', 'this server was started without a PACS (corridor start --pacs URL)');
   }
-  const objects = caseObjects(store, caseId, value.objects);
+  const { objects, pacs } = caseObjects(store, caseId, value.objects);
   const uids = new UidMap(store.exportKey(caseId, () => randomBytes(32).toString('hex')));
   const deid = {
     uids,
@@ -102,9 +122,31 @@ export async function handleExport(
   const skipped: { name: string; reason: string }[] = [];
   const warnings = new Set<string>();
   /** The de-identified instances one after another (null: this one was skipped). */
+  async function* sources(): AsyncGenerator<{ name: string; bytes: Uint8Array }> {
+    for (const p of pacs) {
+      if (!opts.pacsUrl) {
+        skipped.push({ name: `${p.name} (PACS series)`, reason: 'this server has no PACS to retrieve it from' });
+        continue;
+      }
+      const client = new DicomWebClient({ url: opts.pacsUrl, fetch: nodeFetch });
+      for (const [k, series] of p.seriesInstanceUids.entries()) {
+        const label = k === 0 ? 'series' : `segmentation ${k}`;
+        const got: Uint8Array[] = [];
+        try {
+          await client.retrieveSeries(p.studyInstanceUid, series, { onInstance: (b) => void got.push(b.slice()) });
+        } catch {
+          // Its message may carry the UIDs (in the URL): said without it.
+          skipped.push({ name: `${p.name} (PACS ${label})`, reason: 'the PACS did not give it' });
+          continue;
+        }
+        for (const [i, b] of got.entries()) yield { name: `${p.name}/${label}/${i + 1}`, bytes: b };
+      }
+    }
+    for (const o of objects) yield { name: o.name, bytes: await o.bytes() };
+  }
   async function* instances(): AsyncGenerator<Uint8Array> {
-    for (const o of objects) {
-      const bytes = await o.bytes();
+    for await (const o of sources()) {
+      const bytes = o.bytes;
       if (!isPart10(bytes)) {
         skipped.push({ name: o.name, reason: 'not a DICOM Part 10 file' });
         continue;

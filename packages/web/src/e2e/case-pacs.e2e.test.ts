@@ -3,7 +3,8 @@
  * server with a throw-away case store and a private Orthanc: the CT retrieved through the PACS panel is
  * named in the case by its study and series UIDs and the PACS's address (no copy of it in the store), and
  * a page that opened nothing reopens the case from the case list: the series is retrieved from the PACS
- * again, with the plan saved on it.
+ * again, with the plan saved on it; the case exported de-identified takes the series from the PACS and
+ * leaves nothing of the patient's name, ID or UIDs in the bytes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePhantom, parseDicom, writeDicomSeries } from '@corridor/core';
@@ -86,6 +87,21 @@ describePacs(`a case from the PACS, by reference${avail.ok ? '' : ` (skipped: ${
     expect(await other.evaluate('window.corridor.app.store.volume.dims[2]')).toBe(slices);
     expect(await other.evaluate('window.corridor.app.store.volume.meta.seriesInstanceUid')).toBe(seriesUid);
     expect(await other.evaluate('window.corridor.app.store.plan.paths.map((p) => p.entry)')).toEqual([[0, 20, -200]]);
+    // Exported de-identified: the series comes from the PACS again, nothing of the patient or its UIDs left.
+    const ex = await fetch(`${h.server.url}api/cases/${id}/export`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ deidentify: true }),
+    });
+    expect(ex.status).toBe(200);
+    const text = Buffer.from(await ex.arrayBuffer()).toString('latin1');
+    expect(text.split('Content-Type: application/dicom\r\n').length - 1).toBe(slices);
+    for (const secret of ['PACS^CASE', 'PACSCASE-1', studyUid, seriesUid]) {
+      const at = text.indexOf(secret);
+      expect(at < 0 ? '' : `${secret} at ${at}: ${JSON.stringify(text.slice(Math.max(0, at - 300), at + 80))}`).toBe(
+        '',
+      );
+    }
     expect(await shownErrors(other)).toEqual([]);
     expect(await shownErrors(page)).toEqual([]);
     await other.close();
