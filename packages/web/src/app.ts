@@ -17,6 +17,8 @@ import {
   nearestVoxelCentre,
   parsePlan,
   planToJson,
+  readNifti,
+  writeNifti,
   planToSlicerMarkups,
   slicerMarkupsToPlan,
   type BoneMaskPresetName,
@@ -30,8 +32,9 @@ import {
   type Volume,
 } from '@corridor/core';
 import { WorkerClient } from './rpc.js';
-import { CaseClient, safeName } from './case-client.js';
+import { CaseClient, getBlobs, putBlobs, safeName, type BlobRef } from './case-client.js';
 import { CaseSession, type ViewState } from './case-session.js';
+import type { MotionCorrection } from './store.js';
 import { Store, freshId } from './store.js';
 import type {
   AutoPlanResult,
@@ -144,6 +147,14 @@ export class App {
   onRunning: () => void = () => undefined;
   /** How to open the current case again in a fresh case worker (after a cancel). */
   private reopen: (() => Promise<void>) | null = null;
+  /** Where the planning series came from, as its series document says (saved when the case is attached). */
+  private planningSource: Record<string, unknown> = {};
+  /** The case id the next attach must use (a case reopened from the store's list), else derived. */
+  private forcedCaseId: string | null = null;
+  /** The fluoroscopy entry the motion correction is saved in. */
+  private motionKey: string | null = null;
+  /** Set while a correction is being restored from the case (not saved again). */
+  private restoringMotion = false;
 
   constructor(private ui: AppUi) {
     this.caseWorker = this.newCaseWorker();
@@ -153,6 +164,14 @@ export class App {
       this.scheduleAnalysis();
       this.scheduleSave();
     });
+    this.store.on('motion', () => {
+      if (!this.restoringMotion) void this.saveMotion(this.store.motionCorrection);
+    });
+  }
+
+  /** Whether the page has a case store behind it (files are then kept in the case). */
+  private async hasStore(): Promise<boolean> {
+    return (await this.caseClient) !== null;
   }
 
   private newCaseWorker(): WorkerClient {
@@ -224,16 +243,22 @@ export class App {
     this.reopen = async () => {
       await this.caseWorker.call('openPhantom', [voxelMm], []);
     };
-    this.showCase(r.volume, r.info, t0);
+    this.showCase(r.volume, r.info, t0, { files: [r.info.name], phantom: { voxelMm } });
   }
 
-  async openFiles(files: NamedBytes[]): Promise<void> {
+  /**
+   * Open image files as the case. With a case store the files are kept in the case (stored when it is
+   * attached); `opts.pacs` (a series retrieved from the PACS) is kept as a reference instead, and
+   * `opts.index` chooses the series without asking (a case reopened from the store).
+   */
+  async openFiles(files: NamedBytes[], opts: { pacs?: Record<string, unknown>; index?: number } = {}): Promise<void> {
     const t0 = performance.now();
+    const keep = !opts.pacs && (await this.hasStore());
     const found = await this.busy(
       `Reading ${files.length} file(s)…`,
       this.caseWorker.call<{ series: SeriesSummary[]; skipped: { name: string; reason: string }[] }>(
         'openFiles',
-        [files],
+        [files, keep],
         files.map((f) => f.bytes.buffer),
         this.progress,
       ),
@@ -246,12 +271,13 @@ export class App {
           .map((s) => `${s.name}: ${s.reason}`)
           .join('\n')}`,
       );
-    let index = 0;
-    if (found.series.length > 1) {
+    let index = opts.index ?? 0;
+    if (opts.index === undefined && found.series.length > 1) {
       const chosen = await this.ui.chooseSeries(found.series);
       if (chosen === null) return;
       index = chosen;
     }
+    if (!found.series[index]) throw new UsageError(`the files hold no series ${index + 1}`);
     refuseFlatImage(found.series[index], this.store.caseInfo?.name ?? null);
     for (const w of found.series[index].warnings) this.ui.message('warning', w);
     const r = await this.busy(
@@ -260,10 +286,114 @@ export class App {
     );
     // The files went to the worker (transferred): after a cancel the case is opened again from them.
     this.reopen = null;
-    this.showCase(r.volume, r.info, t0);
+    this.showCase(
+      r.volume,
+      r.info,
+      t0,
+      opts.pacs ? { pacs: opts.pacs } : keep ? { keptFiles: true, index } : { files: files.map((f) => f.name) },
+    );
   }
 
-  private showCase(msg: VolumeMessage, info: CaseInfo, t0: number) {
+  /**
+   * "Export de-identified": the case's DICOM objects (the files kept in its series) de-identified by the
+   * server (PS3.15 Basic Profile, UIDs replaced consistently within the case), downloaded as one
+   * multipart/related file, or sent to the PACS the server forwards to.
+   */
+  async exportDeidentified(to: 'download' | 'pacs'): Promise<void> {
+    await this.attached;
+    const s = this.session;
+    if (!s) throw new UsageError('no case store behind this page: nothing to export from');
+    const r = await fetch(`/api/cases/${encodeURIComponent(s.caseId)}/export`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ deidentify: true, to }),
+    });
+    if (!r.ok) {
+      const j = (await r.json().catch(() => ({}))) as { error?: { message?: string } };
+      throw new UsageError(`export refused (${r.status}): ${j.error?.message ?? r.statusText}`, s.caseId);
+    }
+    if (to === 'pacs') {
+      const j = (await r.json()) as { instances: number; stored: number; skipped: unknown[] };
+      this.ui.message('info', `Exported ${j.stored} of ${j.instances} de-identified instance(s) to the PACS.`);
+      return;
+    }
+    const blob = await r.blob();
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = `${s.caseId}-deidentified.multipart`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    this.ui.message('info', `Exported the case de-identified (${(blob.size / 1e6).toFixed(1)} MB, multipart/related).`);
+  }
+
+  /** The cases in the store (empty without one). */
+  async storedCases(): Promise<{ id: string; title: string | null; updatedAt: string; documents: number }[]> {
+    const c = await this.caseClient;
+    return c ? c.listCases() : [];
+  }
+
+  /**
+   * Open a case of the store as it was left, without opening any file: its planning series (the files
+   * kept in the case, the PACS series it names fetched again, or the phantom), then its plan, scans,
+   * 3D runs and results (attachCase).
+   */
+  async openStoredCase(id: string): Promise<void> {
+    const c = await this.caseClient;
+    if (!c) throw new UsageError('no case store behind this page', id);
+    const d = await c.get(id, 'series', 'planning');
+    if (!d) throw new UsageError('the case has no planning series to open', id);
+    const doc = JSON.parse(d.text) as {
+      blobs?: BlobRef[];
+      index?: number;
+      phantom?: { voxelMm: number };
+      pacs?: { studyInstanceUid: string; seriesInstanceUid: string; segmentations?: string[] };
+    };
+    this.forcedCaseId = id;
+    try {
+      if (doc.phantom) await this.openPhantom(doc.phantom.voxelMm);
+      else if (doc.blobs) {
+        const files = await this.busy(
+          `Reading the case's ${doc.blobs.length} file(s) from the store…`,
+          getBlobs(doc.blobs, '/api', (done, total) =>
+            this.ui.status('Reading the case from the store…', { done, total }),
+          ),
+        );
+        await this.openFiles(files, { index: doc.index ?? 0 });
+      } else if (doc.pacs) {
+        const files = await this.busy('Retrieving the case from the PACS…', this.retrievePacs(doc.pacs));
+        await this.openFiles(files, { pacs: doc.pacs, index: 0 });
+      } else throw new UsageError('the planning series names neither files kept in the case nor a PACS series', id);
+    } finally {
+      this.forcedCaseId = null;
+    }
+  }
+
+  /** A PACS series (and the study's segmentations) retrieved again through the server (WADO-RS). */
+  private async retrievePacs(ref: {
+    studyInstanceUid: string;
+    seriesInstanceUid: string;
+    segmentations?: string[];
+  }): Promise<NamedBytes[]> {
+    const { workstationPacs } = await import('./ui/pacs-panel.js');
+    const client = workstationPacs();
+    const files: NamedBytes[] = [];
+    await client.retrieveSeries(ref.studyInstanceUid, ref.seriesInstanceUid, {
+      onInstance: (bytes, i) => void files.push({ name: `pacs-${i}.dcm`, bytes: bytes.slice() }),
+      onProgress: (p) => this.ui.status('Retrieving from the PACS…', { done: p.instances, total: p.instances + 1 }),
+    });
+    for (const seg of ref.segmentations ?? [])
+      await client.retrieveSeries(ref.studyInstanceUid, seg, {
+        onInstance: (bytes, i) => void files.push({ name: `pacs-seg-${i}.dcm`, bytes: bytes.slice() }),
+      });
+    return files;
+  }
+
+  private showCase(msg: VolumeMessage, info: CaseInfo, t0: number, source: Record<string, unknown>) {
+    this.planningSource = source;
+    this.motionKey = null;
+    this.scanSeries = { verification: null, cement: [] };
     const v = volumeFromMessage(msg);
     const st = this.store;
     st.volume = v;
@@ -291,7 +421,7 @@ export class App {
     });
     this.session = null;
     this.onCase();
-    this.attached = this.attachCase(info.name, this.caseKey);
+    this.attached = this.attachCase(info.name, this.caseKey, this.forcedCaseId);
     st.emit('volume', 'crosshair', 'window', 'carm', 'xa', 'procedure', 'series');
     // A segmentation set aside (another grid, unknown labels) is said, never dropped without a word.
     for (const w of info.warnings) this.ui.message('warning', w);
@@ -308,7 +438,7 @@ export class App {
   // --- plan persistence: the case store when served by `corridor start`, else this browser ---
 
   /** Open the case in the store (created on first open) and restore its plan; else the browser's copy. */
-  private async attachCase(name: string, key: string): Promise<void> {
+  private async attachCase(name: string, key: string, forced: string | null): Promise<void> {
     const client = await this.caseClient;
     if (key !== this.caseKey) return; // another case was opened meanwhile
     if (!client) {
@@ -320,7 +450,7 @@ export class App {
       return;
     }
     try {
-      const { session, plan } = await CaseSession.open(client, key, name, () => this.onCase());
+      const { session, plan } = await CaseSession.open(client, key, name, () => this.onCase(), forced ?? undefined);
       if (key !== this.caseKey) return;
       this.session = session;
       document.body.dataset.caseId = session.caseId;
@@ -331,23 +461,146 @@ export class App {
           `Restored the plan of case ${session.caseId} from the case store (${plan.paths.length} path(s)).`,
         );
       }
+      // The planning series' files are kept in the case (stored once: the worker lets go of them after).
+      const source = { ...this.planningSource };
+      if (source.keptFiles) {
+        delete source.keptFiles;
+        source.blobs = await this.caseWorker.call<BlobRef[]>('storeFiles', ['opened'], [], this.progress);
+      }
+      const had = session.doc('series/planning');
       // Directly on the session: saveCaseDoc waits for this very function to end.
-      if (!session.entry('series/planning'))
+      if (!had || (source.blobs && !had.blobs) || (source.pacs && !had.pacs))
         await session.saveDoc('series', 'planning', {
-          files: [name],
+          ...source,
           role: 'planning',
           label: `Planning CBCT: ${name}`,
           summary: this.store.volume ? `${this.store.volume.dims.join(' × ')} voxels` : '',
-          view: this.viewState('plan'),
+          view: had?.view ?? this.viewState('plan'),
         });
       session.current ??= 'series/planning';
       this.onCase();
+      try {
+        await this.restoreSteps(session);
+      } catch (err) {
+        this.ui.message(
+          'warning',
+          `Some steps of case ${session.caseId} could not be restored (their results are shown; open their ` +
+            `scans again to check them anew): ${(err as Error).message}`,
+        );
+      }
+      document.body.dataset.caseRestored = session.caseId;
     } catch (err) {
       this.ui.message(
         'error',
         `The case store could not open this case; the plan is not being saved: ${(err as Error).message}`,
       );
     }
+  }
+
+  /**
+   * Bring back what the case holds beyond its plan, without the user opening a file: the verification and
+   * cement scans (into the case worker, so they can be checked again) with their results, the 3D runs as
+   * series, and the motion correction of the fluoroscopy step.
+   */
+  private async restoreSteps(s: CaseSession): Promise<void> {
+    const st = this.store;
+    const filesOf = async (series: unknown): Promise<NamedBytes[] | null> => {
+      const d = typeof series === 'string' ? s.doc(`series/${series}`) : undefined;
+      const blobs = d?.blobs as BlobRef[] | undefined;
+      return blobs ? getBlobs(blobs) : null;
+    };
+    const load = async (files: NamedBytes[], role: ScanRole) =>
+      this.caseWorker.call<{ summary: SeriesSummary }>(
+        'loadScan',
+        [files, role, false],
+        files.map((f) => f.bytes.buffer),
+      );
+    const restored: string[] = [];
+    const v = s.doc('verifications/verification');
+    if (v) {
+      if (typeof v.scanSeries === 'string') this.scanSeries.verification = v.scanSeries;
+      const files = await filesOf(v.scanSeries);
+      if (files) {
+        await load(files, 'verification');
+        restored.push('the verification scan');
+      }
+      const outcome = v.outcome as VerifyOutcome | undefined;
+      if (outcome) {
+        st.verification = outcome;
+        st.verificationScan = typeof v.scan === 'string' ? v.scan : null;
+        st.instruments = instrumentsOf(outcome.report);
+        if (outcome.registration) st.registration = outcome.registration;
+      }
+    }
+    const c = s.doc('cement/cement');
+    if (c) {
+      if (typeof c.baselineSeries === 'string')
+        this.scanSeries.cement = [c.baselineSeries, ...((c.scanSeries as string[] | undefined) ?? [])];
+      const base = await filesOf(c.baselineSeries);
+      if (base) {
+        await load(base, 'cement-baseline');
+        const scans = Array.isArray(c.scanSeries) ? (c.scanSeries as unknown[]) : [];
+        for (const x of scans) {
+          const f = await filesOf(x);
+          if (f) await load(f, 'cement');
+        }
+        restored.push(`the cement baseline and ${scans.length} cement scan(s)`);
+      }
+      st.cementBaseline = typeof c.baseline === 'string' ? c.baseline : null;
+      st.cementScans = Array.isArray(c.scans) ? (c.scans as string[]) : [];
+      st.cement = (c.report as CementOutcome['report'] | undefined) ?? null;
+    }
+    const planning = st.series[0];
+    for (const e of s.timeline) {
+      if (e.kind !== 'run' || !planning) continue;
+      const id = e.key.split('/')[1];
+      const blobs = e.doc.blobs as BlobRef[] | undefined;
+      if (!blobs || st.series.some((x) => x.id === id)) continue;
+      const [f] = await getBlobs(blobs);
+      const vol = readNifti(f.bytes, f.name).volume;
+      st.series = [
+        ...st.series,
+        { id, name: `${e.label}: ${typeof e.doc.description === 'string' ? e.doc.description : f.name}`, volume: vol },
+      ];
+      restored.push(e.label);
+    }
+    const fluoro = [...s.timeline].reverse().find((e) => e.kind === 'fluoroscopy' && e.doc.motion);
+    if (fluoro) this.restoreMotion(fluoro.key, fluoro.doc.motion as MotionCorrection);
+    st.emit('procedure', 'series');
+    if (restored.length) this.ui.message('info', `Restored from the case store: ${restored.join(', ')}.`);
+  }
+
+  private restoreMotion(key: string, mc: MotionCorrection | null) {
+    this.motionKey = key;
+    this.restoringMotion = true;
+    try {
+      this.store.motionCorrection = mc;
+      this.store.emit('motion');
+    } finally {
+      this.restoringMotion = false;
+    }
+  }
+
+  /**
+   * "Correct for motion" saved in the fluoroscopy step of its frame (made when the frame was not loaded
+   * from a file: a virtual frame), so that reopening the case restores it; a cleared one is saved cleared.
+   */
+  private async saveMotion(mc: MotionCorrection | null): Promise<void> {
+    // Which step, decided now: a case opened meanwhile (its correction cleared) must not change it.
+    const key = mc ? `series/fluoro-${safeName(mc.frameName)}` : this.motionKey;
+    const caseKey = this.caseKey;
+    if (!key) return;
+    this.motionKey = key;
+    await this.attached;
+    const s = this.session;
+    if (!s || caseKey !== this.caseKey) return;
+    const e = s.entry(key);
+    const name = mc?.frameName ?? key.slice('series/fluoro-'.length);
+    await this.saveCaseDoc('series', key.split('/')[1], {
+      ...(e?.doc ?? { files: [name], role: 'fluoroscopy', label: `Fluoroscopy: ${name}`, summary: '' }),
+      motion: mc,
+      view: this.viewState(),
+    });
   }
 
   /** Where the user is now: the panel, the series, the crosshair, the selected path. */
@@ -410,6 +663,8 @@ export class App {
     } else if (e.kind === 'earlier') {
       const r = e.doc.summary as RegistrationSummary | undefined;
       if (r) st.registration = r;
+    } else if (e.kind === 'fluoroscopy' && e.doc.motion !== undefined) {
+      this.restoreMotion(key, e.doc.motion as MotionCorrection | null);
     }
     const view = e.doc.view as ViewState | undefined;
     const panel =
@@ -425,17 +680,25 @@ export class App {
     this.onCase();
   }
 
-  /** Resolve a plan conflict with another page: keep theirs (shown here) or keep mine (saved over theirs). */
-  async resolveConflict(keep: 'theirs' | 'mine'): Promise<void> {
+  /**
+   * Resolve a plan conflict with another page: keep theirs (shown here), keep mine (saved over theirs), or
+   * merge path by path (`choices`: theirs or mine per path id; paths added on one side are kept).
+   */
+  async resolveConflict(
+    keep: 'theirs' | 'mine' | 'merge',
+    choices: Record<string, 'theirs' | 'mine'> = {},
+  ): Promise<void> {
     const s = this.session;
     if (!s?.conflict) return;
-    const plan = await s.resolve(keep);
-    if (keep === 'theirs') this.store.setPaths(plan.paths);
+    const plan = await s.resolve(keep, choices);
+    if (keep !== 'mine') this.store.setPaths(plan.paths);
     this.ui.message(
       'info',
       keep === 'theirs'
         ? 'Kept the plan saved by the other page.'
-        : 'Kept this plan; the other version stays in the case history.',
+        : keep === 'mine'
+          ? 'Kept this plan; the other version stays in the case history.'
+          : `Merged the two plans path by path (${plan.paths.length} path(s)); both versions stay in the case history.`,
     );
   }
 
@@ -671,22 +934,47 @@ export class App {
   /** How the verification scan reaches the plan's frame: auto registers when its frame of reference differs. */
   scanFrame: ScanFrame = 'auto';
   cementWarningMm = CEMENT_WARNING_MM;
+  /** The case's series documents of the scans loaded (the verification scan; the cement baseline, then each scan). */
+  private scanSeries: { verification: string | null; cement: string[] } = { verification: null, cement: [] };
 
   /** Read a scan of the procedure into the open case; a verification scan is verified, a cement scan analysed. */
   async loadScan(files: NamedBytes[], role: ScanRole): Promise<void> {
     const st = this.store;
     if (!st.volume) throw new UsageError('open a case first', ROLE_NAMES[role]);
+    const keep = await this.hasStore();
     const r = await this.busy(
       `Reading the ${ROLE_NAMES[role]}…`,
       this.caseWorker.call<{ summary: SeriesSummary; cementScans: number }>(
         'loadScan',
-        [files, role],
+        [files, role, keep],
         files.map((f) => f.bytes.buffer),
         this.progress,
       ),
     );
     for (const w of r.summary.warnings) this.ui.message('warning', w);
     const name = r.summary.description;
+    // The scan's files are kept in the case, so that reopening it can check the scan again.
+    const series = role === 'cement' ? `scan-cement-${r.cementScans}` : `scan-${role}`;
+    if (role === 'verification') this.scanSeries.verification = series;
+    else if (role === 'cement-baseline') this.scanSeries.cement = [series];
+    else this.scanSeries.cement = [...this.scanSeries.cement, series];
+    if (keep)
+      void this.caseWorker
+        .call<BlobRef[]>('storeFiles', [role], [])
+        .then((blobs) =>
+          this.saveCaseDoc('series', series, {
+            blobs,
+            role: 'scan',
+            scanRole: role,
+            label: `${ROLE_NAMES[role]}: ${name}`,
+          }),
+        )
+        .catch((err: unknown) =>
+          this.ui.message(
+            'error',
+            `Could not keep the ${ROLE_NAMES[role]} in the case store: ${(err as Error).message}`,
+          ),
+        );
     if (role === 'verification') {
       st.verificationScan = name;
       st.verification = null;
@@ -726,6 +1014,7 @@ export class App {
     st.emit('procedure');
     void this.saveCaseDoc('verifications', 'verification', {
       scan: st.verificationScan,
+      scanSeries: this.scanSeries.verification,
       outcome: out,
       view: this.viewState('procedure'),
     });
@@ -771,6 +1060,8 @@ export class App {
     void this.saveCaseDoc('cement', 'cement', {
       baseline: st.cementBaseline,
       scans: st.cementScans,
+      baselineSeries: this.scanSeries.cement[0] ?? null,
+      scanSeries: this.scanSeries.cement.slice(1),
       report: out.report,
       view: this.viewState('procedure'),
     });
@@ -839,13 +1130,7 @@ export class App {
       // A new 3D run is the new reference: the motion correction of the old one no longer holds.
       st.clearMotionCorrection();
       this.showSeries(id);
-      void this.saveCaseDoc('series', id, {
-        files: [r.description],
-        role: 'run',
-        label: `3D run ${n}`,
-        summary: `${r.description} (simulated from the planning scan; not kept: acquire it again)`,
-        view: this.viewState(),
-      });
+      void this.saveRun(id, n, r.description, v);
       this.ui.message('info', `3D run ${n} done in ${(r.ms / 1000).toFixed(1)} s: opened as a new series.`);
     } catch (err) {
       if (this.reconCancelled || err instanceof CancelledError) {
@@ -859,6 +1144,23 @@ export class App {
       this.reconProgress = null;
       this.ui.status('Ready', null);
       this.onReconProgress();
+    }
+  }
+
+  /** A 3D run kept in the case as a NIfTI file (a series of its own), or by its name only without a store. */
+  private async saveRun(id: string, n: number, description: string, v: Volume): Promise<void> {
+    const view = this.viewState();
+    const doc = { role: 'run', label: `3D run ${n}`, description, view };
+    if (!(await this.hasStore())) return;
+    try {
+      const blobs = await putBlobs([{ name: `${id}.nii`, bytes: writeNifti(v, { gzip: false }) }]);
+      await this.saveCaseDoc('series', id, {
+        ...doc,
+        blobs,
+        summary: `${description} (simulated from the planning scan)`,
+      });
+    } catch (err) {
+      this.ui.message('error', `Could not keep 3D run ${n} in the case store: ${(err as Error).message}`);
     }
   }
 

@@ -6,7 +6,67 @@
  * plan in localStorage as before.
  */
 
+import { sha256 } from '@corridor/core';
+
 export type DocKind = 'series' | 'plans' | 'registrations' | 'verifications' | 'cement';
+
+/** A file of a series kept in the case store (PUT /api/blobs/{sha256}). */
+export interface BlobRef {
+  sha256: string;
+  name: string;
+  bytes: number;
+}
+
+/** SHA-256 of bytes, hex: the browser's digest where there is one (secure contexts), else core's. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const subtle = (globalThis as { crypto?: { subtle?: SubtleCrypto } }).crypto?.subtle;
+  const d = subtle ? new Uint8Array(await subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)) : sha256(bytes);
+  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Store files in the case store (each once: a HEAD says whether it is there); their references. */
+export async function putBlobs(
+  files: { name: string; bytes: Uint8Array }[],
+  base = '/api',
+  onProgress?: (done: number, total: number) => void,
+): Promise<BlobRef[]> {
+  const out: BlobRef[] = [];
+  for (const [i, f] of files.entries()) {
+    const sha = await sha256Hex(f.bytes);
+    const url = `${base}/blobs/${sha}`;
+    const h = await fetch(url, { method: 'HEAD', cache: 'no-store' });
+    if (!h.ok) {
+      const r = await fetch(url, {
+        method: 'PUT',
+        headers: { 'Content-Type': 'application/octet-stream' },
+        body: f.bytes as Uint8Array<ArrayBuffer>,
+      });
+      if (!r.ok) await fail(r, `store ${f.name}`);
+    }
+    out.push({ sha256: sha, name: f.name, bytes: f.bytes.length });
+    onProgress?.(i + 1, files.length);
+  }
+  return out;
+}
+
+/** Read stored files back, each checked against its SHA-256. */
+export async function getBlobs(
+  refs: BlobRef[],
+  base = '/api',
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ name: string; bytes: Uint8Array }[]> {
+  const out: { name: string; bytes: Uint8Array }[] = [];
+  for (const [i, b] of refs.entries()) {
+    const r = await fetch(`${base}/blobs/${b.sha256}`);
+    if (!r.ok) await fail(r, `read ${b.name}`);
+    const bytes = new Uint8Array(await r.arrayBuffer());
+    if (bytes.length !== b.bytes || (await sha256Hex(bytes)) !== b.sha256)
+      throw new CaseApiError(500, `case store: ${b.name}: the stored file does not match its checksum`);
+    out.push({ name: b.name, bytes });
+    onProgress?.(i + 1, refs.length);
+  }
+  return out;
+}
 
 export interface DocHead {
   name: string;
@@ -108,6 +168,14 @@ export class CaseClient {
     if (!r.ok) await fail(r, `open case ${id}`);
     const j = (await r.json()) as { documents: Record<string, DocHead[]> };
     return { created, documents: j.documents };
+  }
+
+  /** The cases in the store. */
+  async listCases(): Promise<{ id: string; title: string | null; updatedAt: string; documents: number }[]> {
+    const r = await fetch(`${this.base}/cases`, { cache: 'no-store' });
+    if (!r.ok) await fail(r, 'list cases');
+    return ((await r.json()) as { cases: { id: string; title: string | null; updatedAt: string; documents: number }[] })
+      .cases;
   }
 
   async get(caseId: string, kind: DocKind, name: string): Promise<CaseDoc | null> {

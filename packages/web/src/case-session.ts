@@ -28,14 +28,36 @@ export interface TimelineEntry {
   doc: Record<string, unknown>;
 }
 
-/** Another page saved the plan first: both versions, path by path, until the user keeps one. */
+/** Another page saved the plan first: both versions, path by path, until the user keeps one or merges. */
 export interface PlanConflict {
   theirs: Plan;
   theirsEtag: string;
   theirsRevision: number;
   mine: Plan;
-  /** Per path id: present in theirs / mine, and whether they differ. */
-  rows: { id: string; theirs: PlanPath | null; mine: PlanPath | null; differs: boolean }[];
+  /** The plan both were made from (the revision this page last read), when it had read one. */
+  base: Plan | null;
+  /**
+   * Per path id: present in theirs / mine, whether they differ, and the side a merge takes by default: a
+   * path added (or changed) on one side only comes from that side; one changed on both, mine.
+   */
+  rows: { id: string; theirs: PlanPath | null; mine: PlanPath | null; differs: boolean; pick: 'theirs' | 'mine' }[];
+}
+
+/** For each path id, which version a merge takes. */
+export type MergeChoices = Record<string, 'theirs' | 'mine'>;
+
+/**
+ * Merge two versions path by path: each path id from the side chosen for it (a side without that path
+ * drops it), theirs' order first, then the paths only mine has. The plan's other fields are mine (this page's).
+ */
+export function mergePlans(theirs: Plan, mine: Plan, rows: PlanConflict['rows'], choices: MergeChoices = {}): Plan {
+  const pick = (id: string) => choices[id] ?? rows.find((r) => r.id === id)?.pick ?? 'mine';
+  const out: PlanPath[] = [];
+  for (const r of rows) {
+    const p = pick(r.id) === 'theirs' ? r.theirs : r.mine;
+    if (p) out.push(p);
+  }
+  return { ...mine, paths: out };
 }
 
 const ORDER: TimelineKind[] = ['planning', 'earlier', 'fluoroscopy', 'run', 'verification', 'cement'];
@@ -49,12 +71,21 @@ function samePath(a: PlanPath, b: PlanPath): boolean {
   );
 }
 
-export function conflictRows(theirs: Plan, mine: Plan): PlanConflict['rows'] {
+export function conflictRows(theirs: Plan, mine: Plan, base: Plan | null = null): PlanConflict['rows'] {
   const ids = [...new Set([...theirs.paths.map((p) => p.id), ...mine.paths.map((p) => p.id)])];
+  const same = (a: PlanPath | null, b: PlanPath | null) => (!a || !b ? a === b : samePath(a, b));
   return ids.map((id) => {
     const t = theirs.paths.find((p) => p.id === id) ?? null;
     const m = mine.paths.find((p) => p.id === id) ?? null;
-    return { id, theirs: t, mine: m, differs: !t || !m || !samePath(t, m) };
+    const b = base ? (base.paths.find((p) => p.id === id) ?? null) : undefined;
+    const differs = !same(t, m);
+    // Only one side moved away from the base (or, without one, only one side has the path): that side.
+    let pick: 'theirs' | 'mine' = 'mine';
+    if (differs) {
+      if (b !== undefined) pick = same(m, b) ? 'theirs' : 'mine';
+      else pick = m ? 'mine' : 'theirs';
+    }
+    return { id, theirs: t, mine: m, differs, pick };
   });
 }
 
@@ -64,7 +95,10 @@ function entryOf(kind: DocKind, name: string, revision: number, doc: Record<stri
   if (kind === 'series') {
     const role = s(doc.role) as TimelineKind;
     if (!ORDER.includes(role)) return null;
-    return { key, kind: role, label: s(doc.label) || name, summary: s(doc.summary), revision, doc };
+    const mc = doc.motion as { status?: string; frameName?: string } | null | undefined;
+    const motion = mc ? `motion correction ${mc.status === 'ok' ? 'applied' : 'FAILED (not applied)'}` : '';
+    const summary = [s(doc.summary), motion].filter(Boolean).join(' · ');
+    return { key, kind: role, label: s(doc.label) || name, summary, revision, doc };
   }
   if (kind === 'registrations') {
     const r = doc.summary as { moving?: string; metricValue?: number; verdict?: { status?: string } } | undefined;
@@ -128,8 +162,9 @@ export class CaseSession {
     caseKey: string,
     name: string,
     onChange: () => void,
+    caseId?: string,
   ): Promise<{ session: CaseSession; plan: Plan | null }> {
-    const id = caseIdFor(caseKey, name);
+    const id = caseId ?? caseIdFor(caseKey, name);
     const { documents } = await client.openCase(id, name);
     const s = new CaseSession(client, id, onChange);
     let plan: Plan | null = null;
@@ -170,7 +205,7 @@ export class CaseSession {
     return this.queue(async () => {
       if (this.conflict) {
         this.conflict.mine = plan;
-        this.conflict.rows = conflictRows(this.conflict.theirs, plan);
+        this.conflict.rows = conflictRows(this.conflict.theirs, plan, this.conflict.base);
         this.onChange();
         return 'conflict';
       }
@@ -184,20 +219,26 @@ export class CaseSession {
         return 'saved';
       }
       const theirs = parsePlan(r.current.document, 'the plan saved by another page');
+      const baseText = this.saved.get(key);
+      const base = baseText ? parsePlan(baseText, 'the plan this page read') : null;
       this.conflict = {
         theirs,
         theirsEtag: r.current.etag,
         theirsRevision: r.current.revision,
         mine: plan,
-        rows: conflictRows(theirs, plan),
+        base,
+        rows: conflictRows(theirs, plan, base),
       };
       this.onChange();
       return 'conflict';
     });
   }
 
-  /** Resolve the conflict: keep theirs (returned, to show) or keep mine (saved on their revision). */
-  resolve(keep: 'theirs' | 'mine'): Promise<Plan> {
+  /**
+   * Resolve the conflict: keep theirs (returned, to show), keep mine (saved on their revision), or merge
+   * path by path (`choices` per path id, else each row's default), saved on their revision and returned.
+   */
+  resolve(keep: 'theirs' | 'mine' | 'merge', choices: MergeChoices = {}): Promise<Plan> {
     return this.queue(async () => {
       const c = this.conflict;
       if (!c) throw new Error('no conflict to resolve');
@@ -209,17 +250,20 @@ export class CaseSession {
         this.onChange();
         return c.theirs;
       }
-      const text = JSON.stringify(planToJson(c.mine));
+      const result = keep === 'mine' ? c.mine : mergePlans(c.theirs, c.mine, c.rows, choices);
+      const text = JSON.stringify(planToJson(result));
       const r = await this.client.put(this.caseId, 'plans', PLAN_DOC, text, c.theirsEtag);
       if (!r.ok) {
         // Yet another save came in meanwhile: the conflict is now against that one.
         const theirs = parsePlan(r.current.document, 'the plan saved by another page');
         this.conflict = {
           ...c,
+          base: c.theirs,
           theirs,
           theirsEtag: r.current.etag,
           theirsRevision: r.current.revision,
-          rows: conflictRows(theirs, c.mine),
+          mine: result,
+          rows: conflictRows(theirs, result, c.theirs),
         };
         this.onChange();
         throw new Error(`the plan was saved again elsewhere (revision ${r.current.revision}): compare once more`);
@@ -228,7 +272,7 @@ export class CaseSession {
       this.saved.set(key, text);
       this.conflict = null;
       this.onChange();
-      return c.mine;
+      return result;
     });
   }
 
@@ -255,6 +299,12 @@ export class CaseSession {
       this.onChange();
       return note;
     });
+  }
+
+  /** A document of the case as last read or saved here (`kind/name`), parsed. */
+  doc(key: string): Record<string, unknown> | undefined {
+    const t = this.saved.get(key);
+    return t === undefined ? undefined : (JSON.parse(t) as Record<string, unknown>);
   }
 
   entry(key: string): TimelineEntry | undefined {

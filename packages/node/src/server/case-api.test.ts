@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import os from 'node:os';
@@ -388,12 +388,13 @@ describe('bad requests, refused while the server keeps serving', () => {
       (p) => `/api/cases/b/plans/${p}/revisions`,
       (p) => `/api/cases/b/plans/p/revisions/${p}`,
       (p) => `/api/cases/b/meta/revisions/${p}`,
+      (p) => `/api/blobs/${p}`,
       (p) => `/api/${p}`,
       (p) => `/${p}`,
       (p) => `/assets/${p}`,
     ];
     // PUT where a name could create something; GET everywhere.
-    const putRoutes = new Set([routes[2], routes[4], routes[5]]);
+    const putRoutes = new Set([routes[2], routes[4], routes[5], routes[9]]);
     const agent = new Agent({ keepAlive: true, maxSockets: 8 });
     const statuses = new Map<number, number>();
     let n = 0;
@@ -445,6 +446,7 @@ describe('bad requests, refused while the server keeps serving', () => {
     expect(s.store.listCases().map((c) => c.id)).toEqual(['b']);
     expect(s.store.getCase('b')?.documentsByKind.plans.map((d) => d.name)).toEqual(['p']);
     expect(s.store.check()).toEqual([]);
+    expect(await readdir(s.store.blobs.dir)).toEqual([]);
     await healthy();
   });
 

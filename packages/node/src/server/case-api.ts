@@ -17,6 +17,8 @@ import {
   type DocumentKind,
   type SaveExpectation,
 } from './case-store.js';
+import { isBlobName } from './blob-store.js';
+import { handleExport } from './export-route.js';
 import { HttpError, readJsonObject } from './http-body.js';
 
 export interface CaseApiOptions {
@@ -25,6 +27,8 @@ export interface CaseApiOptions {
   bodyLimit: number;
   /** Headers every response carries (the security headers of server.ts). */
   headers: () => Record<string, string>;
+  /** The PACS an export may be sent to (`corridor start --pacs`). */
+  pacsUrl?: string;
 }
 
 /**
@@ -144,10 +148,13 @@ export function validateDocument(
       throw err;
     }
   } else if (kind === 'series') {
-    const hasFiles = value.files !== undefined;
-    const hasPacs = value.pacs !== undefined;
-    if (hasFiles === hasPacs) throw bad('a series has either "files" (paths on this machine) or "pacs" (a reference)');
-    if (hasFiles) {
+    const given = (['files', 'blobs', 'pacs'] as const).filter((k) => value[k] !== undefined);
+    if (given.length !== 1) {
+      throw bad(
+        'a series has exactly one of "files" (paths on this machine), "blobs" (files kept in the store) or "pacs" (a reference)',
+      );
+    }
+    if (given[0] === 'files') {
       const f = value.files;
       if (!Array.isArray(f) || f.length === 0 || f.length > 100_000)
         throw bad('files must be a list of 1-100000 paths');
@@ -155,6 +162,20 @@ export function validateDocument(
         if (typeof p !== 'string' || p.length === 0 || p.length > 4096 || p.includes('\0')) {
           throw bad('each file must be a path of 1-4096 characters without NUL');
         }
+      }
+    } else if (given[0] === 'blobs') {
+      const b = value.blobs;
+      if (!Array.isArray(b) || b.length === 0 || b.length > 100_000)
+        throw bad('blobs must be a list of 1-100000 files');
+      for (const [i, x] of (b as unknown[]).entries()) {
+        const o = x as Record<string, unknown> | null;
+        if (typeof o !== 'object' || o === null || Array.isArray(o)) throw bad(`blobs[${i}] must be an object`);
+        if (typeof o.sha256 !== 'string' || !isBlobName(o.sha256))
+          throw bad(`blobs[${i}].sha256 must be 64 lower-case hex digits`);
+        if (typeof o.bytes !== 'number' || !Number.isSafeInteger(o.bytes) || o.bytes < 0)
+          throw bad(`blobs[${i}].bytes must be a byte count`);
+        if (typeof o.name !== 'string' || o.name.length === 0 || o.name.length > 1024 || o.name.includes('\0'))
+          throw bad(`blobs[${i}].name must be a file name of 1-1024 characters without NUL`);
       }
     } else {
       const r = value.pacs as Record<string, unknown> | null;
@@ -165,6 +186,15 @@ export function validateDocument(
       }
       if (r.url !== undefined && (typeof r.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(r.url))) {
         throw bad('pacs.url must be an http(s) URL');
+      }
+      if (r.segmentations !== undefined) {
+        const g = r.segmentations;
+        if (
+          !Array.isArray(g) ||
+          g.length > 100 ||
+          g.some((u) => typeof u !== 'string' || u.length > 64 || !UID_RE.test(u))
+        )
+          throw bad('pacs.segmentations must be a list of at most 100 series UIDs');
       }
     }
   } else if (kind === CASE_KIND) {
@@ -264,6 +294,11 @@ export async function handleCaseApi(
     });
   }
 
+  // /api/cases/{case}/export: the case's DICOM objects, de-identified (export-route.ts).
+  if (segs[2] === 'export' && segs.length === 3) {
+    return handleExport(req, res, store, caseId, { bodyLimit: opts.bodyLimit, headers: h, pacsUrl: opts.pacsUrl });
+  }
+
   // /api/cases/{case}/meta[/revisions[/{n}]] and /api/cases/{case}/{kind}[/{name}[/revisions[/{n}]]]
   const isMeta = segs[2] === 'meta';
   if (!isMeta && !isDocumentKind(segs[2])) {
@@ -357,6 +392,19 @@ export async function handleCaseApi(
     );
   }
   validateDocument(kind, value, where);
+  if (kind === 'series' && Array.isArray(value.blobs)) {
+    // A series names only blobs that are here, whole: it never points at bytes the store lacks.
+    for (const [i, b] of (value.blobs as { sha256: string; bytes: number }[]).entries()) {
+      const size = await store.blobs.size(b.sha256);
+      if (size !== b.bytes) {
+        throw new HttpError(
+          422,
+          'invalid-document',
+          `${where}: blobs[${i}] (${b.sha256}) ${size === undefined ? 'is not in the store: PUT /api/blobs/{sha256} first' : `has ${size} bytes, not ${b.bytes}`}`,
+        );
+      }
+    }
+  }
   let head: DocumentHead;
   try {
     head = await store.saveQueued(caseId, kind, name, text, expect);

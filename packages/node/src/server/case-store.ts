@@ -19,6 +19,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { CorridorError } from '@corridor/core';
+import { BlobStore } from './blob-store.js';
 import { openDatabase, type DatabaseSync, type SqlValue, type StatementSync } from './sqlite.js';
 
 /** The kinds of documents a case holds (the URL segment names them). */
@@ -164,11 +165,14 @@ function headOf(r: Record<string, SqlValue>): DocumentHead {
 
 export class CaseStore {
   readonly file: string;
+  /** The image files of the cases' series, beside the database (`<file>.blobs/`, blob-store.ts). */
+  readonly blobs: BlobStore;
   private readonly db: DatabaseSync;
 
-  private constructor(file: string, db: DatabaseSync) {
+  private constructor(file: string, db: DatabaseSync, blobs: BlobStore) {
     this.file = file;
     this.db = db;
+    this.blobs = blobs;
   }
 
   /** Open the store in `file` (created, with its folder, when missing). */
@@ -221,7 +225,14 @@ export class CaseStore {
       if (err instanceof CorridorError) throw err;
       throw new CaseStoreError(`cannot open the case store: ${(err as Error).message}`, abs, 'corrupt');
     }
-    return new CaseStore(abs, db);
+    let blobs: BlobStore;
+    try {
+      blobs = new BlobStore(`${abs}.blobs`);
+    } catch (err) {
+      db.close();
+      throw new CaseStoreError(`cannot make the blob folder: ${(err as Error).message}`, `${abs}.blobs`, 'io');
+    }
+    return new CaseStore(abs, db, blobs);
   }
 
   close(): void {
@@ -499,6 +510,21 @@ export class CaseStore {
       )
       .run(caseId, kind, name, revision, body, sha, current ? current.sha256 : null, now);
     return { caseId, kind, name, revision, sha256: sha, updatedAt: now, etag: etagOf(revision, sha) };
+  }
+
+  /**
+   * The case's secret key for replacing UIDs on export (core's UidMap), made by `make` on the first
+   * export and kept (durably) so that every export of the case maps each UID the same way.
+   */
+  exportKey(caseId: string, make: () => string): string {
+    const k = `exportKey.${caseId}`;
+    return this.transaction(() => {
+      const r = this.stmt('SELECT value FROM store_meta WHERE key = ?').get(k);
+      if (r) return str(r.value);
+      const v = make();
+      this.stmt('INSERT INTO store_meta (key, value) VALUES (?, ?)').run(k, v);
+      return v;
+    });
   }
 
   /**

@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { UsageError } from '@corridor/core';
+import { DEFAULT_UPLOAD_BYTES, handleBlobApi } from './blob-api.js';
 import { apiSegments, handleCaseApi, sendError } from './case-api.js';
 import type { CaseStore } from './case-store.js';
 import { HttpError } from './http-body.js';
@@ -64,6 +65,13 @@ export interface ServerLimits {
   idleTimeoutMs: number;
   /** Open connections at most. Default 256. */
   maxConnections: number;
+  /** Largest blob (a series' image file, PUT /api/blobs/{sha256}), bytes. Default 2 GiB. */
+  uploadBytes: number;
+  /**
+   * A blob upload gets requestTimeoutMs plus its size at this rate, bytes per second (default 1 MiB/s:
+   * 2 GiB within about 35 minutes); every other request gets requestTimeoutMs.
+   */
+  uploadMinBytesPerSecond: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
@@ -73,6 +81,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   keepAliveTimeoutMs: 5_000,
   idleTimeoutMs: 60_000,
   maxConnections: 256,
+  uploadBytes: DEFAULT_UPLOAD_BYTES,
+  uploadMinBytesPerSecond: 2 ** 20,
 };
 
 export interface RunningServer {
@@ -283,9 +293,11 @@ export function createHandler(options: {
   token?: string;
   allowedHosts?: ReadonlySet<string>;
   bodyLimit?: number;
+  uploadLimit?: number;
   pacsUrl?: string;
 }) {
   const bodyLimit = options.bodyLimit ?? DEFAULT_LIMITS.bodyBytes;
+  const uploadLimit = options.uploadLimit ?? DEFAULT_LIMITS.uploadBytes;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
     const target = req.url ?? '/';
@@ -352,15 +364,24 @@ export function createHandler(options: {
               app: 'corridor',
               cases: !!options.store,
               pacs: !!options.pacsUrl,
+              // The PACS's address (without any user:password), which a case names its series by.
+              ...(options.pacsUrl ? { pacsUrl: publicUrl(options.pacsUrl) } : {}),
             }) + '\n',
             CONTENT_TYPES['.json'],
           );
           status = 200;
+        } else if (url.pathname === '/api/blobs' || url.pathname.startsWith('/api/blobs/')) {
+          status = await handleBlobApi(req, res, apiSegments(target), {
+            store: options.store,
+            uploadLimit,
+            headers: securityHeaders,
+          });
         } else {
           status = await handleCaseApi(req, res, apiSegments(target), {
             store: options.store,
             bodyLimit,
             headers: securityHeaders,
+            pacsUrl: options.pacsUrl,
           });
         }
       } catch (err) {
@@ -414,6 +435,26 @@ export function createHandler(options: {
   };
 }
 
+/** A URL without its user and password. */
+function publicUrl(u: string): string {
+  try {
+    const x = new URL(u);
+    x.username = '';
+    x.password = '';
+    return x.toString();
+  } catch {
+    return '';
+  }
+}
+
+/** The time a request may take to arrive: requestTimeoutMs, plus its size at the upload rate for a blob upload. */
+export function requestDeadlineMs(req: IncomingMessage, limits: ServerLimits): number {
+  const n = Number(req.headers['content-length'] ?? 0);
+  const upload = req.method === 'PUT' && (req.url ?? '').startsWith('/api/blobs/') && Number.isFinite(n) && n > 0;
+  const extra = upload ? (Math.min(n, limits.uploadBytes) / limits.uploadMinBytesPerSecond) * 1000 : 0;
+  return limits.requestTimeoutMs + extra;
+}
+
 /** Start serving the app; resolves once listening. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
@@ -450,18 +491,36 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     token: options.token,
     allowedHosts: allowed,
     bodyLimit: limits.bodyBytes,
+    uploadLimit: limits.uploadBytes,
     pacsUrl: options.pacsUrl,
   });
   const server = createHttpServer(
     {
       headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
+      // The time for a whole request is kept per request below (a blob upload gets longer); Node's own
+      // would cut every request at one limit.
+      requestTimeout: 0,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
       // Node checks the two timeouts above at this interval (30 s by default: too coarse for short limits).
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
       maxHeaderSize: 16 * 1024,
     },
     (req, res) => {
+      const timer = setTimeout(
+        () => {
+          if (req.complete) return;
+          if (!res.headersSent) {
+            res.setHeader('Connection', 'close');
+            send(res, 408, 'request timeout: the request took too long to arrive\n');
+          }
+          req.socket.destroy();
+        },
+        requestDeadlineMs(req, limits),
+      );
+      timer.unref();
+      const clear = () => clearTimeout(timer);
+      req.once('end', clear);
+      res.once('close', clear);
       handler(req, res).catch((err: unknown) => {
         // A failure while serving a file is reported to the client and the log, never dropped.
         if (!res.headersSent) send(res, 500, `server error: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -6,12 +6,19 @@
  * - the verification result saved as a case document and shown in the timeline with its table's summary;
  *   a reload restores the plan and the timeline from the store (localStorage holds nothing), and the
  *   verification entry opens where it was left (procedure panel, its table, its crosshair);
+ * - the verification scan's file is kept in the case (a blob): after the reload it is back in the case
+ *   worker, so the placement is verified again without opening the file;
  * - a long operation (generating a finer phantom) shows progress and a Cancel that stops it, after which
- *   the open case still works.
+ *   the open case still works;
+ * - two pages changing the same path and each adding its own: "Merge as chosen" with theirs for the path
+ *   both changed keeps that one from theirs and both added paths;
+ * - a motion correction is saved in its fluoroscopy step and back after a reload;
+ * - a case opened from a file is reopened from the store's case list in a page with nothing in it (no
+ *   file opened: the file comes from the store).
  * The phantom at 3 mm keeps every step short.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
@@ -151,6 +158,15 @@ describe('the workstation on the case store', () => {
     await h.page.click('[data-testid=timeline] button[data-entry="verifications/verification"]');
     await h.page.waitForSelector('body[data-procedure=open] [data-testid=verification] table', { timeout: 20_000 });
     expect(await h.page.evaluate('window.corridor.app.store.crosshair')).toEqual(at);
+    // The scan's file is in the case: back in the case worker after the reload, verified again as it is.
+    const scan = await api<{ blobs: { sha256: string; bytes: number }[]; scanRole: string }>(
+      `/api/cases/${caseId}/series/scan-verification`,
+    );
+    expect(scan.body.scanRole).toBe('verification');
+    expect(scan.body.blobs[0].bytes).toBe((await stat(path.join(dir, 'pins.nii'))).size);
+    await h.page.waitForSelector(`body[data-case-restored="${caseId}"]`, { timeout: 30_000 });
+    const again = await h.page.evaluate<number>('window.corridor.app.verify().then((o) => o.report.paths.length)');
+    expect(again).toBe(1);
     await screenshot(h.page, 'case-timeline');
     expect(await shownErrors(h.page)).toEqual([]);
   }, 150_000);
@@ -180,4 +196,120 @@ describe('the workstation on the case store', () => {
     );
     expect(await shownErrors(h.page)).toEqual([]);
   }, 90_000);
+  it('two pages changed one path and each added one: a merge takes theirs for that path and keeps both added', async () => {
+    const A = h.page;
+    const B = await h.context.newPage();
+    expect(await open(B)).toBe(caseId);
+    const first = await A.evaluate<string>('window.corridor.app.store.plan.paths[0].id');
+    const edit = async (page: Page, entry: number[], extraId: string) =>
+      page.evaluate(
+        ([id, e, extra]) => {
+          const st = (
+            globalThis as unknown as {
+              corridor: {
+                app: { store: { plan: { paths: { id: string; entry: number[] }[] }; setPaths(p: unknown[]): void } };
+              };
+            }
+          ).corridor.app.store;
+          const ps = st.plan.paths.map((p) => (p.id === id ? { ...p, entry: e } : p));
+          const one = ps.find((p) => p.id === id);
+          st.setPaths([...ps, { ...one, id: extra, name: extra }]);
+        },
+        [first, entry, extraId] as const,
+      );
+    const before = (await api<{ revisions: unknown[] }>(`/api/cases/${caseId}/plans/plan/revisions`)).body.revisions
+      .length;
+    await edit(A, [1, 21, -201], 'a-only');
+    await until('page A to save', async () => {
+      const r = await api<PlanDoc>(`/api/cases/${caseId}/plans/plan`);
+      return r.body.paths.some((p) => p.id === 'a-only');
+    });
+    await edit(B, [2, 22, -202], 'b-only');
+    await B.waitForSelector(`#case-conflict:not([hidden]) tr.differs[data-path-id="${first}"]`, { timeout: 20_000 });
+    // The defaults: the path both changed is mine, each added one from the side that has it.
+    expect(await B.isChecked(`#case-conflict input[data-pick="${first}"][value=mine]`)).toBe(true);
+    expect(await B.isChecked('#case-conflict input[data-pick="a-only"][value=theirs]')).toBe(true);
+    expect(await B.isChecked('#case-conflict input[data-pick="b-only"][value=mine]')).toBe(true);
+    await B.check(`#case-conflict input[data-pick="${first}"][value=theirs]`);
+    await B.click('#case-conflict button[data-keep=merge]');
+    await B.waitForSelector('#case-conflict[hidden]', { state: 'attached', timeout: 20_000 });
+    const now = await api<PlanDoc>(`/api/cases/${caseId}/plans/plan`);
+    const byId = new Map(now.body.paths.map((p) => [p.id, p]));
+    expect(byId.get(first)?.entry).toEqual([1, 21, -201]);
+    expect(byId.has('a-only') && byId.has('b-only')).toBe(true);
+    expect(byId.get('b-only')?.entry).toEqual([2, 22, -202]);
+    // One revision for A's save, one for the merge (B's refused save made none).
+    const revs = (await api<{ revisions: unknown[] }>(`/api/cases/${caseId}/plans/plan/revisions`)).body.revisions;
+    expect(revs.length).toBe(before + 2);
+    expect(await B.evaluate('window.corridor.app.store.plan.paths.map((p) => p.id)')).toEqual(
+      now.body.paths.map((p) => p.id),
+    );
+    expect(await shownErrors(B)).toEqual([]);
+    await B.close();
+  }, 90_000);
+
+  it('a motion correction is kept in its fluoroscopy step and restored after a reload', async () => {
+    const mc = {
+      planningToCurrent: [
+        [1, 0, 0, 3],
+        [0, 1, 0, -2],
+        [0, 0, 1, 1],
+        [0, 0, 0, 1],
+      ],
+      status: 'ok',
+      reasons: [],
+      singleView: true,
+      depthUncertaintyMm: 4,
+      similarity: 0.9,
+      frameName: 'virtual frame (DRR view)',
+      ms: 1000,
+    };
+    await h.page.evaluate((m) => {
+      const st = (
+        globalThis as unknown as { corridor: { app: { store: { motionCorrection: unknown; emit(t: string): void } } } }
+      ).corridor.app.store;
+      st.motionCorrection = m;
+      st.emit('motion');
+    }, mc);
+    const key = 'series/fluoro-virtual-frame-DRR-view';
+    await until('the correction to be saved', async () => {
+      const r = await api<{ motion?: { planningToCurrent: number[][] } }>(`/api/cases/${caseId}/${key}`);
+      return r.status === 200 && r.body.motion?.planningToCurrent[0][3] === 3;
+    });
+    await h.page.reload();
+    await h.page.waitForSelector(`body[data-case-restored="${caseId}"]`, { timeout: 60_000 });
+    expect(await h.page.evaluate('window.corridor.app.store.motionCorrection')).toEqual(mc);
+    expect(await h.page.textContent(`[data-kind=fluoroscopy] [data-testid=entry-summary]`)).toContain(
+      'motion correction applied',
+    );
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 90_000);
+
+  it('a case opened from a file is reopened from the store in a page with nothing opened', async () => {
+    await h.page.setInputFiles('input[data-field=images]', path.join(dir, 'pins.nii'));
+    await h.page.waitForFunction(
+      (id) => !!document.body.dataset.caseRestored && document.body.dataset.caseRestored !== id,
+      caseId,
+      { timeout: 60_000 },
+    );
+    const fileCase = (await h.page.getAttribute('body', 'data-case-id')) ?? '';
+    expect(fileCase).not.toBe(caseId);
+    await addPath(h.page, [3, 30, -190], [4, 60, -190]);
+    await until('its plan to be saved', async () => (await api(`/api/cases/${fileCase}/plans/plan`)).status === 200);
+    const planning = await api<{ blobs: { bytes: number }[] }>(`/api/cases/${fileCase}/series/planning`);
+    expect(planning.body.blobs[0].bytes).toBe((await stat(path.join(dir, 'pins.nii'))).size);
+    const dims = await h.page.evaluate('window.corridor.app.store.volume.dims.join("x")');
+    // Another page, nothing in its storage: the phantom opens; the file case comes from the list.
+    const C = await h.context.newPage();
+    await C.goto(`${h.server.url}?renderer=cpu&voxel=${VOXEL}`);
+    await C.evaluate('localStorage.clear()');
+    await C.waitForSelector('body[data-case-id]', { timeout: 60_000 });
+    await C.click('[data-action=list-cases]');
+    await C.click(`[data-testid=stored-cases] button[data-open-case="${fileCase}"]`);
+    await C.waitForSelector(`body[data-case-restored="${fileCase}"]`, { timeout: 60_000 });
+    expect(await C.evaluate('window.corridor.app.store.volume.dims.join("x")')).toBe(dims);
+    expect(await C.evaluate('window.corridor.app.store.plan.paths.map((p) => p.entry)')).toEqual([[3, 30, -190]]);
+    expect(await shownErrors(C)).toEqual([]);
+    await C.close();
+  }, 120_000);
 });

@@ -37,6 +37,7 @@ export class PacsPanel {
   private readonly client = workstationPacs();
   private abort: AbortController | null = null;
   private study = '';
+  private pacsUrl = '';
 
   constructor(
     private root: HTMLElement,
@@ -81,7 +82,8 @@ export class PacsPanel {
     const note = find(this.root, '[data-testid=pacs-note]');
     let status = 0;
     try {
-      const health = (await (await fetch('/api/health')).json()) as { pacs?: boolean };
+      const health = (await (await fetch('/api/health')).json()) as { pacs?: boolean; pacsUrl?: string };
+      this.pacsUrl = health.pacsUrl ?? '';
       status = health.pacs
         ? (await fetch(`${PACS_ROOT}/studies?limit=1`, { headers: { Accept: 'application/dicom+json' } })).status
         : 503;
@@ -202,7 +204,15 @@ export class PacsPanel {
       cancel.hidden = true;
       this.shell.ui.status('Ready', null);
     }
-    await this.shell.app.openFiles(files);
+    // The case names the series in the PACS (fetched again when the case is reopened), not copies of it.
+    await this.shell.app.openFiles(files, {
+      pacs: {
+        studyInstanceUid: this.study,
+        seriesInstanceUid: series,
+        ...(segs.length ? { segmentations: segs } : {}),
+        ...(this.pacsUrl && /^https?:\/\/\S+$/.test(this.pacsUrl) ? { url: this.pacsUrl } : {}),
+      },
+    });
   }
 }
 

@@ -43,6 +43,7 @@ import type {
   ReportImagesReply,
   ReportImagesRequest,
 } from '../types.js';
+import { putBlobs } from '../case-client.js';
 
 configureCodecs();
 
@@ -61,6 +62,12 @@ let found: { series: LoadedSeries[]; labels: LoadedSeries[]; segs: NamedBytes[] 
   labels: [],
   segs: [],
 };
+
+/**
+ * The files last read, per purpose ('opened': the case's files; else a scan's role), kept until the page
+ * has them stored in the case store (storeFiles), then let go. Only when the page asks (it has a store).
+ */
+const kept = new Map<string, NamedBytes[]>();
 
 function requireCase(): OpenCase {
   if (!current) throw new UsageError('no case is open');
@@ -145,9 +152,10 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
     return { value: { volume: msg, info: caseInfo(current, ph.name) }, transfer };
   },
   async openFiles(args, progress) {
-    const [files] = args as [NamedBytes[]];
+    const [files, keep] = args as [NamedBytes[], boolean | undefined];
     const { series, labels, segs, skipped } = await readFiles(files, progress);
     found = { series, labels, segs };
+    if (keep) kept.set('opened', files);
     return { series: series.map(summary), skipped };
   },
 
@@ -266,9 +274,10 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
 
   /** A scan of the procedure (verification, cement baseline, cement) read into the open case. */
   async loadScan(args, progress) {
-    const [files, role] = args as [NamedBytes[], 'verification' | 'cement-baseline' | 'cement'];
+    const [files, role, keep] = args as [NamedBytes[], 'verification' | 'cement-baseline' | 'cement', boolean?];
     const c = requireCase();
     const { series, skipped } = await readFiles(files, progress);
+    if (keep) kept.set(role, files);
     if (series.length !== 1)
       throw new UsageError(
         `expected one image series, found ${series.length}` +
@@ -277,6 +286,15 @@ serveRpc(self as unknown as Parameters<typeof serveRpc>[0], {
       );
     c.procedure.setScan(role, series[0].volume);
     return { summary: summary(series[0], 0), cementScans: c.procedure.cementScans.length };
+  },
+
+  /** Store the files kept for `key` in the case store (PUT /api/blobs): their references; then let go. */
+  async storeFiles(args, progress) {
+    const [key] = args as [string];
+    const files = kept.get(key);
+    if (!files) throw new UsageError(`no files kept for ${key}`);
+    kept.delete(key);
+    return putBlobs(files, '/api', (d, t) => progress(d, t, 'storing the files in the case'));
   },
 
   register(_args, progress) {
