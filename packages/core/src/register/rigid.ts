@@ -57,6 +57,8 @@ export const MIN_NC = 0.3;
  */
 export const SCATTER_LOCAL_MEAN_SIGMA_MM = 5;
 export const SCATTER_SAMPLES = 60000;
+/** The C-arm CT cross-check's largest mean disagreement (mm) between the two fits (coneBeamCheck). */
+export const CONE_BEAM_AGREEMENT_MM = 0.5;
 
 /** Where an image has data: a scanner's fill value outside the field of view. */
 export type FillValueOption = number | 'auto' | 'none';
@@ -109,8 +111,29 @@ export interface RigidRegistrationOptions {
    * images' (the verdict's 0.1 nats floor stays): on the CBCT-like copy of the 3 mm CT, 0.095 nats.
    */
   localMeanSigmaMm?: number;
+  /**
+   * When either image is a C-arm CT (cone ends found) and no local normalisation is asked for: 'auto'
+   * (default) fits the finest level again with both images less their local mean
+   * (SCATTER_LOCAL_MEAN_SIGMA_MM) from the result, and reports failed when the two fits move the overlap's
+   * samples apart by more than CONE_BEAM_AGREEMENT_MM on average (scatter's shading pulling one of them);
+   * 'none' skips it. The result is the first fit's either way.
+   */
+  coneBeamCheck?: 'auto' | 'none';
   onProgress?: ProgressFn;
   signal?: AbortSignal;
+}
+
+/** The cross-check of a C-arm CT pair's fit (see RigidRegistrationOptions.coneBeamCheck). */
+export interface ConeBeamCheck {
+  localMeanSigmaMm: number;
+  spacingMm: number;
+  iterations: number;
+  converged: boolean;
+  /** The locally normalised similarity at the second fit's end (not comparable with metricValue). */
+  metricValue: number;
+  /** Mean and largest distance between where the two fits map the final level's fixed samples. */
+  meanDisagreementMm: number;
+  maxDisagreementMm: number;
 }
 
 export interface RegistrationLevel {
@@ -168,6 +191,8 @@ export interface RigidRegistrationResult {
   movingFov: ConeBeamFieldOfView | null;
   /** The local normalisation's sigma used (mm; 0: none). */
   localMeanSigmaMm: number;
+  /** The second fit of a C-arm CT pair (RigidRegistrationOptions.coneBeamCheck), or null when none ran. */
+  coneBeamCheck: ConeBeamCheck | null;
   verdict: RegistrationVerdict;
 }
 
@@ -442,8 +467,8 @@ export function registerRigid(
   let totalIter = 0;
   let metric: LevelMetric | null = null;
   let value = NaN;
-  const grad = new Float64Array(6);
-  const prevGrad = new Float64Array(6);
+  let finalSamples: SampleSet | null = null;
+  let finalRadius = 10;
 
   for (let L = 0; L < levelsMm.length; L++) {
     const s = levelsMm[L];
@@ -472,6 +497,7 @@ export function registerRigid(
     );
     if (samples.values.length < 100) samples = drawSamples(fixedLevels[L], all.idx, nSamples, seed + L);
     metric = new LevelMetric(kind, samples, movingLevels[L], movingRange, options.bins);
+    if (isFinal) finalSamples = samples;
     // Rotation is stepped in mm at the samples' RMS radius, so one unit of any parameter moves ~1 mm.
     let r2 = 0;
     for (let q = 0; q < samples.values.length; q++) {
@@ -481,41 +507,21 @@ export function registerRigid(
       r2 += dx * dx + dy * dy + dz * dz;
     }
     const radius = Math.max(10, Math.sqrt(r2 / samples.values.length));
+    if (isFinal) finalRadius = radius;
     const minValid = Math.max(16, Math.ceil(0.05 * metric.n));
-    let step = 0.5 * s;
-    const minStep = (isFinal ? 0.005 : 0.02) * s;
-    let converged = false;
-    let it = 0;
-    let prevValue = -Infinity;
-    prevGrad.fill(0);
-    value = metric.evaluate(params, center, grad, minValid);
-    for (; it < maxIter; it++) {
-      checkAborted(options.signal);
-      if (!Number.isFinite(value)) break;
-      // Gradient in scaled units: rotation per mm at the radius.
-      for (let a = 0; a < 3; a++) grad[a] /= radius;
-      let gn = 0;
-      for (let a = 0; a < 6; a++) gn += grad[a] * grad[a];
-      gn = Math.sqrt(gn);
-      if (!(gn > 1e-12)) {
-        converged = true;
-        break;
-      }
-      let dot = 0;
-      for (let a = 0; a < 6; a++) dot += grad[a] * prevGrad[a];
-      if (dot < 0 || value < prevValue) step *= 0.5;
-      if (step < minStep) {
-        converged = true;
-        break;
-      }
-      for (let a = 0; a < 6; a++) {
-        const d = (step * grad[a]) / gn;
-        params[a] += a < 3 ? d / radius : d;
-        prevGrad[a] = grad[a];
-      }
-      prevValue = value;
-      value = metric.evaluate(params, center, grad, minValid);
-    }
+    const fit = ascend(
+      metric,
+      params,
+      center,
+      radius,
+      0.5 * s,
+      (isFinal ? 0.005 : 0.02) * s,
+      maxIter,
+      minValid,
+      options.signal,
+    );
+    const { iterations: it, converged } = fit;
+    value = fit.value;
     totalIter += it;
     levels.push({ spacingMm: s, samples: metric.n, iterations: it, converged, metricValue: value });
     progress?.(L + 1, levelsMm.length + 1, `level ${s} mm`);
@@ -524,6 +530,90 @@ export function registerRigid(
       break;
     }
     if (isFinal && !converged) reasons.push(`did not converge in ${maxIter} iterations at ${s} mm`);
+  }
+
+  // A C-arm CT: the finest level fitted again on both images less their local mean (scatter's and
+  // truncation's shading left out). The two fits should agree; when they do not, the shading has pulled
+  // one of them and neither is handed on.
+  const checkMode = options.coneBeamCheck ?? 'auto';
+  if (checkMode !== 'auto' && checkMode !== 'none')
+    throw new UsageError(`coneBeamCheck "${String(checkMode)}" is not auto or none`);
+  let check: ConeBeamCheck | null = null;
+  if (
+    checkMode === 'auto' &&
+    localSigma === 0 &&
+    (fixedFov || movingFov) &&
+    finalSamples &&
+    levels.length === levelsMm.length &&
+    Number.isFinite(value)
+  ) {
+    const fl = withData(fixedLevels[last], Float32Array.from(fixedLevels[last].data));
+    const ml = withData(movingLevels[last], Float32Array.from(movingLevels[last].data));
+    subtractLocalMean(fl, SCATTER_LOCAL_MEAN_SIGMA_MM);
+    subtractLocalMean(ml, SCATTER_LOCAL_MEAN_SIGMA_MM);
+    checkAborted(options.signal);
+    const f2mHere = parametersToFixedToMoving({
+      rotationRad: [params[0], params[1], params[2]],
+      translationMm: [params[3], params[4], params[5]],
+      centerMm: center,
+    });
+    let cs: SampleSet = drawSamples(fl, finest.idx, SCATTER_SAMPLES, seed + 500, onMovingData(fl, f2mHere, ml));
+    if (cs.values.length < 100) cs = drawSamples(fl, finest.idx, SCATTER_SAMPLES, seed + 500);
+    const cm = new LevelMetric(kind, cs, ml, robustRange(ml.data), options.bins);
+    const cp = Float64Array.from(params);
+    const s = levelsMm[last];
+    const fit = ascend(
+      cm,
+      cp,
+      center,
+      finalRadius,
+      0.5 * s,
+      0.005 * s,
+      maxIter,
+      Math.max(16, Math.ceil(0.05 * cm.n)),
+      options.signal,
+    );
+    totalIter += fit.iterations;
+    const other = parametersToFixedToMoving({
+      rotationRad: [cp[0], cp[1], cp[2]],
+      translationMm: [cp[3], cp[4], cp[5]],
+      centerMm: center,
+    });
+    // How far apart the two fits put the fixed region's samples (those on moving data at the solution).
+    const pts: Float64Array = finalSamples.points;
+    const n = pts.length / 3;
+    let sum = 0,
+      max = 0;
+    for (let q = 0; q < n; q++) {
+      const x = pts[3 * q],
+        y = pts[3 * q + 1],
+        z = pts[3 * q + 2];
+      let d2 = 0;
+      for (let r = 0; r < 3; r++) {
+        const a = f2mHere[4 * r] * x + f2mHere[4 * r + 1] * y + f2mHere[4 * r + 2] * z + f2mHere[4 * r + 3];
+        const b = other[4 * r] * x + other[4 * r + 1] * y + other[4 * r + 2] * z + other[4 * r + 3];
+        d2 += (a - b) * (a - b);
+      }
+      const d = Math.sqrt(d2);
+      sum += d;
+      if (d > max) max = d;
+    }
+    check = {
+      localMeanSigmaMm: SCATTER_LOCAL_MEAN_SIGMA_MM,
+      spacingMm: s,
+      iterations: fit.iterations,
+      converged: fit.converged,
+      metricValue: fit.value,
+      meanDisagreementMm: n ? sum / n : NaN,
+      maxDisagreementMm: n ? max : NaN,
+    };
+    if (!(check.meanDisagreementMm <= CONE_BEAM_AGREEMENT_MM)) {
+      reasons.push(
+        `the fit and a fit with the images' shading (local mean) left out disagree by ` +
+          `${check.meanDisagreementMm.toFixed(2)} mm on average over the overlap (allowed ${CONE_BEAM_AGREEMENT_MM} mm): ` +
+          `a C-arm CT's scatter or truncation may have pulled the fit`,
+      );
+    }
   }
 
   // Overlap, and the metric against a null of the same images misaligned by NULL_SHIFT_MM.
@@ -623,8 +713,62 @@ export function registerRigid(
     fixedFov,
     movingFov,
     localMeanSigmaMm: localSigma,
+    coneBeamCheck: check,
     verdict: { status: reasons.length ? 'failed' : 'ok', reasons },
   };
+}
+
+/**
+ * Regular-step gradient ascent of `metric` from `params` (changed in place): the step along the
+ * normalized gradient (rotation scaled to mm at `radius`) halves whenever the gradient turns back or the
+ * metric gets worse; converged when the step falls below `minStep`.
+ */
+function ascend(
+  metric: LevelMetric,
+  params: Float64Array,
+  center: readonly [number, number, number],
+  radius: number,
+  startStep: number,
+  minStep: number,
+  maxIter: number,
+  minValid: number,
+  signal: AbortSignal | undefined,
+): { value: number; iterations: number; converged: boolean } {
+  const grad = new Float64Array(6);
+  const prevGrad = new Float64Array(6);
+  let step = startStep;
+  let converged = false;
+  let it = 0;
+  let prevValue = -Infinity;
+  let value = metric.evaluate(params, center, grad, minValid);
+  for (; it < maxIter; it++) {
+    checkAborted(signal);
+    if (!Number.isFinite(value)) break;
+    // Gradient in scaled units: rotation per mm at the radius.
+    for (let a = 0; a < 3; a++) grad[a] /= radius;
+    let gn = 0;
+    for (let a = 0; a < 6; a++) gn += grad[a] * grad[a];
+    gn = Math.sqrt(gn);
+    if (!(gn > 1e-12)) {
+      converged = true;
+      break;
+    }
+    let dot = 0;
+    for (let a = 0; a < 6; a++) dot += grad[a] * prevGrad[a];
+    if (dot < 0 || value < prevValue) step *= 0.5;
+    if (step < minStep) {
+      converged = true;
+      break;
+    }
+    for (let a = 0; a < 6; a++) {
+      const d = (step * grad[a]) / gn;
+      params[a] += a < 3 ? d / radius : d;
+      prevGrad[a] = grad[a];
+    }
+    prevValue = value;
+    value = metric.evaluate(params, center, grad, minValid);
+  }
+  return { value, iterations: it, converged };
 }
 
 function checkRigidInit(m: ReadonlyMat4): ReadonlyMat4 {

@@ -79,6 +79,12 @@ function summary(r: RigidRegistrationResult, seconds: number): string {
       : r.localMeanSigmaMm > 0
         ? [`local mean ${r.localMeanSigmaMm} mm subtracted`]
         : []),
+    ...(r.coneBeamCheck
+      ? [
+          `cross-check with the local mean ${r.coneBeamCheck.localMeanSigmaMm} mm subtracted: ` +
+            `${f(r.coneBeamCheck.meanDisagreementMm)} mm apart on average (${f(r.coneBeamCheck.maxDisagreementMm)} at most)`,
+        ]
+      : []),
     `${r.iterations} iterations over levels ${r.levels.map((l) => `${l.spacingMm} mm`).join(', ')} in ${f(seconds, 1)} s`,
     'similarity is not accuracy: check the result (e.g. load the .tfm in 3D Slicer)',
   ];
