@@ -7,8 +7,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import fontkit from '@pdf-lib/fontkit';
-import { PDFDocument, rgb, type PDFFont, type PDFPage } from 'pdf-lib';
+// pdf-lib and fontkit (about 3 MB of JavaScript) load on the first PDF, not with every command and server.
+import type { PDFDocument, PDFFont, PDFPage, rgb as pdfRgb } from 'pdf-lib';
 import type { EncodedKeyImage, ProcedureReport, ReportAngles, ReportPath } from '@corridor/core';
 
 /** A key image as PNG (core's EncodedKeyImage). */
@@ -197,6 +197,7 @@ class Layout {
     private doc: PDFDocument,
     readonly font: PDFFont,
     readonly bold: PDFFont,
+    private rgb: typeof pdfRgb,
   ) {
     this.newPage();
   }
@@ -238,7 +239,7 @@ class Layout {
         y: this.y + size * 0.25,
         size,
         font,
-        color: rgb(...(opts.color ?? [0, 0, 0])),
+        color: this.rgb(...(opts.color ?? [0, 0, 0])),
       });
     }
   }
@@ -272,12 +273,12 @@ class Layout {
           y: this.y - h,
           width: widths.reduce((a, b) => a + b, 0),
           height: h,
-          color: rgb(0.92, 0.92, 0.92),
+          color: this.rgb(0.92, 0.92, 0.92),
         });
       let x = MARGIN;
       for (let i = 0; i < n; i++) {
         lines[i].forEach((l, k) =>
-          this.page.drawText(l, { x: x + 3, y: this.y - (k + 1) * size * 1.25, size, font, color: rgb(0, 0, 0) }),
+          this.page.drawText(l, { x: x + 3, y: this.y - (k + 1) * size * 1.25, size, font, color: this.rgb(0, 0, 0) }),
         );
         x += widths[i];
       }
@@ -286,7 +287,7 @@ class Layout {
         start: { x: MARGIN, y: this.y },
         end: { x: MARGIN + widths.reduce((a, b) => a + b, 0), y: this.y },
         thickness: 0.3,
-        color: rgb(0.6, 0.6, 0.6),
+        color: this.rgb(0.6, 0.6, 0.6),
       });
     };
     drawRow(t.head, this.bold, true);
@@ -297,6 +298,10 @@ class Layout {
 
 /** The report as a PDF (A4); its creation and modification dates are the report's time. */
 export async function renderReportPdf(r: ProcedureReport, images: readonly RenderedImage[]): Promise<Uint8Array> {
+  const [{ PDFDocument, rgb }, { default: fontkit }] = await Promise.all([
+    import('pdf-lib'),
+    import('@pdf-lib/fontkit'),
+  ]);
   const doc = await PDFDocument.create();
   const made = new Date(r.generatedAt);
   const when = Number.isFinite(made.getTime()) ? made : new Date(0);
@@ -312,6 +317,7 @@ export async function renderReportPdf(r: ProcedureReport, images: readonly Rende
     doc,
     await doc.embedFont(regular, { subset: true }),
     await doc.embedFont(bold, { subset: true }),
+    rgb,
   );
   L.text(r.title, 18, { bold: true });
   L.gap(4);

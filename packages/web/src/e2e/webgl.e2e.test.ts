@@ -160,8 +160,10 @@ const MARKER_POSE = { primaryDeg: 25, secondaryDeg: -20 };
 
 async function markerOnScreen(renderer: 'gl-any' | 'cpu') {
   const mc = await markerCase();
-  await h.page.goto(`${h.server.url}?renderer=${renderer}`);
-  await h.page.waitForSelector('body[data-first-image-ms]', { timeout: 90_000 });
+  // An empty workstation (?case=none): the marker case is the first and only one opened, so no phantom is
+  // generated, uploaded and drawn first (in software WebGL, seconds per frame) only to be replaced.
+  await h.page.goto(`${h.server.url}?renderer=${renderer}&case=none`);
+  await h.page.waitForSelector('body[data-state=ready]', { timeout: 90_000 });
   await h.page.setInputFiles('input[data-field=images]', mc.file);
   await h.page.waitForSelector('body[data-case="webgl marker"]', { timeout: 60_000 });
   type Doc = { document: { body: { dataset: Record<string, string> } } };
