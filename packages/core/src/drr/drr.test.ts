@@ -3,6 +3,7 @@ import { createVolume, indexToPatientFrom } from '../volume/volume.js';
 import { carmFrame, pixelToPatient, type CarmGeometry } from '../carm/geometry.js';
 import { mat4TransformPoint } from '../math/mat4.js';
 import {
+  addDrrPlanesJCopy,
   addDrrTransposedCopy,
   drrParamFields,
   drrParams,
@@ -341,6 +342,42 @@ describe('DRR line integrals', () => {
     expect(addDrrTransposedCopy(dv)).toBe(false);
   });
 
+  it('an AP view gives the same image from the copy of a shared volume with contiguous planes of j', () => {
+    const sh = prepareDrrVolume(vol, { values: 'mu', wasm: 'shared' });
+    // Tilted and oblique, so that the virtual rays are not the pixels, and one not between planes (sub 1).
+    for (const [a, b] of [
+      [8, 6],
+      [-20, 25],
+    ]) {
+      const g: CarmGeometry = {
+        sidMm: 1100,
+        sodMm: 700,
+        columns: 120,
+        rows: 100,
+        columnSpacingMm: 1.3,
+        rowSpacingMm: 1.3,
+        primaryDeg: a,
+        secondaryDeg: b,
+        isocenter: [0, 0, 990],
+      };
+      const fresh = prepareDrrVolume(vol, { values: 'mu', wasm: 'shared' });
+      expect(drrSweepAxis(drrParams(fresh, g))).toBe(1);
+      const before = renderLineIntegrals(fresh, g);
+      expect(addDrrPlanesJCopy(sh)).toBe(true);
+      const sm = defined(sh.simd, 'shared SIMD memory');
+      expect(drrParams(sh, g)[DRR_PARAM.planesJAddress]).toBe(sm.planesJ);
+      // The copy holds each voxel (i, j, k) at i + nx (k + nz j).
+      const [nx, ny, nz] = sh.dims;
+      const copy = new Uint16Array(sm.memory.buffer, defined(sm.planesJ, 'copy'), nx * ny * nz);
+      expect(copy[3 + nx * (nz - 2 + nz * (ny - 3))]).toBe(sh.mu[3 + nx * (ny - 3 + ny * (nz - 2))]);
+      const after = renderLineIntegrals(sh, g);
+      expect(Math.max(...after)).toBeGreaterThan(0.5);
+      expect(Array.from(after)).toEqual(Array.from(before));
+    }
+    // Not for a volume in unshared memory.
+    expect(addDrrPlanesJCopy(dv)).toBe(false);
+  });
+
   it('a row has the same value whatever band it is rendered in', () => {
     const g: CarmGeometry = {
       sidMm: 1100,
@@ -421,6 +458,7 @@ describe('DRR parameter block', () => {
         'muScale',
         'maxSampleSpacingVoxels',
         'transposedJAddress',
+        'planesJAddress',
       ].includes(k)
         ? 100 * n
         : [100 * n, 100 * n + 1, 100 * n + 2];
@@ -428,7 +466,7 @@ describe('DRR parameter block', () => {
     return f as unknown as DrrParamFields;
   };
 
-  it('names every one of the 34 slots exactly once (9 vector fields of 3, 7 scalars)', () => {
+  it('names every one of the 35 slots exactly once (9 vector fields of 3, 8 scalars)', () => {
     const f = distinct();
     const owner = new Array<string | undefined>(DRR_PARAMS_LENGTH);
     for (const k of keys) {
@@ -438,8 +476,8 @@ describe('DRR parameter block', () => {
         owner[DRR_PARAM[k] + a] = k;
       }
     }
-    expect(DRR_PARAMS_LENGTH).toBe(34);
-    expect(owner.filter((o) => o !== undefined).length).toBe(34);
+    expect(DRR_PARAMS_LENGTH).toBe(35);
+    expect(owner.filter((o) => o !== undefined).length).toBe(35);
     expect(keys.filter((k) => typeof f[k] !== 'number').length).toBe(9);
   });
 
@@ -504,6 +542,7 @@ describe('DRR parameter block', () => {
     expect(f.dims).toEqual([40, 30, 20]);
     expect([f.columns, f.rows]).toEqual([31, 23]);
     expect(f.transposedJAddress).toBe(-1); // no WebAssembly memory, so no j-fastest copy
+    expect(f.planesJAddress).toBe(-1);
     expect(Array.from(drrParams(d, g))).toEqual(Array.from(packDrrParams(f)));
   });
 

@@ -45,6 +45,8 @@ export interface DrrParamFields {
   maxSampleSpacingVoxels: number;
   /** Byte address of mu with j fastest in the WebAssembly memory (DrrSimdMemory.transposedJ), or -1. */
   transposedJAddress: number;
+  /** Byte address of mu with each plane of j contiguous (DrrSimdMemory.planesJ), or -1. */
+  planesJAddress: number;
 }
 
 /**
@@ -69,10 +71,11 @@ export const DRR_PARAM = {
   muScale: 31,
   maxSampleSpacingVoxels: 32,
   transposedJAddress: 33,
+  planesJAddress: 34,
 } as const satisfies Record<keyof DrrParamFields, number>;
 
 /** Numbers in a packed parameter block. */
-export const DRR_PARAMS_LENGTH = 34;
+export const DRR_PARAMS_LENGTH = 35;
 
 /** The fields written into a parameter block (`out`, by default a new one) at the slots DRR_PARAM names. */
 export function packDrrParams(
@@ -334,10 +337,19 @@ export function drrKernel(
   // Swept along i with the j-fastest copy (WebAssembly memory only): rows along j are contiguous there.
   const tJ = params[P.transposedJAddress];
   const tr = ws !== null && am === 0 && tJ >= 0;
-  const vol = tr ? new Uint16Array(f32.buffer, tJ, nx * ny * nz) : mu;
-  const sM = tr ? ny * nz : strideM,
+  // Swept along j with the copy whose planes of j are contiguous (index i + nx (k + nz j)): a plane's rows
+  // lie one after the other instead of nx ny voxels apart (on the C-arm CT benchmark's views along j,
+  // WebAssembly memory only).
+  const pJ = params[P.planesJAddress];
+  const trJ = ws !== null && am === 1 && pJ >= 0;
+  const vol = tr
+    ? new Uint16Array(f32.buffer, tJ, nx * ny * nz)
+    : trJ
+      ? new Uint16Array(f32.buffer, pJ, nx * ny * nz)
+      : mu;
+  const sM = tr ? ny * nz : trJ ? nx * nz : strideM,
     sP = tr ? 1 : strideP,
-    sQ = tr ? ny : strideQ;
+    sQ = tr ? ny : trJ ? nx : strideQ;
   // Scratch byte addresses: the tile's sums, the column table (offsets, weights), two resampled rows.
   const pAcc = ws ? ws.scratch : 0,
     pIp = pAcc + TILE * W4 * 4,

@@ -275,6 +275,11 @@ export interface DrrSimdMemory {
    * i (addDrrTransposedCopy): their rows along j are then contiguous instead of nx voxels apart.
    */
   transposedJ?: number;
+  /**
+   * Byte address of a copy of mu with each plane of j contiguous (index i + nx (k + nz j)), made on demand
+   * for views along j (addDrrPlanesJCopy): a plane's rows are then adjacent instead of nx ny voxels apart.
+   */
+  planesJ?: number;
 }
 
 export const DRR_SCRATCH_BYTES = 2 * 1024 * 1024;
@@ -295,8 +300,8 @@ export function createDrrSimdMemory(dataBytes: number, shared: boolean): DrrSimd
   if (!api || !drrSimdAvailable()) return null;
   const scratch = Math.ceil(dataBytes / 16) * 16;
   const pages = Math.ceil((scratch + DRR_SCRATCH_BYTES) / PAGE);
-  // A shared memory may later hold a transposed copy of the data and more threads' scratch.
-  const maximumPages = Math.min(65536, shared ? 2 * pages + 1024 : pages);
+  // A shared memory may later hold two reordered copies of the data and more threads' scratch.
+  const maximumPages = Math.min(65536, shared ? 3 * pages + 1024 : pages);
   if (pages > 65536) return null;
   try {
     const memory = new api.Memory(

@@ -10,6 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
 import {
+  addDrrPlanesJCopy,
   addDrrScratch,
   addDrrTransposedCopy,
   DRR_PARAMS_LENGTH,
@@ -171,12 +172,13 @@ export class DrrPool {
     this.busy = true;
     try {
       drrParams(this.dv, g, this.params, rays);
-      // Views swept along i read rows along j: made contiguous once per volume by a transposed copy.
+      // Views swept along i read rows along j: made contiguous once per volume by a transposed copy; views
+      // swept along j read planes of j: made contiguous by a copy with the planes of j one after another.
+      const axis = drrSweepAxis(this.params);
       if (
         this.dv.simd &&
-        this.dv.simd.transposedJ === undefined &&
-        drrSweepAxis(this.params) === 0 &&
-        addDrrTransposedCopy(this.dv)
+        ((axis === 0 && this.dv.simd.transposedJ === undefined && addDrrTransposedCopy(this.dv)) ||
+          (axis === 1 && this.dv.simd.planesJ === undefined && addDrrPlanesJCopy(this.dv)))
       ) {
         drrParams(this.dv, g, this.params, rays);
       }
