@@ -819,19 +819,29 @@ function* register2dSteps(
       profile.interior && pc.interior ? (Math.abs(pc.offMm - profile.offMm) * sf) / (coarse.spacingMm - sf) : Infinity;
   }
   if (profile && profile.moveMm !== 0) for (let q = 0; q < 6; q++) x[q] += profile.moveMm * profile.direction[q];
-  const perView = new Array<number>(views.length).fill(0);
-  const finalSimilarity = yield* similarity(dv, lvs, x, perView);
+  // The solution's similarity: the uncertainty rendered it, unless the depth profile moved the pose.
+  let perView = new Array<number>(views.length).fill(0);
+  let finalSimilarity: number;
+  if (fisher && !(profile && profile.moveMm !== 0)) {
+    perView = fisher.similarity;
+    finalSimilarity = perView.reduce((a, b) => a + b, 0) / views.length;
+  } else finalSimilarity = yield* similarity(dv, lvs, x, perView);
 
-  // Null test: the patient shifted across each view (u and v, both signs).
+  // Null test: the patient shifted across each view (u and v, both signs; an axis that two views share,
+  // such as the rows of two views about one C-arm axis, once).
   const shifted: Pose[] = [];
+  const shifts: number[][] = [];
   for (const v of views) {
     const fr = carmFrame(v.geometry);
-    for (const a of [fr.u, fr.v])
+    for (const a of [fr.u, fr.v]) {
+      if (shifts.some((b) => Math.abs(a[0] * b[0] + a[1] * b[1] + a[2] * b[2]) > 1 - 1e-9)) continue;
+      shifts.push([a[0], a[1], a[2]]);
       for (const s of [-1, 1]) {
         const p = Float64Array.from(x);
         for (let q = 0; q < 3; q++) p[3 + q] += s * NULL_SHIFT_2D_MM * a[q];
         shifted.push(p);
       }
+    }
   }
   const nullSimilarity = Math.max(...(yield* similarities(dv, lvs, shifted)));
   const uncertainty: Register2dUncertainty | null = fisher
@@ -945,6 +955,8 @@ function* poseUncertainty(
   cov: Float64Array;
   centerSdMm: [number, number, number];
   rotationSdDeg: [number, number, number];
+  /** Gradient correlation of each view at x (as `similarities`: from the same render). */
+  similarity: number[];
 } | null> {
   const info = new Float64Array(36);
   // Every view's renders in one batch: the solution, then +- JACOBIAN_STEP_MM along each direction.
@@ -959,9 +971,12 @@ function* poseUncertainty(
     level,
     lvs.flatMap((lv) => poses.map((pose) => ({ lv, pose }))),
   );
+  const similarity: number[] = [];
   for (const [vi, lv] of lvs.entries()) {
     const { columns } = lv.g;
     const n = columns * lv.g.rows;
+    const at = slots[vi * poses.length];
+    similarity.push(correlate(lv.fx, at.dx, lv.idx) + correlate(lv.fy, at.dy, lv.idx));
     const normalized = (m: number, gx: Float32Array, gy: Float32Array) => {
       const sl = slots[vi * poses.length + m];
       gx.set(sl.dx);
@@ -1029,7 +1044,7 @@ function* poseUncertainty(
   if (!cov) return null;
   const sd = (k: number) => Math.sqrt(Math.max(0, cov[k * 6 + k]));
   const rad = (k: number) => ((sd(k) / ROTATION_RADIUS_MM) * 180) / Math.PI;
-  return { cov, centerSdMm: [sd(3), sd(4), sd(5)], rotationSdDeg: [rad(0), rad(1), rad(2)] };
+  return { cov, centerSdMm: [sd(3), sd(4), sd(5)], rotationSdDeg: [rad(0), rad(1), rad(2)], similarity };
 }
 
 /** Profile of the depth search: offsets +-DEPTH_PROFILE_HALF_RANGE_MM in steps of DEPTH_PROFILE_STEP_MM. */
