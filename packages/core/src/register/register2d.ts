@@ -811,24 +811,37 @@ function* register2dSteps(
   const coarse = coarseLevel >= 0 ? volume.levels[coarseLevel] : undefined;
   if (profile && fisher && coarse) {
     const cl = makeLevelViews(schedule[schedule.length - 1].imagePx, coarse.spacingMm);
-    const pc = yield* depthProfile(coarseLevel, cl, x, dirs, fisher.cov, render, profile.direction);
+    const pc = yield* depthProfile(coarseLevel, cl, x, dirs, fisher.cov, render, {
+      direction: profile.direction,
+      centre: profile.best,
+    });
     depthModelBiasMm =
       profile.interior && pc.interior ? (Math.abs(pc.offMm - profile.offMm) * sf) / (coarse.spacingMm - sf) : Infinity;
   }
   if (profile && profile.moveMm !== 0) for (let q = 0; q < 6; q++) x[q] += profile.moveMm * profile.direction[q];
-  const perView = new Array<number>(views.length).fill(0);
-  const finalSimilarity = yield* similarity(dv, lvs, x, perView);
+  // The solution's similarity: the uncertainty rendered it, unless the depth profile moved the pose.
+  let perView = new Array<number>(views.length).fill(0);
+  let finalSimilarity: number;
+  if (fisher && !(profile && profile.moveMm !== 0)) {
+    perView = fisher.similarity;
+    finalSimilarity = perView.reduce((a, b) => a + b, 0) / views.length;
+  } else finalSimilarity = yield* similarity(dv, lvs, x, perView);
 
-  // Null test: the patient shifted across each view (u and v, both signs).
+  // Null test: the patient shifted across each view (u and v, both signs; an axis that two views share,
+  // such as the rows of two views about one C-arm axis, once).
   const shifted: Pose[] = [];
+  const shifts: number[][] = [];
   for (const v of views) {
     const fr = carmFrame(v.geometry);
-    for (const a of [fr.u, fr.v])
+    for (const a of [fr.u, fr.v]) {
+      if (shifts.some((b) => Math.abs(a[0] * b[0] + a[1] * b[1] + a[2] * b[2]) > 1 - 1e-9)) continue;
+      shifts.push([a[0], a[1], a[2]]);
       for (const s of [-1, 1]) {
         const p = Float64Array.from(x);
         for (let q = 0; q < 3; q++) p[3 + q] += s * NULL_SHIFT_2D_MM * a[q];
         shifted.push(p);
       }
+    }
   }
   const nullSimilarity = Math.max(...(yield* similarities(dv, lvs, shifted)));
   const uncertainty: Register2dUncertainty | null = fisher
@@ -942,6 +955,8 @@ function* poseUncertainty(
   cov: Float64Array;
   centerSdMm: [number, number, number];
   rotationSdDeg: [number, number, number];
+  /** Gradient correlation of each view at x (as `similarities`: from the same render). */
+  similarity: number[];
 } | null> {
   const info = new Float64Array(36);
   // Every view's renders in one batch: the solution, then +- JACOBIAN_STEP_MM along each direction.
@@ -956,9 +971,12 @@ function* poseUncertainty(
     level,
     lvs.flatMap((lv) => poses.map((pose) => ({ lv, pose }))),
   );
+  const similarity: number[] = [];
   for (const [vi, lv] of lvs.entries()) {
     const { columns } = lv.g;
     const n = columns * lv.g.rows;
+    const at = slots[vi * poses.length];
+    similarity.push(correlate(lv.fx, at.dx, lv.idx) + correlate(lv.fy, at.dy, lv.idx));
     const normalized = (m: number, gx: Float32Array, gy: Float32Array) => {
       const sl = slots[vi * poses.length + m];
       gx.set(sl.dx);
@@ -1026,7 +1044,7 @@ function* poseUncertainty(
   if (!cov) return null;
   const sd = (k: number) => Math.sqrt(Math.max(0, cov[k * 6 + k]));
   const rad = (k: number) => ((sd(k) / ROTATION_RADIUS_MM) * 180) / Math.PI;
-  return { cov, centerSdMm: [sd(3), sd(4), sd(5)], rotationSdDeg: [rad(0), rad(1), rad(2)] };
+  return { cov, centerSdMm: [sd(3), sd(4), sd(5)], rotationSdDeg: [rad(0), rad(1), rad(2)], similarity };
 }
 
 /** Profile of the depth search: offsets +-DEPTH_PROFILE_HALF_RANGE_MM in steps of DEPTH_PROFILE_STEP_MM. */
@@ -1034,15 +1052,23 @@ export const DEPTH_PROFILE_STEP_MM = 1.5;
 export const DEPTH_PROFILE_HALF_RANGE_MM = 15;
 /** Tiles per image side of the jackknife (TILES^2 groups). */
 const TILES = 4;
-/** Offsets of the depth profile rendered per batch. */
-const PROFILE_BATCH = 8;
+/**
+ * The profile is rendered in a window of +-PROFILE_WINDOW steps about where its peak is expected (the
+ * fit's depth; the coarser volume's: the finest one's peak), widened by PROFILE_GROW steps on a side
+ * while a maximum (of the whole images or of any jackknife replicate) lies on that side's end, up to
+ * the whole range: the peaks are the ones nearest the fit, and half the offsets or fewer are rendered.
+ */
+const PROFILE_WINDOW = 4;
+const PROFILE_GROW = 3;
 
 /**
  * The similarity along the depth valley: the first view's central ray with the other five parameters
- * following it as the curvature says they should (the depth column of the covariance), sampled on a grid,
- * its maximum refined by a parabola. The whole images give where the pose moves (when the maximum lies
- * inside the range and beats the start); leaving out one tile of each frame at a time gives a jackknife
- * standard deviation of that maximum. The sums are kept per tile, so each offset is rendered once.
+ * following it as the curvature says they should (the depth column of the covariance), sampled on a grid
+ * (a window about `centre`, an offset index, widened while a maximum lies on its end: PROFILE_WINDOW), its
+ * maximum refined by a parabola. The whole images give where the pose moves (when the maximum lies inside
+ * the range and beats the start); leaving out one tile of each frame at a time gives a jackknife standard
+ * deviation of that maximum (`jackknife` false: not computed, nor waited for by the window). The sums are
+ * kept per tile, so each offset is rendered once.
  */
 function* depthProfile(
   level: number,
@@ -1051,21 +1077,27 @@ function* depthProfile(
   dirs: Float64Array[],
   cov: Float64Array,
   render: RenderBatch,
-  given?: Float64Array,
-): Renders<{ direction: Float64Array; moveMm: number; offMm: number; interior: boolean; jackknifeSdMm: number }> {
+  given?: { direction: Float64Array; centre: number },
+): Renders<{
+  direction: Float64Array;
+  moveMm: number;
+  offMm: number;
+  best: number;
+  interior: boolean;
+  jackknifeSdMm: number;
+}> {
   // Valley direction in parameter space, per mm of depth: sum_k cov[k][5] / cov[5][5] dirs[k].
-  const direction = given ?? new Float64Array(6);
+  const direction = given?.direction ?? new Float64Array(6);
   if (!given)
     for (let k = 0; k < 6; k++) for (let q = 0; q < 6; q++) direction[q] += (cov[k * 6 + 5] / cov[35]) * dirs[k][q];
+  const jackknife = !given;
   const steps = Math.round(DEPTH_PROFILE_HALF_RANGE_MM / DEPTH_PROFILE_STEP_MM);
   const nOff = 2 * steps + 1;
   const G = TILES * TILES;
   // Per offset, view, tile and axis: n, sf, sff, sd, sdd, sfd.
   const S = new Float64Array(nOff * lvs.length * G * 2 * 6);
-  // Offsets in batches of PROFILE_BATCH (a batch's images are held at once).
-  for (let m0 = 0; m0 < nOff; m0 += PROFILE_BATCH) {
-    const ms: number[] = [];
-    for (let m = m0; m < Math.min(nOff, m0 + PROFILE_BATCH); m++) ms.push(m);
+  /** Renders offsets ms (one batch) and adds their sums. */
+  function* add(ms: number[]): Renders<void> {
     const items = ms.flatMap((m) => {
       const p = new Float64Array(6);
       for (let q = 0; q < 6; q++) p[q] = x[q] + (m - steps) * DEPTH_PROFILE_STEP_MM * direction[q];
@@ -1098,6 +1130,11 @@ function* depthProfile(
       }
     }
   }
+  const range = (a: number, b: number) => Array.from({ length: Math.max(0, b - a + 1) }, (_, i) => a + i);
+  const centre = Math.max(0, Math.min(nOff - 1, given?.centre ?? steps));
+  let lo = Math.max(0, centre - PROFILE_WINDOW),
+    hi = Math.min(nOff - 1, centre + PROFILE_WINDOW);
+  yield* add(range(lo, hi));
   const acc = new Float64Array(6);
   /** The similarity at offset m over all tiles but `skip` (-1: none). */
   const sim = (m: number, skip: number) => {
@@ -1116,10 +1153,11 @@ function* depthProfile(
       }
     return total / (2 * lvs.length);
   };
+  const v = new Float64Array(nOff);
+  /** The maximum over the rendered window [lo, hi] without tile `skip`. */
   const argmax = (skip: number) => {
-    let best = 0;
-    const v = new Float64Array(nOff);
-    for (let m = 0; m < nOff; m++) {
+    let best = lo;
+    for (let m = lo; m <= hi; m++) {
       v[m] = sim(m, skip);
       if (v[m] > v[best]) best = m;
     }
@@ -1132,24 +1170,41 @@ function* depthProfile(
       const curv = a + c - 2 * b;
       if (curv < 0) off += (DEPTH_PROFILE_STEP_MM * (a - c)) / (2 * curv);
     }
-    return { off, interior, gain: v[best] - v[steps] };
+    return { off, best, interior };
   };
-  const all = argmax(-1);
-  let mean = 0;
-  const offs: number[] = [];
-  for (let g = 0; g < G; g++) {
-    const o = argmax(g).off;
-    offs.push(o);
-    mean += o / G;
+  let all = argmax(-1);
+  let offs: number[] = [];
+  for (;;) {
+    const maxima = [all.best];
+    offs = [];
+    if (jackknife)
+      for (let g = 0; g < G; g++) {
+        const a = argmax(g);
+        offs.push(a.off);
+        maxima.push(a.best);
+      }
+    const grow: number[] = [];
+    if (lo > 0 && maxima.includes(lo)) grow.push(...range(Math.max(0, lo - PROFILE_GROW), lo - 1));
+    if (hi < nOff - 1 && maxima.includes(hi)) grow.push(...range(hi + 1, Math.min(nOff - 1, hi + PROFILE_GROW)));
+    if (!grow.length) break;
+    yield* add(grow);
+    lo = Math.min(lo, ...grow);
+    hi = Math.max(hi, ...grow);
+    all = argmax(-1);
   }
+  // The gain over the start (offset 0), which the window always holds when it is centred there.
+  const gain = lo <= steps && steps <= hi ? sim(all.best, -1) - sim(steps, -1) : 0;
+  let mean = 0;
+  for (const o of offs) mean += o / G;
   let ss = 0;
   for (const o of offs) ss += (o - mean) ** 2;
   const jackknifeSdMm = Math.sqrt(((G - 1) / G) * ss);
   return {
     direction,
-    moveMm: all.interior && all.gain > 0 ? all.off : 0,
+    moveMm: all.interior && gain > 0 ? all.off : 0,
     offMm: all.off,
+    best: all.best,
     interior: all.interior,
-    jackknifeSdMm: all.interior ? jackknifeSdMm : Infinity,
+    jackknifeSdMm: all.interior && jackknife ? jackknifeSdMm : Infinity,
   };
 }
