@@ -153,6 +153,64 @@ describe('analyzeCement on the phantom (1 mm)', () => {
     console.log(rows.join('\n'));
   }, 40_000);
 
+  it('names a leak into a vein when the labels carry one, and calls it outside bone when they do not', () => {
+    // A lateral sacral vein as the test paints it: a 3 mm ball of soft tissue 5 mm in front of S2L's
+    // anterior opening, along its channel (the veins run over the anterior foramina). 0.1 ml of cement
+    // HU planted in its voxels nearest the centre; truth is the test's own voxel count.
+    const t = base.truth;
+    const f = t.foramina.find((x) => x.name === 'S2L');
+    if (!f) throw new Error('no S2L');
+    const out = f.center.map((v, a) => v - f.canalPoint[a]);
+    const len = Math.hypot(...out);
+    const c = f.center.map((v, a) => v + (5 * out[a]) / len);
+    const VEIN = 40;
+    const soft = new Set<number>([PHANTOM_LABELS.fat, PHANTOM_LABELS.muscle, PHANTOM_LABELS.viscera]);
+    const { dims, indexToPatient: m } = base.labels;
+    const lab = Uint8Array.from(base.labels.data);
+    const cand: { v: number; d: number }[] = [];
+    for (let k = 0, v = 0; k < dims[2]; k++)
+      for (let j = 0; j < dims[1]; j++)
+        for (let i = 0; i < dims[0]; i++, v++) {
+          const x = m[0] * i + m[1] * j + m[2] * k + m[3] - c[0];
+          const y = m[4] * i + m[5] * j + m[6] * k + m[7] - c[1];
+          const z = m[8] * i + m[9] * j + m[10] * k + m[11] - c[2];
+          const d = x * x + y * y + z * z;
+          if (d <= 9 && soft.has(lab[v])) {
+            lab[v] = VEIN;
+            cand.push({ v, d });
+          }
+        }
+    cand.sort((a, b) => a.d - b.d);
+    const n = Math.round(100 / VOXEL_MM ** 3);
+    expect(cand.length).toBeGreaterThan(n);
+    const data = Int16Array.from(cement.ct.data);
+    for (let q = 0; q < n; q++) data[cand[q].v] = t.nominalHu.cement ?? 2400;
+    const scan = createVolume({ data, dims, indexToPatient: m, meta: { ...cement.ct.meta, source: 'vein leak' } });
+    const anatomy = phantomVerifyAnatomy(t.labels);
+    const withVein = analyzeCement({
+      plan,
+      baseline: base.ct,
+      scans: [scan],
+      labels: {
+        volume: createVolume({ data: lab, dims, indexToPatient: m, meta: base.labels.meta }),
+        anatomy: {
+          ...anatomy,
+          critical: [...anatomy.critical, { label: VEIN, structure: 'vein', name: 'lateral sacral vein' }],
+        },
+      },
+    });
+    const s = withVein.scans[0];
+    expect(s.verdict).toBe('stop');
+    expect(s.leaks.map((l) => [l.structure, l.name])).toEqual([['vein', 'lateral sacral vein']]);
+    expect(Math.abs(s.leaks[0].volumeMl - 0.1) / 0.1).toBeLessThan(0.15);
+    expect(withVein.notes.some((x) => x.startsWith('no vein labels'))).toBe(false);
+    // The phantom's own labels have no vein: the same cement is a leak outside the bone, and the report says
+    // that veins were not checked.
+    const without = run([scan]);
+    expect(without.scans[0].leaks.map((l) => l.structure)).toEqual(['outside bone']);
+    expect(without.notes.some((x) => x.startsWith('no vein labels'))).toBe(true);
+  }, 40_000);
+
   it('cautions when the warning distance is larger than the front-to-foramen distance', () => {
     const r0 = run([cement.ct]);
     const d = r0.scans[0].distances.find((x) => x.name === 'S1L')?.distanceMm ?? NaN;

@@ -506,7 +506,8 @@ export function analyzeCement(options: CementOptions): CementReport {
     report.notes.push('foramina found in the image (no labels): canal and bone surface not checked');
   for (const w of report.foramina.warnings ?? []) report.notes.push(`foramina: ${w}`);
   if (!labels) report.notes.push('no labels: leaks and distances to the foramina, canal and bone surface not checked');
-  report.notes.push('no vein labels: leaks into veins are not checked');
+  if (!labels?.anatomy.critical.some((c) => c.structure === 'vein'))
+    report.notes.push('no vein labels: leaks into veins are not checked (with labels, only as outside bone)');
   let previous = new Map<string, number>();
   for (let s = 0; s < scans.length; s++) {
     if (options.signal?.aborted) throw new CancelledError('cement analysis cancelled', 'cement');
