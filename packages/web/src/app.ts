@@ -56,6 +56,8 @@ export interface AppUi {
   message(kind: MessageKind, text: string): void;
   status(text: string, progress?: { done: number; total: number } | null): void;
   chooseSeries(series: SeriesSummary[]): Promise<number | null>;
+  /** Show an XA/RF frame kept in the case in the C-arm panel, as opening its file does (not saved again). */
+  openXa?(file: NamedBytes): Promise<void>;
 }
 
 /**
@@ -564,10 +566,50 @@ export class App {
       ];
       restored.push(e.label);
     }
-    const fluoro = [...s.timeline].reverse().find((e) => e.kind === 'fluoroscopy' && e.doc.motion);
-    if (fluoro) this.restoreMotion(fluoro.key, fluoro.doc.motion as MotionCorrection);
+    // The fluoroscopy step with a correction, else one with a kept frame: its frame shown, its correction.
+    const fluoro =
+      [...s.timeline].reverse().find((e) => e.kind === 'fluoroscopy' && e.doc.motion) ??
+      [...s.timeline].reverse().find((e) => e.kind === 'fluoroscopy' && e.doc.blobs);
+    if (fluoro) {
+      if (await this.restoreFrame(fluoro.doc)) restored.push(fluoro.label);
+      if (fluoro.doc.motion) this.restoreMotion(fluoro.key, fluoro.doc.motion as MotionCorrection);
+    }
     st.emit('procedure', 'series');
     if (restored.length) this.ui.message('info', `Restored from the case store: ${restored.join(', ')}.`);
+  }
+
+  /** The XA/RF frame kept in a fluoroscopy step shown again in the C-arm panel; whether there was one. */
+  private async restoreFrame(doc: Record<string, unknown>): Promise<boolean> {
+    const blobs = doc.blobs as BlobRef[] | undefined;
+    if (!blobs?.length || !this.ui.openXa) return false;
+    const [f] = await getBlobs(blobs.slice(0, 1));
+    await this.ui.openXa(f);
+    return true;
+  }
+
+  /**
+   * A loaded XA/RF frame recorded as its fluoroscopy step, its file kept in the case (a blob) so that
+   * reopening the case shows the frame again.
+   */
+  async saveFluoroFrame(file: NamedBytes, summary: string): Promise<void> {
+    const caseKey = this.caseKey;
+    const doc: Record<string, unknown> = {
+      files: [file.name],
+      role: 'fluoroscopy',
+      label: `Fluoroscopy: ${file.name}`,
+      summary,
+      view: this.viewState(),
+    };
+    // A series names its files by exactly one of these: kept in the store, else the file's name.
+    if (await this.hasStore())
+      try {
+        doc.blobs = await putBlobs([file]);
+        delete doc.files;
+      } catch (err) {
+        this.ui.message('error', `Could not keep ${file.name} in the case store: ${(err as Error).message}`);
+      }
+    if (caseKey !== this.caseKey) return;
+    await this.saveCaseDoc('series', `fluoro-${safeName(file.name)}`, doc);
   }
 
   private restoreMotion(key: string, mc: MotionCorrection | null) {
@@ -663,8 +705,10 @@ export class App {
     } else if (e.kind === 'earlier') {
       const r = e.doc.summary as RegistrationSummary | undefined;
       if (r) st.registration = r;
-    } else if (e.kind === 'fluoroscopy' && e.doc.motion !== undefined) {
-      this.restoreMotion(key, e.doc.motion as MotionCorrection | null);
+    } else if (e.kind === 'fluoroscopy') {
+      const name = (e.doc.blobs as BlobRef[] | undefined)?.[0]?.name;
+      if (name !== undefined && st.xa?.name !== name) await this.restoreFrame(e.doc);
+      if (e.doc.motion !== undefined) this.restoreMotion(key, e.doc.motion as MotionCorrection | null);
     }
     const view = e.doc.view as ViewState | undefined;
     const panel =

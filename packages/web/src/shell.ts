@@ -2,7 +2,7 @@
  * The page around the views: toolbar, status bar, messages (errors stay until dismissed), file
  * opening (buttons and drag and drop, DICOM folders included), series choice, keyboard shortcuts.
  */
-import { UsageError, coordinateForms, formatCoordinateForms, parsePointLps } from '@corridor/core';
+import { UsageError, coordinateForms, formatCoordinateForms, parsePointLps, type NamedBytes } from '@corridor/core';
 import { App, type AppUi, type MessageKind } from './app.js';
 import { WINDOW_PRESETS } from './store.js';
 import { PlaneView, type PlaneKind } from './views/plane-view.js';
@@ -12,7 +12,6 @@ import { PlanPanel } from './ui/plan-panel.js';
 import { CarmPanel } from './ui/carm-panel.js';
 import { ProcedurePanel } from './ui/procedure-panel.js';
 import { CasePanel } from './ui/case-panel.js';
-import { safeName } from './case-client.js';
 import { PacsPanel, sidePanel } from './ui/pacs-panel.js';
 import { ReportPanel } from './ui/report-panel.js';
 import { loadXaFrame } from './xa.js';
@@ -59,6 +58,7 @@ export class Shell {
       message: (kind, text) => this.message(kind, text),
       status: (text, progress) => this.status(text, progress),
       chooseSeries: (s) => this.chooseSeries(s),
+      openXa: (f) => this.openXa(f, false),
     };
     this.app = new App(this.ui);
     const params = new URLSearchParams(location.search);
@@ -330,9 +330,16 @@ export class Shell {
   }
 
   async loadXa(file: File): Promise<void> {
-    const bytes = new Uint8Array(await file.arrayBuffer());
+    await this.openXa({ name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) }, true);
+  }
+
+  /**
+   * Show an XA/RF frame in the C-arm panel: a file opened (`save`: recorded as its fluoroscopy step, the
+   * file kept in the case store), or one brought back from the case when it is reopened.
+   */
+  async openXa(file: NamedBytes, save: boolean): Promise<void> {
     const st = this.app.store;
-    const xa = await loadXaFrame({ name: file.name, bytes }, this.fluoro.system, st.carm.isocenter);
+    const xa = await loadXaFrame(file, this.fluoro.system, st.carm.isocenter);
     for (const n of xa.notes) this.message('warning', `${file.name}: ${n}`);
     st.xa = xa;
     this.fluoro.showXa = true;
@@ -340,13 +347,11 @@ export class Shell {
     st.setCarm({ primaryDeg: xa.frame.geometry.primaryDeg, secondaryDeg: xa.frame.geometry.secondaryDeg });
     st.emit('xa');
     const g = xa.frame.geometry;
-    void this.app.saveCaseDoc('series', `fluoro-${safeName(file.name)}`, {
-      files: [file.name],
-      role: 'fluoroscopy',
-      label: `Fluoroscopy: ${file.name}`,
-      summary: `primary ${g.primaryDeg.toFixed(1)}°, secondary ${g.secondaryDeg.toFixed(1)}°`,
-      view: this.app.viewState(),
-    });
+    if (save)
+      void this.app.saveFluoroFrame(
+        file,
+        `primary ${g.primaryDeg.toFixed(1)}°, secondary ${g.secondaryDeg.toFixed(1)}°`,
+      );
   }
 
   private bindKeys() {

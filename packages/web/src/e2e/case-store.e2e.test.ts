@@ -13,16 +13,19 @@
  * - two pages changing the same path and each adding its own: "Merge as chosen" with theirs for the path
  *   both changed keeps that one from theirs and both added paths;
  * - a motion correction is saved in its fluoroscopy step and back after a reload;
+ * - an XA frame opened in the C-arm panel is kept in its fluoroscopy step (a blob, the file's SHA-256):
+ *   after a reload the same frame is shown again with its correction;
  * - a case opened from a file is reopened from the store's case list in a page with nothing in it (no
  *   file opened: the file comes from the store).
  * The phantom at 3 mm keeps every step short.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { generatePhantom, writeNifti } from '@corridor/core';
+import { carmGeometry, carmPreset, generatePhantom, readXaFrame, writeNifti, writeXaFrame } from '@corridor/core';
 import { screenshot, shownErrors, startHarness, type Harness } from './harness.js';
 
 const VOXEL = 3;
@@ -284,6 +287,63 @@ describe('the workstation on the case store', () => {
     );
     expect(await shownErrors(h.page)).toEqual([]);
   }, 90_000);
+
+  it('an XA frame opened is kept in its fluoroscopy step and shown again with its correction after a reload', async () => {
+    const iso = await h.page.evaluate<[number, number, number]>('[...window.corridor.app.store.carm.isocenter]');
+    const system = carmPreset(await h.page.evaluate<string>('window.corridor.fluoro.system.id'));
+    const g = carmGeometry(system, { primaryDeg: 12, secondaryDeg: -4, isocenter: iso }, { size: 64, fieldMm: 290 });
+    const gray = Uint8Array.from({ length: 64 * 64 }, (_, i) => (i * 7 + (i >> 6) * 13) & 255);
+    const bytes = writeXaFrame({ geometry: g, gray });
+    const file = path.join(dir, 'xa-frame.dcm');
+    await writeFile(file, bytes);
+    await h.page.setInputFiles('input[data-field=xa]', file);
+    const key = `/api/cases/${caseId}/series/fluoro-xa-frame-dcm`;
+    type FluoroDoc = { blobs?: { sha256: string; bytes: number; name: string }[]; motion?: { frameName: string } };
+    await until('the frame to be kept', async () => !!(await api<FluoroDoc>(key)).body.blobs);
+    const kept = (await api<FluoroDoc>(key)).body.blobs ?? [];
+    expect(kept.map((b) => [b.name, b.bytes, b.sha256])).toEqual([
+      ['xa-frame.dcm', bytes.length, createHash('sha256').update(bytes).digest('hex')],
+    ]);
+    const mc = {
+      planningToCurrent: [
+        [1, 0, 0, -5],
+        [0, 1, 0, 1],
+        [0, 0, 1, 2],
+        [0, 0, 0, 1],
+      ],
+      status: 'ok',
+      reasons: [],
+      singleView: true,
+      depthUncertaintyMm: 6,
+      similarity: 0.8,
+      frameName: 'xa-frame.dcm',
+      ms: 900,
+    };
+    await h.page.evaluate((m) => {
+      const st = (
+        globalThis as unknown as { corridor: { app: { store: { motionCorrection: unknown; emit(t: string): void } } } }
+      ).corridor.app.store;
+      st.motionCorrection = m;
+      st.emit('motion');
+    }, mc);
+    await until('the correction to be saved with the frame', async () => {
+      const d = (await api<FluoroDoc>(key)).body;
+      return d.motion?.frameName === 'xa-frame.dcm' && d.blobs?.[0].sha256 === kept[0].sha256;
+    });
+    // A reload keeps nothing in the page: the frame comes from the store.
+    await h.page.reload();
+    await h.page.waitForSelector(`body[data-case-restored="${caseId}"]`, { timeout: 60_000 });
+    await h.page.waitForSelector('[data-view=fluoro][data-xa-frame="xa-frame.dcm"]', { timeout: 20_000 });
+    const shown = await h.page.evaluate<{ gray: number[]; primary: number }>(
+      '({ gray: Array.from(window.corridor.app.store.xa.frame.gray), primary: window.corridor.app.store.carm.primaryDeg })',
+    );
+    const frame = await readXaFrame(bytes, 'xa-frame.dcm', { system, isocenter: iso });
+    expect(shown.gray).toEqual(Array.from(frame.gray));
+    expect(shown.gray).toEqual(Array.from(gray));
+    expect(shown.primary).toBeCloseTo(12, 6);
+    expect(await h.page.evaluate('window.corridor.app.store.motionCorrection')).toEqual(mc);
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 60_000);
 
   it('a case opened from a file is reopened from the store in a page with nothing opened', async () => {
     await h.page.setInputFiles('input[data-field=images]', path.join(dir, 'pins.nii'));

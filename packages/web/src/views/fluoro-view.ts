@@ -186,8 +186,10 @@ export class FluoroView {
     if (xa && this.showXa) {
       this.showCanvas('cpu');
       this.drawXa(xa);
+      this.root.dataset.xaFrame = xa.name;
       return;
     }
+    delete this.root.dataset.xaFrame;
     clearTimeout(this.settleTimer);
     if (this.gl) {
       const gl = this.gl;
