@@ -153,6 +153,8 @@ export class App {
   private planningSource: Record<string, unknown> = {};
   /** The case id the next attach must use (a case reopened from the store's list), else derived. */
   private forcedCaseId: string | null = null;
+  /** The fluoroscopy saves in flight, one after another (saveFluoroFrame, saveMotion). */
+  private fluoroSaves: Promise<void> = Promise.resolve();
   /** The fluoroscopy entry the motion correction is saved in. */
   private motionKey: string | null = null;
   /** Set while a correction is being restored from the case (not saved again). */
@@ -591,7 +593,15 @@ export class App {
    * A loaded XA/RF frame recorded as its fluoroscopy step, its file kept in the case (a blob) so that
    * reopening the case shows the frame again.
    */
-  async saveFluoroFrame(file: NamedBytes, summary: string): Promise<void> {
+  saveFluoroFrame(file: NamedBytes, summary: string): Promise<void> {
+    // One fluoroscopy save at a time: the frame's upload and a correction made meanwhile write one document,
+    // and the later must start from the earlier's, or it drops the frame or the correction.
+    const run = this.fluoroSaves.then(() => this.saveFluoroFrameNow(file, summary));
+    this.fluoroSaves = run.catch(() => undefined);
+    return run;
+  }
+
+  private async saveFluoroFrameNow(file: NamedBytes, summary: string): Promise<void> {
     const caseKey = this.caseKey;
     const doc: Record<string, unknown> = {
       files: [file.name],
@@ -609,6 +619,9 @@ export class App {
         this.ui.message('error', `Could not keep ${file.name} in the case store: ${(err as Error).message}`);
       }
     if (caseKey !== this.caseKey) return;
+    // A correction already saved in this step (the frame opened again) stays.
+    const prior = this.session?.entry(`series/fluoro-${safeName(file.name)}`)?.doc;
+    if (prior && 'motion' in prior) doc.motion = prior.motion;
     await this.saveCaseDoc('series', `fluoro-${safeName(file.name)}`, doc);
   }
 
@@ -634,15 +647,20 @@ export class App {
     if (!key) return;
     this.motionKey = key;
     await this.attached;
-    const s = this.session;
-    if (!s || caseKey !== this.caseKey) return;
-    const e = s.entry(key);
-    const name = mc?.frameName ?? key.slice('series/fluoro-'.length);
-    await this.saveCaseDoc('series', key.split('/')[1], {
-      ...(e?.doc ?? { files: [name], role: 'fluoroscopy', label: `Fluoroscopy: ${name}`, summary: '' }),
-      motion: mc,
-      view: this.viewState(),
+    // After the frame's own save (saveFluoroFrame), from the document it left.
+    const run = this.fluoroSaves.then(async () => {
+      const s = this.session;
+      if (!s || caseKey !== this.caseKey) return;
+      const e = s.entry(key);
+      const name = mc?.frameName ?? key.slice('series/fluoro-'.length);
+      await this.saveCaseDoc('series', key.split('/')[1], {
+        ...(e?.doc ?? { files: [name], role: 'fluoroscopy', label: `Fluoroscopy: ${name}`, summary: '' }),
+        motion: mc,
+        view: this.viewState(),
+      });
     });
+    this.fluoroSaves = run.catch(() => undefined);
+    await run;
   }
 
   /** Where the user is now: the panel, the series, the crosshair, the selected path. */

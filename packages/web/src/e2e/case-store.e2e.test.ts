@@ -296,14 +296,8 @@ describe('the workstation on the case store', () => {
     const bytes = writeXaFrame({ geometry: g, gray });
     const file = path.join(dir, 'xa-frame.dcm');
     await writeFile(file, bytes);
-    await h.page.setInputFiles('input[data-field=xa]', file);
     const key = `/api/cases/${caseId}/series/fluoro-xa-frame-dcm`;
     type FluoroDoc = { blobs?: { sha256: string; bytes: number; name: string }[]; motion?: { frameName: string } };
-    await until('the frame to be kept', async () => !!(await api<FluoroDoc>(key)).body.blobs);
-    const kept = (await api<FluoroDoc>(key)).body.blobs ?? [];
-    expect(kept.map((b) => [b.name, b.bytes, b.sha256])).toEqual([
-      ['xa-frame.dcm', bytes.length, createHash('sha256').update(bytes).digest('hex')],
-    ]);
     const mc = {
       planningToCurrent: [
         [1, 0, 0, -5],
@@ -319,6 +313,21 @@ describe('the workstation on the case store', () => {
       frameName: 'xa-frame.dcm',
       ms: 900,
     };
+    // The frame's upload held until a correction has been made on it: both write the one step, and
+    // neither may drop the other's part.
+    let release = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    let puts = 0;
+    await h.page.route('**/api/blobs/**', async (route) => {
+      if (route.request().method() === 'PUT') {
+        puts++;
+        await held;
+      }
+      await route.continue();
+    });
+    await h.page.setInputFiles('input[data-field=xa]', file);
+    await h.page.waitForSelector('[data-view=fluoro][data-xa-frame="xa-frame.dcm"]', { timeout: 20_000 });
+    await until('the upload to start', () => Promise.resolve(puts > 0));
     await h.page.evaluate((m) => {
       const st = (
         globalThis as unknown as { corridor: { app: { store: { motionCorrection: unknown; emit(t: string): void } } } }
@@ -326,10 +335,16 @@ describe('the workstation on the case store', () => {
       st.motionCorrection = m;
       st.emit('motion');
     }, mc);
-    await until('the correction to be saved with the frame', async () => {
+    release();
+    await until('the frame and the correction to be kept in its step', async () => {
       const d = (await api<FluoroDoc>(key)).body;
-      return d.motion?.frameName === 'xa-frame.dcm' && d.blobs?.[0].sha256 === kept[0].sha256;
+      return !!d.blobs && d.motion?.frameName === 'xa-frame.dcm';
     });
+    await h.page.unroute('**/api/blobs/**');
+    const kept = (await api<FluoroDoc>(key)).body.blobs ?? [];
+    expect(kept.map((b) => [b.name, b.bytes, b.sha256])).toEqual([
+      ['xa-frame.dcm', bytes.length, createHash('sha256').update(bytes).digest('hex')],
+    ]);
     // A reload keeps nothing in the page: the frame comes from the store.
     await h.page.reload();
     await h.page.waitForSelector(`body[data-case-restored="${caseId}"]`, { timeout: 60_000 });
