@@ -541,18 +541,35 @@ export class App {
       if (typeof c.baselineSeries === 'string')
         this.scanSeries.cement = [c.baselineSeries, ...((c.scanSeries as string[] | undefined) ?? [])];
       const base = await filesOf(c.baselineSeries);
+      let all = false;
       if (base) {
         await load(base, 'cement-baseline');
         const scans = Array.isArray(c.scanSeries) ? (c.scanSeries as unknown[]) : [];
+        let n = 0;
         for (const x of scans) {
           const f = await filesOf(x);
-          if (f) await load(f, 'cement');
+          if (f) {
+            await load(f, 'cement');
+            n++;
+          }
         }
-        restored.push(`the cement baseline and ${scans.length} cement scan(s)`);
+        all = scans.length > 0 && n === scans.length;
+        restored.push(`the cement baseline and ${n} cement scan(s)`);
       }
       st.cementBaseline = typeof c.baseline === 'string' ? c.baseline : null;
       st.cementScans = Array.isArray(c.scans) ? (c.scans as string[]) : [];
       st.cement = (c.report as CementOutcome['report'] | undefined) ?? null;
+      // The overlay is not kept in the store (a mask the size of the scan): the same analysis of the scans
+      // just put back in the worker draws it again; the report shown stays the one saved.
+      if (all && st.plan.paths.length) {
+        const out = await this.caseWorker.call<CementOutcome>(
+          'cement',
+          [st.plan.paths, this.cementWarningMm],
+          [],
+          this.progress,
+        );
+        st.cementOverlay = out.mask ? cementMaskVolume(out.mask) : null;
+      }
     }
     const planning = st.series[0];
     for (const e of s.timeline) {

@@ -73,6 +73,8 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'corridor-case-e2e-'));
   const g = generatePhantom({ voxelMm: VOXEL, seed: 1, stage: 'pins' });
   await writeFile(path.join(dir, 'pins.nii'), writeNifti(g.ct, { gzip: false }));
+  const c = generatePhantom({ voxelMm: VOXEL, seed: 1, stage: 'cement' });
+  await writeFile(path.join(dir, 'cement.nii'), writeNifti(c.ct, { gzip: false }));
 }, 120_000);
 
 afterAll(async () => {
@@ -359,6 +361,30 @@ describe('the workstation on the case store', () => {
     expect(await h.page.evaluate('window.corridor.app.store.motionCorrection')).toEqual(mc);
     expect(await shownErrors(h.page)).toEqual([]);
   }, 60_000);
+
+  it('the cement scans are kept in the case; a reload draws their overlay again', async () => {
+    await h.page.setInputFiles('input[data-field=cement-baseline-file]', path.join(dir, 'pins.nii'));
+    await h.page.waitForSelector('[data-testid=cement] p', { timeout: 30_000 });
+    await h.page.setInputFiles('input[data-field=cement-file]', path.join(dir, 'cement.nii'));
+    await h.page.waitForSelector('#cement-banner[data-verdict]', { timeout: 60_000 });
+    const overlay = () =>
+      h.page.evaluate<number>(
+        '(() => { const o = window.corridor.app.store.cementOverlay; let n = 0; if (o) for (const v of o.data) if (v) n++; return n; })()',
+      );
+    const before = await overlay();
+    expect(before).toBeGreaterThan(0);
+    type CementDoc = { baselineSeries?: string | null; scanSeries?: string[]; report?: { verdict: string } };
+    await until('the cement step to name its kept scans', async () => {
+      const d = (await api<CementDoc>(`/api/cases/${caseId}/cement/cement`)).body;
+      return typeof d.baselineSeries === 'string' && d.scanSeries?.length === 1;
+    });
+    const verdict = (await api<CementDoc>(`/api/cases/${caseId}/cement/cement`)).body.report?.verdict;
+    await h.page.reload();
+    await h.page.waitForSelector(`body[data-case-restored="${caseId}"]`, { timeout: 60_000 });
+    await until('the cement overlay to be drawn again', async () => (await overlay()) === before, 30_000);
+    expect(await h.page.getAttribute('#cement-banner', 'data-verdict')).toBe(verdict);
+    expect(await shownErrors(h.page)).toEqual([]);
+  }, 120_000);
 
   it('a case opened from a file is reopened from the store in a page with nothing opened', async () => {
     await h.page.setInputFiles('input[data-field=images]', path.join(dir, 'pins.nii'));
