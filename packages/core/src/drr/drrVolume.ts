@@ -202,6 +202,22 @@ export function drrParams(
 }
 
 /**
+ * Room for one more copy of `n` uint16 voxels at the end of a shared WebAssembly memory, with 16 bytes of
+ * slack after it (hrow1s reads 16 bytes from a row's voxel, past the row's end); null where the memory is
+ * not shared (growing would detach `mu`) or cannot grow.
+ */
+function growForCopy(sm: NonNullable<DrrVolume['simd']>, n: number): { t: Uint16Array; start: number } | null {
+  if (!(typeof SharedArrayBuffer !== 'undefined' && sm.memory.buffer instanceof SharedArrayBuffer)) return null;
+  const start = sm.memory.buffer.byteLength;
+  try {
+    sm.memory.grow(Math.ceil((n * 2 + 16) / 65536));
+  } catch {
+    return null;
+  }
+  return { t: new Uint16Array(sm.memory.buffer, start, n), start };
+}
+
+/**
  * For views swept along i (lateral), a copy of mu with j fastest in the same shared WebAssembly memory,
  * made once (the memory grows by the volume's size; about half a second for 100 M voxels): rows along j
  * are then read contiguously, about twice as fast. Only for shared memories, which grow without
@@ -211,17 +227,10 @@ export function addDrrTransposedCopy(dv: DrrVolume): boolean {
   const sm = dv.simd;
   if (!sm) return false;
   if (sm.transposedJ !== undefined) return true;
-  if (!(typeof SharedArrayBuffer !== 'undefined' && sm.memory.buffer instanceof SharedArrayBuffer)) return false;
+  const room = growForCopy(sm, dv.mu.length);
+  if (!room) return false;
+  const { t, start } = room;
   const [nx, ny, nz] = dv.dims;
-  const n = nx * ny * nz;
-  const start = sm.memory.buffer.byteLength;
-  try {
-    // 16 bytes of slack after the copy: hrow1s reads 16 bytes from a row's voxel, past the row's end.
-    sm.memory.grow(Math.ceil((n * 2 + 16) / 65536));
-  } catch {
-    return false;
-  }
-  const t = new Uint16Array(sm.memory.buffer, start, n);
   const mu = dv.mu;
   // Slice by slice (k), in 32 x 32 blocks of (i, j) so that reads and writes both stay in cache.
   const B = 32;
@@ -253,17 +262,10 @@ export function addDrrPlanesJCopy(dv: DrrVolume): boolean {
   const sm = dv.simd;
   if (!sm) return false;
   if (sm.planesJ !== undefined) return true;
-  if (!(typeof SharedArrayBuffer !== 'undefined' && sm.memory.buffer instanceof SharedArrayBuffer)) return false;
+  const room = growForCopy(sm, dv.mu.length);
+  if (!room) return false;
+  const { t, start } = room;
   const [nx, ny, nz] = dv.dims;
-  const n = nx * ny * nz;
-  const start = sm.memory.buffer.byteLength;
-  try {
-    // 16 bytes of slack after the copy, as for the transposed copy.
-    sm.memory.grow(Math.ceil((n * 2 + 16) / 65536));
-  } catch {
-    return false;
-  }
-  const t = new Uint16Array(sm.memory.buffer, start, n);
   const mu = dv.mu;
   // Row by row (each row of i moves whole).
   for (let k = 0; k < nz; k++)
