@@ -24,16 +24,33 @@ export interface LabelAnatomy {
   sacrum: number[];
   /** The rest of what sacralSeedsFromLabels can use: S1 label, foramina, canal. */
   seeds: SacralSeedOptions;
+  /**
+   * Labelled vessels, for verification and cement (a leak into a vein is named as one). The planner does
+   * not need them: its paths stay in bone, and leaving bone is already forbidden there.
+   */
+  vessels?: CriticalStructure[];
 }
 
-/** TotalSegmentator: sacrum 25 + vertebra S1 26, hips 77/78, spinal cord (canal) 79. */
+/**
+ * TotalSegmentator ("total" task, v2 class map): sacrum 25 + vertebra S1 26, hips 77/78, spinal cord
+ * (canal) 79; the vessels of the pelvis: aorta 52, inferior vena cava 63, iliac arteries 65/66 and iliac
+ * veins 67/68 (its iliac classes run from the bifurcation to the groin: common and external).
+ */
 export function totalSegmentatorAnatomy(): LabelAnatomy {
   return {
     name: 'totalsegmentator',
     boneGroups: [[25, 26], [77], [78]],
-    critical: [{ name: 'spinal canal', labels: [79] }],
+    critical: [{ name: 'spinal canal', family: 'canal', labels: [79] }],
     sacrum: [25, 26],
     seeds: { s1: [26], canal: [79] },
+    vessels: [
+      { name: 'aorta', family: 'artery', labels: [52] },
+      { name: 'inferior vena cava', family: 'vein', labels: [63] },
+      { name: 'left iliac artery', family: 'artery', labels: [65] },
+      { name: 'right iliac artery', family: 'artery', labels: [66] },
+      { name: 'left iliac vein', family: 'vein', labels: [67] },
+      { name: 'right iliac vein', family: 'vein', labels: [68] },
+    ],
   };
 }
 

@@ -44,6 +44,8 @@ export interface CorridorMap {
 export interface CriticalStructure {
   name: string;
   labels: number[];
+  /** The structure's family for verification and cement ('canal', 'foramen', 'vein', 'artery'); default: name. */
+  family?: string;
 }
 
 export interface LabelMapOptions {

@@ -24,7 +24,7 @@
 import type { Point3 } from '../math/vec3.js';
 import { mat4TransformPoint, type ReadonlyMat4 } from '../math/mat4.js';
 import { PHANTOM_LABELS } from '../phantom/labels.js';
-import type { LabelAnatomy } from '../plan/anatomy.js';
+import { detectLabelAnatomy, totalSegmentatorAnatomy, type LabelAnatomy } from '../plan/anatomy.js';
 import type { Volume } from '../volume/volume.js';
 import { sampleNearest } from '../volume/sample.js';
 
@@ -83,15 +83,32 @@ export function phantomVerifyAnatomy(labels: Readonly<Record<string, number>> = 
   };
 }
 
-/** A planning anatomy (plan/anatomy.ts) for verification: its bone groups, its critical structures by name. */
+/**
+ * A planning anatomy (plan/anatomy.ts) for verification: its bone groups, its critical structures and
+ * vessels, each by its family and name.
+ */
 export function verifyAnatomyFromLabels(a: LabelAnatomy): VerifyAnatomy {
   return {
     bone: a.boneGroups.flat(),
-    critical: a.critical.flatMap((c) => c.labels.map((label) => ({ label, structure: c.name, name: c.name }))),
+    critical: [...a.critical, ...(a.vessels ?? [])].flatMap((c) =>
+      c.labels.map((label) => ({ label, structure: c.family ?? c.name, name: c.name })),
+    ),
     ignore: [],
     // Its bone groups are separate bones whose joints carry no label (TotalSegmentator's).
     bridgeMm: JOINT_BRIDGE_MM,
   };
+}
+
+/**
+ * Which labels are which for verification and cement: the phantom's (by a truth.json's `labels` name ->
+ * id when the caller has one), else told from the label values (plan/anatomy.ts detectLabelAnatomy).
+ * One rule for the CLI, the workstation and the server.
+ */
+export function verifyAnatomyFor(labels: Volume, truthLabels?: Readonly<Record<string, number>>): VerifyAnatomy {
+  if (truthLabels) return phantomVerifyAnatomy(truthLabels);
+  return detectLabelAnatomy(labels) === 'phantom'
+    ? phantomVerifyAnatomy()
+    : verifyAnatomyFromLabels(totalSegmentatorAnatomy());
 }
 
 export interface StructureHit {

@@ -21,15 +21,12 @@ import {
   UsageError,
   VERIFY_TOLERANCE_DEG,
   VERIFY_TOLERANCE_MM,
-  detectLabelAnatomy,
   mat4FromRows,
   parsePlan,
-  phantomVerifyAnatomy,
   RegistrationError,
   registerScanToReference,
   slicerMarkupsToPlan,
-  totalSegmentatorAnatomy,
-  verifyAnatomyFromLabels,
+  verifyAnatomyFor,
   verifyPlacement,
   type Mat4,
   type Plan,
@@ -140,10 +137,7 @@ export async function anatomyFor(labels: Volume, labelsPath: string): Promise<Ve
   } catch {
     // No truth.json beside the labels (or not the phantom's): tell the anatomy from the label values.
   }
-  if (ids) return phantomVerifyAnatomy(ids);
-  return detectLabelAnatomy(labels) === 'phantom'
-    ? phantomVerifyAnatomy()
-    : verifyAnatomyFromLabels(totalSegmentatorAnatomy());
+  return verifyAnatomyFor(labels, ids);
 }
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');

@@ -9,12 +9,9 @@ import {
   RegistrationError,
   UsageError,
   analyzeCement,
-  detectLabelAnatomy,
   mat4FromRows,
-  phantomVerifyAnatomy,
   registerRigid,
-  totalSegmentatorAnatomy,
-  verifyAnatomyFromLabels,
+  verifyAnatomyFor as verifyAnatomyForLabels,
   verifyPlacement,
   type CementMask,
   type CementReport,
@@ -28,13 +25,9 @@ import {
 } from '@corridor/core';
 import type { ProgressFn } from '../rpc.js';
 
-/** Which labels are which for the checks: the phantom's truth ids, or told from the label values (the CLI's rule). */
+/** Which labels are which for the checks (core's rule, as the CLI's); none without labels. */
 export function verifyAnatomyFor(labels: Volume | null, truthLabels?: Record<string, number>): VerifyAnatomy | null {
-  if (!labels) return null;
-  if (truthLabels) return phantomVerifyAnatomy(truthLabels);
-  return detectLabelAnatomy(labels) === 'phantom'
-    ? phantomVerifyAnatomy()
-    : verifyAnatomyFromLabels(totalSegmentatorAnatomy());
+  return labels ? verifyAnatomyForLabels(labels, truthLabels) : null;
 }
 
 /** How the verification scan reaches the plan's frame. */
