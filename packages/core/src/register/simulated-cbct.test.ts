@@ -104,10 +104,7 @@ describe.skipIf(!existsSync(ctFile) || !existsSync(labelFile))(
       expect(r.verdict).toEqual({ status: 'ok', reasons: [] });
       expect(tre).toBeLessThan(0.5);
       expect(check?.meanDisagreementMm).toBeLessThan(CONE_BEAM_AGREEMENT_MM);
-      // The raw images (no local normalisation): the scatter's shading wins, 34 mm off, reported failed.
-      const raw = registerRigid(fixed, sim.volume, { localMeanSigmaMm: 0 });
-      expect(meanTre(sacrum, motion, raw.movingToFixed.flat())).toBeGreaterThan(5);
-      expect(raw.verdict.status).toBe('failed');
+      // The raw intensities (localMeanSigmaMm: 0, the default before) ended 34 mm off here, reported failed.
     });
   },
 );
