@@ -141,37 +141,117 @@ export function dropConeEnds(level: Volume<Float32Array>, fov: ConeBeamFieldOfVi
     }
 }
 
-/** One pass of a centred box of 2r + 1 voxels along axis a (in place on `v`, scratch `tmp` of one line). */
-function boxPass(v: Float32Array, dims: readonly number[], a: number, r: number, tmp: Float64Array): void {
-  const [nx, ny] = dims;
-  const n = dims[a];
-  const stride = a === 0 ? 1 : a === 1 ? nx : nx * ny;
-  const [b, c] = a === 0 ? [1, 2] : a === 1 ? [0, 2] : [0, 1];
-  const sb = b === 0 ? 1 : b === 1 ? nx : nx * ny;
-  const sc = c === 0 ? 1 : c === 1 ? nx : nx * ny;
-  for (let y = 0; y < dims[c]; y++)
-    for (let x = 0; x < dims[b]; x++) {
-      const base = x * sb + y * sc;
+/** Scratch of boxPass: one line of prefix sums, one plane of running sums, a copy of one block. */
+interface BoxScratch {
+  line: Float64Array;
+  acc: Float64Array;
+  copy: Float32Array;
+}
+
+/**
+ * One pass of a centred box of 2r + 1 voxels along axis a, clipped at the ends (in place on `v`). Along
+ * i, prefix sums of each line; along j and k, running sums over whole rows or planes at once, so the
+ * inner loop reads memory in order.
+ */
+function boxPass(v: Float32Array, dims: readonly number[], a: number, r: number, t: BoxScratch): void {
+  const [nx, ny, nz] = dims;
+  if (a === 0) {
+    const tmp = t.line;
+    for (let base = 0; base < v.length; base += nx) {
       // Prefix sums of the line, then each voxel the sum over its window (clipped at the ends).
+      let run = 0;
       tmp[0] = 0;
-      for (let q = 0, o = base; q < n; q++, o += stride) tmp[q + 1] = tmp[q] + v[o];
-      for (let q = 0, o = base; q < n; q++, o += stride) {
+      for (let q = 0; q < nx; q++) tmp[q + 1] = run += v[base + q];
+      const mid = nx - r - 1;
+      for (let q = 0; q < nx; q++) {
         const lo = q - r < 0 ? 0 : q - r,
-          hi = q + r + 1 > n ? n : q + r + 1;
-        v[o] = tmp[hi] - tmp[lo];
+          hi = q < mid ? q + r + 1 : nx;
+        v[base + q] = tmp[hi] - tmp[lo];
       }
     }
+    return;
+  }
+  // Blocks of n planes of S voxels each: (j, i) within one k for a = 1, the whole image for a = 2.
+  const n = a === 1 ? ny : nz;
+  const S = a === 1 ? nx : nx * ny;
+  const blocks = a === 1 ? nz : 1;
+  const acc = t.acc.subarray(0, S);
+  const copy = t.copy;
+  for (let blk = 0; blk < blocks; blk++) {
+    const base = blk * n * S;
+    copy.set(v.subarray(base, base + n * S));
+    acc.fill(0);
+    for (let q = 0; q <= r && q < n; q++) {
+      const o = q * S;
+      for (let s = 0; s < S; s++) acc[s] += copy[o + s];
+    }
+    for (let q = 0; q < n; q++) {
+      // Write the window's sum, then move it on by one plane (in one loop where both ends move).
+      const out = base + q * S;
+      const add = q + r + 1 < n ? (q + r + 1) * S : -1;
+      const sub = q - r >= 0 ? (q - r) * S : -1;
+      if (add >= 0 && sub >= 0) {
+        for (let s = 0; s < S; s++) {
+          const x = acc[s];
+          v[out + s] = x;
+          acc[s] = x + copy[add + s] - copy[sub + s];
+        }
+      } else {
+        for (let s = 0; s < S; s++) v[out + s] = acc[s];
+        if (add >= 0) for (let s = 0; s < S; s++) acc[s] += copy[add + s];
+        if (sub >= 0) for (let s = 0; s < S; s++) acc[s] -= copy[sub + s];
+      }
+    }
+  }
+}
+
+/** Three boxes of 2r + 1 voxels have variance r (r + 1): r from sigma in voxels (at least 1). */
+function boxRadius(sigmaMm: number, spacingMm: number): number {
+  const s = sigmaMm / spacingMm;
+  return Math.max(1, Math.round((-1 + Math.sqrt(1 + 4 * s * s)) / 2));
+}
+
+/** Normalized convolution of `sum` and `wt` (in place): three box passes per axis of about sigma mm. */
+function smoothWeighted(
+  level: Volume<Float32Array>,
+  sum: Float32Array,
+  wt: Float32Array | null,
+  sigmaMm: number,
+): void {
+  const dims = level.dims;
+  const [nx, ny, nz] = dims;
+  const tmp: BoxScratch = {
+    line: new Float64Array(nx + 1),
+    acc: new Float64Array(nx * ny),
+    copy: new Float32Array(nx * ny * nz),
+  };
+  for (let a = 0; a < 3; a++) {
+    // Three boxes of 2r + 1 voxels have variance r (r + 1): r from sigma in voxels.
+    const r = boxRadius(sigmaMm, level.spacing[a]);
+    for (let p = 0; p < 3; p++) {
+      boxPass(sum, dims, a, r, tmp);
+      if (wt) boxPass(wt, dims, a, r, tmp);
+    }
+  }
 }
 
 /**
  * Local normalisation of a level (in place): each data voxel less the mean of the data about it (three box
  * passes per axis, about a Gaussian of sigma `sigmaMm`, over the data only: normalized convolution, so the
  * field of view's edge adds nothing). What remains is the structure; smooth shading (a C-arm CT's cupping
- * from scatter and truncation, a Hounsfield offset) is gone.
+ * from scatter and truncation, a Hounsfield offset) is gone. With `stdSigmaMm` > 0 the result is then
+ * divided by its local root mean square over that sigma (plus 5% of its mean square over the image, so
+ * that flat regions stay flat): a local contrast that varies smoothly (scatter lowers the bone's contrast
+ * most where the patient is thickest) no longer counts either. `meanOnly`, when given (the level's
+ * length), receives the level less its local mean, before the contrast is divided out.
  */
-export function subtractLocalMean(level: Volume<Float32Array>, sigmaMm: number): void {
+export function subtractLocalMean(
+  level: Volume<Float32Array>,
+  sigmaMm: number,
+  stdSigmaMm = 0,
+  meanOnly?: Float32Array,
+): void {
   const d = level.data;
-  const dims = level.dims;
   const sum = new Float32Array(d.length);
   const wt = new Float32Array(d.length);
   for (let o = 0; o < d.length; o++) {
@@ -181,18 +261,38 @@ export function subtractLocalMean(level: Volume<Float32Array>, sigmaMm: number):
       wt[o] = 1;
     }
   }
-  const tmp = new Float64Array(Math.max(...dims) + 1);
-  for (let a = 0; a < 3; a++) {
-    // Three boxes of 2r + 1 voxels have variance r (r + 1): r from sigma in voxels.
-    const s = sigmaMm / level.spacing[a];
-    const r = Math.max(1, Math.round((-1 + Math.sqrt(1 + 4 * s * s)) / 2));
-    for (let p = 0; p < 3; p++) {
-      boxPass(sum, dims, a, r, tmp);
-      boxPass(wt, dims, a, r, tmp);
-    }
-  }
+  smoothWeighted(level, sum, wt, sigmaMm);
   for (let o = 0; o < d.length; o++) {
     const x = d[o];
     if (x === x) d[o] = x - sum[o] / wt[o];
   }
+  meanOnly?.set(d);
+  if (!(stdSigmaMm > 0)) return;
+  // The same boxes on every axis give the same smoothed weights: keep them.
+  const sameBoxes = [0, 1, 2].every(
+    (a) => boxRadius(sigmaMm, level.spacing[a]) === boxRadius(stdSigmaMm, level.spacing[a]),
+  );
+  let total = 0,
+    count = 0;
+  for (let o = 0; o < d.length; o++) {
+    const x = d[o];
+    if (x === x) {
+      sum[o] = x * x;
+      if (!sameBoxes) wt[o] = 1;
+      total += x * x;
+      count++;
+    } else {
+      sum[o] = 0;
+      if (!sameBoxes) wt[o] = 0;
+    }
+  }
+  smoothWeighted(level, sum, sameBoxes ? null : wt, stdSigmaMm);
+  const floor = (LOCAL_RMS_FLOOR * total) / Math.max(1, count);
+  for (let o = 0; o < d.length; o++) {
+    const x = d[o];
+    if (x === x) d[o] = x / Math.sqrt(sum[o] / wt[o] + floor);
+  }
 }
+
+/** subtractLocalMean's floor on the local mean square, as a share of the image's. */
+export const LOCAL_RMS_FLOOR = 0.05;

@@ -19,7 +19,7 @@ import {
   movedCopy,
   rigidMotion,
 } from '../test-helpers/motion.js';
-import { registerRigid } from './rigid.js';
+import { registerRigid, SCATTER_LOCAL_MEAN_SIGMA_MM } from './rigid.js';
 
 const ctFile = sharedData('abdomen-pelvis-ct', 'ct.nii.gz');
 const labelFile = sharedData('abdomen-pelvis-ct', 'labels.nii.gz');
@@ -78,5 +78,10 @@ describe.skipIf(!existsSync(ctFile) || !existsSync(labelFile))('rigid registrati
     const r = registerRigid(fixed, moving, { fixedMask: mask });
     expect(r.verdict.status).toBe('failed');
     expect(r.verdict.reasons.join(' ')).toMatch(/no structure matches/);
+    // The same with the local normalisation a C-arm CT pair gets by default (MI 0.011 nats).
+    const n = registerRigid(fixed, moving, { fixedMask: mask, localMeanSigmaMm: SCATTER_LOCAL_MEAN_SIGMA_MM });
+    expect(n.localStdSigmaMm).toBeGreaterThan(0);
+    expect(n.verdict.status).toBe('failed');
+    expect(n.verdict.reasons.join(' ')).toMatch(/no structure matches/);
   });
 });

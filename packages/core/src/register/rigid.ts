@@ -44,19 +44,22 @@ export const MIN_MI_NATS = 0.1;
 export const MIN_NC = 0.3;
 
 /**
- * The local normalisation's sigma (mm) and the samples per level for a C-arm CT with strong scatter
- * (`localMeanSigmaMm`, off by default). Measured against simulated C-arm CTs of the moved image (10
- * degrees + 20 mm and 8 degrees + 15 mm, two noise seeds each; cone ends left out), mean TRE over the
- * sacrum, 20000 samples without -> 60000 with 5 mm: real 3 mm CT, scatter 0: 0.16-0.41 -> 0.13-0.36 mm;
- * 2e-4: 0.33-0.36 -> 0.09-0.33; 1e-3: 1.45 -> 0.06-0.25; 0.01: failed (27-35 mm off) -> 0.30-0.40. The 2 mm
- * phantom (60 views): scatter 0, 2e-4: 0.16, 0.28 -> 0.32, 0.34; 1e-3 failed -> 0.41-0.62; 0.01 failed
- * either way (reported failed). With 20000 samples the normalised fit at 0.01 was 0.43-0.55 mm and once
- * 8.7 mm off (verdict ok): the fainter structure needs more samples. Sigma 10 mm: 0.16-1.02 mm, 20 mm:
- * 0.59-2.7 (shading left in). Not the default: it lowers the mutual information below the verdict's floor
- * on the CBCT-like copies (smooth cupping only), and costs the phantom accuracy.
+ * The local normalisation of a C-arm CT pair (the default when a cone-beam field of view is found; see
+ * README.md): the local mean's sigma on the finest level (mm), the samples per level, the local contrast's
+ * sigma (mm), a coarser level's sigma in its own spacings, and the capture grid of the coarsest level.
+ * Measured against simulated C-arm CTs of the moved image (10 degrees + 20 mm and 8 degrees + 15 mm; cone
+ * ends left out), mean TRE over the sacrum at scatter 0 / 1e-3 / 0.01: real 3 mm CT, raw intensities
+ * 0.30-0.54 / 1.50-1.58 (failed) / 9-34 mm (failed) -> 0.15-0.16 / 0.08-0.10 / 0.26; the 2 mm phantom (60
+ * views) 0.12-0.35 / failed (23 mm) / failed (24-27 mm) -> 0.17-0.22 / 0.21-0.25 / 0.16-0.37. The local
+ * mean alone (5 mm on every level, no capture) left the phantom at 0.01 failed (18 mm). Sigma 10 mm for
+ * the mean: 0.16-1.02 mm, 20 mm: 0.59-2.7 (shading left in).
  */
 export const SCATTER_LOCAL_MEAN_SIGMA_MM = 5;
 export const SCATTER_SAMPLES = 60000;
+export const SCATTER_LOCAL_STD_SIGMA_MM = 7;
+export const COARSE_LOCAL_MEAN_SPACINGS = 2;
+export const RIGID_CAPTURE_STEP_MM = 8;
+export const RIGID_CAPTURE_STARTS = 4;
 /** The C-arm CT cross-check's largest mean disagreement (mm) between the two fits (coneBeamCheck). */
 export const CONE_BEAM_AGREEMENT_MM = 0.5;
 
@@ -106,17 +109,24 @@ export interface RigidRegistrationOptions {
   /**
    * Local normalisation (fov.ts subtractLocalMean): both images' levels less their local mean over about
    * this Gaussian sigma (mm; at least one voxel of the level each way), so a C-arm CT's cupping from
-   * scatter and truncation does not count. Default 0 (off); SCATTER_LOCAL_MEAN_SIGMA_MM for a C-arm CT
-   * with strong scatter (then 60000 samples by default). Its mutual information is lower than the raw
-   * images' (the verdict's 0.1 nats floor stays): on the CBCT-like copy of the 3 mm CT, 0.095 nats.
+   * scatter and truncation does not count; a level coarser than the finest takes at least
+   * COARSE_LOCAL_MEAN_SPACINGS of its spacing, and the coarsest level starts from a capture grid. Default:
+   * SCATTER_LOCAL_MEAN_SIGMA_MM when either image has a cone-beam field of view (a C-arm CT), else 0 (the
+   * raw intensities); then 60000 samples per level by default.
    */
   localMeanSigmaMm?: number;
   /**
-   * When either image is a C-arm CT (cone ends found) and no local normalisation is asked for: 'auto'
-   * (default) fits the finest level again with both images less their local mean
-   * (SCATTER_LOCAL_MEAN_SIGMA_MM) from the result, and reports failed when the two fits move the overlap's
-   * samples apart by more than CONE_BEAM_AGREEMENT_MM on average (scatter's shading pulling one of them);
-   * 'none' skips it. The result is the first fit's either way.
+   * With a local mean: each level then divided by its local root mean square over about this sigma (mm;
+   * default SCATTER_LOCAL_STD_SIGMA_MM; 0: none), so that scatter's loss of contrast does not count.
+   */
+  localStdSigmaMm?: number;
+  /**
+   * When either image is a C-arm CT (cone ends found): 'auto' (default) fits the finest level again from
+   * the result with both images less their local mean only (SCATTER_LOCAL_MEAN_SIGMA_MM: no local
+   * contrast, no coarser levels, another sample set), and reports failed when the two fits move the
+   * overlap's samples apart by more than CONE_BEAM_AGREEMENT_MM on average (the normalisation, or with the
+   * raw intensities scatter's shading, pulling one of them); 'none' skips it. The result is the first
+   * fit's either way.
    */
   coneBeamCheck?: 'auto' | 'none';
   onProgress?: ProgressFn;
@@ -191,6 +201,8 @@ export interface RigidRegistrationResult {
   movingFov: ConeBeamFieldOfView | null;
   /** The local normalisation's sigma used (mm; 0: none). */
   localMeanSigmaMm: number;
+  /** The local contrast normalisation's sigma used (mm; 0: none). */
+  localStdSigmaMm: number;
   /** The second fit of a C-arm CT pair (RigidRegistrationOptions.coneBeamCheck), or null when none ran. */
   coneBeamCheck: ConeBeamCheck | null;
   verdict: RegistrationVerdict;
@@ -419,17 +431,41 @@ export function registerRigid(
   };
   const fixedFov = cutConeEnds(fixedLevels, fixedFill);
   const movingFov = cutConeEnds(movingLevels, movingFill);
-  const localSigma = options.localMeanSigmaMm ?? 0;
+  const coneBeam = fixedFov !== null || movingFov !== null;
+  const localSigma = options.localMeanSigmaMm ?? (coneBeam ? SCATTER_LOCAL_MEAN_SIGMA_MM : 0);
   if (!(localSigma >= 0 && Number.isFinite(localSigma)))
     throw new UsageError(`local mean sigma ${localSigma} mm must be a distance >= 0`);
+  const localStd = localSigma > 0 ? (options.localStdSigmaMm ?? SCATTER_LOCAL_STD_SIGMA_MM) : 0;
+  if (!(localStd >= 0 && Number.isFinite(localStd)))
+    throw new UsageError(`local contrast sigma ${localStd} mm must be a distance >= 0`);
+  const checkMode = options.coneBeamCheck ?? 'auto';
+  if (checkMode !== 'auto' && checkMode !== 'none')
+    throw new UsageError(`coneBeamCheck "${String(checkMode)}" is not auto or none`);
+  const last0 = levelsMm.length - 1;
+  // The cross-check's images: the finest levels less their local mean only (SCATTER_LOCAL_MEAN_SIGMA_MM;
+  // with that sigma, what the normalisation below leaves before dividing out the contrast).
+  const checkLevels =
+    checkMode === 'auto' && coneBeam
+      ? [fixedLevels[last0], movingLevels[last0]].map((l) => withData(l, new Float32Array(l.data.length)))
+      : null;
+  const checkShared = checkLevels !== null && localSigma === SCATTER_LOCAL_MEAN_SIGMA_MM;
+  if (checkLevels && !checkShared)
+    [fixedLevels[last0], movingLevels[last0]].forEach((l, q) => {
+      checkLevels[q].data.set(l.data);
+      subtractLocalMean(checkLevels[q], SCATTER_LOCAL_MEAN_SIGMA_MM);
+    });
   if (localSigma > 0) {
     // A level may be the caller's own Float32 image (no fill, already at the level's spacing): copy it.
-    for (const levels of [fixedLevels, movingLevels])
+    // Coarser levels take a wider local mean (COARSE_LOCAL_MEAN_SPACINGS of their spacing at least).
+    [fixedLevels, movingLevels].forEach((levels, q) => {
       for (let L = 0; L < levels.length; L++) {
         const l = levels[L];
         if (l.data === fixed.data || l.data === moving.data) levels[L] = withData(l, Float32Array.from(l.data));
-        subtractLocalMean(levels[L], localSigma);
+        const sigma = L === last0 ? localSigma : Math.max(localSigma, COARSE_LOCAL_MEAN_SPACINGS * levelsMm[L]);
+        const meanOnly = L === last0 && checkShared ? checkLevels[q].data : undefined;
+        subtractLocalMean(levels[L], sigma, localStd, meanOnly);
       }
+    });
   }
   const nSamples = options.samples ?? (localSigma > 0 ? SCATTER_SAMPLES : 20000);
   const movingRange = robustRange(movingLevels[movingLevels.length - 1].data);
@@ -509,6 +545,22 @@ export function registerRigid(
     const radius = Math.max(10, Math.sqrt(r2 / samples.values.length));
     if (isFinal) finalRadius = radius;
     const minValid = Math.max(16, Math.ceil(0.05 * metric.n));
+    if (L === 0 && localSigma > 0) {
+      // Capture: normalised images keep little of the coarsest level's structure and its optimum is
+      // narrow, so the ascent starts from the best of a grid of shifts about the estimate.
+      const starts = captureStarts(metric, params, center, minValid);
+      let best = -Infinity;
+      const bestParams = Float64Array.from(params);
+      for (const q of starts) {
+        const f = ascend(metric, q, center, radius, 0.5 * s, 0.02 * s, maxIter, minValid, options.signal);
+        totalIter += f.iterations;
+        if (f.value > best) {
+          best = f.value;
+          bestParams.set(q);
+        }
+      }
+      params.set(bestParams);
+    }
     const fit = ascend(
       metric,
       params,
@@ -532,25 +584,12 @@ export function registerRigid(
     if (isFinal && !converged) reasons.push(`did not converge in ${maxIter} iterations at ${s} mm`);
   }
 
-  // A C-arm CT: the finest level fitted again on both images less their local mean (scatter's and
-  // truncation's shading left out). The two fits should agree; when they do not, the shading has pulled
-  // one of them and neither is handed on.
-  const checkMode = options.coneBeamCheck ?? 'auto';
-  if (checkMode !== 'auto' && checkMode !== 'none')
-    throw new UsageError(`coneBeamCheck "${String(checkMode)}" is not auto or none`);
+  // A C-arm CT: the finest level fitted again on both images less their local mean only (scatter's and
+  // truncation's shading left out, the contrast as it is). The two fits should agree; when they do not,
+  // the shading or the normalisation has pulled one of them and neither is handed on.
   let check: ConeBeamCheck | null = null;
-  if (
-    checkMode === 'auto' &&
-    localSigma === 0 &&
-    (fixedFov || movingFov) &&
-    finalSamples &&
-    levels.length === levelsMm.length &&
-    Number.isFinite(value)
-  ) {
-    const fl = withData(fixedLevels[last], Float32Array.from(fixedLevels[last].data));
-    const ml = withData(movingLevels[last], Float32Array.from(movingLevels[last].data));
-    subtractLocalMean(fl, SCATTER_LOCAL_MEAN_SIGMA_MM);
-    subtractLocalMean(ml, SCATTER_LOCAL_MEAN_SIGMA_MM);
+  if (checkLevels && finalSamples && levels.length === levelsMm.length && Number.isFinite(value)) {
+    const [fl, ml] = checkLevels;
     checkAborted(options.signal);
     const f2mHere = parametersToFixedToMoving({
       rotationRad: [params[0], params[1], params[2]],
@@ -713,6 +752,7 @@ export function registerRigid(
     fixedFov,
     movingFov,
     localMeanSigmaMm: localSigma,
+    localStdSigmaMm: localStd,
     coneBeamCheck: check,
     verdict: { status: reasons.length ? 'failed' : 'ok', reasons },
   };
@@ -769,6 +809,32 @@ function ascend(
     value = metric.evaluate(params, center, grad, minValid);
   }
   return { value, iterations: it, converged };
+}
+
+/**
+ * The RIGID_CAPTURE_STARTS best of a 5 x 5 x 5 grid of shifts (RIGID_CAPTURE_STEP_MM apart) about `params`, by the
+ * metric's value (each a new parameter vector).
+ */
+function captureStarts(
+  metric: LevelMetric,
+  params: Float64Array,
+  center: readonly [number, number, number],
+  minValid: number,
+): Float64Array[] {
+  const found: { value: number; p: Float64Array }[] = [];
+  for (let a = -2; a <= 2; a++)
+    for (let b = -2; b <= 2; b++)
+      for (let c = -2; c <= 2; c++) {
+        const p = Float64Array.from(params);
+        p[3] += a * RIGID_CAPTURE_STEP_MM;
+        p[4] += b * RIGID_CAPTURE_STEP_MM;
+        p[5] += c * RIGID_CAPTURE_STEP_MM;
+        const value = metric.evaluate(p, center, undefined, minValid);
+        if (Number.isFinite(value)) found.push({ value, p });
+      }
+  found.sort((x, y) => y.value - x.value);
+  const starts = found.slice(0, RIGID_CAPTURE_STARTS).map((f) => f.p);
+  return starts.length ? starts : [Float64Array.from(params)];
 }
 
 function checkRigidInit(m: ReadonlyMat4): ReadonlyMat4 {

@@ -22,7 +22,12 @@ import { labelPoints, meanPoint, meanTre, movedCopy, rigidMotion } from '../test
 import type { Mat4 } from '../math/mat4.js';
 import type { Volume } from '../volume/volume.js';
 import { CONE_KEEP_FRACTION } from './fov.js';
-import { registerRigid, SCATTER_LOCAL_MEAN_SIGMA_MM } from './rigid.js';
+import {
+  CONE_BEAM_AGREEMENT_MM,
+  registerRigid,
+  SCATTER_LOCAL_MEAN_SIGMA_MM,
+  SCATTER_LOCAL_STD_SIGMA_MM,
+} from './rigid.js';
 
 /** Where the moving scanner saw the fixed point p: motion^-1 (p), R orthonormal. */
 function seenAt(m: Mat4, p: readonly number[]): [number, number, number] {
@@ -82,36 +87,24 @@ describe.skipIf(!existsSync(ctFile) || !existsSync(labelFile))(
       expect(allTre).toBeGreaterThan(0.5);
     });
 
-    it('at scatter 1e-3 with the default options, never hands on an answer beyond 0.5 mm', () => {
-      // Without the cross-check this fit ended 1.45-1.55 mm off with an ok verdict: the shading of the
-      // scatter pulls the raw images' optimum, and neither the overlap nor the metric shows it.
-      const sim = simulatedCbct(fixed, motion, centre, 90, 1e-3);
+    it('with strong scatter (0.01: no grid, no scatter correction), within 0.5 mm with the default options', () => {
+      // Scatter lowers the bone's contrast most where the patient is thickest and adds a cupping: the
+      // default normalises a C-arm CT pair locally (mean and contrast) and backs the fit by a second fit
+      // of the images less their local mean only.
+      const sim = simulatedCbct(fixed, motion, centre, 90, 0.01);
       const r = registerRigid(fixed, sim.volume);
       const tre = meanTre(sacrum, motion, r.movingToFixed.flat());
       const check = r.coneBeamCheck;
       console.log(
-        `real CT vs simulated C-arm CT, scatter 1e-3, default: TRE ${tre.toFixed(3)} mm, ${r.verdict.status}, ` +
+        `real CT vs simulated C-arm CT, scatter 0.01, default: TRE ${tre.toFixed(3)} mm, ${r.verdict.status}, ` +
           `the two fits ${check?.meanDisagreementMm.toFixed(3)} mm apart`,
       );
-      expect(check).not.toBeNull();
-      if (r.verdict.status === 'ok') expect(tre).toBeLessThan(0.5);
-      else expect(r.verdict.reasons.join(' ')).toMatch(/disagree/);
-      // The second fit's disagreement measures the first one's error here (both against the truth).
-      expect(Math.abs((check?.meanDisagreementMm ?? NaN) - tre)).toBeLessThan(0.5);
-    });
-
-    it('with strong scatter (0.01: no grid, no scatter correction), within 0.5 mm by local normalisation', () => {
-      const sim = simulatedCbct(fixed, motion, centre, 90, 0.01);
-      const r = registerRigid(fixed, sim.volume, { localMeanSigmaMm: SCATTER_LOCAL_MEAN_SIGMA_MM });
-      const tre = meanTre(sacrum, motion, r.movingToFixed.flat());
-      console.log(
-        `real CT vs simulated C-arm CT, scatter 0.01, local mean: TRE ${tre.toFixed(3)} mm, ${r.verdict.status}`,
-      );
       expect(r.localMeanSigmaMm).toBe(SCATTER_LOCAL_MEAN_SIGMA_MM);
+      expect(r.localStdSigmaMm).toBe(SCATTER_LOCAL_STD_SIGMA_MM);
       expect(r.verdict).toEqual({ status: 'ok', reasons: [] });
       expect(tre).toBeLessThan(0.5);
-      // Without it the scatter's cupping wins, and the result is reported failed (33.8 mm off).
-      expect(registerRigid(fixed, sim.volume).verdict.status).toBe('failed');
+      expect(check?.meanDisagreementMm).toBeLessThan(CONE_BEAM_AGREEMENT_MM);
+      // The raw intensities (localMeanSigmaMm: 0, the default before) ended 34 mm off here, reported failed.
     });
   },
 );
@@ -122,11 +115,16 @@ describe('the 2 mm phantom against its simulated C-arm CT', () => {
   const centre = meanPoint(sacrum);
   const motion = rigidMotion([0.3, -0.5, 0.8], 10, [11.5, -10, 12.9], centre);
 
-  it('recovers 10 degrees and 20 mm within 0.5 mm (no scatter, the cbct default)', () => {
-    const sim = simulatedCbct(phantom.ct, motion, centre, 60, 0);
+  it('recovers 10 degrees and 20 mm within 0.5 mm at strong scatter (0.01) with the default options', () => {
+    // Without the local normalisation this fit ran 27 mm off (reported failed), with the local mean alone
+    // 18 mm; the capture grid on the coarsest level and the local contrast bring it within the bound.
+    const sim = simulatedCbct(phantom.ct, motion, centre, 60, 0.01);
     const r = registerRigid(phantom.ct, sim.volume);
     const tre = meanTre(sacrum, motion, r.movingToFixed.flat());
-    console.log(`phantom vs simulated C-arm CT, scatter 0: TRE ${tre.toFixed(3)} mm`);
+    console.log(
+      `phantom vs simulated C-arm CT, scatter 0.01: TRE ${tre.toFixed(3)} mm, ${r.verdict.status}, ` +
+        `the two fits ${r.coneBeamCheck?.meanDisagreementMm.toFixed(3)} mm apart`,
+    );
     expect(r.movingFov?.axis).toBe(2);
     expect(r.verdict).toEqual({ status: 'ok', reasons: [] });
     expect(tre).toBeLessThan(0.5);

@@ -74,10 +74,10 @@ function summary(r: RigidRegistrationResult, seconds: number): string {
     ...(r.fixedFov || r.movingFov
       ? [
           `cone-beam field of view: ${[r.fixedFov && 'fixed', r.movingFov && 'moving'].filter(Boolean).join(' and ')}, ` +
-            `cone ends left out${r.localMeanSigmaMm > 0 ? `; local mean ${r.localMeanSigmaMm} mm subtracted` : ''}`,
+            `cone ends left out${r.localMeanSigmaMm > 0 ? `; ${localNote(r)}` : ''}`,
         ]
       : r.localMeanSigmaMm > 0
-        ? [`local mean ${r.localMeanSigmaMm} mm subtracted`]
+        ? [localNote(r)]
         : []),
     ...(r.coneBeamCheck
       ? [
@@ -128,7 +128,7 @@ export function register(program: Command): void {
     .option('--out <transform>', 'write the transform (.json: movingToFixed; .tfm/.txt: ITK, for 3D Slicer)')
     .option('--resampled <volume>', 'write MOVING resampled onto the fixed grid (.nii.gz, .nii or .nrrd)')
     .option('--levels <mm>', 'pyramid spacings, coarse to fine (default 8,4,2)')
-    .option('--samples <n>', 'fixed samples per level (default 20000)')
+    .option('--samples <n>', 'fixed samples per level (default 20000; 60000 with a local mean, as for a C-arm CT)')
     .option('--fixed-fill <v|auto|none>', 'value FIXED holds outside its field of view (default auto)')
     .option('--moving-fill <v|auto|none>', 'value MOVING holds outside its field of view (default auto)')
     .option(
@@ -137,7 +137,7 @@ export function register(program: Command): void {
     )
     .option(
       '--local-mean <mm>',
-      "subtract each image's local mean over this sigma (e.g. 5 for a C-arm CT with strong scatter; default 0)",
+      "subtract each image's local mean over this sigma (default 5 for a C-arm CT, whose cone ends are found, else 0; 0: raw intensities)",
     )
     .option('--json', 'print the result as JSON')
     .option('--force', 'write outputs over files of another kind')
@@ -232,4 +232,11 @@ export function register(program: Command): void {
         `wrote ${opts.out} (${moved.paths.length} paths moved into the frame of ${fixedFile ?? 'the fixed image'})`,
       );
     });
+}
+
+function localNote(r: RigidRegistrationResult): string {
+  return (
+    `local mean ${r.localMeanSigmaMm} mm subtracted` +
+    (r.localStdSigmaMm > 0 ? `, local contrast over ${r.localStdSigmaMm} mm normalised` : '')
+  );
 }
