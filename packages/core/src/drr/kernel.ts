@@ -364,9 +364,6 @@ export function drrKernel(
     pbo = pBase >> 2,
     muByte = vol.byteOffset,
     strideP2 = sP * 2;
-  const hrow = ws ? (sP === 1 ? ws.hrow1 : ws.hrow) : null;
-  const hrow2 = ws ? ws.hrow2 : null;
-  const hrow1s = ws ? ws.hrow1s : null;
   const planeBytes = sM * 2;
   // In JavaScript: the column table (voxel offset along p and weight of each virtual column in the current
   // plane; with `ws` it lies in the scratch) and the two resampled rows.
@@ -458,6 +455,36 @@ export function drrKernel(
           qG = sq + dm * v0;
         const planeA = im * sM,
           planeB = planeA + sM;
+        if (ws) {
+          // The tile's virtual rows in one call (wasm.ts, vrows): the loop below, in WebAssembly.
+          const mode = two ? 3 : swizzle ? 2 : sP === 1 ? 1 : 0;
+          ws.vrows(
+            pAcc + ua4 * 4,
+            W4 * 4,
+            t0,
+            t1,
+            bV0,
+            qG,
+            qB,
+            nq - 1 + 1e-9,
+            nq - 2,
+            muByte + planeA * 2,
+            sQ * 2,
+            pH[0] + ua4 * 4,
+            pH[1] + ua4 * 4,
+            (ub4 - ua4) * 4,
+            mode === 2 ? pBase + ua4 : pIp + ua4 * 4,
+            pMask + ua4 * 4,
+            pTp + ua4 * 4,
+            strideP2,
+            planeBytes,
+            tm,
+            mode,
+            (ua - ua4) * 4,
+            (ub + 1 - ua4) * 4,
+          );
+          continue;
+        }
         let keyA = -1,
           keyB = -1;
         for (let V = t0; V < t1; V++) {
@@ -486,62 +513,33 @@ export function drrKernel(
               const slot = w === 0 ? slotA : 1 - slotA;
               const rowA = planeA + qi * sQ,
                 rowB = planeB + qi * sQ;
-              if (hrow && hrow2) {
-                const ph = pH[slot],
-                  h = ph >> 2;
-                if (two) {
-                  // Between two planes (several samples per plane): both planes resampled and blended.
-                  hrow2(
-                    ph + ua4 * 4,
-                    muByte + rowA * 2,
-                    ph + ub4 * 4,
-                    pIp + ua4 * 4,
-                    pTp + ua4 * 4,
-                    strideP2,
-                    planeBytes,
-                    tm,
-                  );
-                } else if (swizzle && hrow1s) {
-                  hrow1s(ph + ua4 * 4, muByte + rowA * 2, ph + ub4 * 4, pBase + ua4, pMask + ua4 * 4, pTp + ua4 * 4);
-                } else {
-                  hrow(ph + ua4 * 4, muByte + rowA * 2, ph + ub4 * 4, pIp + ua4 * 4, pTp + ua4 * 4, strideP2);
+              const h = hJs[slot];
+              if (two) {
+                for (let U = ua; U <= ub; U++) {
+                  const x = rowA + ipOff[U],
+                    y = rowB + ipOff[U],
+                    tp = tpW[U];
+                  const va = vol[x] + (vol[x + sP] - vol[x]) * tp;
+                  const vb = vol[y] + (vol[y + sP] - vol[y]) * tp;
+                  h[U] = va + (vb - va) * tm;
                 }
-                for (let U = ua4; U < ua; U++) f32[h + U] = 0;
-                for (let U = ub + 1; U < ub4; U++) f32[h + U] = 0;
               } else {
-                const h = hJs[slot];
-                if (two) {
-                  for (let U = ua; U <= ub; U++) {
-                    const x = rowA + ipOff[U],
-                      y = rowB + ipOff[U],
-                      tp = tpW[U];
-                    const va = vol[x] + (vol[x + sP] - vol[x]) * tp;
-                    const vb = vol[y] + (vol[y + sP] - vol[y]) * tp;
-                    h[U] = va + (vb - va) * tm;
-                  }
-                } else {
-                  for (let U = ua; U <= ub; U++) {
-                    const x = rowA + ipOff[U];
-                    const v00 = vol[x];
-                    h[U] = v00 + (vol[x + sP] - v00) * tpW[U];
-                  }
+                for (let U = ua; U <= ub; U++) {
+                  const x = rowA + ipOff[U];
+                  const v00 = vol[x];
+                  h[U] = v00 + (vol[x + sP] - v00) * tpW[U];
                 }
               }
               if (w === 0) keyA = qi;
               else keyB = qi;
             }
           }
-          if (ws) {
-            const pa = pAcc + (V - t0) * W4 * 4;
-            ws.accrow(pa + ua4 * 4, pa + ub4 * 4, pH[slotA] + ua4 * 4, pH[1 - slotA] + ua4 * 4, tq);
-          } else {
-            const o = V * width;
-            const ha = hJs[slotA],
-              hb = hJs[1 - slotA];
-            for (let U = ua; U <= ub; U++) {
-              const x = ha[U];
-              acc[o + U] += x + (hb[U] - x) * tq;
-            }
+          const o = V * width;
+          const ha = hJs[slotA],
+            hb = hJs[1 - slotA];
+          for (let U = ua; U <= ub; U++) {
+            const x = ha[U];
+            acc[o + U] += x + (hb[U] - x) * tq;
           }
         }
       }
