@@ -9,7 +9,14 @@ import { CancelledError } from '../errors.js';
 import { Rng } from '../math/random.js';
 import { linearAttenuationPerMm } from '../drr/attenuation.js';
 import { beamSpectrum, polyWaterProjection } from './spectrum.js';
-import { cropToContent, transmissionTable } from './acquire.js';
+import {
+  cropToContent,
+  detectView,
+  normalDeviate,
+  resolveAcquisition,
+  transmissionTable,
+  viewPhysics,
+} from './acquire.js';
 import { splitMaterials } from './spectrum.js';
 import { drrParams, prepareDrrVolume, renderLineIntegrals } from '../drr/drrVolume.js';
 import { drrRayKernel } from '../drr/kernel.js';
@@ -333,6 +340,72 @@ describe('polychromatic beam', () => {
         (y - iy) * (g(ix, iy + 1) + (g(ix + 1, iy + 1) - g(ix, iy + 1)) * (x - ix));
       expect(Math.abs(p + Math.log(t))).toBeLessThan(1e-4);
     }
+  });
+  it('detects a view as -ln of its transmission (no noise, blur or correction): the table, or every bin', () => {
+    const scan = cbctScan(carmPreset('artis-zee-floor'), { isocenter: [0, 0, 0], views: 2, detector: { size: 64 } });
+    const settings = resolveAcquisition({ kvp: 90, blurSigmaPx: 0, waterCorrection: false });
+    const ph = viewPhysics(scan, settings, 'steel');
+    const n = scan.columns * scan.rows;
+    const water = new Float32Array(n),
+      bone = new Float32Array(n),
+      metal = new Float32Array(n);
+    const rng = new Rng(11);
+    for (let p = 0; p < n; p++) {
+      water[p] = p & 1 ? rng.range(0, 20) : rng.range(0, 1500); // beyond the table (1024 mm) too
+      bone[p] = p & 2 ? rng.range(0, 5) : rng.range(0, 150);
+      if (p % 7 === 0) metal[p] = rng.range(0, 3);
+    }
+    const out = new Float32Array(n);
+    detectView(ph, { water, bone, metal }, out);
+    const sp = ph.spectrum,
+      T = ph.table;
+    for (let p = 0; p < n; p++) {
+      let want: number;
+      if (metal[p] === 0 && water[p] < 1024) {
+        // The table's bilinear value (its own accuracy is the test above).
+        const x = water[p] / T.stepW,
+          y = bone[p] / T.stepB;
+        const ix = Math.floor(x),
+          iy = Math.floor(y);
+        const g = (i: number, j: number) => T.p[j * T.nW + i];
+        want =
+          (1 - (y - iy)) * (g(ix, iy) + (g(ix + 1, iy) - g(ix, iy)) * (x - ix)) +
+          (y - iy) * (g(ix, iy + 1) + (g(ix + 1, iy + 1) - g(ix, iy + 1)) * (x - ix));
+      } else {
+        let t = 0;
+        for (let b = 0; b < sp.weights.length; b++)
+          t +=
+            sp.weights[b] *
+            Math.exp(-sp.muPerMm.water[b] * water[p] - sp.muPerMm.bone[b] * bone[p] - sp.muPerMm.metal[b] * metal[p]);
+        want = -Math.log(Math.max(t, 1e-30));
+      }
+      // Float32 intensities and projections: about 1e-7 relative.
+      expect(Math.abs(out[p] - want)).toBeLessThan(1e-6 * Math.max(1, want));
+    }
+  });
+  it('draws standard normal deviates (ziggurat): moments and tail fractions of the normal law', () => {
+    const rng = new Rng(3);
+    const N = 400000;
+    let s = 0,
+      s2 = 0,
+      over1 = 0,
+      over2 = 0,
+      tail = 0;
+    for (let i = 0; i < N; i++) {
+      const z = normalDeviate(rng);
+      s += z;
+      s2 += z * z;
+      const a = Math.abs(z);
+      if (a > 1) over1++;
+      if (a > 2) over2++;
+      if (a > 3.5) tail++;
+    }
+    expect(Math.abs(s / N)).toBeLessThan(0.006);
+    expect(Math.abs(s2 / N - 1)).toBeLessThan(0.01);
+    // P(|z| > 1) = 0.3173, P(|z| > 2) = 0.0455, P(|z| > 3.5) = 4.65e-4 (beyond the ziggurat's base: its tail).
+    expect(Math.abs(over1 / N - 0.3173)).toBeLessThan(0.003);
+    expect(Math.abs(over2 / N - 0.0455)).toBeLessThan(0.0015);
+    expect(Math.abs(tail / N - 4.65e-4)).toBeLessThan(1.2e-4);
   });
   it('hardens: the effective attenuation of water falls with its thickness, and the energy lies inside the spectrum', () => {
     const sp = beamSpectrum({ kvp: 90 });
