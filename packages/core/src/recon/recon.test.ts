@@ -3,7 +3,7 @@ import { createVolume, type Volume } from '../volume/volume.js';
 import { carmPreset } from '../carm/geometry.js';
 import type { Point3 } from '../math/vec3.js';
 import { cbctScan } from './scan.js';
-import { simulateProjections } from './acquire.js';
+import { prepareMaterialVolumes, simulateProjections } from './acquire.js';
 import { cbctGrid, parkerWeight, reconstructFdk, type ReconGrid } from './fdk.js';
 import { CancelledError } from '../errors.js';
 import { Rng } from '../math/random.js';
@@ -20,6 +20,7 @@ import {
 import { splitMaterials } from './spectrum.js';
 import { drrParams, prepareDrrVolume, renderLineIntegrals } from '../drr/drrVolume.js';
 import { drrRayKernel } from '../drr/kernel.js';
+import { defined } from '../test-helpers/defined.js';
 
 /** Rotation about a unit axis by an angle (Rodrigues), as a row-major 3x3 in a flat array. */
 function rotation(axis: Point3, angleDeg: number): number[] {
@@ -185,6 +186,32 @@ describe('C-arm CT geometry', () => {
       console.log(`recon geometry: worst sphere centroid error ${worst.toFixed(3)} mm (iso ${iso.join(', ')})`);
     });
   }
+  it('prepares each material from the CT numbers as the split, the crop and prepareDrrVolume do', () => {
+    // The spheres (1500 HU: bone, a little water) in soft tissue, with a steel bead, fractional CT numbers,
+    // NaN and air: every branch of the split, whole and fractional numbers.
+    const data = Float32Array.from(ct.data, (v, i) => (i % 3 === 0 ? v + 0.37 : v - 300 * ((i % 7) / 7)));
+    data[1000] = 3000;
+    data[1001] = 2600;
+    data[2000] = NaN;
+    data[2001] = -2000;
+    for (const d of [data, Int16Array.from(data, (v) => (Number.isNaN(v) ? -1024 : Math.round(v)))]) {
+      const v = createVolume({ data: d, dims, indexToPatient: m, meta: { source: 'phantom' } });
+      const got = prepareMaterialVolumes(v).volumes;
+      const split = splitMaterials(d);
+      for (const mat of ['water', 'bone', 'metal'] as const) {
+        const g = defined(got[mat], mat);
+        const want = prepareDrrVolume(cropToContent(split.fractions[mat], v, `phantom (${mat})`), { values: 'mu' });
+        expect(g.dims).toEqual(want.dims);
+        expect(Array.from(g.indexToPatient)).toEqual(Array.from(want.indexToPatient));
+        expect(g.muScale).toBe(want.muScale);
+        expect(g.source).toBe(want.source);
+        let diff = 0;
+        for (let i = 0; i < want.mu.length; i++) if (g.mu[i] !== want.mu[i]) diff++;
+        expect(diff).toBe(0);
+        expect(Array.from(g.occupancy)).toEqual(Array.from(want.occupancy));
+      }
+    }
+  });
   it('crops each material to its content: line integrals within the DRR resampling tolerance', () => {
     const split = splitMaterials(ct.data);
     const full = createVolume({ data: split.fractions.bone, dims, indexToPatient: m });
