@@ -19,6 +19,8 @@
  *       JavaScript: each row's q, the two voxel rows it needs resampled by one of the loops above (kept
  *       while the next virtual rows need the same), then accrow; one call per plane instead of one or two
  *       per virtual row (see VROWS for the parameters)
+ *   coltab(...): one plane's column table (each virtual column's voxel offset and weight) and hrow1s's
+ *       block tables, the loop drrKernel ran in JavaScript (see COLTAB)
  *
  * All pointers are byte addresses in the memory the module imports (env.mem), 16-byte aligned, and the
  * lengths are whole multiples of 4 floats. The volume's attenuation must lie in that memory.
@@ -103,6 +105,10 @@ const F64_LT = [0x63],
   F32_DEMOTE_F64 = [0xb6],
   F64_CONVERT_I32_S = [0xb7];
 const F32_STORE = [0x38, 2, 0];
+const I32_STORE = [0x36, 2, 0];
+const I32_LT_S = [0x48],
+  I32_SHL = [0x74];
+const I32_TRUNC_SAT_F64_S = [0xfc, 0x02];
 const f64const = (x: number) => [0x44, ...new Uint8Array(Float64Array.of(x).buffer)];
 const F32_ZERO = [0x43, 0, 0, 0, 0];
 
@@ -384,6 +390,113 @@ function vrowsBody(): number[] {
   );
 }
 
+/**
+ * coltab's parameters, then its locals: one plane's column table, the loop drrKernel ran in JavaScript.
+ * For the band's virtual columns ua..ub (p of column U is pG + (U + bU0) pB, clamped to 0 and, as ip, to
+ * np2 = np - 2): ipOff[U] = ip * strideP2 (i32 at ip + 4 U) and tp[U] = p - ip (at most 1; f32), the
+ * columns ua4..ua-1 and ub+1..ub4-1 read the nearest column's voxel with weight 0; with `want`, hrow1s's
+ * tables for the blocks ua4..ub4 (each block's first offset at base + U, its byte shuffle at mask + 4 U),
+ * while every block's voxels lie within 12 bytes of its first. Returns whether they all do (hrow1s usable).
+ */
+const COLTAB = {
+  ip: 0,
+  tp: 1,
+  mask: 2,
+  base: 3,
+  ua: 4,
+  ub: 5,
+  ua4: 6,
+  ub4: 7,
+  bU0: 8,
+  np2: 9,
+  strideP2: 10,
+  want: 11,
+  pG: 12,
+  pB: 13,
+  // locals: i32 ...
+  u: 14,
+  ipv: 15,
+  lo: 16,
+  hi: 17,
+  x: 18,
+  sw: 19,
+  first: 20,
+  last: 21,
+  // ... f64
+  p: 22,
+  tpv: 23,
+} as const;
+
+function coltabBody(): number[] {
+  const L = COLTAB;
+  const at = (table: number, col: number[]) => [...get(table), ...col, ...i32const(2), ...I32_SHL, ...I32_ADD];
+  const c: number[] = [...get(L.ua), ...set(L.u), ...BLOCK, ...LOOP];
+  c.push(...get(L.u), ...get(L.ub), ...I32_GT_S, ...BR_IF(1));
+  c.push(...get(L.pG), ...get(L.u), ...get(L.bU0), ...I32_ADD, ...F64_CONVERT_I32_S, ...get(L.pB), ...F64_MUL);
+  c.push(...F64_ADD, ...set(L.p));
+  c.push(...f64const(0), ...get(L.p), ...get(L.p), ...f64const(0), ...F64_LT, ...SELECT, ...set(L.p));
+  c.push(...get(L.p), ...I32_TRUNC_SAT_F64_S, ...tee(L.ipv), ...get(L.np2), ...I32_GT_S, ...IF);
+  c.push(...get(L.np2), ...set(L.ipv), ...END);
+  c.push(...get(L.p), ...get(L.ipv), ...F64_CONVERT_I32_S, ...F64_SUB, ...tee(L.tpv), ...f64const(1), ...F64_GT);
+  c.push(...IF, ...f64const(1), ...set(L.tpv), ...END);
+  c.push(...at(L.ip, get(L.u)), ...get(L.ipv), ...get(L.strideP2), ...I32_MUL, ...I32_STORE);
+  c.push(...at(L.tp, get(L.u)), ...get(L.tpv), ...F32_DEMOTE_F64, ...F32_STORE);
+  c.push(...get(L.u), ...i32const(1), ...I32_ADD, ...set(L.u), ...BR(0), ...END, ...END);
+  // The columns around ua..ub: the nearest column's voxel, weight 0.
+  c.push(...at(L.ip, get(L.ua)), ...I32_LOAD, ...set(L.first), ...at(L.ip, get(L.ub)), ...I32_LOAD, ...set(L.last));
+  const fill = (from: number[], to: number[], value: number) => [
+    ...from,
+    ...set(L.u),
+    ...BLOCK,
+    ...LOOP,
+    ...get(L.u),
+    ...to,
+    ...I32_GE_S,
+    ...BR_IF(1),
+    ...at(L.ip, get(L.u)),
+    ...get(value),
+    ...I32_STORE,
+    ...at(L.tp, get(L.u)),
+    ...F32_ZERO,
+    ...F32_STORE,
+    ...get(L.u),
+    ...i32const(1),
+    ...I32_ADD,
+    ...set(L.u),
+    ...BR(0),
+    ...END,
+    ...END,
+  ];
+  c.push(...fill(get(L.ua4), get(L.ua), L.first));
+  c.push(...fill([...get(L.ub), ...i32const(1), ...I32_ADD], get(L.ub4), L.last));
+  // hrow1s's tables, while every block fits one 16-byte load.
+  c.push(...get(L.want), ...set(L.sw), ...get(L.ua4), ...set(L.u), ...BLOCK, ...LOOP);
+  c.push(...get(L.sw), ...I32_EQZ, ...get(L.u), ...get(L.ub4), ...I32_GE_S, ...I32_OR, ...BR_IF(1));
+  const lane = (l: number) => [...at(L.ip, [...get(L.u), ...i32const(l), ...I32_ADD]), ...I32_LOAD];
+  c.push(...lane(0), ...tee(L.lo), ...set(L.hi));
+  for (let l = 1; l < 4; l++) {
+    c.push(...lane(l), ...set(L.x));
+    c.push(...get(L.x), ...get(L.lo), ...get(L.x), ...get(L.lo), ...I32_LT_S, ...SELECT, ...set(L.lo));
+    c.push(...get(L.x), ...get(L.hi), ...get(L.x), ...get(L.hi), ...I32_GT_S, ...SELECT, ...set(L.hi));
+  }
+  c.push(...get(L.hi), ...get(L.lo), ...I32_SUB, ...i32const(12), ...I32_GT_S, ...IF);
+  c.push(...i32const(0), ...set(L.sw), ...END);
+  c.push(...get(L.base), ...get(L.u), ...I32_ADD, ...get(L.lo), ...I32_STORE);
+  for (let l = 0; l < 4; l++) {
+    c.push(...at(L.mask, [...get(L.u), ...i32const(l), ...I32_ADD]), ...lane(l), ...get(L.lo), ...I32_SUB);
+    c.push(...i32const(0x01010101), ...I32_MUL, ...i32const(0x03020100), ...I32_ADD, ...I32_STORE);
+  }
+  c.push(...get(L.u), ...i32const(4), ...I32_ADD, ...set(L.u), ...BR(0), ...END, ...END);
+  c.push(...get(L.sw));
+  return body(
+    [
+      [8, I32],
+      [2, F64],
+    ],
+    c,
+  );
+}
+
 /** The module's bytes, importing env.mem with these limits (pages of 64 KiB; shared needs a maximum). */
 export function drrWasmBytes(memory: { initialPages: number; maximumPages?: number; shared?: boolean }): Uint8Array {
   const { initialPages, maximumPages, shared } = memory;
@@ -409,10 +522,11 @@ export function drrWasmBytes(memory: { initialPages: number; maximumPages?: numb
         ]),
         0,
       ],
+      [0x60, ...vec([...new Array<number[]>(12).fill([I32]), [F64], [F64]]), ...vec([[I32]])],
     ]),
   );
   const imports = section(2, vec([[...name('env'), ...name('mem'), 0x02, ...limits]]));
-  const funcs = section(3, vec([[0], [1], [0], [2], [0], [3]]));
+  const funcs = section(3, vec([[0], [1], [0], [2], [0], [3], [4]]));
   const exports = section(
     7,
     vec([
@@ -422,9 +536,13 @@ export function drrWasmBytes(memory: { initialPages: number; maximumPages?: numb
       [...name('hrow2'), 0x00, 3],
       [...name('hrow1s'), 0x00, 4],
       [...name('vrows'), 0x00, 5],
+      [...name('coltab'), 0x00, 6],
     ]),
   );
-  const code = section(10, vec([hrowBody(), accrowBody(), hrow1Body(), hrow2Body(), hrow1sBody(), vrowsBody()]));
+  const code = section(
+    10,
+    vec([hrowBody(), accrowBody(), hrow1Body(), hrow2Body(), hrow1sBody(), vrowsBody(), coltabBody()]),
+  );
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...types, ...imports, ...funcs, ...exports, ...code]);
 }
 
@@ -450,6 +568,23 @@ export interface DrrSimdContext {
     tm: number,
   ) => void;
   accrow: (acc: number, accEnd: number, ha: number, hb: number, tq: number) => void;
+  /** One plane's column table (see COLTAB in wasm.ts); whether hrow1s's tables hold. */
+  coltab: (
+    ip: number,
+    tp: number,
+    mask: number,
+    base: number,
+    ua: number,
+    ub: number,
+    ua4: number,
+    ub4: number,
+    bU0: number,
+    np2: number,
+    strideP2: number,
+    want: number,
+    pG: number,
+    pB: number,
+  ) => number;
   /** One plane sample's pass over a tile of virtual rows (see VROWS in wasm.ts). */
   vrows: (
     accBase: number,
@@ -556,7 +691,10 @@ export function drrSimdContext(sm: DrrSimdMemory, scratch: number): DrrSimdConte
   const api = wasmApi();
   if (!api) throw new DrrError('WebAssembly is not available in this engine');
   const inst = new api.Instance(sm.module, { env: { mem: sm.memory } });
-  const e = inst.exports as unknown as Pick<DrrSimdContext, 'hrow' | 'hrow1' | 'hrow1s' | 'hrow2' | 'accrow' | 'vrows'>;
+  const e = inst.exports as unknown as Pick<
+    DrrSimdContext,
+    'hrow' | 'hrow1' | 'hrow1s' | 'hrow2' | 'accrow' | 'vrows' | 'coltab'
+  >;
   const buf = sm.memory.buffer;
   return {
     hrow: e.hrow,
@@ -565,6 +703,7 @@ export function drrSimdContext(sm: DrrSimdMemory, scratch: number): DrrSimdConte
     hrow2: e.hrow2,
     accrow: e.accrow,
     vrows: e.vrows,
+    coltab: e.coltab,
     f32: new Float32Array(buf),
     i32: new Int32Array(buf),
     scratch,
