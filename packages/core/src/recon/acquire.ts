@@ -531,20 +531,10 @@ export function detectView(
   if (N0 > 0) {
     const rng = ph.rng;
     let minC = ph.minCounts;
-    const inv = 1 / N0;
-    // Poisson counts as poisson() draws them below 30; above, the normal approximation with the deviate
-    // from the ziggurat (normalDeviate).
     for (let p = 0; p < n; p++) {
-      const lambda = N0 * I[p];
-      let c: number;
-      if (!(lambda >= 30)) {
-        c = poisson(rng, lambda);
-      } else {
-        c = Math.round(lambda + Math.sqrt(lambda) * normalDeviate(rng));
-        if (c < 0) c = 0;
-      }
+      const c = poisson(rng, N0 * I[p]);
       if (c < minC) minC = c;
-      I[p] = (c > 0 ? c : 0.5) * inv;
+      I[p] = (c > 0 ? c : 0.5) / N0;
     }
     ph.minCounts = minC;
   }
@@ -608,61 +598,6 @@ function addScatter(I: Float32Array, cols: number, rows: number, f: number, sigm
       const v1 = cr > 1 ? (cc > 1 ? bl[a + cc] + (bl[a + cc + 1] - bl[a + cc]) * fx : bl[a + cc]) : v0;
       I[ro + c] += f * (v0 + (v1 - v0) * fy);
     }
-  }
-}
-
-/**
- * The ziggurat of Marsaglia and Tsang (2000) for standard normal deviates, 128 layers: one 32-bit number
- * per deviate in 98.8% of draws (its low 7 bits pick the layer, the other 25 the signed position, so the
- * two are independent), the wedges and the tail (beyond 3.44) by rejection. Several times faster than
- * Box-Muller (a logarithm, a square root and a cosine per deviate).
- */
-const ZIG_R = 3.442619855899;
-const ZIG = (() => {
-  const m = 16777216; // 2^24: the positions run over -2^24 .. 2^24 - 1
-  const vn = 9.91256303526217e-3;
-  const k = new Float64Array(128),
-    w = new Float64Array(128),
-    f = new Float64Array(128);
-  let dn = ZIG_R,
-    tn = dn;
-  const q = vn / Math.exp(-0.5 * dn * dn);
-  k[0] = (dn / q) * m;
-  k[1] = 0;
-  w[0] = q / m;
-  w[127] = dn / m;
-  f[0] = 1;
-  f[127] = Math.exp(-0.5 * dn * dn);
-  for (let i = 126; i >= 1; i--) {
-    dn = Math.sqrt(-2 * Math.log(vn / dn + Math.exp(-0.5 * dn * dn)));
-    k[i + 1] = (dn / tn) * m;
-    tn = dn;
-    f[i] = Math.exp(-0.5 * dn * dn);
-    w[i] = dn / m;
-  }
-  return { k, w, f };
-})();
-
-/** A standard normal deviate (ziggurat, see ZIG). */
-export function normalDeviate(rng: Rng): number {
-  const { k, w, f } = ZIG;
-  for (;;) {
-    const u = rng.nextUint32();
-    const iz = u & 127,
-      hz = (u | 0) >> 7;
-    const x = hz * w[iz];
-    if (Math.abs(hz) < k[iz]) return x;
-    if (iz === 0) {
-      // The tail beyond R (Marsaglia's method).
-      let t: number, y: number;
-      do {
-        t = -Math.log(1 - rng.next()) / ZIG_R;
-        y = -Math.log(1 - rng.next());
-      } while (y + y < t * t);
-      return hz > 0 ? ZIG_R + t : -ZIG_R - t;
-    }
-    // A wedge: accept under the density, else draw again.
-    if (f[iz] + rng.next() * (f[iz - 1] - f[iz]) < Math.exp(-0.5 * x * x)) return x;
   }
 }
 

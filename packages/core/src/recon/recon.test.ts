@@ -9,14 +9,7 @@ import { CancelledError } from '../errors.js';
 import { Rng } from '../math/random.js';
 import { linearAttenuationPerMm } from '../drr/attenuation.js';
 import { beamSpectrum, polyWaterProjection } from './spectrum.js';
-import {
-  cropToContent,
-  detectView,
-  normalDeviate,
-  resolveAcquisition,
-  transmissionTable,
-  viewPhysics,
-} from './acquire.js';
+import { cropToContent, detectView, resolveAcquisition, transmissionTable, viewPhysics } from './acquire.js';
 import { splitMaterials } from './spectrum.js';
 import { drrParams, prepareDrrVolume, renderLineIntegrals } from '../drr/drrVolume.js';
 import { drrRayKernel } from '../drr/kernel.js';
@@ -409,30 +402,6 @@ describe('polychromatic beam', () => {
       // Float32 intensities and projections: about 1e-7 relative.
       expect(Math.abs(out[p] - want)).toBeLessThan(1e-6 * Math.max(1, want));
     }
-  });
-  it('draws standard normal deviates (ziggurat): moments and tail fractions of the normal law', () => {
-    const rng = new Rng(3);
-    const N = 400000;
-    let s = 0,
-      s2 = 0,
-      over1 = 0,
-      over2 = 0,
-      tail = 0;
-    for (let i = 0; i < N; i++) {
-      const z = normalDeviate(rng);
-      s += z;
-      s2 += z * z;
-      const a = Math.abs(z);
-      if (a > 1) over1++;
-      if (a > 2) over2++;
-      if (a > 3.5) tail++;
-    }
-    expect(Math.abs(s / N)).toBeLessThan(0.006);
-    expect(Math.abs(s2 / N - 1)).toBeLessThan(0.01);
-    // P(|z| > 1) = 0.3173, P(|z| > 2) = 0.0455, P(|z| > 3.5) = 4.65e-4 (beyond the ziggurat's base: its tail).
-    expect(Math.abs(over1 / N - 0.3173)).toBeLessThan(0.003);
-    expect(Math.abs(over2 / N - 0.0455)).toBeLessThan(0.0015);
-    expect(Math.abs(tail / N - 4.65e-4)).toBeLessThan(1.2e-4);
   });
   it('hardens: the effective attenuation of water falls with its thickness, and the energy lies inside the spectrum', () => {
     const sp = beamSpectrum({ kvp: 90 });
