@@ -56,17 +56,8 @@ export interface PrepareOptions {
 
 export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): DrrVolume {
   const source = volume.meta.source;
-  const [nx, ny, nz] = volume.dims;
-  if (nx < 2 || ny < 2 || nz < 2)
-    throw new DrrError(`volume ${nx} x ${ny} x ${nz} needs at least 2 voxels along each axis`, source);
-  const n = nx * ny * nz;
-  const allocate = opts.allocate ?? ((b: number) => new ArrayBuffer(b));
-  const wasm = opts.wasm ?? true;
-  const simd = wasm ? createDrrSimdMemory(n * 2, wasm === 'shared') : null;
-  const mu = simd ? new Uint16Array(simd.memory.buffer, 0, n) : new Uint16Array(allocate(n * 2), 0, n);
+  const n = volume.dims[0] * volume.dims[1] * volume.dims[2];
   const src = volume.data;
-  let attenuation: DrrVolume['attenuation'];
-  let muScale: number;
   if ((opts.values ?? 'hu') === 'mu') {
     let max = 0;
     for (let i = 0; i < n; i++) {
@@ -75,28 +66,66 @@ export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): Drr
         throw new DrrError(`attenuation ${v} at voxel ${i} is not within 0..1000 per mm`, source);
       if (v > max) max = v;
     }
-    muScale = max > 0 ? max / 65535 : 1;
-    for (let i = 0; i < n; i++) mu[i] = Math.round(src[i] / muScale);
-  } else {
-    const h = huToMu(opts.attenuation);
-    const { lut, hu0 } = h;
-    let max = 0;
-    for (let i = 0; i < lut.length; i++) if (lut[i] > max) max = lut[i];
-    muScale = max / 65535;
-    const qlut = new Uint16Array(lut.length);
-    for (let i = 0; i < lut.length; i++) qlut[i] = Math.round(lut[i] / muScale);
-    const top = lut.length - 1;
-    for (let i = 0; i < n; i++) {
-      const v = src[i];
-      let k = Math.round(v) - hu0;
-      if (!(k >= 0))
-        k = 0; // also NaN
-      else if (k > top) k = top;
-      mu[i] = qlut[k];
-    }
-    const { lut: _l, ...rest } = h;
-    attenuation = rest;
+    const muScale = max > 0 ? max / 65535 : 1;
+    return prepareDrrVolumeWith(
+      volume,
+      muScale,
+      (mu) => {
+        for (let i = 0; i < n; i++) mu[i] = Math.round(src[i] / muScale);
+      },
+      opts,
+    );
   }
+  const h = huToMu(opts.attenuation);
+  const { lut, hu0 } = h;
+  let max = 0;
+  for (let i = 0; i < lut.length; i++) if (lut[i] > max) max = lut[i];
+  const muScale = max / 65535;
+  const qlut = new Uint16Array(lut.length);
+  for (let i = 0; i < lut.length; i++) qlut[i] = Math.round(lut[i] / muScale);
+  const top = lut.length - 1;
+  const { lut: _l, ...rest } = h;
+  const dv = prepareDrrVolumeWith(
+    volume,
+    muScale,
+    (mu) => {
+      for (let i = 0; i < n; i++) {
+        const v = src[i];
+        let k = Math.round(v) - hu0;
+        if (!(k >= 0))
+          k = 0; // also NaN
+        else if (k > top) k = top;
+        mu[i] = qlut[k];
+      }
+    },
+    opts,
+  );
+  dv.attenuation = rest;
+  return dv;
+}
+
+/**
+ * A prepared volume on a grid (`dims`, `indexToPatient`, `meta.source` of `grid`; its data unused) whose
+ * 16-bit values `fill` writes (mu = value * muScale), in the memory and with the occupancy grid that
+ * prepareDrrVolume gives them (`opts`: wasm, allocate, blockShift). For callers that compute the values
+ * themselves (recon's material volumes, straight from the CT numbers).
+ */
+export function prepareDrrVolumeWith(
+  grid: Pick<Volume, 'dims' | 'spacing' | 'indexToPatient' | 'patientToIndex' | 'meta'>,
+  muScale: number,
+  fill: (mu: Uint16Array) => void,
+  opts: Omit<PrepareOptions, 'values' | 'attenuation'> = {},
+): DrrVolume {
+  const source = grid.meta.source;
+  const [nx, ny, nz] = grid.dims;
+  if (nx < 2 || ny < 2 || nz < 2)
+    throw new DrrError(`volume ${nx} x ${ny} x ${nz} needs at least 2 voxels along each axis`, source);
+  const n = nx * ny * nz;
+  const allocate = opts.allocate ?? ((b: number) => new ArrayBuffer(b));
+  const wasm = opts.wasm ?? true;
+  const simd = wasm ? createDrrSimdMemory(n * 2, wasm === 'shared') : null;
+  const mu = simd ? new Uint16Array(simd.memory.buffer, 0, n) : new Uint16Array(allocate(n * 2), 0, n);
+  fill(mu);
   const shift = opts.blockShift ?? 3;
   if (!(Number.isInteger(shift) && shift >= 1 && shift <= 6))
     throw new DrrError(`blockShift ${shift} must be 1..6`, source);
@@ -104,11 +133,18 @@ export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): Drr
     bny = ((ny - 1) >> shift) + 1,
     bnz = ((nz - 1) >> shift) + 1;
   const occ0 = new Uint8Array(bnx * bny * bnz);
+  const B = 1 << shift;
   for (let k = 0; k < nz; k++) {
     for (let j = 0; j < ny; j++) {
       const row = nx * (j + ny * k);
       const bro = bnx * ((j >> shift) + bny * (k >> shift));
-      for (let i = 0; i < nx; i++) if (mu[row + i] > 0) occ0[bro + (i >> shift)] = 1;
+      // A block's run of the row: any non-zero voxel marks it (one test per run, not per voxel).
+      for (let b = 0, i0 = 0; b < bnx; b++, i0 += B) {
+        let any = 0;
+        const i1 = Math.min(nx, i0 + B);
+        for (let i = i0; i < i1; i++) any |= mu[row + i];
+        if (any) occ0[bro + b] = 1;
+      }
     }
   }
   // Dilate by one block along each axis in turn (separable 3x3x3 max).
@@ -125,15 +161,14 @@ export function prepareDrrVolume(volume: Volume, opts: PrepareOptions = {}): Drr
   dil(occ0, occ, bnx * bny, bnz, (idx) => Math.floor(idx / (bnx * bny)));
   return {
     dims: [nx, ny, nz],
-    spacing: [volume.spacing[0], volume.spacing[1], volume.spacing[2]],
-    indexToPatient: Float64Array.from(volume.indexToPatient),
-    patientToIndex: Float64Array.from(volume.patientToIndex),
+    spacing: [grid.spacing[0], grid.spacing[1], grid.spacing[2]],
+    indexToPatient: Float64Array.from(grid.indexToPatient),
+    patientToIndex: Float64Array.from(grid.patientToIndex),
     mu,
     muScale,
     occupancy: occ,
     blockShift: shift,
     occupancyDims: [bnx, bny, bnz],
-    attenuation,
     source,
     ...(simd ? { simd } : {}),
   };

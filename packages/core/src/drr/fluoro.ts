@@ -59,13 +59,18 @@ export interface FluoroImage {
   exposure: Exposure | null;
 }
 
-/** Separable Gaussian blur of a columns x rows float image into out (edges clamped). */
+/**
+ * Separable Gaussian blur of a columns x rows float image into out (edges clamped); `tmp` holds the row
+ * pass (a new array by default). The taps are summed in the same order at the edges and inside, where
+ * no clamping is needed (the inner loops skip it).
+ */
 export function gaussianBlur(
   src: Float32Array,
   columns: number,
   rows: number,
   sigmaPx: number,
-  out = new Float32Array(src.length),
+  out: Float32Array = new Float32Array(src.length),
+  tmp: Float32Array = new Float32Array(src.length),
 ): Float32Array {
   if (!(sigmaPx > 0)) {
     out.set(src);
@@ -76,20 +81,65 @@ export function gaussianBlur(
   let ks = 0;
   for (let i = -rad; i <= rad; i++) ks += k[i + rad] = Math.exp((-i * i) / (2 * sigmaPx * sigmaPx));
   for (let i = 0; i < k.length; i++) k[i] /= ks;
-  const tmp = new Float32Array(src.length);
+  const nk = k.length;
+  // Five taps (sigma up to 2/3 pixel, the detector blur): the inner loops written out, same sums.
+  const five = nk === 5 && columns > 4 && rows > 4;
+  const k0 = k[0],
+    k1 = k[1],
+    k2 = k[2],
+    k3 = five ? k[3] : 0,
+    k4 = five ? k[4] : 0;
+  // Row pass; a column near the edges reads its row's end pixel for the taps beyond it.
+  const clampedRow = (o: number, c: number) => {
+    let s = 0;
+    for (let i = -rad; i <= rad; i++) {
+      let cc = c + i;
+      cc = cc < 0 ? 0 : cc >= columns ? columns - 1 : cc;
+      s += k[i + rad] * src[o + cc];
+    }
+    return s;
+  };
   for (let r = 0; r < rows; r++) {
     const o = r * columns;
+    if (five) {
+      for (let x = o; x < o + columns - 4; x++)
+        tmp[x + 2] = k0 * src[x] + k1 * src[x + 1] + k2 * src[x + 2] + k3 * src[x + 3] + k4 * src[x + 4];
+      tmp[o] = clampedRow(o, 0);
+      tmp[o + 1] = clampedRow(o, 1);
+      tmp[o + columns - 2] = clampedRow(o, columns - 2);
+      tmp[o + columns - 1] = clampedRow(o, columns - 1);
+      continue;
+    }
     for (let c = 0; c < columns; c++) {
       let s = 0;
-      for (let i = -rad; i <= rad; i++) {
-        let cc = c + i;
-        cc = cc < 0 ? 0 : cc >= columns ? columns - 1 : cc;
-        s += k[i + rad] * src[o + cc];
+      if (c >= rad && c < columns - rad) {
+        const b = o + c - rad;
+        for (let i = 0; i < nk; i++) s += k[i] * src[b + i];
+        tmp[o + c] = s;
+      } else {
+        tmp[o + c] = clampedRow(o, c);
       }
-      tmp[o + c] = s;
     }
   }
   for (let r = 0; r < rows; r++) {
+    if (r >= rad && r < rows - rad) {
+      const b = (r - rad) * columns;
+      if (five) {
+        const c2 = 2 * columns,
+          c3 = 3 * columns,
+          c4 = 4 * columns,
+          o = r * columns;
+        for (let c = 0, x = b; c < columns; c++, x++)
+          out[o + c] = k0 * tmp[x] + k1 * tmp[x + columns] + k2 * tmp[x + c2] + k3 * tmp[x + c3] + k4 * tmp[x + c4];
+        continue;
+      }
+      for (let c = 0; c < columns; c++) {
+        let s = 0;
+        for (let i = 0, x = b + c; i < nk; i++, x += columns) s += k[i] * tmp[x];
+        out[r * columns + c] = s;
+      }
+      continue;
+    }
     for (let c = 0; c < columns; c++) {
       let s = 0;
       for (let i = -rad; i <= rad; i++) {

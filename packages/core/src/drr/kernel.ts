@@ -332,8 +332,7 @@ export function drrKernel(
   // benchmark's views about 0.9 of the time with 32, the tile before; the same sums either way), else 32.
   const TILE = simd && (128 + 6) * W4 * 4 <= simd.scratchBytes ? 128 : 32;
   const ws = simd && (TILE + 6) * W4 * 4 <= simd.scratchBytes ? simd : null;
-  const f32 = ws ? ws.f32 : new Float32Array(0),
-    i32 = ws ? ws.i32 : new Int32Array(0);
+  const f32 = ws ? ws.f32 : new Float32Array(0);
   // Swept along i with the j-fastest copy (WebAssembly memory only): rows along j are contiguous there.
   const tJ = params[P.transposedJAddress];
   const tr = ws !== null && am === 0 && tJ >= 0;
@@ -358,15 +357,8 @@ export function drrKernel(
   // hrow1s's tables: a 16-byte shuffle per block of four columns, and each block's first byte offset.
   const pMask = pTp + 3 * W4 * 4,
     pBase = pMask + W4 * 4;
-  const ipo = pIp >> 2,
-    tpo = pTp >> 2,
-    pmo = pMask >> 2,
-    pbo = pBase >> 2,
-    muByte = vol.byteOffset,
+  const muByte = vol.byteOffset,
     strideP2 = sP * 2;
-  const hrow = ws ? (sP === 1 ? ws.hrow1 : ws.hrow) : null;
-  const hrow2 = ws ? ws.hrow2 : null;
-  const hrow1s = ws ? ws.hrow1s : null;
   const planeBytes = sM * 2;
   // In JavaScript: the column table (voxel offset along p and weight of each virtual column in the current
   // plane; with `ws` it lies in the scratch) and the two resampled rows.
@@ -410,54 +402,75 @@ export function drrKernel(
         // voxel of the nearest column inside and are zeroed after resampling, so they add nothing.
         const ua4 = ua & ~3,
           ub4 = (ub | 3) + 1;
-        for (let U = ua; U <= ub; U++) {
-          let p = pG + (U + bU0) * pB;
-          if (p < 0) p = 0;
-          let ip = p | 0;
-          if (ip > np - 2) ip = np - 2;
-          let tp = p - ip;
-          if (tp > 1) tp = 1;
-          if (ws) {
-            i32[ipo + U] = ip * strideP2;
-            f32[tpo + U] = tp;
-          } else {
-            ipOff[U] = ip * sP;
-            tpW[U] = tp;
-          }
-        }
         // Rows along the fastest axis (hrow1): where each block of four columns reads voxels within 7 of
         // its first (16 bytes), one 16-byte load and a byte shuffle (hrow1s) replace four 32-bit reads.
-        // Per block: its first voxel's byte offset, and the shuffle taking each lane's voxel pair.
+        // With WebAssembly the column table and those blocks' tables come from coltab (wasm.ts), the loop
+        // below in WebAssembly.
         let swizzle = false;
         if (ws) {
-          const first = i32[ipo + ua],
-            last = i32[ipo + ub];
-          for (let U = ua4; U < ua; U++) {
-            i32[ipo + U] = first;
-            f32[tpo + U] = 0;
-          }
-          for (let U = ub + 1; U < ub4; U++) {
-            i32[ipo + U] = last;
-            f32[tpo + U] = 0;
-          }
-          swizzle = sP === 1 && !two;
-          for (let g = ua4; swizzle && g < ub4; g += 4) {
-            let lo = i32[ipo + g],
-              hi = lo;
-            for (let l = 1; l < 4; l++) {
-              const x = i32[ipo + g + l];
-              if (x < lo) lo = x;
-              if (x > hi) hi = x;
-            }
-            if (hi - lo > 12) swizzle = false;
-            i32[pbo + (g >> 2)] = lo;
-            for (let l = 0; l < 4; l++) i32[pmo + g + l] = (i32[ipo + g + l] - lo) * 0x01010101 + 0x03020100;
+          swizzle =
+            ws.coltab(
+              pIp,
+              pTp,
+              pMask,
+              pBase,
+              ua,
+              ub,
+              ua4,
+              ub4,
+              bU0,
+              np - 2,
+              strideP2,
+              sP === 1 && !two ? 1 : 0,
+              pG,
+              pB,
+            ) !== 0;
+        } else {
+          for (let U = ua; U <= ub; U++) {
+            let p = pG + (U + bU0) * pB;
+            if (p < 0) p = 0;
+            let ip = p | 0;
+            if (ip > np - 2) ip = np - 2;
+            let tp = p - ip;
+            if (tp > 1) tp = 1;
+            ipOff[U] = ip * sP;
+            tpW[U] = tp;
           }
         }
         const qB = dm * dv,
           qG = sq + dm * v0;
         const planeA = im * sM,
           planeB = planeA + sM;
+        if (ws) {
+          // The tile's virtual rows in one call (wasm.ts, vrows): the loop below, in WebAssembly.
+          const mode = two ? 3 : swizzle ? 2 : sP === 1 ? 1 : 0;
+          ws.vrows(
+            pAcc + ua4 * 4,
+            W4 * 4,
+            t0,
+            t1,
+            bV0,
+            qG,
+            qB,
+            nq - 1 + 1e-9,
+            nq - 2,
+            muByte + planeA * 2,
+            sQ * 2,
+            pH[0] + ua4 * 4,
+            pH[1] + ua4 * 4,
+            (ub4 - ua4) * 4,
+            mode === 2 ? pBase + ua4 : pIp + ua4 * 4,
+            pMask + ua4 * 4,
+            pTp + ua4 * 4,
+            strideP2,
+            planeBytes,
+            tm,
+            mode,
+            (ua - ua4) * 4,
+            (ub + 1 - ua4) * 4,
+          );
+          continue;
+        }
         let keyA = -1,
           keyB = -1;
         for (let V = t0; V < t1; V++) {
@@ -486,62 +499,33 @@ export function drrKernel(
               const slot = w === 0 ? slotA : 1 - slotA;
               const rowA = planeA + qi * sQ,
                 rowB = planeB + qi * sQ;
-              if (hrow && hrow2) {
-                const ph = pH[slot],
-                  h = ph >> 2;
-                if (two) {
-                  // Between two planes (several samples per plane): both planes resampled and blended.
-                  hrow2(
-                    ph + ua4 * 4,
-                    muByte + rowA * 2,
-                    ph + ub4 * 4,
-                    pIp + ua4 * 4,
-                    pTp + ua4 * 4,
-                    strideP2,
-                    planeBytes,
-                    tm,
-                  );
-                } else if (swizzle && hrow1s) {
-                  hrow1s(ph + ua4 * 4, muByte + rowA * 2, ph + ub4 * 4, pBase + ua4, pMask + ua4 * 4, pTp + ua4 * 4);
-                } else {
-                  hrow(ph + ua4 * 4, muByte + rowA * 2, ph + ub4 * 4, pIp + ua4 * 4, pTp + ua4 * 4, strideP2);
+              const h = hJs[slot];
+              if (two) {
+                for (let U = ua; U <= ub; U++) {
+                  const x = rowA + ipOff[U],
+                    y = rowB + ipOff[U],
+                    tp = tpW[U];
+                  const va = vol[x] + (vol[x + sP] - vol[x]) * tp;
+                  const vb = vol[y] + (vol[y + sP] - vol[y]) * tp;
+                  h[U] = va + (vb - va) * tm;
                 }
-                for (let U = ua4; U < ua; U++) f32[h + U] = 0;
-                for (let U = ub + 1; U < ub4; U++) f32[h + U] = 0;
               } else {
-                const h = hJs[slot];
-                if (two) {
-                  for (let U = ua; U <= ub; U++) {
-                    const x = rowA + ipOff[U],
-                      y = rowB + ipOff[U],
-                      tp = tpW[U];
-                    const va = vol[x] + (vol[x + sP] - vol[x]) * tp;
-                    const vb = vol[y] + (vol[y + sP] - vol[y]) * tp;
-                    h[U] = va + (vb - va) * tm;
-                  }
-                } else {
-                  for (let U = ua; U <= ub; U++) {
-                    const x = rowA + ipOff[U];
-                    const v00 = vol[x];
-                    h[U] = v00 + (vol[x + sP] - v00) * tpW[U];
-                  }
+                for (let U = ua; U <= ub; U++) {
+                  const x = rowA + ipOff[U];
+                  const v00 = vol[x];
+                  h[U] = v00 + (vol[x + sP] - v00) * tpW[U];
                 }
               }
               if (w === 0) keyA = qi;
               else keyB = qi;
             }
           }
-          if (ws) {
-            const pa = pAcc + (V - t0) * W4 * 4;
-            ws.accrow(pa + ua4 * 4, pa + ub4 * 4, pH[slotA] + ua4 * 4, pH[1 - slotA] + ua4 * 4, tq);
-          } else {
-            const o = V * width;
-            const ha = hJs[slotA],
-              hb = hJs[1 - slotA];
-            for (let U = ua; U <= ub; U++) {
-              const x = ha[U];
-              acc[o + U] += x + (hb[U] - x) * tq;
-            }
+          const o = V * width;
+          const ha = hJs[slotA],
+            hb = hJs[1 - slotA];
+          for (let U = ua; U <= ub; U++) {
+            const x = ha[U];
+            acc[o + U] += x + (hb[U] - x) * tq;
           }
         }
       }

@@ -15,6 +15,12 @@
  *   hrow2(h, row, hEnd, ipOff, tp, strideP2, planeBytes, tm): hrow on two planes `planeBytes` apart,
  *       blended: h[i] = ha[i] + (hb[i] - ha[i]) * tm   (samples between planes, several per plane)
  *   accrow(acc, accEnd, ha, hb, tq): acc[i] += ha[i] + (hb[i] - ha[i]) * tq   (blend of two rows)
+ *   vrows(...): one plane's (or plane sample's) pass over a tile of virtual rows, the loop drrKernel ran in
+ *       JavaScript: each row's q, the two voxel rows it needs resampled by one of the loops above (kept
+ *       while the next virtual rows need the same), then accrow; one call per plane instead of one or two
+ *       per virtual row (see VROWS for the parameters)
+ *   coltab(...): one plane's column table (each virtual column's voxel offset and weight) and hrow1s's
+ *       block tables, the loop drrKernel ran in JavaScript (see COLTAB)
  *
  * All pointers are byte addresses in the memory the module imports (env.mem), 16-byte aligned, and the
  * lengths are whole multiples of 4 floats. The volume's attenuation must lie in that memory.
@@ -66,7 +72,45 @@ const I32X4_EXTEND_LOW_I16X8_U = simd(0xa9),
   I32X4_SHR_U = simd(0xad);
 const LOAD32_LANE = (lane: number) => simd(0x56, 2, 0, lane);
 const V128_LOW16 = simd(0x0c, ...[0, 1, 2, 3].flatMap(() => [0xff, 0xff, 0, 0]));
-const F32X4_CONVERT_I32X4_U = simd(0xfb);
+// The voxels are 16-bit (0..65535 in a 32-bit lane): the signed conversion is exact and one instruction on
+// x86, where the unsigned one takes several (0.88-0.90 of the DRR time on the C-arm CT benchmark's views).
+const F32X4_CONVERT_I32X4_S = simd(0xfa);
+const F64 = 0x7c;
+const BLOCK = [0x02, 0x40],
+  IF = [0x04, 0x40],
+  ELSE = [0x05],
+  BR = (d: number) => [0x0c, d],
+  BR_IF = (d: number) => [0x0d, d],
+  CALL = (f: number) => [0x10, f],
+  SELECT = [0x1b];
+const I32_EQZ = [0x45],
+  I32_EQ = [0x46],
+  I32_NE = [0x47],
+  I32_GT_S = [0x4a],
+  I32_GE_S = [0x4e],
+  I32_GE_U = [0x4f],
+  I32_SUB = [0x6b],
+  I32_MUL = [0x6c],
+  I32_AND = [0x71],
+  I32_OR = [0x72],
+  I32_XOR = [0x73];
+const F64_LT = [0x63],
+  F64_GT = [0x64],
+  F64_LE = [0x65],
+  F64_GE = [0x66],
+  F64_ADD = [0xa0],
+  F64_SUB = [0xa1],
+  F64_MUL = [0xa2],
+  I32_TRUNC_F64_S = [0xaa],
+  F32_DEMOTE_F64 = [0xb6],
+  F64_CONVERT_I32_S = [0xb7];
+const F32_STORE = [0x38, 2, 0];
+const I32_STORE = [0x36, 2, 0];
+const I32_LT_S = [0x48],
+  I32_SHL = [0x74];
+const I32_TRUNC_SAT_F64_S = [0xfc, 0x02];
+const f64const = (x: number) => [0x44, ...new Uint8Array(Float64Array.of(x).buffer)];
+const F32_ZERO = [0x43, 0, 0, 0, 0];
 
 /** Advance the listed pointer locals by 16 bytes. */
 const advance = (...locals: number[]) => locals.flatMap((l) => [...get(l), ...i32const(16), ...I32_ADD, ...set(l)]);
@@ -105,8 +149,8 @@ function hrowBody(): number[] {
     c.push(...get(L.offsets), ...I32X4_EXTRACT(lane), ...tee(L.x), ...get(L.a), ...LOAD16_LANE(lane), ...set(L.a));
     c.push(...get(L.x), ...get(L.strideP2), ...I32_ADD, ...get(L.b), ...LOAD16_LANE(lane), ...set(L.b));
   }
-  c.push(...get(L.a), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...tee(L.a));
-  c.push(...get(L.b), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...get(L.a), ...F32X4_SUB);
+  c.push(...get(L.a), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_S, ...tee(L.a));
+  c.push(...get(L.b), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_S, ...get(L.a), ...F32X4_SUB);
   c.push(...get(L.tp), ...V128_LOAD, ...F32X4_MUL, ...F32X4_ADD, ...set(L.b));
   c.push(...get(L.h), ...get(L.b), ...V128_STORE);
   c.push(...advance(L.h, L.ipOff, L.tp));
@@ -129,8 +173,8 @@ function hrow1Body(): number[] {
   for (let lane = 0; lane < 4; lane++) {
     c.push(...get(L.offsets), ...I32X4_EXTRACT(lane), ...get(L.pairs), ...LOAD32_LANE(lane), ...set(L.pairs));
   }
-  c.push(...get(L.pairs), ...V128_LOW16, ...V128_AND, ...F32X4_CONVERT_I32X4_U, ...tee(L.first));
-  c.push(...get(L.pairs), ...i32const(16), ...I32X4_SHR_U, ...F32X4_CONVERT_I32X4_U, ...get(L.first), ...F32X4_SUB);
+  c.push(...get(L.pairs), ...V128_LOW16, ...V128_AND, ...F32X4_CONVERT_I32X4_S, ...tee(L.first));
+  c.push(...get(L.pairs), ...i32const(16), ...I32X4_SHR_U, ...F32X4_CONVERT_I32X4_S, ...get(L.first), ...F32X4_SUB);
   c.push(...get(L.tp), ...V128_LOAD, ...F32X4_MUL, ...F32X4_ADD, ...set(L.pairs));
   c.push(...get(L.h), ...get(L.pairs), ...V128_STORE);
   c.push(...advance(L.h, L.ipOff, L.tp));
@@ -147,8 +191,8 @@ function hrow1sBody(): number[] {
   const c: number[] = [...LOOP];
   c.push(...get(L.row), ...get(L.base), ...I32_LOAD, ...I32_ADD, ...V128_LOAD_UNALIGNED);
   c.push(...get(L.mask), ...V128_LOAD, ...I8X16_SWIZZLE, ...set(L.pairs));
-  c.push(...get(L.pairs), ...V128_LOW16, ...V128_AND, ...F32X4_CONVERT_I32X4_U, ...tee(L.first));
-  c.push(...get(L.pairs), ...i32const(16), ...I32X4_SHR_U, ...F32X4_CONVERT_I32X4_U, ...get(L.first), ...F32X4_SUB);
+  c.push(...get(L.pairs), ...V128_LOW16, ...V128_AND, ...F32X4_CONVERT_I32X4_S, ...tee(L.first));
+  c.push(...get(L.pairs), ...i32const(16), ...I32X4_SHR_U, ...F32X4_CONVERT_I32X4_S, ...get(L.first), ...F32X4_SUB);
   c.push(...get(L.tp), ...V128_LOAD, ...F32X4_MUL, ...F32X4_ADD, ...set(L.pairs));
   c.push(...get(L.h), ...get(L.pairs), ...V128_STORE);
   c.push(...advance(L.h, L.mask, L.tp));
@@ -171,11 +215,11 @@ function hrow2Body(): number[] {
   }
   c.push(...get(L.tp), ...V128_LOAD, ...set(L.tpv));
   // a = mu(x) + (mu(x + strideP2) - mu(x)) tp on the first plane, c the same on the second.
-  c.push(...get(L.a), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...tee(L.a));
-  c.push(...get(L.b), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...get(L.a), ...F32X4_SUB);
+  c.push(...get(L.a), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_S, ...tee(L.a));
+  c.push(...get(L.b), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_S, ...get(L.a), ...F32X4_SUB);
   c.push(...get(L.tpv), ...F32X4_MUL, ...F32X4_ADD, ...set(L.a));
-  c.push(...get(L.c), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...tee(L.c));
-  c.push(...get(L.d), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_U, ...get(L.c), ...F32X4_SUB);
+  c.push(...get(L.c), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_S, ...tee(L.c));
+  c.push(...get(L.d), ...I32X4_EXTEND_LOW_I16X8_U, ...F32X4_CONVERT_I32X4_S, ...get(L.c), ...F32X4_SUB);
   c.push(...get(L.tpv), ...F32X4_MUL, ...F32X4_ADD);
   // h = a + (c - a) tm
   c.push(...get(L.a), ...F32X4_SUB, ...get(L.tm4), ...F32X4_MUL, ...get(L.a), ...F32X4_ADD, ...set(L.b));
@@ -202,6 +246,257 @@ function accrowBody(): number[] {
   return body([[2, V128]], c);
 }
 
+/**
+ * vrows's parameters (in the DrrSimdContext signature's order), then its own locals. One call is one
+ * plane sample's pass over the virtual rows t0..t1-1 of a tile (all byte addresses):
+ *   accBase: the tile's sums at row t0, column ua4; accStride: bytes per row of the sums;
+ *   vOff: the band's first virtual row (q of virtual row V is qG + (V + vOff) qB, taken where
+ *     -1e-9 <= q <= qHi, clamped to 0 and, as iq, to nq2 = nq - 2);
+ *   rowBase: the plane's voxel row 0 (at column 0 of the row loops' tables), sQ2: bytes per row along q;
+ *   h0, h1: the two resampled rows (at column ua4), hLen: their bytes (ua4..ub4);
+ *   tab1: the resampler's offsets (ipOff, or hrow1s's block bases), mask, tp, strideP2, planeBytes, tm: its
+ *     other arguments; mode: 0 hrow, 1 hrow1, 2 hrow1s, 3 hrow2;
+ *   zLo, zHi: the bytes of h before zLo and from zHi on (the columns outside ua..ub) are zeroed.
+ */
+const VROWS = {
+  accBase: 0,
+  accStride: 1,
+  t0: 2,
+  t1: 3,
+  vOff: 4,
+  qG: 5,
+  qB: 6,
+  qHi: 7,
+  nq2: 8,
+  rowBase: 9,
+  sQ2: 10,
+  h0: 11,
+  h1: 12,
+  hLen: 13,
+  tab1: 14,
+  mask: 15,
+  tp: 16,
+  strideP2: 17,
+  planeBytes: 18,
+  tm: 19,
+  mode: 20,
+  zLo: 21,
+  zHi: 22,
+  // locals: i32 ...
+  v: 23,
+  iq: 24,
+  keyA: 25,
+  keyB: 26,
+  slotA: 27,
+  qi: 28,
+  h: 29,
+  z: 30,
+  row: 31,
+  // ... f64
+  q: 32,
+  tq: 33,
+} as const;
+
+// Function indices in the module (the order of its function section).
+const FN = { hrow: 0, accrow: 1, hrow1: 2, hrow2: 3, hrow1s: 4 } as const;
+
+/** Zero h's bytes from `from` (a local) up to `to` (a local), 4 at a time. */
+function zeroBytes(from: number, to: number): number[] {
+  const L = VROWS;
+  return [
+    ...get(from),
+    ...set(L.z),
+    ...BLOCK,
+    ...LOOP,
+    ...get(L.z),
+    ...get(to),
+    ...I32_GE_U,
+    ...BR_IF(1),
+    ...get(L.h),
+    ...get(L.z),
+    ...I32_ADD,
+    ...F32_ZERO,
+    ...F32_STORE,
+    ...get(L.z),
+    ...i32const(4),
+    ...I32_ADD,
+    ...set(L.z),
+    ...BR(0),
+    ...END,
+    ...END,
+  ];
+}
+
+/** Voxel row `qi` of the plane resampled into h by the mode's loop, its columns outside ua..ub zeroed. */
+function resampleInto(): number[] {
+  const L = VROWS;
+  const c: number[] = [...get(L.rowBase), ...get(L.qi), ...get(L.sQ2), ...I32_MUL, ...I32_ADD, ...set(L.row)];
+  const head = [...get(L.h), ...get(L.row), ...get(L.h), ...get(L.hLen), ...I32_ADD, ...get(L.tab1)];
+  c.push(...get(L.mode), ...i32const(2), ...I32_EQ, ...IF);
+  c.push(...head, ...get(L.mask), ...get(L.tp), ...CALL(FN.hrow1s));
+  c.push(...ELSE, ...get(L.mode), ...i32const(3), ...I32_EQ, ...IF);
+  c.push(...head, ...get(L.tp), ...get(L.strideP2), ...get(L.planeBytes), ...get(L.tm), ...CALL(FN.hrow2));
+  c.push(...ELSE, ...get(L.mode), ...IF);
+  c.push(...head, ...get(L.tp), ...get(L.strideP2), ...CALL(FN.hrow1));
+  c.push(...ELSE, ...head, ...get(L.tp), ...get(L.strideP2), ...CALL(FN.hrow), ...END, ...END, ...END);
+  c.push(...i32const(0), ...set(L.row), ...zeroBytes(L.row, L.zLo), ...zeroBytes(L.zHi, L.hLen));
+  return c;
+}
+
+/** slotA ? a : b (i32 locals). */
+const pick = (a: number, b: number) => [...get(a), ...get(b), ...get(VROWS.slotA), ...SELECT];
+
+/** The virtual-row loop of drrKernel's plane sweep (see VROWS), as drrKernel's JavaScript ran it. */
+function vrowsBody(): number[] {
+  const L = VROWS;
+  const c: number[] = [...i32const(-1), ...set(L.keyA), ...i32const(-1), ...set(L.keyB)];
+  c.push(...i32const(0), ...set(L.slotA), ...get(L.t0), ...set(L.v));
+  c.push(...BLOCK, ...LOOP, ...get(L.v), ...get(L.t1), ...I32_GE_S, ...BR_IF(1), ...BLOCK);
+  // q, skipped outside the plane's rows, then iq and tq.
+  c.push(...get(L.qG), ...get(L.v), ...get(L.vOff), ...I32_ADD, ...F64_CONVERT_I32_S, ...get(L.qB), ...F64_MUL);
+  c.push(...F64_ADD, ...tee(L.q), ...f64const(-1e-9), ...F64_GE, ...get(L.q), ...get(L.qHi), ...F64_LE);
+  c.push(...I32_AND, ...I32_EQZ, ...BR_IF(0));
+  c.push(...f64const(0), ...get(L.q), ...get(L.q), ...f64const(0), ...F64_LT, ...SELECT, ...set(L.q));
+  c.push(...get(L.q), ...I32_TRUNC_F64_S, ...tee(L.iq), ...get(L.nq2), ...I32_GT_S, ...IF);
+  c.push(...get(L.nq2), ...set(L.iq), ...END);
+  c.push(...get(L.q), ...get(L.iq), ...F64_CONVERT_I32_S, ...F64_SUB, ...tee(L.tq), ...f64const(1), ...F64_GT);
+  c.push(...IF, ...f64const(1), ...set(L.tq), ...END);
+  // Rows iq (slot slotA) and iq + 1 (the other slot), kept while the next virtual rows need the same.
+  const iq1 = [...get(L.iq), ...i32const(1), ...I32_ADD];
+  c.push(...get(L.keyA), ...get(L.iq), ...I32_NE, ...get(L.keyB), ...iq1, ...I32_NE, ...I32_OR, ...IF);
+  const flip = [...get(L.slotA), ...i32const(1), ...I32_XOR, ...set(L.slotA)];
+  c.push(...get(L.keyB), ...get(L.iq), ...I32_EQ, ...IF);
+  c.push(...flip, ...get(L.iq), ...set(L.keyA), ...i32const(-1), ...set(L.keyB));
+  c.push(...ELSE, ...get(L.keyA), ...iq1, ...I32_EQ, ...IF);
+  c.push(...flip, ...iq1, ...set(L.keyB), ...i32const(-1), ...set(L.keyA), ...END, ...END);
+  c.push(...get(L.keyA), ...get(L.iq), ...I32_NE, ...IF);
+  c.push(...get(L.iq), ...set(L.qi), ...pick(L.h1, L.h0), ...set(L.h), ...resampleInto());
+  c.push(...get(L.iq), ...set(L.keyA), ...END);
+  c.push(...get(L.keyB), ...iq1, ...I32_NE, ...IF);
+  c.push(...iq1, ...set(L.qi), ...pick(L.h0, L.h1), ...set(L.h), ...resampleInto());
+  c.push(...iq1, ...set(L.keyB), ...END);
+  c.push(...END);
+  // The blend into the tile's row v.
+  c.push(...get(L.accBase), ...get(L.v), ...get(L.t0), ...I32_SUB, ...get(L.accStride), ...I32_MUL, ...I32_ADD);
+  c.push(...tee(L.z), ...get(L.z), ...get(L.hLen), ...I32_ADD, ...pick(L.h1, L.h0), ...pick(L.h0, L.h1));
+  c.push(...get(L.tq), ...F32_DEMOTE_F64, ...CALL(FN.accrow));
+  c.push(...END, ...get(L.v), ...i32const(1), ...I32_ADD, ...set(L.v), ...BR(0), ...END, ...END);
+  return body(
+    [
+      [9, I32],
+      [2, F64],
+    ],
+    c,
+  );
+}
+
+/**
+ * coltab's parameters, then its locals: one plane's column table, the loop drrKernel ran in JavaScript.
+ * For the band's virtual columns ua..ub (p of column U is pG + (U + bU0) pB, clamped to 0 and, as ip, to
+ * np2 = np - 2): ipOff[U] = ip * strideP2 (i32 at ip + 4 U) and tp[U] = p - ip (at most 1; f32), the
+ * columns ua4..ua-1 and ub+1..ub4-1 read the nearest column's voxel with weight 0; with `want`, hrow1s's
+ * tables for the blocks ua4..ub4 (each block's first offset at base + U, its byte shuffle at mask + 4 U),
+ * while every block's voxels lie within 12 bytes of its first. Returns whether they all do (hrow1s usable).
+ */
+const COLTAB = {
+  ip: 0,
+  tp: 1,
+  mask: 2,
+  base: 3,
+  ua: 4,
+  ub: 5,
+  ua4: 6,
+  ub4: 7,
+  bU0: 8,
+  np2: 9,
+  strideP2: 10,
+  want: 11,
+  pG: 12,
+  pB: 13,
+  // locals: i32 ...
+  u: 14,
+  ipv: 15,
+  lo: 16,
+  hi: 17,
+  x: 18,
+  sw: 19,
+  first: 20,
+  last: 21,
+  // ... f64
+  p: 22,
+  tpv: 23,
+} as const;
+
+function coltabBody(): number[] {
+  const L = COLTAB;
+  const at = (table: number, col: number[]) => [...get(table), ...col, ...i32const(2), ...I32_SHL, ...I32_ADD];
+  const c: number[] = [...get(L.ua), ...set(L.u), ...BLOCK, ...LOOP];
+  c.push(...get(L.u), ...get(L.ub), ...I32_GT_S, ...BR_IF(1));
+  c.push(...get(L.pG), ...get(L.u), ...get(L.bU0), ...I32_ADD, ...F64_CONVERT_I32_S, ...get(L.pB), ...F64_MUL);
+  c.push(...F64_ADD, ...set(L.p));
+  c.push(...f64const(0), ...get(L.p), ...get(L.p), ...f64const(0), ...F64_LT, ...SELECT, ...set(L.p));
+  c.push(...get(L.p), ...I32_TRUNC_SAT_F64_S, ...tee(L.ipv), ...get(L.np2), ...I32_GT_S, ...IF);
+  c.push(...get(L.np2), ...set(L.ipv), ...END);
+  c.push(...get(L.p), ...get(L.ipv), ...F64_CONVERT_I32_S, ...F64_SUB, ...tee(L.tpv), ...f64const(1), ...F64_GT);
+  c.push(...IF, ...f64const(1), ...set(L.tpv), ...END);
+  c.push(...at(L.ip, get(L.u)), ...get(L.ipv), ...get(L.strideP2), ...I32_MUL, ...I32_STORE);
+  c.push(...at(L.tp, get(L.u)), ...get(L.tpv), ...F32_DEMOTE_F64, ...F32_STORE);
+  c.push(...get(L.u), ...i32const(1), ...I32_ADD, ...set(L.u), ...BR(0), ...END, ...END);
+  // The columns around ua..ub: the nearest column's voxel, weight 0.
+  c.push(...at(L.ip, get(L.ua)), ...I32_LOAD, ...set(L.first), ...at(L.ip, get(L.ub)), ...I32_LOAD, ...set(L.last));
+  const fill = (from: number[], to: number[], value: number) => [
+    ...from,
+    ...set(L.u),
+    ...BLOCK,
+    ...LOOP,
+    ...get(L.u),
+    ...to,
+    ...I32_GE_S,
+    ...BR_IF(1),
+    ...at(L.ip, get(L.u)),
+    ...get(value),
+    ...I32_STORE,
+    ...at(L.tp, get(L.u)),
+    ...F32_ZERO,
+    ...F32_STORE,
+    ...get(L.u),
+    ...i32const(1),
+    ...I32_ADD,
+    ...set(L.u),
+    ...BR(0),
+    ...END,
+    ...END,
+  ];
+  c.push(...fill(get(L.ua4), get(L.ua), L.first));
+  c.push(...fill([...get(L.ub), ...i32const(1), ...I32_ADD], get(L.ub4), L.last));
+  // hrow1s's tables, while every block fits one 16-byte load.
+  c.push(...get(L.want), ...set(L.sw), ...get(L.ua4), ...set(L.u), ...BLOCK, ...LOOP);
+  c.push(...get(L.sw), ...I32_EQZ, ...get(L.u), ...get(L.ub4), ...I32_GE_S, ...I32_OR, ...BR_IF(1));
+  const lane = (l: number) => [...at(L.ip, [...get(L.u), ...i32const(l), ...I32_ADD]), ...I32_LOAD];
+  c.push(...lane(0), ...tee(L.lo), ...set(L.hi));
+  for (let l = 1; l < 4; l++) {
+    c.push(...lane(l), ...set(L.x));
+    c.push(...get(L.x), ...get(L.lo), ...get(L.x), ...get(L.lo), ...I32_LT_S, ...SELECT, ...set(L.lo));
+    c.push(...get(L.x), ...get(L.hi), ...get(L.x), ...get(L.hi), ...I32_GT_S, ...SELECT, ...set(L.hi));
+  }
+  c.push(...get(L.hi), ...get(L.lo), ...I32_SUB, ...i32const(12), ...I32_GT_S, ...IF);
+  c.push(...i32const(0), ...set(L.sw), ...END);
+  c.push(...get(L.base), ...get(L.u), ...I32_ADD, ...get(L.lo), ...I32_STORE);
+  for (let l = 0; l < 4; l++) {
+    c.push(...at(L.mask, [...get(L.u), ...i32const(l), ...I32_ADD]), ...lane(l), ...get(L.lo), ...I32_SUB);
+    c.push(...i32const(0x01010101), ...I32_MUL, ...i32const(0x03020100), ...I32_ADD, ...I32_STORE);
+  }
+  c.push(...get(L.u), ...i32const(4), ...I32_ADD, ...set(L.u), ...BR(0), ...END, ...END);
+  c.push(...get(L.sw));
+  return body(
+    [
+      [8, I32],
+      [2, F64],
+    ],
+    c,
+  );
+}
+
 /** The module's bytes, importing env.mem with these limits (pages of 64 KiB; shared needs a maximum). */
 export function drrWasmBytes(memory: { initialPages: number; maximumPages?: number; shared?: boolean }): Uint8Array {
   const { initialPages, maximumPages, shared } = memory;
@@ -212,10 +507,26 @@ export function drrWasmBytes(memory: { initialPages: number; maximumPages?: numb
       [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), 0],
       [0x60, ...vec([[I32], [I32], [I32], [I32], [F32]]), 0],
       [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32], [I32], [F32]]), 0],
+      [
+        0x60,
+        ...vec([
+          ...new Array<number[]>(5).fill([I32]),
+          [F64],
+          [F64],
+          [F64],
+          ...new Array<number[]>(11).fill([I32]),
+          [F32],
+          [I32],
+          [I32],
+          [I32],
+        ]),
+        0,
+      ],
+      [0x60, ...vec([...new Array<number[]>(12).fill([I32]), [F64], [F64]]), ...vec([[I32]])],
     ]),
   );
   const imports = section(2, vec([[...name('env'), ...name('mem'), 0x02, ...limits]]));
-  const funcs = section(3, vec([[0], [1], [0], [2], [0]]));
+  const funcs = section(3, vec([[0], [1], [0], [2], [0], [3], [4]]));
   const exports = section(
     7,
     vec([
@@ -224,9 +535,14 @@ export function drrWasmBytes(memory: { initialPages: number; maximumPages?: numb
       [...name('hrow1'), 0x00, 2],
       [...name('hrow2'), 0x00, 3],
       [...name('hrow1s'), 0x00, 4],
+      [...name('vrows'), 0x00, 5],
+      [...name('coltab'), 0x00, 6],
     ]),
   );
-  const code = section(10, vec([hrowBody(), accrowBody(), hrow1Body(), hrow2Body(), hrow1sBody()]));
+  const code = section(
+    10,
+    vec([hrowBody(), accrowBody(), hrow1Body(), hrow2Body(), hrow1sBody(), vrowsBody(), coltabBody()]),
+  );
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...types, ...imports, ...funcs, ...exports, ...code]);
 }
 
@@ -252,6 +568,49 @@ export interface DrrSimdContext {
     tm: number,
   ) => void;
   accrow: (acc: number, accEnd: number, ha: number, hb: number, tq: number) => void;
+  /** One plane's column table (see COLTAB in wasm.ts); whether hrow1s's tables hold. */
+  coltab: (
+    ip: number,
+    tp: number,
+    mask: number,
+    base: number,
+    ua: number,
+    ub: number,
+    ua4: number,
+    ub4: number,
+    bU0: number,
+    np2: number,
+    strideP2: number,
+    want: number,
+    pG: number,
+    pB: number,
+  ) => number;
+  /** One plane sample's pass over a tile of virtual rows (see VROWS in wasm.ts). */
+  vrows: (
+    accBase: number,
+    accStride: number,
+    t0: number,
+    t1: number,
+    vOff: number,
+    qG: number,
+    qB: number,
+    qHi: number,
+    nq2: number,
+    rowBase: number,
+    sQ2: number,
+    h0: number,
+    h1: number,
+    hLen: number,
+    tab1: number,
+    mask: number,
+    tp: number,
+    strideP2: number,
+    planeBytes: number,
+    tm: number,
+    mode: number,
+    zLo: number,
+    zHi: number,
+  ) => void;
   /** Views of the whole memory (taken after its last growth). */
   f32: Float32Array;
   i32: Int32Array;
@@ -332,7 +691,10 @@ export function drrSimdContext(sm: DrrSimdMemory, scratch: number): DrrSimdConte
   const api = wasmApi();
   if (!api) throw new DrrError('WebAssembly is not available in this engine');
   const inst = new api.Instance(sm.module, { env: { mem: sm.memory } });
-  const e = inst.exports as unknown as Pick<DrrSimdContext, 'hrow' | 'hrow1' | 'hrow1s' | 'hrow2' | 'accrow'>;
+  const e = inst.exports as unknown as Pick<
+    DrrSimdContext,
+    'hrow' | 'hrow1' | 'hrow1s' | 'hrow2' | 'accrow' | 'vrows' | 'coltab'
+  >;
   const buf = sm.memory.buffer;
   return {
     hrow: e.hrow,
@@ -340,6 +702,8 @@ export function drrSimdContext(sm: DrrSimdMemory, scratch: number): DrrSimdConte
     hrow1s: e.hrow1s,
     hrow2: e.hrow2,
     accrow: e.accrow,
+    vrows: e.vrows,
+    coltab: e.coltab,
     f32: new Float32Array(buf),
     i32: new Int32Array(buf),
     scratch,

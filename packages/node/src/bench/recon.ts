@@ -82,8 +82,9 @@ export async function benchRecon(): Promise<BenchRow[]> {
       unit: 's',
       notes:
         'water and bone line integrals by DrrPool (the threads split among the materials; WebAssembly SIMD row ' +
-        'loops, 16-byte row loads where the columns allow, one sample per voxel plane), polychromatic ' +
-        'transmission, scatter, noise, blur, log, water correction',
+        'loops, 16-byte row loads where the columns allow, the virtual rows and column tables of a plane in one ' +
+        'WebAssembly call each, one sample per voxel plane), polychromatic transmission, scatter, noise, ' +
+        'blur, log, water correction',
     },
     {
       name: 'C-arm CT FDK filtering',

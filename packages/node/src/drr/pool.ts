@@ -50,7 +50,7 @@ if (workerData.simd) {
   const inst = new WebAssembly.Instance(s.module, { env: { mem: s.memory } });
   simd = {
     hrow: inst.exports.hrow, hrow1: inst.exports.hrow1, hrow1s: inst.exports.hrow1s, hrow2: inst.exports.hrow2,
-    accrow: inst.exports.accrow,
+    accrow: inst.exports.accrow, vrows: inst.exports.vrows, coltab: inst.exports.coltab,
     f32: new Float32Array(s.memory.buffer), i32: new Int32Array(s.memory.buffer),
     scratch: s.scratch, scratchBytes: s.scratchBytes,
   };

@@ -47,7 +47,7 @@ import {
   type ReconMaterial,
   type ReconProgressFn,
 } from '@corridor/core';
-import { DrrPool, prepareSharedDrrVolume } from '../drr/pool.js';
+import { DrrPool, sharedAllocate } from '../drr/pool.js';
 
 const WORKER_SOURCE = `
 'use strict';
@@ -235,7 +235,7 @@ export async function simulateCbctParallel(
   const threads = threadCount(o.threads);
   const { scan, grid } = cbctPlan(ct, o);
   const settings = resolveAcquisition(o);
-  const mats = prepareMaterialVolumes(ct, o.attenuation, (v) => prepareSharedDrrVolume(v, { values: 'mu' }));
+  const mats = prepareMaterialVolumes(ct, o.attenuation, { wasm: 'shared', allocate: sharedAllocate });
   const ph = viewPhysics(scan, settings, mats.model.metal);
   const pools: [ReconMaterial, DrrPool][] = [];
   // The materials' pools render each view at the same time, so they share the threads: one pool per
