@@ -4,7 +4,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createVolume, type Volume } from '../volume/volume.js';
-import { CONE_KEEP_FRACTION, detectConeBeamFov, dropConeEnds, subtractLocalMean } from './fov.js';
+import {
+  CONE_KEEP_FRACTION,
+  detectConeBeamFov,
+  divideByLocalRms,
+  dropConeEnds,
+  LOCAL_RMS_FLOOR,
+  subtractLocalMean,
+} from './fov.js';
 
 /** A level of dims with 2 mm voxels, axes permuted (i along -z, j along x, k along y), NaN outside `inside`. */
 function level(dims: [number, number, number], inside: (i: number, j: number, k: number) => boolean, value = 100) {
@@ -62,6 +69,20 @@ describe('local normalisation', () => {
     // Across the edge at j = 20: negative on the low side, positive on the high side.
     expect(at(15, 19, 20)).toBeLessThan(-50);
     expect(at(15, 20, 20)).toBeGreaterThan(50);
+    expect(Number.isNaN(at(37, 8, 20))).toBe(true);
+  });
+
+  it('divides out a local contrast: amplitudes 10 and 100 both near one, with the floor of its definition', () => {
+    // +-a alternating along j (zero mean, local RMS a): a = 10 for k < 20, 100 beyond; no data at i >= 36.
+    const v = level([40, 40, 40], (i) => i < 36);
+    for (let k = 0, o = 0; k < 40; k++)
+      for (let j = 0; j < 40; j++)
+        for (let i = 0; i < 40; i++, o++) if (i < 36) v.data[o] = (k < 20 ? 10 : 100) * (j % 2 ? 1 : -1);
+    divideByLocalRms(v, 6);
+    const at = (i: number, j: number, k: number) => v.data[i + 40 * (j + 40 * k)];
+    const floor = (LOCAL_RMS_FLOOR * (10 ** 2 + 100 ** 2)) / 2; // of the image's mean square
+    expect(at(15, 9, 4)).toBeCloseTo(10 / Math.sqrt(10 ** 2 + floor), 3);
+    expect(at(15, 8, 35)).toBeCloseTo(-100 / Math.sqrt(100 ** 2 + floor), 3);
     expect(Number.isNaN(at(37, 8, 20))).toBe(true);
   });
 });

@@ -272,21 +272,42 @@ export function subtractLocalMean(
   const sameBoxes = [0, 1, 2].every(
     (a) => boxRadius(sigmaMm, level.spacing[a]) === boxRadius(stdSigmaMm, level.spacing[a]),
   );
+  divideLocalRms(level, stdSigmaMm, sum, wt, sameBoxes);
+}
+
+/**
+ * A level that is already less its local mean (in place) divided by its local root mean square over
+ * `sigmaMm` (plus LOCAL_RMS_FLOOR of its mean square over the image), as subtractLocalMean's contrast
+ * step: the C-arm CT cross-check's images, a local contrast at another scale than the fit's.
+ */
+export function divideByLocalRms(level: Volume<Float32Array>, sigmaMm: number): void {
+  const n = level.data.length;
+  divideLocalRms(level, sigmaMm, new Float32Array(n), new Float32Array(n), false);
+}
+
+function divideLocalRms(
+  level: Volume<Float32Array>,
+  stdSigmaMm: number,
+  sum: Float32Array,
+  wt: Float32Array,
+  keepWeights: boolean,
+): void {
+  const d = level.data;
   let total = 0,
     count = 0;
   for (let o = 0; o < d.length; o++) {
     const x = d[o];
     if (x === x) {
       sum[o] = x * x;
-      if (!sameBoxes) wt[o] = 1;
+      if (!keepWeights) wt[o] = 1;
       total += x * x;
       count++;
     } else {
       sum[o] = 0;
-      if (!sameBoxes) wt[o] = 0;
+      if (!keepWeights) wt[o] = 0;
     }
   }
-  smoothWeighted(level, sum, sameBoxes ? null : wt, stdSigmaMm);
+  smoothWeighted(level, sum, keepWeights ? null : wt, stdSigmaMm);
   const floor = (LOCAL_RMS_FLOOR * total) / Math.max(1, count);
   for (let o = 0; o < d.length; o++) {
     const x = d[o];

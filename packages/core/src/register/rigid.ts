@@ -15,7 +15,13 @@ import { distanceTransform } from '../volume/edt.js';
 import { withData, type Volume } from '../volume/volume.js';
 import { DEFAULT_HISTOGRAM_BINS, LevelMetric, robustRange, type MetricKind, type SampleSet } from './metric.js';
 import { buildPyramid, detectFillValue } from './pyramid.js';
-import { detectConeBeamFov, dropConeEnds, subtractLocalMean, type ConeBeamFieldOfView } from './fov.js';
+import {
+  detectConeBeamFov,
+  divideByLocalRms,
+  dropConeEnds,
+  subtractLocalMean,
+  type ConeBeamFieldOfView,
+} from './fov.js';
 import {
   fixedToMovingToParameters,
   invertRigid,
@@ -62,6 +68,8 @@ export const RIGID_CAPTURE_STEP_MM = 8;
 export const RIGID_CAPTURE_STARTS = 4;
 /** The C-arm CT cross-check's largest mean disagreement (mm) between the two fits (coneBeamCheck). */
 export const CONE_BEAM_AGREEMENT_MM = 0.5;
+/** The cross-check's local contrast (mm): twice the fit's (SCATTER_LOCAL_STD_SIGMA_MM); README.md. */
+export const CONE_BEAM_CHECK_STD_SIGMA_MM = 14;
 
 /** Where an image has data: a scanner's fill value outside the field of view. */
 export type FillValueOption = number | 'auto' | 'none';
@@ -122,11 +130,11 @@ export interface RigidRegistrationOptions {
   localStdSigmaMm?: number;
   /**
    * When either image is a C-arm CT (cone ends found): 'auto' (default) fits the finest level again from
-   * the result with both images less their local mean only (SCATTER_LOCAL_MEAN_SIGMA_MM: no local
-   * contrast, no coarser levels, another sample set), and reports failed when the two fits move the
-   * overlap's samples apart by more than CONE_BEAM_AGREEMENT_MM on average (the normalisation, or with the
-   * raw intensities scatter's shading, pulling one of them); 'none' skips it. The result is the first
-   * fit's either way.
+   * the result with both images less their local mean (SCATTER_LOCAL_MEAN_SIGMA_MM) and divided by their
+   * local contrast at twice the fit's scale (CONE_BEAM_CHECK_STD_SIGMA_MM; no coarser levels, another
+   * sample set), and reports failed when the two fits move the overlap's samples apart by more than
+   * CONE_BEAM_AGREEMENT_MM on average (the normalisation, or with the raw intensities scatter's shading,
+   * pulling one of them); 'none' skips it. The result is the first fit's either way.
    */
   coneBeamCheck?: 'auto' | 'none';
   onProgress?: ProgressFn;
@@ -136,6 +144,8 @@ export interface RigidRegistrationOptions {
 /** The cross-check of a C-arm CT pair's fit (see RigidRegistrationOptions.coneBeamCheck). */
 export interface ConeBeamCheck {
   localMeanSigmaMm: number;
+  /** The check's local contrast sigma (mm), CONE_BEAM_CHECK_STD_SIGMA_MM. */
+  localStdSigmaMm: number;
   spacingMm: number;
   iterations: number;
   converged: boolean;
@@ -144,6 +154,8 @@ export interface ConeBeamCheck {
   /** Mean and largest distance between where the two fits map the final level's fixed samples. */
   meanDisagreementMm: number;
   maxDisagreementMm: number;
+  /** The second fit's own movingToFixed (row-major 4x4 rows): never handed on, for diagnosis. */
+  movingToFixed: number[][];
 }
 
 export interface RegistrationLevel {
@@ -442,8 +454,9 @@ export function registerRigid(
   if (checkMode !== 'auto' && checkMode !== 'none')
     throw new UsageError(`coneBeamCheck "${String(checkMode)}" is not auto or none`);
   const last0 = levelsMm.length - 1;
-  // The cross-check's images: the finest levels less their local mean only (SCATTER_LOCAL_MEAN_SIGMA_MM;
-  // with that sigma, what the normalisation below leaves before dividing out the contrast).
+  // The cross-check's images: the finest levels less their local mean (SCATTER_LOCAL_MEAN_SIGMA_MM;
+  // with that sigma, what the normalisation below leaves before dividing out the contrast), later
+  // divided by their local contrast over CONE_BEAM_CHECK_STD_SIGMA_MM.
   const checkLevels =
     checkMode === 'auto' && coneBeam
       ? [fixedLevels[last0], movingLevels[last0]].map((l) => withData(l, new Float32Array(l.data.length)))
@@ -584,12 +597,15 @@ export function registerRigid(
     if (isFinal && !converged) reasons.push(`did not converge in ${maxIter} iterations at ${s} mm`);
   }
 
-  // A C-arm CT: the finest level fitted again on both images less their local mean only (scatter's and
-  // truncation's shading left out, the contrast as it is). The two fits should agree; when they do not,
-  // the shading or the normalisation has pulled one of them and neither is handed on.
+  // A C-arm CT: the finest level fitted again on both images less their local mean (scatter's and
+  // truncation's shading left out) and divided by their local contrast at twice the fit's scale (with the
+  // mean alone, the check's own fit ran 0.34-0.95 mm from the truth at scatter 0.01, so it failed good
+  // fits). The two fits should agree; when they do not, the shading or the normalisation has pulled one
+  // of them and neither is handed on.
   let check: ConeBeamCheck | null = null;
   if (checkLevels && finalSamples && levels.length === levelsMm.length && Number.isFinite(value)) {
     const [fl, ml] = checkLevels;
+    for (const l of checkLevels) divideByLocalRms(l, CONE_BEAM_CHECK_STD_SIGMA_MM);
     checkAborted(options.signal);
     const f2mHere = parametersToFixedToMoving({
       rotationRad: [params[0], params[1], params[2]],
@@ -639,16 +655,18 @@ export function registerRigid(
     }
     check = {
       localMeanSigmaMm: SCATTER_LOCAL_MEAN_SIGMA_MM,
+      localStdSigmaMm: CONE_BEAM_CHECK_STD_SIGMA_MM,
       spacingMm: s,
       iterations: fit.iterations,
       converged: fit.converged,
       metricValue: fit.value,
       meanDisagreementMm: n ? sum / n : NaN,
       maxDisagreementMm: n ? max : NaN,
+      movingToFixed: mat4ToRows(invertRigid(other)),
     };
     if (!(check.meanDisagreementMm <= CONE_BEAM_AGREEMENT_MM)) {
       reasons.push(
-        `the fit and a fit with the images' shading (local mean) left out disagree by ` +
+        `the fit and a fit with the images' shading (local mean) and contrast at another scale left out disagree by ` +
           `${check.meanDisagreementMm.toFixed(2)} mm on average over the overlap (allowed ${CONE_BEAM_AGREEMENT_MM} mm): ` +
           `a C-arm CT's scatter or truncation may have pulled the fit`,
       );

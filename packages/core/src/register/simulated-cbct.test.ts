@@ -90,7 +90,7 @@ describe.skipIf(!existsSync(ctFile) || !existsSync(labelFile))(
     it('with strong scatter (0.01: no grid, no scatter correction), within 0.5 mm with the default options', () => {
       // Scatter lowers the bone's contrast most where the patient is thickest and adds a cupping: the
       // default normalises a C-arm CT pair locally (mean and contrast) and backs the fit by a second fit
-      // of the images less their local mean only.
+      // of the images less their local mean and divided by their local contrast at twice the scale.
       const sim = simulatedCbct(fixed, motion, centre, 90, 0.01);
       const r = registerRigid(fixed, sim.volume);
       const tre = meanTre(sacrum, motion, r.movingToFixed.flat());
@@ -105,6 +105,22 @@ describe.skipIf(!existsSync(ctFile) || !existsSync(labelFile))(
       expect(tre).toBeLessThan(0.5);
       expect(check?.meanDisagreementMm).toBeLessThan(CONE_BEAM_AGREEMENT_MM);
       // The raw intensities (localMeanSigmaMm: 0, the default before) ended 34 mm off here, reported failed.
+    });
+
+    it('reports the raw fit at weak scatter (1e-3), 1.5 mm off, as failed by the cross-check', () => {
+      const sim = simulatedCbct(fixed, motion, centre, 90, 1e-3);
+      const r = registerRigid(fixed, sim.volume, { localMeanSigmaMm: 0 });
+      const tre = meanTre(sacrum, motion, r.movingToFixed.flat());
+      const check = r.coneBeamCheck;
+      console.log(
+        `real CT vs simulated C-arm CT, scatter 1e-3, raw: TRE ${tre.toFixed(3)} mm, ${r.verdict.status}, ` +
+          `the two fits ${check?.meanDisagreementMm.toFixed(3)} mm apart, the check's own TRE ` +
+          `${meanTre(sacrum, motion, check?.movingToFixed.flat() ?? []).toFixed(3)} mm`,
+      );
+      expect(tre).toBeGreaterThan(1); // a bad fit, by the truth
+      expect(r.verdict.status).toBe('failed');
+      expect(r.verdict.reasons.join(' ')).toMatch(/disagree/);
+      expect(check?.meanDisagreementMm).toBeGreaterThan(CONE_BEAM_AGREEMENT_MM);
     });
   },
 );

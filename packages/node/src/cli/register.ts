@@ -81,7 +81,8 @@ function summary(r: RigidRegistrationResult, seconds: number): string {
         : []),
     ...(r.coneBeamCheck
       ? [
-          `cross-check with the local mean ${r.coneBeamCheck.localMeanSigmaMm} mm subtracted: ` +
+          `cross-check with the local mean ${r.coneBeamCheck.localMeanSigmaMm} mm subtracted and the local ` +
+            `contrast over ${r.coneBeamCheck.localStdSigmaMm} mm divided out: ` +
             `${f(r.coneBeamCheck.meanDisagreementMm)} mm apart on average (${f(r.coneBeamCheck.maxDisagreementMm)} at most)`,
         ]
       : []),
