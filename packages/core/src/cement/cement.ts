@@ -515,7 +515,7 @@ export function analyzeCement(options: CementOptions): CementReport {
     const t = options.scanToBaseline?.[s];
     const mod = modalityOf(crossSetting, g.volume, baseline, g.box, !!t);
     const r = analyzeScan(g.volume, s, {
-      cross: mod.cross && mod.map ? { lut: mapLut(mod.map, LUT_LO), lo: LUT_LO } : undefined,
+      cross: mod.cross && mod.map ? { lut: mapLut(mod.map, LUT_LO), lo: LUT_LO, map: mod.map } : undefined,
       baseline,
       sitePaths,
       lab,
@@ -556,8 +556,11 @@ export function analyzeCement(options: CementOptions): CementReport {
 const LUT_LO = -4096;
 
 interface ScanContext {
-  /** Cross-modality: the baseline -> scan map as a lookup table over [lo, UNKNOWN_HU]. */
-  cross?: { lut: Float32Array; lo: number };
+  /**
+   * Cross-modality: the baseline -> scan map as a lookup table over [lo, UNKNOWN_HU] of the linearly
+   * mapped baseline (mapLut), and the map (its linear part and where the unknown starts, in the baseline's units).
+   */
+  cross?: { lut: Float32Array; lo: number; map: IntensityMap };
   baseline: Volume;
   sitePaths: PlanPath[];
   lab: { cls: Int16Array; structures: Structure[] } | undefined;
@@ -581,7 +584,10 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
   const m = scan.indexToPatient;
   const notes: string[] = [];
 
-  // New metal: instruments of the scan whose axis does not run through metal in the baseline.
+  // New metal: instruments of the scan whose axis does not run through metal in the baseline (METAL_GROW_HU
+  // in the scan's units: through the map's linear part in a cross-modality pair).
+  const lin = c.cross?.map.linear ?? { scale: 1, offset: 0 };
+  const baselineMetalFrom = (METAL_GROW_HU - lin.offset) / lin.scale;
   const newMetal: { id: string; a: Point3; b: Point3; radius: number }[] = [];
   for (const inst of detectInstruments(scan).instruments) {
     let hits = 0;
@@ -593,7 +599,8 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
       const i = Math.round(pi[0] * p[0] + pi[1] * p[1] + pi[2] * p[2] + pi[3]);
       const j = Math.round(pi[4] * p[0] + pi[5] * p[1] + pi[6] * p[2] + pi[7]);
       const k = Math.round(pi[8] * p[0] + pi[9] * p[1] + pi[10] * p[2] + pi[11]);
-      if (i >= 0 && j >= 0 && k >= 0 && i < nx && j < ny && k < nz && bd[i + nx * j + nxy * k] >= METAL_GROW_HU) hits++;
+      if (i >= 0 && j >= 0 && k >= 0 && i < nx && j < ny && k < nz && bd[i + nx * j + nxy * k] >= baselineMetalFrom)
+        hits++;
     }
     if (hits < 0.7 * n) {
       newMetal.push({
@@ -628,7 +635,12 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
   const cross = c.cross;
   const lut = cross?.lut ?? new Float32Array(1),
     lutLo = cross?.lo ?? 0;
-  const mapped = (b: number) => lut[Math.max(0, Math.round(b) - lutLo)];
+  const scale = cross?.map.linear.scale ?? 1,
+    offset = cross?.map.linear.offset ?? 0;
+  // The baseline's bloom in its own units (UNKNOWN_HU in the scan's, through the map's linear part).
+  const unknownFrom = cross?.map.unknownFrom ?? UNKNOWN_HU;
+  const lutTop = lut.length - 1;
+  const mapped = (b: number) => lut[Math.min(lutTop, Math.max(0, Math.round(scale * b + offset) - lutLo))];
   for (let k = 0, v = 0; k < nz; k++) {
     for (let j = 0; j < ny; j++) {
       for (let i = 0; i < nx; i++, v++) {
@@ -637,7 +649,7 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
         const b = bd[v];
         if (cross) {
           // Unknown territory (the baseline's bloom): anything but the scan's metal may be cement.
-          if (b >= UNKNOWN_HU ? h >= METAL_MIN_HU : h - mapped(b) < minRise) continue;
+          if (b >= unknownFrom ? h >= METAL_MIN_HU : h - mapped(b) < minRise) continue;
         } else if (h - b < minRise || b >= METAL_MIN_HU) continue;
         if (i < i0) i0 = i;
         if (i > i1) i1 = i;
@@ -717,12 +729,12 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
     const ref = new Float32Array(cn);
     const steelAt = new Float32Array(cn);
     const known = new Uint8Array(cn);
-    for (let q = 0; q < cn; q++) known[q] = bd[full(q)] >= UNKNOWN_HU ? 0 : 1;
+    for (let q = 0; q < cn; q++) known[q] = bd[full(q)] >= unknownFrom ? 0 : 1;
     const bloomDist = distanceTransform(known, cdims, scan.spacing);
     const ring: number[] = [];
     for (let q = 0; q < cn; q++) {
       if (bloomDist[q] <= UNKNOWN_MARGIN_MM) known[q] = 0;
-      else if (bloomDist[q] <= UNKNOWN_MARGIN_MM + 3 && bd[full(q)] < UNKNOWN_HU) ring.push(mapped(bd[full(q)]));
+      else if (bloomDist[q] <= UNKNOWN_MARGIN_MM + 3 && bd[full(q)] < unknownFrom) ring.push(mapped(bd[full(q)]));
     }
     unknownFillHu = ring.length ? Math.round(median(Float64Array.from(ring))) : 0;
     // The instruments' axes from the baseline (its bloom finds them: verify's detector holds on a CBCT),
