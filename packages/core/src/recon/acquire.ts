@@ -269,7 +269,7 @@ export function prepareMaterialVolumes(
 
 /**
  * The box of a material's non-zero voxels (lo..hi per axis, none where lo > hi) with 2 voxels of zeros
- * around (at least 2 voxels along each axis), as cropToContent takes it: its grid and first voxel.
+ * around (at least 2 voxels along each axis): its grid and first voxel (cropToContent's box too).
  */
 function contentBox(
   ct: Volume,
@@ -326,26 +326,19 @@ export function cropToContent(f: Float32Array, ct: Volume, source: string): Volu
       if (k < lo[2]) lo[2] = k;
       if (k > hi[2]) hi[2] = k;
     }
-  const n = [nx, ny, nz];
-  for (let a = 0; a < 3; a++) {
-    lo[a] = Math.max(0, lo[a] - 2);
-    hi[a] = Math.min(n[a] - 1, Math.max(hi[a] + 2, lo[a] + 1));
-  }
-  const d: [number, number, number] = [hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1];
-  const M = ct.indexToPatient;
-  const m = Float64Array.from(M);
-  for (let r = 0; r < 3; r++)
-    m[r * 4 + 3] = M[r * 4] * lo[0] + M[r * 4 + 1] * lo[1] + M[r * 4 + 2] * lo[2] + M[r * 4 + 3];
+  const box = contentBox(ct, lo, hi, source);
+  const d = box.dims,
+    o = box.origin;
   let data = f;
   if (d[0] !== nx || d[1] !== ny || d[2] !== nz) {
     data = new Float32Array(d[0] * d[1] * d[2]);
     for (let k = 0; k < d[2]; k++)
       for (let j = 0; j < d[1]; j++) {
-        const src = ((k + lo[2]) * ny + j + lo[1]) * nx + lo[0];
+        const src = ((k + o[2]) * ny + j + o[1]) * nx + o[0];
         data.set(f.subarray(src, src + d[0]), (k * d[1] + j) * d[0]);
       }
   }
-  return createVolume({ data, dims: d, indexToPatient: m, meta: { source } });
+  return createVolume({ data, dims: d, indexToPatient: box.indexToPatient, meta: box.meta });
 }
 
 /**
