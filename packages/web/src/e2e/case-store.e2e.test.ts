@@ -82,6 +82,16 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+/** Hands the page's store a motion correction and tells its listeners, as "Correct for motion" does. */
+const setMotionCorrection = (mc: unknown) =>
+  h.page.evaluate((m) => {
+    const st = (
+      globalThis as unknown as { corridor: { app: { store: { motionCorrection: unknown; emit(t: string): void } } } }
+    ).corridor.app.store;
+    st.motionCorrection = m;
+    st.emit('motion');
+  }, mc);
+
 describe('the workstation on the case store', () => {
   let caseId = '';
   const mine = { entry: [10, 20, -200], target: [12, 60, -198] };
@@ -269,13 +279,7 @@ describe('the workstation on the case store', () => {
       frameName: 'virtual frame (DRR view)',
       ms: 1000,
     };
-    await h.page.evaluate((m) => {
-      const st = (
-        globalThis as unknown as { corridor: { app: { store: { motionCorrection: unknown; emit(t: string): void } } } }
-      ).corridor.app.store;
-      st.motionCorrection = m;
-      st.emit('motion');
-    }, mc);
+    await setMotionCorrection(mc);
     const key = 'series/fluoro-virtual-frame-DRR-view';
     await until('the correction to be saved', async () => {
       const r = await api<{ motion?: { planningToCurrent: number[][] } }>(`/api/cases/${caseId}/${key}`);
@@ -330,13 +334,7 @@ describe('the workstation on the case store', () => {
     await h.page.setInputFiles('input[data-field=xa]', file);
     await h.page.waitForSelector('[data-view=fluoro][data-xa-frame="xa-frame.dcm"]', { timeout: 20_000 });
     await until('the upload to start', () => Promise.resolve(puts > 0));
-    await h.page.evaluate((m) => {
-      const st = (
-        globalThis as unknown as { corridor: { app: { store: { motionCorrection: unknown; emit(t: string): void } } } }
-      ).corridor.app.store;
-      st.motionCorrection = m;
-      st.emit('motion');
-    }, mc);
+    await setMotionCorrection(mc);
     release();
     await until('the frame and the correction to be kept in its step', async () => {
       const d = (await api<FluoroDoc>(key)).body;
