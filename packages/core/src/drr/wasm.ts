@@ -57,6 +57,16 @@ import {
   F32X4_ADD,
   F32X4_SUB,
   F32X4_MUL,
+  BLOCK,
+  IF,
+  ELSE,
+  BR,
+  BR_IF,
+  SELECT,
+  I32_SUB,
+  I32_AND,
+  I32_GT_S,
+  I32_NE,
   type WasmMemory,
   type WasmModule,
 } from './wasmAsm.js';
@@ -76,22 +86,12 @@ const V128_LOW16 = simd(0x0c, ...[0, 1, 2, 3].flatMap(() => [0xff, 0xff, 0, 0]))
 // x86, where the unsigned one takes several (0.88-0.90 of the DRR time on the C-arm CT benchmark's views).
 const F32X4_CONVERT_I32X4_S = simd(0xfa);
 const F64 = 0x7c;
-const BLOCK = [0x02, 0x40],
-  IF = [0x04, 0x40],
-  ELSE = [0x05],
-  BR = (d: number) => [0x0c, d],
-  BR_IF = (d: number) => [0x0d, d],
-  CALL = (f: number) => [0x10, f],
-  SELECT = [0x1b];
+const CALL = (f: number) => [0x10, f];
 const I32_EQZ = [0x45],
   I32_EQ = [0x46],
-  I32_NE = [0x47],
-  I32_GT_S = [0x4a],
   I32_GE_S = [0x4e],
   I32_GE_U = [0x4f],
-  I32_SUB = [0x6b],
   I32_MUL = [0x6c],
-  I32_AND = [0x71],
   I32_OR = [0x72],
   I32_XOR = [0x73];
 const F64_LT = [0x63],

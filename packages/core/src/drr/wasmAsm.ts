@@ -71,7 +71,17 @@ export const simd = (op: number, ...imm: number[]) => [0xfd, ...leb(op), ...imm]
 
 /** The instructions both emitters (the DRR row loops, the FDK backprojector) use. */
 export const LOOP = [0x03, 0x40],
-  I32_ADD = [0x6a];
+  BLOCK = [0x02, 0x40],
+  IF = [0x04, 0x40],
+  ELSE = [0x05],
+  BR = (d: number) => [0x0c, d],
+  BR_IF = (d: number) => [0x0d, d],
+  SELECT = [0x1b];
+export const I32_ADD = [0x6a],
+  I32_SUB = [0x6b],
+  I32_AND = [0x71],
+  I32_GT_S = [0x4a],
+  I32_NE = [0x47];
 export const V128_LOAD = simd(0x00, 4, 0),
   V128_STORE = simd(0x0b, 4, 0),
   V128_AND = simd(0x4e);

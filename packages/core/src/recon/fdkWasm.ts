@@ -44,22 +44,22 @@ import {
   F32X4_ADD,
   F32X4_SUB,
   F32X4_MUL,
+  BLOCK,
+  IF,
+  ELSE,
+  BR,
+  BR_IF,
+  SELECT,
+  I32_SUB,
+  I32_AND,
+  I32_GT_S,
+  I32_NE,
   type WasmMemory,
   type WasmModule,
 } from '../drr/wasmAsm.js';
 import { ReconError } from './scan.js';
 
-const BLOCK = [0x02, 0x40],
-  IF = [0x04, 0x40],
-  ELSE = [0x05],
-  BR = (d: number) => [0x0c, d],
-  BR_IF = (d: number) => [0x0d, d],
-  SELECT = [0x1b];
-const I32_SUB = [0x6b],
-  I32_AND = [0x71],
-  I32_SHL = [0x74],
-  I32_GT_S = [0x4a],
-  I32_NE = [0x47];
+const I32_SHL = [0x74];
 const v128const = (bytes: number[]) => simd(0x0c, ...bytes);
 const f32Bytes = (x: number) => Array.from(new Uint8Array(Float32Array.of(x).buffer));
 const i32Bytes = (x: number) => Array.from(new Uint8Array(Int32Array.of(x).buffer));
