@@ -635,11 +635,10 @@ function analyzeScan(scan: Volume, index: number, c: ScanContext): CementScanRep
   const cross = c.cross;
   const lut = cross?.lut ?? new Float32Array(1),
     lutLo = cross?.lo ?? 0;
-  const scale = cross?.map.linear.scale ?? 1,
-    offset = cross?.map.linear.offset ?? 0;
   // The baseline's bloom in its own units (UNKNOWN_HU in the scan's, through the map's linear part).
   const unknownFrom = cross?.map.unknownFrom ?? UNKNOWN_HU;
   const lutTop = lut.length - 1;
+  const { scale, offset } = lin;
   const mapped = (b: number) => lut[Math.min(lutTop, Math.max(0, Math.round(scale * b + offset) - lutLo))];
   for (let k = 0, v = 0; k < nz; k++) {
     for (let j = 0; j < ny; j++) {
